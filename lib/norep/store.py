@@ -235,7 +235,7 @@ class Store:
         Store
         """
         path = Path(path)
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and any(p.name != ".lock" for p in path.iterdir()):
             if not overwrite:
                 raise ValueError(f"{path} already exists and is not empty; pass overwrite=True or use Store.open")
             if not (path / _STORE_FILE).exists():

@@ -1,0 +1,59 @@
+"""The command line: every command has a working --help, and importing norep has no side effects."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from norep.cli import COMMANDS, main
+
+
+def test_top_level_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for group in ("zoo", "notebooks", "extract", "import", "bench", "store"):
+        assert group in out
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "usage: norep" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key", list(COMMANDS), ids=lambda k: " ".join(k))
+def test_every_command_is_implemented_with_help(key, capsys):
+    module, _ = COMMANDS[key]
+    mod = importlib.import_module(module)
+    assert mod.HELP and callable(mod.configure) and callable(mod.run)
+    with pytest.raises(SystemExit) as exc:
+        main([*key, "--help"])
+    assert exc.value.code == 0
+    assert "usage: norep " + " ".join(key) in capsys.readouterr().out
+
+
+def test_store_verify_command(tmp_path, capsys):
+    import numpy as np
+
+    from norep.store import Store
+
+    st = Store.create(tmp_path / "s", dataset="t", class_names=["a", "b"], splits={"test": [0, 1, 1]})
+    st.add_model("m", logits={"test": np.eye(3, 2)}, meta={"category": "ARCH", "method": "x"})
+    assert main(["store", "verify", str(st.path)]) == 0
+    assert "ok: 1 models, 1 arrays verified" in capsys.readouterr().out
+    assert main(["store", "verify", str(tmp_path / "nope")]) == 1
+    assert "norep: no norep store" in capsys.readouterr().err
+
+
+def test_import_norep_has_no_side_effects():
+    code = (
+        "import sys, norep, norep.store, norep.cli, norep.zoo\n"
+        "heavy = [m for m in ('torch', 'matplotlib', 'sklearn', 'seaborn', 'timm') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
