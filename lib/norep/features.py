@@ -507,7 +507,7 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
                                 tolerance_change=1e-10, history_size=int(history_size),
                                 line_search_fn="strong_wolfe")
 
-        def closure():
+        def closure(opt=opt, lam=lam):
             opt.zero_grad()
             loss = F.cross_entropy(torch.addmm(b, Xt, W.T), yt) + 0.5 * lam * (W * W).sum()
             loss.backward()
