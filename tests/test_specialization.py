@@ -10,7 +10,8 @@ import sklearn.metrics as skm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from norep import metrics, specialization as sp
+from norep import metrics
+from norep import specialization as sp
 
 
 def random_probs(rng, n, c):
