@@ -61,10 +61,11 @@ def test_hand_worked():
 
 def test_conversion_rate_partial_and_nan():
     y = np.array([0, 0, 1, 1])
-    pa = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])  # right on 0, 2
-    pb = np.array([[0.4, 0.6], [0.6, 0.4], [0.4, 0.6], [0.8, 0.2]])  # right on 1, 2
-    # inconsistent: 0 (mean .65 -> right), 1 (mean .4 -> wrong) -> 1/2
+    pa = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.3, 0.7]])  # right on 0, 2, 3
+    pb = np.array([[0.4, 0.6], [0.6, 0.4], [0.4, 0.6], [0.2, 0.8]])  # right on 1, 2, 3
+    # inconsistent: 0 (mean .65 -> right), 1 (mean .4 -> wrong) -> 1/2 (ensemble accuracy 3/4)
     assert ensembles.conversion_rate(y, pa, pb) == 0.5
+    assert ensembles.ensemble_accuracy(y, [pa, pb]) == 0.75
     assert np.isnan(ensembles.conversion_rate(y, pa, pa))
 
 
