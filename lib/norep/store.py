@@ -28,8 +28,10 @@ Examples
 ...                   splits={"calib": np.array([0, 1, 2, 0]), "test": np.array([2, 1, 0])},
 ...                   info={"base_model": "m1"})
 >>> rng = np.random.default_rng(0)
->>> st.add_model("m1", logits={"calib": rng.normal(size=(4, 3)), "test": np.eye(3)[[2, 1, 0]] * 5},
-...              meta={"category": "REINIT", "method": "toy model"})
+>>> meta = st.add_model("m1", logits={"calib": rng.normal(size=(4, 3)), "test": np.eye(3)[[2, 1, 0]] * 5},
+...                     meta={"category": "REINIT", "method": "toy model"})
+>>> meta["accuracy"]
+{'calib': 0.0, 'test': 1.0}
 >>> st.models()[["name", "category", "test_accuracy"]]
   name category  test_accuracy
 0   m1   REINIT            1.0
