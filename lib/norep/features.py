@@ -470,8 +470,8 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
         pos = np.clip(np.searchsorted(classes, y), 0, K - 1)
         return np.where(classes[pos] == y, pos, -1)
 
-    def to_tensor(X):
-        return torch.as_tensor(np.ascontiguousarray(X), device=dev).to(tdtype)
+    def to_tensor(X):  # always a copy: the standardisation below works in place
+        return torch.tensor(np.asarray(X), dtype=tdtype, device=dev)
 
     with torch.no_grad():
         Xt = to_tensor(Xtr)
