@@ -1,0 +1,230 @@
+"""The section notebooks and their papermill runner (issue 4).
+
+Every notebook is executed once per session on a small store (the embedded zoo's ``digits``
+preset when ``norep zoo train`` is available, else a synthetic store with planted structure) and
+the executed copies are checked: they ran without error, honoured their parameters and produced
+their figures. ``test_book.py`` builds the book from the same executed notebooks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from norep import CATEGORIES
+from norep import notebooks as nbrun
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Parameters that keep every notebook fast on the small store (they are also what the tests
+# check the notebooks honour).
+FAST = {"n_boot": 60, "seed": 3, "probe_Cs": [0.1, 10.0]}
+
+_MEMO: dict[str, object] = {}
+
+
+def make_synthetic_store(path: Path, *, seed: int = 0):
+    """A small store with planted structure: errors decorrelate as the category diverges.
+
+    Ten classes, two groups of classes; each model's logits mix a noise shared by all models
+    (weight falling from Reinit to Dataset) with its own noise, and the Dataset models are
+    better on the second group of classes. Embeddings are noisy linear maps of the logits, so
+    linear probes and the multi-label downstream task work.
+    """
+    from norep.store import Store
+
+    rng = np.random.default_rng(seed)
+    C, D, K = 10, 24, 4
+    sizes = {"train": 700, "calib": 500, "test": 600, "down_train": 300, "down_val": 200, "down_test": 300}
+    y = {s: rng.integers(0, C, n) for s, n in sizes.items()}
+    labels = {s: y[s] for s in ("train", "calib", "test")}
+    group_of_label = np.array([[1, 0, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0],
+                               [0, 0, 1, 1], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    for s in ("down_train", "down_val", "down_test"):
+        labels[s] = group_of_label[y[s]].astype(np.uint8)
+    shared = {s: rng.normal(size=(n, C)) for s, n in sizes.items()}
+    st = Store.create(path, dataset="synthetic", class_names=[f"class{i}" for i in range(C)], splits=labels,
+                      split_class_names={s: [f"attr{k}" for k in range(K)] for s in ("down_train", "down_val", "down_test")},
+                      info={"base_model": "base", "accuracy_band": [0.44, 0.58], "preset": "synthetic",
+                            "class_groups": {"nature": [0, 1, 2, 3, 4], "anthropogenic": [5, 6, 7, 8, 9]}})
+    share = {"REINIT": 0.85, "HPARAM": 0.75, "ARCH": 0.55, "FWORK": 0.45, "DATASET": 0.25}
+    specs = [("base", "REINIT", 2.35)]
+    for cat in CATEGORIES:
+        specs += [(f"{cat.lower()}_{i}", cat, 2.35 + 0.1 * i) for i in range(2)]
+    specs += [("high_a", "ARCH", 3.4), ("high_b", "HPARAM", 3.2)]
+    specs += [("low_reinit", "REINIT", 1.5), ("low_dataset", "DATASET", 1.5), ("low_fwork", "FWORK", 1.4)]
+    proj = rng.normal(size=(C, D))
+    for name, cat, strength in specs:
+        w = share[cat]
+        logits, emb = {}, {}
+        for s, n in sizes.items():
+            own = rng.normal(size=(n, C))
+            noise = np.sqrt(w) * shared[s] + np.sqrt(1 - w) * own
+            boost = np.where(y[s] >= 5, 0.5, -0.3) if cat == "DATASET" else np.zeros(n)
+            z = noise * 1.6 + (strength + boost)[:, None] * np.eye(C)[y[s]]
+            if s in ("train", "calib", "test"):
+                logits[s] = z * (0.7 if cat == "FWORK" else 1.0)
+            own_proj = proj + (1 - w) * rng.normal(size=(C, D))
+            emb[s] = z @ own_proj + 0.5 * rng.normal(size=(n, D))
+        st.add_model(name, logits=logits, embeddings=emb,
+                     meta={"category": cat, "method": f"synthetic {cat.lower()}", "data": "synthetic",
+                           "head": "trained", "source": "tests", "seed": 0})
+    return st
+
+
+def _build_store(tmp: Path) -> Path:
+    """The digits preset of the embedded zoo if it is available, else the synthetic store."""
+    store = tmp / "store"
+    try:
+        import norep.zoo.embedded  # noqa: F401
+        have_zoo = os.environ.get("NOREP_TEST_SYNTHETIC") != "1"
+    except ImportError:
+        have_zoo = False
+    if have_zoo:
+        proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "digits",
+                               "--out", str(store)], capture_output=True, text=True, timeout=240)
+        if proc.returncode == 0:
+            return store
+        print("digits preset failed, using the synthetic store:", proc.stderr[-2000:], file=sys.stderr)
+    make_synthetic_store(store)
+    return store
+
+
+def executed_notebooks(tmp_path_factory) -> dict:
+    """Build the small store once and execute every notebook once per session (memoised)."""
+    if "runs" not in _MEMO:
+        tmp = tmp_path_factory.mktemp("nbrun")
+        store = _build_store(tmp)
+        out = tmp / "generated"
+        runs = nbrun.run_notebooks(store, out=out, parameters=FAST, progress=False)
+        _MEMO["runs"] = {"store": store, "out": out, "runs": runs}
+    return _MEMO["runs"]
+
+
+@pytest.fixture(scope="session")
+def executed(tmp_path_factory):
+    return executed_notebooks(tmp_path_factory)
+
+
+def _outputs(nb):
+    for cell in nb.cells:
+        yield from cell.get("outputs", [])
+
+
+# ------------------------------------------------------------------------------------ fast tests
+
+def test_every_section_has_a_source_with_the_skeleton():
+    import jupytext
+
+    sources = nbrun.find_notebooks()
+    assert [p.stem for p in sources] == list(nbrun.NOTEBOOKS)
+    for src in sources:
+        nb = jupytext.read(src)
+        tags = [c.metadata.get("tags", []) for c in nb.cells]
+        params = [i for i, t in enumerate(tags) if "parameters" in t]
+        assert len(params) == 1, f"{src.name}: exactly one parameters cell"
+        code = nb.cells[params[0]].source
+        for name in ("store", "base_model", "accuracy_band", "n_boot", "seed", "fig_format"):
+            assert f"{name} =" in code, f"{src.name}: parameter {name} missing"
+        assert 'store = "stores/fashion"' in code
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert "Try it" in text, f"{src.name}: no 'Try it' section"
+        assert "dropdown" in text or any("hide-input" in t for t in tags), f"{src.name}: no folded solution"
+        assert "{glue:figure}" in text, f"{src.name}: no captioned figure"
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_parse_parameters_and_only():
+    assert nbrun.parse_parameters(["a=1", "b=x", "c=[1, 2]"]) == {"a": 1, "b": "x", "c": [1, 2]}
+    with pytest.raises(ValueError, match="key=value"):
+        nbrun.parse_parameters(["novalue"])
+    with pytest.raises(ValueError, match="matches no notebook"):
+        nbrun.find_notebooks(only=["99"])
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "norep.cli", "notebooks", "run", "--store", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("norep: ") and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------------------------ slow tests
+
+@pytest.mark.slow
+def test_notebooks_ran_without_errors_and_made_figures(executed):
+    import nbformat
+
+    runs = executed["runs"]
+    assert [r.name for r in runs] == list(nbrun.NOTEBOOKS)
+    for r in runs:
+        nb = nbformat.read(str(r.output), as_version=4)
+        outs = list(_outputs(nb))
+        assert not [o for o in outs if o.get("output_type") == "error"], r.name
+        pngs = [o for o in outs if "image/png" in o.get("data", {})]
+        assert len(pngs) >= 1, f"{r.name}: no figure"
+        text = json.dumps([o.get("data", {}).get("text/plain", "") for o in outs]) + json.dumps(
+            [o.get("text", "") for o in outs])
+        assert "Traceback" not in text, r.name
+
+
+@pytest.mark.slow
+def test_notebooks_honour_parameters(executed):
+    import nbformat
+
+    for r in executed["runs"]:
+        nb = nbformat.read(str(r.output), as_version=4)
+        injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert injected, r.name
+        assert "n_boot = 60" in injected[0].source
+        outs = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", ""))
+                         for o in _outputs(nb))
+        # every notebook prints the parameters it used, after validation
+        assert "n_boot=60" in outs, f"{r.name}: n_boot not visible in the output"
+        assert "seed=3" in outs, f"{r.name}: seed not visible in the output"
+
+
+@pytest.mark.slow
+def test_claims_are_reported_with_generated_verdicts(executed):
+    claims = nbrun.collect_claims(r.output for r in executed["runs"])
+    ids = {c["id"] for c in claims}
+    assert {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"} <= ids
+    assert all(c["status"] in nbrun.STATUSES for c in claims)
+    # the planted structure makes Dataset pairs disagree more than Reinit pairs
+    assert next(c for c in claims if c["id"] == "C1")["status"] == "reproduced"
+    assert (executed["out"] / "claims.md").exists()
+    assert (executed["out"] / "environment.md").exists()
+
+
+@pytest.mark.slow
+def test_rerun_is_cached_and_parameter_change_reruns(executed, tmp_path):
+    out = executed["out"]
+    runs = nbrun.run_notebooks(executed["store"], out=out, parameters=FAST, progress=False)
+    assert all(r.cached for r in runs)
+    # a changed parameter re-executes (only one notebook, to stay fast) and is visible
+    runs = nbrun.run_notebooks(executed["store"], out=tmp_path, parameters={**FAST, "accuracy_band": (0.0, 1.0)},
+                               only=["00"], progress=False)
+    assert not runs[0].cached
+    import nbformat
+
+    nb = nbformat.read(str(runs[0].output), as_version=4)
+    outs = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", "")) for o in _outputs(nb))
+    assert "accuracy_band=(0.0, 1.0)" in outs
+
+
+@pytest.mark.slow
+def test_failing_notebook_is_named_with_its_cell(executed, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "norep.cli", "notebooks", "run", "--store", str(executed["store"]),
+                           "--out", str(tmp_path), "--only", "01", "-p", "base_model='no-such-model'", "-q"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "01_error_correlation" in proc.stderr and "cell" in proc.stderr
+    assert "no-such-model" in proc.stderr
+    assert not (tmp_path / "01_error_correlation.ipynb").exists()
+    assert (tmp_path / "01_error_correlation.failed.ipynb").exists()
