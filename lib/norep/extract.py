@@ -167,7 +167,7 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
             workers: int = 0, random_init: bool = False, head: str | None = None,
             template_set: str = "openai80", train_data: str | None = None, train_per_class: int = 10,
             category: str | None = None, method: str | None = None, chunk_size: int | None = None,
-            progress: bool = True, seed: int = 0) -> dict:
+            progress: bool = True, seed: int = 0, probe_Cs: Any = None) -> dict:
     """Extract ``model_name`` on ``data`` into the store at ``store`` (paper Sec. 3.2).
 
     Parameters
@@ -201,6 +201,10 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
         Images per resumable chunk (a multiple of ``batch_size``; default ``16 * batch_size``).
     progress : bool
         tqdm progress bars (images per second) on stderr.
+    seed : int, default 0
+        Seed of random weights and of the probe's held-out split.
+    probe_Cs : sequence of float, optional
+        L2 sweep of the ``l-bfgs`` head (default: :func:`norep.features.linear_probe`'s).
 
     Returns
     -------
@@ -334,7 +338,8 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
         temb, _ = _run_chunks(model, tsplit.files, preprocess, partial / "_train", batch_size=batch_size,
                               chunk_size=chunk_size, workers=workers, device=device, precision=precision,
                               logits_fn=None, desc=f"{name} [train subset]", progress=progress)
-        W, b, probe = zeroshot.linear_head(temb, tsplit.labels, n_classes=n_out, device=device, seed=seed)
+        W, b, probe = zeroshot.linear_head(temb, tsplit.labels, n_classes=n_out, device=device, seed=seed,
+                                           Cs=probe_Cs)
         head_info.update(probe, train_data=train_data, train_manifest=fp_inputs["train_manifest"])
 
     own_logits = head in ("trained", "class-mapping")

@@ -1,0 +1,257 @@
+"""`norep extract` end to end on synthetic folders with random-initialised models (offline, CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from norep.cli import main
+from norep.store import Store
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+TINY_CLIP = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def _folder(root, classes=("a", "b"), per_class=4, size=(40, 48)):
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    import open_clip
+
+    d = tmp_path_factory.mktemp("clipcfg")
+    (d / "norep-test-tiny-clip.json").write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(d)
+    return "norep-test-tiny-clip"
+
+
+def test_done_when_resnet18_imagefolder(tmp_path, capsys):
+    data = _folder(tmp_path / "data")
+    store = tmp_path / "S"
+    rc = main(["extract", "--model", "timm:resnet18", "--random-init", "--data", f"imagefolder:{data}",
+               "--store", str(store), "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    st = Store.open(store)
+    assert st.splits() == ["test"]
+    assert st.logits("timm:resnet18", "test").shape == (8, 1000)
+    emb = st.embeddings("timm:resnet18", "test")
+    assert emb.shape == (8, 512) and emb.dtype == np.float16
+    assert st.labels("test").tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    meta = st.meta("timm:resnet18")
+    assert meta["source"] == "timm" and meta["weights"] == "a1_in1k" and meta["random_init"] is True
+    assert meta["recipe"]["preprocessing"]["input_size"] == [3, 224, 224]
+    assert len(meta["extraction"]["manifests"]["test"]) == 64
+
+    # an unchanged rerun is skipped: the stored model is untouched
+    rc = main(["extract", "--model", "timm:resnet18", "--random-init", "--data", f"imagefolder:{data}",
+               "--store", str(store), "--device", "cpu", "--no-progress"])
+    assert rc == 0 and "up to date" in capsys.readouterr().err
+    assert Store.open(store).meta("timm:resnet18")["added_at"] == meta["added_at"]
+
+
+def test_logits_match_the_timm_model(tmp_path):
+    """The stored logits/embeddings equal a direct timm forward pass over the same transform."""
+    import timm
+    import torch
+    from timm.data import create_transform, resolve_data_config
+
+    from norep.extract import extract
+
+    data = _folder(tmp_path / "data", per_class=2)
+    extract("timm:resnet18", f"imagefolder:{data}", tmp_path / "S", random_init=True, device="cpu",
+            progress=False, batch_size=3, chunk_size=3)
+    torch.manual_seed(0)
+    ref = timm.create_model("resnet18.a1_in1k", pretrained=False).eval()
+    tf = create_transform(**resolve_data_config({}, model=ref))
+    files = sorted((data / "a").iterdir()) + sorted((data / "b").iterdir())
+    x = torch.stack([tf(Image.open(f).convert("RGB")) for f in files])
+    with torch.no_grad():
+        feats = ref.forward_head(ref.forward_features(x), pre_logits=True)
+        logits = ref.fc(feats)
+    st = Store.open(tmp_path / "S")
+    np.testing.assert_allclose(st.logits("timm:resnet18", "test"), logits.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(st.embeddings("timm:resnet18", "test"), feats.numpy(), rtol=2e-3, atol=2e-3)
+
+
+def test_missing_weights_offline_fails_fast_with_one_line(tmp_path):
+    data = _folder(tmp_path / "data", per_class=1)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "th")}
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "norep.cli", "extract", "--model", "timm:resnet50.a1_in1k",
+                           "--data", f"imagefolder:{data}", "--store", str(tmp_path / "S"), "--device", "cpu"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode != 0
+    assert elapsed < 10, elapsed
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("norep: ") and "resnet50" in lines[0] and "a1_in1k" in lines[0]
+    assert "HF_HUB_OFFLINE" in lines[0]
+
+
+def test_zero_shot_tiny_open_clip_matches_reference(tmp_path, tiny_clip):
+    import open_clip
+    import torch
+
+    data = _folder(tmp_path / "data", classes=("cat", "dog"), per_class=3)
+    rc = main(["extract", "--model", f"open_clip:{tiny_clip}", "--random-init", "--data", f"imagefolder:{data}",
+               "--store", str(tmp_path / "S"), "--device", "cpu", "--zero-shot-templates", "simple", "--no-progress"])
+    assert rc == 0
+    st = Store.open(tmp_path / "S")
+    name = f"open_clip:{tiny_clip}"
+    logits = st.logits(name, "test")
+    assert logits.shape == (6, 2) and st.embeddings(name, "test").shape == (6, 64)
+    assert st.meta(name)["head"] == "zero-shot"
+    assert list((tmp_path / "S" / "_cache").glob("text-*.npy"))  # text embeddings cached
+
+    # independent reference: open_clip's own API, the CLIP zero-shot recipe by hand
+    torch.manual_seed(0)
+    model, _, preprocess = open_clip.create_model_and_transforms(tiny_clip, pretrained=None)
+    model.eval()
+    tok = open_clip.get_tokenizer(tiny_clip)
+    files = sorted((data / "cat").iterdir()) + sorted((data / "dog").iterdir())
+    with torch.no_grad():
+        img = model.encode_image(torch.stack([preprocess(Image.open(f)) for f in files]))
+        txt = model.encode_text(tok(["a photo of a cat.", "a photo of a dog."]))
+        img = img / img.norm(dim=-1, keepdim=True)
+        txt = txt / txt.norm(dim=-1, keepdim=True)
+        ref = model.logit_scale.exp() * img @ txt.T
+    np.testing.assert_allclose(logits, ref.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_zero_shot_openai80_averages_templates(tmp_path, tiny_clip):
+    from norep.zoo import zeroshot
+    from norep.zoo.loading import load
+
+    import torch
+
+    torch.manual_seed(0)
+    model, _ = load(f"open_clip:{tiny_clip}", random_init=True)
+    W = zeroshot.text_classifier(model, ["cat", "dog", "bird"], template_set="openai80", cache_dir=tmp_path)
+    assert W.shape == (64, 3)
+    np.testing.assert_allclose(np.linalg.norm(W, axis=0), 1.0, rtol=1e-5)
+    with torch.no_grad():
+        t = model.encode_text([s.format("dog") for s in zeroshot.templates("openai80")]).numpy()
+    t = t / np.linalg.norm(t, axis=1, keepdims=True)
+    ref = t.mean(0) / np.linalg.norm(t.mean(0))
+    np.testing.assert_allclose(W[:, 1], ref, rtol=1e-4, atol=1e-5)
+    # cached: a second call reads the file (same values, no text tower needed)
+    assert len(list(tmp_path.glob("text-*.npy"))) == 1
+    np.testing.assert_array_equal(zeroshot.text_classifier(model, ["cat", "dog", "bird"], cache_dir=tmp_path), W)
+
+
+def test_voc_embeddings_only_and_lbfgs_head(tmp_path, tiny_clip):
+    from test_imagedata import _voc
+
+    from norep.extract import extract
+
+    objs = [("dog", 0)], [("cat", 0), ("person", 0)]
+    voc = _voc(tmp_path, {
+        "train": {f"{i:06d}": objs[i % 2] for i in range(1, 5)},
+        "val": {f"{i:06d}": objs[i % 2] for i in range(5, 7)},
+        "test": {f"{i:06d}": objs[i % 2] for i in range(7, 10)},
+    })
+    name = f"open_clip:{tiny_clip}"
+    extract(name, f"voc2007:{voc}", tmp_path / "S", random_init=True, device="cpu", progress=False)
+    st = Store.open(tmp_path / "S")
+    assert set(st.splits()) == {"down_train", "down_val", "down_test"}
+    assert st.is_multilabel("down_train") and st.labels("down_train").shape == (4, 20)
+    assert st.embeddings(name, "down_test").shape == (3, 64)
+    assert not st.has_logits(name, "down_test")
+
+    # L-BFGS head fitted on a training folder, evaluated on another folder
+    train = _folder(tmp_path / "train", classes=("cat", "dog"), per_class=5)
+    test = _folder(tmp_path / "test", classes=("cat", "dog"), per_class=2)
+    meta = extract(name, f"imagefolder:{test}", tmp_path / "S2", random_init=True, device="cpu", progress=False,
+                   head="l-bfgs", train_data=f"imagefolder:{train}", probe_Cs=[1.0])
+    assert meta["recipe"]["head"] == "l-bfgs" and meta["recipe"]["n_train"] == 8
+    assert Store.open(tmp_path / "S2").logits(name, "test").shape == (4, 2)
+
+
+_RESUME_SCRIPT = """
+import sys, time
+import norep.extract as ex
+get = ex._Images.__getitem__
+ex._Images.__getitem__ = lambda self, i: (time.sleep(0.15), get(self, i))[1]  # slow enough to kill midway
+ex.extract(MODEL, sys.argv[1], sys.argv[2], random_init=True, device="cpu", batch_size=2, chunk_size=2,
+           progress=False)
+"""
+MODEL = "timm:test_resnet.r160_in1k"
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_same_arrays(tmp_path, monkeypatch):
+    import norep.extract as ex
+
+    data = _folder(tmp_path / "data", per_class=10, size=(24, 24))
+    spec = f"imagefolder:{data}"
+    store = tmp_path / "S"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", f"MODEL = {MODEL!r}\n" + _RESUME_SCRIPT, spec, str(store)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    chunks = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        chunks = list(store.glob("_partial/*/*/test/chunk_*.npz"))
+        if len(chunks) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "extraction finished before it could be killed"
+    finished = {p.name for p in store.glob("_partial/*/*/test/chunk_*.npz")}
+    assert 3 <= len(finished) < 10
+    assert not Store.open(store).model_names()  # nothing half-written in the store
+
+    written = []
+    real_save = ex._save_npz_atomic
+    monkeypatch.setattr(ex, "_save_npz_atomic", lambda p, **a: (written.append(p.name), real_save(p, **a)))
+    ex.extract(MODEL, spec, store, random_init=True, device="cpu", batch_size=2, chunk_size=2, progress=False)
+    assert not set(written) & finished  # finished chunks were not redone
+    assert set(written) | finished == {f"chunk_{i:05d}.npz" for i in range(10)}
+    assert not (store / "_partial").exists()
+
+    monkeypatch.setattr(ex, "_save_npz_atomic", real_save)
+    ex.extract(MODEL, spec, tmp_path / "clean", random_init=True, device="cpu", batch_size=2, chunk_size=2,
+               progress=False)
+    a, b = Store.open(store), Store.open(tmp_path / "clean")
+    np.testing.assert_array_equal(a.logits(MODEL, "test"), b.logits(MODEL, "test"))
+    np.testing.assert_array_equal(a.embeddings(MODEL, "test"), b.embeddings(MODEL, "test"))
+    assert a.logits(MODEL, "test").shape == (20, 1000)
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    data = _folder(tmp_path / "data", per_class=1)
+    cases = [
+        (["--model", "resnet18"], "SOURCE:NAME"),
+        (["--model", "timm:no_such_net_xyz"], "no model"),
+        (["--model", "timm:resnet18", "--data", f"imagenet:{data}"], "WordNet id"),
+        (["--model", "timm:resnet18", "--head", "zero-shot"], "text tower"),
+        (["--model", "timm:resnet18", "--precision", "fp16"], "CUDA"),
+    ]
+    for extra, match in cases:
+        argv = ["extract", "--data", f"imagefolder:{data}", "--store", str(tmp_path / "S"), "--device", "cpu",
+                "--random-init", "--no-progress", *extra]
+        # later --data/--model flags override earlier ones (argparse keeps the last)
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("norep: ") and match in err[0], (extra, err)
