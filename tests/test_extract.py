@@ -255,3 +255,32 @@ def test_user_errors_are_one_line(tmp_path, capsys):
         assert main(argv) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("norep: ") and match in err[0], (extra, err)
+
+
+@pytest.mark.slow
+def test_concurrent_extractions_into_one_new_store(tmp_path):
+    """Two processes create and fill the same (absent) store with different models at once."""
+    data = _folder(tmp_path / "data", per_class=2, size=(24, 24))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    models = ["timm:test_resnet.r160_in1k", "timm:test_convnext.r160_in1k"]
+    procs = [subprocess.Popen([sys.executable, "-m", "norep.cli", "extract", "--model", m, "--random-init",
+                               "--data", f"imagefolder:{data}", "--store", str(tmp_path / "S"), "--device", "cpu",
+                               "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for m in models]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    st = Store.open(tmp_path / "S")
+    assert sorted(st.model_names()) == sorted(models)
+    st.verify()
+    assert [st.embeddings(m, "test").shape for m in models] == [(4, 96), (4, 64)]
+
+
+def test_bench_extract_cpu_smoke(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "extract", "--models", "timm:test_resnet.r160_in1k", "--device", "cpu",
+                 "--batch-size", "8", "--iters", "2", "--warmup", "1", "--json", str(out)]) == 0
+    assert "images/s" in capsys.readouterr().out
+    (res,) = json.loads(out.read_text())
+    assert res["images_per_s"] > 0 and res["batch_size"] == 8 and res["input_size"] == [3, 160, 160]
+    assert main(["bench", "extract", "--device", "cpu", "--precision", "fp16"]) == 1
