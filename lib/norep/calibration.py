@@ -119,15 +119,23 @@ def _row_blocks(n_rows: int, n_cols: int, block_elems: int = _BLOCK_ELEMS):
 # softmax
 
 
-def _softmax_inplace(z: np.ndarray, temperature: float) -> np.ndarray:
-    """Softmax of the last axis of the C-contiguous float array ``z``, in place (exact reference order)."""
+def _softmax_inplace(z: np.ndarray, temperature: float, *, stats: bool = False):
+    """Softmax of the last axis of the C-contiguous float array ``z``, in place (exact reference order).
+
+    With ``stats=True`` also return the row max ``m`` of ``z / T`` and the row sum ``s`` of
+    ``exp(z / T - m)`` (keepdims), from which any single probability is recomputed bit-exactly as
+    ``exp(z / T - m) / s`` (numpy's float exp is elementwise, so its result does not depend on
+    the surrounding array).
+    """
     t = z.dtype.type(temperature)
     if t != 1:
         np.divide(z, t, out=z)
-    z -= z.max(axis=-1, keepdims=True)
+    m = z.max(axis=-1, keepdims=True)
+    z -= m
     np.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
-    return z
+    s = z.sum(axis=-1, keepdims=True)
+    z /= s
+    return (z, m, s) if stats else z
 
 
 def softmax(logits, temperature: float = 1.0) -> np.ndarray:
