@@ -139,10 +139,10 @@ def test_zero_shot_tiny_open_clip_matches_reference(tmp_path, tiny_clip):
 
 
 def test_zero_shot_openai80_averages_templates(tmp_path, tiny_clip):
+    import torch
+
     from norep.zoo import zeroshot
     from norep.zoo.loading import load
-
-    import torch
 
     torch.manual_seed(0)
     model, _ = load(f"open_clip:{tiny_clip}", random_init=True)
@@ -160,9 +160,8 @@ def test_zero_shot_openai80_averages_templates(tmp_path, tiny_clip):
 
 
 def test_voc_embeddings_only_and_lbfgs_head(tmp_path, tiny_clip):
-    from test_imagedata import _voc
-
     from norep.extract import extract
+    from test_imagedata import _voc
 
     objs = [("dog", 0)], [("cat", 0), ("person", 0)]
     voc = _voc(tmp_path, {
@@ -284,3 +283,54 @@ def test_bench_extract_cpu_smoke(tmp_path, capsys):
     (res,) = json.loads(out.read_text())
     assert res["images_per_s"] > 0 and res["batch_size"] == 8 and res["input_size"] == [3, 160, 160]
     assert main(["bench", "extract", "--device", "cpu", "--precision", "fp16"]) == 1
+
+
+def _tiny_align(d):
+    """A tiny ALIGN (EfficientNet + BERT) saved like a Hugging Face checkpoint, with its processor."""
+    import torch
+    import transformers as T
+
+    vision = T.AlignVisionConfig(image_size=32, width_coefficient=0.1, depth_coefficient=0.1, hidden_dim=64)
+    text = T.AlignTextConfig(vocab_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=32, max_position_embeddings=64)
+    cfg = T.AlignConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=32)
+    torch.manual_seed(1)
+    model = T.AlignModel(cfg)
+    with torch.no_grad():
+        model.temperature.fill_(0.05)
+        for mod in model.vision_model.modules():  # the tiny EfficientNet's default init vanishes
+            if isinstance(mod, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(mod.weight)
+            elif isinstance(mod, torch.nn.BatchNorm2d):
+                torch.nn.init.ones_(mod.weight)
+    d.mkdir(parents=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "photo", "of", "cat", "dog", "."]
+    (d / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = T.BertTokenizer(str(d / "vocab.txt"), model_max_length=16)
+    size = {"height": 32, "width": 32}
+    proc = T.AlignProcessor(image_processor=T.EfficientNetImageProcessor(size=size, crop_size=size), tokenizer=tok)
+    model.save_pretrained(d)
+    proc.save_pretrained(d)
+    return model, proc
+
+
+@pytest.mark.slow
+def test_hf_align_zero_shot_matches_the_model_forward(tmp_path):
+    pytest.importorskip("transformers")
+    import torch
+
+    model, proc = _tiny_align(tmp_path / "align")
+    data = _folder(tmp_path / "data", classes=("cat", "dog"), per_class=2)
+    name = f"hf:{tmp_path / 'align'}"
+    rc = main(["extract", "--model", name, "--data", f"imagefolder:{data}", "--store", str(tmp_path / "S"),
+               "--device", "cpu", "--zero-shot-templates", "simple", "--no-progress"])
+    assert rc == 0
+    st = Store.open(tmp_path / "S")
+    files = sorted((data / "cat").iterdir()) + sorted((data / "dog").iterdir())
+    batch = proc(text=["a photo of a cat.", "a photo of a dog."], images=[Image.open(f).convert("RGB") for f in files],
+                 return_tensors="pt", padding="max_length", truncation=True)
+    with torch.no_grad():
+        ref = model.eval()(**batch).logits_per_image  # ALIGN: cosine / temperature
+    np.testing.assert_allclose(st.logits(name, "test"), ref.numpy(), rtol=1e-4, atol=1e-3)
+    assert st.embeddings(name, "test").shape == (4, 32)
+    assert st.meta(name)["recipe"]["logit_scale"] == pytest.approx(20.0)

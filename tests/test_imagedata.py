@@ -72,7 +72,7 @@ def test_imagenet_class_folders_use_standard_ids(tmp_path):
     assert len(ds.class_names) == 1000 and ds.class_names[0] == "tench"
     # label follows the folder: file name encodes its wnid
     for s in ds.splits.values():
-        for f, lab in zip(s.files, s.labels):
+        for f, lab in zip(s.files, s.labels, strict=True):
             assert f.parent.name == wnids[lab]
 
 
@@ -84,14 +84,14 @@ def test_imagenet_flat_with_kaggle_csv_and_label_file(tmp_path):
     rows = "".join(f"ILSVRC2012_val_{i + 1:08d},{wnids[c]} 1 2 3 4\n" for i, c in enumerate(labels))
     (tmp_path / "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + rows)
     ds = open_data(f"imagenet:{tmp_path / 'val'}")
-    got = {f.name: int(y) for s in ds.splits.values() for f, y in zip(s.files, s.labels)}
+    got = {f.name: int(y) for s in ds.splits.values() for f, y in zip(s.files, s.labels, strict=True)}
     assert got == {f"ILSVRC2012_val_{i + 1:08d}.JPEG": c for i, c in enumerate(labels)}
 
     (tmp_path / "LOC_val_solution.csv").unlink()
     (tmp_path / "val" / "val_labels.txt").write_text(
         "".join(f"ILSVRC2012_val_{i + 1:08d}.JPEG {wnids[c] if i % 2 else c}\n" for i, c in enumerate(labels)))
     ds = open_data(f"imagenet:{tmp_path / 'val'}")
-    got = {f.name: int(y) for s in ds.splits.values() for f, y in zip(s.files, s.labels)}
+    got = {f.name: int(y) for s in ds.splits.values() for f, y in zip(s.files, s.labels, strict=True)}
     assert got == {f"ILSVRC2012_val_{i + 1:08d}.JPEG": c for i, c in enumerate(labels)}
 
 
@@ -108,7 +108,7 @@ def test_imagenet_devkit_ground_truth(tmp_path):
     for i in range(3):
         _img(tmp_path / f"ILSVRC2012_val_{i + 1:08d}.JPEG", seed=i)
     ds = open_data(f"imagenet:{tmp_path}")
-    got = {f.name: int(y) for s in ds.splits.values() for f, y in zip(s.files, s.labels)}
+    got = {f.name: int(y) for s in ds.splits.values() for f, y in zip(s.files, s.labels, strict=True)}
     assert got == {"ILSVRC2012_val_00000001.JPEG": 20, "ILSVRC2012_val_00000002.JPEG": 10,
                    "ILSVRC2012_val_00000003.JPEG": 10}
 

@@ -9,7 +9,14 @@ import pytest
 from norep import CATEGORIES
 from norep.cli import main
 from norep.zoo.loading import parse_model_name
-from norep.zoo.registry import HEADS, HPARAM_SUBSTITUTES, PAPER_BASE, STATUSES, paper_registry, registry_entry
+from norep.zoo.registry import (
+    HEADS,
+    HPARAM_SUBSTITUTES,
+    PAPER_BASE,
+    STATUSES,
+    paper_registry,
+    registry_entry,
+)
 
 # (table, model, category, head type, ImageNet top-1 %) transcribed from the paper's Tables 1-3
 PAPER_ROWS = [
@@ -79,7 +86,7 @@ SHARED_CSV = Path("/work/shared/paper/paper_models.csv")  # the team's transcrip
 def test_one_row_per_paper_model_with_matching_columns():
     reg = paper_registry()
     assert len(reg) == 59 == len(PAPER_ROWS)
-    got = list(zip(reg.table, reg.model, reg.category, reg.head_type, reg.paper_top1))
+    got = list(zip(reg.table, reg.model, reg.category, reg.head_type, reg.paper_top1, strict=True))
     assert got == [tuple(r) for r in PAPER_ROWS]
     assert set(reg.category) <= set(CATEGORIES)
     assert reg.model.is_unique
