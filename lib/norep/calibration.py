@@ -241,43 +241,6 @@ def _copy_rows(dst: np.ndarray, src: np.ndarray) -> None:
     dst[...] = src
 
 
-_MADVISE = None
-
-
-def _release_rows(arr: np.ndarray, start: int, stop: int) -> None:
-    """Drop rows ``[start, stop)`` of a read-only memory map from this process's resident set.
-
-    Streaming over a memory-mapped file would otherwise leave every page read mapped (and
-    counted in RSS) until the map is closed. ``madvise(MADV_DONTNEED)`` on a read-only file
-    mapping only unmaps the pages (the OS page cache keeps them; a later access faults them back
-    in), so it never loses data; it is applied to nothing else. No-op where unavailable.
-    """
-    global _MADVISE
-    if not isinstance(arr, np.memmap) or arr.flags.writeable or not arr.flags.c_contiguous:
-        return
-    if _MADVISE is None:
-        try:
-            import ctypes
-            import mmap
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-            _MADVISE = (libc.madvise, mmap.MADV_DONTNEED, mmap.PAGESIZE)
-        except (OSError, AttributeError):  # pragma: no cover - non-Linux
-            _MADVISE = False
-    if not _MADVISE:
-        return
-    madvise, flag, page = _MADVISE
-    row = arr.strides[0] if arr.ndim > 1 else arr.itemsize
-    base = arr.ctypes.data
-    lo = base + start * row
-    hi = base + stop * row
-    lo -= lo % page
-    hi = hi - hi % page  # the page holding the next row is kept
-    if hi > lo:
-        madvise(lo, hi - lo, flag)
-
-
 def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise dot products of two (m, c) arrays (batched BLAS), as a float64 (m,) array."""
     return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0].astype(np.float64)
@@ -326,7 +289,6 @@ def _moment_pass(logits: np.ndarray, y: np.ndarray, beta: float, *, need_nll: bo
         acc[2] += np.sum(m3 - 3.0 * m1 * m2 + 2.0 * m1 ** 3)
         if need_nll:
             acc[3] += np.sum(np.log(s0) - beta * zy)
-        _release_rows(logits, a, b_)
     out = acc / n
     if not need_nll:
         out[3] = np.nan
