@@ -16,7 +16,7 @@
 # The paper studies 82 ImageNet models, grouped by how far their training methodology diverges
 # from a typical base model (ResNet-50): **Reinit** (same recipe, another seed), **Hyper-parameters**,
 # **Architecture**, **Framework** (e.g. contrastive or semi-supervised learning) and **Dataset**
-# (trained on other data, e.g. CLIP on WIT or ALIGN on a web corpus) {cite}`gontijolopes2022`.
+# (trained on other data, e.g. CLIP on WIT or ALIGN on a web corpus) {cite}`gontijolopes2022norep`.
 # Its Tables 1-4 list every model with its category, temperature, accuracy, error
 # inconsistency with the base model and the accuracy of its ensemble with the base model.
 #
@@ -145,7 +145,7 @@ report_claim(
 # %% [markdown]
 # ## Try it
 #
-# - Point `store` at your own store (see {doc}`../store_format`) and run
+# - Point `store` at your own store (see {doc}`../store`) and run
 #   `norep notebooks run --store PATH --only 00`.
 # - Narrow or widen the band, e.g. `-p "accuracy_band=(0.85, 0.95)"`, and watch models move
 #   between tiers.

@@ -41,7 +41,8 @@ pair_models = None  # {category: model}; None: the most accurate band model with
 rates = [1.0, 0.75, 0.5, 0.25, 0.0]  # base model's share of the dimension budget
 probe_Cs = [0.01, 0.1, 1.0, 10.0, 100.0]  # regularisation sweep of the linear probe
 probe_max_iter = 200  # L-BFGS iterations per value of C
-compression_step = None  # dimensions added per step of the compression curve; None: a quarter of the base's
+compression_step = None  # dimensions added per step of the compression curve; None: from compression_points
+compression_points = 8  # points of each compression curve when compression_step is None
 target = None  # accuracy the compression curves must reach; None: the base embedding's probe accuracy
 device = "cpu"  # torch device of the probes ("auto" picks a GPU when present)
 n_boot = 1000  # bootstrap resamples for confidence intervals
@@ -102,7 +103,14 @@ def emb(name):
 
 E = {n: emb(n) for n in names_needed}
 D = E[base]["train"].shape[1]
-step = compression_step or max(1, D // 4)
+if compression_step is None:
+    if not isinstance(compression_points, int) or compression_points < 1:
+        raise ValueError(f"parameter compression_points={compression_points!r} must be a positive integer")
+    step = max(1, -(-2 * D // compression_points))  # the concatenation has about 2 D dimensions
+elif isinstance(compression_step, int) and compression_step >= 1:
+    step = compression_step
+else:
+    raise ValueError(f"parameter compression_step={compression_step!r} must be None or a positive integer")
 print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, pairs={chosen}, rates={rates}, "
       f"probe_Cs={probe_Cs}, probe_max_iter={probe_max_iter}, compression_step={step}, target={target}, device={device!r}, "
       f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")

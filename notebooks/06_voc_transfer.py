@@ -161,7 +161,7 @@ report_claim(
 #
 # - Concatenate more models: `-p top_k=8` (the number of probes grows as top_k squared).
 # - Replace the embedded downstream task by your own multi-label data: add `down_*` splits and
-#   embeddings to a store (see {doc}`../store_format`).
+#   embeddings to a store (see {doc}`../store`).
 #
 # **Exercise.** The VOC 2007 11-point AP differs from scikit-learn's `average_precision_score`.
 # Which is larger on the same scores, and why?

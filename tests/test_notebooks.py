@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Parameters that keep every notebook fast on the small store (they are also what the tests
 # check the notebooks honour).
-FAST = {"n_boot": 60, "seed": 3, "probe_Cs": [0.1, 10.0]}
+FAST = {"n_boot": 60, "seed": 3, "probe_Cs": [0.1, 10.0], "probe_max_iter": 50, "compression_points": 3,
+        "rates": [1.0, 0.5, 0.0], "top_k": 3}
 
 _MEMO: dict[str, object] = {}
 

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -248,7 +249,7 @@ def _this_interpreter_kernel():
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--log-level=ERROR"],
             "display_name": "Python 3 (ipykernel)",
             "language": "python",
-            "env": {"PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+            "env": {"PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
         }
         (spec_dir / "kernel.json").write_text(json.dumps(spec))
         saved = os.environ.get("JUPYTER_PATH")
@@ -524,7 +525,9 @@ def _write_environment(out: Path, store_path: Path, cache: dict) -> Path:
     bench = sorted((Path(__file__).resolve().parents[2] / "bench" / "results").glob("*.md"))
     if bench:
         for b in bench:
-            lines += [f"From `bench/results/{b.name}`:", "", b.read_text().strip(), ""]
+            body = re.sub(r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + 3) + " ",
+                          b.read_text().strip(), flags=re.M)
+            lines += [f"From `bench/results/{b.name}`:", "", body, ""]
     else:
         lines.append("No benchmark results in `bench/results/` of this checkout "
                      "(`norep bench analyses` and `norep bench extract` print and save them).")
