@@ -210,6 +210,21 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
     -------
     dict
         The stored metadata, with ``skipped=True`` when the store was already up to date.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for c in ("cat", "dog"):
+    ...     (d / "imgs" / c).mkdir(parents=True)
+    ...     Image.new("RGB", (32, 32), c == "dog" and "white" or "black").save(d / "imgs" / c / "0.png")
+    >>> meta = extract("timm:test_convnext.r160_in1k", f"imagefolder:{d / 'imgs'}", d / "store",
+    ...                random_init=True, device="cpu", progress=False)
+    >>> from norep.store import Store
+    >>> st = Store.open(d / "store")
+    >>> st.logits("timm:test_convnext.r160_in1k", "test").shape, meta["head"], meta["weights"]
+    ((2, 1000), 'trained', 'r160_in1k')
     """
     from norep import CATEGORIES, imagedata
     from norep.store import Store

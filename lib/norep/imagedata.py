@@ -198,6 +198,18 @@ def image_folder(root: str | Path, *, split: str = "test") -> ImageDataset:
     """A class-folder data set ``ROOT/<class>/<image>``, all images in one split.
 
     Class ids follow the sorted folder names (torchvision's ``ImageFolder`` order).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for c in ("b", "a"):
+    ...     (d / c).mkdir()
+    ...     Image.new("RGB", (8, 8)).save(d / c / "x.jpg")
+    >>> ds = image_folder(d, split="calib")
+    >>> ds.class_names, ds.splits["calib"].labels.tolist()
+    (['a', 'b'], [0, 1])
     """
     root = Path(root)
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -369,7 +381,22 @@ def calib_test_split(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def imagenet_val(root: str | Path, *, seed: int = 0) -> ImageDataset:
-    """The ImageNet validation set from a local folder, split into ``calib`` and ``test`` (Sec. 3.2)."""
+    """The ImageNet validation set from a local folder, split into ``calib`` and ``test`` (Sec. 3.2).
+
+    Layouts: module docstring. The split is :func:`calib_test_split` over the images sorted by path.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "n01440764").mkdir()
+    >>> for i in range(5):
+    ...     Image.new("RGB", (8, 8)).save(d / "n01440764" / f"{i}.JPEG")
+    >>> ds = imagenet_val(d)
+    >>> {k: len(v) for k, v in ds.splits.items()}, ds.class_names[0]
+    ({'calib': 1, 'test': 4}, 'tench')
+    """
     root = Path(root)
     files, y = _imagenet_files(root)
     calib, test = calib_test_split(len(files), seed=seed)
@@ -389,6 +416,17 @@ def imagenet_train_subset(root: str | Path, *, per_class: int = 10, seed: int = 
         ``ROOT/<wnid>/<image>`` (the ILSVRC2012 train layout).
     per_class : int, default 10
         Images drawn per class (seeded, without replacement; all when a class has fewer).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "n01443537").mkdir()
+    >>> for i in range(5):
+    ...     Image.new("RGB", (8, 8)).save(d / "n01443537" / f"{i}.JPEG")
+    >>> imagenet_train_subset(d, per_class=3).splits["train"].labels.tolist()
+    [1, 1, 1]
     """
     root = Path(root)
     files, y = _imagenet_files(root)
@@ -417,6 +455,22 @@ def voc2007(root: str | Path) -> ImageDataset:
     Store splits ``down_train``, ``down_val``, ``down_test`` hold the VOC image sets ``train``,
     ``val`` and ``test`` (``trainval`` = train + val). Image sets missing from the folder (e.g.
     ``test`` when only the trainval archive is unpacked) are left out.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "VOC2007"
+    >>> for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+    ...     (d / sub).mkdir(parents=True)
+    >>> _ = (d / "ImageSets/Main/train.txt").write_text("000005")
+    >>> Image.new("RGB", (8, 8)).save(d / "JPEGImages/000005.jpg")
+    >>> _ = (d / "Annotations/000005.xml").write_text(
+    ...     "<annotation><object><name>chair</name></object><object><name>person</name></object></annotation>")
+    >>> ds = voc2007(d)
+    >>> Y = ds.splits["down_train"].labels
+    >>> Y.shape, [VOC_CLASSES[j] for j in Y[0].nonzero()[0]]
+    ((1, 20), ['chair', 'person'])
     """
     import xml.etree.ElementTree as ET
 
@@ -453,7 +507,16 @@ def voc2007(root: str | Path) -> ImageDataset:
 
 
 def load_image(path: str | Path):
-    """Open an image file as RGB PIL image."""
+    """Open an image file as an RGB PIL image (decoded now, file closed).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> f = tempfile.mktemp(suffix=".png"); Image.new("L", (4, 3)).save(f)
+    >>> load_image(f).mode, load_image(f).size
+    ('RGB', (4, 3))
+    """
     from PIL import Image
 
     with Image.open(path) as img:

@@ -117,6 +117,21 @@ def text_classifier(model: Any, class_names: list[str], *, template_set: str = "
     Returns
     -------
     ndarray of shape (D, C), float32, unit-norm columns
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib, open_clip, torch
+    >>> from norep.zoo.loading import load
+    >>> cfg = {"embed_dim": 16, "vision_cfg": {"image_size": 16, "layers": 1, "width": 16, "patch_size": 8,
+    ...                                        "head_width": 8},
+    ...        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}
+    >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "doc-tiny-clip.json").write_text(json.dumps(cfg))
+    >>> open_clip.add_model_config(d)
+    >>> _ = torch.manual_seed(0)
+    >>> model, _ = load("open_clip:doc-tiny-clip", random_init=True)
+    >>> W = text_classifier(model, ["cat", "dog"], template_set="simple", cache_dir=d)
+    >>> W.shape, np.allclose(np.linalg.norm(W, axis=0), 1), len(list(d.glob("text-*.npy")))
+    ((16, 2), True, 1)
     """
     import torch
 
@@ -205,15 +220,30 @@ def class_mapping_indices(model: Any) -> np.ndarray:
 
     Returns an (1000,) int array, -1 where the class is not in the model's label set (paper
     Table 3, "BiT-JFT Class Mapping").
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> fake = SimpleNamespace(module=SimpleNamespace(num_classes=21843, pretrained_cfg={}), name="x",
+    ...                        num_classes=21843)
+    >>> idx = class_mapping_indices(fake)
+    >>> idx.shape, int((idx < 0).sum())
+    ((1000,), 1)
     """
-    from timm.data import ImageNetInfo, infer_imagenet_subset
+    import pkgutil
+    import re
+
+    from timm.data import imagenet_info
 
     from norep.imagedata import imagenet_synsets
 
-    subset = infer_imagenet_subset(model.module)
+    subset = imagenet_info.infer_imagenet_subset(model.module)
     if subset is None or subset == "imagenet-1k":
         raise ValueError(f"{model.name} has no ImageNet-21k/22k head to map (num_classes={model.num_classes})")
-    labels = {w: i for i, w in enumerate(ImageNetInfo(subset).label_names())}
+    # read only the synset list (timm's ImageNetInfo also parses large lemma/definition files)
+    synset_file = imagenet_info._SUBSETS[re.sub(r"[-_\s]", "", subset.lower())]
+    data = pkgutil.get_data("timm.data", f"_info/{synset_file}").decode("utf-8").splitlines()
+    labels = {w: i for i, w in enumerate(data)}
     return np.asarray([labels.get(w, -1) for w in imagenet_synsets()], dtype=np.int64)
 
 
