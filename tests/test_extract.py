@@ -176,6 +176,17 @@ def test_voc_embeddings_only_and_lbfgs_head(tmp_path, tiny_clip):
     assert st.is_multilabel("down_train") and st.labels("down_train").shape == (4, 20)
     assert st.embeddings(name, "down_test").shape == (3, 64)
     assert not st.has_logits(name, "down_test")
+    assert len(st.class_names) == 1000  # ready for the ImageNet splits of the paper-scale study
+
+    # the same store then gets ImageNet-head logits on another data set; the VOC splits are kept
+    conv = "timm:test_convnext.r160_in1k"
+    extract(conv, f"voc2007:{voc}", tmp_path / "S", random_init=True, device="cpu", progress=False)
+    data = _folder(tmp_path / "data", per_class=1, size=(16, 16))
+    extract(conv, f"imagefolder:{data}", tmp_path / "S", random_init=True, device="cpu", progress=False)
+    st = Store.open(tmp_path / "S")
+    assert st.logits(conv, "test").shape == (2, 1000) and st.embeddings(conv, "down_train").shape == (4, 64)
+    assert extract(conv, f"voc2007:{voc}", tmp_path / "S", random_init=True, device="cpu",
+                   progress=False).get("skipped")
 
     # L-BFGS head fitted on a training folder, evaluated on another folder
     train = _folder(tmp_path / "train", classes=("cat", "dog"), per_class=5)

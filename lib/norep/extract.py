@@ -252,16 +252,17 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
     if head in ("zero-shot", "l-bfgs") or model_name.startswith(("open_clip:", "hf:")):
         if template_set not in zeroshot.TEMPLATE_SETS:
             raise ExtractionError(f"unknown template set {template_set!r}; use {', '.join(zeroshot.TEMPLATE_SETS)}")
-    if head == "l-bfgs" and not train_data:
-        raise ExtractionError("the l-bfgs head needs --train-data imagenet-train:DIR (or imagefolder:DIR), "
-                              "the training images its linear head is fitted on")
     category = category or (entry["category"] if entry else "ARCH")
     if category not in CATEGORIES:
         raise ExtractionError(f"category {category!r} must be one of {', '.join(CATEGORIES)}")
     method = method or (entry["method"] if entry else f"{model_name} ({head} head)")
 
     ds = imagedata.open_data(data, split=split)
-    train_ds = imagedata.open_data(train_data, split="train") if head == "l-bfgs" else None
+    single = [s for s in ds.splits if ds.splits[s].labels.ndim == 1]  # splits that get logits
+    if head == "l-bfgs" and single and not train_data:
+        raise ExtractionError("the l-bfgs head needs --train-data imagenet-train:DIR (or imagefolder:DIR), "
+                              "the training images its linear head is fitted on")
+    train_ds = imagedata.open_data(train_data, split="train") if head == "l-bfgs" and single else None
     if train_ds is not None and train_ds.kind == "imagenet-train":
         train_ds = imagedata.imagenet_train_subset(train_ds.root, per_class=train_per_class, seed=seed)
 
@@ -274,7 +275,6 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
     if device.startswith("cuda"):
         model.module.to(memory_format=torch.channels_last)
 
-    single = [s for s in ds.splits if not ds.splits[s].labels.ndim == 2]
     prompt_names = ds.prompt_names or ds.class_names
     mapping = None
     if head == "trained":
@@ -292,13 +292,17 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
             raise ExtractionError(f"{model_name} has no text tower; zero-shot heads need open_clip: or hf: models")
         n_out = len(prompt_names)
     else:
-        n_out = len(train_ds.class_names)
+        n_out = len(train_ds.class_names) if train_ds is not None else 0
 
     # --- store: create from the data's labels (under a lock) or add the data's splits
     store_path = Path(store)
     class_names = list(ds.class_names)
     info: dict[str, Any] = {}
-    if single and n_out != len(class_names):
+    if not single:
+        # multi-label data only (VOC): the store's single-label classes are ImageNet's, so that the
+        # ImageNet splits of the paper-scale study can join the same store later
+        class_names = imagedata.imagenet_class_names()
+    elif n_out != len(class_names):
         if n_out == 1000 and int(max(ds.splits[s].labels.max() for s in single)) < 1000:
             info["data_class_folders"] = class_names
             class_names = imagedata.imagenet_class_names()
@@ -342,13 +346,13 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
     # --- head parameters that need the model before the data pass
     classifier = None
     head_info: dict[str, Any] = {"head": head}
-    if head == "zero-shot":
+    if head == "zero-shot" and single:
         classifier = zeroshot.text_classifier(model, prompt_names, template_set=template_set,
                                               cache_dir=store_path / "_cache")
         head_info.update(template_set=template_set, n_templates=len(zeroshot.templates(template_set)),
                          logit_scale=round(model.logit_scale, 4))
     W = b = None
-    if head == "l-bfgs":
+    if head == "l-bfgs" and train_ds is not None:
         tsplit = train_ds.splits["train"]
         temb, _ = _run_chunks(model, tsplit.files, preprocess, partial / "_train", batch_size=batch_size,
                               chunk_size=chunk_size, workers=workers, device=device, precision=precision,
