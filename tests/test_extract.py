@@ -257,6 +257,8 @@ def test_user_errors_are_one_line(tmp_path, capsys):
         (["--model", "timm:resnet18", "--data", f"imagenet:{data}"], "WordNet id"),
         (["--model", "timm:resnet18", "--head", "zero-shot"], "text tower"),
         (["--model", "timm:resnet18", "--precision", "fp16"], "CUDA"),
+        (["--model", "paper:MPL"], "no public weights"),
+        (["--model", "paper:No Such Net"], "not in the paper's registry"),
     ]
     for extra, match in cases:
         argv = ["extract", "--data", f"imagefolder:{data}", "--store", str(tmp_path / "S"), "--device", "cpu",
@@ -345,3 +347,16 @@ def test_hf_align_zero_shot_matches_the_model_forward(tmp_path):
     np.testing.assert_allclose(st.logits(name, "test"), ref.numpy(), rtol=1e-4, atol=1e-3)
     assert st.embeddings(name, "test").shape == (4, 32)
     assert st.meta(name)["recipe"]["logit_scale"] == pytest.approx(20.0)
+
+
+def test_paper_name_uses_the_registry_row(tmp_path):
+    from norep.extract import extract
+
+    data = _folder(tmp_path / "data", per_class=1, size=(16, 16))
+    meta = extract("paper:ViT-DeiT-Tiny", f"imagefolder:{data}", tmp_path / "S", random_init=True, device="cpu",
+                   progress=False)
+    assert meta["name"] == "ViT-DeiT-Tiny" and meta["category"] == "FWORK" and meta["method"] == "Sup. / IN"
+    assert meta["load"] == "timm:deit_tiny_distilled_patch16_224.fb_in1k" and meta["head"] == "trained"
+    assert meta["paper_top1"] == 74.5 and meta["registry_status"] == "exact"
+    st = Store.open(tmp_path / "S")
+    assert st.embeddings("ViT-DeiT-Tiny", "test").shape == (2, 192)

@@ -173,7 +173,9 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
     Parameters
     ----------
     model_name : str
-        A :func:`norep.zoo.load` name, e.g. ``"timm:resnet50.a1_in1k"``.
+        A :func:`norep.zoo.load` name, e.g. ``"timm:resnet50.a1_in1k"``, or ``paper:NAME`` for a
+        model of the paper's registry by its name in the paper (``"paper:CLIP-S"``): its public
+        weights and head, stored under the paper's name.
     data : str
         ``KIND:PATH`` (:mod:`norep.imagedata`): ``imagefolder``, ``imagenet``, ``voc2007``.
     store : path
@@ -232,6 +234,17 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
     from norep.zoo.loading import load, parse_model_name
     from norep.zoo.registry import registry_entry
 
+    if model_name.startswith("paper:"):  # a model of the paper's registry, by its name in the paper
+        entry = registry_entry(model_name[len("paper:"):])
+        if entry is None:
+            raise ExtractionError(f"{model_name!r} is not in the paper's registry; see `norep zoo list --paper`")
+        if entry["status"] == "not public":
+            raise ExtractionError(f"{entry['model']} has no public weights ({entry['differs']})")
+        name = name or entry["model"]
+        head = head or entry["head"]
+        model_name = entry["load"]
+    else:
+        entry = registry_entry(model_name)
     name = name or model_name
     parse_model_name(model_name)
     if precision not in PRECISIONS:
@@ -245,7 +258,6 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
     if precision == "fp16" and not device.startswith("cuda"):
         raise ExtractionError("fp16 needs a CUDA device; use --precision bf16 or fp32 on CPU")
 
-    entry = registry_entry(model_name)
     head = head or _default_head(model_name, entry)
     if head not in HEADS:
         raise ExtractionError(f"unknown head {head!r}; use one of {', '.join(HEADS)}")

@@ -11,7 +11,9 @@ Run one model over local image data and add its logits (float32) and pre-logit e
 manifest checksum). Work is chunked: rerun after a crash and finished chunks are kept; rerun with
 unchanged inputs and nothing is done. Several processes may fill one store with different models.
 
-  --model  timm:ARCH[.TAG] | open_clip:ARCH[.TAG] | hf:ORG/NAME   (see `norep zoo list --paper`)
+  --model  timm:ARCH[.TAG] | open_clip:ARCH[.TAG] | hf:ORG/NAME | paper:NAME
+           (paper:NAME = a model of `norep zoo list --paper` by its name in the paper, e.g.
+            paper:CLIP-S-ZS: its public weights and head, stored under that name)
   --data   imagefolder:DIR | imagenet:DIR | voc2007:DIR
 
 examples:
@@ -25,7 +27,7 @@ Pretrained weights are read from the local cache; set HF_HUB_OFFLINE=1 on machin
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="SOURCE:NAME, e.g. timm:resnet50.a1_in1k")
+    parser.add_argument("--model", required=True, help="SOURCE:NAME, e.g. timm:resnet50.a1_in1k or paper:CLIP-S")
     parser.add_argument("--data", required=True, help="KIND:PATH with KIND imagefolder, imagenet or voc2007")
     parser.add_argument("--store", required=True, help="store directory (created when absent)")
     parser.add_argument("--name", help="model name in the store (default: the --model string)")
