@@ -360,3 +360,11 @@ def test_paper_name_uses_the_registry_row(tmp_path):
     assert meta["paper_top1"] == 74.5 and meta["registry_status"] == "exact"
     st = Store.open(tmp_path / "S")
     assert st.embeddings("ViT-DeiT-Tiny", "test").shape == (2, 192)
+
+
+def test_hf_without_transformers_says_how_to_install(monkeypatch):
+    from norep.zoo.loading import UnknownModelError, load
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers -> ImportError
+    with pytest.raises(UnknownModelError, match="pip install transformers"):
+        load("hf:kakaobrain/align-base")
