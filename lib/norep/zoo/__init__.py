@@ -11,6 +11,15 @@ from typing import Any
 
 _LAZY = {
     "load": "norep.zoo.loading",
+    "ImageModel": "norep.zoo.loading",
+    "parse_model_name": "norep.zoo.loading",
+    "WeightsUnavailableError": "norep.zoo.loading",
+    "UnknownModelError": "norep.zoo.loading",
+    "paper_registry": "norep.zoo.registry",
+    "registry_entry": "norep.zoo.registry",
+    "format_registry": "norep.zoo.registry",
+    "PAPER_BASE": "norep.zoo.registry",
+    "HPARAM_SUBSTITUTES": "norep.zoo.registry",
 }
 
 
