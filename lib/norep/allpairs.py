@@ -61,7 +61,13 @@ from typing import Any
 
 import numpy as np
 
-from norep.calibration import _check_labels, _check_temperature, _copy_rows, _softmax_inplace
+from norep.calibration import (
+    _check_labels,
+    _check_temperature,
+    _copy_rows,
+    _release_rows,
+    _softmax_inplace,
+)
 
 __all__ = [
     "CalibratedSummary",
@@ -206,6 +212,17 @@ class CalibratedSummary:
         return z / self.row_sum[rows]
 
 
+def _softmax_checked(z: np.ndarray, temperature: float, what: str = "logits"):
+    """:func:`norep.calibration.softmax` of the block ``z`` in place; returns its row stats.
+
+    NaN and +inf propagate into the row max, so checking the (n,) maxima replaces a full pass.
+    """
+    z, m, s = _softmax_inplace(z, temperature, stats=True)
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{what} contain NaN or Inf")
+    return m, s
+
+
 def _softmax_rows(logits: np.ndarray, rows, temperature: float, dtype) -> np.ndarray:
     """Exact calibrated probabilities of the given rows (a slice or index array)."""
     src = logits[rows]
@@ -229,13 +246,12 @@ def _summary_pass(logits: np.ndarray, y: np.ndarray, temperature: float, k: int,
         b = min(n, a + step)
         z = buf[: b - a]
         _copy_rows(z, logits[a:b])
-        if not np.all(np.isfinite(z)):
-            raise ValueError("logits contain NaN or Inf")
-        _, m, s = _softmax_inplace(z, temperature, stats=True)
+        m, s = _softmax_checked(z, temperature)
         q, v, w, t, pred, conf = _summarise(z, y[a:b], k)
         res["q"][a:b], res["v"][a:b], res["w"][a:b], res["t"][a:b] = q, v, w, t
         res["pred"][a:b], res["conf"][a:b] = pred, conf
         res["m"][a:b], res["s"][a:b] = m[:, 0], s[:, 0]
+        _release_rows(logits, a, b)
     return res
 
 
@@ -335,6 +351,37 @@ class AllPairsResult:
     counts: dict[str, np.ndarray] = field(default_factory=dict)
     levels: dict[str, int] = field(default_factory=dict)
     correct: np.ndarray | None = None
+    conf: np.ndarray | None = None
+
+    def compute_theta(self, bins=18, *, pairs_per_block: int | None = None) -> np.ndarray:
+        """Fill ``theta_counts`` for every pair ``i < j`` from the kept confidences and correctness.
+
+        ``theta = degrees(atan2(conf_i, conf_j))`` per example, binned as ``numpy.histogram`` bins
+        (half-open, the last closed) and split by outcome, exactly as
+        :func:`norep.specialization.theta_histogram`. Vectorised over blocks of pairs.
+        """
+        from norep.specialization import _bin_edges
+
+        edges = _bin_edges(bins)
+        n_bins = len(edges) - 1
+        m, n = self.conf.shape
+        ia, ib = np.triu_indices(m, 1)
+        out = np.zeros((m, m, 4, n_bins), dtype=np.int64)
+        cf = self.conf.astype(np.float64)
+        corr = self.correct
+        block = pairs_per_block or max(1, (1 << 22) // max(1, n))
+        for p0 in range(0, len(ia), block):
+            a, b = ia[p0 : p0 + block], ib[p0 : p0 + block]
+            th = np.degrees(np.arctan2(cf[a], cf[b]))
+            idx = _theta_bins(edges, th)
+            ca, cb = corr[a], corr[b]
+            outcome = np.where(ca, np.where(cb, 0, 1), np.where(cb, 2, 3))
+            keep = idx >= 0
+            pair = np.broadcast_to(np.arange(len(a))[:, None], idx.shape)
+            flat = (pair[keep] * 4 + outcome[keep]) * n_bins + idx[keep]
+            out[a, b] = np.bincount(flat, minlength=len(a) * 4 * n_bins).reshape(len(a), 4, n_bins)
+        self.theta_edges, self.theta_counts = edges, out
+        return out
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -370,7 +417,7 @@ class AllPairsResult:
         import pandas as pd
 
         if self.theta_counts is None:
-            raise ValueError("theta histograms were not computed (theta=False)")
+            self.compute_theta()
         i, j = self._index(a), self._index(b)
         if not i < j:
             raise ValueError(f"theta histograms are stored for ordered pairs (a before b in names); "
@@ -405,11 +452,25 @@ class AllPairsResult:
 
 
 def _theta_bins(edges: np.ndarray, th: np.ndarray) -> np.ndarray:
-    """Bin index as numpy.histogram assigns it (half-open bins, last closed); -1 outside."""
-    idx = np.searchsorted(edges, th, side="right") - 1
+    """Bin index as ``numpy.histogram`` assigns it (half-open bins, the last closed); -1 outside.
+
+    For equal-width edges this is numpy's own computation (scaled index, then the +-1 corrections
+    against the edge values), which is far faster than a sorted search; otherwise a sorted search.
+    Both give the edge-consistent assignment numpy guarantees.
+    """
     nb = len(edges) - 1
-    idx[th == edges[-1]] = nb - 1
-    idx[(th < edges[0]) | (th > edges[-1])] = -1
+    lo, hi = edges[0], edges[-1]
+    inside = (th >= lo) & (th <= hi)
+    if not np.array_equal(edges, np.linspace(lo, hi, nb + 1)):
+        idx = np.searchsorted(edges, th, side="right") - 1
+        idx[th == hi] = nb - 1
+    else:
+        idx = ((np.where(inside, th, lo) - lo) / (hi - lo) * nb).astype(np.intp)
+        np.clip(idx, 0, nb - 1, out=idx)
+        idx[th < edges[idx]] -= 1
+        np.clip(idx, 0, nb - 1, out=idx)
+        idx[(th >= edges[idx + 1]) & (idx != nb - 1)] += 1
+    idx[~inside] = -1
     return idx
 
 
@@ -450,7 +511,8 @@ def pairwise_analysis(
     chunk_size : int, default 512
         Examples per chunk; memory is about ``M * chunk_size * C * 4`` bytes.
     theta : bool, default True
-        Also compute theta histograms for every pair ``i < j``.
+        Also compute theta histograms for every pair ``i < j`` (afterwards, from the kept
+        confidences; :meth:`AllPairsResult.compute_theta` does it later on demand).
     theta_bins : int or array-like, default 18
         Equal-width bins over [0, 90] degrees, or bin edges (as in theta_histogram).
     n_jobs : int, default 1
@@ -506,20 +568,18 @@ def pairwise_analysis(
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size!r}")
     chunk_size = int(chunk_size)
-    edges = None
     if theta:
         from norep.specialization import _bin_edges
 
-        edges = _bin_edges(theta_bins)
-    n_bins = 0 if edges is None else len(edges) - 1
+        _bin_edges(theta_bins)  # validate before the long pass
 
     dt = np.float64 if any(lg.dtype == np.float64 for lg in mats) else np.float32
     ia, ib = np.triu_indices(m_models, 1)
     n_pairs = len(ia)
     ens_correct = np.zeros(n_pairs, dtype=np.int64)
     converted = np.zeros(n_pairs, dtype=np.int64)
-    theta_counts = np.zeros((n_pairs, 4, max(n_bins, 1)), dtype=np.int64) if theta else None
     correct_all = np.zeros((m_models, n), dtype=bool)
+    conf_all = np.zeros((m_models, n), dtype=dt)
     levels = {"level1": 0, "level2": 0, "full_row": 0}
 
     cs = min(chunk_size, n)
@@ -540,15 +600,12 @@ def pairwise_analysis(
             src = mats[mi][a + r0 : a + r1]
             if mats[mi].dtype == np.float64 or dt == np.float32:
                 _copy_rows(blk, src)
-                if not np.all(np.isfinite(blk)):
-                    raise ValueError(f"logits[{mi}] ({names[mi]!r}) contains NaN or Inf")
-                _softmax_inplace(blk, temps[mi])
+                _softmax_checked(blk, temps[mi], f"logits[{mi}] ({names[mi]!r})")
             else:  # float32 computation stored in a float64 buffer (exact widening)
                 tmp = np.empty(blk.shape, dtype=np.float32)
                 _copy_rows(tmp, src)
-                if not np.all(np.isfinite(tmp)):
-                    raise ValueError(f"logits[{mi}] ({names[mi]!r}) contains NaN or Inf")
-                blk[...] = _softmax_inplace(tmp, temps[mi])
+                _softmax_checked(tmp, temps[mi], f"logits[{mi}] ({names[mi]!r})")
+                blk[...] = tmp
             (q[mi, r0:r1], v[mi, r0:r1], w[mi, r0:r1], tb[mi, r0:r1], pred[mi, r0:r1],
              conf[mi, r0:r1]) = _summarise(blk, yc[r0:r1], k)
 
@@ -570,22 +627,15 @@ def pairwise_analysis(
                 list(pool.map(lambda mi: one_model(mi, a, b, yc), range(m_models)))
             corr = pred[:, :nb] == yc[None, :]
             correct_all[:, a:b] = corr
+            conf_all[:, a:b] = conf[:, :nb]
+            for mi in range(m_models):
+                _release_rows(mats[mi], a, b)
             if n_pairs == 0:
                 continue
             ens = _pairs_chunk(probs, q, v, w, tb, corr, yc, ia, ib, nb, levels)
             inconsistent = corr[ia] != corr[ib]
             ens_correct += ens.sum(axis=1)
             converted += (ens & inconsistent).sum(axis=1)
-            if theta:
-                cf = conf[:, :nb].astype(np.float64)
-                th = np.degrees(np.arctan2(cf[ia], cf[ib]))
-                bins = _theta_bins(edges, th)
-                outcome = np.where(corr[ia], np.where(corr[ib], 0, 1), np.where(corr[ib], 2, 3))
-                keep = bins >= 0
-                pair_idx = np.broadcast_to(np.arange(n_pairs)[:, None], bins.shape)
-                flat = (pair_idx[keep] * 4 + outcome[keep]) * n_bins + bins[keep]
-                theta_counts += np.bincount(flat, minlength=n_pairs * 4 * n_bins).reshape(
-                    n_pairs, 4, n_bins)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -607,19 +657,18 @@ def pairwise_analysis(
     incons = only_a + only_b
     with np.errstate(divide="ignore", invalid="ignore"):
         conversion = np.where(incons > 0, conv_mat / incons, np.nan)
-    theta_mat = None
-    if theta:
-        theta_mat = np.zeros((m_models, m_models, 4, n_bins), dtype=np.int64)
-        theta_mat[ia, ib] = theta_counts
-    return AllPairsResult(
+    res = AllPairsResult(
         names=names, n_examples=n, accuracy=n_correct / n,
         both_correct=both / n, only_a=only_a / n, only_b=only_b / n, both_wrong=both_wrong / n,
         ensemble_accuracy=ens_mat / n, conversion_rate=conversion,
-        theta_edges=edges, theta_counts=theta_mat,
+        theta_edges=None, theta_counts=None,
         counts={"both_correct": both, "only_a": only_a, "only_b": only_b, "both_wrong": both_wrong,
                 "ensemble_correct": ens_mat, "converted": conv_mat, "inconsistent": incons},
-        levels=levels, correct=correct_all,
+        levels=levels, correct=correct_all, conf=conf_all,
     )
+    if theta:
+        res.compute_theta(theta_bins)
+    return res
 
 
 def _pairs_chunk(probs, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.ndarray:
@@ -794,6 +843,7 @@ def fast_greedy_selection(
     eval_logits: Mapping[str, Any] | None = None,
     replace: bool = False,
     k: int = 2,
+    n_jobs: int = 1,
     progress: bool = False,
 ):
     """Greedy ensemble selection from a base model (Sec. 4.5, Fig. 5), exactly as
@@ -823,6 +873,9 @@ def fast_greedy_selection(
     replace : bool, default False
         Allow re-adding a candidate.
     k : int, default 2
+        Wrong classes kept per example for the level-2 check.
+    n_jobs : int, default 1
+        Threads for the per-candidate summary passes.
     progress : bool, default False
 
     Returns
@@ -874,9 +927,18 @@ def fast_greedy_selection(
         if missing:
             raise ValueError(f"eval_logits lacks {missing}")
 
-    cand_ops = []
-    for m in _progress(names, progress, desc="greedy: summarise candidates", unit="model"):
-        cand_ops.append(_Operand(_as_logits(logits[m], f"logits[{m!r}]", n, c), y, temps[m], k))
+    def make_op(m):
+        return _Operand(_as_logits(logits[m], f"logits[{m!r}]", n, c), y, temps[m], k)
+
+    if n_jobs and int(n_jobs) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(int(n_jobs)) as pool:
+            cand_ops = list(_progress(pool.map(make_op, names), progress, total=len(names),
+                                      desc="greedy: summarise candidates", unit="model"))
+    else:
+        cand_ops = [make_op(m) for m in _progress(names, progress, desc="greedy: summarise candidates",
+                                                  unit="model")]
     base_op = _Operand(base_lg, y, temps[base], k)
 
     total = np.zeros((n, c), dtype=np.float64)
@@ -923,10 +985,9 @@ def _add_full(logits: np.ndarray, temperature: float, total: np.ndarray) -> None
         b = min(n, a + step)
         z = buf[: b - a]
         _copy_rows(z, logits[a:b])
-        if not np.all(np.isfinite(z)):
-            raise ValueError("logits contain NaN or Inf")
-        _softmax_inplace(z, temperature)
+        _softmax_checked(z, temperature)
         total[a:b] += z
+        _release_rows(logits, a, b)
 
 
 def store_greedy_selection(store, *, base: str | None = None, steps: int = 10,
