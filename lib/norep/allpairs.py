@@ -80,7 +80,7 @@ __all__ = [
 ]
 
 OUTCOMES = ("both_correct", "only_a", "only_b", "both_wrong")
-_BLOCK_ELEMS = 1 << 16
+_BLOCK_ELEMS = 1 << 18
 _ROWS_PER_BATCH = 2048  # full-row fallbacks are evaluated in batches of this many rows
 
 
