@@ -1,0 +1,202 @@
+"""End-to-end tests of the embedded zoo (norep.zoo.embedded) and its report, on the digits preset
+(and the quick Fashion-MNIST preset, marked slow). Training runs in subprocesses through the CLI,
+as users run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from norep import CATEGORIES
+from norep.data import DataNotFoundError, find_fashion_mnist
+from norep.store import Store
+
+NEURAL_KINDS = {"supervised", "kd", "linear", "finetune"}
+
+
+def _train(out, *extra, preset="digits"):
+    cmd = [sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", preset, "--out", str(out),
+           "--threads", "1", "--no-progress", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _statuses(stdout):
+    rows = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if parts and parts[-1] in ("trained", "skipped"):
+            rows[parts[0]] = parts[-1]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def digits_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("zoo") / "digits"
+    stdout = _train(path, "--quick")
+    return path, stdout
+
+
+def test_store_contents_and_metadata(digits_store):
+    path, stdout = digits_store
+    st = Store.open(path)
+    st.verify()
+    models = st.models()
+    assert set(models["category"]) == set(CATEGORIES)
+    assert st.base_model == "base"
+    lo, hi = st.accuracy_band
+    base_acc = st.meta("base")["accuracy"]["test"]
+    assert lo < base_acc < hi and np.isclose(hi - lo, 2 * st.info["band_halfwidth"])
+    assert sorted(i for g in st.class_groups.values() for i in g) == list(range(10))
+    for split in ("down_train", "down_val", "down_test"):
+        assert st.is_multilabel(split)
+        Y = st.labels(split)
+        assert Y.shape[1] == 10 and (Y.sum(1) >= 1).all() and (Y.sum(1) <= 4).all()
+    assert "train" not in st.splits()  # only calib/test logits are stored
+    y = {s: st.labels(s) for s in ("calib", "test")}
+    tiers = set()
+    for name in st.model_names():
+        m = st.meta(name)
+        for key in ("category", "method", "data", "head", "source", "recipe", "seed", "tier"):
+            assert key in m, (name, key)
+        assert m["source"] == "norep.zoo.embedded"
+        for s in ("calib", "test"):
+            # recorded accuracy equals the accuracy recomputed from the stored logits
+            acc = float(np.mean(np.argmax(np.asarray(st.logits(name, s), dtype=np.float32), 1) == y[s]))
+            assert m["accuracy"][s] == pytest.approx(acc)
+        acc = m["accuracy"]["test"]
+        expected = "band" if lo <= acc <= hi else ("high" if acc > hi else "low")
+        assert m["tier"] == expected, name
+        tiers.add(m["tier"])
+        if m["kind"] in NEURAL_KINDS:
+            for s in ("calib", "test", "down_train", "down_val", "down_test"):
+                e = st.embeddings(name, s)
+                assert e is not None and e.shape[0] == st.n_examples(s) and np.isfinite(e).all()
+        else:
+            assert st.embeddings(name, "calib") is None
+    assert "high" in tiers  # the long-trained model is above the band
+    assert "base" in stdout and "total:" in stdout  # the timing table
+
+
+def test_rerun_skips_everything(digits_store):
+    path, _ = digits_store
+    st = Store.open(path)
+    before = {n: st.meta(n)["added_at"] for n in st.model_names()}
+    stdout = _train(path, "--quick")
+    statuses = _statuses(stdout)
+    assert set(statuses) >= set(before) and set(statuses.values()) == {"skipped"}
+    st = Store.open(path)
+    assert {n: st.meta(n)["added_at"] for n in st.model_names()} == before
+
+
+def test_resume_after_interruption_and_determinism(digits_store, tmp_path):
+    path, _ = digits_store
+    # an interrupted run: only some models written (plus a leftover temp dir of a half-written one)
+    part = tmp_path / "part"
+    stdout = _train(part, "--quick", "--only", "mlp", "kd-from-long")
+    assert _statuses(stdout) == {"base": "trained", "long-training": "trained", "mlp": "trained",
+                                 "kd-from-long": "trained"}
+    st = Store.open(part)
+    (part / "models" / ".tmp-reinit-1-deadbeef").mkdir()
+    done = {n: st.meta(n)["added_at"] for n in st.model_names()}
+    stdout = _train(part, "--quick")
+    statuses = _statuses(stdout)
+    assert all(statuses[n] == "skipped" for n in done)
+    assert statuses["reinit-1"] == "trained" and statuses["autoencoder-linear"] == "trained"
+    st = Store.open(part)
+    assert all(st.meta(n)["added_at"] == t for n, t in done.items())
+    # same seed -> identical logits, here between two independent stores
+    ref = Store.open(path)
+    assert ref.model_names() == st.model_names()
+    for name in st.model_names():
+        for s in ("calib", "test"):
+            np.testing.assert_array_equal(st.logits(name, s), ref.logits(name, s), err_msg=name)
+
+
+def test_other_seed_changes_models(digits_store, tmp_path):
+    path, _ = digits_store
+    _train(tmp_path / "s1", "--quick", "--only", "base", "--seed", "1")
+    a = Store.open(path).logits("base", "test")
+    b = Store.open(tmp_path / "s1").logits("base", "test")
+    assert not np.array_equal(a, b)
+
+
+def test_unknown_model_name_is_a_clean_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "digits",
+                           "--out", str(tmp_path / "x"), "--only", "resnet-9000"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.startswith("norep: unknown model")
+    assert "Traceback" not in proc.stderr
+
+
+def test_report_against_direct_computation(digits_store):
+    from norep.zoo.embedded import zoo_report
+
+    path, _ = digits_store
+    st = Store.open(path)
+    rep = zoo_report(st, n_resamples=200, in_band_only=False)
+    y = st.labels("test")
+    base_ok = st.predictions("base", "test") == y
+    assert set(rep.per_model["name"]) == set(st.model_names()) - {"base"}
+    for r in rep.per_model.itertuples():
+        ok = st.predictions(r.name, "test") == y
+        assert r.error_inconsistency == pytest.approx(np.mean(ok != base_ok))
+        ens = (st.probs(r.name, "test") + st.probs("base", "test")).argmax(1) == y
+        assert r.ensemble_gain == pytest.approx(ens.mean() - (ok.mean() + base_ok.mean()) / 2)
+        incons = ok != base_ok
+        if incons.any():
+            assert r.conversion_rate == pytest.approx((ens & incons).sum() / incons.sum())
+    for r in rep.per_category.itertuples():
+        sub = rep.per_model[rep.per_model["category"] == r.category]
+        assert r.error_inconsistency == pytest.approx(sub["error_inconsistency"].mean())
+        assert r.ei_low <= r.error_inconsistency <= r.ei_high
+        assert r.gain_low <= r.ensemble_gain <= r.gain_high
+    assert list(rep.claims["claim"]) == ["C1", "C2", "C3"]
+    assert set(rep.claims["verdict"]) <= {"reproduced", "partly reproduced", "not reproduced", "not testable"}
+    # in-band only: every kept model lies in the band, every dropped one outside it
+    lo, hi = st.accuracy_band
+    banded = zoo_report(st, n_resamples=50)
+    assert banded.per_model["accuracy"].between(lo, hi).all()
+    assert not banded.excluded["accuracy"].between(lo, hi).any()
+
+
+def test_report_cli(digits_store):
+    path, _ = digits_store
+    proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "report", str(path), "--resamples", "100"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for word in ("REINIT", "C1:", "C2:", "C3:", "error inconsistency"):
+        assert word in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "report", str(path / "nope")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and bad.stderr.startswith("norep: ")
+
+
+def _fashion_available():
+    try:
+        find_fashion_mnist()
+        return True
+    except DataNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _fashion_available(), reason="Fashion-MNIST not installed")
+def test_quick_fashion_preset(tmp_path):
+    stdout = _train(tmp_path / "fq", "--quick", preset="fashion")
+    st = Store.open(tmp_path / "fq")
+    assert set(st.models()["category"]) == set(CATEGORIES)
+    assert st.info["preset"] == "fashion" and st.info["quick"] is True
+    assert st.n_examples("test") == 10000 and st.n_examples("calib") == 10000
+    assert st.meta("base")["accuracy"]["test"] > 0.8
+    assert json.loads(json.dumps(st.info["class_groups"]))["footwear"] == [5, 7, 9]
+    assert all(st.embeddings(n, "down_test") is not None for n in st.model_names()
+               if st.meta(n)["kind"] in NEURAL_KINDS)
+    assert "total:" in stdout
