@@ -163,6 +163,47 @@ def _summarise(p: np.ndarray, y: np.ndarray, k: int):
     return q, v, w, t, pred, conf
 
 
+def _summarise_exp(e: np.ndarray, s: np.ndarray, y: np.ndarray, k: int):
+    """:func:`_summarise` of ``p = e / s`` from the unnormalised exponentials ``e`` (n, C) and
+    their row sums ``s`` (n,), dividing only the selected entries (the same IEEE division the
+    softmax performs, so the values are bit-identical). Division is monotone, so the order of
+    ``e`` is the order of ``p`` up to ties it may create; those are resolved exactly: the
+    prediction is the first class whose probability equals the maximum, and rows where a class
+    outside the kept ones could reach it are computed in full.
+    """
+    n, c = e.shape
+    ar = np.arange(n)
+    ke = min(k, c - 1)
+    ey = e[ar, y].copy()
+    e[ar, y] = -1.0
+    w = np.empty((n, k), dtype=np.int32)
+    ev = np.empty((n, k), dtype=e.dtype)
+    for j in range(ke):
+        wj = e.argmax(axis=1)
+        w[:, j] = wj
+        ev[:, j] = e[ar, wj]
+        e[ar, wj] = -1.0
+    if ke < k:
+        w[:, ke:] = w[:, ke - 1 : ke]
+        ev[:, ke:] = ev[:, ke - 1 : ke]
+    et = e.max(axis=1)
+    for j in range(ke - 1, -1, -1):
+        e[ar, w[:, j]] = ev[:, j]
+    e[ar, y] = ey
+    q = ey / s
+    v = ev / s[:, None]
+    t = np.where(et < 0, et, et / s)  # -1: no wrong class outside w
+    pmax = np.maximum(q, v[:, 0])
+    pred = np.where(q == pmax, y, c).astype(np.int32)
+    for j in range(ke):
+        hit = (v[:, j] == pmax) & (w[:, j] < pred)
+        pred[hit] = w[hit, j]
+    unsure = np.nonzero(t == pmax)[0]
+    if len(unsure):
+        pred[unsure] = (e[unsure] / s[unsure, None]).argmax(axis=1)
+    return q, v, w, t, pred, pmax
+
+
 @dataclass
 class CalibratedSummary:
     """What the fast path keeps of one model's calibrated probabilities on one split.
@@ -212,12 +253,12 @@ class CalibratedSummary:
         return z / self.row_sum[rows]
 
 
-def _softmax_checked(z: np.ndarray, temperature: float, what: str = "logits"):
+def _softmax_checked(z: np.ndarray, temperature: float, what: str = "logits", *, normalize: bool = True):
     """:func:`norep.calibration.softmax` of the block ``z`` in place; returns its row stats.
 
     NaN and +inf propagate into the row max, so checking the (n,) maxima replaces a full pass.
     """
-    z, m, s = _softmax_inplace(z, temperature, stats=True)
+    z, m, s = _softmax_inplace(z, temperature, stats=True, normalize=normalize)
     if not np.all(np.isfinite(m)):
         raise ValueError(f"{what} contain NaN or Inf")
     return m, s
@@ -246,8 +287,8 @@ def _summary_pass(logits: np.ndarray, y: np.ndarray, temperature: float, k: int,
         b = min(n, a + step)
         z = buf[: b - a]
         _copy_rows(z, logits[a:b])
-        m, s = _softmax_checked(z, temperature)
-        q, v, w, t, pred, conf = _summarise(z, y[a:b], k)
+        m, s = _softmax_checked(z, temperature, normalize=False)
+        q, v, w, t, pred, conf = _summarise_exp(z, s[:, 0], y[a:b], k)
         res["q"][a:b], res["v"][a:b], res["w"][a:b], res["t"][a:b] = q, v, w, t
         res["pred"][a:b], res["conf"][a:b] = pred, conf
         res["m"][a:b], res["s"][a:b] = m[:, 0], s[:, 0]
@@ -590,6 +631,7 @@ def pairwise_analysis(
     tb = np.empty((m_models, cs), dtype=dt)
     conf = np.empty((m_models, cs), dtype=dt)
     pred = np.empty((m_models, cs), dtype=np.int32)
+    sums = np.empty((m_models, cs), dtype=dt)
 
     def one_model(mi, a, b, yc):
         nb = b - a
@@ -598,16 +640,20 @@ def pairwise_analysis(
             r1 = min(nb, r0 + step)
             blk = probs[mi, r0:r1]
             src = mats[mi][a + r0 : a + r1]
+            what = f"logits[{mi}] ({names[mi]!r})"
             if mats[mi].dtype == np.float64 or dt == np.float32:
+                # the buffer keeps exp(z / T - m); probabilities are blk / sums, divided on demand
                 _copy_rows(blk, src)
-                _softmax_checked(blk, temps[mi], f"logits[{mi}] ({names[mi]!r})")
-            else:  # float32 computation stored in a float64 buffer (exact widening)
+                _, srow = _softmax_checked(blk, temps[mi], what, normalize=False)
+                sums[mi, r0:r1] = srow[:, 0]
+            else:  # float32 probabilities stored in a float64 buffer (exact widening), sums 1
                 tmp = np.empty(blk.shape, dtype=np.float32)
                 _copy_rows(tmp, src)
-                _softmax_checked(tmp, temps[mi], f"logits[{mi}] ({names[mi]!r})")
+                _softmax_checked(tmp, temps[mi], what)
                 blk[...] = tmp
+                sums[mi, r0:r1] = 1.0
             (q[mi, r0:r1], v[mi, r0:r1], w[mi, r0:r1], tb[mi, r0:r1], pred[mi, r0:r1],
-             conf[mi, r0:r1]) = _summarise(blk, yc[r0:r1], k)
+             conf[mi, r0:r1]) = _summarise_exp(blk, sums[mi, r0:r1], yc[r0:r1], k)
 
     pool = None
     if n_jobs and int(n_jobs) > 1:
@@ -632,7 +678,7 @@ def pairwise_analysis(
                 _release_rows(mats[mi], a, b)
             if n_pairs == 0:
                 continue
-            ens = _pairs_chunk(probs, q, v, w, tb, corr, yc, ia, ib, nb, levels)
+            ens = _pairs_chunk(probs, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels)
             inconsistent = corr[ia] != corr[ib]
             ens_correct += ens.sum(axis=1)
             converted += (ens & inconsistent).sum(axis=1)
@@ -671,8 +717,13 @@ def pairwise_analysis(
     return res
 
 
-def _pairs_chunk(probs, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.ndarray:
-    """Ensemble correctness (n_pairs, nb) of every pair on one chunk, exactly."""
+def _pairs_chunk(exps, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.ndarray:
+    """Ensemble correctness (n_pairs, nb) of every pair on one chunk, exactly.
+
+    ``exps[m]`` holds model m's ``exp(z / T - max)`` and ``sums[m]`` their row sums: a probability
+    is ``exps / sums``, divided here only for the entries that are needed.
+    """
+    probs = exps
     c = probs.shape[2]
     cs = probs.shape[1]
     q64 = q[:, :nb].astype(np.float64)
@@ -690,8 +741,8 @@ def _pairs_chunk(probs, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.ndarray
     flat = probs.reshape(-1)
     base_a = ((a * cs + ie) * c)[:, None]
     base_b = ((b * cs + ie) * c)[:, None]
-    xa = flat[base_a + cand].astype(np.float64)
-    xb = flat[base_b + cand].astype(np.float64)
+    xa = (flat[base_a + cand] / sums[a, ie][:, None]).astype(np.float64)
+    xb = (flat[base_b + cand] / sums[b, ie][:, None]).astype(np.float64)
     c2, w2 = _decide_level2(se, ye, cand, xa, xb, tb[a, ie].astype(np.float64),
                             tb[b, ie].astype(np.float64), 2.0)
     correct[pe[c2], ie[c2]] = True
@@ -703,8 +754,8 @@ def _pairs_chunk(probs, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.ndarray
         levels["full_row"] += len(pr)
         for s0 in range(0, len(pr), _ROWS_PER_BATCH):
             sl = slice(s0, s0 + _ROWS_PER_BATCH)
-            rows = probs[ar[sl], ir[sl]].astype(np.float64)
-            rows += probs[br[sl], ir[sl]]
+            rows = (probs[ar[sl], ir[sl]] / sums[ar[sl], ir[sl]][:, None]).astype(np.float64)
+            rows += probs[br[sl], ir[sl]] / sums[br[sl], ir[sl]][:, None]
             rows /= 2.0
             ok = rows.argmax(axis=1) == yc[ir[sl]]
             correct[pr[sl][ok], ir[sl][ok]] = True
@@ -771,14 +822,34 @@ class _Operand:
         _add_full(self.logits, self.temperature, total)
 
 
-def _ensemble_count(total: np.ndarray, y: np.ndarray, kdiv: int) -> int:
-    """Number of rows where argmax(total / kdiv) == y, streaming to bound memory."""
-    n, c = total.shape
-    step = max(1, (1 << 18) // c)
-    hits = 0
+def _prefix_ensemble_hits(members, y: np.ndarray) -> list[int]:
+    """Correct counts of the ensembles of the first 1, 2, ... members (as greedy_selection's
+    evaluation split: a float64 running sum in member order, divided by the member count),
+    streaming over row blocks so that the running sum stays in cache."""
+    n, c = members[0][0].shape
+    step = max(1, (_BLOCK_ELEMS // 2) // c)
+    hits = [0] * len(members)
+    dt = np.float64 if any(lg.dtype == np.float64 for lg, _ in members) else np.float32
+    buf = np.empty((step, c), dtype=dt)
+    cum = np.empty((step, c), dtype=np.float64)
     for a in range(0, n, step):
-        blk = total[a : a + step] / kdiv
-        hits += int(np.count_nonzero(blk.argmax(axis=1) == y[a : a + step]))
+        b = min(n, a + step)
+        z, tot = buf[: b - a], cum[: b - a]
+        tot[...] = 0.0
+        for i, (lg, temp) in enumerate(members):
+            if lg.dtype == np.float64 or dt == np.float32:
+                _copy_rows(z, lg[a:b])
+                _softmax_checked(z, temp)
+            else:
+                tmp = np.empty(z.shape, dtype=np.float32)
+                _copy_rows(tmp, lg[a:b])
+                _softmax_checked(tmp, temp)
+                z[...] = tmp
+            tot += z
+            scores = tot if i == 0 else tot / (i + 1)
+            hits[i] += int(np.count_nonzero(scores.argmax(axis=1) == y[a:b]))
+        for lg, _ in members:
+            _release_rows(lg, a, b)
     return hits
 
 
@@ -965,12 +1036,10 @@ def fast_greedy_selection(
         ey0 = np.asarray(eval_y_true)
         e_base = _as_logits(eval_logits[base], f"eval_logits[{base!r}]", ey0.shape[0] if ey0.ndim == 1 else None, c)
         ey = _check_labels(ey0, e_base.shape[0], c, name="eval_y_true")
-        etotal = np.zeros(e_base.shape, dtype=np.float64)
-        _add_full(e_base, temps[base], etotal)
-        eval_accuracies = [_ensemble_count(etotal, ey, 1) / len(ey)]
-        for kk, m in enumerate(selected, start=2):
-            _add_full(_as_logits(eval_logits[m], f"eval_logits[{m!r}]", len(ey), c), temps[m], etotal)
-            eval_accuracies.append(_ensemble_count(etotal, ey, kk) / len(ey))
+        members_eval = [(e_base, temps[base])] + [
+            (_as_logits(eval_logits[m], f"eval_logits[{m!r}]", len(ey), c), temps[m]) for m in selected]
+        hits = _prefix_ensemble_hits(members_eval, ey)
+        eval_accuracies = [float(h / len(ey)) for h in hits]
     result = GreedyResult(selected=selected, accuracies=accuracies, eval_accuracies=eval_accuracies)
     object.__setattr__(result, "levels", levels)  # diagnostics: decisions taken at each level
     return result

@@ -119,13 +119,14 @@ def _row_blocks(n_rows: int, n_cols: int, block_elems: int = _BLOCK_ELEMS):
 # softmax
 
 
-def _softmax_inplace(z: np.ndarray, temperature: float, *, stats: bool = False):
+def _softmax_inplace(z: np.ndarray, temperature: float, *, stats: bool = False, normalize: bool = True):
     """Softmax of the last axis of the C-contiguous float array ``z``, in place (exact reference order).
 
     With ``stats=True`` also return the row max ``m`` of ``z / T`` and the row sum ``s`` of
     ``exp(z / T - m)`` (keepdims), from which any single probability is recomputed bit-exactly as
     ``exp(z / T - m) / s`` (numpy's float exp is elementwise, so its result does not depend on
-    the surrounding array).
+    the surrounding array). With ``normalize=False`` ``z`` is left holding ``exp(z / T - m)``:
+    the probabilities are then exactly ``z / s``, computed where needed.
     """
     t = z.dtype.type(temperature)
     if t != 1:
@@ -134,7 +135,8 @@ def _softmax_inplace(z: np.ndarray, temperature: float, *, stats: bool = False):
     z -= m
     np.exp(z, out=z)
     s = z.sum(axis=-1, keepdims=True)
-    z /= s
+    if normalize:
+        z /= s
     return (z, m, s) if stats else z
 
 
@@ -220,23 +222,21 @@ def _copy_rows(dst: np.ndarray, src: np.ndarray) -> None:
     if src.dtype == np.float16 and dst.dtype == np.float32 and src.flags.c_contiguous:
         if _TORCH_COPY is None:
             try:
-                import warnings
-
                 import torch
 
-                def _torch_copy(d, s):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", UserWarning)  # read-only memory maps
-                        torch.from_numpy(d).copy_(torch.from_numpy(np.asarray(s)))
-
-                _TORCH_COPY = _torch_copy
+                _TORCH_COPY = torch.from_numpy
             except ImportError:  # pragma: no cover
                 _TORCH_COPY = False
         if _TORCH_COPY:
+            import warnings
+
+            from_numpy = _TORCH_COPY
             # at most 32768 elements per call: below torch's parallel grain, so no thread pool stalls
             rows = max(1, 32768 // max(1, src.shape[-1])) if src.ndim == 2 else len(src)
-            for a in range(0, len(src), rows):
-                _TORCH_COPY(dst[a:a + rows], src[a:a + rows])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # torch warns on read-only memory maps
+                for a in range(0, len(src), rows):
+                    from_numpy(dst[a:a + rows]).copy_(from_numpy(np.asarray(src[a:a + rows])))
             return
     dst[...] = src
 
