@@ -37,7 +37,7 @@ fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from norep import calibration, ensembles, metrics, plots
 from norep.notebooks import check_parameters, fmt_ci, glue_figure, load_study, report_claim, verdict

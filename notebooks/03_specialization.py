@@ -39,7 +39,6 @@ seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
-import numpy as np
 import pandas as pd
 from IPython.display import display
 

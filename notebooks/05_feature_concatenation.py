@@ -45,6 +45,7 @@ compression_step = None  # dimensions added per step of the compression curve; N
 compression_points = 8  # points of each compression curve when compression_step is None
 target = None  # accuracy the compression curves must reach; None: the base embedding's probe accuracy
 device = "cpu"  # torch device of the probes ("auto" picks a GPU when present)
+threads = 1  # CPU threads of the probes (small probes run fastest on one); None: the libraries' default
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the dimension choice and of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -55,7 +56,15 @@ import pandas as pd
 from IPython.display import display
 
 from norep import CATEGORIES, features, metrics, plots
-from norep.notebooks import check_parameters, fmt_ci, glue_figure, load_study, report_claim, verdict
+from norep.notebooks import (
+    check_parameters,
+    fmt_ci,
+    glue_figure,
+    limit_threads,
+    load_study,
+    report_claim,
+    verdict,
+)
 from norep.stats import bootstrap_ci
 
 # %% [markdown]
@@ -63,6 +72,9 @@ from norep.stats import bootstrap_ci
 
 # %%
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
+if threads is not None and (not isinstance(threads, int) or threads < 1):
+    raise ValueError(f"parameter threads={threads!r} must be None or a positive integer")
+limit_threads(threads)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split,
                    require_embeddings=[split, calib_split])
 st, base = study.store, study.base
@@ -113,7 +125,7 @@ else:
     raise ValueError(f"parameter compression_step={compression_step!r} must be None or a positive integer")
 print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, pairs={chosen}, rates={rates}, "
       f"probe_Cs={probe_Cs}, probe_max_iter={probe_max_iter}, compression_step={step}, target={target}, device={device!r}, "
-      f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
+      f"threads={threads}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
 print(f"probe splits: train {len(y_all['train'])}, validation {len(y_all['val'])}, test {len(y_all['test'])} "
       f"examples; base embedding has {D} dimensions")
 

@@ -33,6 +33,7 @@ calib_split = "calib"  # upstream calibration split (validated)
 down_splits = ["down_train", "down_val", "down_test"]  # downstream train / validation / test splits
 probe_Cs = [0.01, 0.1, 1.0, 10.0]  # regularisation sweep of the multi-label probe
 top_k = 5  # concatenate every pair among the top_k models by downstream mAP
+threads = 1  # CPU threads of the probes (small probes run fastest on one); None: the libraries' default
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -45,7 +46,15 @@ import pandas as pd
 from IPython.display import display
 
 from norep import CATEGORIES, plots, transfer
-from norep.notebooks import check_parameters, fmt_ci, glue_figure, load_study, report_claim, verdict
+from norep.notebooks import (
+    check_parameters,
+    fmt_ci,
+    glue_figure,
+    limit_threads,
+    load_study,
+    report_claim,
+    verdict,
+)
 from norep.stats import bootstrap_ci
 
 # %% [markdown]
@@ -53,6 +62,9 @@ from norep.stats import bootstrap_ci
 
 # %%
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
+if threads is not None and (not isinstance(threads, int) or threads < 1):
+    raise ValueError(f"parameter threads={threads!r} must be None or a positive integer")
+limit_threads(threads)
 if len(down_splits) != 3:
     raise ValueError(f"parameter down_splits={down_splits!r} must name the train, validation and test splits")
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split,

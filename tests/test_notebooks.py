@@ -8,8 +8,10 @@ their figures. ``test_book.py`` builds the book from the same executed notebooks
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -168,8 +170,16 @@ def test_notebooks_ran_without_errors_and_made_figures(executed):
         nb = nbformat.read(str(r.output), as_version=4)
         outs = list(_outputs(nb))
         assert not [o for o in outs if o.get("output_type") == "error"], r.name
-        pngs = [o for o in outs if "image/png" in o.get("data", {})]
-        assert len(pngs) >= 1, f"{r.name}: no figure"
+        # figures are glued (myst_nb.glue: mime type application/papermill.record/image/png) for
+        # numbered captions; count those and any figure shown directly
+        pngs = [o for o in outs if any(k.endswith("image/png") for k in o.get("data", {}))]
+        assert pngs, f"{r.name}: no figure"
+        glued = {o.get("metadata", {}).get("scrapbook", {}).get("name") for o in pngs}
+        wanted = set(re.findall(r"\{glue:figure\} (\w+)", "\n".join(c.source for c in nb.cells)))
+        assert wanted and wanted <= glued, f"{r.name}: captioned figures {sorted(wanted - glued)} were not produced"
+        for o in pngs:
+            data = next(v for k, v in o["data"].items() if k.endswith("image/png"))
+            assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n", f"{r.name}: not a PNG"
         text = json.dumps([o.get("data", {}).get("text/plain", "") for o in outs]) + json.dumps(
             [o.get("text", "") for o in outs])
         assert "Traceback" not in text, r.name
@@ -189,6 +199,8 @@ def test_notebooks_honour_parameters(executed):
         # every notebook prints the parameters it used, after validation
         assert "n_boot=60" in outs, f"{r.name}: n_boot not visible in the output"
         assert "seed=3" in outs, f"{r.name}: seed not visible in the output"
+        if r.name == "05_feature_concatenation":
+            assert "rates=[1.0, 0.5, 0.0]" in outs
 
 
 @pytest.mark.slow
@@ -207,7 +219,7 @@ def test_claims_are_reported_with_generated_verdicts(executed):
 def test_rerun_is_cached_and_parameter_change_reruns(executed, tmp_path):
     out = executed["out"]
     runs = nbrun.run_notebooks(executed["store"], out=out, parameters=FAST, progress=False)
-    assert all(r.cached for r in runs)
+    assert all(r.cached for r in runs), [(r.name, r.reason) for r in runs]
     # a changed parameter re-executes (only one notebook, to stay fast) and is visible
     runs = nbrun.run_notebooks(executed["store"], out=tmp_path, parameters={**FAST, "accuracy_band": (0.0, 1.0)},
                                only=["00"], progress=False)

@@ -38,6 +38,7 @@ __all__ = [
     "default_notebook_dir",
     "find_notebooks",
     "parse_parameters",
+    "declared_parameters",
     "store_fingerprint",
     "run_notebooks",
     "execute_notebook",
@@ -45,6 +46,7 @@ __all__ = [
     "Study",
     "load_study",
     "check_parameters",
+    "limit_threads",
     "set_figure_format",
     "glue_figure",
     "verdict",
@@ -106,6 +108,8 @@ class NotebookRun:
     seconds: float
     key: str
     parameters: dict = field(default_factory=dict)
+    reason: str = ""
+    """Why it was executed (e.g. ``"store changed"``) or ``"unchanged"`` when cached."""
 
 
 def default_notebook_dir() -> Path:
@@ -189,6 +193,29 @@ def parse_parameters(pairs: Iterable[str]) -> dict:
     return params
 
 
+def declared_parameters(source: str | os.PathLike) -> dict[str, str]:
+    """Names and default source text of the parameters a notebook's ``parameters`` cell declares.
+
+    Examples
+    --------
+    >>> sorted(declared_parameters(find_notebooks(only=["00"])[0]))[:3]
+    ['accuracy_band', 'base_model', 'calib_split']
+    """
+    import jupytext
+
+    nb = jupytext.read(Path(source))
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        return {}
+    found = {}
+    for node in ast.parse(cells[0].source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Name):
+                found[t.id] = ast.get_source_segment(cells[0].source, node.value) if node.value is not None else ""
+    return found
+
+
 def store_fingerprint(path: str | os.PathLike) -> str:
     """A hash of a store's state: ``store.json`` content and every file's name, size and mtime.
 
@@ -214,14 +241,21 @@ def store_fingerprint(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+_ANALYSIS_MODULES = ("__init__", "store", "calibration", "metrics", "ensembles", "specialization", "stats",
+                     "features", "transfer", "allpairs", "plots", "notebooks")
+"""The ``norep`` modules the notebooks read and analyse with: their source is part of the cache key.
+(Producers such as ``zoo`` or ``extract`` affect the notebooks only through the store.)"""
+
+
 def _package_fingerprint() -> str:
     import norep
 
     h = hashlib.sha256(norep.__version__.encode())
     root = Path(norep.__file__).resolve().parent
-    for p in sorted(root.rglob("*.py")):
-        h.update(p.relative_to(root).as_posix().encode())
-        h.update(p.read_bytes())
+    for name in _ANALYSIS_MODULES:
+        p = root / f"{name}.py"
+        h.update(name.encode())
+        h.update(p.read_bytes() if p.exists() else b"")
     return h.hexdigest()
 
 
@@ -420,7 +454,12 @@ def run_notebooks(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sources = find_notebooks(notebook_dir, only)
-    params = {"store": str(store), **dict(parameters or {})}
+    extra = dict(parameters or {})
+    declared = {src.stem: declared_parameters(src) for src in find_notebooks(notebook_dir)}
+    unknown = sorted(set(extra) - set().union(*declared.values()))
+    if unknown:
+        raise ValueError(f"parameter(s) {', '.join(unknown)} are declared by none of the notebooks; "
+                         "see the parameters cell of each notebook")
     store_fp, package_fp = store_fingerprint(store_path), _package_fingerprint()
     cache = _load_cache(out)
     runs: list[NotebookRun] = []
@@ -428,26 +467,43 @@ def run_notebooks(
     for src in bar:
         name = src.stem
         bar.set_postfix_str(name)
+        params = {"store": str(store), **{k: v for k, v in extra.items() if k in declared[name]}}
+        parts = {"source": hashlib.sha256(src.read_bytes()).hexdigest(),
+                 "parameters": json.dumps(params, sort_keys=True, default=repr),
+                 "store": store_fp, "norep": package_fp, "python": sys.executable}
         key = _cache_key(src.read_text(encoding="utf-8"), params, store_fp, package_fp)
         target = out / f"{name}.ipynb"
         entry = cache["notebooks"].get(name, {})
-        if (not force and entry.get("key") == key and target.exists()
-                and entry.get("output_sha256") == _file_sha(target)):
-            runs.append(NotebookRun(name, target, True, float(entry.get("seconds", 0.0)), key, params))
+        if force:
+            reason = "forced"
+        elif not entry:
+            reason = "no previous run"
+        elif not target.exists() or entry.get("output_sha256") != _file_sha(target):
+            reason = "executed notebook missing or modified"
+        elif entry.get("key") != key:
+            old = entry.get("parts", {})
+            reason = ", ".join(f"{k} changed" for k in parts if old.get(k) != parts[k]) or "cache format changed"
+        else:
+            reason = "unchanged"
+        if reason == "unchanged":
+            runs.append(NotebookRun(name, target, True, float(entry.get("seconds", 0.0)), key, params, reason))
             if progress:
                 tqdm.write(f"norep: {name}: unchanged, cached ({entry.get('seconds', 0):.1f} s when run)",
                            file=sys.stderr)
             continue
+        if progress:
+            tqdm.write(f"norep: {name}: executing ({reason})", file=sys.stderr)
         t0 = time.perf_counter()
         execute_notebook(src, target, params, timeout=timeout)
         seconds = time.perf_counter() - t0
         if progress:
             tqdm.write(f"norep: {name}: executed in {seconds:.1f} s", file=sys.stderr)
-        cache["notebooks"][name] = {"key": key, "seconds": round(seconds, 2), "output_sha256": _file_sha(target),
+        cache["notebooks"][name] = {"key": key, "parts": parts, "seconds": round(seconds, 2),
+                                    "output_sha256": _file_sha(target),
                                     "executed_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                                     "parameters": json.loads(json.dumps(params, default=repr))}
         _save_cache(out, cache)
-        runs.append(NotebookRun(name, target, False, seconds, key, params))
+        runs.append(NotebookRun(name, target, False, seconds, key, params, reason))
     bar.close()
     _write_environment(out, store_path, cache)
     _write_claims(out)
@@ -687,6 +743,22 @@ def check_parameters(*, n_boot, seed, fig_format) -> None:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"parameter seed={seed!r} must be a non-negative integer")
     set_figure_format(fig_format)
+
+
+def limit_threads(threads: int | None) -> None:
+    """Limit the CPU threads of torch and of the BLAS/OpenMP pools for the rest of the kernel.
+
+    Small linear probes run several times faster on one thread than on a contended many-core
+    pool. ``None`` leaves the libraries' defaults.
+    """
+    if threads is None:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(int(threads))
+    import torch
+
+    torch.set_num_threads(int(threads))
 
 
 def set_figure_format(fig_format: str) -> None:
