@@ -196,3 +196,16 @@ def test_bad_input():
     res = pairwise_analysis(y, [z, z], names=["a", "b"])
     with pytest.raises(ValueError, match="swap"):
         res.theta_histogram("b", "a")
+
+
+def test_theta_binning_matches_numpy_histogram_on_edges():
+    from norep.allpairs import _theta_bins
+
+    rng = np.random.default_rng(7)
+    for edges in (np.linspace(0.0, 90.0, 19), np.array([0.0, 10.0, 45.0, 60.0, 90.0])):
+        x = np.concatenate([rng.uniform(-1, 91, 5000), edges, np.nextafter(edges, -np.inf),
+                            np.nextafter(edges, np.inf)])
+        idx = _theta_bins(edges, x)
+        counts = np.bincount(idx[idx >= 0], minlength=len(edges) - 1)
+        np.testing.assert_array_equal(counts, np.histogram(x, bins=edges)[0])
+        assert np.all(idx[(x < 0) | (x > 90)] == -1)
