@@ -129,7 +129,7 @@ def test_canvases_labels_are_the_items_present():
     y = np.arange(6)
     imgs, Y = make_canvases(X, y, 300, seed=3)
     counts = []
-    for img, lab in zip(imgs, Y):
+    for img, lab in zip(imgs, Y, strict=True):
         quads = [img[r:r + 14, c:c + 14] for r in (0, 14) for c in (0, 14)]
         present = set()
         for q in quads:
