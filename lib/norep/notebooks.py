@@ -217,27 +217,36 @@ def declared_parameters(source: str | os.PathLike) -> dict[str, str]:
 
 
 def store_fingerprint(path: str | os.PathLike) -> str:
-    """A hash of a store's state: ``store.json`` content and every file's name, size and mtime.
+    """A hash of a store's state: the content of its JSON files, every array's name, size and mtime.
 
-    Cheap (no array is read) and changes whenever a model is added, removed or rewritten.
+    Cheap (no array is read) and changes whenever a model is added, removed or rewritten, but not
+    when a producer rewrites unchanged metadata (e.g. a cached ``norep zoo train``). Producer
+    caches (``_cache/``) and lock or temporary files are ignored.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "store.json").write_text("{}")
-    >>> a = store_fingerprint(d); _ = (d / "x.npy").write_bytes(b"1"); a == store_fingerprint(d)
+    >>> _ = (d / "store.json").write_text("{}"); (d / "models").mkdir()
+    >>> a = store_fingerprint(d); _ = (d / "models" / "x.npy").write_bytes(b"1"); a == store_fingerprint(d)
     False
+    >>> b = store_fingerprint(d); _ = (d / "store.json").write_text("{}"); b == store_fingerprint(d)
+    True
     """
     root = Path(path)
     h = hashlib.sha256()
     info = root / "store.json"
     h.update(info.read_bytes() if info.exists() else b"")
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and not any(part.startswith((".tmp-", ".trash-", ".lock")) for part in rel.split("/")):
-            st = p.stat()
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for top in ("splits", "models"):
+        for p in sorted((root / top).rglob("*")):
+            rel = p.relative_to(root).as_posix()
+            if not p.is_file() or any(part.startswith(".") for part in rel.split("/")):
+                continue  # locks, temporary and trashed model directories
+            if p.suffix == ".json":  # metadata may be rewritten unchanged: hash its content
+                h.update(f"{rel}\0".encode() + hashlib.sha256(p.read_bytes()).digest())
+            else:  # arrays are written once, atomically: size and mtime identify them
+                st = p.stat()
+                h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -383,6 +392,16 @@ def execute_notebook(
     return output
 
 
+def _plain(value):
+    """Tuples to lists, recursively: papermill writes parameters as Python literals and would
+    inject a tuple as its string."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _load_cache(out: Path) -> dict:
     try:
         data = json.loads((out / _CACHE_FILE).read_text())
@@ -454,7 +473,7 @@ def run_notebooks(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sources = find_notebooks(notebook_dir, only)
-    extra = dict(parameters or {})
+    extra = {k: _plain(v) for k, v in dict(parameters or {}).items()}
     declared = {src.stem: declared_parameters(src) for src in find_notebooks(notebook_dir)}
     unknown = sorted(set(extra) - set().union(*declared.values()))
     if unknown:
@@ -480,8 +499,10 @@ def run_notebooks(
             reason = "no previous run"
         elif not target.exists() or entry.get("output_sha256") != _file_sha(target):
             reason = "executed notebook missing or modified"
+        elif entry.get("key") != key and "parts" not in entry:
+            reason = "cache format changed"
         elif entry.get("key") != key:
-            old = entry.get("parts", {})
+            old = entry["parts"]
             reason = ", ".join(f"{k} changed" for k in parts if old.get(k) != parts[k]) or "cache format changed"
         else:
             reason = "unchanged"
