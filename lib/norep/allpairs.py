@@ -886,6 +886,7 @@ def _greedy_counts(total, y, tot_sum, cands: list[_Operand], kdiv: int, levels) 
                 rows /= kdiv
                 correct[rr[rows.argmax(axis=1) == y[rr]]] = True
         counts[j] = int(np.count_nonzero(correct))
+        _release_rows(op.logits, 0, n)  # pages touched by the gathers above
     return counts
 
 

@@ -62,7 +62,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="reference greedy steps (default: all, or 1 with --reference-pairs)")
     parser.add_argument("--k", type=int, default=2, help="wrong classes kept per example (default 2)")
     parser.add_argument("--chunk-size", type=int, default=512, help="examples per all-pairs chunk")
-    parser.add_argument("--jobs", type=int, default=1, help="threads for the per-model passes (default 1)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="threads for the per-model passes of the fast path (default 1)")
     parser.add_argument("--probe", action="store_true",
                         help="also compare norep.features.linear_probe with scikit-learn's lbfgs")
     parser.add_argument("--probe-examples", type=int, default=10000, help="probe training examples")
@@ -449,7 +450,13 @@ def run(args: argparse.Namespace) -> int:
         log("fast: temperatures")
 
         def fast_temps():
-            return [fit_temperature(st.logits(x, "calib"), y_cal) for x in names]
+            fit = lambda x: fit_temperature(st.logits(x, "calib"), y_cal)  # noqa: E731
+            if args.jobs > 1:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(args.jobs) as pool:
+                    return list(pool.map(fit, names))
+            return [fit(x) for x in names]
 
         temps, t_fast, pk = _timed(fast_temps)
         rows["temperature"] = {"fast": t_fast, "fast_rss": pk}
