@@ -9,8 +9,7 @@ printed beside it.
 Importing this module has no side effects (no rcParams, no style); each builder works on its
 own figure, and :func:`paper_style` is a context manager for callers that want the book's look.
 
-Colours follow the paper's five categories in order of divergence (Sec. 3.1), from a
-sequential palette so that "more different" reads as "darker".
+Colours mark the paper's five categories (Sec. 3.1) consistently across every figure.
 """
 
 from __future__ import annotations
@@ -64,8 +63,8 @@ def category_palette() -> dict[str, tuple[float, float, float]]:
     Returns
     -------
     dict
-        Category name (``"REINIT"`` ... ``"DATASET"``) to an RGB tuple, light to dark
-        in order of divergence from the base model.
+        Category name (``"REINIT"`` ... ``"DATASET"``) to an RGB tuple (a colour-blind safe
+        qualitative palette; Dataset in purple as in the paper's figures).
 
     Examples
     --------
@@ -73,10 +72,12 @@ def category_palette() -> dict[str, tuple[float, float, float]]:
     >>> list(pal) == ["REINIT", "HPARAM", "ARCH", "FWORK", "DATASET"]
     True
     """
-    import seaborn as sns
+    colours = ("#0173B2", "#029E73", "#DE8F05", "#CC78BC", "#5B2A86")  # colour-blind safe; Dataset purple as in the paper
+    return {cat: _hex_to_rgb(col) for cat, col in zip(CATEGORIES, colours, strict=True)}
 
-    colours = sns.color_palette("viridis_r", n_colors=len(CATEGORIES) + 1)[1:]
-    return {cat: tuple(float(v) for v in col) for cat, col in zip(CATEGORIES, colours, strict=True)}
+
+def _hex_to_rgb(code: str) -> tuple[float, float, float]:
+    return tuple(int(code[i:i + 2], 16) / 255 for i in (1, 3, 5))
 
 
 @contextlib.contextmanager
@@ -334,7 +335,9 @@ def theta_histograms(histograms: Mapping[str, object], *, value: str = "fraction
     import seaborn as sns
 
     outcomes = ["only_a", "only_b", "both_correct", "both_wrong"]
-    colours = dict(zip(outcomes, sns.color_palette("colorblind", 4), strict=True))
+    cb = sns.color_palette("colorblind", 8)
+    colours = {"only_a": cb[0], "only_b": cb[1], "both_correct": cb[2], "both_wrong": (0.45, 0.45, 0.45)}
+    styles = {"only_a": "-", "only_b": "-", "both_correct": "--", "both_wrong": ":"}
     fig, axes = _new_figure(len(histograms), width=4.3)
     for ax, (title, hist) in zip(axes, histograms.items(), strict=True):
         _check_columns(hist, ["outcome", "bin_left", "bin_right", value], f"histogram {title!r}")
@@ -345,11 +348,12 @@ def theta_histograms(histograms: Mapping[str, object], *, value: str = "fraction
             lefts = part["bin_left"].to_numpy(float)
             widths = part["bin_right"].to_numpy(float) - lefts
             ax.step(np.r_[lefts, lefts[-1] + widths[-1]], np.r_[part[value].to_numpy(float), 0.0],
-                    where="post", color=colours[outcome], lw=1.8, label=OUTCOME_LABELS[outcome])
+                    where="post", color=colours[outcome], lw=1.8, ls=styles[outcome],
+                    label=OUTCOME_LABELS[outcome])
         ax.axvline(45, color="grey", ls=":", lw=1)
         ax.set_xlim(0, 90)
-        ax.set_xlabel("theta (degrees): < 45 B more confident, > 45 A more confident")
-        ax.set_ylabel(value)
+        ax.set_xlabel("theta (degrees; > 45: A more confident)")
+        ax.set_ylabel({"within_outcome": "share within outcome", "fraction": "share of examples"}.get(value, value))
         ax.set_title(title)
         ax.legend(fontsize=7)
     return fig
@@ -500,6 +504,7 @@ def rate_curves(table, *, x: str = "rate", y: str = "accuracy", hue: str = "cate
     rates = sorted(set(float(v) for v in table[x]))
     ax.set_xticks(rates)
     ax.set_xticklabels([f"{round(100 * r)}/{round(100 * (1 - r))}" for r in rates], fontsize=8)
+    ax.invert_xaxis()  # base alone on the left, as in the paper
     ax.set_xlabel("base / other share of the dimension budget (%)")
     ax.set_ylabel("linear-probe accuracy (test)")
     handles, labels = ax.get_legend_handles_labels()
