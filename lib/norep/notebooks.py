@@ -539,11 +539,14 @@ def _write_claims(out: Path) -> Path:
     if not claims:
         lines.append("No claim verdicts were found in the executed notebooks.")
     else:
-        lines += ["| claim | section notebook | verdict | paper | this run |", "|---|---|---|---|---|"]
-        for c in sorted(claims, key=lambda c: int(c["id"][1:]) if c["id"][1:].isdigit() else 99):
-            cells = [c["id"], f"{{doc}}`{c['notebook']} </book/generated/{c['notebook']}>`", f"**{c['status']}**",
-                     c["paper"], c["this_run"]]
-            lines.append("| " + " | ".join(str(v).replace("|", "/").replace("\n", " ") for v in cells) + " |")
+        ordered = sorted(claims, key=lambda c: int(c["id"][1:]) if c["id"][1:].isdigit() else 99)
+        lines += ["| claim | verdict | chapter |", "|---|---|---|"]
+        for c in ordered:
+            lines.append(f"| {c['id']} | **{c['status']}** | {{doc}}`/book/generated/{c['notebook']}` |")
+        lines += ["", "Paper and this run, claim by claim:", ""]
+        for c in ordered:
+            clean = {k: str(c[k]).replace("\n", " ") for k in ("paper", "this_run")}
+            lines.append(f"- **{c['id']}, {c['status']}.** Paper: {clean['paper']}. This run: {clean['this_run']}.")
     path = out / "claims.md"
     text = "\n".join(lines) + "\n"
     if not path.exists() or path.read_text() != text:
