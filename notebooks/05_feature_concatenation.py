@@ -37,7 +37,7 @@ base_model = None  # None: the store's base model
 accuracy_band = None  # (lo, hi) accuracy fractions; None: the store's band
 split = "test"  # evaluation split of the probes
 calib_split = "calib"  # validation split of the probes (and training split if the store has no 'train' embeddings)
-pair_models = None  # {category: model}; None: the most accurate band model with embeddings of each category
+pair_models = None  # {category: model}; None: per category, the most accurate band model with embeddings (closest in accuracy if none in the band)
 rates = [1.0, 0.75, 0.5, 0.25, 0.0]  # base model's share of the dimension budget
 probe_Cs = [0.01, 0.1, 1.0, 10.0, 100.0]  # regularisation sweep of the linear probe
 probe_max_iter = 200  # L-BFGS iterations per value of C
@@ -80,21 +80,17 @@ study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, sp
 st, base = study.store, study.base
 if not rates or any(not 0.0 <= float(r) <= 1.0 for r in rates):
     raise ValueError(f"parameter rates={rates!r} must be shares in [0, 1]")
-band = study.table[study.table["in_band"] & (study.table["name"] != base)]
-with_emb = [n for n in band["name"] if st.has_embeddings(n, split) and st.has_embeddings(n, calib_split)]
+with_emb = [n for n in study.table["name"] if st.has_embeddings(n, split) and st.has_embeddings(n, calib_split)]
 if pair_models is None:
-    chosen = {}
-    for cat in CATEGORIES:
-        cands = band[band["name"].isin(with_emb) & (band["category"] == cat)].sort_values(f"{split}_accuracy")
-        if not cands.empty:
-            chosen[cat] = cands["name"].iloc[-1]
+    chosen = {cat: study.pick(cat, embeddings_on=[split, calib_split]) for cat in CATEGORIES}
+    chosen = {cat: name for cat, name in chosen.items() if name is not None}
 else:
     chosen = dict(pair_models)
 bad = [n for n in chosen.values() if n not in with_emb]
 if bad:
-    raise ValueError(f"parameter pair_models: {bad} have no embeddings on {split!r} and {calib_split!r} or are not in the band")
+    raise ValueError(f"parameter pair_models: {bad} have no embeddings on {split!r} and {calib_split!r}")
 if not chosen:
-    raise ValueError("no model in the band has embeddings; nothing to concatenate")
+    raise ValueError("no model besides the base has embeddings; nothing to concatenate")
 
 # Probe splits: the store's 'train' split when every model has embeddings there, else halves of calib.
 names_needed = [base, *chosen.values()]
@@ -126,6 +122,9 @@ else:
 print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, pairs={chosen}, rates={rates}, "
       f"probe_Cs={probe_Cs}, probe_max_iter={probe_max_iter}, compression_step={step}, target={target}, device={device!r}, "
       f"threads={threads}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
+outside = [n for n in chosen.values() if not study.table.set_index("name").loc[n, "in_band"]]
+if outside:
+    print(f"note: {outside} lie outside the accuracy band (no model of their category with embeddings is inside it)")
 print(f"probe splits: train {len(y_all['train'])}, validation {len(y_all['val'])}, test {len(y_all['test'])} "
       f"examples; base embedding has {D} dimensions")
 

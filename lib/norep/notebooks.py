@@ -671,6 +671,23 @@ class Study:
         names = t.loc[t["in_band"], "name"].tolist()
         return [n for n in names if include_base or n != self.base]
 
+    def pick(self, category: str, *, embeddings_on: Sequence[str] = ()) -> str | None:
+        """A partner for the base model from ``category``: the most accurate one in the band, else
+        (the paper's band holds no such model here) the one closest in accuracy to the base.
+
+        Models must have embeddings on every split of ``embeddings_on``. None if there is none.
+        """
+        t = self.table[(self.table["category"] == category) & (self.table["name"] != self.base)]
+        t = t[[all(self.store.has_embeddings(n, s) for s in embeddings_on) for n in t["name"]]]
+        if t.empty:
+            return None
+        acc = t[f"{self.split}_accuracy"].astype(float)
+        inside = t[t["in_band"]]
+        if not inside.empty:
+            return str(inside.loc[inside[f"{self.split}_accuracy"].astype(float).idxmax(), "name"])
+        base_acc = float(self.table.set_index("name").loc[self.base, f"{self.split}_accuracy"])
+        return str(t.loc[(acc - base_acc).abs().idxmin(), "name"])
+
     def category(self, name: str) -> str:
         """Category of model ``name``."""
         return str(self.table.set_index("name").loc[name, "category"])
