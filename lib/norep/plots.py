@@ -297,6 +297,7 @@ def gain_vs_inconsistency(
         lab = "linear fit" + (f" (r = {fit['r']:.2f})" if "r" in fit else "")
         ax.plot(xs, fit["slope"] * xs + fit["intercept"], color="black", ls="--", lw=1, label=lab)
     if label and len(table) <= 25:
+        ax.margins(x=0.12, y=0.08)  # room for the labels
         for _, row in table.iterrows():
             ax.annotate(str(row[label]), (row[x], row[y]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
