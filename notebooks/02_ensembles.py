@@ -38,7 +38,7 @@ import pandas as pd
 from IPython.display import display
 from scipy import stats as sps
 
-from norep import CATEGORIES, ensembles, metrics, plots
+from norep import CATEGORIES, allpairs, ensembles, metrics, plots
 from norep.notebooks import check_parameters, fmt_ci, glue_figure, load_study, report_claim, verdict
 from norep.stats import bootstrap_ci
 
@@ -172,17 +172,18 @@ else:
 
 # %%
 names = study.band_models(include_base=True)
-P = np.stack([study.probs(n) for n in names])  # (M, N, C)
-gain_all = ensembles.pairwise_ensemble_gain(y, P)
-ei_all = metrics.pairwise_error_inconsistency(y, P.argmax(-1))
+# norep.allpairs streams over examples (memory-mapped logits), so this scales to paper-size stores
+res = allpairs.store_pairwise_analysis(st, split=split, names=names, theta=False)
+gain_all = res.ensemble_accuracy - (res.accuracy[:, None] + res.accuracy[None, :]) / 2  # Sec. 4.2 definition
+ei_all = res.only_a + res.only_b
 iu = np.triu_indices(len(names), k=1)
-allpairs = pd.DataFrame({
+allpairs_table = pd.DataFrame({
     "name": [f"{names[i]} + {names[j]}" for i, j in zip(*iu, strict=True)],
     "category": [max(study.category(names[i]), study.category(names[j]), key=CATEGORIES.index) for i, j in zip(*iu, strict=True)],
     "error_inconsistency": ei_all[iu], "gain": gain_all[iu],
 })
-fit_all = sps.linregress(allpairs["error_inconsistency"], allpairs["gain"])
-fig = plots.gain_vs_inconsistency(allpairs, fit={"slope": fit_all.slope, "intercept": fit_all.intercept,
+fit_all = sps.linregress(allpairs_table["error_inconsistency"], allpairs_table["gain"])
+fig = plots.gain_vs_inconsistency(allpairs_table, fit={"slope": fit_all.slope, "intercept": fit_all.intercept,
                                                  "r": fit_all.rvalue}, label=None,
                                   xlabel="error inconsistency of the pair")
 glue_figure("fig_02_allpairs", fig)
