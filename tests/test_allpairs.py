@@ -21,7 +21,7 @@ def random_logits(rng, m, n, c, *, dtype=np.float16, quantum=None, scale=3.0):
     y = rng.integers(0, c, size=n)
     shared = rng.normal(size=(n, c))
     out = []
-    for i in range(m):
+    for _ in range(m):
         z = 0.6 * shared + 0.8 * rng.normal(size=(n, c)) + rng.uniform(0.5, 2.5) * np.eye(c)[y]
         z *= scale
         if quantum:

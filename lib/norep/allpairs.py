@@ -54,7 +54,6 @@ True
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -670,7 +669,8 @@ def pairwise_analysis(
                 for mi in range(m_models):
                     one_model(mi, a, b, yc)
             else:
-                list(pool.map(lambda mi: one_model(mi, a, b, yc), range(m_models)))
+                list(pool.map(one_model, range(m_models), [a] * m_models, [b] * m_models,
+                              [yc] * m_models))
             corr = pred[:, :nb] == yc[None, :]
             correct_all[:, a:b] = corr
             conf_all[:, a:b] = conf[:, :nb]

@@ -575,7 +575,6 @@ def expected_calibration_error(y_true, probs, *, n_bins: int = 15) -> float:
     # bin k holds (edges[k], edges[k+1]]; confidence 0 goes to bin 0
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     bins = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
-    count = np.bincount(bins, minlength=n_bins)
     sum_conf = np.bincount(bins, weights=conf, minlength=n_bins)
     sum_acc = np.bincount(bins, weights=correct, minlength=n_bins)
     return float(np.sum(np.abs(sum_acc - sum_conf)) / p.shape[0])

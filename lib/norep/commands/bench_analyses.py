@@ -508,7 +508,6 @@ def run(args: argparse.Namespace) -> int:
 
         log(f"reference: all pairs ({len(ref_pairs)} of {len(all_pairs)} pairs)")
         edges = np.linspace(0.0, 90.0, 19)
-        needed = sorted({i for p in ref_pairs for i in p})
         budget = 3e9  # keep at most this many bytes of reference probabilities in memory
         per_model_bytes = args.examples * args.classes * 4
         cache, soft_times = {}, []
