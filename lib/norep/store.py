@@ -685,7 +685,12 @@ class Store:
                           dtype=np.float32)
 
     def predictions(self, name: str, split: str) -> np.ndarray:
-        """Top-1 class ids (argmax of the logits; temperature does not change them)."""
+        """Top-1 class ids: argmax of the logits (first maximum on ties).
+
+        Temperature scaling does not change the argmax in exact arithmetic; the analyses
+        (:mod:`norep.metrics`, :mod:`norep.allpairs`) take the argmax of float32 calibrated
+        probabilities, which can differ from this in rare float rounding ties.
+        """
         return _argmax_rows(self.logits(name, split))
 
     # ---------------------------------------------------------------------------- integrity
