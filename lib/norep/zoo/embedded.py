@@ -71,7 +71,7 @@ class ZooSpec:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fashion": dict(width=24, epochs=3, long_epochs=9, mlp_epochs=10, lenet_epochs=6, vit_epochs=4,
-                    ft_epochs=1, simclr_epochs=3, ae_epochs=2, proc_images=20000, proc_epochs=3,
+                    ft_epochs=3, simclr_epochs=3, ae_epochs=2, proc_images=20000, proc_epochs=3,
                     digits_epochs=15, n_train=None, flip=True, band_halfwidth=0.015,
                     down_sizes=(3000, 1000, 2000), full=True),
     "fashion-quick": dict(width=16, epochs=2, long_epochs=6, mlp_epochs=5, lenet_epochs=0, vit_epochs=0,
@@ -487,12 +487,13 @@ def train_zoo(store_path, *, preset="fashion", quick=False, seed=0, only=None, d
                              test_accuracy=m["accuracy"]["test"], seconds=0.0, cpu_seconds=0.0,
                              status="skipped"))
             continue
+        deps = {d: need_net(d) for d in spec.deps}  # pretrained representations: timed on their own
+        t0, c0 = time.time(), time.process_time()
         with torch_threads(threads):
             if spec.kind == "sklearn":
                 logits = trainer.train(spec, {})
                 emb = {}
             else:
-                deps = {d: need_net(d) for d in spec.deps}
                 cached = trainer.cached_net(spec, keys[spec.name]) if spec.name in needed_by else None
                 net = cached if cached is not None else trainer.train(spec, deps)
                 if spec.name in needed_by:
