@@ -113,8 +113,10 @@ preds = study.predictions(others)  # (M, N)
 
 
 def ei_gap(yy, pb, P):
-    ei = metrics.pairwise_error_inconsistency(yy, np.vstack([pb[None, :], P.T]))[0, 1:]
-    return ei[idx_hi].mean() - ei[idx_lo].mean()
+    """Mean error inconsistency with the base: most minus least divergent category."""
+    hi = [metrics.error_inconsistency(yy, pb, P[:, j]) for j in idx_hi]
+    lo = [metrics.error_inconsistency(yy, pb, P[:, j]) for j in idx_lo]
+    return float(np.mean(hi) - np.mean(lo))
 
 
 if lo_cat == hi_cat:

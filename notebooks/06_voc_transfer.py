@@ -32,6 +32,7 @@ split = "test"  # upstream evaluation split (for upstream accuracy)
 calib_split = "calib"  # upstream calibration split (validated)
 down_splits = ["down_train", "down_val", "down_test"]  # downstream train / validation / test splits
 probe_Cs = [0.1, 1.0, 10.0]  # regularisation sweep of the multi-label probe
+probe_refit = "train"  # final probe fitted on "train" or "train+val" (Kornblith et al.; slower)
 top_k = 4  # concatenate every pair among the top_k models by downstream mAP
 threads = 1  # CPU threads of the probes (small probes run fastest on one); None: the libraries' default
 n_boot = 1000  # bootstrap resamples for confidence intervals
@@ -78,7 +79,10 @@ if not isinstance(top_k, int) or top_k < 2:
     raise ValueError(f"parameter top_k={top_k!r} must be an integer >= 2")
 tr, va, te = down_splits
 Y = {s: st.labels(s) for s in down_splits}
+if probe_refit not in ("train", "train+val"):
+    raise ValueError(f"parameter probe_refit={probe_refit!r} must be 'train' or 'train+val'")
 print(f"Parameters: store={store!r}, base_model={base!r}, down_splits={down_splits}, probe_Cs={probe_Cs}, "
+      f"probe_refit={probe_refit!r}, "
       f"top_k={top_k}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
 print(f"{len(models)} models with downstream embeddings; {Y[tr].shape[1]} labels: {', '.join(st.split_class_names(tr))}")
 
@@ -91,7 +95,7 @@ def emb(name):
 
 
 def probe(Xs):
-    return transfer.multilabel_probe(Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=probe_Cs)
+    return transfer.multilabel_probe(Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=probe_Cs, refit=probe_refit)
 
 
 singles, scores = [], {}
