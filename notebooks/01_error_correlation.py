@@ -47,8 +47,11 @@ from norep.stats import bootstrap_ci
 
 # %% [markdown]
 # ## Parameters and data
+#
+# The parameters are checked first, with a clear message for any bad value (expand the cell to
+# see the checks); then the store is opened.
 
-# %%
+# %% tags=["hide-input"]
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
 st, base = study.store, study.base

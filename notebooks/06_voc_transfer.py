@@ -60,8 +60,11 @@ from norep.stats import bootstrap_ci
 
 # %% [markdown]
 # ## Parameters and data
+#
+# The parameters are checked first, with a clear message for any bad value (expand the cell to
+# see the checks); then the store is opened.
 
-# %%
+# %% tags=["hide-input"]
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 if threads is not None and (not isinstance(threads, int) or threads < 1):
     raise ValueError(f"parameter threads={threads!r} must be None or a positive integer")
