@@ -20,6 +20,9 @@ _LAZY = {
     "format_registry": "norep.zoo.registry",
     "PAPER_BASE": "norep.zoo.registry",
     "HPARAM_SUBSTITUTES": "norep.zoo.registry",
+    "train_zoo": "norep.zoo.embedded",
+    "zoo_report": "norep.zoo.embedded",
+    "zoo_specs": "norep.zoo.embedded",
 }
 
 
