@@ -11,6 +11,7 @@ results are identical and prints a table and the final line
 from __future__ import annotations
 
 import argparse
+import os
 
 HELP = "benchmark the all-pairs analyses: fast path vs plain reference on a synthetic store"
 DESCRIPTION = """\
@@ -62,8 +63,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="reference greedy steps (default: all, or 1 with --reference-pairs)")
     parser.add_argument("--k", type=int, default=2, help="wrong classes kept per example (default 2)")
     parser.add_argument("--chunk-size", type=int, default=512, help="examples per all-pairs chunk")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="threads for the per-model passes of the fast path (default 1)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="threads for the per-model passes of the fast path "
+                             "(default: the number of CPU cores)")
     parser.add_argument("--probe", action="store_true",
                         help="also compare norep.features.linear_probe with scikit-learn's lbfgs")
     parser.add_argument("--probe-examples", type=int, default=10000, help="probe training examples")
