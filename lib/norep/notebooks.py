@@ -622,7 +622,7 @@ def _write_environment(out: Path, store_path: Path, cache: dict) -> Path:
 # Helpers the section notebooks share: parameter validation, loading, figures, claim verdicts.
 # They load and present; every measure comes from norep's analysis modules.
 
-STATUSES = ("reproduced", "not reproduced", "inconclusive")
+STATUSES = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
 """Verdicts a notebook may give a paper claim."""
 
 
@@ -889,6 +889,8 @@ def report_claim(claim_id: str, status: str, paper: str, this_run: str) -> None:
     from IPython.display import Markdown, display
 
     lead = {"reproduced": "This run **reproduces** the claim.",
+            "partly reproduced": "This run **partly reproduces** the claim: the effect has the paper's "
+                                 "sign at the ends of the ordering, but not along all of it.",
             "not reproduced": "This run **does not reproduce** the claim.",
             "inconclusive": "This run **does not reproduce** the claim at this scale: "
                             "the confidence interval includes no effect."}[status]
