@@ -75,8 +75,6 @@ from norep.stats import bootstrap_ci
 
 # %% tags=["hide-input"]
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
-if threads is not None and (not isinstance(threads, int) or threads < 1):
-    raise ValueError(f"parameter threads={threads!r} must be None or a positive integer")
 limit_threads(threads)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split,
                    require_embeddings=[split, calib_split])

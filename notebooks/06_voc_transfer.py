@@ -66,8 +66,6 @@ from norep.stats import bootstrap_ci
 
 # %% tags=["hide-input"]
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
-if threads is not None and (not isinstance(threads, int) or threads < 1):
-    raise ValueError(f"parameter threads={threads!r} must be None or a positive integer")
 limit_threads(threads)
 if len(down_splits) != 3:
     raise ValueError(f"parameter down_splits={down_splits!r} must name the train, validation and test splits")

@@ -791,9 +791,18 @@ def limit_threads(threads: int | None) -> None:
 
     Small linear probes run several times faster on one thread than on a contended many-core
     pool. ``None`` leaves the libraries' defaults.
+
+    Examples
+    --------
+    >>> limit_threads(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: parameter threads=0 must be None or a positive integer
     """
     if threads is None:
         return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"parameter threads={threads!r} must be None or a positive integer")
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(int(threads))
