@@ -83,6 +83,7 @@ def test_store_contents_and_metadata(digits_store):
             assert st.embeddings(name, "calib") is None
     assert "high" in tiers  # the long-trained model is above the band
     assert "base" in stdout and "total:" in stdout  # the timing table
+    assert "OpenMP threads waited by the environment's setting" in stdout  # the tests set OMP_WAIT_POLICY
 
 
 def test_rerun_skips_everything(digits_store):
@@ -134,6 +135,40 @@ def test_unknown_model_name_is_a_clean_error(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.startswith("norep: unknown model")
     assert "Traceback" not in proc.stderr
+
+
+def test_precision_is_recorded_and_part_of_the_recipe_key(digits_store, tmp_path):
+    from norep.zoo._train import resolve_precision
+
+    path, _ = digits_store
+    ref = Store.open(path)
+    auto = resolve_precision("auto")
+    assert ref.meta("base")["precision"] == auto  # the default is "auto"
+    assert ref.meta("mlp")["precision"] == "fp32"  # bf16 autocast is only for the convolutional nets
+    assert ref.meta("knn")["precision"] == "fp32"
+    assert ref.meta("autoencoder-linear")["precision"] == ("fp32" if auto == "fp32" else "bf16 encoder, fp32 head")
+    out = tmp_path / "p"
+    _train(out, "--quick", "--only", "base", "--precision", "fp32")
+    fp32 = np.array(Store.open(out).logits("base", "test"))
+    assert Store.open(out).meta("base")["precision"] == "fp32"
+    stdout = _train(out, "--quick", "--only", "base", "--precision", "bf16")
+    assert _statuses(stdout)["base"] == "trained"  # another precision is another recipe: retrained
+    st = Store.open(out)
+    assert st.meta("base")["precision"] == "bf16"
+    bf16 = np.array(st.logits("base", "test"))
+    assert not np.array_equal(fp32, bf16)  # autocast really changed the arithmetic
+    assert np.mean(fp32.argmax(1) == bf16.argmax(1)) > 0.9  # ... but not the model
+    same = np.array(ref.logits("base", "test"))
+    np.testing.assert_array_equal(same, fp32 if auto == "fp32" else bf16)  # and is deterministic
+
+
+def test_resolve_precision():
+    from norep.zoo._train import native_bf16, resolve_precision
+
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
+    assert resolve_precision("auto") == ("bf16" if native_bf16() else "fp32")
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        resolve_precision("fp16")
 
 
 def test_report_against_direct_computation(digits_store):
@@ -200,3 +235,31 @@ def test_quick_fashion_preset(tmp_path):
     assert all(st.embeddings(n, "down_test") is not None for n in st.model_names()
                if st.meta(n)["kind"] in NEURAL_KINDS)
     assert "total:" in stdout
+
+
+def test_openmp_wait_policy_follows_idle_cpus(monkeypatch):
+    from norep.commands import zoo_train
+
+    idle = zoo_train.idle_cpus(0.05)
+    assert idle is None or 0.0 <= idle <= (os.cpu_count() or 1) + 1e-9
+    for var in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(zoo_train, "idle_cpus", lambda interval=0.5: 0.3)
+    assert zoo_train.choose_omp_wait(2).startswith("sleeping")
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE" and "GOMP_SPINCOUNT" not in os.environ
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setattr(zoo_train, "idle_cpus", lambda interval=0.5: 1.9)
+    assert zoo_train.choose_omp_wait(2).startswith("spinning briefly")
+    assert os.environ["GOMP_SPINCOUNT"] == "3000" and "OMP_WAIT_POLICY" not in os.environ
+    assert zoo_train.choose_omp_wait(4).startswith("the environment")  # the user's (or an earlier) choice stays
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    monkeypatch.setattr(zoo_train, "idle_cpus", lambda interval=0.5: None)
+    assert "unknown" in zoo_train.choose_omp_wait(2) and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_keep_freed_memory_on_glibc():
+    import platform
+
+    from norep.zoo._train import keep_freed_memory
+
+    assert keep_freed_memory() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

@@ -26,6 +26,69 @@ def torch_threads(n: int = 2):
         torch.set_num_threads(old)
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to keep freed memory instead of returning it to the system at once.
+
+    Training allocates and frees the same activation-sized blocks at every step; by default glibc
+    gives large blocks back to the kernel (``munmap``, heap trimming) and takes them again on the
+    next step, about a million page faults per hundred steps here. Raising the mmap and trim
+    thresholds (as ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` would) removes them: the
+    small ResNet trains about 15 % faster on 2 cores. Process-wide, so it is called by the
+    ``norep zoo train`` command, not by the library. Returns False (and does nothing) where the C
+    library is not glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(mallopt(M_MMAP_THRESHOLD, 1 << 30)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), so that bf16 autocast is faster."""
+    import torch
+
+    cpu = torch.cpu
+    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+
+
+def resolve_precision(precision: str = "auto") -> str:
+    """The training precision to use: ``fp32``, or ``bf16`` (autocast: bfloat16 convolutions and matrix
+    products, float32 weights, optimiser and loss). ``auto`` picks ``bf16`` where the CPU has native
+    bfloat16 arithmetic (about 1.5x faster there) and ``fp32`` elsewhere (emulated bf16 would be slower).
+
+    Examples
+    --------
+    >>> from norep.zoo._train import resolve_precision
+    >>> resolve_precision("fp32")
+    'fp32'
+    >>> resolve_precision("auto") in ("fp32", "bf16")
+    True
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return precision
+
+
+def _autocast(precision):
+    import torch
+
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16' here, not {precision!r} (see resolve_precision)")
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def _norm(x):
     return (x - MEAN) / STD
 
@@ -91,11 +154,12 @@ def _optimizer(net, name, lr, wd):
 
 def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e-4, label_smoothing=0.0,
                    optimizer="sgd", shift=2, flip=True, seed=0, teacher=None, kd_weight=0.0,
-                   kd_temperature=4.0, progress=None):
+                   kd_temperature=4.0, precision="fp32", progress=None):
     """Train ``net`` on images ``X`` (uint8) and labels ``y`` with cross-entropy (paper Sec. 3.1 recipes).
 
     With ``teacher`` the loss is ``(1 - kd_weight) * CE + kd_weight * T^2 * KL(teacher_T || net_T)``
-    (Hinton et al. 2015), the teacher seeing the same augmented batch.
+    (Hinton et al. 2015), the teacher seeing the same augmented batch. ``precision="bf16"`` runs the
+    forward passes under bfloat16 autocast (see :func:`resolve_precision`); the loss is float32.
     """
     import torch
     import torch.nn.functional as F
@@ -116,11 +180,12 @@ def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e
         for k in range(steps_per_epoch):
             idx = perm[k * batch_size:(k + 1) * batch_size]
             xb = _norm(_shift_flip(Xt[idx], gen, shift, flip))
-            out = net(xb)
+            with _autocast(precision):
+                out = net(xb).float()
             loss = F.cross_entropy(out, yt[idx], label_smoothing=label_smoothing)
             if teacher is not None:
-                with torch.no_grad():
-                    soft = F.log_softmax(teacher(xb) / kd_temperature, 1)
+                with torch.no_grad(), _autocast(precision):
+                    soft = F.log_softmax(teacher(xb).float() / kd_temperature, 1)
                 kd = F.kl_div(F.log_softmax(out / kd_temperature, 1), soft, log_target=True,
                               reduction="batchmean") * kd_temperature ** 2
                 loss = (1 - kd_weight) * loss + kd_weight * kd
@@ -137,7 +202,7 @@ def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e
 
 
 def fit_simclr(net, X, *, epochs, lr=2e-3, batch_size=256, temperature=0.2, weight_decay=1e-4, flip=True,
-               seed=0, progress=None):
+               seed=0, precision="fp32", progress=None):
     """SimCLR-style contrastive pretraining of ``net.features`` (Chen et al. 2020): NT-Xent over two views."""
     import torch
     import torch.nn as nn
@@ -157,7 +222,9 @@ def fit_simclr(net, X, *, epochs, lr=2e-3, batch_size=256, temperature=0.2, weig
         for k in range(steps_per_epoch):
             xb = Xt[perm[k * batch_size:(k + 1) * batch_size]]
             v = torch.cat([_simclr_view(xb, gen, flip), _simclr_view(xb, gen, flip)])
-            z = F.normalize(proj(net.features(_norm(v))), dim=1)
+            with _autocast(precision):
+                h = proj(net.features(_norm(v)))
+            z = F.normalize(h.float(), dim=1)
             b = xb.shape[0]
             sim = z @ z.T / temperature
             sim.fill_diagonal_(-1e9)
@@ -175,7 +242,8 @@ def fit_simclr(net, X, *, epochs, lr=2e-3, batch_size=256, temperature=0.2, weig
     return net
 
 
-def fit_autoencoder(net, X, *, epochs, lr=2e-3, batch_size=128, weight_decay=1e-4, seed=0, progress=None):
+def fit_autoencoder(net, X, *, epochs, lr=2e-3, batch_size=128, weight_decay=1e-4, seed=0, precision="fp32",
+                    progress=None):
     """Reconstruction pretraining (denoising autoencoder, MSE on pixels) of ``net.features``."""
     import torch
     import torch.nn.functional as F
@@ -192,7 +260,9 @@ def fit_autoencoder(net, X, *, epochs, lr=2e-3, batch_size=128, weight_decay=1e-
         for k in range(steps_per_epoch):
             xb = Xt[perm[k * batch_size:(k + 1) * batch_size]]
             noisy = xb + 0.2 * torch.randn(xb.shape, generator=gen)
-            loss = F.mse_loss(net.reconstruct(_norm(noisy)), _norm(xb))
+            with _autocast(precision):
+                rec = net.reconstruct(_norm(noisy))
+            loss = F.mse_loss(rec.float(), _norm(xb))
             for g in opt.param_groups:
                 g["lr"] = lr * _schedule(step, total)
             opt.zero_grad(set_to_none=True)
