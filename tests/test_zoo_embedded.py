@@ -194,7 +194,27 @@ def test_report_against_direct_computation(digits_store):
         assert r.ei_low <= r.error_inconsistency <= r.ei_high
         assert r.gain_low <= r.ensemble_gain <= r.gain_high
     assert list(rep.claims["claim"]) == ["C1", "C2", "C3"]
-    assert set(rep.claims["verdict"]) <= {"reproduced", "partly reproduced", "not reproduced", "not testable"}
+    assert set(rep.claims["verdict"]) <= {"reproduced", "partly reproduced", "not reproduced", "inconclusive",
+                                          "not testable"}
+    # the claims' statistics, recomputed directly; their verdicts follow the book's rule
+    from scipy import stats as sps
+
+    from norep.notebooks import verdict
+
+    c = rep.claims.set_index("claim")
+    cats = list(rep.per_category["category"])
+    pm = rep.per_model.groupby("category")
+    ei_gap = pm["error_inconsistency"].mean()[cats[-1]] - pm["error_inconsistency"].mean()[cats[0]]
+    conv_gap = pm["conversion_rate"].mean()[cats[-1]] - pm["conversion_rate"].mean()[cats[0]]
+    r = sps.pearsonr(rep.per_model["error_inconsistency"], rep.per_model["ensemble_gain"])[0]
+    for claim, value in (("C1", ei_gap), ("C2", r), ("C3", conv_gap)):
+        row = c.loc[claim]
+        assert row["statistic"] == pytest.approx(value), claim
+        assert row["ci_low"] <= row["ci_high"]
+        rule = verdict(row["ci_low"], row["ci_high"])
+        if claim == "C1" and rule == "reproduced" and "not monotone" in row["detail"]:
+            rule = "partly reproduced"
+        assert row["verdict"] == rule, claim
     # in-band only: every kept model lies in the band, every dropped one outside it
     lo, hi = st.accuracy_band
     banded = zoo_report(st, n_resamples=50)
