@@ -40,7 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="train only these models (plus base and their dependencies)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads while training (default 2)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="training arithmetic: bf16 = bfloat16 autocast, about 1.5x faster on CPUs with "
+                        help="training arithmetic: bf16 = bfloat16 autocast, about 1.2x faster on CPUs with "
                              "native bfloat16 (AVX512-BF16/AMX); auto (default) uses it there and fp32 elsewhere; "
                              "inference is always fp32")
     parser.add_argument("--data", metavar="DIR", help="Fashion-MNIST folder (default: $NOREP_DATA, Debian, cache)")

@@ -425,7 +425,7 @@ def train_zoo(store_path, *, preset="fashion", quick=False, seed=0, only=None, d
         torch intra-op threads while training (results are deterministic for a given value).
     precision : {"auto", "fp32", "bf16"}, default "auto"
         Training arithmetic of the networks: ``bf16`` is bfloat16 autocast (float32 weights, optimiser
-        and loss), about 1.5x faster on CPUs with native bfloat16 (AVX512-BF16, AMX); ``auto`` uses it
+        and loss), about 1.2x faster on CPUs with native bfloat16 (AVX512-BF16, AMX); ``auto`` uses it
         there and ``fp32`` elsewhere. Inference (stored logits, embeddings, linear heads) is float32.
         Recorded in each model's metadata and part of its recipe key.
 
