@@ -141,6 +141,17 @@ def _schedule(step, total, warmup=0.1):
     return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
 
 
+def _update(opt, loss, lr, progress):
+    """One optimisation step at learning rate ``lr``: backward, step, tick the progress bar."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if progress is not None:
+        progress.update(1)
+
+
 def _optimizer(net, name, lr, wd):
     import torch
 
@@ -191,14 +202,8 @@ def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e
                 kd = F.kl_div(F.log_softmax(out / kd_temperature, 1), soft, log_target=True,
                               reduction="batchmean") * kd_temperature ** 2
                 loss = (1 - kd_weight) * loss + kd_weight * kd
-            for g in opt.param_groups:
-                g["lr"] = lr * _schedule(step, total)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            _update(opt, loss, lr * _schedule(step, total), progress)
             step += 1
-            if progress is not None:
-                progress.update(1)
     net.eval()
     return net
 
@@ -232,14 +237,8 @@ def fit_simclr(net, X, *, epochs, lr=2e-3, batch_size=256, temperature=0.2, weig
             sim.fill_diagonal_(-1e9)
             target = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)])
             loss = F.cross_entropy(sim, target)
-            for g in opt.param_groups:
-                g["lr"] = lr * _schedule(step, total)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            _update(opt, loss, lr * _schedule(step, total), progress)
             step += 1
-            if progress is not None:
-                progress.update(1)
     net.eval()
     return net
 
@@ -265,14 +264,8 @@ def fit_autoencoder(net, X, *, epochs, lr=2e-3, batch_size=128, weight_decay=1e-
             with _autocast(precision):
                 rec = net.reconstruct(_norm(noisy))
             loss = F.mse_loss(rec.float(), _norm(xb))
-            for g in opt.param_groups:
-                g["lr"] = lr * _schedule(step, total)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            _update(opt, loss, lr * _schedule(step, total), progress)
             step += 1
-            if progress is not None:
-                progress.update(1)
     net.eval()
     return net
 
