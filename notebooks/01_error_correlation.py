@@ -131,9 +131,7 @@ else:
     order_ok = bool(np.all(np.diff(cat_means.reindex(present).to_numpy()) >= 0))
     bc = means["both_correct"].reindex(present)
     # The claim is an ordering along all five categories: the ends alone are not enough.
-    status = verdict(ci.low, ci.high)
-    if status == "reproduced" and not order_ok:
-        status = "partly reproduced"
+    status = verdict(ci.low, ci.high, ordered=order_ok)
     report_claim(
         "C1", status,
         paper="error inconsistency with ResNet-50: Reinit 0.085, Dataset 0.125-0.230",

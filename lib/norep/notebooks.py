@@ -830,12 +830,14 @@ def glue_figure(key: str, fig) -> None:
     plt.close(fig)
 
 
-def verdict(low: float, high: float, *, expect: str = "positive") -> str:
+def verdict(low: float, high: float, *, expect: str = "positive", ordered: bool = True) -> str:
     """Verdict for a claim whose effect should be positive (or negative) given its 95 % CI.
 
     ``"reproduced"`` when the whole interval has the expected sign, ``"not reproduced"`` when
     the whole interval has the opposite sign or touches zero from the wrong side, else
-    ``"inconclusive"`` (the interval contains zero).
+    ``"inconclusive"`` (the interval contains zero). For an ordering claim tested on its two ends
+    (C1), ``ordered=False`` (the categories in between are out of order) lowers "reproduced" to
+    ``"partly reproduced"``: the ends alone are not enough.
 
     Examples
     --------
@@ -843,6 +845,8 @@ def verdict(low: float, high: float, *, expect: str = "positive") -> str:
     ('reproduced', 'inconclusive', 'not reproduced')
     >>> verdict(-0.05, -0.01, expect="negative")
     'reproduced'
+    >>> verdict(0.01, 0.05, ordered=False), verdict(-0.02, 0.03, ordered=False)
+    ('partly reproduced', 'inconclusive')
     """
     import math
 
@@ -853,7 +857,7 @@ def verdict(low: float, high: float, *, expect: str = "positive") -> str:
     if expect == "negative":
         low, high = -high, -low
     if low > 0:
-        return "reproduced"
+        return "reproduced" if ordered else "partly reproduced"
     if high <= 0:
         return "not reproduced"
     return "inconclusive"

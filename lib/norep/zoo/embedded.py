@@ -310,6 +310,7 @@ class _Trainer:
         from norep.zoo import _train as T
 
         r = spec.recipe
+        prec = spec.precision(self.precision)
         torch.manual_seed(spec.seed)
         if spec.kind == "pretrain":
             net = _build(r, self.n_classes)
@@ -322,18 +323,17 @@ class _Trainer:
                     X = procedural_images(r["n_images"], seed=spec.seed)
                 with _progress(r["epochs"] * (len(X) // 256), spec.name, self.progress) as bar:
                     T.fit_simclr(net, X, epochs=r["epochs"], flip=r["flip"], seed=spec.seed, progress=bar,
-                                 precision=spec.precision(self.precision))
+                                 precision=prec)
             elif r["task"] == "autoencoder":
                 with _progress(_steps(len(self.X), r), spec.name, self.progress) as bar:
-                    T.fit_autoencoder(net, self.X, epochs=r["epochs"], seed=spec.seed, progress=bar,
-                                      precision=spec.precision(self.precision))
+                    T.fit_autoencoder(net, self.X, epochs=r["epochs"], seed=spec.seed, progress=bar, precision=prec)
             elif r["task"] == "digits":
                 from norep.data import digits_images
 
                 Xd, yd = digits_images()
                 with _progress(_steps(len(yd), r), spec.name, self.progress) as bar:
                     T.fit_supervised(net, Xd, yd, epochs=r["epochs"], lr=0.05, flip=False, seed=spec.seed,
-                                     progress=bar, precision=spec.precision(self.precision))
+                                     progress=bar, precision=prec)
             return net
         if spec.kind == "sklearn":
             evals = {"calib": self.s.X_calib, "test": self.s.X_test}
@@ -354,8 +354,7 @@ class _Trainer:
             if teacher is not None:
                 kw.update(teacher=teacher, kd_weight=r["kd_weight"], kd_temperature=r["kd_temperature"])
             with _progress(_steps(len(self.y), r), spec.name, self.progress) as bar:
-                T.fit_supervised(net, self.X, self.y, seed=spec.seed, progress=bar,
-                                 precision=spec.precision(self.precision), **kw)
+                T.fit_supervised(net, self.X, self.y, seed=spec.seed, progress=bar, precision=prec, **kw)
             return net
         if spec.kind == "linear":
             if spec.deps:
