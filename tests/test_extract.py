@@ -197,32 +197,49 @@ def test_voc_embeddings_only_and_lbfgs_head(tmp_path, tiny_clip):
     assert Store.open(tmp_path / "S2").logits(name, "test").shape == (4, 2)
 
 
-_RESUME_SCRIPT = """
-import sys, time
+_EXTRACT_SCRIPT = """
+import json, sys, time
 import norep.extract as ex
-get = ex._Images.__getitem__
-ex._Images.__getitem__ = lambda self, i: (time.sleep(0.15), get(self, i))[1]  # slow enough to kill midway
-ex.extract(MODEL, sys.argv[1], sys.argv[2], random_init=True, device="cpu", batch_size=2, chunk_size=2,
-           progress=False)
+mode, model, spec, store = sys.argv[1:5]
+if mode == "slow":  # slow enough to kill midway
+    get = ex._Images.__getitem__
+    ex._Images.__getitem__ = lambda self, i: (time.sleep(0.15), get(self, i))[1]
+written = []
+save = ex._save_npz_atomic
+ex._save_npz_atomic = lambda p, **a: (written.append(p.name), save(p, **a))[1]
+ex.extract(model, spec, store, random_init=True, device="cpu", batch_size=2, chunk_size=2, progress=False)
+print(json.dumps(written))
 """
 MODEL = "timm:test_resnet.r160_in1k"
+# The resume guarantee holds for the same threads and CPU kernels, so every run of the test below is a
+# subprocess with this one environment (the kernels, e.g. ATEN_CPU_CAPABILITY, are inherited as they are).
+_SAME_THREADS = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _extract_argv(mode, spec, store):
+    return [sys.executable, "-c", _EXTRACT_SCRIPT, mode, MODEL, spec, str(store)]
+
+
+def _extract_run(mode, spec, store) -> list[str]:
+    """Run one extraction in a fresh process; return the names of the chunks it wrote."""
+    proc = subprocess.run(_extract_argv(mode, spec, store), env={**os.environ, **_SAME_THREADS},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_gives_same_arrays(tmp_path, monkeypatch):
-    import norep.extract as ex
-
+def test_resume_after_sigkill_gives_same_arrays(tmp_path):
+    """A run killed midway and resumed gives the arrays of an uninterrupted run, bit for bit, when both
+    run with the same threads and CPU kernels (the guarantee the extraction docs state)."""
     data = _folder(tmp_path / "data", per_class=10, size=(24, 24))
     spec = f"imagefolder:{data}"
     store = tmp_path / "S"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", f"MODEL = {MODEL!r}\n" + _RESUME_SCRIPT, spec, str(store)], env=env,
+    proc = subprocess.Popen(_extract_argv("slow", spec, store), env={**os.environ, **_SAME_THREADS},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    chunks = []
     while time.monotonic() < deadline and proc.poll() is None:
-        chunks = list(store.glob("_partial/*/*/test/chunk_*.npz"))
-        if len(chunks) >= 3:
+        if len(list(store.glob("_partial/*/*/test/chunk_*.npz"))) >= 3:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -232,21 +249,16 @@ def test_resume_after_sigkill_gives_same_arrays(tmp_path, monkeypatch):
     assert 3 <= len(finished) < 10
     assert not Store.open(store).model_names()  # nothing half-written in the store
 
-    written = []
-    real_save = ex._save_npz_atomic
-    monkeypatch.setattr(ex, "_save_npz_atomic", lambda p, **a: (written.append(p.name), real_save(p, **a)))
-    ex.extract(MODEL, spec, store, random_init=True, device="cpu", batch_size=2, chunk_size=2, progress=False)
-    assert not set(written) & finished  # finished chunks were not redone
-    assert set(written) | finished == {f"chunk_{i:05d}.npz" for i in range(10)}
+    written = set(_extract_run("resume", spec, store))
+    assert not written & finished  # finished chunks were not redone
+    assert written | finished == {f"chunk_{i:05d}.npz" for i in range(10)}
     assert not (store / "_partial").exists()
 
-    monkeypatch.setattr(ex, "_save_npz_atomic", real_save)
-    ex.extract(MODEL, spec, tmp_path / "clean", random_init=True, device="cpu", batch_size=2, chunk_size=2,
-               progress=False)
+    assert len(_extract_run("clean", spec, tmp_path / "clean")) == 10
     a, b = Store.open(store), Store.open(tmp_path / "clean")
+    assert a.logits(MODEL, "test").shape == (20, 1000)
     np.testing.assert_array_equal(a.logits(MODEL, "test"), b.logits(MODEL, "test"))
     np.testing.assert_array_equal(a.embeddings(MODEL, "test"), b.embeddings(MODEL, "test"))
-    assert a.logits(MODEL, "test").shape == (20, 1000)
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):

@@ -12,7 +12,11 @@ This is the paper-scale producer (paper Sec. 3.2: "we collect representations an
   embeddings as float16.
 * **Chunks and resume.** Images are processed in fixed chunks whose outputs are written atomically
   to ``STORE/_partial/<model>/<fingerprint>/<split>/chunk_NNNNN.npz``; a rerun after a crash (even
-  ``SIGKILL``) skips finished chunks and produces the same arrays. Finished chunks are assembled
+  ``SIGKILL``) skips finished chunks. Resumed arrays are bit-identical to an uninterrupted run's
+  when both runs use the same threads and CPU kernels (one machine, the same ``OMP_NUM_THREADS``,
+  the same torch build and ``ATEN_CPU_CAPABILITY``); resumed on another thread count or instruction
+  set, the chunks computed before and after the crash agree to float32 rounding (about 1e-7 relative)
+  but not bit for bit, since the order of floating-point sums changes. Finished chunks are assembled
   and added with :meth:`Store.add_model`, then the partial folder is removed.
 * **Content cache.** The model's metadata records a fingerprint of (model, weights tag,
   random-init flag, preprocessing, head, template set, precision) and the manifest checksum of

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 
 import numpy as np
 
@@ -53,10 +54,23 @@ def keep_freed_memory() -> bool:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which bfloat16 convolutions are not native.
+_ONEDNN_NO_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
 def native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), so that bf16 autocast is faster."""
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), so that bf16 autocast is faster.
+
+    A CPU capped to older kernels counts as the CPU it emulates: with ``ATEN_CPU_CAPABILITY=avx2`` or
+    ``ONEDNN_MAX_CPU_ISA=AVX2`` (how an AVX2-only laptop is emulated here) the answer is ``False``.
+    """
     import torch
 
+    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return False
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "ALL")).upper()
+    if isa in _ONEDNN_NO_BF16:
+        return False
     cpu = torch.cpu
     return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
                 or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
