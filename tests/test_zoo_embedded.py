@@ -171,6 +171,15 @@ def test_resolve_precision():
         resolve_precision("fp16")
 
 
+@pytest.mark.parametrize("env", [{"ATEN_CPU_CAPABILITY": "avx2"}, {"ONEDNN_MAX_CPU_ISA": "AVX2"}])
+def test_native_bf16_is_false_under_an_avx2_cap(env):
+    """An AVX2-only CPU is emulated by capping the kernels; auto precision must then be float32 as there."""
+    code = "from norep.zoo._train import native_bf16, resolve_precision; print(native_bf16(), resolve_precision())"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "fp32"]
+
+
 def test_report_against_direct_computation(digits_store):
     from norep.zoo.embedded import zoo_report
 
