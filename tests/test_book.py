@@ -1,4 +1,4 @@
-"""The Jupyter Book built from the executed notebooks, checked in a real browser (issue 4).
+"""The Jupyter Book built from the executed notebooks, checked in a real browser.
 
 The book is built in a temporary copy of the book sources (never the user's ``_build``) from the
 notebooks that ``test_notebooks.py`` executed on the small store, with the same flags as

@@ -1,4 +1,4 @@
-"""Data sets of the embedded study: Fashion-MNIST and scikit-learn's digits (DESIGN.md, "Two scales").
+"""Data sets of the embedded study: Fashion-MNIST and scikit-learn's digits.
 
 The embedded study stands in for the paper's ImageNet setting (Sec. 3) with Fashion-MNIST: every zoo
 model is trained on ``train``, temperatures are fitted (and greedy selections made) on ``calib``,

@@ -112,7 +112,7 @@ def concat_at_rate(emb_base, emb_other, rate, *, seed=0, budget="base"):
     model and each other model at inversely proportional rates ... yielding a final embedding
     that is at most the same dimensionality of the ResNet-50 features".
 
-    With ``budget="base"`` (the default, DESIGN.md's reading) the budget is the base's dimension
+    With ``budget="base"`` (the default, the reading this project takes) the budget is the base's dimension
     ``D``: ``k_base = round(rate * D)`` base dims (halves rounded up) and ``D - k_base`` of the
     other model's dims are kept. If the other model has fewer than ``D - k_base`` dims, all of
     them are taken (the result is then *smaller* than ``D``, never larger: the paper's "at

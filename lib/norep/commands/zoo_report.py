@@ -1,4 +1,4 @@
-"""``norep zoo report``: per-category report of a store and verdicts on claims C1-C3 (issue 3)."""
+"""``norep zoo report``: per-category report of a store and verdicts on claims C1-C3."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``norep zoo train``: train the embedded model zoo into a prediction store (issue 3)."""
+"""``norep zoo train``: train the embedded model zoo into a prediction store."""
 
 from __future__ import annotations
 

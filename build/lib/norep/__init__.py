@@ -1,0 +1,12 @@
+"""norep: companion library to "No One Representation to Rule Them All" (ICLR 2022).
+
+Importing ``norep`` has no side effects: no seeding, no plotting defaults, no network.
+Submodules are imported explicitly, e.g. ``from norep import metrics``.
+"""
+
+__version__ = "0.1.0"
+
+CATEGORIES = ("REINIT", "HPARAM", "ARCH", "FWORK", "DATASET")
+"""The paper's five categories of training-methodology divergence (Sec. 3.1), in order."""
+
+__all__ = ["CATEGORIES", "__version__"]

@@ -1,0 +1,1100 @@
+"""Exact, fast all-pairs analyses for paper-scale stores (issue 6; paper Secs. 4.1-4.5).
+
+The paper compares 82 ImageNet models mostly in pairs with one base model; the full all-pairs
+picture (3,321 pairs of 50,000 x 1,000 calibrated probability matrices) done plainly (average two
+matrices, take the argmax, per pair) costs minutes and tens of GB. This module computes the same
+numbers in seconds, streaming over examples, and **exactly**: every count equals the plain
+computation's, bit for bit, including ties.
+
+The reference it reproduces
+---------------------------
+* calibrated probabilities ``p_m = norep.calibration.softmax(logits_m, T_m)`` (float32 for float16
+  and float32 logits, with the exact operation order documented there);
+* a member's prediction is the first maximal class of ``p_m`` (``numpy.argmax``);
+* an ensemble of ``K`` members scores class ``c`` by ``((0 + p_1[c]) + ... + p_K[c]) / K`` in float64,
+  members added in order, and predicts the first maximal class. This is exactly
+  :func:`norep.ensembles.ensemble_accuracy`, :func:`norep.ensembles.pairwise_ensemble_accuracy`,
+  :func:`norep.ensembles.pairwise_conversion_rate` and :func:`norep.ensembles.greedy_selection`;
+  outcome fractions are those of :func:`norep.metrics.pairwise_outcomes` and theta histograms those
+  of :func:`norep.specialization.theta_histogram`.
+
+How it is fast and still exact
+------------------------------
+Only the ensemble's *correctness* is needed (accuracy, conversion rate), not its prediction. Per
+model and example we keep, computed once from one softmax pass: the probability ``q`` of the true
+class, the ``k`` largest wrong-class probabilities ``v_1 >= ... >= v_k`` with their classes, and
+``t``, the largest wrong-class probability outside those ``k`` (a bound for all the others). For two
+operands X, Y (two models, or in greedy selection the running ensemble sum and a candidate) and
+``f(x) = x / K``:
+
+1. *level 1*: the label scores ``s = f(q_X + q_Y)``; every wrong class scores at most
+   ``f(v1_X + v1_Y)`` and the best wrong class at least ``f(max(v1_X, v1_Y))`` (floating-point
+   addition and division are monotone). ``s`` above the first: correct; below the second: wrong.
+2. *level 2* (undecided examples): the exact scores of the candidate classes (either operand's
+   top-``k`` wrong classes) are gathered; any of them above ``s`` (or equal with a smaller class
+   id) makes the ensemble wrong; none, and ``s > f(t_X + t_Y)`` (the bound for all other classes),
+   makes it correct.
+3. otherwise the full row is computed exactly as the reference does.
+
+Counts of each level are returned, so one can see how often the bound failed.
+
+Examples
+--------
+>>> import numpy as np
+>>> from norep.allpairs import pairwise_analysis
+>>> rng = np.random.default_rng(0)
+>>> y = rng.integers(0, 10, size=500)
+>>> logits = [rng.normal(size=(500, 10)) + 3 * np.eye(10)[y] for _ in range(3)]
+>>> res = pairwise_analysis(y, logits, temperatures=[1.0, 1.0, 2.0], names=["a", "b", "c"])
+>>> res.ensemble_accuracy.shape, res.names
+((3, 3), ['a', 'b', 'c'])
+>>> bool(np.all(res.ensemble_accuracy >= 0.5))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from norep.calibration import (
+    _check_labels,
+    _check_temperature,
+    _copy_rows,
+    _release_rows,
+    _softmax_inplace,
+)
+
+__all__ = [
+    "CalibratedSummary",
+    "calibrated_summary",
+    "AllPairsResult",
+    "pairwise_analysis",
+    "store_pairwise_analysis",
+    "fast_greedy_selection",
+    "store_greedy_selection",
+]
+
+OUTCOMES = ("both_correct", "only_a", "only_b", "both_wrong")
+_BLOCK_ELEMS = 1 << 18
+_ROWS_PER_BATCH = 2048  # full-row fallbacks are evaluated in batches of this many rows
+
+
+# --------------------------------------------------------------------------------------------------
+# validation helpers
+
+
+def _as_logits(arr, name: str, n: int | None = None, c: int | None = None) -> np.ndarray:
+    if not isinstance(arr, np.ndarray):
+        arr = np.asarray(arr)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.integer):
+        arr = arr.astype(np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_classes), got shape {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} rows but y_true has {n} labels")
+    if c is not None and arr.shape[1] != c:
+        raise ValueError(f"{name} has {arr.shape[1]} classes, expected {c}")
+    if arr.shape[1] < 2:
+        raise ValueError(f"{name} must have at least 2 classes, got {arr.shape[1]}")
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    return arr
+
+
+def _compute_dtype(dtype) -> type:
+    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _progress(iterable, enabled: bool, **kw):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kw)
+
+
+# --------------------------------------------------------------------------------------------------
+# per-model summaries
+
+
+def _summarise(p: np.ndarray, y: np.ndarray, k: int):
+    """Summary of a block of (calibrated) scores ``p`` (n, C), modified temporarily, restored.
+
+    Returns ``q`` (score of the label), ``v`` (n, k) the k largest wrong-class scores in decreasing
+    order with classes ``w`` (first index on ties), ``t`` the largest wrong-class score outside
+    ``w`` (-1 where there is none), ``pred`` (first maximal class) and ``conf`` (its score).
+    """
+    n, c = p.shape
+    ar = np.arange(n)
+    ke = min(k, c - 1)
+    q = p[ar, y].copy()
+    p[ar, y] = -1.0
+    w = np.empty((n, k), dtype=np.int32)
+    v = np.empty((n, k), dtype=p.dtype)
+    for j in range(ke):
+        wj = p.argmax(axis=1)
+        w[:, j] = wj
+        v[:, j] = p[ar, wj]
+        p[ar, wj] = -1.0
+    if ke < k:  # fewer wrong classes than k: repeat the last one (harmless duplicates)
+        w[:, ke:] = w[:, ke - 1 : ke]
+        v[:, ke:] = v[:, ke - 1 : ke]
+    t = p.max(axis=1)  # -1 where every wrong class is among w
+    for j in range(ke - 1, -1, -1):
+        p[ar, w[:, j]] = v[:, j]
+    p[ar, y] = q
+    v0, w0 = v[:, 0], w[:, 0]
+    label_wins = (q > v0) | ((q == v0) & (y < w0))
+    pred = np.where(label_wins, y, w0).astype(np.int32)
+    conf = np.maximum(q, v0)
+    return q, v, w, t, pred, conf
+
+
+def _summarise_exp(e: np.ndarray, s: np.ndarray, y: np.ndarray, k: int):
+    """:func:`_summarise` of ``p = e / s`` from the unnormalised exponentials ``e`` (n, C) and
+    their row sums ``s`` (n,), dividing only the selected entries (the same IEEE division the
+    softmax performs, so the values are bit-identical). Division is monotone, so the order of
+    ``e`` is the order of ``p`` up to ties it may create; those are resolved exactly: the
+    prediction is the first class whose probability equals the maximum, and rows where a class
+    outside the kept ones could reach it are computed in full.
+    """
+    n, c = e.shape
+    ar = np.arange(n)
+    ke = min(k, c - 1)
+    ey = e[ar, y].copy()
+    e[ar, y] = -1.0
+    w = np.empty((n, k), dtype=np.int32)
+    ev = np.empty((n, k), dtype=e.dtype)
+    for j in range(ke):
+        wj = e.argmax(axis=1)
+        w[:, j] = wj
+        ev[:, j] = e[ar, wj]
+        e[ar, wj] = -1.0
+    if ke < k:
+        w[:, ke:] = w[:, ke - 1 : ke]
+        ev[:, ke:] = ev[:, ke - 1 : ke]
+    et = e.max(axis=1)
+    for j in range(ke - 1, -1, -1):
+        e[ar, w[:, j]] = ev[:, j]
+    e[ar, y] = ey
+    q = ey / s
+    v = ev / s[:, None]
+    t = np.where(et < 0, et, et / s)  # -1: no wrong class outside w
+    pmax = np.maximum(q, v[:, 0])
+    pred = np.where(q == pmax, y, c).astype(np.int32)
+    for j in range(ke):
+        hit = (v[:, j] == pmax) & (w[:, j] < pred)
+        pred[hit] = w[hit, j]
+    unsure = np.nonzero(t == pmax)[0]
+    if len(unsure):
+        pred[unsure] = (e[unsure] / s[unsure, None]).argmax(axis=1)
+    return q, v, w, t, pred, pmax
+
+
+@dataclass
+class CalibratedSummary:
+    """What the fast path keeps of one model's calibrated probabilities on one split.
+
+    Attributes
+    ----------
+    temperature : float
+    pred : (N,) int32
+        First maximal class of the calibrated probabilities.
+    conf : (N,) float32
+        Its probability (the specialization-angle confidence, Sec. 4.3).
+    q : (N,) float32
+        Probability of the true class.
+    top_wrong : (N, k) int32
+        The ``k`` most probable wrong classes, in decreasing order.
+    top_wrong_probs : (N, k) float32
+        Their probabilities.
+    bound : (N,) float32
+        The largest wrong-class probability outside ``top_wrong`` (-1 if there is none).
+    row_max, row_sum : (N,) float32
+        ``max(logits / T)`` and ``sum(exp(logits / T - row_max))`` per row: any probability is
+        recomputed bit-exactly from its logit as ``exp(logit / T - row_max) / row_sum``.
+    correct : (N,) bool
+        Whether ``pred`` equals the label.
+    """
+
+    temperature: float
+    pred: np.ndarray
+    conf: np.ndarray
+    q: np.ndarray
+    top_wrong: np.ndarray
+    top_wrong_probs: np.ndarray
+    bound: np.ndarray
+    row_max: np.ndarray
+    row_sum: np.ndarray
+    correct: np.ndarray
+
+    def probs_at(self, logits: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities at ``(rows, cols)``, bit-identical to the full softmax."""
+        dt = self.row_max.dtype.type
+        z = np.asarray(logits[rows, cols], dtype=dt)
+        t = dt(self.temperature)
+        if t != 1:
+            z = z / t
+        z = z - self.row_max[rows]
+        np.exp(z, out=z)
+        return z / self.row_sum[rows]
+
+
+def _softmax_checked(z: np.ndarray, temperature: float, what: str = "logits", *, normalize: bool = True):
+    """:func:`norep.calibration.softmax` of the block ``z`` in place; returns its row stats.
+
+    NaN and +inf propagate into the row max, so checking the (n,) maxima replaces a full pass.
+    """
+    z, m, s = _softmax_inplace(z, temperature, stats=True, normalize=normalize)
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{what} contain NaN or Inf")
+    return m, s
+
+
+def _softmax_rows(logits: np.ndarray, rows, temperature: float, dtype) -> np.ndarray:
+    """Exact calibrated probabilities of the given rows (a slice or index array)."""
+    src = logits[rows]
+    out = np.empty(src.shape, dtype=dtype)
+    _copy_rows(out, np.ascontiguousarray(src))
+    return _softmax_inplace(out, temperature)
+
+
+def _summary_pass(logits: np.ndarray, y: np.ndarray, temperature: float, k: int, out=None):
+    """Stream over row blocks: softmax then summarise. ``out``: dict of preallocated arrays."""
+    n, c = logits.shape
+    dt = _compute_dtype(logits.dtype)
+    step = max(1, _BLOCK_ELEMS // c)
+    buf = np.empty((step, c), dtype=dt)
+    res = out if out is not None else {
+        "q": np.empty(n, dt), "v": np.empty((n, k), dt), "w": np.empty((n, k), np.int32),
+        "t": np.empty(n, dt), "pred": np.empty(n, np.int32), "conf": np.empty(n, dt),
+        "m": np.empty(n, dt), "s": np.empty(n, dt),
+    }
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        z = buf[: b - a]
+        _copy_rows(z, logits[a:b])
+        m, s = _softmax_checked(z, temperature, normalize=False)
+        q, v, w, t, pred, conf = _summarise_exp(z, s[:, 0], y[a:b], k)
+        res["q"][a:b], res["v"][a:b], res["w"][a:b], res["t"][a:b] = q, v, w, t
+        res["pred"][a:b], res["conf"][a:b] = pred, conf
+        res["m"][a:b], res["s"][a:b] = m[:, 0], s[:, 0]
+        _release_rows(logits, a, b)
+    return res
+
+
+def calibrated_summary(y_true, logits, *, temperature: float = 1.0, k: int = 2) -> CalibratedSummary:
+    """Summarise one model's calibrated probabilities in one streaming pass (Sec. 3.2).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (N,)
+        Integer class ids.
+    logits : array-like of shape (N, C)
+        Logits (float16/float32 computed in float32; memory maps are streamed).
+    temperature : float, default 1.0
+        The model's fitted temperature.
+    k : int, default 2
+        How many of the most probable wrong classes to keep.
+
+    Returns
+    -------
+    CalibratedSummary
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from norep.allpairs import calibrated_summary
+    >>> s = calibrated_summary([0, 2], np.log([[0.5, 0.3, 0.2], [0.6, 0.1, 0.3]]), k=1)
+    >>> s.pred.tolist(), s.q.round(2).tolist(), s.top_wrong[:, 0].tolist(), s.bound.round(2).tolist()
+    ([0, 0], [0.5, 0.3], [1, 0], [0.2, 0.1])
+    """
+    y0 = np.asarray(y_true)
+    logits = _as_logits(logits, "logits", y0.shape[0] if y0.ndim == 1 else None)
+    y = _check_labels(y0, logits.shape[0], logits.shape[1])
+    t = _check_temperature(temperature)
+    k = _check_k(k)
+    r = _summary_pass(logits, y, t, k)
+    return CalibratedSummary(t, r["pred"], r["conf"], r["q"], r["w"], r["v"], r["t"], r["m"], r["s"],
+                             r["pred"] == y)
+
+
+# --------------------------------------------------------------------------------------------------
+# exact decisions for two operands
+
+
+def _decide_level1(qx, v0x, qy, v0y, kdiv: float):
+    """Vectorised level 1. Returns (correct, wrong, s) with s the (divided) label score."""
+    s = qx + qy
+    s /= kdiv
+    upper = v0x + v0y
+    upper /= kdiv
+    lower = np.maximum(v0x, v0y)
+    lower /= kdiv
+    return s > upper, lower > s, s
+
+
+def _decide_level2(s, y, cand, x_at, y_at, tx, ty, kdiv: float):
+    """Level 2 for E undecided entries: candidates ``cand`` (E, J) with exact operand values."""
+    sc = x_at + y_at
+    sc /= kdiv
+    s2 = s[:, None]
+    beats = (sc > s2) | ((sc == s2) & (cand < y[:, None]))
+    wrong = beats.any(axis=1)
+    bound = tx + ty
+    bound /= kdiv
+    correct = ~wrong & (s > bound)
+    return correct, wrong
+
+
+# --------------------------------------------------------------------------------------------------
+# all pairs
+
+
+@dataclass
+class AllPairsResult:
+    """All-pairs outcome fractions, ensemble accuracies, conversion rates and theta histograms.
+
+    Matrices are (M, M) in the order of ``names`` and follow :mod:`norep.metrics` /
+    :mod:`norep.ensembles`: ``both_correct[i, j]`` etc. with A = model i and B = model j;
+    ``ensemble_accuracy`` has the single accuracies on its diagonal; ``conversion_rate`` is nan on
+    the diagonal and where a pair has no error-inconsistent example. ``theta_counts[i, j]`` (only
+    for ``i < j``, zeros elsewhere) is the (4, bins) histogram of the specialization angle per
+    outcome (order of ``OUTCOMES``) over ``theta_edges`` degrees. ``counts`` holds the integer
+    counts behind the fractions; ``levels`` how many (pair, example) decisions each level took.
+    Indexing by key (``res["ensemble_accuracy"]``) works as for a dict.
+    """
+
+    names: list[str]
+    n_examples: int
+    accuracy: np.ndarray
+    both_correct: np.ndarray
+    only_a: np.ndarray
+    only_b: np.ndarray
+    both_wrong: np.ndarray
+    ensemble_accuracy: np.ndarray
+    conversion_rate: np.ndarray
+    theta_edges: np.ndarray | None
+    theta_counts: np.ndarray | None
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+    levels: dict[str, int] = field(default_factory=dict)
+    correct: np.ndarray | None = None
+    conf: np.ndarray | None = None
+
+    def compute_theta(self, bins=18, *, pairs_per_block: int | None = None) -> np.ndarray:
+        """Fill ``theta_counts`` for every pair ``i < j`` from the kept confidences and correctness.
+
+        ``theta = degrees(atan2(conf_i, conf_j))`` per example, binned as ``numpy.histogram`` bins
+        (half-open, the last closed) and split by outcome, exactly as
+        :func:`norep.specialization.theta_histogram`. Vectorised over blocks of pairs.
+        """
+        from norep.specialization import _bin_edges
+
+        edges = _bin_edges(bins)
+        n_bins = len(edges) - 1
+        m, n = self.conf.shape
+        ia, ib = np.triu_indices(m, 1)
+        out = np.zeros((m, m, 4, n_bins), dtype=np.int64)
+        cf = self.conf.astype(np.float64)
+        corr = self.correct
+        block = pairs_per_block or max(1, (1 << 22) // max(1, n))
+        for p0 in range(0, len(ia), block):
+            a, b = ia[p0 : p0 + block], ib[p0 : p0 + block]
+            th = np.degrees(np.arctan2(cf[a], cf[b]))
+            idx = _theta_bins(edges, th)
+            ca, cb = corr[a], corr[b]
+            outcome = np.where(ca, np.where(cb, 0, 1), np.where(cb, 2, 3))
+            keep = idx >= 0
+            pair = np.broadcast_to(np.arange(len(a))[:, None], idx.shape)
+            flat = (pair[keep] * 4 + outcome[keep]) * n_bins + idx[keep]
+            out[a, b] = np.bincount(flat, minlength=len(a) * 4 * n_bins).reshape(len(a), 4, n_bins)
+        self.theta_edges, self.theta_counts = edges, out
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def keys(self) -> list[str]:
+        return ["accuracy", "both_correct", "only_a", "only_b", "both_wrong", "ensemble_accuracy",
+                "conversion_rate", "theta_counts"]
+
+    @property
+    def error_inconsistency(self) -> np.ndarray:
+        """``only_a + only_b`` for every pair (Sec. 4.1)."""
+        return self.only_a + self.only_b
+
+    @property
+    def ensemble_gain(self) -> np.ndarray:
+        """Ensemble accuracy minus the members' mean accuracy (Sec. 4.2)."""
+        return self.ensemble_accuracy - (self.accuracy[:, None] + self.accuracy[None, :]) / 2.0
+
+    def _index(self, name) -> int:
+        if isinstance(name, (int, np.integer)):
+            return int(name)
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise ValueError(f"unknown model {name!r}; models are {self.names}") from None
+
+    def theta_histogram(self, a, b):
+        """The pair's theta histogram as :func:`norep.specialization.theta_histogram` returns it.
+
+        ``a`` must come before ``b`` in ``names`` (angles are computed once per unordered pair, as
+        ``atan2(conf_a, conf_b)``).
+        """
+        import pandas as pd
+
+        if self.theta_counts is None:
+            self.compute_theta()
+        i, j = self._index(a), self._index(b)
+        if not i < j:
+            raise ValueError(f"theta histograms are stored for ordered pairs (a before b in names); "
+                             f"swap {a!r} and {b!r}")
+        counts = self.theta_counts[i, j]
+        total = int(counts.sum())
+        rows = []
+        edges = self.theta_edges
+        for o, name in enumerate(OUTCOMES):
+            n_o = int(counts[o].sum())
+            for left, right, c in zip(edges[:-1], edges[1:], counts[o], strict=True):
+                rows.append({"outcome": name, "bin_left": float(left), "bin_right": float(right),
+                             "count": int(c), "fraction": c / total if total else float("nan"),
+                             "within_outcome": c / n_o if n_o else float("nan")})
+        return pd.DataFrame(rows)
+
+    def to_frame(self):
+        """One row per unordered pair ``a < b``: the fractions, accuracies and conversion rate."""
+        import pandas as pd
+
+        i, j = np.triu_indices(len(self.names), 1)
+        return pd.DataFrame({
+            "model_a": [self.names[x] for x in i], "model_b": [self.names[x] for x in j],
+            "accuracy_a": self.accuracy[i], "accuracy_b": self.accuracy[j],
+            "both_correct": self.both_correct[i, j], "only_a": self.only_a[i, j],
+            "only_b": self.only_b[i, j], "both_wrong": self.both_wrong[i, j],
+            "error_inconsistency": self.error_inconsistency[i, j],
+            "ensemble_accuracy": self.ensemble_accuracy[i, j],
+            "ensemble_gain": self.ensemble_gain[i, j],
+            "conversion_rate": self.conversion_rate[i, j],
+        })
+
+
+def _theta_bins(edges: np.ndarray, th: np.ndarray) -> np.ndarray:
+    """Bin index as ``numpy.histogram`` assigns it (half-open bins, the last closed); -1 outside.
+
+    For equal-width edges this is numpy's own computation (scaled index, then the +-1 corrections
+    against the edge values), which is far faster than a sorted search; otherwise a sorted search.
+    Both give the edge-consistent assignment numpy guarantees.
+    """
+    nb = len(edges) - 1
+    lo, hi = edges[0], edges[-1]
+    inside = (th >= lo) & (th <= hi)
+    if not np.array_equal(edges, np.linspace(lo, hi, nb + 1)):
+        idx = np.searchsorted(edges, th, side="right") - 1
+        idx[th == hi] = nb - 1
+    else:
+        idx = ((np.where(inside, th, lo) - lo) / (hi - lo) * nb).astype(np.intp)
+        np.clip(idx, 0, nb - 1, out=idx)
+        idx[th < edges[idx]] -= 1
+        np.clip(idx, 0, nb - 1, out=idx)
+        idx[(th >= edges[idx + 1]) & (idx != nb - 1)] += 1
+    idx[~inside] = -1
+    return idx
+
+
+def pairwise_analysis(
+    y_true,
+    logits: Sequence,
+    *,
+    temperatures: Sequence[float] | None = None,
+    names: Sequence[str] | None = None,
+    k: int = 2,
+    chunk_size: int = 512,
+    theta: bool = True,
+    theta_bins=18,
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> AllPairsResult:
+    """Outcomes, ensemble accuracy, conversion rate and theta histograms of every pair (Secs. 4.1-4.3).
+
+    Exactly the numbers of :func:`norep.metrics.pairwise_outcomes`,
+    :func:`norep.ensembles.pairwise_ensemble_accuracy`, :func:`norep.ensembles.pairwise_conversion_rate`
+    and :func:`norep.specialization.theta_histogram` on ``softmax(logits_m, T_m)``, computed by
+    streaming over ``chunk_size`` examples at a time (each model's calibrated probabilities are
+    computed once per chunk and reused by all its pairs) with the bound-based pruning described in
+    the module docstring.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (N,)
+        Integer class ids.
+    logits : sequence of M arrays of shape (N, C), or an (M, N, C) array
+        Logits, float16/float32/float64, memory maps welcome.
+    temperatures : sequence of M floats, optional
+        Fitted temperatures (default 1.0 each).
+    names : sequence of M str, optional
+        Model names (default ``"0"``, ``"1"``, ...).
+    k : int, default 2
+        Wrong classes kept per model and example for the level-2 check.
+    chunk_size : int, default 512
+        Examples per chunk; memory is about ``M * chunk_size * C * 4`` bytes.
+    theta : bool, default True
+        Also compute theta histograms for every pair ``i < j`` (afterwards, from the kept
+        confidences; :meth:`AllPairsResult.compute_theta` does it later on demand).
+    theta_bins : int or array-like, default 18
+        Equal-width bins over [0, 90] degrees, or bin edges (as in theta_histogram).
+    n_jobs : int, default 1
+        Threads for the per-model softmax passes.
+    progress : bool, default False
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    AllPairsResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from norep.allpairs import pairwise_analysis
+    >>> y = np.array([0, 1, 1])
+    >>> pa = np.log([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2]])
+    >>> pb = np.log([[0.4, 0.6], [0.1, 0.9], [0.7, 0.3]])
+    >>> res = pairwise_analysis(y, [pa, pb])
+    >>> res.ensemble_accuracy.round(3)
+    array([[0.333, 0.667],
+           [0.667, 0.333]])
+    >>> res.conversion_rate
+    array([[nan,  1.],
+           [ 1., nan]])
+    """
+    y0 = np.asarray(y_true)
+    n = y0.shape[0] if y0.ndim == 1 else None
+    if isinstance(logits, np.ndarray) and logits.ndim == 3:
+        logits = list(logits)
+    if isinstance(logits, (str, bytes)) or not isinstance(logits, Sequence) or len(logits) == 0:
+        raise ValueError("logits must be a non-empty sequence of (N, C) arrays")
+    mats = [_as_logits(lg, f"logits[{i}]", n) for i, lg in enumerate(logits)]
+    c = mats[0].shape[1]
+    for i, lg in enumerate(mats):
+        if lg.shape[1] != c:
+            raise ValueError(f"logits[{i}] has {lg.shape[1]} classes but logits[0] has {c}")
+    m_models = len(mats)
+    y = _check_labels(y0, mats[0].shape[0], c)
+    n = y.shape[0]
+    if n == 0:
+        raise ValueError("y_true is empty")
+    temps = [1.0] * m_models if temperatures is None else list(temperatures)
+    if len(temps) != m_models:
+        raise ValueError(f"temperatures has {len(temps)} entries for {m_models} models")
+    temps = [_check_temperature(t) for t in temps]
+    names = [str(i) for i in range(m_models)] if names is None else [str(s) for s in names]
+    if len(names) != m_models:
+        raise ValueError(f"names has {len(names)} entries for {m_models} models")
+    if len(set(names)) != len(names):
+        raise ValueError("names must be unique")
+    k = _check_k(k)
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size!r}")
+    chunk_size = int(chunk_size)
+    if theta:
+        from norep.specialization import _bin_edges
+
+        _bin_edges(theta_bins)  # validate before the long pass
+
+    dt = np.float64 if any(lg.dtype == np.float64 for lg in mats) else np.float32
+    ia, ib = np.triu_indices(m_models, 1)
+    n_pairs = len(ia)
+    ens_correct = np.zeros(n_pairs, dtype=np.int64)
+    converted = np.zeros(n_pairs, dtype=np.int64)
+    correct_all = np.zeros((m_models, n), dtype=bool)
+    conf_all = np.zeros((m_models, n), dtype=dt)
+    levels = {"level1": 0, "level2": 0, "full_row": 0}
+
+    cs = min(chunk_size, n)
+    probs = np.empty((m_models, cs, c), dtype=dt)
+    q = np.empty((m_models, cs), dtype=dt)
+    v = np.empty((m_models, cs, k), dtype=dt)
+    w = np.empty((m_models, cs, k), dtype=np.int32)
+    tb = np.empty((m_models, cs), dtype=dt)
+    conf = np.empty((m_models, cs), dtype=dt)
+    pred = np.empty((m_models, cs), dtype=np.int32)
+    sums = np.empty((m_models, cs), dtype=dt)
+
+    def one_model(mi, a, b, yc):
+        nb = b - a
+        step = max(1, _BLOCK_ELEMS // c)
+        for r0 in range(0, nb, step):
+            r1 = min(nb, r0 + step)
+            blk = probs[mi, r0:r1]
+            src = mats[mi][a + r0 : a + r1]
+            what = f"logits[{mi}] ({names[mi]!r})"
+            if mats[mi].dtype == np.float64 or dt == np.float32:
+                # the buffer keeps exp(z / T - m); probabilities are blk / sums, divided on demand
+                _copy_rows(blk, src)
+                _, srow = _softmax_checked(blk, temps[mi], what, normalize=False)
+                sums[mi, r0:r1] = srow[:, 0]
+            else:  # float32 probabilities stored in a float64 buffer (exact widening), sums 1
+                tmp = np.empty(blk.shape, dtype=np.float32)
+                _copy_rows(tmp, src)
+                _softmax_checked(tmp, temps[mi], what)
+                blk[...] = tmp
+                sums[mi, r0:r1] = 1.0
+            (q[mi, r0:r1], v[mi, r0:r1], w[mi, r0:r1], tb[mi, r0:r1], pred[mi, r0:r1],
+             conf[mi, r0:r1]) = _summarise_exp(blk, sums[mi, r0:r1], yc[r0:r1], k)
+
+    pool = None
+    if n_jobs and int(n_jobs) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(int(n_jobs))
+    try:
+        starts = range(0, n, cs)
+        for a in _progress(starts, progress, desc="all pairs", unit="chunk", total=len(starts)):
+            b = min(n, a + cs)
+            nb = b - a
+            yc = y[a:b]
+            if pool is None:
+                for mi in range(m_models):
+                    one_model(mi, a, b, yc)
+            else:
+                list(pool.map(one_model, range(m_models), [a] * m_models, [b] * m_models,
+                              [yc] * m_models))
+            corr = pred[:, :nb] == yc[None, :]
+            correct_all[:, a:b] = corr
+            conf_all[:, a:b] = conf[:, :nb]
+            for mi in range(m_models):
+                _release_rows(mats[mi], a, b)
+            if n_pairs == 0:
+                continue
+            ens = _pairs_chunk(probs, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels)
+            inconsistent = corr[ia] != corr[ib]
+            ens_correct += ens.sum(axis=1)
+            converted += (ens & inconsistent).sum(axis=1)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+    # outcome counts from the correctness matrix (as norep.metrics.pairwise_outcomes)
+    kf = correct_all.astype(np.float32 if n < 2**24 else np.float64)
+    both = np.rint(kf @ kf.T).astype(np.int64)
+    n_correct = correct_all.sum(axis=1, dtype=np.int64)
+    only_a = n_correct[:, None] - both
+    only_b = only_a.T
+    both_wrong = n - both - only_a - only_b
+    ens_mat = np.zeros((m_models, m_models), dtype=np.int64)
+    ens_mat[ia, ib] = ens_correct
+    ens_mat[ib, ia] = ens_correct
+    ens_mat[np.arange(m_models), np.arange(m_models)] = n_correct
+    conv_mat = np.zeros((m_models, m_models), dtype=np.int64)
+    conv_mat[ia, ib] = converted
+    conv_mat[ib, ia] = converted
+    incons = only_a + only_b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conversion = np.where(incons > 0, conv_mat / incons, np.nan)
+    res = AllPairsResult(
+        names=names, n_examples=n, accuracy=n_correct / n,
+        both_correct=both / n, only_a=only_a / n, only_b=only_b / n, both_wrong=both_wrong / n,
+        ensemble_accuracy=ens_mat / n, conversion_rate=conversion,
+        theta_edges=None, theta_counts=None,
+        counts={"both_correct": both, "only_a": only_a, "only_b": only_b, "both_wrong": both_wrong,
+                "ensemble_correct": ens_mat, "converted": conv_mat, "inconsistent": incons},
+        levels=levels, correct=correct_all, conf=conf_all,
+    )
+    if theta:
+        res.compute_theta(theta_bins)
+    return res
+
+
+def _pairs_chunk(exps, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.ndarray:
+    """Ensemble correctness (n_pairs, nb) of every pair on one chunk, exactly.
+
+    ``exps[m]`` holds model m's ``exp(z / T - max)`` and ``sums[m]`` their row sums: a probability
+    is ``exps / sums``, divided here only for the entries that are needed.
+    """
+    probs = exps
+    c = probs.shape[2]
+    cs = probs.shape[1]
+    q64 = q[:, :nb].astype(np.float64)
+    v064 = v[:, :nb, 0].astype(np.float64)
+    correct, wrong, s = _decide_level1(q64[ia], v064[ia], q64[ib], v064[ib], 2.0)
+    undecided = ~(correct | wrong)
+    pe, ie = np.nonzero(undecided)
+    levels["level1"] += correct.size - len(pe)
+    if len(pe) == 0:
+        return correct
+    a, b = ia[pe], ib[pe]
+    se = s[pe, ie]
+    ye = yc[ie]
+    cand = np.concatenate([w[a, ie], w[b, ie]], axis=1)  # (E, 2k)
+    flat = probs.reshape(-1)
+    base_a = ((a * cs + ie) * c)[:, None]
+    base_b = ((b * cs + ie) * c)[:, None]
+    xa = (flat[base_a + cand] / sums[a, ie][:, None]).astype(np.float64)
+    xb = (flat[base_b + cand] / sums[b, ie][:, None]).astype(np.float64)
+    c2, w2 = _decide_level2(se, ye, cand, xa, xb, tb[a, ie].astype(np.float64),
+                            tb[b, ie].astype(np.float64), 2.0)
+    correct[pe[c2], ie[c2]] = True
+    rest = ~(c2 | w2)
+    levels["level2"] += int(len(pe) - rest.sum())
+    if rest.any():
+        pr, ir = pe[rest], ie[rest]
+        ar, br = ia[pr], ib[pr]
+        levels["full_row"] += len(pr)
+        for s0 in range(0, len(pr), _ROWS_PER_BATCH):
+            sl = slice(s0, s0 + _ROWS_PER_BATCH)
+            rows = (probs[ar[sl], ir[sl]] / sums[ar[sl], ir[sl]][:, None]).astype(np.float64)
+            rows += probs[br[sl], ir[sl]] / sums[br[sl], ir[sl]][:, None]
+            rows /= 2.0
+            ok = rows.argmax(axis=1) == yc[ir[sl]]
+            correct[pr[sl][ok], ir[sl][ok]] = True
+    return correct
+
+
+def store_pairwise_analysis(store, *, split: str = "test", names: Sequence[str] | None = None,
+                            **kwargs) -> AllPairsResult:
+    """:func:`pairwise_analysis` on a :class:`norep.store.Store`: its memory-mapped logits and the
+    temperatures in its model table.
+
+    Parameters
+    ----------
+    store : norep.store.Store
+    split : str, default "test"
+    names : sequence of str, optional
+        Models to include (default: every model with logits on ``split``).
+    **kwargs
+        Passed to :func:`pairwise_analysis` (``k``, ``chunk_size``, ``theta``, ``n_jobs``, ...).
+
+    Returns
+    -------
+    AllPairsResult
+    """
+    if names is None:
+        names = [m for m in store.model_names() if store.has_logits(m, split)]
+    names = list(names)
+    logits = [store.logits(m, split) for m in names]
+    temps = [store.meta(m)["temperature"] for m in names]
+    return pairwise_analysis(store.labels(split), logits, temperatures=temps, names=names, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# greedy selection
+
+
+class _Operand:
+    """A candidate model on one split: its summary, logits and temperature."""
+
+    def __init__(self, logits: np.ndarray, y: np.ndarray, temperature: float, k: int):
+        self.logits = logits
+        self.temperature = temperature
+        self.dtype = _compute_dtype(logits.dtype)
+        r = _summary_pass(logits, y, temperature, k)
+        self.q, self.v, self.w, self.t, self.pred = r["q"], r["v"], r["w"], r["t"], r["pred"]
+        self.m, self.s = r["m"], r["s"]
+
+    def at(self, rows, cols) -> np.ndarray:
+        """Exact calibrated probabilities at (rows, cols) (see CalibratedSummary.probs_at)."""
+        dt = self.dtype
+        z = np.asarray(self.logits[rows, cols], dtype=dt)
+        t = dt(self.temperature)
+        if t != 1:
+            z = z / t
+        z = z - self.m[rows]
+        np.exp(z, out=z)
+        return z / self.s[rows]
+
+    def rows(self, rows) -> np.ndarray:
+        return _softmax_rows(self.logits, rows, self.temperature, self.dtype)
+
+    def add_to(self, total: np.ndarray) -> None:
+        """Add the full calibrated probability matrix to ``total`` (float64), streaming."""
+        _add_full(self.logits, self.temperature, total)
+
+
+def _prefix_ensemble_hits(members, y: np.ndarray) -> list[int]:
+    """Correct counts of the ensembles of the first 1, 2, ... members (as greedy_selection's
+    evaluation split: a float64 running sum in member order, divided by the member count),
+    streaming over row blocks so that the running sum stays in cache."""
+    n, c = members[0][0].shape
+    step = max(1, (_BLOCK_ELEMS // 2) // c)
+    hits = [0] * len(members)
+    dt = np.float64 if any(lg.dtype == np.float64 for lg, _ in members) else np.float32
+    buf = np.empty((step, c), dtype=dt)
+    cum = np.empty((step, c), dtype=np.float64)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        z, tot = buf[: b - a], cum[: b - a]
+        tot[...] = 0.0
+        for i, (lg, temp) in enumerate(members):
+            if lg.dtype == np.float64 or dt == np.float32:
+                _copy_rows(z, lg[a:b])
+                _softmax_checked(z, temp)
+            else:
+                tmp = np.empty(z.shape, dtype=np.float32)
+                _copy_rows(tmp, lg[a:b])
+                _softmax_checked(tmp, temp)
+                z[...] = tmp
+            tot += z
+            scores = tot if i == 0 else tot / (i + 1)
+            hits[i] += int(np.count_nonzero(scores.argmax(axis=1) == y[a:b]))
+        for lg, _ in members:
+            _release_rows(lg, a, b)
+    return hits
+
+
+def _greedy_counts(total, y, tot_sum, cands: list[_Operand], kdiv: int, levels) -> np.ndarray:
+    """Exact number of correct rows of ``(total + p_j) / kdiv`` for every candidate j."""
+    n, c = total.shape
+    tq, tv, tw, tt = tot_sum
+    counts = np.zeros(len(cands), dtype=np.int64)
+    tq64 = tq.astype(np.float64)
+    tv064 = tv[:, 0].astype(np.float64)
+    flat_total = total.reshape(-1)
+    for j, op in enumerate(cands):
+        correct, wrong, s = _decide_level1(tq64, tv064, op.q.astype(np.float64),
+                                           op.v[:, 0].astype(np.float64), float(kdiv))
+        und = np.nonzero(~(correct | wrong))[0]
+        levels["level1"] += n - len(und)
+        if len(und):
+            kk = tw.shape[1]
+            cand = np.concatenate([tw[und], op.w[und]], axis=1)  # (E, 2k)
+            xt = flat_total[(und * c)[:, None] + cand]
+            xc = np.empty(cand.shape, dtype=np.float64)
+            xc[:, kk:] = op.v[und]
+            rows_rep = np.repeat(und, kk)
+            xc[:, :kk] = op.at(rows_rep, tw[und].reshape(-1)).reshape(len(und), kk)
+            c2, w2 = _decide_level2(s[und], y[und], cand, xt, xc, tt[und].astype(np.float64),
+                                    op.t[und].astype(np.float64), float(kdiv))
+            correct[und[c2]] = True
+            rest = und[~(c2 | w2)]
+            levels["level2"] += len(und) - len(rest)
+            levels["full_row"] += len(rest)
+            for s0 in range(0, len(rest), _ROWS_PER_BATCH):
+                rr = rest[s0 : s0 + _ROWS_PER_BATCH]
+                rows = total[rr] + op.rows(rr)
+                rows /= kdiv
+                correct[rr[rows.argmax(axis=1) == y[rr]]] = True
+        counts[j] = int(np.count_nonzero(correct))
+        _release_rows(op.logits, 0, n)  # pages touched by the gathers above
+    return counts
+
+
+def _summarise_total(total: np.ndarray, y: np.ndarray, k: int):
+    n, c = total.shape
+    step = max(1, _BLOCK_ELEMS // c)
+    q = np.empty(n)
+    v = np.empty((n, k))
+    w = np.empty((n, k), dtype=np.int32)
+    t = np.empty(n)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        q[a:b], v[a:b], w[a:b], t[a:b], _, _ = _summarise(total[a:b], y[a:b], k)
+    return q, v, w, t
+
+
+def fast_greedy_selection(
+    y_true,
+    logits: Mapping[str, Any],
+    base: str,
+    steps: int,
+    *,
+    temperatures: Mapping[str, float] | None = None,
+    candidates: Sequence[str] | None = None,
+    eval_y_true=None,
+    eval_logits: Mapping[str, Any] | None = None,
+    replace: bool = False,
+    k: int = 2,
+    n_jobs: int = 1,
+    progress: bool = False,
+):
+    """Greedy ensemble selection from a base model (Sec. 4.5, Fig. 5), exactly as
+    :func:`norep.ensembles.greedy_selection` but from logits, without holding every candidate's
+    probabilities in memory and without a full pass per candidate and step.
+
+    Each candidate's calibrated probabilities are summarised once (one streaming softmax pass);
+    each step then decides the correctness of ``(sum of members + candidate) / K`` for all
+    candidates with the bounds of the module docstring, touching full rows only where they fail.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (N,)
+        Labels of the selection split.
+    logits : mapping of str to (N, C) arrays
+        Selection-split logits of the base and the candidates.
+    base : str
+        Name of the base model (a key of ``logits``).
+    steps : int
+        Candidates to add.
+    temperatures : mapping of str to float, optional
+        Fitted temperatures (default 1.0).
+    candidates : sequence of str, optional
+        Candidate names in tie-breaking order (default: every key of ``logits`` except ``base``).
+    eval_y_true, eval_logits : optional
+        Evaluation split labels and logits (mapping holding the base and every candidate).
+    replace : bool, default False
+        Allow re-adding a candidate.
+    k : int, default 2
+        Wrong classes kept per example for the level-2 check.
+    n_jobs : int, default 1
+        Threads for the per-candidate summary passes.
+    progress : bool, default False
+
+    Returns
+    -------
+    norep.ensembles.GreedyResult
+        ``selected``, ``accuracies`` (selection split, index 0 = base alone), ``eval_accuracies``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from norep.allpairs import fast_greedy_selection
+    >>> y = np.array([0, 1, 2, 0])
+    >>> lg = {"base": np.array([[3.0, 0, 0], [1, 0.8, 0], [1, 0, 0.6], [2, 0, 1]]),
+    ...       "c1": np.array([[0.5, 0, 0], [0, 2, 0], [0.3, 0, 0], [0, 1, 0]]),
+    ...       "c2": np.array([[0.3, 0, 0], [0, 0.2, 0], [0, 0, 2], [0, 0, 1]])}
+    >>> res = fast_greedy_selection(y, lg, "base", 2)
+    >>> res.selected, [round(a, 3) for a in res.accuracies]
+    (['c1', 'c2'], [0.5, 0.75, 1.0])
+    """
+    from norep.ensembles import GreedyResult
+
+    if not isinstance(logits, Mapping):
+        raise ValueError("logits must be a mapping from model name to (N, C) logits")
+    y0 = np.asarray(y_true)
+    n0 = y0.shape[0] if y0.ndim == 1 else None
+    if base not in logits:
+        raise ValueError(f"base model {base!r} is not in logits")
+    names = [m for m in logits if m != base] if candidates is None else [str(m) for m in candidates]
+    for m in names:
+        if m not in logits:
+            raise ValueError(f"candidate {m!r} is not in logits")
+        if m == base:
+            raise ValueError(f"the base model {base!r} cannot be a candidate")
+    temps = {m: _check_temperature((temperatures or {}).get(m, 1.0)) for m in [base, *names]}
+    base_lg = _as_logits(logits[base], f"logits[{base!r}]", n0)
+    n, c = base_lg.shape
+    y = _check_labels(y0, n, c)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if not replace and steps > len(names):
+        raise ValueError(f"steps={steps} exceeds the number of candidates ({len(names)}); "
+                         "pass replace=True to allow re-adding a candidate")
+    k = _check_k(k)
+    has_eval = eval_y_true is not None or eval_logits is not None
+    if has_eval:
+        if eval_y_true is None or eval_logits is None:
+            raise ValueError("eval_y_true and eval_logits must be given together")
+        missing = [m for m in [base, *names] if m not in eval_logits]
+        if missing:
+            raise ValueError(f"eval_logits lacks {missing}")
+
+    def make_op(m):
+        return _Operand(_as_logits(logits[m], f"logits[{m!r}]", n, c), y, temps[m], k)
+
+    if n_jobs and int(n_jobs) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(int(n_jobs)) as pool:
+            cand_ops = list(_progress(pool.map(make_op, names), progress, total=len(names),
+                                      desc="greedy: summarise candidates", unit="model"))
+    else:
+        cand_ops = [make_op(m) for m in _progress(names, progress, desc="greedy: summarise candidates",
+                                                  unit="model")]
+    base_op = _Operand(base_lg, y, temps[base], k)
+
+    total = np.zeros((n, c), dtype=np.float64)
+    base_op.add_to(total)
+    members = 1
+    accuracies = [float(np.count_nonzero(base_op.pred == y) / n)]
+    selected: list[str] = []
+    available = list(range(len(names)))
+    levels = {"level1": 0, "level2": 0, "full_row": 0}
+    for _ in _progress(range(steps), progress, desc="greedy steps", unit="step"):
+        tot_sum = _summarise_total(total, y, k)
+        counts = _greedy_counts(total, y, tot_sum, [cand_ops[j] for j in available], members + 1, levels)
+        best = int(np.argmax(counts))  # first best in candidate order
+        j = available[best]
+        cand_ops[j].add_to(total)
+        members += 1
+        selected.append(names[j])
+        accuracies.append(float(counts[best] / n))
+        if not replace:
+            available.pop(best)
+
+    eval_accuracies = None
+    if has_eval:
+        ey0 = np.asarray(eval_y_true)
+        e_base = _as_logits(eval_logits[base], f"eval_logits[{base!r}]", ey0.shape[0] if ey0.ndim == 1 else None, c)
+        ey = _check_labels(ey0, e_base.shape[0], c, name="eval_y_true")
+        members_eval = [(e_base, temps[base])] + [
+            (_as_logits(eval_logits[m], f"eval_logits[{m!r}]", len(ey), c), temps[m]) for m in selected]
+        hits = _prefix_ensemble_hits(members_eval, ey)
+        eval_accuracies = [float(h / len(ey)) for h in hits]
+    result = GreedyResult(selected=selected, accuracies=accuracies, eval_accuracies=eval_accuracies)
+    object.__setattr__(result, "levels", levels)  # diagnostics: decisions taken at each level
+    return result
+
+
+def _add_full(logits: np.ndarray, temperature: float, total: np.ndarray) -> None:
+    n, c = logits.shape
+    dt = _compute_dtype(logits.dtype)
+    step = max(1, _BLOCK_ELEMS // c)
+    buf = np.empty((step, c), dtype=dt)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        z = buf[: b - a]
+        _copy_rows(z, logits[a:b])
+        _softmax_checked(z, temperature)
+        total[a:b] += z
+        _release_rows(logits, a, b)
+
+
+def store_greedy_selection(store, *, base: str | None = None, steps: int = 10,
+                           candidates: Sequence[str] | None = None, selection_split: str = "calib",
+                           eval_split: str | None = "test", **kwargs):
+    """:func:`fast_greedy_selection` on a :class:`norep.store.Store` (temperatures from its table).
+
+    Parameters
+    ----------
+    store : norep.store.Store
+    base : str, optional
+        Default: ``store.base_model``.
+    steps : int, default 10
+    candidates : sequence of str, optional
+        Default: every other model with logits on both splits.
+    selection_split : str, default "calib"
+    eval_split : str or None, default "test"
+    **kwargs
+        Passed on (``k``, ``replace``, ``progress``).
+
+    Returns
+    -------
+    norep.ensembles.GreedyResult
+    """
+    base = base or store.base_model
+    if base is None:
+        raise ValueError("the store has no base_model; pass base=")
+    splits = [selection_split] + ([eval_split] if eval_split else [])
+    if candidates is None:
+        candidates = [m for m in store.model_names()
+                      if m != base and all(store.has_logits(m, s) for s in splits)]
+    names = [base, *candidates]
+    temps = {m: store.meta(m)["temperature"] for m in names}
+    sel = {m: store.logits(m, selection_split) for m in names}
+    kw = {}
+    if eval_split:
+        kw = {"eval_y_true": store.labels(eval_split),
+              "eval_logits": {m: store.logits(m, eval_split) for m in names}}
+    return fast_greedy_selection(store.labels(selection_split), sel, base, steps, temperatures=temps,
+                                 candidates=list(candidates), **kw, **kwargs)

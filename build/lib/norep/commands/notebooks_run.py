@@ -1,0 +1,54 @@
+"""``norep notebooks run``: execute the book's section notebooks with papermill (cached by content)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "execute the section notebooks with papermill"
+DESCRIPTION = """\
+Execute the section notebooks (notebooks/NN_name.py, jupytext py:percent) with papermill on fresh
+kernels of this Python, writing OUT/NN_name.ipynb for the Jupyter Book. A notebook whose source,
+parameters, store and norep package are unchanged since its last run is skipped.
+
+examples:
+  norep notebooks run --store stores/fashion
+  norep notebooks run --store stores/mine --out /tmp/book -p n_boot=200 -p base_model=resnet50
+  norep notebooks run --store stores/fashion --only 02 --only transfer --force
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, help="prediction store to analyse (the notebooks' `store` parameter)")
+    parser.add_argument("--out", default="book/generated", help="folder for the executed notebooks (default: %(default)s)")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE", dest="parameters",
+                        help="parameter for every notebook, a Python literal or a string; repeatable")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only this notebook (full name, number or part of the name); repeatable")
+    parser.add_argument("--notebooks", default=None, metavar="DIR", help="folder of the sources (default: the checkout's notebooks/)")
+    parser.add_argument("--force", action="store_true", help="execute even if the cache says nothing changed")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default: %(default)s)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def run(args: argparse.Namespace) -> int:
+    from norep.notebooks import NotebookError, parse_parameters, run_notebooks
+
+    try:
+        params = parse_parameters(args.parameters)
+        if "store" in params:
+            raise ValueError("set the store with --store, not -p store=...")
+        runs = run_notebooks(args.store, out=args.out, parameters=params, only=args.only or None,
+                             notebook_dir=args.notebooks, force=args.force, progress=not args.quiet,
+                             timeout=args.timeout)
+    except NotebookError as exc:
+        print(f"norep: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"norep: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        executed = sum(not r.cached for r in runs)
+        print(f"norep: {len(runs)} notebook(s) in {args.out} ({executed} executed, {len(runs) - executed} cached)",
+              file=sys.stderr)
+    return 0

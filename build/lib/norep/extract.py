@@ -1,0 +1,444 @@
+"""Extract a model's logits and pre-logit embeddings on local image data into a prediction store.
+
+This is the paper-scale producer (paper Sec. 3.2: "we collect representations and predictions for
+82 models"): it runs one model of :mod:`norep.zoo.loading` over the images of
+:mod:`norep.imagedata` and adds the model to a :class:`norep.store.Store`.
+
+* **Heads.** ``trained`` (the model's own classifier), ``zero-shot`` (text prompts,
+  :func:`norep.zoo.zeroshot.text_classifier`), ``l-bfgs`` (linear head fitted on a training
+  subset), ``class-mapping`` (ImageNet-21k head restricted to ImageNet-1k). The default is the
+  registry's head for registered models, else ``trained`` (timm) or ``zero-shot`` (CLIP-like).
+* **Arrays.** Logits are stored as float32 (argmax ties and temperature fits stay exact),
+  embeddings as float16.
+* **Chunks and resume.** Images are processed in fixed chunks whose outputs are written atomically
+  to ``STORE/_partial/<model>/<fingerprint>/<split>/chunk_NNNNN.npz``; a rerun after a crash (even
+  ``SIGKILL``) skips finished chunks. Resumed arrays are bit-identical to an uninterrupted run's
+  when both runs use the same threads and CPU kernels (one machine, the same ``OMP_NUM_THREADS``,
+  the same torch build and ``ATEN_CPU_CAPABILITY``); resumed on another thread count or instruction
+  set, the chunks computed before and after the crash agree to float32 rounding (about 1e-7 relative)
+  but not bit for bit, since the order of floating-point sums changes. Finished chunks are assembled
+  and added with :meth:`Store.add_model`, then the partial folder is removed.
+* **Content cache.** The model's metadata records a fingerprint of (model, weights tag,
+  random-init flag, preprocessing, head, template set, precision) and the manifest checksum of
+  every split; a rerun with the same inputs does nothing.
+* **Concurrency.** Different models can be extracted into one store at once (one process per model,
+  e.g. a SLURM job array): the store is created under a lock and each model lands atomically in
+  its own directory. Do not extract the *same* model name from two processes at once.
+
+Examples
+--------
+>>> from norep.extract import resolve_device
+>>> resolve_device("cpu")
+'cpu'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+HEADS = ("trained", "zero-shot", "l-bfgs", "class-mapping")
+
+
+class ExtractionError(ValueError):
+    """A user-fixable problem with an extraction request (bad flags, mismatched store, ...)."""
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; other values are checked and returned."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ExtractionError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+    elif device != "cpu":
+        raise ExtractionError(f"unknown device {device!r}; use auto, cpu or cuda[:N]")
+    return device
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _dirname(name: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return f"{safe[:80]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _default_head(model_name: str, entry: dict | None) -> str:
+    if entry is not None and entry.get("head"):
+        return entry["head"]
+    return "trained" if model_name.startswith("timm:") else "zero-shot"
+
+
+class _Images:
+    """torch-style map dataset: index -> (preprocessed image tensor, index)."""
+
+    def __init__(self, files: list[Path], preprocess: Any) -> None:
+        self.files = files
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> Any:
+        from norep.imagedata import load_image
+
+        return self.preprocess(load_image(self.files[i])), i
+
+
+def _run_chunks(model: Any, files: list[Path], preprocess: Any, folder: Path, *, batch_size: int,
+                chunk_size: int, workers: int, device: str, precision: str, logits_fn: Any,
+                desc: str, progress: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run ``model`` over ``files`` chunk by chunk, resuming finished chunks found in ``folder``."""
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    n = len(files)
+    n_chunks = max(1, -(-n // chunk_size))
+    path = lambda c: folder / f"chunk_{c:05d}.npz"  # noqa: E731
+    todo = [c for c in range(n_chunks) if not path(c).is_file()]
+    done_images = n - sum(min(chunk_size, n - c * chunk_size) for c in todo)
+    batches = [list(range(s, min(s + batch_size, (c + 1) * chunk_size, n)))
+               for c in todo for s in range(c * chunk_size, min((c + 1) * chunk_size, n), batch_size)]
+    if batches:
+        cuda = device.startswith("cuda")
+        loader = DataLoader(_Images(files, preprocess), batch_sampler=batches, num_workers=workers,
+                            pin_memory=cuda, persistent_workers=False)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        autocast = (torch.autocast(device_type="cuda" if cuda else "cpu", dtype=dtype) if dtype
+                    else torch.autocast(device_type="cpu", enabled=False))
+        bar = tqdm(total=n, initial=done_images, desc=desc, unit="img", disable=not progress,
+                   file=sys.stderr, dynamic_ncols=True)
+        pending: dict[int, list] = {}
+        with torch.inference_mode(), autocast:
+            for x, idx in loader:
+                x = x.to(device, non_blocking=True)
+                if cuda:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                emb, logits = model(x)
+                c = int(idx[0]) // chunk_size
+                pending.setdefault(c, []).append(
+                    (emb.float().cpu().numpy(), None if logits is None else logits.float().cpu().numpy()))
+                got = sum(len(e) for e, _ in pending[c])
+                if got == min(chunk_size, n - c * chunk_size):
+                    parts = pending.pop(c)
+                    arrays = {"embeddings": np.concatenate([e for e, _ in parts])}
+                    if parts[0][1] is not None:
+                        arrays["logits"] = logits_fn(np.concatenate([lg for _, lg in parts]))
+                    _save_npz_atomic(path(c), **arrays)
+                bar.update(len(idx))
+        bar.close()
+    embs, logits = [], []
+    for c in range(n_chunks):
+        with np.load(path(c)) as z:
+            embs.append(z["embeddings"])
+            logits.append(z["logits"] if "logits" in z.files else None)
+    emb = np.concatenate(embs)
+    lg = None if any(lgt is None for lgt in logits) else np.concatenate(logits)
+    if emb.shape[0] != n:
+        raise ExtractionError(f"partial results in {folder} do not match the data ({emb.shape[0]} rows for {n} "
+                              "images); delete that folder and rerun")
+    return emb, lg
+
+
+def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str | None = None,
+            split: str | None = None, device: str = "auto", batch_size: int = 64, precision: str = "fp32",
+            workers: int = 0, random_init: bool = False, head: str | None = None,
+            template_set: str = "openai80", train_data: str | None = None, train_per_class: int = 10,
+            category: str | None = None, method: str | None = None, chunk_size: int | None = None,
+            progress: bool = True, seed: int = 0, probe_Cs: Any = None) -> dict:
+    """Extract ``model_name`` on ``data`` into the store at ``store`` (paper Sec. 3.2).
+
+    Parameters
+    ----------
+    model_name : str
+        A :func:`norep.zoo.load` name, e.g. ``"timm:resnet50.a1_in1k"``, or ``paper:NAME`` for a
+        model of the paper's registry by its name in the paper (``"paper:CLIP-S"``): its public
+        weights and head, stored under the paper's name.
+    data : str
+        ``KIND:PATH`` (:mod:`norep.imagedata`): ``imagefolder``, ``imagenet``, ``voc2007``.
+    store : path
+        The store; created from the data's labels when absent, extended with new splits otherwise.
+    name : str, optional
+        Model name in the store (default ``model_name``).
+    split : str, optional
+        ``imagefolder``: the split to write (default ``test``); other kinds: only this split.
+    device, batch_size, precision, workers
+        Inference settings (``precision`` one of ``fp32``, ``bf16``, ``fp16``: autocast).
+    random_init : bool
+        Random weights (tests); the model is built after ``torch.manual_seed(seed)``.
+    head : {"trained", "zero-shot", "l-bfgs", "class-mapping"}, optional
+        Default: the registry's head for registered models, else ``trained`` (timm) /
+        ``zero-shot`` (open_clip, hf).
+    template_set : {"openai80", "simple"}
+        Prompt templates of the zero-shot head.
+    train_data : str, optional
+        ``imagenet-train:DIR`` or ``imagefolder:DIR``: training subset for the ``l-bfgs`` head.
+    train_per_class : int, default 10
+        Images per class drawn from ``imagenet-train`` data.
+    category, method : str, optional
+        Store metadata; default from the registry (else ``ARCH`` and a description of the source).
+    chunk_size : int, optional
+        Images per resumable chunk (a multiple of ``batch_size``; default ``16 * batch_size``).
+    progress : bool
+        tqdm progress bars (images per second) on stderr.
+    seed : int, default 0
+        Seed of random weights and of the probe's held-out split.
+    probe_Cs : sequence of float, optional
+        L2 sweep of the ``l-bfgs`` head (default: :func:`norep.features.linear_probe`'s).
+
+    Returns
+    -------
+    dict
+        The stored metadata, with ``skipped=True`` when the store was already up to date.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for c in ("cat", "dog"):
+    ...     (d / "imgs" / c).mkdir(parents=True)
+    ...     Image.new("RGB", (32, 32), c == "dog" and "white" or "black").save(d / "imgs" / c / "0.png")
+    >>> meta = extract("timm:test_convnext.r160_in1k", f"imagefolder:{d / 'imgs'}", d / "store",
+    ...                random_init=True, device="cpu", progress=False)
+    >>> from norep.store import Store
+    >>> st = Store.open(d / "store")
+    >>> st.logits("timm:test_convnext.r160_in1k", "test").shape, meta["head"], meta["weights"]
+    ((2, 1000), 'trained', 'r160_in1k')
+    """
+    from norep import CATEGORIES, imagedata
+    from norep.store import Store
+    from norep.zoo import zeroshot
+    from norep.zoo.loading import load, parse_model_name
+    from norep.zoo.registry import registry_entry
+
+    if model_name.startswith("paper:"):  # a model of the paper's registry, by its name in the paper
+        entry = registry_entry(model_name[len("paper:"):])
+        if entry is None:
+            raise ExtractionError(f"{model_name!r} is not in the paper's registry; see `norep zoo list --paper`")
+        if entry["status"] == "not public":
+            raise ExtractionError(f"{entry['model']} has no public weights ({entry['differs']})")
+        name = name or entry["model"]
+        head = head or entry["head"]
+        model_name = entry["load"]
+    else:
+        entry = registry_entry(model_name)
+    name = name or model_name
+    parse_model_name(model_name)
+    if precision not in PRECISIONS:
+        raise ExtractionError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if batch_size < 1:
+        raise ExtractionError("batch size must be at least 1")
+    chunk_size = chunk_size or 16 * batch_size
+    if chunk_size % batch_size:
+        raise ExtractionError(f"chunk size {chunk_size} must be a multiple of the batch size {batch_size}")
+    device = resolve_device(device)
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise ExtractionError("fp16 needs a CUDA device; use --precision bf16 or fp32 on CPU")
+
+    head = head or _default_head(model_name, entry)
+    if head not in HEADS:
+        raise ExtractionError(f"unknown head {head!r}; use one of {', '.join(HEADS)}")
+    if head in ("zero-shot", "l-bfgs") or model_name.startswith(("open_clip:", "hf:")):
+        if template_set not in zeroshot.TEMPLATE_SETS:
+            raise ExtractionError(f"unknown template set {template_set!r}; use {', '.join(zeroshot.TEMPLATE_SETS)}")
+    category = category or (entry["category"] if entry else "ARCH")
+    if category not in CATEGORIES:
+        raise ExtractionError(f"category {category!r} must be one of {', '.join(CATEGORIES)}")
+    method = method or (entry["method"] if entry else f"{model_name} ({head} head)")
+
+    ds = imagedata.open_data(data, split=split)
+    single = [s for s in ds.splits if ds.splits[s].labels.ndim == 1]  # splits that get logits
+    if head == "l-bfgs" and single and not train_data:
+        raise ExtractionError("the l-bfgs head needs --train-data imagenet-train:DIR (or imagefolder:DIR), "
+                              "the training images its linear head is fitted on")
+    train_ds = imagedata.open_data(train_data, split="train") if head == "l-bfgs" and single else None
+    if train_ds is not None and train_ds.kind == "imagenet-train":
+        train_ds = imagedata.imagenet_train_subset(train_ds.root, per_class=train_per_class, seed=seed)
+
+    # --- model (seeded for random weights, so a resumed run rebuilds the same model)
+    import torch
+
+    if random_init:
+        torch.manual_seed(seed)
+    model, preprocess = load(model_name, random_init=random_init, device=device)
+    if device.startswith("cuda"):
+        model.module.to(memory_format=torch.channels_last)
+
+    prompt_names = ds.prompt_names or ds.class_names
+    mapping = None
+    if head == "trained":
+        if not model.num_classes:
+            raise ExtractionError(f"{model_name} has no classifier of its own; use --head zero-shot or l-bfgs")
+        n_out = model.num_classes
+    elif head == "class-mapping":
+        try:
+            mapping = zeroshot.class_mapping_indices(model)
+        except ValueError as exc:
+            raise ExtractionError(str(exc)) from None
+        n_out = len(mapping)
+    elif head == "zero-shot":
+        if not model.is_clip_like:
+            raise ExtractionError(f"{model_name} has no text tower; zero-shot heads need open_clip: or hf: models")
+        n_out = len(prompt_names)
+    else:
+        n_out = len(train_ds.class_names) if train_ds is not None else 0
+
+    # --- store: create from the data's labels (under a lock) or add the data's splits
+    store_path = Path(store)
+    class_names = list(ds.class_names)
+    info: dict[str, Any] = {}
+    if not single:
+        # multi-label data only (VOC): the store's single-label classes are ImageNet's, so that the
+        # ImageNet splits of the paper-scale study can join the same store later
+        class_names = imagedata.imagenet_class_names()
+    elif n_out != len(class_names):
+        if n_out == 1000 and int(max(ds.splits[s].labels.max() for s in single)) < 1000:
+            info["data_class_folders"] = class_names
+            class_names = imagedata.imagenet_class_names()
+        else:
+            raise ExtractionError(f"{model_name} ({head} head) scores {n_out} classes but {data} has "
+                                  f"{len(class_names)}")
+    try:
+        st = Store.open_or_create(store_path, dataset=ds.dataset, class_names=class_names,
+                                  splits={s: v.labels for s, v in ds.splits.items()},
+                                  split_class_names=ds.split_class_names, info=info)
+    except ValueError as exc:
+        raise ExtractionError(f"store {store_path}: {exc}") from None
+    if single and st.class_names != class_names and len(st.class_names) == n_out and not info:
+        raise ExtractionError(f"store {store_path} has other class names than {data} "
+                              f"({st.class_names[:3]}... vs {class_names[:3]}...)")
+    if single and len(st.class_names) != n_out:
+        raise ExtractionError(f"store {store_path} has {len(st.class_names)} classes but {model_name} "
+                              f"({head} head) scores {n_out}")
+
+    # --- content fingerprint: skip unchanged work
+    manifests = {s: v.manifest_checksum() for s, v in ds.splits.items()}
+    model_desc = model.describe()
+    fp_inputs = {"model": model_name, **model_desc, "head": head, "precision": precision,
+                 "template_set": template_set if head == "zero-shot" else None,
+                 "train_manifest": train_ds.splits["train"].manifest_checksum() if train_ds else None,
+                 "seed": seed if random_init else None}
+    fingerprint = _hash(fp_inputs)
+    old = st.meta(name) if name in st else None
+    old_ex = (old or {}).get("extraction", {})
+    if old is not None and old_ex.get("fingerprint") == fingerprint and all(
+            old_ex.get("manifests", {}).get(s) == m for s, m in manifests.items()):
+        print(f"norep: {name} is up to date in {store_path} (same model, weights, preprocessing and data)",
+              file=sys.stderr)
+        return {**old, "skipped": True}
+
+    partial = store_path / "_partial" / _dirname(name) / fingerprint[:16]
+    partial.mkdir(parents=True, exist_ok=True)
+    with open(partial / "inputs.json", "w") as f:
+        json.dump(fp_inputs, f, indent=1, default=str)
+
+    # --- head parameters that need the model before the data pass
+    classifier = None
+    head_info: dict[str, Any] = {"head": head}
+    if head == "zero-shot" and single:
+        classifier = zeroshot.text_classifier(model, prompt_names, template_set=template_set,
+                                              cache_dir=store_path / "_cache")
+        head_info.update(template_set=template_set, n_templates=len(zeroshot.templates(template_set)),
+                         logit_scale=round(model.logit_scale, 4))
+    W = b = None
+    if head == "l-bfgs" and train_ds is not None:
+        tsplit = train_ds.splits["train"]
+        temb, _ = _run_chunks(model, tsplit.files, preprocess, partial / "_train", batch_size=batch_size,
+                              chunk_size=chunk_size, workers=workers, device=device, precision=precision,
+                              logits_fn=None, desc=f"{name} [train subset]", progress=progress)
+        W, b, probe = zeroshot.linear_head(temb, tsplit.labels, n_classes=n_out, device=device, seed=seed,
+                                           Cs=probe_Cs)
+        head_info.update(probe, train_data=train_data, train_manifest=fp_inputs["train_manifest"])
+
+    own_logits = head in ("trained", "class-mapping")
+    logits_fn = (lambda z: zeroshot.map_classes(z, mapping)) if mapping is not None else (lambda z: z)
+    if own_logits and head == "trained":
+        logits_fn = lambda z: z.astype(np.float32)  # noqa: E731
+
+    logits: dict[str, np.ndarray] = {}
+    embeddings: dict[str, np.ndarray] = {}
+    for s, sp in ds.splits.items():
+        emb, lg = _run_chunks(model if own_logits else _EmbeddingsOnly(model), sp.files, preprocess, partial / s,
+                              batch_size=batch_size, chunk_size=chunk_size, workers=workers, device=device,
+                              precision=precision, logits_fn=logits_fn, desc=f"{name} [{s}]", progress=progress)
+        embeddings[s] = emb.astype(np.float16)
+        if sp.labels.ndim == 1:
+            if head == "zero-shot":
+                lg = zeroshot.zero_shot_logits(emb, classifier, logit_scale=model.logit_scale)
+            elif head == "l-bfgs":
+                lg = zeroshot.apply_linear_head(emb, W, b)
+            logits[s] = lg.astype(np.float32)
+
+    # keep the model's other splits when they came from the same model configuration
+    if old is not None and old_ex.get("fingerprint") == fingerprint:
+        for s in old.get("extraction", {}).get("manifests", {}):
+            if s not in ds.splits:
+                if st.has_logits(name, s):
+                    logits[s] = np.asarray(st.logits(name, s))
+                if st.has_embeddings(name, s):
+                    embeddings[s] = np.asarray(st.embeddings(name, s))
+                manifests.setdefault(s, old_ex["manifests"][s])
+    meta = {
+        "category": category, "method": method,
+        "data": entry["method"].split("/")[-1].strip() if entry else None,
+        "head": head, "source": model_desc["source"], "weights": model_desc["weights"],
+        "arch": model_desc["arch"], "load": model_name, "random_init": random_init,
+        "paper_model": entry["model"] if entry else None,
+        "registry_status": entry["status"] if entry else None,
+        "paper_top1": entry["paper_top1"] if entry else None,
+        "recipe": {"preprocessing": model_desc["preprocessing"], "precision": precision, **head_info},
+        "extraction": {"fingerprint": fingerprint, "manifests": manifests, "data": data,
+                       "dataset": ds.dataset, "device": device, "batch_size": batch_size},
+        "seed": seed,
+    }
+    try:
+        out = st.add_model(name, logits=logits, embeddings=embeddings, meta=meta, overwrite=old is not None)
+    except ValueError as exc:
+        raise ExtractionError(f"store {store_path}: {exc}") from None
+    shutil.rmtree(store_path / "_partial" / _dirname(name), ignore_errors=True)
+    try:
+        (store_path / "_partial").rmdir()
+    except OSError:
+        pass
+    return out
+
+
+class _EmbeddingsOnly:
+    """Wrap a model so a data pass returns embeddings only (heads computed afterwards)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, x: Any) -> tuple[Any, None]:
+        emb, _ = self.model(x)
+        return emb, None
+
+
+__all__ = ["ExtractionError", "HEADS", "PRECISIONS", "extract", "resolve_device"]

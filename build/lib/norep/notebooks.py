@@ -1,0 +1,933 @@
+"""Execute the book's section notebooks with papermill, on fresh kernels, cached by content.
+
+The sources are jupytext py:percent files (``notebooks/NN_name.py``, text only). Each run reads
+one with :func:`jupytext.read`, injects parameters with papermill (the source's
+``parameters``-tagged cell holds the defaults) and executes it on a fresh kernel of *this*
+Python interpreter, writing ``OUT/NN_name.ipynb`` for Jupyter Book (which does not re-execute:
+``execute_notebooks: "off"``).
+
+A notebook is skipped when nothing it depends on changed: its source text, the parameters, the
+store (``store.json`` and every file's size and modification time) and the ``norep`` package
+(version and source files). This is what makes a second ``make book`` fast (STYLE.md item 9).
+
+Besides the notebooks, every run writes ``OUT/environment.md`` (package versions, interpreter,
+per-notebook execution times, the store's model count) which the book's reproducibility page
+includes, so the numbers a reader sees come from the run that produced the pages.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "NOTEBOOKS",
+    "NotebookError",
+    "NotebookRun",
+    "default_notebook_dir",
+    "find_notebooks",
+    "parse_parameters",
+    "declared_parameters",
+    "store_fingerprint",
+    "run_notebooks",
+    "execute_notebook",
+    "STATUSES",
+    "Study",
+    "load_study",
+    "check_parameters",
+    "limit_threads",
+    "set_figure_format",
+    "glue_figure",
+    "verdict",
+    "fmt_ci",
+    "report_claim",
+    "collect_claims",
+]
+
+NOTEBOOKS = (
+    "00_model_zoo",
+    "01_error_correlation",
+    "02_ensembles",
+    "03_specialization",
+    "04_low_accuracy_greedy",
+    "05_feature_concatenation",
+    "06_voc_transfer",
+)
+"""Names of the section notebooks, in book order (one per paper section; 00 is the zoo)."""
+
+_CACHE_FILE = ".norep-notebooks.json"
+_KERNEL_NAME = "python3"
+_CACHE_FORMAT = 1
+
+
+class NotebookError(RuntimeError):
+    """A notebook failed: names the notebook and the failing cell.
+
+    Attributes
+    ----------
+    notebook : str
+        Notebook name (e.g. ``"02_ensembles"``).
+    cell_index : int or None
+        Index of the failing cell in the executed notebook (papermill's injected-parameters
+        cell included), or None when the kernel failed before running a cell.
+    cell_source : str
+        First line of the failing cell.
+    ename, evalue : str
+        Exception name and message raised inside the notebook.
+    """
+
+    def __init__(self, notebook: str, cell_index: int | None, cell_source: str, ename: str, evalue: str,
+                 failed_path: Path | None = None):
+        self.notebook, self.cell_index, self.cell_source = notebook, cell_index, cell_source
+        self.ename, self.evalue, self.failed_path = ename, evalue, failed_path
+        where = f"cell {cell_index} ({cell_source!r})" if cell_index is not None else "before any cell ran"
+        msg = f"notebook {notebook} failed in {where}: {ename}: {evalue}"
+        if failed_path is not None:
+            msg += f" (executed copy with the traceback: {failed_path})"
+        super().__init__(msg)
+
+
+@dataclass
+class NotebookRun:
+    """Outcome of one notebook: where it was written, whether it came from the cache, its time."""
+
+    name: str
+    output: Path
+    cached: bool
+    seconds: float
+    key: str
+    parameters: dict = field(default_factory=dict)
+    reason: str = ""
+    """Why it was executed (e.g. ``"store changed"``) or ``"unchanged"`` when cached."""
+
+
+def default_notebook_dir() -> Path:
+    """The ``notebooks/`` folder of this checkout (next to ``lib/``), or ``./notebooks``.
+
+    Examples
+    --------
+    >>> default_notebook_dir().name
+    'notebooks'
+    """
+    here = Path(__file__).resolve().parents[2] / "notebooks"
+    if here.is_dir():
+        return here
+    return Path.cwd() / "notebooks"
+
+
+def find_notebooks(directory: str | os.PathLike | None = None, only: Sequence[str] | None = None) -> list[Path]:
+    """The section notebook sources to run, in book order.
+
+    Parameters
+    ----------
+    directory : path-like, optional
+        Folder of the ``NN_name.py`` sources (default: :func:`default_notebook_dir`).
+    only : sequence of str, optional
+        Names to keep; each may be the full name (``02_ensembles``), its number (``02``) or a
+        unique part of its name (``ensembles``).
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    ValueError
+        When the folder has no notebooks or a name in ``only`` matches none or several.
+
+    Examples
+    --------
+    >>> [p.stem for p in find_notebooks(only=["02", "transfer"])]
+    ['02_ensembles', '06_voc_transfer']
+    """
+    folder = Path(directory) if directory is not None else default_notebook_dir()
+    sources = sorted(p for p in folder.glob("[0-9][0-9]_*.py") if p.is_file())
+    if not sources:
+        raise ValueError(f"no section notebooks (NN_name.py) in {folder}")
+    if not only:
+        return sources
+    chosen: list[Path] = []
+    for want in only:
+        hits = [p for p in sources if p.stem == want] or [
+            p for p in sources if p.stem.split("_", 1)[0] == want or want in p.stem
+        ]
+        if len(hits) != 1:
+            names = ", ".join(p.stem for p in sources)
+            what = "matches no notebook" if not hits else f"is ambiguous ({', '.join(p.stem for p in hits)})"
+            raise ValueError(f"--only {want!r} {what}; notebooks: {names}")
+        if hits[0] not in chosen:
+            chosen.append(hits[0])
+    return sorted(chosen)
+
+
+def parse_parameters(pairs: Iterable[str]) -> dict:
+    """Parse ``key=value`` strings; values are Python literals when they parse, else strings.
+
+    Examples
+    --------
+    >>> parse_parameters(["n_boot=200", "base_model=base", "band=(0.8, 0.9)", "x=None"])
+    {'n_boot': 200, 'base_model': 'base', 'band': (0.8, 0.9), 'x': None}
+    """
+    params: dict = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ValueError(f"parameter {pair!r} is not of the form key=value (key a Python name)")
+        try:
+            value = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            value = raw.strip()
+        params[key] = value
+    return params
+
+
+def declared_parameters(source: str | os.PathLike) -> dict[str, str]:
+    """Names and default source text of the parameters a notebook's ``parameters`` cell declares.
+
+    Examples
+    --------
+    >>> sorted(declared_parameters(find_notebooks(only=["00"])[0]))[:3]
+    ['accuracy_band', 'base_model', 'calib_split']
+    """
+    import jupytext
+
+    nb = jupytext.read(Path(source))
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        return {}
+    found = {}
+    for node in ast.parse(cells[0].source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Name):
+                found[t.id] = ast.get_source_segment(cells[0].source, node.value) if node.value is not None else ""
+    return found
+
+
+def store_fingerprint(path: str | os.PathLike) -> str:
+    """A hash of a store's state: the content of its JSON files, every array's name, size and mtime.
+
+    Cheap (no array is read) and changes whenever a model is added, removed or rewritten, but not
+    when a producer rewrites unchanged metadata (e.g. a cached ``norep zoo train``). Producer
+    caches (``_cache/``) and lock or temporary files are ignored.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "store.json").write_text("{}"); (d / "models").mkdir()
+    >>> a = store_fingerprint(d); _ = (d / "models" / "x.npy").write_bytes(b"1"); a == store_fingerprint(d)
+    False
+    >>> b = store_fingerprint(d); _ = (d / "store.json").write_text("{}"); b == store_fingerprint(d)
+    True
+    """
+    root = Path(path)
+    h = hashlib.sha256()
+    info = root / "store.json"
+    h.update(info.read_bytes() if info.exists() else b"")
+    for top in ("splits", "models"):
+        for p in sorted((root / top).rglob("*")):
+            rel = p.relative_to(root).as_posix()
+            if not p.is_file() or any(part.startswith(".") for part in rel.split("/")):
+                continue  # locks, temporary and trashed model directories
+            if p.suffix == ".json":  # metadata may be rewritten unchanged: hash its content
+                h.update(f"{rel}\0".encode() + hashlib.sha256(p.read_bytes()).digest())
+            else:  # arrays are written once, atomically: size and mtime identify them
+                st = p.stat()
+                h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+_ANALYSIS_MODULES = ("__init__", "store", "calibration", "metrics", "ensembles", "specialization", "stats",
+                     "features", "transfer", "allpairs", "plots", "notebooks")
+"""The ``norep`` modules the notebooks read and analyse with: their source is part of the cache key.
+(Producers such as ``zoo`` or ``extract`` affect the notebooks only through the store.)"""
+
+
+def _package_fingerprint() -> str:
+    import norep
+
+    h = hashlib.sha256(norep.__version__.encode())
+    root = Path(norep.__file__).resolve().parent
+    for name in _ANALYSIS_MODULES:
+        p = root / f"{name}.py"
+        h.update(name.encode())
+        h.update(p.read_bytes() if p.exists() else b"")
+    return h.hexdigest()
+
+
+def _cache_key(source_text: str, parameters: Mapping, store_fp: str, package_fp: str) -> str:
+    h = hashlib.sha256()
+    for part in (str(_CACHE_FORMAT), source_text, json.dumps(parameters, sort_keys=True, default=repr),
+                 store_fp, package_fp, sys.executable):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _this_interpreter_kernel():
+    """Make kernel ``python3`` resolve to this interpreter, whatever kernelspecs the user has.
+
+    A user-level ``python3`` kernelspec (e.g. in ``~/.local/share/jupyter``) may point to another
+    Python without ``norep``; ``JUPYTER_PATH`` is searched first, so a private spec placed there
+    wins for the duration of the run.
+    """
+    with tempfile.TemporaryDirectory(prefix="norep-kernel-") as tmp:
+        spec_dir = Path(tmp) / "kernels" / _KERNEL_NAME
+        spec_dir.mkdir(parents=True)
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--log-level=CRITICAL"],
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+            "env": {"PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"},
+        }
+        (spec_dir / "kernel.json").write_text(json.dumps(spec))
+        saved = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([tmp] + ([saved] if saved else []))
+        try:
+            yield _KERNEL_NAME
+        finally:
+            if saved is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = saved
+
+
+def _error_outputs(nb) -> list[tuple[int, str]]:
+    bad = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                bad.append((i, f"{out.get('ename')}: {out.get('evalue')}"))
+    return bad
+
+
+def execute_notebook(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    parameters: Mapping | None = None,
+    *,
+    cwd: str | os.PathLike | None = None,
+    timeout: int | None = 1800,
+) -> Path:
+    """Execute one py:percent notebook on a fresh kernel and write the executed ``.ipynb``.
+
+    Parameters
+    ----------
+    source : path-like
+        The jupytext py:percent file.
+    output : path-like
+        Where to write the executed notebook. Written only on success (atomically); on failure
+        the executed copy with the traceback goes to ``<output stem>.failed.ipynb``.
+    parameters : mapping, optional
+        Values injected after the ``parameters``-tagged cell.
+    cwd : path-like, optional
+        Working directory of the kernel (default: the current one).
+    timeout : int or None
+        Seconds allowed per cell.
+
+    Returns
+    -------
+    Path
+        ``output``.
+
+    Raises
+    ------
+    NotebookError
+        Naming the notebook and the failing cell.
+    """
+    import jupytext
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source, output = Path(source), Path(output)
+    name = source.stem
+    nb = jupytext.read(source)
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        raise NotebookError(name, None, "", "ValueError", "the notebook has no cell tagged 'parameters'")
+    nb.metadata["kernelspec"] = {"name": _KERNEL_NAME, "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata.pop("jupytext", None)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    failed = output.with_name(f"{output.stem}.failed.ipynb")
+    tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.ipynb")
+    with _this_interpreter_kernel() as kernel:
+        try:
+            executed = papermill.execute_notebook(
+                nb, str(tmp), parameters=dict(parameters or {}), kernel_name=kernel,
+                progress_bar=False, log_output=False, cwd=str(cwd or Path.cwd()),
+                execution_timeout=timeout,
+            )
+        except PapermillExecutionError as exc:
+            if tmp.exists():
+                os.replace(tmp, failed)
+            first = (exc.source or "").strip().splitlines()
+            raise NotebookError(name, exc.cell_index, first[0] if first else "", exc.ename, exc.evalue,
+                                failed if failed.exists() else None) from None
+        except Exception as exc:  # kernel died, timeout, bad parameters...
+            if tmp.exists():
+                os.replace(tmp, failed)
+            raise NotebookError(name, None, "", type(exc).__name__, str(exc).strip().splitlines()[0]
+                                if str(exc).strip() else "", failed if failed.exists() else None) from None
+    errors = _error_outputs(executed)
+    if errors:
+        os.replace(tmp, failed)
+        idx, msg = errors[0]
+        raise NotebookError(name, idx, "", *msg.split(": ", 1), failed)
+    os.replace(tmp, output)
+    failed.unlink(missing_ok=True)
+    return output
+
+
+def _plain(value):
+    """Tuples to lists, recursively: papermill writes parameters as Python literals and would
+    inject a tuple as its string."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _load_cache(out: Path) -> dict:
+    try:
+        data = json.loads((out / _CACHE_FILE).read_text())
+        return data if data.get("format") == _CACHE_FORMAT else {"format": _CACHE_FORMAT, "notebooks": {}}
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {"format": _CACHE_FORMAT, "notebooks": {}}
+
+
+def _save_cache(out: Path, cache: dict) -> None:
+    tmp = out / f"{_CACHE_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    os.replace(tmp, out / _CACHE_FILE)
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_notebooks(
+    store: str | os.PathLike,
+    *,
+    out: str | os.PathLike = "book/generated",
+    parameters: Mapping | None = None,
+    only: Sequence[str] | None = None,
+    notebook_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: bool = True,
+    timeout: int | None = 1800,
+) -> list[NotebookRun]:
+    """Execute the section notebooks on ``store`` into ``out``, skipping unchanged ones.
+
+    Parameters
+    ----------
+    store : path-like
+        The prediction store; passed to every notebook as its ``store`` parameter.
+    out : path-like
+        Folder for the executed ``NN_name.ipynb`` (git-ignored; ``_toc.yml`` points there).
+    parameters : mapping, optional
+        Extra parameters for every notebook (e.g. ``{"n_boot": 200}``); a notebook that does
+        not declare one simply ignores it (papermill warns).
+    only : sequence of str, optional
+        Run only these notebooks (see :func:`find_notebooks`).
+    notebook_dir : path-like, optional
+        Folder of the sources (default: the checkout's ``notebooks/``).
+    force : bool
+        Execute even when the cache says nothing changed.
+    progress : bool
+        Print one progress line per notebook to stderr.
+    timeout : int or None
+        Seconds allowed per cell.
+
+    Returns
+    -------
+    list of NotebookRun
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``store`` holds no store.
+    NotebookError
+        On the first failing notebook (later ones are not run).
+    """
+    from tqdm.auto import tqdm
+
+    from norep.store import Store
+
+    store_path = Path(store)
+    Store.open(store_path)  # fails early with a clear message
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sources = find_notebooks(notebook_dir, only)
+    extra = {k: _plain(v) for k, v in dict(parameters or {}).items()}
+    declared = {src.stem: declared_parameters(src) for src in find_notebooks(notebook_dir)}
+    unknown = sorted(set(extra) - set().union(*declared.values()))
+    if unknown:
+        raise ValueError(f"parameter(s) {', '.join(unknown)} are declared by none of the notebooks; "
+                         "see the parameters cell of each notebook")
+    store_fp, package_fp = store_fingerprint(store_path), _package_fingerprint()
+    cache = _load_cache(out)
+    runs: list[NotebookRun] = []
+    bar = tqdm(sources, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr, leave=True)
+    for src in bar:
+        name = src.stem
+        bar.set_postfix_str(name)
+        params = {"store": str(store), **{k: v for k, v in extra.items() if k in declared[name]}}
+        parts = {"source": hashlib.sha256(src.read_bytes()).hexdigest(),
+                 "parameters": json.dumps(params, sort_keys=True, default=repr),
+                 "store": store_fp, "norep": package_fp, "python": sys.executable}
+        key = _cache_key(src.read_text(encoding="utf-8"), params, store_fp, package_fp)
+        target = out / f"{name}.ipynb"
+        entry = cache["notebooks"].get(name, {})
+        if force:
+            reason = "forced"
+        elif not entry:
+            reason = "no previous run"
+        elif not target.exists() or entry.get("output_sha256") != _file_sha(target):
+            reason = "executed notebook missing or modified"
+        elif entry.get("key") != key and "parts" not in entry:
+            reason = "cache format changed"
+        elif entry.get("key") != key:
+            old = entry["parts"]
+            reason = ", ".join(f"{k} changed" for k in parts if old.get(k) != parts[k]) or "cache format changed"
+        else:
+            reason = "unchanged"
+        if reason == "unchanged":
+            runs.append(NotebookRun(name, target, True, float(entry.get("seconds", 0.0)), key, params, reason))
+            if progress:
+                tqdm.write(f"norep: {name}: unchanged, cached ({entry.get('seconds', 0):.1f} s when run)",
+                           file=sys.stderr)
+            continue
+        if progress:
+            tqdm.write(f"norep: {name}: executing ({reason})", file=sys.stderr)
+        t0 = time.perf_counter()
+        execute_notebook(src, target, params, timeout=timeout)
+        seconds = time.perf_counter() - t0
+        if progress:
+            tqdm.write(f"norep: {name}: executed in {seconds:.1f} s", file=sys.stderr)
+        cache["notebooks"][name] = {"key": key, "parts": parts, "seconds": round(seconds, 2),
+                                    "output_sha256": _file_sha(target),
+                                    "executed_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                                    "parameters": json.loads(json.dumps(params, default=repr))}
+        _save_cache(out, cache)
+        runs.append(NotebookRun(name, target, False, seconds, key, params, reason))
+    bar.close()
+    _write_environment(out, store_path, cache)
+    _write_claims(out)
+    return runs
+
+
+def _write_claims(out: Path) -> Path:
+    """Write ``claims.md``: the verdict of every paper claim in the executed notebooks."""
+    paths = [out / f"{n}.ipynb" for n in NOTEBOOKS if (out / f"{n}.ipynb").exists()]
+    claims = collect_claims(paths)
+    lines = ["<!-- generated by `norep notebooks run`; do not edit -->", ""]
+    if not claims:
+        lines.append("No claim verdicts were found in the executed notebooks.")
+    else:
+        ordered = sorted(claims, key=lambda c: int(c["id"][1:]) if c["id"][1:].isdigit() else 99)
+        lines += ["| claim | verdict | chapter |", "|---|---|---|"]
+        for c in ordered:
+            lines.append(f"| {c['id']} | **{c['status']}** | {{doc}}`/book/generated/{c['notebook']}` |")
+        lines += ["", "Paper and this run, claim by claim:", ""]
+        for c in ordered:
+            clean = {k: str(c[k]).replace("\n", " ") for k in ("paper", "this_run")}
+            lines.append(f"- **{c['id']}, {c['status']}.** Paper: {clean['paper']}. This run: {clean['this_run']}.")
+    path = out / "claims.md"
+    text = "\n".join(lines) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def _versions(names: Sequence[str]) -> dict[str, str]:
+    from importlib import metadata
+
+    found = {}
+    for n in names:
+        try:
+            found[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            found[n] = "not installed"
+    return found
+
+
+def _write_environment(out: Path, store_path: Path, cache: dict) -> Path:
+    """Write ``environment.md``, included by the book's reproducibility page."""
+    from norep.store import Store
+
+    st = Store.open(store_path)
+    pkgs = ["norep", "numpy", "scipy", "pandas", "scikit-learn", "torch", "torchvision", "timm", "open_clip_torch",
+            "matplotlib", "seaborn", "papermill", "jupytext", "jupyter-book", "sphinx", "myst-nb"]
+    lines = [
+        "<!-- generated by `norep notebooks run`; do not edit -->",
+        "",
+        "| package | version |",
+        "|---|---|",
+        f"| Python | {platform.python_version()} ({platform.python_implementation()}) |",
+    ]
+    lines += [f"| {k} | {v} |" for k, v in _versions(pkgs).items()]
+    info = st.info
+    lines += [
+        "",
+        f"Platform: `{platform.platform()}`, {os.cpu_count()} logical CPUs.",
+        "",
+        f"Store: `{store_path}` (dataset `{info.get('dataset')}`, {len(st)} models, "
+        f"preset `{info.get('preset', 'n/a')}`, base model `{info.get('base_model')}`).",
+        "",
+        "| notebook | execution time (s) | executed at | parameters |",
+        "|---|---|---|---|",
+    ]
+    for name in NOTEBOOKS:
+        e = cache["notebooks"].get(name)
+        if e:
+            ps = ", ".join(f"`{k}={v!r}`" for k, v in sorted(e.get("parameters", {}).items()))
+            lines.append(f"| {name} | {e.get('seconds', 0):.1f} | {e.get('executed_at', '')} | {ps} |")
+    timing_keys = [k for k in info if "time" in k.lower() or "seconds" in k.lower()]
+    if timing_keys:
+        lines += ["", "Store build timings recorded by its producer:", ""]
+        lines += [f"- `{k}`: {info[k]}" for k in sorted(timing_keys)]
+    lines += ["", "### Benchmarks", ""]
+    bench = sorted((Path(__file__).resolve().parents[2] / "bench" / "results").glob("*.md"))
+    if bench:
+        for b in bench:
+            body = re.sub(r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + 3) + " ",
+                          b.read_text().strip(), flags=re.M)
+            lines += [f"From `bench/results/{b.name}`:", "", body, ""]
+    else:
+        lines.append("No benchmark results in `bench/results/` of this checkout "
+                     "(`norep bench analyses` and `norep bench extract` print and save them).")
+    path = out / "environment.md"
+    text = "\n".join(lines) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers the section notebooks share: parameter validation, loading, figures, claim verdicts.
+# They load and present; every measure comes from norep's analysis modules.
+
+STATUSES = ("reproduced", "partly reproduced", "not reproduced", "inconclusive")
+"""Verdicts a notebook may give a paper claim."""
+
+
+@dataclass
+class Study:
+    """A store opened for one section notebook, with its parameters validated.
+
+    Attributes
+    ----------
+    store : norep.store.Store
+    base : str
+        The base model (paper: ResNet-50).
+    band : tuple of float
+        The accuracy band (lo, hi) of the main analyses (paper: 74-78 % on ImageNet).
+    table : pandas.DataFrame
+        :meth:`Store.models` plus ``tier`` (``"low"``, ``"band"`` or ``"high"``, from the
+        evaluation accuracy and ``band``) and ``in_band``.
+    split, calib_split : str
+        Evaluation and selection/calibration splits.
+    """
+
+    store: object
+    base: str
+    band: tuple[float, float]
+    table: object
+    split: str
+    calib_split: str
+
+    def labels(self, split: str | None = None):
+        """Labels of ``split`` (default: the evaluation split)."""
+        return self.store.labels(split or self.split)
+
+    def predictions(self, names: Sequence[str], split: str | None = None):
+        """(M, N) top-1 predictions of ``names`` on ``split``."""
+        import numpy as np
+
+        return np.stack([self.store.predictions(n, split or self.split) for n in names])
+
+    def probs(self, name: str, split: str | None = None, *, calibrated: bool = True):
+        """Temperature-scaled probabilities of ``name`` on ``split``."""
+        return self.store.probs(name, split or self.split, calibrated=calibrated)
+
+    def band_models(self, *, include_base: bool = False) -> list[str]:
+        """Models inside the accuracy band, in category order."""
+        t = self.table
+        names = t.loc[t["in_band"], "name"].tolist()
+        return [n for n in names if include_base or n != self.base]
+
+    def pick(self, category: str, *, embeddings_on: Sequence[str] = ()) -> str | None:
+        """A partner for the base model from ``category``: the most accurate one in the band, else
+        (the paper's band holds no such model here) the one closest in accuracy to the base.
+
+        Models must have embeddings on every split of ``embeddings_on``. None if there is none.
+        """
+        t = self.table[(self.table["category"] == category) & (self.table["name"] != self.base)]
+        t = t[[all(self.store.has_embeddings(n, s) for s in embeddings_on) for n in t["name"]]]
+        if t.empty:
+            return None
+        acc = t[f"{self.split}_accuracy"].astype(float)
+        inside = t[t["in_band"]]
+        if not inside.empty:
+            return str(inside.loc[inside[f"{self.split}_accuracy"].astype(float).idxmax(), "name"])
+        base_acc = float(self.table.set_index("name").loc[self.base, f"{self.split}_accuracy"])
+        return str(t.loc[(acc - base_acc).abs().idxmin(), "name"])
+
+    def category(self, name: str) -> str:
+        """Category of model ``name``."""
+        return str(self.table.set_index("name").loc[name, "category"])
+
+
+def load_study(store, *, base_model: str | None = None, accuracy_band=None, split: str = "test",
+               calib_split: str = "calib", require_embeddings: Sequence[str] = ()) -> Study:
+    """Open ``store`` and validate a notebook's common parameters, with clear errors.
+
+    Parameters
+    ----------
+    store : path-like
+        The prediction store.
+    base_model : str, optional
+        Base model name (default: the store's ``base_model``).
+    accuracy_band : (lo, hi), optional
+        Accuracy band as fractions (default: the store's; else every model is in the band).
+    split, calib_split : str
+        Evaluation and calibration splits; both must be single-label splits of the store.
+    require_embeddings : sequence of str
+        Splits on which the base model must have embeddings.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    ValueError
+        Naming the bad parameter and what would be valid.
+    """
+    from norep.store import Store
+
+    try:
+        st = Store.open(store)
+    except FileNotFoundError as exc:
+        raise ValueError(f"parameter store={str(store)!r}: {exc}") from None
+    splits = st.splits()
+    for label, s in (("split", split), ("calib_split", calib_split)):
+        if s not in splits:
+            raise ValueError(f"parameter {label}={s!r}: the store has splits {splits}")
+        if st.is_multilabel(s):
+            raise ValueError(f"parameter {label}={s!r} is a multi-label split; give a single-label one")
+    table = st.models()
+    if table.empty:
+        raise ValueError(f"store {store} holds no models; add some with `norep zoo train`, `norep extract` or `norep import`")
+    names = table["name"].tolist()
+    base = base_model if base_model is not None else st.base_model
+    if base is None:
+        raise ValueError("the store names no base model: set the parameter base_model to one of " + ", ".join(names))
+    if base not in names:
+        raise ValueError(f"parameter base_model={base!r} is not in the store; models: {', '.join(names)}")
+    band = accuracy_band if accuracy_band is not None else st.accuracy_band
+    if band is None:
+        band = (0.0, 1.0)
+    try:
+        lo, hi = (float(v) for v in band)
+    except (TypeError, ValueError):
+        raise ValueError(f"parameter accuracy_band={band!r} must be a pair (lo, hi) of fractions") from None
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"parameter accuracy_band={band!r} must satisfy 0 <= lo < hi <= 1 (fractions, not percent)")
+    missing = [n for n in names if not st.has_logits(n, split) or not st.has_logits(n, calib_split)]
+    if missing:
+        table = table[~table["name"].isin(missing)].reset_index(drop=True)
+        if base in missing:
+            raise ValueError(f"base model {base!r} has no logits on {split!r} and {calib_split!r}")
+    for s in require_embeddings:
+        if s not in splits:
+            raise ValueError(f"this notebook needs split {s!r}; the store has {splits}")
+        if not st.has_embeddings(base, s):
+            raise ValueError(f"base model {base!r} has no embeddings on split {s!r}; this notebook needs them")
+    acc = table[f"{split}_accuracy"].astype(float)
+    table = table.copy()
+    table["tier"] = ["low" if a < lo else ("high" if a > hi else "band") for a in acc]
+    table["in_band"] = table["tier"] == "band"
+    table.loc[table["name"] == base, "in_band"] = True
+    return Study(st, base, (lo, hi), table, split, calib_split)
+
+
+def check_parameters(*, n_boot, seed, fig_format) -> None:
+    """Validate the parameters every section notebook shares and set the figure format.
+
+    Examples
+    --------
+    >>> check_parameters(n_boot=0, seed=0, fig_format="png")
+    Traceback (most recent call last):
+    ...
+    ValueError: parameter n_boot=0 must be an integer >= 10 (bootstrap resamples)
+    """
+    import numbers
+
+    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 10:
+        raise ValueError(f"parameter n_boot={n_boot!r} must be an integer >= 10 (bootstrap resamples)")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"parameter seed={seed!r} must be a non-negative integer")
+    set_figure_format(fig_format)
+
+
+def limit_threads(threads: int | None) -> None:
+    """Limit the CPU threads of torch and of the BLAS/OpenMP pools for the rest of the kernel.
+
+    Small linear probes run several times faster on one thread than on a contended many-core
+    pool. ``None`` leaves the libraries' defaults.
+
+    Examples
+    --------
+    >>> limit_threads(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: parameter threads=0 must be None or a positive integer
+    """
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"parameter threads={threads!r} must be None or a positive integer")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(int(threads))
+    import torch
+
+    torch.set_num_threads(int(threads))
+
+
+def set_figure_format(fig_format: str) -> None:
+    """Make the notebook's inline figures ``png``, ``svg`` or ``retina`` (validated)."""
+    allowed = ("png", "svg", "retina", "jpeg", "pdf")
+    if fig_format not in allowed:
+        raise ValueError(f"parameter fig_format={fig_format!r} must be one of {allowed}")
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    set_matplotlib_formats(fig_format)
+
+
+def glue_figure(key: str, fig) -> None:
+    """Glue a matplotlib figure for a numbered ``{glue:figure}`` caption and close it."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(key, fig, display=False)
+    plt.close(fig)
+
+
+def verdict(low: float, high: float, *, expect: str = "positive", ordered: bool = True) -> str:
+    """Verdict for a claim whose effect should be positive (or negative) given its 95 % CI.
+
+    ``"reproduced"`` when the whole interval has the expected sign, ``"not reproduced"`` when
+    the whole interval has the opposite sign or touches zero from the wrong side, else
+    ``"inconclusive"`` (the interval contains zero). For an ordering claim tested on its two ends
+    (C1), ``ordered=False`` (the categories in between are out of order) lowers "reproduced" to
+    ``"partly reproduced"``: the ends alone are not enough.
+
+    Examples
+    --------
+    >>> verdict(0.01, 0.05), verdict(-0.02, 0.03), verdict(-0.05, -0.01)
+    ('reproduced', 'inconclusive', 'not reproduced')
+    >>> verdict(-0.05, -0.01, expect="negative")
+    'reproduced'
+    >>> verdict(0.01, 0.05, ordered=False), verdict(-0.02, 0.03, ordered=False)
+    ('partly reproduced', 'inconclusive')
+    """
+    import math
+
+    if expect not in ("positive", "negative"):
+        raise ValueError(f"expect must be 'positive' or 'negative', got {expect!r}")
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive"
+    if expect == "negative":
+        low, high = -high, -low
+    if low > 0:
+        return "reproduced" if ordered else "partly reproduced"
+    if high <= 0:
+        return "not reproduced"
+    return "inconclusive"
+
+
+def fmt_ci(ci, *, percent: bool = False, digits: int = 3, unit: str | None = None) -> str:
+    """``estimate [low, high]`` of a bootstrap interval, as a fraction or in percent.
+
+    Examples
+    --------
+    >>> from norep.stats import BootstrapCI
+    >>> fmt_ci(BootstrapCI(0.1234, 0.1, 0.15))
+    '0.123 (95 % CI 0.100 to 0.150)'
+    >>> fmt_ci(BootstrapCI(0.1234, 0.1, 0.15), percent=True, digits=1)
+    '12.3 % (95 % CI 10.0 to 15.0)'
+    >>> fmt_ci(BootstrapCI(0.02, 0.01, 0.03), percent=True, digits=1, unit=" points")
+    '2.0 points (95 % CI 1.0 to 3.0)'
+    """
+    k = 100.0 if percent else 1.0
+    if unit is None:
+        unit = " %" if percent else ""
+    return (f"{k * ci.estimate:.{digits}f}{unit} (95 % CI {k * ci.low:.{digits}f} to "
+            f"{k * ci.high:.{digits}f})")
+
+
+def report_claim(claim_id: str, status: str, paper: str, this_run: str) -> None:
+    """Show a claim's verdict as Markdown and tag it for the book's claims summary.
+
+    Parameters
+    ----------
+    claim_id : str
+        Row id of the paper's claims table (``C1`` ... ``C10``).
+    status : str
+        One of :data:`STATUSES`, decided in code from the computed numbers.
+    paper : str
+        What the paper reports (its numbers).
+    this_run : str
+        What this run measured (with its confidence interval).
+    """
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    from IPython.display import Markdown, display
+
+    lead = {"reproduced": "This run **reproduces** the claim.",
+            "partly reproduced": "This run **partly reproduces** the claim: the effect has the paper's "
+                                 "sign at the ends of the ordering, but not along all of it.",
+            "not reproduced": "This run **does not reproduce** the claim.",
+            "inconclusive": "This run **does not reproduce** the claim at this scale: "
+                            "the confidence interval includes no effect."}[status]
+    text = f"**Claim {claim_id}.** {lead}\n\n- Paper: {paper}\n- This run: {this_run}\n"
+    display(Markdown(text), metadata={"norep_claim": {"id": claim_id, "status": status,
+                                                      "paper": paper, "this_run": this_run}})
+
+
+def collect_claims(notebooks: Iterable[str | os.PathLike]) -> list[dict]:
+    """Claim verdicts recorded by :func:`report_claim` in executed notebooks, in order.
+
+    Examples
+    --------
+    >>> collect_claims([])
+    []
+    """
+    import nbformat
+
+    found = []
+    for path in notebooks:
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                rec = out.get("metadata", {}).get("norep_claim")
+                if rec:
+                    found.append({**rec, "notebook": Path(path).stem})
+    return found

@@ -1,0 +1,626 @@
+"""Seaborn figure builders for the analogues of the paper's Figures 1-8.
+
+Every function takes numbers that ``norep``'s analysis modules already computed (tidy
+:class:`pandas.DataFrame` tables or square matrices) and returns a
+:class:`matplotlib.figure.Figure`. Nothing here computes a measure: plotting functions only
+place, colour and label what they are given, so a figure can never disagree with the number
+printed beside it.
+
+Importing this module has no side effects (no rcParams, no style); each builder works on its
+own figure, and :func:`paper_style` is a context manager for callers that want the book's look.
+
+Colours mark the paper's five categories (Sec. 3.1) consistently across every figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from norep import CATEGORIES
+
+__all__ = [
+    "CATEGORY_LABELS",
+    "OUTCOME_LABELS",
+    "category_palette",
+    "paper_style",
+    "category_strip",
+    "pairwise_heatmap",
+    "gain_vs_inconsistency",
+    "theta_histograms",
+    "per_class_bars",
+    "greedy_curves",
+    "rate_curves",
+    "compression_curves",
+    "dims_to_target_bars",
+    "transfer_scatter",
+    "calibration_bars",
+]
+
+CATEGORY_LABELS = {
+    "REINIT": "Reinit",
+    "HPARAM": "Hyper-parameters",
+    "ARCH": "Architecture",
+    "FWORK": "Framework",
+    "DATASET": "Dataset",
+}
+"""Readable names of the paper's categories, as in its figure legends."""
+
+OUTCOME_LABELS = {
+    "both_correct": "both correct",
+    "only_a": "only A correct",
+    "only_b": "only B correct",
+    "both_wrong": "both wrong",
+}
+"""Readable names of the four pair outcomes (Sec. 4.1, Fig. 3)."""
+
+
+def category_palette() -> dict[str, tuple[float, float, float]]:
+    """Colour of each of the paper's five categories (Sec. 3.1).
+
+    Returns
+    -------
+    dict
+        Category name (``"REINIT"`` ... ``"DATASET"``) to an RGB tuple (a colour-blind safe
+        qualitative palette; Dataset in purple as in the paper's figures).
+
+    Examples
+    --------
+    >>> pal = category_palette()
+    >>> list(pal) == ["REINIT", "HPARAM", "ARCH", "FWORK", "DATASET"]
+    True
+    """
+    colours = ("#0173B2", "#029E73", "#DE8F05", "#CC78BC", "#5B2A86")  # colour-blind safe; Dataset purple as in the paper
+    return {cat: _hex_to_rgb(col) for cat, col in zip(CATEGORIES, colours, strict=True)}
+
+
+def _hex_to_rgb(code: str) -> tuple[float, float, float]:
+    return tuple(int(code[i:i + 2], 16) / 255 for i in (1, 3, 5))
+
+
+@contextlib.contextmanager
+def paper_style(*, font_scale: float = 1.0, dpi: int = 110):
+    """Temporarily apply the book's plotting style (white grid, compact fonts).
+
+    Examples
+    --------
+    >>> with paper_style():
+    ...     pass
+    """
+    import matplotlib as mpl
+    import seaborn as sns
+
+    rc = {"figure.dpi": dpi, "savefig.dpi": dpi, "axes.titlesize": "medium"}
+    with mpl.rc_context(), sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=font_scale, rc=rc):
+        yield
+
+
+def _check_columns(table, columns: Sequence[str], name: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; it has {list(table.columns)}")
+
+
+def _categories_present(table, column: str = "category") -> list[str]:
+    present = set(table[column].astype(str))
+    order = [c for c in CATEGORIES if c in present]
+    order += sorted(present - set(order))
+    return order
+
+
+def _new_figure(ncols: int, *, width: float = 4.2, height: float = 3.4):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False, layout="constrained")
+    return fig, list(axes[0])
+
+
+def category_strip(
+    table,
+    values: Sequence[str],
+    *,
+    titles: Sequence[str] | None = None,
+    category: str = "category",
+    ylabel: str | None = None,
+):
+    """One panel per measure: each model as a dot, the category mean as a bar (Figs. 1, 2, 8).
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per model (or pair), with a ``category`` column and the columns named in
+        ``values`` (numbers computed elsewhere, e.g. by :mod:`norep.metrics`).
+    values : sequence of str
+        Columns to plot, one panel each.
+    titles : sequence of str, optional
+        Panel titles (default: the column names).
+    category : str
+        Name of the category column.
+    ylabel : str, optional
+        Shared y-axis label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"category": ["REINIT", "DATASET"], "ei": [0.1, 0.3]})
+    >>> fig = category_strip(t, ["ei"])
+    >>> len(fig.axes)
+    1
+    """
+    import seaborn as sns
+
+    _check_columns(table, [category, *values], "table")
+    order = _categories_present(table, category)
+    pal = category_palette()
+    palette = {c: pal.get(c, (0.5, 0.5, 0.5)) for c in order}
+    fig, axes = _new_figure(len(values), width=3.9)
+    for i, (ax, col) in enumerate(zip(axes, values, strict=True)):
+        sns.barplot(data=table, x=category, y=col, hue=category, order=order, hue_order=order,
+                    palette=palette, errorbar=None, alpha=0.35, ax=ax, legend=False)
+        sns.stripplot(data=table, x=category, y=col, hue=category, order=order, hue_order=order,
+                      palette=palette, size=6, jitter=0.15, edgecolor="black", linewidth=0.5, ax=ax,
+                      legend=False)
+        ax.set_xticks(range(len(order)))
+        ax.set_xticklabels([CATEGORY_LABELS.get(c, c) for c in order], rotation=30, ha="right")
+        ax.set_xlabel("")
+        ax.set_title(titles[i] if titles else col)
+        ax.set_ylabel(ylabel if (ylabel and i == 0) else ("" if ylabel else col))
+    return fig
+
+
+def pairwise_heatmap(
+    matrix,
+    names: Sequence[str],
+    categories: Sequence[str],
+    *,
+    title: str = "",
+    cbar_label: str = "",
+    cmap: str = "mako_r",
+    annotate: bool | None = None,
+):
+    """An all-pairs matrix with rows and columns grouped by category (beyond the paper).
+
+    Rows and columns are drawn in the order given; pass them already sorted by category.
+    Thin lines separate the category blocks.
+
+    Parameters
+    ----------
+    matrix : array-like of shape (M, M)
+        Values computed elsewhere (e.g. :func:`norep.metrics.pairwise_error_inconsistency`).
+    names, categories : sequence of str, length M
+        Model names and their categories, in the matrix's order.
+    title, cbar_label : str
+        Axes title and colour-bar label.
+    cmap : str
+        Colour map name.
+    annotate : bool, optional
+        Write the values in the cells (default: when M <= 12).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = pairwise_heatmap(np.eye(2), ["a", "b"], ["REINIT", "ARCH"])
+    >>> fig.axes[0].get_title()
+    ''
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {m.shape}")
+    if len(names) != m.shape[0] or len(categories) != m.shape[0]:
+        raise ValueError(
+            f"names ({len(names)}) and categories ({len(categories)}) must match the matrix size {m.shape[0]}"
+        )
+    n = m.shape[0]
+    if annotate is None:
+        annotate = n <= 12
+    size = max(4.5, 0.33 * n + 2.5)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
+    sns.heatmap(m, ax=ax, cmap=cmap, square=True, annot=annotate, fmt=".2f",
+                annot_kws={"fontsize": 7}, cbar_kws={"label": cbar_label, "shrink": 0.8},
+                xticklabels=list(names), yticklabels=list(names))
+    ax.tick_params(labelsize=7)
+    cats = list(categories)
+    for i in range(1, n):
+        if cats[i] != cats[i - 1]:
+            ax.axhline(i, color="white", lw=2)
+            ax.axvline(i, color="white", lw=2)
+    pal = category_palette()
+    for lab in list(ax.get_xticklabels()) + list(ax.get_yticklabels()):
+        idx = list(names).index(lab.get_text()) if lab.get_text() in names else None
+        if idx is not None and cats[idx] in pal:
+            lab.set_color(pal[cats[idx]])
+    ax.set_title(title)
+    return fig
+
+
+def gain_vs_inconsistency(
+    table,
+    *,
+    x: str = "error_inconsistency",
+    y: str = "gain",
+    fit: Mapping[str, float] | None = None,
+    xlabel: str = "error inconsistency with the base",
+    ylabel: str = "ensemble gain over members' mean",
+    title: str = "",
+    label: str | None = "name",
+):
+    """Scatter of a pair measure against error inconsistency, coloured by category (Fig. 2).
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per pair, with columns ``x``, ``y`` and ``category``.
+    fit : mapping, optional
+        ``{"slope": a, "intercept": b}`` of a line computed elsewhere, drawn over the data
+        range; ``{"r": r}`` may be added for the legend.
+    label : str or None
+        Column whose values annotate the points (None for no labels).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"category": ["REINIT", "DATASET"], "error_inconsistency": [0.1, 0.3],
+    ...                   "gain": [0.01, 0.03], "name": ["r", "d"]})
+    >>> fig = gain_vs_inconsistency(t, fit={"slope": 0.1, "intercept": 0.0})
+    >>> any(line.get_linestyle() == "--" for line in fig.axes[0].lines)
+    True
+    """
+    import seaborn as sns
+
+    cols = [x, y, "category"] + ([label] if label else [])
+    _check_columns(table, cols, "table")
+    order = _categories_present(table)
+    pal = category_palette()
+    fig, (ax,) = _new_figure(1, width=5.6, height=4.2)
+    sns.scatterplot(data=table, x=x, y=y, hue="category", hue_order=order,
+                    palette={c: pal.get(c, (0.5, 0.5, 0.5)) for c in order},
+                    s=55, edgecolor="black", linewidth=0.5, ax=ax)
+    if fit is not None:
+        xs = np.linspace(float(table[x].min()), float(table[x].max()), 50)
+        lab = "linear fit" + (f" (r = {fit['r']:.2f})" if "r" in fit else "")
+        ax.plot(xs, fit["slope"] * xs + fit["intercept"], color="black", ls="--", lw=1, label=lab)
+    if label and len(table) <= 25:
+        ax.margins(x=0.12, y=0.08)  # room for the labels
+        for _, row in table.iterrows():
+            ax.annotate(str(row[label]), (row[x], row[y]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [CATEGORY_LABELS.get(t, t) for t in labels], fontsize=8, frameon=True)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return fig
+
+
+def theta_histograms(histograms: Mapping[str, object], *, value: str = "fraction"):
+    """Histograms of the specialization angle theta, split by pair outcome (Fig. 3).
+
+    Parameters
+    ----------
+    histograms : mapping
+        Panel title -> table as returned by :func:`norep.specialization.theta_histogram`
+        (columns ``outcome``, ``bin_left``, ``bin_right`` and ``value``).
+    value : str
+        Column to plot as bar height (``"fraction"`` or ``"count"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> h = pd.DataFrame({"outcome": ["only_a", "only_b"], "bin_left": [0.0, 45.0],
+    ...                   "bin_right": [45.0, 90.0], "count": [1, 1], "fraction": [1.0, 1.0]})
+    >>> fig = theta_histograms({"pair": h})
+    >>> len(fig.axes)
+    1
+    """
+    import seaborn as sns
+
+    outcomes = ["only_a", "only_b", "both_correct", "both_wrong"]
+    cb = sns.color_palette("colorblind", 8)
+    colours = {"only_a": cb[0], "only_b": cb[1], "both_correct": cb[2], "both_wrong": (0.45, 0.45, 0.45)}
+    styles = {"only_a": "-", "only_b": "-", "both_correct": "--", "both_wrong": ":"}
+    fig, axes = _new_figure(len(histograms), width=4.3)
+    for ax, (title, hist) in zip(axes, histograms.items(), strict=True):
+        _check_columns(hist, ["outcome", "bin_left", "bin_right", value], f"histogram {title!r}")
+        for outcome in outcomes:
+            part = hist[hist["outcome"] == outcome]
+            if part.empty:
+                continue
+            lefts = part["bin_left"].to_numpy(float)
+            widths = part["bin_right"].to_numpy(float) - lefts
+            ax.step(np.r_[lefts, lefts[-1] + widths[-1]], np.r_[part[value].to_numpy(float), 0.0],
+                    where="post", color=colours[outcome], lw=1.8, ls=styles[outcome],
+                    label=OUTCOME_LABELS[outcome])
+        ax.axvline(45, color="grey", ls=":", lw=1)
+        ax.set_xlim(0, 90)
+        ax.set_xlabel("theta (degrees; > 45: A more confident)")
+        ax.set_ylabel({"within_outcome": "share within outcome", "fraction": "share of examples"}.get(value, value))
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def per_class_bars(
+    tables: Mapping[str, object],
+    *,
+    value: str = "acc_diff",
+    group_of: Mapping[int, str] | None = None,
+    ylabel: str = "accuracy of A minus B",
+):
+    """Per-class specialization bars, one panel per pair, coloured by class group (Fig. 4).
+
+    Parameters
+    ----------
+    tables : mapping
+        Panel title -> table from :func:`norep.specialization.per_class_specialization`
+        (columns ``class_id``, ``class_name`` and ``value``).
+    value : str
+        Column to plot.
+    group_of : mapping, optional
+        Class id -> group name, for colouring.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"class_id": [0, 1], "class_name": ["a", "b"], "acc_diff": [0.1, -0.1]})
+    >>> fig = per_class_bars({"A vs B": t}, group_of={0: "g1", 1: "g2"})
+    >>> len(fig.axes)
+    1
+    """
+    import seaborn as sns
+
+    fig, axes = _new_figure(len(tables), width=4.8, height=3.8)
+    groups = sorted(set(group_of.values())) if group_of else []
+    gcol = dict(zip(groups, sns.color_palette("Set2", max(len(groups), 1)), strict=False))
+    for ax, (title, table) in zip(axes, tables.items(), strict=True):
+        _check_columns(table, ["class_id", "class_name", value], f"table {title!r}")
+        t = table.sort_values("class_id")
+        colours = [gcol.get(group_of.get(int(c)), (0.6, 0.6, 0.6)) if group_of else (0.4, 0.5, 0.7)
+                   for c in t["class_id"]]
+        ax.bar(range(len(t)), t[value].to_numpy(float), color=colours, edgecolor="black", lw=0.4)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(range(len(t)))
+        ax.set_xticklabels([str(n) for n in t["class_name"]], rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+    if groups:
+        from matplotlib.patches import Patch
+
+        axes[-1].legend(handles=[Patch(color=gcol[g], label=g) for g in groups], fontsize=7,
+                        title="class group", title_fontsize=7)
+    return fig
+
+
+def greedy_curves(table, *, x: str = "step", y: str = "accuracy", start: str = "start",
+                  added_category: str | None = "added_category", title: str = ""):
+    """Greedy ensembles from high-accuracy starts adding only low-accuracy models (Fig. 5).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Long table, one row per (start model, step): ``start`` (name of the first member),
+        ``step`` (0 = the start alone), ``accuracy`` (evaluation-split accuracy of the
+        ensemble) and optionally ``added_category`` (category of the model added at that step;
+        sets the marker).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"start": ["h", "h"], "step": [0, 1], "accuracy": [0.8, 0.82],
+    ...                   "added_category": ["none", "DATASET"]})
+    >>> fig = greedy_curves(t)
+    >>> len(fig.axes)
+    1
+    """
+    import seaborn as sns
+
+    _check_columns(table, [x, y, start], "table")
+    fig, (ax,) = _new_figure(1, width=6.0, height=4.2)
+    starts = list(dict.fromkeys(table[start]))
+    colours = dict(zip(starts, sns.color_palette("tab10", len(starts)), strict=False))
+    markers = {"none": "*", "REINIT": "o", "HPARAM": "s", "ARCH": "^", "FWORK": "D", "DATASET": "P"}
+    seen = set()
+    for s in starts:
+        part = table[table[start] == s].sort_values(x)
+        ax.plot(part[x], part[y], color=colours[s], lw=1.5, label=s)
+        if added_category and added_category in part.columns:
+            for _, row in part.iterrows():
+                cat = str(row[added_category])
+                lab = None
+                if cat not in seen and cat != "none":
+                    seen.add(cat)
+                    lab = f"added: {CATEGORY_LABELS.get(cat, cat)}"
+                ax.scatter(row[x], row[y], color=colours[s], marker=markers.get(cat, "o"),
+                           s=70 if cat == "none" else 40, edgecolor="black", lw=0.5, zorder=3)
+                if lab:
+                    ax.scatter([], [], color="white", marker=markers.get(cat, "o"), edgecolor="black",
+                               label=lab)
+    ax.set_xlabel("number of low-accuracy models added")
+    ax.set_ylabel("ensemble accuracy (evaluation split)")
+    ax.set_xticks(sorted(set(int(v) for v in table[x])))
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title)
+    return fig
+
+
+def rate_curves(table, *, x: str = "rate", y: str = "accuracy", hue: str = "category",
+                label: str = "other", title: str = ""):
+    """Linear-probe accuracy of concatenated embeddings against the base's share (Fig. 6 center).
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per (pair, rate): ``rate`` (share of the base's dimensions, 0 to 1),
+        ``accuracy``, ``category`` and ``other`` (the other model's name).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"rate": [0.0, 1.0], "accuracy": [0.8, 0.82], "category": ["ARCH"] * 2,
+    ...                   "other": ["m", "m"]})
+    >>> fig = rate_curves(t)
+    >>> len(fig.axes)
+    1
+    """
+    import seaborn as sns
+
+    _check_columns(table, [x, y, hue, label], "table")
+    order = _categories_present(table, hue)
+    pal = category_palette()
+    fig, (ax,) = _new_figure(1, width=5.6, height=4.0)
+    sns.lineplot(data=table, x=x, y=y, hue=hue, hue_order=order, units=label, estimator=None,
+                 palette={c: pal.get(c, (0.5, 0.5, 0.5)) for c in order}, marker="o", ax=ax)
+    rates = sorted(set(float(v) for v in table[x]))
+    ax.set_xticks(rates)
+    ax.set_xticklabels([f"{round(100 * r)}/{round(100 * (1 - r))}" for r in rates], fontsize=8)
+    ax.invert_xaxis()  # base alone on the left, as in the paper
+    ax.set_xlabel("base / other share of the dimension budget (%)")
+    ax.set_ylabel("linear-probe accuracy (test)")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [CATEGORY_LABELS.get(t, t) for t in labels], fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def compression_curves(table, *, x: str = "dims", y: str = "accuracy", hue: str = "category",
+                       label: str = "other", target: float | None = None, title: str = ""):
+    """Accuracy as diversity-ranked dimensions are added (Fig. 6 right).
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per (pair, number of dimensions): ``dims``, ``accuracy``, ``category``, ``other``.
+    target : float, optional
+        Target accuracy, drawn as a horizontal line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"dims": [8, 16], "accuracy": [0.7, 0.8], "category": ["ARCH"] * 2,
+    ...                   "other": ["m", "m"]})
+    >>> fig = compression_curves(t, target=0.75)
+    >>> len(fig.axes[0].lines) >= 2
+    True
+    """
+    import seaborn as sns
+
+    _check_columns(table, [x, y, hue, label], "table")
+    order = _categories_present(table, hue)
+    pal = category_palette()
+    fig, (ax,) = _new_figure(1, width=5.6, height=4.0)
+    sns.lineplot(data=table, x=x, y=y, hue=hue, hue_order=order, units=label, estimator=None,
+                 palette={c: pal.get(c, (0.5, 0.5, 0.5)) for c in order}, marker=".", ax=ax)
+    if target is not None:
+        ax.axhline(target, color="black", ls="--", lw=1, label=f"target {target:.3f}")
+    ax.set_xlabel("number of dimensions (most diverse first)")
+    ax.set_ylabel("linear-probe accuracy (test)")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [CATEGORY_LABELS.get(t, t) for t in labels], fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def dims_to_target_bars(table, *, y: str = "dims", category: str = "category", title: str = ""):
+    """Dimensions needed to reach a target accuracy, per category (Fig. 6 right, paper's numbers).
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per pair with ``category`` and ``dims`` (NaN where the target was not reached;
+        such pairs are drawn as hollow markers at the top of the axis).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"category": ["REINIT", "DATASET"], "dims": [64.0, 16.0]})
+    >>> fig = dims_to_target_bars(t)
+    >>> len(fig.axes)
+    1
+    """
+    fig = category_strip(table.fillna({y: np.nan}), [y], titles=[title or "dimensions to reach target"],
+                         category=category, ylabel="dimensions")
+    return fig
+
+
+def transfer_scatter(table, *, x: str = "upstream_accuracy", y: str = "downstream_map",
+                     label: str | None = "name", title: str = ""):
+    """Downstream mAP of each model against its upstream accuracy (Fig. 7 left).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"category": ["ARCH"], "upstream_accuracy": [0.8],
+    ...                   "downstream_map": [0.6], "name": ["m"]})
+    >>> fig = transfer_scatter(t)
+    >>> len(fig.axes)
+    1
+    """
+    return gain_vs_inconsistency(table, x=x, y=y, fit=None, xlabel="upstream accuracy (test)",
+                                 ylabel="downstream mAP (11-point, test)", title=title, label=label)
+
+
+def calibration_bars(table, *, before: str = "ece_before", after: str = "ece_after", name: str = "name"):
+    """Expected calibration error of each model before and after temperature scaling (Sec. 3.2).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"name": ["m"], "ece_before": [0.05], "ece_after": [0.01]})
+    >>> fig = calibration_bars(t)
+    >>> len(fig.axes)
+    1
+    """
+    import seaborn as sns
+
+    _check_columns(table, [name, before, after], "table")
+    long = table.melt(id_vars=[name], value_vars=[before, after], var_name="when", value_name="ECE")
+    long["when"] = long["when"].map({before: "before (T = 1)", after: "after temperature scaling"})
+    n = len(table)
+    fig, (ax,) = _new_figure(1, width=max(5.0, 0.35 * n + 2), height=3.8)
+    sns.barplot(data=long, x=name, y="ECE", hue="when", palette="Paired", ax=ax)
+    ax.set_xticks(range(n))
+    ax.set_xticklabels([str(v) for v in table[name]], rotation=60, ha="right", fontsize=7)
+    ax.set_xlabel("")
+    ax.set_ylabel("expected calibration error (test)")
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,1 @@
+"""Package data: the paper registry, ImageNet class names and synsets, CLIP prompt templates."""

@@ -1,0 +1,182 @@
+"""Small networks of the embedded study (28x28 grey images), built on demand (torch imported lazily).
+
+Every network exposes ``features(x) -> (N, D)`` (the penultimate embedding stored for the
+representation analyses, paper Secs. 4.6-4.7) and ``head`` (a linear layer), with
+``forward(x) = head(dropout(features(x)))``. The base architecture is a small ResNet (``resnet``);
+the ``ARCH`` category swaps in an MLP, a LeNet, a plain VGG-style CNN and a tiny ViT.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics, used for every preset
+
+
+def build(arch: str, n_classes: int = 10, **kw):
+    """Instantiate network ``arch`` (``resnet``, ``mlp``, ``lenet``, ``vgg``, ``vit``, ``autoencoder``)."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Net(nn.Module):
+        """Base class: features + (dropout) + linear head."""
+
+        def __init__(self, dim, dropout=0.0):
+            super().__init__()
+            self.dim = dim
+            self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
+            self.head = nn.Linear(dim, n_classes)
+
+        def forward(self, x):
+            return self.head(self.drop(self.features(x)))
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.c1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.b1 = nn.BatchNorm2d(c)
+            self.c2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.b2 = nn.BatchNorm2d(c)
+
+        def forward(self, x):
+            return F.relu(x + self.b2(self.c2(F.relu(self.b1(self.c1(x))))))
+
+    class ResNet(Net):
+        """Stem conv + max-pool, a residual block at 14x14, a strided conv, a residual block at 7x7, GAP."""
+
+        def __init__(self, width=24, dropout=0.0):
+            super().__init__(2 * width, dropout)
+            w = width
+            self.trunk = nn.Sequential(
+                nn.Conv2d(1, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2),
+                Block(w),
+                nn.Conv2d(w, 2 * w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(),
+                Block(2 * w),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+        def features(self, x):
+            return self.trunk(x)
+
+    class MLP(Net):
+        def __init__(self, hidden=(256, 128), dropout=0.0):
+            super().__init__(hidden[-1], dropout)
+            layers, d = [nn.Flatten()], 28 * 28
+            for h in hidden:
+                layers += [nn.Linear(d, h), nn.ReLU()]
+                d = h
+            self.body = nn.Sequential(*layers)
+
+        def features(self, x):
+            return self.body(x)
+
+    class LeNet(Net):
+        """LeCun et al. (1998) LeNet-5 layout with ReLU and max-pooling."""
+
+        def __init__(self, dropout=0.0):
+            super().__init__(84, dropout)
+            self.body = nn.Sequential(
+                nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU())
+
+        def features(self, x):
+            return self.body(x)
+
+    class VGG(Net):
+        """Plain (non-residual) deeper CNN: 5 conv layers with BN, max-pooling, a fully connected layer."""
+
+        def __init__(self, dropout=0.0):
+            super().__init__(128, dropout)
+
+            def cbr(i, o):
+                return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+
+            self.body = nn.Sequential(
+                *cbr(1, 16), nn.MaxPool2d(2), *cbr(16, 32), *cbr(32, 32), nn.MaxPool2d(2),
+                *cbr(32, 48), *cbr(48, 48), nn.MaxPool2d(2), nn.Flatten(),
+                nn.Linear(48 * 3 * 3, 128), nn.ReLU())
+
+        def features(self, x):
+            return self.body(x)
+
+    class ViT(Net):
+        """Tiny vision transformer (Dosovitskiy et al. 2021): 7x7 patches (16 tokens), pre-norm blocks, mean pooling."""
+
+        def __init__(self, dim=64, depth=4, heads=4, patch=7, dropout=0.0):
+            super().__init__(dim, dropout)
+            self.patch = nn.Conv2d(1, dim, patch, stride=patch)
+            n = (28 // patch) ** 2
+            self.pos = nn.Parameter(0.02 * __import__("torch").randn(1, n, dim))
+            layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=0.0,
+                                               activation="gelu", batch_first=True, norm_first=True)
+            self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(dim)
+
+        def features(self, x):
+            t = self.patch(x).flatten(2).transpose(1, 2) + self.pos
+            return self.norm(self.blocks(t)).mean(1)
+
+    class AutoEncoder(ResNet):
+        """The base trunk as encoder, a small transposed-conv decoder back to 28x28 (reconstruction)."""
+
+        def __init__(self, width=24, dropout=0.0):
+            super().__init__(width, dropout)
+            self.decoder = nn.Sequential(
+                nn.Linear(2 * width, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
+                nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), nn.ReLU(),
+                nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1))
+
+        def reconstruct(self, x):
+            return self.decoder(self.features(x))
+
+    table = {"resnet": ResNet, "mlp": MLP, "lenet": LeNet, "vgg": VGG, "vit": ViT, "autoencoder": AutoEncoder}
+    if arch not in table:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(table)}")
+    return table[arch](**kw)
+
+
+def to_tensor(X):
+    """uint8 (N, 28, 28) -> float32 tensor (N, 1, 28, 28) in [0, 1] (normalised inside the loops)."""
+    import torch
+
+    return torch.from_numpy(np.array(X, dtype=np.uint8)).unsqueeze(1).float().div_(255.0)
+
+
+def procedural_images(n: int, *, seed: int = 0) -> np.ndarray:
+    """``n`` procedurally generated 28x28 uint8 images of random shapes (no natural data involved).
+
+    Each image overlays 1-4 primitives drawn at random: filled or hollow ellipses, rotated
+    rectangles, strokes and sinusoidal gratings, with random intensities. They are the "other data"
+    of the ``DATASET`` category's contrastive pretraining (cf. Baradad et al. 2021, learning from noise).
+
+    Examples
+    --------
+    >>> from norep.zoo._nets import procedural_images
+    >>> x = procedural_images(3, seed=0)
+    >>> x.shape, x.dtype.name
+    ((3, 28, 28), 'uint8')
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:28, 0:28].astype(np.float32)
+    img = np.zeros((n, 28, 28), np.float32)
+    k = rng.integers(1, 5, size=n)
+    for s in range(4):
+        on = k > s
+        kind = rng.integers(0, 4, size=n)
+        cx, cy = rng.uniform(4, 24, (2, n, 1, 1)).astype(np.float32)
+        a, b = rng.uniform(2, 11, (2, n, 1, 1)).astype(np.float32)
+        th = rng.uniform(0, np.pi, (n, 1, 1)).astype(np.float32)
+        val = rng.uniform(0.3, 1.0, (n, 1, 1)).astype(np.float32)
+        u = (xx - cx) * np.cos(th) + (yy - cy) * np.sin(th)
+        v = -(xx - cx) * np.sin(th) + (yy - cy) * np.cos(th)
+        r = (u / a) ** 2 + (v / b) ** 2
+        hollow = rng.random((n, 1, 1)) < 0.4
+        ell = np.where(hollow, (r <= 1) & (r >= 0.55), r <= 1)
+        rect = (np.abs(u) <= a) & (np.abs(v) <= b * 0.6)
+        stroke = (np.abs(v) <= 1.0) & (np.abs(u) <= a + 4)
+        freq = rng.uniform(0.3, 1.2, (n, 1, 1)).astype(np.float32)
+        grating = (0.5 + 0.5 * np.sin(freq * u)) * (r <= 2.0)
+        shape = np.select([kind[:, None, None] == 0, kind[:, None, None] == 1, kind[:, None, None] == 2],
+                          [ell, rect, stroke], grating).astype(np.float32)
+        img = np.where(on[:, None, None], np.maximum(img, shape * val), img)
+    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)

@@ -1,0 +1,36 @@
+"""The repository stands alone and says one thing once: licence, citation and version agree."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+import norep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_one_version_source():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert yaml.safe_load((ROOT / "CITATION.cff").read_text())["version"] == norep.__version__
+
+
+def test_licence_matches_the_package_metadata():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"]["text"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_no_pointers_outside_the_repository():
+    """Docs and code speak in the project's own words: no notes kept elsewhere, issue numbers or people."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    pattern = r"DESIGN\.md|STYLE\.md|\bissue [0-9]+|engineer [A-Z]\b|engineers' jobs"
+    proc = subprocess.run(["git", "grep", "-nIE", pattern, "--", ".", ":!*.bib", ":!tests/test_repository.py"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stdout  # git grep exits 1 when nothing matches
