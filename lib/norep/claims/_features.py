@@ -157,8 +157,9 @@ def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1,
       above 0.
 
     Intervals: hierarchical bootstrap (partners within categories, then test examples). Verdict:
-    *reproduced* when both intervals lie above 0; *partly reproduced* when one does; *not
-    reproduced* when the first lies below 0; else *inconclusive*. *Not testable* without
+    *reproduced* when both intervals lie above 0; *not reproduced* when the first lies below 0, or
+    when it includes 0 and the second lies below 0 (the order reversed); *partly reproduced* when one
+    lies above 0; else *inconclusive*. *Not testable* without
     :data:`MIN_PARTNERS_PER_END` Reinit and Dataset partners with embeddings.
     """
     title = "a mix of two embeddings beats either full embedding, more so for divergent pairs"
@@ -198,7 +199,7 @@ def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1,
     s1, s2 = sign(ci.low[0], ci.high[0]), sign(ci.low[1], ci.high[1])
     if s1 > 0 and s2 > 0:
         status = "reproduced"
-    elif s1 < 0:
+    elif s1 < 0 or (s1 == 0 and s2 < 0):
         status = "not reproduced"
     elif s1 > 0 or s2 > 0:
         status = "partly reproduced"
@@ -234,8 +235,8 @@ def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe
     fitted on ``n_points`` prefixes spaced geometrically from 1/64 of the concatenation to all of
     it. The target, fixed on the *validation* split, is :data:`TARGET_FRACTION` of the validation
     accuracy of the base's full embedding (the paper's 76 % is about its ResNet-50's accuracy); a pair's cost is the smallest prefix
-    whose *test* accuracy reaches it (a pair that never does is counted at twice the full
-    concatenation, and said so). The effect is the mean log2 dimensions of the Reinit pairs minus
+    whose *test* accuracy reaches it, interpolated in log2 dimensions between the prefixes around the
+    crossing (a pair that never does is counted at twice the full concatenation, and said so). The effect is the mean log2 dimensions of the Reinit pairs minus
     that of the Dataset pairs (positive: Dataset pairs need fewer), hierarchical bootstrap
     (partners within categories, then test examples; the probes stay fixed).
 
@@ -286,11 +287,21 @@ def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe
     i_lo, i_hi = cats.index("REINIT"), cats.index("DATASET")
 
     def log_dims(w):
+        """log2 of the dimensions where each test curve first reaches the target, interpolated linearly
+        in log2(dims) between the two prefixes around the crossing (twice the total when never)."""
         out = []
         for _, ks, P, total in reach_rows:
             acc = P @ w / w.sum()
             hit = np.flatnonzero(acc >= target - 1e-12)
-            out.append(np.log2(ks[hit[0]] if hit.size else 2 * total))
+            lk = np.log2(ks.astype(np.float64))
+            if not hit.size:
+                out.append(np.log2(2 * total))
+            elif hit[0] == 0:
+                out.append(lk[0])
+            else:
+                i = hit[0]
+                frac = (target - acc[i - 1]) / (acc[i] - acc[i - 1])
+                out.append(lk[i - 1] + frac * (lk[i] - lk[i - 1]))
         return np.array(out)
 
     def stat(members, w):
