@@ -92,7 +92,10 @@ def mix_probes(study, *, max_per_category=2, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100
     """
     splits = [study.split, study.calib_split]
     categories = tuple(c for c in CATEGORIES if c in (categories or CATEGORIES))
-    key = ("mix", max_per_category, tuple(probe_Cs), probe_max_iter, seed, tuple(rates), categories)
+    rates = tuple(float(r) for r in rates)
+    if not rates or any(not 0.0 < r < 1.0 for r in rates):
+        raise ValueError(f"rates={rates!r} must be shares strictly between 0 and 1 (the full embeddings are always probed)")
+    key = ("mix", max_per_category, tuple(probe_Cs), probe_max_iter, seed, rates, categories)
     cache = _cache(study)
     if key in cache:
         return cache[key]
@@ -140,8 +143,8 @@ def mix_probes(study, *, max_per_category=2, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100
 
 
 def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
-                       probe_max_iter: int = 200, device: str = "cpu", categories=None, n_boot: int = 1000,
-                       seed: int = 0) -> ClaimResult:
+                       probe_max_iter: int = 200, device: str = "cpu", categories=None, rates=MIXED_RATES,
+                       n_boot: int = 1000, seed: int = 0) -> ClaimResult:
     """C7 (Sec. 4.6, Fig. 6 left/center): a mix of two embeddings under a fixed dimension budget beats
     either full embedding under linear evaluation, and more so the more the training methods differ.
 
@@ -165,7 +168,8 @@ def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1,
     title = "a mix of two embeddings beats either full embedding, more so for divergent pairs"
     paper = "mixes (25/75, 50/50, 75/25) beat either full embedding, more for divergent pairs; best pair ResNet-50 + CLIP-S"
     mp = mix_probes(study, max_per_category=max_per_category, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter,
-                    device=device, seed=seed, categories=categories)
+                    device=device, seed=seed, categories=categories,
+                    rates=tuple(float(r) for r in rates))
     parts = mp["partners"]
     bad = _ends_check("C7", title, paper, parts)
     if bad:
@@ -177,7 +181,7 @@ def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1,
     chosen, gain_rows = {}, []
     for n in names:
         sub = rows[rows["partner"] == n]
-        mixed = sub[sub["rate"].isin([float(r) for r in MIXED_RATES])]
+        mixed = sub[sub["rate"].isin([float(r) for r in rates])]
         r_mix = float(mixed.sort_values("val_accuracy", kind="stable")["rate"].iloc[-1])
         full = sub[sub["rate"].isin([0.0, 1.0])].set_index("rate")["val_accuracy"]
         r_full = 1.0 if full[1.0] >= full[0.0] else 0.0
@@ -225,8 +229,8 @@ def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1,
 
 
 def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
-                   probe_max_iter: int = 200, device: str = "cpu", categories=None, n_boot: int = 1000,
-                   seed: int = 0) -> ClaimResult:
+                   probe_max_iter: int = 200, device: str = "cpu", categories=None, rates=MIXED_RATES,
+                   n_boot: int = 1000, seed: int = 0) -> ClaimResult:
     """C8 (Sec. 4.6, Fig. 6 right): ranking the concatenated dimensions by the diversity heuristic,
     divergently trained pairs reach the target accuracy with fewer dimensions.
 
@@ -251,7 +255,8 @@ def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe
     paper = "dims to reach 76 % (multiples of 256): Reinit 2304, Hyper-parameters 2057, Architecture 1392, Dataset 512"
     n_points = check_positive_int("n_points", n_points, 2)
     mp = mix_probes(study, max_per_category=max_per_category, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter,
-                    device=device, seed=seed, categories=categories)
+                    device=device, seed=seed, categories=categories,
+                    rates=tuple(float(r) for r in rates))
     parts = mp["partners"]
     bad = _ends_check("C8", title, paper, parts)
     if bad:
