@@ -686,10 +686,11 @@ class Study:
         return self.store.probs(name, split or self.split, calibrated=calibrated)
 
     def band_models(self, *, include_base: bool = False) -> list[str]:
-        """Models inside the accuracy band, in category order."""
-        t = self.table
-        names = t.loc[t["in_band"], "name"].tolist()
-        return [n for n in names if include_base or n != self.base]
+        """Models whose accuracy on the selection split (``calib_split``) lies in the band, in
+        category order (see :func:`norep.claims.band_partners`); the evaluation split chooses nothing."""
+        from norep.claims import band_partners
+
+        return ([self.base] if include_base else []) + band_partners(self)
 
     def pick(self, category: str, *, embeddings_on: Sequence[str] = ()) -> str | None:
         """A partner for the base model from ``category``, chosen on the selection split
