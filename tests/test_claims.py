@@ -209,7 +209,7 @@ def _choices(study):
     return out
 
 
-@pytest.mark.parametrize("which", ["pairs", "features", "greedy"])
+@pytest.mark.parametrize("which", ["pairs", pytest.param("features", marks=pytest.mark.slow), "greedy"])
 def test_shuffled_test_labels_change_no_choice(tmp_path, which):
     """Every choice (band, partners, pools, greedy additions, mixes, targets, best pairs) reads the
     selection split only: shuffling the test labels changes the effects, never the choices."""

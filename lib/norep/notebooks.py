@@ -564,7 +564,8 @@ def _write_claims(out: Path) -> Path:
         for c in ordered:
             clean = {k: cell(c.get(k, "")) for k in ("paper", "this_run", "effect_name", "reason")}
             what = f" Effect: {clean['effect_name']}." if clean["effect_name"] else ""
-            why = f" Not testable: {clean['reason']}." if clean["reason"] else ""
+            why = (f" Not testable: {clean['reason']}." if clean["reason"] and clean["reason"] not in clean["this_run"]
+                   else "")
             lines.append(f"- **{c['id']}, {c['status']}.** Paper: {clean['paper']}. This run: {clean['this_run']}"
                          f"{what}{why}")
     path = out / "claims.md"
