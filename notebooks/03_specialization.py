@@ -75,7 +75,8 @@ if not isinstance(bins, int) or bins < 2:
 print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
       f"pairs={chosen}, bins={bins}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
 print(f"class groups: { {g: len(ids) for g, ids in groups.items()} }")
-outside = [n for n in chosen.values() if not study.table.set_index("name").loc[n, "in_band"]]
+in_band = set(claims.band_partners(study))  # band membership on the calibration split
+outside = [n for n in chosen.values() if n not in in_band]
 if outside:
     print(f"note: {outside} lie outside the accuracy band (no model of their category is inside it); "
           "their comparison with the base mixes methodology with accuracy")

@@ -112,6 +112,7 @@ glue_figure("fig_06_transfer", fig)
 # Analogue of Fig. 7 (left): downstream 11-point mAP of a linear probe on each model's frozen
 # embedding against the model's upstream accuracy (on the calibration split, which also picks the
 # best upstream model).
+# ```
 
 # %% [markdown]
 # ## Prediction diversity and transfer (Fig. 7 centre)
@@ -149,7 +150,6 @@ glue_figure("fig_06_centre", fig)
 # Analogue of Fig. 7 (centre): for the base model paired with each partner, the pair's upstream
 # error inconsistency against the downstream gain of their concatenated embeddings over the better
 # member alone.
-# ```
 # ```
 
 # %% [markdown]
