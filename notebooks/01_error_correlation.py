@@ -37,13 +37,11 @@ seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from norep import CATEGORIES, metrics, plots
-from norep.notebooks import check_parameters, fmt_ci, glue_figure, load_study, report_claim, verdict
-from norep.stats import bootstrap_ci
+from norep import claims, metrics, plots
+from norep.notebooks import check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]
 # ## Parameters and data
@@ -55,7 +53,7 @@ from norep.stats import bootstrap_ci
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
 st, base = study.store, study.base
-others = study.band_models()
+others = claims.band_partners(study)  # band membership on the calibration split, never on test
 if not others:
     raise ValueError(f"no model besides {base!r} lies in the accuracy band {study.band}; widen accuracy_band")
 print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
@@ -103,43 +101,15 @@ display(means.round(4))
 # Hyper-parameters 0.085-0.113; Architecture 0.103-0.147; Framework 0.125-0.128; Dataset
 # 0.125-0.230. Both-correct and both-wrong shares shrink as methodology diverges.
 #
-# We test the ordering with the most and the least divergent categories present: the
-# difference of their mean error inconsistency with the base model, with a bootstrap interval
-# over evaluation examples.
+# `norep.claims.c1_error_inconsistency` tests it with the models as units: the mean error
+# inconsistency of the Dataset partners minus that of the Reinit partners (models whose accuracy on
+# the calibration split lies in the band), with a bootstrap that resamples models within categories
+# and then test examples; the order of the categories in between and the both-correct and
+# both-wrong shares decide between *reproduced* and *partly reproduced*. A store without two
+# in-band Reinit and Dataset models cannot test the claim, and says so.
 
 # %% tags=["remove-input"]
-present = [c for c in CATEGORIES if c in set(pairs["category"])]
-lo_cat, hi_cat = present[0], present[-1]
-idx_lo = [others.index(n) for n in pairs.loc[pairs["category"] == lo_cat, "name"]]
-idx_hi = [others.index(n) for n in pairs.loc[pairs["category"] == hi_cat, "name"]]
-preds = study.predictions(others)  # (M, N)
-
-
-def ei_gap(yy, pb, P):
-    """Mean error inconsistency with the base: most minus least divergent category."""
-    hi = [metrics.error_inconsistency(yy, pb, P[:, j]) for j in idx_hi]
-    lo = [metrics.error_inconsistency(yy, pb, P[:, j]) for j in idx_lo]
-    return float(np.mean(hi) - np.mean(lo))
-
-
-if lo_cat == hi_cat:
-    report_claim("C1", "inconclusive", paper="error inconsistency grows from Reinit (0.085) to Dataset (0.125-0.230)",
-                 this_run=f"only one category ({lo_cat}) in the band: no ordering to test")
-else:
-    ci = bootstrap_ci(ei_gap, y, pred_base, preds.T, n_resamples=n_boot, seed=seed)
-    cat_means = means["error_inconsistency"]
-    order_ok = bool(np.all(np.diff(cat_means.reindex(present).to_numpy()) >= 0))
-    bc = means["both_correct"].reindex(present)
-    # The claim is an ordering along all five categories: the ends alone are not enough.
-    status = verdict(ci.low, ci.high, ordered=order_ok)
-    report_claim(
-        "C1", status,
-        paper="error inconsistency with ResNet-50: Reinit 0.085, Dataset 0.125-0.230",
-        this_run=(f"mean error inconsistency {lo_cat} {cat_means[lo_cat]:.3f}, {hi_cat} {cat_means[hi_cat]:.3f}; "
-                  f"{hi_cat} minus {lo_cat} = {fmt_ci(ci)}; the category means are "
-                  f"{'monotone' if order_ok else 'not monotone'} in the order "
-                  f"{' < '.join(present)}; both-correct falls from {bc.iloc[0]:.3f} to {bc.iloc[-1]:.3f}"),
-    )
+report_claim(claims.c1_error_inconsistency(study, n_boot=n_boot, seed=seed))
 
 # %% [markdown]
 # ## All pairs (beyond the paper)
@@ -149,7 +119,7 @@ else:
 # same category.
 
 # %%
-names = study.band_models(include_base=True)
+names = [base, *others]
 cats = [study.category(n) for n in names]
 P = study.predictions(names)
 ei_matrix = metrics.pairwise_error_inconsistency(y, P)

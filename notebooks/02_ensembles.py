@@ -38,9 +38,8 @@ import pandas as pd
 from IPython.display import display
 from scipy import stats as sps
 
-from norep import CATEGORIES, allpairs, ensembles, metrics, plots
-from norep.notebooks import check_parameters, fmt_ci, glue_figure, load_study, report_claim, verdict
-from norep.stats import bootstrap_ci
+from norep import CATEGORIES, allpairs, claims, ensembles, metrics, plots
+from norep.notebooks import check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]
 # ## Parameters and data
@@ -52,7 +51,7 @@ from norep.stats import bootstrap_ci
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
 st, base = study.store, study.base
-others = study.band_models()
+others = claims.band_partners(study)  # band membership on the calibration split, never on test
 if len(others) < 2:
     raise ValueError(f"fewer than two models besides {base!r} lie in the band {study.band}; widen accuracy_band")
 print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
@@ -114,58 +113,24 @@ glue_figure("fig_02_accuracy", fig)
 # inconsistency; with members held to a narrow band this is an absolute gain: ResNet-50 (76.5 %)
 # with ALIGN zero-shot (75.5 %) reaches 83.4 % top-1, about +7 points.
 
+# %% [markdown]
+# `norep.claims.c2_ensemble_gain` tests both parts. The slope of the gain on error inconsistency
+# across pairs (the interval resamples pairs, then test examples) is close to *conversion rate − ½*
+# by construction, so a positive slope follows from any conversion rate above one half and cannot
+# decide the claim alone. The absolute part can fail: the partner whose ensemble with the base is
+# the most accurate on the *calibration* split, and its test accuracy against the member that is
+# better on the calibration split.
+
 # %% tags=["remove-input"]
-stack = np.stack([study.probs(n) for n in others], axis=1)  # (N, M, C)
-
-
-def gain_ei_correlation(yy, pbase, S):
-    gains = [ensembles.ensemble_gain(yy, pbase, S[:, j]) for j in range(S.shape[1])]
-    eis = [metrics.error_inconsistency(yy, pbase.argmax(1), S[:, j].argmax(1)) for j in range(S.shape[1])]
-    return float(np.corrcoef(eis, gains)[0, 1])
-
-
-ci_r = bootstrap_ci(gain_ei_correlation, y, pb, stack, n_resamples=n_boot, seed=seed)
-best = ens.sort_values("ensemble_accuracy").iloc[-1]
-pbest = study.probs(best["name"])
-ci_abs = bootstrap_ci(lambda yy, a, b: ensembles.ensemble_accuracy(yy, [a, b]) - metrics.accuracy_score(yy, a.argmax(1)),
-                      y, pb, pbest, n_resamples=n_boot, seed=seed)
-report_claim(
-    "C2", verdict(ci_r.low, ci_r.high),
-    paper="gain grows linearly with error inconsistency; ResNet-50 76.5 % + ALIGN-ZS 75.5 % = 83.4 % (+~7 points)",
-    this_run=(f"correlation of gain with error inconsistency r = {fmt_ci(ci_r, digits=2)} over {len(ens)} pairs "
-              f"(slope {fit.slope:.3f}); best pair {base} ({100 * acc_base:.1f} %) + {best['name']} "
-              f"({100 * best['accuracy']:.1f} %, {best['category']}) = {100 * best['ensemble_accuracy']:.1f} %, "
-              f"{fmt_ci(ci_abs, percent=True, digits=1, unit=' points')} over the base"),
-)
+report_claim(claims.c2_ensemble_gain(study, n_boot=n_boot, seed=seed))
 
 # %% [markdown]
 # **Paper (claim C3).** The conversion rate also grows as methodology diverges (Fig. 2 right;
-# no number is given). We compare the most and least divergent categories present.
+# no number is given). `norep.claims.c3_conversion_rate` compares the Dataset and Reinit partners,
+# resampling models within categories, then test examples.
 
 # %% tags=["remove-input"]
-present = [c for c in CATEGORIES if c in set(ens["category"])]
-lo_cat, hi_cat = present[0], present[-1]
-j_lo = [others.index(n) for n in ens.loc[ens["category"] == lo_cat, "name"]]
-j_hi = [others.index(n) for n in ens.loc[ens["category"] == hi_cat, "name"]]
-
-
-def conversion_gap(yy, pbase, S):
-    conv = [ensembles.conversion_rate(yy, pbase, S[:, j]) for j in j_lo + j_hi]
-    return float(np.mean(conv[len(j_lo):]) - np.mean(conv[: len(j_lo)]))
-
-
-if lo_cat == hi_cat:
-    report_claim("C3", "inconclusive", paper="conversion rate grows as methodology diverges",
-                 this_run=f"only one category ({lo_cat}) in the band")
-else:
-    ci = bootstrap_ci(conversion_gap, y, pb, stack, n_resamples=n_boot, seed=seed)
-    conv = ens.groupby("category")["conversion_rate"].mean()
-    report_claim(
-        "C3", verdict(ci.low, ci.high),
-        paper="conversion rate grows as methodology diverges (Fig. 2 right)",
-        this_run=(f"mean conversion rate {lo_cat} {conv[lo_cat]:.3f}, {hi_cat} {conv[hi_cat]:.3f}; "
-                  f"difference {fmt_ci(ci)}"),
-    )
+report_claim(claims.c3_conversion_rate(study, n_boot=n_boot, seed=seed))
 
 # %% [markdown]
 # ## All pairs (beyond the paper)
@@ -174,7 +139,7 @@ else:
 # gain and error inconsistency hold between any two models?
 
 # %%
-names = study.band_models(include_base=True)
+names = [base, *others]
 # norep.allpairs streams over examples (memory-mapped logits), so this scales to paper-size stores
 res = allpairs.store_pairwise_analysis(st, split=split, names=names, theta=False)
 gain_all = res.ensemble_accuracy - (res.accuracy[:, None] + res.accuracy[None, :]) / 2  # Sec. 4.2 definition

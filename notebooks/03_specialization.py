@@ -31,7 +31,7 @@ base_model = None  # None: the store's base model
 accuracy_band = None  # (lo, hi) accuracy fractions; None: the store's band
 split = "test"  # evaluation split
 calib_split = "calib"  # split the temperatures were fitted on
-pair_models = None  # {"REINIT": name, "ARCH": name, "DATASET": name}; None: the most accurate band model of each (closest in accuracy if none in the band)
+pair_models = None  # {"REINIT": name, "ARCH": name, "DATASET": name} shown in the figures; None: the most accurate band model of each on the calibration split (closest in accuracy if none in the band)
 class_groups = None  # {"group": [class ids]}; None: the store's class groups
 bins = 18  # histogram bins over 0-90 degrees
 n_boot = 1000  # bootstrap resamples for confidence intervals
@@ -42,9 +42,8 @@ fig_format = "png"  # inline figure format: png, svg or retina
 import pandas as pd
 from IPython.display import display
 
-from norep import plots, specialization
-from norep.notebooks import check_parameters, fmt_ci, glue_figure, load_study, report_claim, verdict
-from norep.stats import bootstrap_ci
+from norep import claims, plots, specialization
+from norep.notebooks import check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]
 # ## Parameters and data
@@ -76,7 +75,8 @@ if not isinstance(bins, int) or bins < 2:
 print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
       f"pairs={chosen}, bins={bins}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
 print(f"class groups: { {g: len(ids) for g, ids in groups.items()} }")
-outside = [n for n in chosen.values() if not study.table.set_index("name").loc[n, "in_band"]]
+in_band = set(claims.band_partners(study))  # band membership on the calibration split
+outside = [n for n in chosen.values() if n not in in_band]
 if outside:
     print(f"note: {outside} lie outside the accuracy band (no model of their category is inside it); "
           "their comparison with the base mixes methodology with accuracy")
@@ -88,18 +88,22 @@ if outside:
 y = study.labels()
 pb = study.probs(base)
 probs = {cat: study.probs(name) for cat, name in chosen.items()}
-hists = {f"{base} vs {name} ({cat})": specialization.theta_histogram(y, pb, probs[cat], bins=bins)
+# the paper's population: examples where at least one of the shown pairs is error-inconsistent
+disagree = specialization.any_inconsistent(y, [(pb, p) for p in probs.values()])
+hists = {f"{base} vs {name} ({cat})": specialization.theta_histogram(y, pb, probs[cat], bins=bins, mask=disagree)
          for cat, name in chosen.items()}
-fig = plots.theta_histograms(hists, value="within_outcome")
+fig = plots.theta_histograms(hists, value="fraction")
 glue_figure("fig_03_theta", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_03_theta
 # :name: fig-03-theta
 #
-# Analogue of Fig. 3: distribution of the specialization angle $\theta$ (A = base model) within
-# each outcome, for one pair per category. When only A is correct, mass above 45° means A is the
-# more confident one and its vote wins in the ensemble; when only B is correct, mass below 45°.
+# Analogue of Fig. 3: distribution of the specialization angle $\theta$ (A = base model) by
+# outcome, for one pair per category, on the paper's population: the examples where at least one
+# of the shown pairs has exactly one member correct (bars are shares of those examples). When only
+# A is correct, mass above 45° means A is the more confident one and its vote wins in the
+# ensemble; when only B is correct, mass below 45°.
 # ```
 
 # %%
@@ -120,25 +124,13 @@ display(sep.round(2).style.hide(axis="index").format(precision=2))
 # %% [markdown]
 # **Paper (claim C4).** As methodology diverges, each model is more confident where only it is
 # correct: the histograms separate by outcome, most for the Dataset pair (ResNet-50 vs CLIP-S),
-# not at all for the Reinit pair. We summarise the separation by the mean angle over the
-# examples only A gets right minus the mean over those only B gets right, and compare the
-# Dataset pair with the Reinit pair.
+# not at all for the Reinit pair. `norep.claims.c4_specialization_angle` summarises a pair by its
+# separation (the table above) and tests both halves over every in-band partner: Dataset pairs
+# separate more than Reinit pairs (models within categories, then test examples, resampled), and
+# the Reinit pairs' separation is absent (its interval includes 0).
 
 # %% tags=["remove-input"]
-if "DATASET" in chosen and "REINIT" in chosen:
-    ci = bootstrap_ci(lambda yy, a, r, d: separation(yy, a, d) - separation(yy, a, r),
-                      y, pb, probs["REINIT"], probs["DATASET"], n_resamples=n_boot, seed=seed)
-    s = sep.set_index("category")["separation_deg"]
-    report_claim(
-        "C4", verdict(ci.low, ci.high),
-        paper="theta separates by outcome, strongest for Dataset (CLIP-S), absent for Reinit",
-        this_run=(f"separation {s['REINIT']:.1f} deg (Reinit), "
-                  + (f"{s['ARCH']:.1f} deg (Architecture), " if "ARCH" in s else "")
-                  + f"{s['DATASET']:.1f} deg (Dataset); Dataset minus Reinit {fmt_ci(ci, digits=1, unit=' deg')}"),
-    )
-else:
-    report_claim("C4", "inconclusive", paper="theta separates by outcome, strongest for Dataset",
-                 this_run=f"the store lacks a Reinit or a Dataset partner (pairs: {chosen})")
+report_claim(claims.c4_specialization_angle(study, n_boot=n_boot, seed=seed))
 
 # %% [markdown]
 # ## Specialization by class (Fig. 4)
@@ -147,17 +139,19 @@ else:
 per_class = {cat: specialization.per_class_specialization(y, pb, probs[cat], class_names=st.class_names)
              for cat in chosen}
 group_of = {int(c): g for g, ids in groups.items() for c in ids}
-fig = plots.per_class_bars({f"{base} vs {chosen[c]} ({c})": t for c, t in per_class.items()},
-                           group_of=group_of or None, ylabel=f"accuracy of {base} minus partner")
+fig = plots.per_class_bars({f"{base} vs {chosen[c]} ({c})": t.assign(theta_offset=t["mean_theta"] - 45.0)
+                            for c, t in per_class.items()}, value="theta_offset",
+                           group_of=group_of or None, ylabel="mean θ − 45° (above: base more confident)")
 glue_figure("fig_03_classes", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_03_classes
 # :name: fig-03-classes
 #
-# Analogue of Fig. 4: per-class accuracy of the base model minus its partner's, for each pair;
-# bars are coloured by class group. Group-structured specialization shows as bars of one sign
-# within a group and the other sign in another.
+# Analogue of Fig. 4: the specialization angle by class, the mean of $\theta$ over each class's
+# examples minus 45° (positive: the base model is the more confident one on that class), for each
+# pair; bars are coloured by class group. Group-structured specialization shows as bars of one
+# sign within a group and the other sign in another.
 # ```
 
 # %%
@@ -170,30 +164,14 @@ if groups:
 # %% [markdown]
 # **Paper (claim C5).** Dataset pairs specialise along groups of classes (CLIP-S better on
 # anthropogenic ImageNet classes, ids ~500-900; ResNet-50 on nature, ids ~0-300); Architecture
-# pairs specialise without class structure. We measure the *group spread*, the largest minus the
-# smallest group accuracy difference, and compare the Dataset pair with the Architecture pair.
+# pairs specialise without class structure. `norep.claims.c5_class_groups` measures, per class,
+# who wins the examples where exactly one model is right (so the measure is normalised by the
+# pair's error inconsistency), and tests whether these shares follow the class groups with a
+# permutation test that moves classes between groups: Dataset pairs should be structured,
+# Architecture pairs not.
 
 # %% tags=["remove-input"]
-def group_spread(yy, pa, pbb):
-    t = specialization.class_group_summary(specialization.per_class_specialization(yy, pa, pbb), groups)
-    return float(t["acc_diff"].max() - t["acc_diff"].min())
-
-
-if len(groups) >= 2 and "DATASET" in chosen and "ARCH" in chosen:
-    ci = bootstrap_ci(lambda yy, a, r, d: group_spread(yy, a, d) - group_spread(yy, a, r),
-                      y, pb, probs["ARCH"], probs["DATASET"], n_resamples=n_boot, seed=seed)
-    gs = summaries.set_index(["category", "group"])["acc_diff"]
-    best_group = gs["DATASET"].idxmin()
-    report_claim(
-        "C5", verdict(ci.low, ci.high),
-        paper="Dataset pairs specialise by class group (CLIP-S: anthropogenic, ResNet-50: nature); Architecture pairs without structure",
-        this_run=(f"group spread of the accuracy difference: Architecture {group_spread(y, pb, probs['ARCH']):.3f}, "
-                  f"Dataset {group_spread(y, pb, probs['DATASET']):.3f}; Dataset minus Architecture {fmt_ci(ci)}; "
-                  f"the Dataset partner gains most on group '{best_group}'"),
-    )
-else:
-    report_claim("C5", "inconclusive", paper="Dataset pairs specialise by class group",
-                 this_run="needs two class groups and an Architecture and a Dataset partner")
+report_claim(claims.c5_class_groups(study, class_groups=groups or None, n_boot=n_boot, seed=seed))
 
 # %% [markdown]
 # ## Try it

@@ -213,6 +213,9 @@ def test_claims_are_reported_with_generated_verdicts(executed):
     assert {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"} <= ids
     assert all(c["status"] in nbrun.STATUSES for c in claims)
     assert (executed["out"] / "claims.md").exists()
+    page = (executed["out"] / "claims.md").read_text()
+    assert "| models | pairs | resampled |" in page
+    assert all(isinstance(c.get("n_models"), int) and "resampled" in c for c in claims)
     assert (executed["out"] / "environment.md").exists()
 
 

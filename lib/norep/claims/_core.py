@@ -1,0 +1,280 @@
+"""The result type, the verdict rule and the data every claim shares (see :mod:`norep.claims`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from norep import CATEGORIES
+
+STATUSES = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "not testable")
+"""The verdicts a claim can get."""
+
+CATEGORY_LABELS = {"REINIT": "Reinit", "HPARAM": "Hyper-parameters", "ARCH": "Architecture",
+                   "FWORK": "Framework", "DATASET": "Dataset"}
+
+MODELS_AND_EXAMPLES = "models within categories, then test examples (hierarchical bootstrap)"
+EXAMPLES_ONLY = "test examples only"
+
+
+@dataclass
+class ClaimResult:
+    """The verdict on one of the paper's claims, with what it rests on.
+
+    Attributes
+    ----------
+    claim : str
+        ``"C1"`` ... ``"C10"``.
+    title : str
+        The claim in a few words.
+    status : str
+        One of :data:`STATUSES`.
+    effect : float
+        The tested effect (``nan`` when not testable).
+    low, high : float
+        Its 95 % interval (``nan`` when none was computed).
+    effect_name : str
+        What ``effect`` measures, in words.
+    resampled : str
+        What the interval resamples (e.g. models within categories, then test examples).
+    n_models : int
+        Models the effect rests on (the base model included where it takes part).
+    n_pairs : int
+        Pairs of models (or probes of pairs) the effect rests on.
+    sentence : str
+        The sentence the book prints.
+    paper : str
+        What the paper reports.
+    reason : str
+        Why the claim is not testable (empty otherwise).
+    kind : str
+        ``"finding"``, or ``"method check"`` for a step of the paper's method (C10).
+    checks : dict
+        The claim's halves and their outcomes (name -> short text).
+    choices : dict
+        Everything chosen on the selection split (partners, pools, mixes, targets, ...), so that a
+        test can assert that the test split never influences them.
+    details : dict
+        Tables and arrays the chapters plot (not part of the verdict).
+    """
+
+    claim: str
+    title: str
+    status: str
+    effect: float = float("nan")
+    low: float = float("nan")
+    high: float = float("nan")
+    effect_name: str = ""
+    resampled: str = ""
+    n_models: int = 0
+    n_pairs: int = 0
+    sentence: str = ""
+    paper: str = ""
+    reason: str = ""
+    kind: str = "finding"
+    checks: dict = field(default_factory=dict)
+    choices: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """``(low, high)``."""
+        return (self.low, self.high)
+
+    def record(self) -> dict:
+        """A JSON-friendly summary (what the claims page and ``norep zoo report`` show)."""
+        def num(v):
+            return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+        return {"id": self.claim, "title": self.title, "status": self.status, "kind": self.kind,
+                "effect": num(self.effect), "low": num(self.low), "high": num(self.high),
+                "effect_name": self.effect_name, "resampled": self.resampled, "n_models": int(self.n_models),
+                "n_pairs": int(self.n_pairs), "sentence": self.sentence, "paper": self.paper,
+                "reason": self.reason, "checks": {k: str(v) for k, v in self.checks.items()}}
+
+
+def sign(low: float, high: float) -> int:
+    """+1 when the interval lies above 0, -1 when below, 0 when it contains or touches 0 (or is nan).
+
+    Examples
+    --------
+    >>> sign(0.01, 0.2), sign(-0.2, -0.01), sign(-0.1, 0.1), sign(-0.1, 0.0), sign(float("nan"), 1.0)
+    (1, -1, 0, 0, 0)
+    """
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return 0
+    if low > 0:
+        return 1
+    if high < 0:
+        return -1
+    return 0
+
+
+def fmt_interval(effect: float, low: float, high: float, *, digits: int = 3, scale: float = 1.0,
+                 unit: str = "") -> str:
+    """``'0.123 (95 % CI 0.100 to 0.150)'``.
+
+    Examples
+    --------
+    >>> fmt_interval(0.1234, 0.1, 0.15)
+    '0.123 (95 % CI 0.100 to 0.150)'
+    >>> fmt_interval(0.02, 0.01, 0.03, digits=1, scale=100, unit=" points")
+    '2.0 points (95 % CI 1.0 to 3.0)'
+    """
+    k = scale
+    return f"{k * effect:.{digits}f}{unit} (95 % CI {k * low:.{digits}f} to {k * high:.{digits}f})"
+
+
+def not_testable(claim: str, title: str, reason: str, *, paper: str = "", n_models: int = 0, n_pairs: int = 0,
+                 kind: str = "finding", choices: dict | None = None) -> ClaimResult:
+    """A :class:`ClaimResult` saying what the store lacks."""
+    return ClaimResult(claim, title, "not testable", reason=reason, paper=paper, n_models=n_models,
+                       n_pairs=n_pairs, kind=kind, choices=choices or {},
+                       sentence=f"Not testable on this store: {reason}.")
+
+
+def lead(status: str) -> str:
+    """The opening words of a verdict sentence."""
+    return {"reproduced": "Reproduced", "partly reproduced": "Partly reproduced",
+            "not reproduced": "Not reproduced", "inconclusive": "Inconclusive at this scale",
+            "not testable": "Not testable"}[status]
+
+
+def cat_label(cat: str) -> str:
+    return CATEGORY_LABELS.get(cat, cat)
+
+
+# ------------------------------------------------------------------------------------------------
+# studies
+
+def open_study(store, *, base_model: str | None = None, accuracy_band=None, split: str = "test",
+               selection_split: str = "calib", require_embeddings: Sequence[str] = ()):
+    """Open a store as a :class:`norep.notebooks.Study` for the claims.
+
+    The study's ``calib_split`` is the selection split: every choice a claim makes (partners,
+    pools, mixes, targets) reads it, and effects are reported on ``split``.
+    """
+    from norep.notebooks import load_study
+
+    return load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split,
+                      calib_split=selection_split, require_embeddings=require_embeddings)
+
+
+def selection_accuracy(study) -> dict[str, float]:
+    """Every model's accuracy on the selection split (``study.calib_split``)."""
+    col = f"{study.calib_split}_accuracy"
+    t = study.table
+    if col in t.columns and t[col].notna().all():
+        return {str(n): float(a) for n, a in zip(t["name"], t[col], strict=True)}
+    y = study.labels(study.calib_split)
+    return {str(n): float(np.mean(study.store.predictions(n, study.calib_split) == y)) for n in t["name"]}
+
+
+def band_partners(study, *, embeddings_on: Sequence[str] = ()) -> list[str]:
+    """Models other than the base whose *selection-split* accuracy lies in the band, in store order.
+
+    Band membership is decided on the selection split so that the evaluation split chooses nothing.
+    """
+    lo, hi = study.band
+    acc = selection_accuracy(study)
+    out = []
+    for n in study.table["name"]:
+        n = str(n)
+        if n == study.base or not lo <= acc[n] <= hi:
+            continue
+        if embeddings_on and not all(study.store.has_embeddings(n, s) for s in embeddings_on):
+            continue
+        out.append(n)
+    return out
+
+
+def categories_of(study, names: Sequence[str]) -> list[str]:
+    cat = dict(zip(study.table["name"].astype(str), study.table["category"].astype(str), strict=True))
+    return [cat[n] for n in names]
+
+
+def by_category(study, names: Sequence[str]) -> dict[str, list[int]]:
+    """Indices into ``names`` per category, in category order (absent categories left out)."""
+    cats = categories_of(study, names)
+    return {c: [i for i, k in enumerate(cats) if k == c] for c in CATEGORIES if c in cats}
+
+
+def _cache(study) -> dict:
+    c = getattr(study, "_claims_cache", None)
+    if c is None:
+        c = {}
+        try:
+            object.__setattr__(study, "_claims_cache", c)
+        except (AttributeError, TypeError):  # pragma: no cover - a frozen study
+            pass
+    return c
+
+
+@dataclass
+class PairData:
+    """Per-example outcomes of the base model paired with each partner on one split.
+
+    ``correct`` (M, N) partners' correctness, ``base_correct`` (N,), ``ensemble_correct`` (M, N)
+    correctness of the equal-weight mean of calibrated probabilities
+    (:func:`norep.ensembles.ensemble_probs`), ``conf`` (M, N) and ``base_conf`` (N,) top-1
+    calibrated confidences, ``y`` the labels.
+    """
+
+    names: list[str]
+    y: np.ndarray
+    correct: np.ndarray
+    base_correct: np.ndarray
+    ensemble_correct: np.ndarray
+    conf: np.ndarray
+    base_conf: np.ndarray
+
+    def weighted(self, arr: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+        """Per-model mean of ``arr`` (M, N) with example weights ``w``."""
+        a = np.asarray(arr, dtype=np.float64)
+        return a.mean(axis=-1) if w is None else a @ w / w.sum()
+
+
+def pair_data(study, names: Sequence[str], split: str) -> PairData:
+    """:class:`PairData` of the base with ``names`` on ``split`` (cached on the study)."""
+    from norep.ensembles import ensemble_probs
+
+    key = ("pairs", tuple(names), split)
+    cache = _cache(study)
+    if key in cache:
+        return cache[key]
+    y = np.asarray(study.labels(split))
+    pb = study.probs(study.base, split)
+    base_pred = pb.argmax(1)
+    rows_c, rows_e, rows_conf = [], [], []
+    for n in names:
+        p = study.probs(n, split)
+        rows_c.append(p.argmax(1) == y)
+        rows_e.append(ensemble_probs([pb, p]).argmax(1) == y)
+        rows_conf.append(p.max(1).astype(np.float64))
+    m, n_ex = len(names), y.shape[0]
+    data = PairData(list(names), y,
+                    np.array(rows_c, dtype=bool).reshape(m, n_ex),
+                    base_pred == y,
+                    np.array(rows_e, dtype=bool).reshape(m, n_ex),
+                    np.array(rows_conf).reshape(m, n_ex),
+                    pb.max(1).astype(np.float64))
+    cache[key] = data
+    return data
+
+
+def count_models(study, names: Sequence[str], *, with_base: bool = True) -> int:
+    return len(set(names) | ({study.base} if with_base else set()))
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+    return int(value)

@@ -1,0 +1,278 @@
+"""norep.claims: every claim on stores with a planted effect (reproduced), no effect (inconclusive,
+never reproduced), the reverse effect (not reproduced) and too little (not testable); selection never
+reads the test split; the statistics against hand-worked references."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from claims_stores import Spec, build, feature_specs, greedy_specs, group_specs, pair_specs
+from norep import claims
+from norep.stats import hierarchical_bootstrap_ci, permutation_pvalue
+
+N_BOOT = 200
+FEATURE_KW = {"probe_Cs": (0.1, 10.0), "probe_max_iter": 50, "max_per_category": 1,
+              "categories": ("REINIT", "DATASET")}
+EXPECTED = {"planted": "reproduced", "null": "inconclusive", "reverse": "not reproduced"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    from norep.notebooks import limit_threads
+
+    limit_threads(1)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    root = tmp_path_factory.mktemp("claims")
+    made = {}
+
+    def get(kind, which, **kw):
+        key = (kind, which, tuple(sorted(kw.items())))
+        if key not in made:
+            path = root / f"{which}-{kind}-{len(made)}"
+            specs = {"pairs": pair_specs, "groups": group_specs, "greedy": greedy_specs,
+                     "features": feature_specs}[which](kind)
+            extra = {"groups": {"n": 1500}, "features": {"down": True, "band": (0.0, 1.0)}}.get(which, {})
+            build(path, specs, **{**extra, **kw})
+            made[key] = claims.open_study(path)
+        return made[key]
+
+    return get
+
+
+def _run(cid, study):
+    fn = claims.CLAIMS[cid]
+    kw = {"n_boot": N_BOOT}
+    if cid in ("C7", "C8"):
+        kw.update(FEATURE_KW)
+    if cid == "C8":
+        kw["n_points"] = 6
+    if cid == "C9":
+        kw.update({k: v for k, v in FEATURE_KW.items() if k != "probe_max_iter"})
+    if cid == "C5":
+        kw["n_permutations"] = 199
+    return fn(study, **kw)
+
+
+STORE_OF = {"C1": "pairs", "C3": "pairs", "C4": "pairs", "C5": "groups", "C6": "greedy", "C7": "features",
+            "C8": "features", "C9": "features"}
+
+
+@pytest.mark.parametrize("kind", ["planted", "null", "reverse"])
+@pytest.mark.parametrize("cid", sorted(STORE_OF, key=lambda c: int(c[1:])))
+def test_claim_follows_the_planted_effect(stores, cid, kind):
+    res = _run(cid, stores(kind, STORE_OF[cid]))
+    assert res.status == EXPECTED[kind], (res.status, res.sentence, res.checks)
+    assert res.claim == cid and res.n_pairs >= 1 and res.n_models >= 2
+    assert res.resampled and res.sentence
+    assert res.low <= res.effect <= res.high or (cid == "C5" and res.low <= res.high)
+    if kind == "null":
+        assert res.status != "reproduced"
+
+
+@pytest.mark.parametrize("kind,expected", [("planted", "reproduced"), ("null", "inconclusive"),
+                                           ("anti", "not reproduced")])
+def test_c2_ensemble_gain(stores, kind, expected):
+    res = _run("C2", stores(kind, "pairs"))
+    assert res.status == expected, (res.sentence, res.checks)
+    assert res.n_pairs == 15 and res.n_models == 16
+    assert "pairs with the base" in res.resampled
+
+
+def test_halves_are_tested(stores):
+    """C1's order and shares, C4's 'absent for Reinit', C5's 'Architecture without structure'."""
+    c1 = _run("C1", stores("planted", "pairs"))
+    assert c1.checks["ordered"] and c1.checks["both_correct_falls"] and c1.checks["both_wrong_falls"]
+    c4 = _run("C4", stores("planted", "pairs"))
+    assert c4.checks["absent_for_reinit"] is True
+    c4_rev = _run("C4", stores("reverse", "pairs"))
+    assert c4_rev.checks["absent_for_reinit"] is False
+    c5 = _run("C5", stores("planted", "groups"))
+    assert c5.details["p_values"]["DATASET"] < claims.ALPHA <= c5.details["p_values"]["ARCH"]
+    # both categories structured: only partly reproduced
+    both = group_specs("planted")
+    both = [Spec(s.name, s.category, s.acc, s.share, s.conf,
+                 np.where(np.arange(10) < 5, 0.6, -0.6) if s.category in ("ARCH", "DATASET") else None)
+            for s in both]
+    import tempfile
+
+    path = tempfile.mkdtemp() + "/both"
+    build(path, both, n=1500)
+    assert _run("C5", claims.open_study(path)).status == "partly reproduced"
+
+
+def test_c10_method_check(tmp_path):
+    def store(name, scale=None):
+        specs = pair_specs("planted", per_cat=1)
+        if scale is not None:
+            for sp in specs:
+                sp.scale = scale(sp)
+        build(tmp_path / name, specs)
+        return claims.open_study(tmp_path / name)
+
+    res = claims.c10_temperature_scaling(store("under"), n_boot=N_BOOT)
+    assert res.status == "reproduced" and res.kind == "method check" and res.sentence.startswith("Method check")
+    temps = {n: s.store.temperature(n) for s in [store("ref")] for n in s.store.model_names()}
+    null = claims.c10_temperature_scaling(store("calibrated", lambda sp: dict.fromkeys(("calib", "test"),
+                                                                                        1 / temps[sp.name])),
+                                          n_boot=N_BOOT)
+    assert null.status == "inconclusive", null.sentence
+    rev = claims.c10_temperature_scaling(store("shifted", lambda sp: {"calib": 3.0, "test": 0.3}), n_boot=N_BOOT)
+    assert rev.status == "not reproduced", rev.sentence
+
+
+# ------------------------------------------------------------------------------- not testable
+
+def _subset(tmp_path, specs, keep, **kw):
+    build(tmp_path / "s", [s for s in specs if keep(s)], **kw)
+    return claims.open_study(tmp_path / "s")
+
+
+def test_c1_without_dataset_model_is_not_testable(tmp_path):
+    study = _subset(tmp_path, pair_specs("planted"), lambda s: s.category != "DATASET")
+    for cid in ("C1", "C3", "C4"):
+        res = _run(cid, study)
+        assert res.status == "not testable" and "Dataset" in res.reason
+        assert math.isnan(res.effect) and res.sentence.startswith("Not testable")
+
+
+def test_one_reinit_model_is_not_testable(tmp_path):
+    study = _subset(tmp_path, pair_specs("planted"), lambda s: s.category != "REINIT" or s.name in ("base", "reinit_0"))
+    res = _run("C1", study)
+    assert res.status == "not testable" and f"at least {claims.MIN_MODELS_PER_END}" in res.reason
+
+
+def test_c2_with_two_pairs_is_not_testable(tmp_path):
+    study = _subset(tmp_path, pair_specs("planted"), lambda s: s.name in ("base", "reinit_0", "dataset_0"))
+    res = _run("C2", study)
+    assert res.status == "not testable" and res.n_pairs == 2 and str(claims.MIN_PAIRS_C2) in res.reason
+
+
+def test_c5_needs_an_architecture_partner_and_groups(tmp_path):
+    study = _subset(tmp_path, group_specs("planted"), lambda s: s.category != "ARCH")
+    assert _run("C5", study).status == "not testable"
+    full = claims.open_study(build(tmp_path / "g", group_specs("planted"), n=400).path)
+    res = claims.c5_class_groups(full, class_groups={"a": [0, 1], "b": [2]}, n_boot=20, n_permutations=19)
+    assert res.status == "not testable" and "classes" in res.reason
+
+
+def test_c6_with_one_start_is_not_testable(tmp_path):
+    study = claims.open_study(build(tmp_path / "g", greedy_specs("planted"), band=(0.6, 0.75)).path)
+    res = claims.c6_low_accuracy_greedy(study, starts=["start_0"], n_boot=N_BOOT)
+    assert res.status == "not testable" and str(claims.MIN_STARTS_C6) in res.reason
+
+
+def test_features_without_dataset_embeddings_are_not_testable(tmp_path):
+    specs = feature_specs("planted")
+    for sp in specs:
+        if sp.category == "DATASET":
+            sp.emb = None
+    build(tmp_path / "f", specs, down=True, band=(0.0, 1.0))
+    study = claims.open_study(tmp_path / "f")
+    for cid in ("C7", "C8", "C9"):
+        res = _run(cid, study)
+        assert res.status == "not testable" and "Dataset" in res.reason, (cid, res.reason)
+
+
+def test_c9_without_downstream_splits_is_not_testable(stores):
+    res = claims.c9_transfer(stores("planted", "pairs"), n_boot=20)
+    assert res.status == "not testable" and "downstream" in res.reason
+
+
+def test_c10_without_fitted_temperatures_is_not_testable(tmp_path):
+    from norep.store import Store
+
+    y = np.arange(60) % 3
+    st = Store.create(tmp_path / "t", dataset="t", class_names=list("abc"), splits={"calib": y, "test": y},
+                      info={"base_model": "a"})
+    for n in ("a", "b"):
+        st.add_model(n, logits={"calib": np.eye(3)[y], "test": np.eye(3)[y]},
+                     meta={"category": "REINIT", "method": "t", "temperature": 1.0})
+    res = claims.c10_temperature_scaling(claims.open_study(st.path), n_boot=20)
+    assert res.status == "not testable" and res.kind == "method check"
+
+
+# ------------------------------------------------------------------------------- selection
+
+def _choices(study):
+    out = {}
+    for cid in claims.CLAIMS:
+        if cid in ("C7", "C8", "C9") and not study.store.has_embeddings(study.base, study.split):
+            continue
+        out[cid] = _run(cid, study).choices
+    return out
+
+
+@pytest.mark.parametrize("which", ["pairs", pytest.param("features", marks=pytest.mark.slow), "greedy"])
+def test_shuffled_test_labels_change_no_choice(tmp_path, which):
+    """Every choice (band, partners, pools, greedy additions, mixes, targets, best pairs) reads the
+    selection split only: shuffling the test labels changes the effects, never the choices."""
+    specs = {"pairs": pair_specs, "features": feature_specs, "greedy": greedy_specs}[which]
+    extra = {"features": {"down": True, "band": (0.0, 1.0)}}.get(which, {})
+    a = claims.open_study(build(tmp_path / "a", specs("planted"), **extra).path)
+    b = claims.open_study(build(tmp_path / "b", specs("planted"), shuffle_test=True, **extra).path)
+    assert not np.array_equal(a.labels(), b.labels())
+    ca, cb = _choices(a), _choices(b)
+    assert ca == cb
+    assert any(v for v in ca.values())
+    # ... while the effects do change
+    assert _run("C1", a).status != _run("C1", b).status or which != "pairs"
+
+
+# ------------------------------------------------------------------------------- statistics
+
+def test_sign_and_verdict_touching_zero_is_inconclusive():
+    from norep.notebooks import verdict
+
+    assert claims.sign(-0.2, 0.0) == 0 and claims.sign(0.0, 0.3) == 0
+    assert verdict(-0.2, 0.0) == "inconclusive" and verdict(-0.2, -0.01) == "not reproduced"
+    with pytest.raises(ValueError, match="status"):
+        claims.ClaimResult("C1", "x", "maybe")
+
+
+def test_hierarchical_bootstrap_resamples_models():
+    """Two models per group that differ a lot: examples alone give a narrow interval, models as units a
+    wide one; the estimate is the plain difference of group means."""
+    rng = np.random.default_rng(1)
+    p = np.array([0.1, 0.3, 0.2, 0.4])
+    x = (rng.random((4, 4000)) < p[:, None]).astype(float)
+
+    def gap(members, w):
+        per = x @ w / w.sum()
+        return per[members[1]].mean() - per[members[0]].mean()
+
+    both = hierarchical_bootstrap_ci(gap, [[0, 1], [2, 3]], 4000, n_resamples=400, seed=0)
+    ex = hierarchical_bootstrap_ci(gap, [[0, 1], [2, 3]], 4000, n_resamples=400, seed=0, resample_models=False)
+    assert both.estimate == pytest.approx(x[2:].mean() - x[:2].mean())
+    assert ex.low > 0 and both.low < ex.low and both.high > ex.high
+    # with one model per group, resampling models changes nothing but the draws
+    one = hierarchical_bootstrap_ci(gap, [[0], [2]], 4000, n_resamples=200, seed=0)
+    assert one.low > 0
+
+
+def test_permutation_pvalue_matches_exact_enumeration():
+    x = np.array([0.9, 0.7, 0.8, 0.2, 0.1, 0.4, 0.5])
+    lab = np.array([1, 1, 1, 0, 0, 0, 0])
+
+    def stat(g):
+        return x[g == 1].mean() - x[g == 0].mean()
+
+    obs, p, null = permutation_pvalue(stat, lab, n_permutations=4000, seed=0)
+    exact = [stat(np.isin(np.arange(7), c).astype(int)) for c in itertools.combinations(range(7), 3)]
+    p_exact = np.mean(np.array(exact) >= obs - 1e-12)
+    assert obs == pytest.approx(stat(lab)) and p == pytest.approx(p_exact, abs=0.01)
+    assert null.shape == (4000,)
+
+
+def test_run_claims_and_records(stores):
+    res = claims.run_claims(stores("planted", "pairs"), ["C1", "C3"], n_boot=50, probe_Cs=(1.0,))
+    assert [r.claim for r in res] == ["C1", "C3"]
+    rec = res[0].record()
+    assert rec["id"] == "C1" and rec["n_models"] == 16 and rec["n_pairs"] == 15 and "hierarchical" in rec["resampled"]
+    assert claims.display_partner(stores("planted", "pairs"), "DATASET") == "dataset_2"
