@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from guards import HANG_S
 from norep import notebooks as nbrun
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +91,7 @@ def built_book(tmp_path_factory) -> Path:
     jb = Path(sys.executable).with_name("jupyter-book")
     t0 = time.perf_counter()
     proc = subprocess.run([str(jb), "build", str(root), "-W", "-n", "--keep-going"], capture_output=True,
-                          text=True, timeout=600, cwd=root)
+                          text=True, timeout=HANG_S, cwd=root)
     print(f"jupyter-book build: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "WARNING:" not in proc.stdout + proc.stderr, proc.stdout[-2000:]

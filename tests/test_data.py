@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from guards import HANG_S
 from norep import data
 from norep.downstream import downstream_splits, make_canvases
 
@@ -55,7 +56,7 @@ def test_cli_missing_data_is_one_clean_line(tmp_path):
     env = dict(os.environ, NOREP_DATA=str(tmp_path / "nowhere"))
     proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion",
                            "--out", str(tmp_path / "store")], env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=HANG_S)
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("norep: ")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from guards import HANG_S
 from norep import CATEGORIES
 from norep import notebooks as nbrun
 
@@ -94,7 +95,7 @@ def _build_store(tmp: Path) -> Path:
         have_zoo = False
     if have_zoo:
         proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "digits",
-                               "--out", str(store)], capture_output=True, text=True, timeout=240)
+                               "--out", str(store)], capture_output=True, text=True, timeout=HANG_S)
         if proc.returncode == 0:
             return store
         print("digits preset failed, using the synthetic store:", proc.stderr[-2000:], file=sys.stderr)
@@ -156,7 +157,7 @@ def test_parse_parameters_and_only():
 
 def test_cli_errors_are_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "norep.cli", "notebooks", "run", "--store", str(tmp_path / "none")],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode != 0
     assert proc.stderr.startswith("norep: ") and "Traceback" not in proc.stderr
 
@@ -255,7 +256,7 @@ def test_verdict_follows_the_data(tmp_path, reverse):
 def test_failing_notebook_is_named_with_its_cell(executed, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "norep.cli", "notebooks", "run", "--store", str(executed["store"]),
                            "--out", str(tmp_path), "--only", "01", "-p", "base_model='no-such-model'", "-q"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode == 1
     assert "01_error_correlation" in proc.stderr and "cell" in proc.stderr
     assert "no-such-model" in proc.stderr

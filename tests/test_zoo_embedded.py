@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from guards import HANG_S
 from norep import CATEGORIES
 from norep.data import DataNotFoundError, find_fashion_mnist
 from norep.store import Store
@@ -22,7 +23,7 @@ NEURAL_KINDS = {"supervised", "kd", "linear", "finetune"}
 def _train(out, *extra, preset="digits"):
     cmd = [sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", preset, "--out", str(out),
            "--threads", "1", "--no-progress", *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_S,
                           env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
@@ -132,7 +133,7 @@ def test_other_seed_changes_models(digits_store, tmp_path):
 def test_unknown_model_name_is_a_clean_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "digits",
                            "--out", str(tmp_path / "x"), "--only", "resnet-9000"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode == 1 and proc.stderr.startswith("norep: unknown model")
     assert "Traceback" not in proc.stderr
 
@@ -228,12 +229,12 @@ def test_report_against_direct_computation(digits_store):
 def test_report_cli(digits_store):
     path, _ = digits_store
     proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "report", str(path), "--resamples", "100"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode == 0, proc.stderr
     for word in ("REINIT", "C1:", "C2:", "C3:", "error inconsistency"):
         assert word in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "report", str(path / "nope")],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=HANG_S)
     assert bad.returncode == 1 and bad.stderr.startswith("norep: ")
 
 

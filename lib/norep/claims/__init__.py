@@ -47,6 +47,7 @@ from norep.claims._core import (
     open_study,
     pair_data,
     selection_accuracy,
+    selection_band,
     sign,
 )
 from norep.claims._features import (
@@ -109,7 +110,7 @@ def display_partner(study, category: str, *, embeddings_on=()) -> str | None:
     names = [n for n in names if all(study.store.has_embeddings(n, s) for s in embeddings_on)]
     if not names:
         return None
-    lo, hi = study.band
+    lo, hi = selection_band(study)
     inside = [n for n in names if lo <= acc[n] <= hi]
     if inside:
         return max(inside, key=lambda n: acc[n])
@@ -134,7 +135,7 @@ def run_claims(study, ids=None, **kwargs) -> list[ClaimResult]:
 
 __all__ = [
     "STATUSES", "ClaimResult", "CLAIMS", "open_study", "run_claims", "display_partner", "band_partners",
-    "selection_accuracy", "pair_data", "sign", "fmt_interval",
+    "selection_accuracy", "selection_band", "pair_data", "sign", "fmt_interval",
     "c1_error_inconsistency", "c2_ensemble_gain", "c3_conversion_rate", "c4_specialization_angle",
     "c5_class_groups", "c6_low_accuracy_greedy", "c7_embedding_mixes", "c8_compression", "c9_transfer",
     "c10_temperature_scaling", "greedy_runs", "mix_probes", "transfer_probes", "feature_partners", "probe_splits",

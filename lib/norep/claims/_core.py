@@ -118,6 +118,11 @@ def sign(low: float, high: float) -> int:
     return 0
 
 
+def fmt_band(band) -> str:
+    """A band as ``lo-hi`` with three decimals."""
+    return f"{band[0]:.3f}-{band[1]:.3f}"
+
+
 def fmt_interval(effect: float, low: float, high: float, *, digits: int = 3, scale: float = 1.0,
                  unit: str = "") -> str:
     """``'0.123 (95 % CI 0.100 to 0.150)'``.
@@ -178,12 +183,32 @@ def selection_accuracy(study) -> dict[str, float]:
     return {str(n): float(np.mean(study.store.predictions(n, study.calib_split) == y)) for n in t["name"]}
 
 
+def selection_band(study) -> tuple[float, float]:
+    """The accuracy band on the selection split, fixed without reading the evaluation split.
+
+    Where the store defines its band as the base's accuracy +- a half-width (``info["band_halfwidth"]``,
+    as the embedded study does) and the study uses that band, the band is re-centred on the base's
+    *selection-split* accuracy: a split whose accuracies differ from the evaluation split's for every
+    model alike then moves the band with them. Otherwise (an explicit ``accuracy_band``, or a store
+    with an absolute band) the band is applied to selection-split accuracies as it stands.
+    """
+    lo, hi = (float(v) for v in study.band)
+    st = study.store
+    hw = st.info.get("band_halfwidth") if hasattr(st, "info") else None
+    stored = st.accuracy_band
+    if hw is None or stored is None or (lo, hi) != tuple(float(v) for v in stored):
+        return lo, hi
+    centre = selection_accuracy(study)[study.base]
+    return max(0.0, centre - float(hw)), min(1.0, centre + float(hw))
+
+
 def band_partners(study, *, embeddings_on: Sequence[str] = ()) -> list[str]:
     """Models other than the base whose *selection-split* accuracy lies in the band, in store order.
 
-    Band membership is decided on the selection split so that the evaluation split chooses nothing.
+    Band membership is decided on the selection split (with :func:`selection_band`) so that the
+    evaluation split chooses nothing.
     """
-    lo, hi = study.band
+    lo, hi = selection_band(study)
     acc = selection_accuracy(study)
     out = []
     for n in study.table["name"]:

@@ -14,6 +14,7 @@ from norep.claims._core import (
     lead,
     not_testable,
     selection_accuracy,
+    selection_band,
     sign,
 )
 from norep.stats import hierarchical_bootstrap_ci
@@ -46,7 +47,7 @@ def greedy_runs(study, *, starts=None, steps: int = 3, max_starts: int = 6):
     acc = selection_accuracy(study)
     names = [str(n) for n in study.table["name"]]
     if starts is None:
-        cands = [n for n in names if acc[n] >= study.band[0]]
+        cands = [n for n in names if acc[n] >= selection_band(study)[0]]
         starts = sorted(cands, key=lambda n: -acc[n])[:max_starts]
     else:
         starts = [starts] if isinstance(starts, str) else list(starts)

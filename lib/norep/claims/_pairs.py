@@ -13,11 +13,13 @@ from norep.claims._core import (
     by_category,
     cat_label,
     count_models,
+    fmt_band,
     fmt_interval,
     lead,
     not_testable,
     pair_data,
     selection_accuracy,
+    selection_band,
     sign,
 )
 from norep.stats import bootstrap_ci, hierarchical_bootstrap_ci
@@ -39,7 +41,7 @@ def _ends(study, partners, claim, title, paper):
     for end in ("REINIT", "DATASET"):
         if end not in groups:
             return None, not_testable(claim, title, f"no model of the {cat_label(end)} category lies in the "
-                                      f"accuracy band {study.band} on the selection split", paper=paper,
+                                      f"accuracy band {fmt_band(selection_band(study))} on the selection split", paper=paper,
                                       n_models=count_models(study, partners), n_pairs=len(partners))
         if len(groups[end]) < MIN_MODELS_PER_END:
             return None, not_testable(claim, title, f"only {len(groups[end])} in-band {cat_label(end)} model(s); "
@@ -277,7 +279,7 @@ def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
     sentence = (f"Method check. {lead(status)}: all {len(fitted)} of {len(names)} models carry a temperature fitted on "
                 f"the selection split ({min(temps):.2f} to {max(temps):.2f}); scaling lowers the mean ECE on test by "
                 f"{fmt_interval(ci.estimate, ci.low, ci.high)}; {n_band} models (base included) lie in the band "
-                f"{study.band[0]:.3f}-{study.band[1]:.3f} on the selection split (accuracies "
+                f"{fmt_band(selection_band(study))} on the selection split (accuracies "
                 f"{min(acc.values()):.3f}-{max(acc.values()):.3f}).")
     if len(fitted) < len(names):
         sentence = sentence.replace(f"all {len(fitted)} of", f"{len(fitted)} of")

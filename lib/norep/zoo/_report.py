@@ -93,7 +93,7 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     names = [str(n) for n in study.table["name"] if n != base and study.category(n) in CATEGORY_ORDER]
     partners = C.band_partners(study) if in_band_only else names
     partners = [n for n in partners if n in names]
-    lo, hi = study.band
+    lo, hi = C.selection_band(study)
     excluded = [dict(name=n, category=study.category(n), tier="low" if sel_acc[n] < lo else "high",
                      accuracy=sel_acc[n]) for n in names if n not in partners]
     d = C.pair_data(study, partners, split)
