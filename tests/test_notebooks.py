@@ -1,4 +1,4 @@
-"""The section notebooks and their papermill runner (issue 4).
+"""The section notebooks and their papermill runner.
 
 Every notebook is executed once per session on a small store (the embedded zoo's ``digits``
 preset when ``norep zoo train`` is available, else a synthetic store with planted structure) and

@@ -1,4 +1,4 @@
-"""Tests of the prediction store (DESIGN.md "The prediction store")."""
+"""Tests of the prediction store."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ Python interpreter, writing ``OUT/NN_name.ipynb`` for Jupyter Book (which does n
 
 A notebook is skipped when nothing it depends on changed: its source text, the parameters, the
 store (``store.json`` and every file's size and modification time) and the ``norep`` package
-(version and source files). This is what makes a second ``make book`` fast (STYLE.md item 9).
+(version and source files). This is what makes a second ``make book`` fast.
 
 Besides the notebooks, every run writes ``OUT/environment.md`` (package versions, interpreter,
 per-notebook execution times, the store's model count) which the book's reproducibility page

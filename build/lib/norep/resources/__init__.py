@@ -1,1 +1,0 @@
-"""Package data: the paper registry, ImageNet class names and synsets, CLIP prompt templates."""
