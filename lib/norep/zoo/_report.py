@@ -155,7 +155,8 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
                                    ci_high=r.high, verdict=r.status, n_models=r.n_models, n_pairs=r.n_pairs,
                                    resampled=r.resampled, detail=r.sentence) for r in results])
     excluded_df = pd.DataFrame(excluded, columns=["name", "category", "tier", "accuracy"])
-    return ZooReport(base=base, band=None if band is None else C.selection_band(study), split=split, in_band_only=in_band_only, per_model=per_model,
+    band = None if band is None else C.selection_band(study)
+    return ZooReport(base=base, band=band, split=split, in_band_only=in_band_only, per_model=per_model,
                      per_category=per_category, claims=claims_df, excluded=excluded_df)
 
 
