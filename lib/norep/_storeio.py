@@ -386,7 +386,10 @@ def file_lock(path: Path, *, timeout: float = -1, what: str = "the store") -> It
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(path), timeout=timeout, mode=FILE_MODE, fallback_to_soft=False)
+        try:
+            lock = filelock.FileLock(str(path), timeout=timeout, mode=FILE_MODE, fallback_to_soft=False)
+        except TypeError:  # filelock < 4: flock only, no soft fallback to turn off
+            lock = filelock.FileLock(str(path), timeout=timeout, mode=FILE_MODE)
         lock.acquire()
     except filelock.Timeout:
         raise StoreError(f"{what} is being written by another process (lock {path} is held)") from None
