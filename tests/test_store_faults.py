@@ -124,7 +124,7 @@ def test_sigkill_at_random_moments_never_loses_or_mixes(tmp_path, mode):
         if mode == "add":
             assert all(st.has_logits(n, "test") for n in st.model_names())
     removed = st.clean()
-    assert set(removed) == set(report["leftovers"]) | set(removed)
+    assert sorted(removed) == sorted(report["leftovers"])
     assert st.verify()["leftovers"] == []
     assert "m" in st
 
@@ -639,3 +639,64 @@ def test_nan_metadata_is_valid_json_and_files_follow_umask(tmp_path):
     strict((st.path / "store.json").read_text())
     for p in [st.path / "store.json", v / "meta.json", v / "logits.test.npy", st.path / "splits" / "test.labels.npy"]:
         assert p.stat().st_mode & 0o777 == 0o644, p
+
+
+# ------------------------------------------------------------------------------------------------
+# norep extract: the carry-over of a model's other splits
+
+
+_EXTRACT = """
+import sys
+sys.path.insert(0, {lib!r})
+import norep.extract as ex
+ex.extract("timm:test_resnet.r160_in1k", sys.argv[1], sys.argv[2], split=sys.argv[3], random_init=True,
+           device="cpu", batch_size=2, chunk_size=2, progress=False)
+"""
+
+
+def _images(root, per_class=3):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_sigkill_during_extract_keeps_the_other_split(tmp_path):
+    import norep.extract as ex
+
+    model = "timm:test_resnet.r160_in1k"
+    spec = f"imagefolder:{_images(tmp_path / 'data')}"
+    store = tmp_path / "S"
+    ex.extract(model, spec, store, split="test", random_init=True, device="cpu", batch_size=2, chunk_size=2,
+               progress=False)
+    ref = np.array(Store.open(store).logits(model, "test"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    code = _EXTRACT.format(lib=LIB)
+    rng = random.Random(1)
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", code, spec, str(store), "calib"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(1.0, 6.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        st = Store.open(store)
+        st.verify()
+        np.testing.assert_array_equal(st.logits(model, "test"), ref)
+    subprocess.run([sys.executable, "-c", code, spec, str(store), "calib"], env=env, check=True, timeout=300,
+                   capture_output=True)
+    st = Store.open(store)
+    assert st.has_logits(model, "calib") and st.has_embeddings(model, "test")
+    np.testing.assert_array_equal(st.logits(model, "test"), ref)
+    # a corrupted kept array stops the next extraction instead of being carried over with a new checksum
+    f = next(store.glob("models/*/v*/logits.test.npy"))
+    raw = bytearray(f.read_bytes())
+    raw[-1] ^= 1
+    f.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"logits.test.npy does not match its checksum"):
+        ex.extract(model, spec, store, split="down", random_init=True, device="cpu", batch_size=2, chunk_size=2,
+                   progress=False)

@@ -551,6 +551,16 @@ class Store:
         info, _ = read_json(file)
         return _check_info(info, file)
 
+    def refresh(self) -> None:
+        """See the changes other processes made since this store was opened (or last refreshed).
+
+        Reads go to the snapshot taken when the store was opened, so the metadata and the arrays
+        of a model always belong together, even while another process overwrites it (the
+        version it replaces is kept until the next write of that model or :meth:`clean`).
+        This store's own writes update the snapshot.
+        """
+        self._refresh()
+
     def _refresh(self) -> None:
         """Re-read ``store.json`` if another process (or this one) replaced it since the last read."""
         try:
@@ -582,7 +592,6 @@ class Store:
     @property
     def info(self) -> dict:
         """A copy of ``store.json``: dataset, class names, splits, schema version and extras."""
-        self._refresh()
         return {k: v for k, v in copy.deepcopy(self._info).items() if k not in ("models", "checksum")}
 
     def update_info(self, **extras: Any) -> None:
@@ -666,7 +675,6 @@ class Store:
     # ---------------------------------------------------------------------------- manifest & metadata
 
     def _manifest(self) -> dict[str, dict]:
-        self._refresh()
         if self._info["schema_version"] >= 2:
             return self._info["models"]
         if self._legacy is None:
@@ -733,6 +741,7 @@ class Store:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
+            self._raise_if_moved(name, path)
             raise StoreError(f"model {name!r}: {path} is missing (the model's files were deleted or "
                              "damaged; `norep store verify` lists the problems)") from None
         except OSError as exc:
@@ -749,6 +758,17 @@ class Store:
             self._meta_cache.clear()
         self._meta_cache[key] = meta
         return meta
+
+    def _raise_if_moved(self, name: str, path: Path) -> None:
+        """Raise a clear error if ``name`` was rewritten on disk since this snapshot (a stale reader)."""
+        moved = False
+        with contextlib.suppress(StoreError, FileNotFoundError, KeyError):
+            now = self._read_info()
+            if now["schema_version"] >= 2 and self._info["schema_version"] >= 2:
+                moved = now["models"].get(name, {}).get("dir") != self._info["models"][name]["dir"]
+        if moved:
+            raise StoreError(f"model {name!r} was rewritten by other processes since this store was opened "
+                             f"({path} is gone); open the store again")
 
     def _check_meta(self, meta: Any, name: str, path: Path) -> None:
         """Schema-check a model's ``meta.json``; raise :class:`StoreError` naming the file and field."""
@@ -927,8 +947,7 @@ class Store:
                 with contextlib.suppress(OSError):
                     version_dir.parent.rmdir()
                 raise
-            if old_entry is not None:
-                self._drop_version(old_entry["dir"], keep=rel)
+            self._prune(name, keep={rel, old_entry["dir"]} if old_entry else {rel})
         return meta
 
     def _check_arrays(self, name, logits, embeddings) -> dict[str, np.ndarray]:
@@ -1065,16 +1084,15 @@ class Store:
             raise
         return vdir
 
-    def _drop_version(self, rel: str, keep: str) -> None:
-        """Delete a superseded version (a leftover if this is interrupted)."""
-        d = self.path / "models" / rel
-        if rel == keep:
-            return
-        if "/" in rel:
-            shutil.rmtree(d, ignore_errors=True)
-        else:  # a version-1 model directory: its files sit beside the new version's directory
-            for p in d.iterdir():
-                if p.is_file():
+    def _prune(self, name: str, keep: set[str]) -> None:
+        """Delete versions of ``name`` other than ``keep`` (the current and the one it superseded, which
+        readers that opened the store before the overwrite may still be reading)."""
+        home = self.path / "models" / _model_dirname(name)
+        with contextlib.suppress(OSError):
+            for p in home.iterdir():
+                if p.is_dir() and _VERSION_RE.match(p.name) and f"{home.name}/{p.name}" not in keep:
+                    shutil.rmtree(p, ignore_errors=True)
+                elif p.is_file() and home.name not in keep:  # files of a superseded version-1 directory
                     with contextlib.suppress(OSError):
                         p.unlink()
 
@@ -1130,6 +1148,7 @@ class Store:
             return None
         path, rec = found
         if not path.is_file():
+            self._raise_if_moved(name, path)
             raise StoreError(f"model {name!r}: {path} is missing (`norep store verify` lists the problems)")
         return load_npy(path, shape=rec["shape"], dtype=rec["dtype"], what=f"model {name!r}, {kind} of {split!r}")
 
