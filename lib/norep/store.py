@@ -540,7 +540,12 @@ class Store:
 
             def change(record):
                 record["splits"][split] = rec
-            self._commit(change, info)
+            try:
+                self._commit(change, info)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    (self.path / "splits" / f"{split}.labels.npy").unlink()
+                raise
 
     # ---------------------------------------------------------------------------- store.json
 
@@ -1298,6 +1303,10 @@ class Store:
         for sub in (self.path, self.path / "splits"):
             if sub.is_dir():
                 found += [p.relative_to(self.path).as_posix() for p in sorted(sub.glob(".*.tmp"))]
+        if (self.path / "splits").is_dir():
+            wanted = {f"{s}.labels.npy" for s in self._info["splits"]}
+            found += [f"splits/{p.name}" for p in sorted((self.path / "splits").iterdir())
+                      if not p.name.startswith(".") and p.name not in wanted]
         return found
 
     def clean(self, *, dry_run: bool = False) -> list[str]:
@@ -1330,6 +1339,9 @@ class Store:
                     continue  # being written right now
             else:
                 with file_lock(self.path / ".lock", what=f"store {self.path}"):
+                    self._refresh()
+                    if rel not in self._leftovers(self._manifest()):
+                        continue
                     if not dry_run:
                         _remove(p)
             removed.append(rel)
