@@ -202,11 +202,12 @@ def sha256_file(path: Path) -> str:
 _WRITE_BLOCK = 1 << 24
 
 
-def save_npy(path: Path, arr: np.ndarray) -> str:
+def save_npy(path: Path, arr: np.ndarray, *, shown: Path | None = None) -> str:
     """Write ``arr`` as ``.npy`` to ``path`` (a new file), fsync it, and return its SHA-256.
 
     Written block by block with plain ``write`` so that a full disk is reported as such
     (``numpy.save`` reports "N requested and M written"); the file is removed on failure.
+    Errors name ``shown`` (the final name of a temporary file) if given.
     """
     arr = np.ascontiguousarray(arr)
     if arr.dtype.hasobject:
@@ -227,7 +228,7 @@ def save_npy(path: Path, arr: np.ndarray) -> str:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(path)
-        raise write_error(path, exc) from None
+        raise write_error(shown or path, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(path)

@@ -411,7 +411,7 @@ class Store:
     def _write_labels(path: Path, split: str, arr: np.ndarray) -> str:
         final = path / "splits" / f"{split}.labels.npy"
         tmp = final.with_name(f".{split}.labels.{uuid.uuid4().hex[:8]}.tmp")
-        sha = save_npy(tmp, arr)  # removes tmp on failure
+        sha = save_npy(tmp, arr, shown=final)  # removes tmp on failure
         try:
             os.replace(tmp, final)
         except OSError as exc:
