@@ -700,3 +700,13 @@ def test_sigkill_during_extract_keeps_the_other_split(tmp_path):
     with pytest.raises(ValueError, match=r"logits.test.npy does not match its checksum"):
         ex.extract(model, spec, store, split="down", random_init=True, device="cpu", batch_size=2, chunk_size=2,
                    progress=False)
+
+
+def test_plain_overwrite_repairs_a_damaged_model(filled):
+    (_vdir(filled) / "meta.json").write_text("{}")
+    with pytest.raises(VerifyError):
+        Store.open(filled.path).verify()
+    st = Store.open(filled.path)
+    st.add_model("m", logits={"test": np.eye(N_TEST, 4)}, meta=_meta(), overwrite=True)
+    assert st.verify()["models"] == 2
+    assert st.clean() and Store.open(filled.path).verify()["leftovers"] == []

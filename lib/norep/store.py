@@ -932,8 +932,9 @@ class Store:
         with self._model_lock(name):
             self._refresh()
             old_entry = self._manifest().get(name)
-            old = self._load_meta(name, old_entry) if old_entry is not None else None
-            if old is not None and not (overwrite or merge):
+            # a plain overwrite does not read the old version, so it can replace a damaged model
+            old = self._load_meta(name, old_entry) if old_entry is not None and merge else None
+            if old_entry is not None and not (overwrite or merge):
                 raise StoreError(f"model {name!r} already exists in store {self.path} "
                                  "(added concurrently); pass overwrite=True to replace it")
             carried: dict[str, dict] = {}
