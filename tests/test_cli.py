@@ -57,3 +57,33 @@ def test_import_norep_has_no_side_effects():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
+
+
+def test_store_clean_command(tmp_path, capsys):
+    import numpy as np
+
+    from norep.store import Store
+
+    st = Store.create(tmp_path / "s", dataset="t", class_names=["a", "b"], splits={"test": [0, 1, 1]})
+    st.add_model("m", logits={"test": np.eye(3, 2)}, meta={"category": "ARCH", "method": "x"})
+    st.add_model("m", logits={"test": np.eye(3, 2)[::-1]}, meta={"category": "ARCH", "method": "x"}, overwrite=True)
+    (st.path / "models" / "m" / "v9").mkdir()  # an interrupted write
+    assert main(["store", "verify", str(st.path)]) == 0
+    assert "2 leftover(s)" in capsys.readouterr().out
+    assert main(["store", "clean", "--dry-run", str(st.path)]) == 0
+    assert "would remove models/m/v1" in capsys.readouterr().out and (st.path / "models" / "m" / "v1").exists()
+    assert main(["store", "clean", str(st.path)]) == 0
+    assert sorted(p.name for p in (st.path / "models" / "m").iterdir()) == ["v2"]
+    np.testing.assert_array_equal(Store.open(st.path).logits("m", "test"), np.eye(3, 2)[::-1])
+
+
+def test_unexpected_errors_are_one_line(monkeypatch, capsys):
+    import norep.commands.store_verify as sv
+
+    def boom(args):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(sv, "run", boom)
+    assert main(["store", "verify", "x"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("norep: unexpected KeyError") and "Traceback" not in err

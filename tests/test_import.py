@@ -73,7 +73,8 @@ def test_category_mismatch_and_overwrite(tmp_path, store, capsys):
     assert _imp(store, "--split", "calib", "--logits", str(tmp_path / "c.npy"), "--overwrite",
                 category="ARCH") == 0
     st = Store.open(store)
-    assert st.meta("mine")["category"] == "ARCH" and not st.has_logits("mine", "test")
+    # --overwrite allows the new category; the model's other split is kept
+    assert st.meta("mine")["category"] == "ARCH" and st.has_logits("mine", "test") and st.has_logits("mine", "calib")
 
 
 def test_create_store_from_labels(tmp_path):

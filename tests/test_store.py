@@ -201,12 +201,12 @@ def test_open_missing_store(tmp_path):
 def test_verify_detects_corruption(store):
     rng = np.random.default_rng(0)
     store.add_model("m", logits={"test": rng.normal(size=(40, 4))}, meta=_meta())
-    assert store.verify() == {"models": 1, "arrays": 1, "leftovers": []}
-    f = next((store.path / "models").glob("m/logits.test.npy"))
+    assert store.verify() == {"models": 1, "arrays": 1, "leftovers": [], "notes": []}
+    f = next((store.path / "models").glob("m/v*/logits.test.npy"))
     raw = bytearray(f.read_bytes())
     raw[-3] ^= 0xFF
     f.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"model 'm': logits.test.npy checksum mismatch"):
+    with pytest.raises(ValueError, match=r"model 'm': models/m/v1/logits.test.npy checksum mismatch"):
         store.verify()
 
 
@@ -214,7 +214,7 @@ def test_crash_mid_write_leaves_no_model(store, monkeypatch):
     import norep.store as ns
 
     calls = {"n": 0}
-    real = ns._save_npy
+    real = ns.save_npy
 
     def flaky(path, arr):
         calls["n"] += 1
@@ -222,12 +222,12 @@ def test_crash_mid_write_leaves_no_model(store, monkeypatch):
             raise OSError("disk full (simulated)")
         return real(path, arr)
 
-    monkeypatch.setattr(ns, "_save_npy", flaky)
+    monkeypatch.setattr(ns, "save_npy", flaky)
     with pytest.raises(OSError, match="simulated"):
         store.add_model("m", logits={"test": np.zeros((40, 4)), "calib": np.zeros((50, 4))},
                         meta=_meta(temperature=1.0))
     assert "m" not in store and store.model_names() == []
-    assert list((store.path / "models").iterdir()) == []
+    assert list((store.path / "models").iterdir()) == [] and store.clean() == []
 
 
 def test_model_names_with_special_characters(store):

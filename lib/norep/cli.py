@@ -20,7 +20,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("import",): ("norep.commands.import_arrays", "import your own logits/embeddings into a store"),
     ("bench", "analyses"): ("norep.commands.bench_analyses", "benchmark the all-pairs analyses"),
     ("bench", "extract"): ("norep.commands.bench_extract", "benchmark GPU extraction throughput"),
-    ("store", "verify"): ("norep.commands.store_verify", "check a store's checksums and shapes"),
+    ("store", "verify"): ("norep.commands.store_verify", "check a store's manifest, metadata and checksums"),
+    ("store", "clean"): ("norep.commands.store_clean", "remove leftovers of interrupted or superseded writes"),
 }
 
 GROUP_HELP = {
@@ -76,7 +77,10 @@ def _configure(sub: argparse.ArgumentParser, module: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except BrokenPipeError:
+        return _broken_pipe()
     module = getattr(args, "_module", None)
     if module is None:
         group_parser = getattr(args, "_group_parser", None)
@@ -85,12 +89,54 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_missing", False):
         print(f"norep: this command is not available in this version ({module})", file=sys.stderr)
         return 2
-    mod = importlib.import_module(module)
     try:
+        mod = importlib.import_module(module)
         return int(mod.run(args) or 0)
     except KeyboardInterrupt:
         print("norep: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _broken_pipe()
+    except (ValueError, OSError, MemoryError) as exc:
+        return _one_line_error(exc)
+    except Exception as exc:  # noqa: BLE001 - a user sees one line; NOREP_DEBUG=1 shows the traceback
+        return _one_line_error(exc, internal=True)
+
+
+def _one_line_error(exc: BaseException, internal: bool = False) -> int:
+    """Print ``norep: <cause>`` on one line (the traceback only with ``NOREP_DEBUG=1``); return 1."""
+    import os
+    import traceback
+
+    if os.environ.get("NOREP_DEBUG"):
+        traceback.print_exc()
+    if isinstance(exc, OSError) and exc.filename is not None:
+        from norep._storeio import os_reason
+
+        text = f"{exc.filename}: {os_reason(exc)}"
+    elif isinstance(exc, MemoryError):
+        text = "out of memory" + (f" ({exc})" if str(exc) else "")
+    else:
+        text = str(exc) or type(exc).__name__
+    if internal:
+        text = f"unexpected {type(exc).__name__}: {text} (NOREP_DEBUG=1 shows where)"
+    try:
+        print("norep: " + " ".join(text.split()), file=sys.stderr)
+    except (BrokenPipeError, OSError):
+        pass
+    return 1
+
+
+def _broken_pipe() -> int:
+    """The reader of our output went away (``norep zoo list | head``): stop quietly, like SIGPIPE."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,8 +22,10 @@ This is the paper-scale producer (paper Sec. 3.2: "we collect representations an
   random-init flag, preprocessing, head, template set, precision) and the manifest checksum of
   every split; a rerun with the same inputs does nothing.
 * **Concurrency.** Different models can be extracted into one store at once (one process per model,
-  e.g. a SLURM job array): the store is created under a lock and each model lands atomically in
-  its own directory. Do not extract the *same* model name from two processes at once.
+  e.g. a SLURM job array): the store is created under a lock and each model is committed
+  atomically under its own lock. Extracting another split of a model already in the store merges:
+  its other splits are kept (their checksums checked first). Two processes extracting the *same*
+  model name at once do not corrupt it, but the later one decides which arrays it ends with.
 
 Examples
 --------
@@ -396,15 +398,12 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
                 lg = zeroshot.apply_linear_head(emb, W, b)
             logits[s] = lg.astype(np.float32)
 
-    # keep the model's other splits when they came from the same model configuration
-    if old is not None and old_ex.get("fingerprint") == fingerprint:
-        for s in old.get("extraction", {}).get("manifests", {}):
-            if s not in ds.splits:
-                if st.has_logits(name, s):
-                    logits[s] = np.asarray(st.logits(name, s))
-                if st.has_embeddings(name, s):
-                    embeddings[s] = np.asarray(st.embeddings(name, s))
-                manifests.setdefault(s, old_ex["manifests"][s])
+    # keep the model's other splits when they came from the same model configuration: merged into the
+    # existing model under its lock (each kept array's checksum checked first), else the model is replaced
+    same_config = old is not None and old_ex.get("fingerprint") == fingerprint
+    if same_config:
+        for s, m in old_ex.get("manifests", {}).items():
+            manifests.setdefault(s, m)
     meta = {
         "category": category, "method": method,
         "data": entry["method"].split("/")[-1].strip() if entry else None,
@@ -419,7 +418,8 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
         "seed": seed,
     }
     try:
-        out = st.add_model(name, logits=logits, embeddings=embeddings, meta=meta, overwrite=old is not None)
+        out = st.add_model(name, logits=logits, embeddings=embeddings, meta=meta, overwrite=old is not None,
+                           merge=same_config)
     except ValueError as exc:
         raise ExtractionError(f"store {store_path}: {exc}") from None
     shutil.rmtree(store_path / "_partial" / _dirname(name), ignore_errors=True)

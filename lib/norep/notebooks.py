@@ -250,7 +250,7 @@ def store_fingerprint(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-_ANALYSIS_MODULES = ("__init__", "store", "calibration", "metrics", "ensembles", "specialization", "stats",
+_ANALYSIS_MODULES = ("__init__", "store", "_storeio", "calibration", "metrics", "ensembles", "specialization", "stats",
                      "features", "transfer", "allpairs", "plots", "notebooks")
 """The ``norep`` modules the notebooks read and analyse with: their source is part of the cache key.
 (Producers such as ``zoo`` or ``extract`` affect the notebooks only through the store.)"""
@@ -464,6 +464,8 @@ def run_notebooks(
     ------
     FileNotFoundError
         If ``store`` holds no store.
+    ValueError
+        If the store fails verification (:func:`verify_store`) or ``out`` is a file.
     NotebookError
         On the first failing notebook (later ones are not run).
     """
@@ -472,9 +474,14 @@ def run_notebooks(
     from norep.store import Store
 
     store_path = Path(store)
-    Store.open(store_path)  # fails early with a clear message
+    verify_store(Store.open(store_path))  # fails early, naming the damaged file and the problem
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} is a file; give a folder for the executed notebooks")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the output folder {out}: {exc.strerror}") from None
     sources = find_notebooks(notebook_dir, only)
     extra = {k: _plain(v) for k, v in dict(parameters or {}).items()}
     declared = {src.stem: declared_parameters(src) for src in find_notebooks(notebook_dir)}
@@ -709,9 +716,28 @@ class Study:
         return str(self.table.set_index("name").loc[name, "category"])
 
 
+def verify_store(st) -> dict:
+    """Verify store ``st`` before anything is computed from it; raise ``ValueError`` naming the problem.
+
+    Uses :meth:`norep.store.Store.verify_cached`: every checksum is checked the first time, and again
+    only when a file of the store changed (size, times or inode), so a warm run costs a few ``stat``
+    calls, not a read of every array.
+    """
+    from norep.store import StoreError
+
+    try:
+        return st.verify_cached()
+    except StoreError as exc:
+        raise ValueError(f"refusing to analyse a damaged store: {exc}") from None
+
+
 def load_study(store, *, base_model: str | None = None, accuracy_band=None, split: str = "test",
-               calib_split: str = "calib", require_embeddings: Sequence[str] = ()) -> Study:
+               calib_split: str = "calib", require_embeddings: Sequence[str] = (),
+               needs: Sequence[str] = ("calib",), verify: bool = True) -> Study:
     """Open ``store`` and validate a notebook's common parameters, with clear errors.
+
+    The store is verified first (:func:`verify_store`). Models that lack logits the page needs are
+    left out of the returned table, and every model left out is printed with the reason.
 
     Parameters
     ----------
@@ -725,6 +751,11 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
         Evaluation and calibration splits; both must be single-label splits of the store.
     require_embeddings : sequence of str
         Splits on which the base model must have embeddings.
+    needs : sequence of str, default ("calib",)
+        Splits, besides ``split``, on which a model must have logits to be on this page; ``"calib"``
+        stands for ``calib_split``. Pass ``()`` for a page that uses the evaluation split only.
+    verify : bool, default True
+        Verify the store first (cached by its fingerprint).
 
     Returns
     -------
@@ -733,7 +764,7 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     Raises
     ------
     ValueError
-        Naming the bad parameter and what would be valid.
+        Naming the bad parameter and what would be valid, or the damaged file of the store.
     """
     from norep.store import Store
 
@@ -741,12 +772,19 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
         st = Store.open(store)
     except FileNotFoundError as exc:
         raise ValueError(f"parameter store={str(store)!r}: {exc}") from None
+    if verify:
+        verify_store(st)
     splits = st.splits()
     for label, s in (("split", split), ("calib_split", calib_split)):
         if s not in splits:
             raise ValueError(f"parameter {label}={s!r}: the store has splits {splits}")
         if st.is_multilabel(s):
             raise ValueError(f"parameter {label}={s!r} is a multi-label split; give a single-label one")
+    needed = [split] + [calib_split if n == "calib" else n for n in needs]
+    needed = list(dict.fromkeys(needed))
+    for s in needed:
+        if s not in splits:
+            raise ValueError(f"this page needs logits on split {s!r}; the store has {splits}")
     table = st.models()
     if table.empty:
         raise ValueError(f"store {store} holds no models; add some with `norep zoo train`, `norep extract` or `norep import`")
@@ -765,11 +803,19 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
         raise ValueError(f"parameter accuracy_band={band!r} must be a pair (lo, hi) of fractions") from None
     if not 0.0 <= lo < hi <= 1.0:
         raise ValueError(f"parameter accuracy_band={band!r} must satisfy 0 <= lo < hi <= 1 (fractions, not percent)")
-    missing = [n for n in names if not st.has_logits(n, split) or not st.has_logits(n, calib_split)]
-    if missing:
-        table = table[~table["name"].isin(missing)].reset_index(drop=True)
-        if base in missing:
-            raise ValueError(f"base model {base!r} has no logits on {split!r} and {calib_split!r}")
+    lacking = {n: [s for s in needed if not st.has_logits(n, s)] for n in names}
+    lacking = {n: miss for n, miss in lacking.items() if miss}
+    if base in lacking:
+        raise ValueError(f"base model {base!r} has no logits on {' and '.join(repr(s) for s in lacking[base])}, "
+                         "which this page needs")
+    if lacking:
+        table = table[~table["name"].isin(list(lacking))].reset_index(drop=True)
+        by_reason: dict[tuple, list[str]] = {}
+        for n, miss in lacking.items():
+            by_reason.setdefault(tuple(miss), []).append(n)
+        for miss, ns in by_reason.items():
+            print(f"Left out of this page: {', '.join(ns)} (no logits on {' and '.join(repr(s) for s in miss)}, "
+                  "which this page needs).")
     for s in require_embeddings:
         if s not in splits:
             raise ValueError(f"this notebook needs split {s!r}; the store has {splits}")
@@ -780,6 +826,12 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     table["tier"] = ["low" if a < lo else ("high" if a > hi else "band") for a in acc]
     table["in_band"] = table["tier"] == "band"
     table.loc[table["name"] == base, "in_band"] = True
+    outside = {t: table.loc[(table["tier"] == t) & (table["name"] != base), "name"].tolist() for t in ("low", "high")}
+    if outside["low"] or outside["high"]:
+        parts = [f"below: {', '.join(outside['low'])}" if outside["low"] else "",
+                 f"above: {', '.join(outside['high'])}" if outside["high"] else ""]
+        print(f"Outside the accuracy band {lo:.3f}-{hi:.3f} on {split!r} (left out of the band's analyses): "
+              + "; ".join(p for p in parts if p) + ".")
     return Study(st, base, (lo, hi), table, split, calib_split)
 
 

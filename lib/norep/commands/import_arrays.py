@@ -9,11 +9,12 @@ DESCRIPTION = """\
 Bring predictions you already have: one split per call, logits (N, C) for a single-label split
 and/or embeddings (N, D) for any split, as .npy or .npz (an .npz holding one array, or an array
 named 'logits' / 'embeddings' / after the split). The store checks shapes against its labels and
-class count. Importing another split of an existing model adds it (same category and method);
---overwrite replaces the model.
+class count. Importing into an existing model merges: every array and metadata field it has is
+kept (after checking its checksum), the same category and method are required, and an array it
+already has is replaced only with --overwrite (which also allows a new category or method).
 
-A store that does not exist yet is created when --labels (an .npy of the split's class ids or
-multi-hot rows) and --class-names (a text file, one name a line) are given.
+--labels (an .npy of the split's class ids or multi-hot rows) creates the store if absent
+(with --class-names, a text file, one name a line), or adds --split to an existing store.
 
 examples:
   norep import --store stores/mine --name my-vit --category ARCH --method "Sup. / IN" \\
@@ -42,32 +43,49 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_array(path: str, kinds: tuple[str, ...]):
-    import numpy as np
+    from pathlib import Path
 
+    from norep._storeio import StoreError, load_npy, load_npz_member
+
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(f"{path}: no such file")
+    if p.is_dir():
+        raise StoreError(f"{path} is a directory; give a .npy or .npz file")
     if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as z:
-            keys = list(z.files)
-            if len(keys) == 1:
-                return z[keys[0]]
-            for k in kinds:
-                if k in keys:
-                    return z[k]
-            raise ValueError(f"{path} holds arrays {keys}; name one of them {' or '.join(repr(k) for k in kinds)}")
+        return load_npz_member(p, kinds)
     if not path.endswith(".npy"):
-        raise ValueError(f"{path}: expected a .npy or .npz file")
-    return np.load(path, allow_pickle=False)
+        raise StoreError(f"{path}: expected a .npy or .npz file")
+    return load_npy(p, mmap=True)
+
+
+def _read_class_names(path: str) -> list[str]:
+    from pathlib import Path
+
+    from norep._storeio import StoreError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise StoreError(f"{path}: class names must be UTF-8 text, one name a line") from None
+    except OSError as exc:
+        from norep._storeio import read_error
+
+        raise read_error(path, exc) from None
+    names = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not names:
+        raise StoreError(f"{path}: no class names (one name a line)")
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    import numpy as np
-
     from norep.store import Store
 
     def fail(msg: str) -> int:
-        print(f"norep: {msg}", file=sys.stderr)
+        print(f"norep: {' '.join(str(msg).split())}", file=sys.stderr)
         return 1
 
     if not args.logits and not args.embeddings:
@@ -75,39 +93,40 @@ def run(args: argparse.Namespace) -> int:
     try:
         logits = _read_array(args.logits, ("logits", args.split)) if args.logits else None
         emb = _read_array(args.embeddings, ("embeddings", args.split)) if args.embeddings else None
-        if (Path(args.store) / "store.json").exists() or not (args.labels and args.class_names):
-            st = Store.open(args.store)
-        else:
-            names = [ln.strip() for ln in Path(args.class_names).read_text().splitlines() if ln.strip()]
-            labels = np.load(args.labels, allow_pickle=False)
+        labels = _read_array(args.labels, ("labels", args.split)) if args.labels else None
+        store = Path(args.store)
+        if (store / "store.json").exists() or store.is_file():
+            st = Store.open(store)
+            if labels is not None:
+                names = _read_class_names(args.class_names) if args.class_names and labels.ndim == 2 else None
+                st.add_split(args.split, labels, class_names=names)
+        elif labels is not None and args.class_names:
+            names = _read_class_names(args.class_names)
             multi = {args.split: names} if labels.ndim == 2 else None
-            st = Store.open_or_create(args.store, dataset=args.dataset,
-                                      class_names=names, splits={args.split: labels}, split_class_names=multi)
+            st = Store.open_or_create(store, dataset=args.dataset, class_names=names,
+                                      splits={args.split: labels}, split_class_names=multi)
+        else:
+            Store.open(store)  # raises: no store
+            raise AssertionError  # pragma: no cover
+        if args.split not in st.splits():
+            from norep.store import StoreError
+
+            raise StoreError(f"split {args.split!r} is not in store {store} (it has {', '.join(st.splits())}); "
+                             "give --labels to add it")
         logit_map = {args.split: logits} if logits is not None else {}
         emb_map = {args.split: emb} if emb is not None else {}
         meta = {"category": args.category, "method": args.method, "data": args.data, "head": args.head,
                 "source": "norep import", "imported_from": {args.split: [args.logits, args.embeddings]}}
         if args.temperature is not None:
             meta["temperature"] = args.temperature
-        overwrite = args.overwrite
-        if args.name in st and not args.overwrite:
-            old = st.meta(args.name)
-            if (old.get("category"), old.get("method")) != (args.category, args.method):
-                return fail(f"model {args.name!r} exists with category {old.get('category')} and method "
-                            f"{old.get('method')!r}; use the same ones to add a split, or --overwrite")
-            for key, target in (("logits", logit_map), ("embeddings", emb_map)):
-                for fname in old.get("files", {}):
-                    kind, split, _ = fname.split(".")
-                    if kind == key and split != args.split:
-                        target[split] = np.asarray(getattr(st, key)(args.name, split))
-            imported = dict(old.get("imported_from") or {})
-            imported.update(meta["imported_from"])
-            meta["imported_from"] = imported
-            if "temperature" not in meta and old.get("temperature_fitted_on") is None and "calib" not in logit_map:
-                meta["temperature"] = old.get("temperature")
-            overwrite = True
-        out = st.add_model(args.name, logits=logit_map, embeddings=emb_map, meta=meta, overwrite=overwrite)
-    except (ValueError, FileNotFoundError, OSError) as exc:
+        out = st.add_model(args.name, logits=logit_map, embeddings=emb_map, meta=meta,
+                           overwrite=args.overwrite, merge=True)
+    except FileNotFoundError as exc:
+        msg = str(exc)
+        if "no norep store" in msg and not (args.labels and args.class_names):
+            msg += "; to create it give --labels and --class-names"
+        return fail(msg)
+    except (ValueError, OSError) as exc:
         return fail(str(exc))
     acc = out.get("accuracy", {}).get(args.split)
     print(f"{args.name}: {args.split} imported into {args.store}"
