@@ -793,7 +793,12 @@ def store_pairwise_analysis(store, *, split: str = "test", names: Sequence[str] 
 
 
 class _Operand:
-    """A candidate model on one split: its summary, logits and temperature."""
+    """One model on one split: its calibrated summary, logits and temperature.
+
+    The summary is computed once (one streaming softmax pass) and reused by every step and every
+    candidate evaluation of a greedy selection; exact probabilities of single entries or rows are
+    recomputed from the logits on demand, bit-identically.
+    """
 
     def __init__(self, logits: np.ndarray, y: np.ndarray, temperature: float, k: int):
         self.logits = logits
@@ -802,6 +807,7 @@ class _Operand:
         r = _summary_pass(logits, y, temperature, k)
         self.q, self.v, self.w, self.t, self.pred = r["q"], r["v"], r["w"], r["t"], r["pred"]
         self.m, self.s = r["m"], r["s"]
+        self.tplus = np.maximum(self.t, 0).astype(np.float64)  # bound of every other wrong class
 
     def at(self, rows, cols) -> np.ndarray:
         """Exact calibrated probabilities at (rows, cols) (see CalibratedSummary.probs_at)."""
@@ -817,90 +823,203 @@ class _Operand:
     def rows(self, rows) -> np.ndarray:
         return _softmax_rows(self.logits, rows, self.temperature, self.dtype)
 
-    def add_to(self, total: np.ndarray) -> None:
-        """Add the full calibrated probability matrix to ``total`` (float64), streaming."""
-        _add_full(self.logits, self.temperature, total)
+
+def _lookup(w: np.ndarray, v: np.ndarray, classes: np.ndarray):
+    """Where ``classes`` (n, J) is among the kept classes ``w`` (n, k): (known (n, J), value (n, J))."""
+    match = classes[:, :, None] == w[:, None, :]
+    known = match.any(axis=2)
+    val = np.where(match, v[:, None, :], 0).max(axis=2).astype(np.float64)  # values >= 0
+    return known, val
 
 
-def _prefix_ensemble_hits(members, y: np.ndarray) -> list[int]:
-    """Correct counts of the ensembles of the first 1, 2, ... members (as greedy_selection's
-    evaluation split: a float64 running sum in member order, divided by the member count),
-    streaming over row blocks so that the running sum stays in cache."""
-    n, c = members[0][0].shape
-    step = max(1, (_BLOCK_ELEMS // 2) // c)
-    hits = [0] * len(members)
-    dt = np.float64 if any(lg.dtype == np.float64 for lg, _ in members) else np.float32
-    buf = np.empty((step, c), dtype=dt)
-    cum = np.empty((step, c), dtype=np.float64)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        z, tot = buf[: b - a], cum[: b - a]
-        tot[...] = 0.0
-        for i, (lg, temp) in enumerate(members):
-            if lg.dtype == np.float64 or dt == np.float32:
-                _copy_rows(z, lg[a:b])
-                _softmax_checked(z, temp)
-            else:
-                tmp = np.empty(z.shape, dtype=np.float32)
-                _copy_rows(tmp, lg[a:b])
-                _softmax_checked(tmp, temp)
-                z[...] = tmp
-            tot += z
-            scores = tot if i == 0 else tot / (i + 1)
-            hits[i] += int(np.count_nonzero(scores.argmax(axis=1) == y[a:b]))
-        for lg, _ in members:
-            _release_rows(lg, a, b)
-    return hits
+class _EnsembleState:
+    """Exact correctness of ``(sum of members + candidate) / K`` from the members' summaries.
+
+    The sum is the reference's: float64, ``0.0`` plus each member's float32 probabilities in order,
+    the candidate last, then divided by ``K``. Kept per example (all float64 running sums in member
+    order, so each is exact or a bound by the monotonicity of rounded addition):
+
+    * ``Q``: the label's exact summed score; ``V1``: the sum of each member's largest wrong
+      probability (no wrong class can score more); ``T``: the sum of the members' bounds (no class
+      outside every member's kept classes can score more);
+    * for each member's kept wrong classes (``uw``, the union in member order, duplicates harmless)
+      the summed score's bounds ``lo``/``hi`` (a member that does not keep the class contributes
+      0 and its bound ``t`` respectively);
+    * for the examples that needed it once (``hard``), the exact summed row (float64, (H, C)).
+
+    For a candidate the decision goes: level 1 (label score against ``V1 + v1``, and against the
+    best ``lo``), level 2 (every kept class of members and candidate bounded), level 3 (exact summed
+    row with the candidate's exact probabilities at the candidate classes and its bound elsewhere),
+    full row (the candidate's exact row).
+    """
+
+    def __init__(self, ops: list[_Operand], y: np.ndarray, k: int):
+        self.ops, self.y, self.k = ops, y, k
+        n = len(y)
+        self.n, self.c = n, ops[0].logits.shape[1]
+        self.members: list[int] = []
+        self.Q = np.zeros(n)
+        self.V1 = np.zeros(n)
+        self.T = np.zeros(n)
+        self.uw = np.empty((n, 0), dtype=np.int32)
+        self.lo = np.empty((n, 0))
+        self.hi = np.empty((n, 0))
+        self.lo_best = np.zeros(n)
+        self.hard_index = np.full(n, -1, dtype=np.int64)
+        self.hard_rows = np.empty(0, dtype=np.int64)
+        self.hard_tot = np.empty((0, self.c))
+        self._hard_summary = None
+        self.levels = {"level1": 0, "level2": 0, "level3": 0, "full_row": 0}
+
+    # ----------------------------------------------------------------------------------- members
+    def add(self, j: int) -> None:
+        op = self.ops[j]
+        if self.uw.shape[1]:
+            known, val = _lookup(op.w, op.v, self.uw)
+            self.lo += np.where(known, val, 0.0)
+            self.hi += np.where(known, val, op.tplus[:, None])
+        new_lo = np.zeros(op.w.shape)
+        new_hi = np.zeros(op.w.shape)
+        for i in self.members:
+            prev = self.ops[i]
+            known, val = _lookup(prev.w, prev.v, op.w)
+            new_lo += np.where(known, val, 0.0)
+            new_hi += np.where(known, val, prev.tplus[:, None])
+        v64 = op.v.astype(np.float64)
+        new_lo += v64
+        new_hi += v64
+        self.uw = np.concatenate([self.uw, op.w], axis=1)
+        self.lo = np.concatenate([self.lo, new_lo], axis=1)
+        self.hi = np.concatenate([self.hi, new_hi], axis=1)
+        self.lo_best = self.lo.max(axis=1)
+        self.Q += op.q
+        self.V1 += op.v[:, 0]
+        self.T += op.tplus
+        if len(self.hard_rows):
+            self.hard_tot += op.rows(self.hard_rows)
+            _release_rows(op.logits, 0, self.n)
+        self._hard_summary = None
+        self.members.append(j)
+
+    def _make_hard(self, rows: np.ndarray) -> None:
+        rows = np.setdiff1d(rows, self.hard_rows)
+        if not len(rows):
+            return
+        tot = np.zeros((len(rows), self.c))
+        for i in self.members:  # the reference's sum, in member order
+            tot += self.ops[i].rows(rows)
+            _release_rows(self.ops[i].logits, 0, self.n)
+        self.hard_index[rows] = np.arange(len(self.hard_rows), len(self.hard_rows) + len(rows))
+        self.hard_rows = np.concatenate([self.hard_rows, rows])
+        self.hard_tot = np.concatenate([self.hard_tot, tot])
+        self._hard_summary = None
+
+    def _hard(self):
+        if self._hard_summary is None:
+            tot = self.hard_tot.copy()
+            q, v, w, t, _, _ = _summarise(tot, self.y[self.hard_rows], self.k)
+            self._hard_summary = (v, w, t)
+        return self._hard_summary
+
+    # -------------------------------------------------------------------------------- candidates
+    def counts(self, cands: Sequence[int]) -> np.ndarray:
+        """Exact number of correct examples of the ensemble with each candidate added."""
+        kdiv = float(len(self.members) + 1)
+        y = self.y
+        out = np.zeros(len(cands), dtype=np.int64)
+        pending = []  # (candidate position, example ids) left for levels 2+
+        for ci, j in enumerate(cands):
+            op = self.ops[j]
+            s = self.Q + op.q
+            s /= kdiv
+            upper = self.V1 + op.v[:, 0]
+            upper /= kdiv
+            correct = s > upper
+            wrong = (self.lo_best / kdiv) > s
+            und = np.nonzero(~(correct | wrong))[0]
+            self.levels["level1"] += self.n - len(und)
+            out[ci] = np.count_nonzero(correct)
+            if len(und):
+                pending.append((ci, und, s[und]))
+        new_hard, left = [], []
+        for ci, und, s in pending:
+            op = self.ops[cands[ci]]
+            easy = self.hard_index[und] < 0
+            c2, w2 = self._level2(op, und[easy], s[easy], kdiv)
+            out[ci] += np.count_nonzero(c2)
+            self.levels["level2"] += np.count_nonzero(c2 | w2)
+            rest = ~easy
+            rest[np.nonzero(easy)[0][~(c2 | w2)]] = True
+            new_hard.append(und[rest])
+            left.append((ci, und[rest], s[rest]))
+        if new_hard:
+            self._make_hard(np.concatenate(new_hard))
+        for ci, e, s in left:
+            if len(e):
+                out[ci] += self._level3(self.ops[cands[ci]], e, s, kdiv)
+        return out
+
+    def _level2(self, op: _Operand, e: np.ndarray, se: np.ndarray, kdiv: float):
+        y = self.y[e]
+        cw, cv, ct = op.w[e], op.v[e].astype(np.float64), op.tplus[e]
+        uw = self.uw[e]
+        match = uw[:, :, None] == cw[:, None, :]  # (E, J, k)
+        known = match.any(axis=2)
+        val = np.where(match, cv[:, None, :], 0.0).max(axis=2)
+        s2 = se[:, None]
+        lo = self.lo[e] + np.where(known, val, 0.0)
+        lo /= kdiv
+        hi = self.hi[e] + np.where(known, val, ct[:, None])
+        hi /= kdiv
+        y2 = y[:, None]
+        wrong = ((lo > s2) | ((lo == s2) & (uw < y2))).any(axis=1)
+        ok = ((hi < s2) | ((hi == s2) & (uw > y2))).all(axis=1)
+        # the candidate's kept classes that no member keeps: members' part in [0, T]
+        alone = ~match.any(axis=1)  # (E, k)
+        clo = cv / kdiv
+        chi = self.T[e][:, None] + cv
+        chi /= kdiv
+        wrong |= (alone & ((clo > s2) | ((clo == s2) & (cw < y2)))).any(axis=1)
+        ok &= (~alone | (chi < s2) | ((chi == s2) & (cw > y2))).all(axis=1)
+        other = self.T[e] + ct  # every class kept by nobody
+        other /= kdiv
+        ok &= other < se
+        return ok & ~wrong, wrong
+
+    def _level3(self, op: _Operand, e: np.ndarray, se: np.ndarray, kdiv: float) -> int:
+        hv, hw, ht = self._hard()
+        h = self.hard_index[e]
+        tot = self.hard_tot[h]
+        y = self.y[e]
+        kk = hw.shape[1]
+        cand = np.concatenate([hw[h], op.w[e]], axis=1)  # (E, 2k)
+        xt = np.take_along_axis(tot, cand.astype(np.int64), axis=1)
+        xc = np.empty(cand.shape, dtype=np.float64)
+        xc[:, kk:] = op.v[e]
+        xc[:, :kk] = op.at(np.repeat(e, kk), hw[h].reshape(-1)).reshape(len(e), kk)
+        _release_rows(op.logits, 0, self.n)
+        c3, w3 = _decide_level2(se, y, cand, xt, xc, ht[h].astype(np.float64), op.t[e].astype(np.float64),
+                                kdiv)
+        self.levels["level3"] += np.count_nonzero(c3 | w3)
+        hits = int(np.count_nonzero(c3))
+        rest = np.nonzero(~(c3 | w3))[0]
+        self.levels["full_row"] += len(rest)
+        for s0 in range(0, len(rest), _ROWS_PER_BATCH):
+            rr = rest[s0 : s0 + _ROWS_PER_BATCH]
+            rows = tot[rr] + op.rows(e[rr])
+            rows /= kdiv
+            hits += int(np.count_nonzero(rows.argmax(axis=1) == y[rr]))
+        _release_rows(op.logits, 0, self.n)
+        return hits
 
 
-def _greedy_counts(total, y, tot_sum, cands: list[_Operand], kdiv: int, levels) -> np.ndarray:
-    """Exact number of correct rows of ``(total + p_j) / kdiv`` for every candidate j."""
-    n, c = total.shape
-    tq, tv, tw, tt = tot_sum
-    counts = np.zeros(len(cands), dtype=np.int64)
-    tq64 = tq.astype(np.float64)
-    tv064 = tv[:, 0].astype(np.float64)
-    flat_total = total.reshape(-1)
-    for j, op in enumerate(cands):
-        correct, wrong, s = _decide_level1(tq64, tv064, op.q.astype(np.float64),
-                                           op.v[:, 0].astype(np.float64), float(kdiv))
-        und = np.nonzero(~(correct | wrong))[0]
-        levels["level1"] += n - len(und)
-        if len(und):
-            kk = tw.shape[1]
-            cand = np.concatenate([tw[und], op.w[und]], axis=1)  # (E, 2k)
-            xt = flat_total[(und * c)[:, None] + cand]
-            xc = np.empty(cand.shape, dtype=np.float64)
-            xc[:, kk:] = op.v[und]
-            rows_rep = np.repeat(und, kk)
-            xc[:, :kk] = op.at(rows_rep, tw[und].reshape(-1)).reshape(len(und), kk)
-            c2, w2 = _decide_level2(s[und], y[und], cand, xt, xc, tt[und].astype(np.float64),
-                                    op.t[und].astype(np.float64), float(kdiv))
-            correct[und[c2]] = True
-            rest = und[~(c2 | w2)]
-            levels["level2"] += len(und) - len(rest)
-            levels["full_row"] += len(rest)
-            for s0 in range(0, len(rest), _ROWS_PER_BATCH):
-                rr = rest[s0 : s0 + _ROWS_PER_BATCH]
-                rows = total[rr] + op.rows(rr)
-                rows /= kdiv
-                correct[rr[rows.argmax(axis=1) == y[rr]]] = True
-        counts[j] = int(np.count_nonzero(correct))
-        _release_rows(op.logits, 0, n)  # pages touched by the gathers above
-    return counts
+def _summarise_ops(make, names, n_jobs, progress, desc):
+    if n_jobs and int(n_jobs) > 1 and len(names) > 1:
+        from concurrent.futures import ThreadPoolExecutor
 
-
-def _summarise_total(total: np.ndarray, y: np.ndarray, k: int):
-    n, c = total.shape
-    step = max(1, _BLOCK_ELEMS // c)
-    q = np.empty(n)
-    v = np.empty((n, k))
-    w = np.empty((n, k), dtype=np.int32)
-    t = np.empty(n)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        q[a:b], v[a:b], w[a:b], t[a:b], _, _ = _summarise(total[a:b], y[a:b], k)
-    return q, v, w, t
+        with ThreadPoolExecutor(int(n_jobs)) as pool:
+            return list(_progress(pool.map(make, names), progress, total=len(names), desc=desc, unit="model"))
+    return [make(m) for m in _progress(names, progress, desc=desc, unit="model")]
 
 
 def fast_greedy_selection(
@@ -917,14 +1036,17 @@ def fast_greedy_selection(
     k: int = 2,
     n_jobs: int = 1,
     progress: bool = False,
+    device: str | None = None,
 ):
     """Greedy ensemble selection from a base model (Sec. 4.5, Fig. 5), exactly as
-    :func:`norep.ensembles.greedy_selection` but from logits, without holding every candidate's
-    probabilities in memory and without a full pass per candidate and step.
+    :func:`norep.ensembles.greedy_selection` but from logits, in about one softmax pass per model.
 
-    Each candidate's calibrated probabilities are summarised once (one streaming softmax pass);
-    each step then decides the correctness of ``(sum of members + candidate) / K`` for all
-    candidates with the bounds of the module docstring, touching full rows only where they fail.
+    Each model's calibrated probabilities are summarised once (one streaming softmax pass: the
+    label's probability, the ``k`` largest wrong ones with their classes and a bound for the rest);
+    every step and every candidate evaluation then works from those summaries (see
+    ``_EnsembleState``): the ensemble's correctness on an example is decided from exact sums and
+    bounds, and only the examples the summaries cannot decide are computed in full, from the logits,
+    exactly as the reference does. The evaluation split is handled the same way.
 
     Parameters
     ----------
@@ -945,10 +1067,14 @@ def fast_greedy_selection(
     replace : bool, default False
         Allow re-adding a candidate.
     k : int, default 2
-        Wrong classes kept per example for the level-2 check.
+        Wrong classes kept per example in the summaries.
     n_jobs : int, default 1
-        Threads for the per-candidate summary passes.
+        Threads for the per-model summary passes.
     progress : bool, default False
+    device : str, optional
+        ``None`` or ``"numpy"``: this numpy path; ``"cpu"``, ``"cuda"``, ...: the torch backend
+        (:mod:`norep.engine.torch_backend`) on that device; ``"auto"``: CUDA when available, else
+        numpy. Results are identical on every device.
 
     Returns
     -------
@@ -981,6 +1107,8 @@ def fast_greedy_selection(
             raise ValueError(f"candidate {m!r} is not in logits")
         if m == base:
             raise ValueError(f"the base model {base!r} cannot be a candidate")
+    if len(set(names)) != len(names):
+        raise ValueError("candidates must be unique")
     temps = {m: _check_temperature((temperatures or {}).get(m, 1.0)) for m in [base, *names]}
     base_lg = _as_logits(logits[base], f"logits[{base!r}]", n0)
     n, c = base_lg.shape
@@ -990,6 +1118,8 @@ def fast_greedy_selection(
     if not replace and steps > len(names):
         raise ValueError(f"steps={steps} exceeds the number of candidates ({len(names)}); "
                          "pass replace=True to allow re-adding a candidate")
+    if steps > 0 and not names:
+        raise ValueError("there are no candidates")
     k = _check_k(k)
     has_eval = eval_y_true is not None or eval_logits is not None
     if has_eval:
@@ -998,66 +1128,80 @@ def fast_greedy_selection(
         missing = [m for m in [base, *names] if m not in eval_logits]
         if missing:
             raise ValueError(f"eval_logits lacks {missing}")
+    mats = {base: base_lg}
+    for m in names:
+        mats[m] = _as_logits(logits[m], f"logits[{m!r}]", n, c)
+    ey = e_mats = None
+    if has_eval:
+        ey0 = np.asarray(eval_y_true)
+        e_mats = {base: _as_logits(eval_logits[base], f"eval_logits[{base!r}]",
+                                   ey0.shape[0] if ey0.ndim == 1 else None, c)}
+        ey = _check_labels(ey0, e_mats[base].shape[0], c, name="eval_y_true")
+
+    from norep.engine import resolve_device
+
+    dev = resolve_device(device)
+    if dev is not None:
+        from norep.engine.torch_backend import greedy_selection_torch
+
+        def eval_mat(m):
+            if m not in e_mats:
+                e_mats[m] = _as_logits(eval_logits[m], f"eval_logits[{m!r}]", len(ey), c)
+            return e_mats[m]
+
+        selected, counts, eval_hits, levels = greedy_selection_torch(
+            y, [mats[base]] + [mats[m] for m in names], [temps[base]] + [temps[m] for m in names],
+            steps, replace=replace, device=dev, progress=progress,
+            eval_y=ey, eval_logits=(lambda i: eval_mat(base if i == 0 else names[i - 1])) if has_eval else None)
+        result = GreedyResult(selected=[names[i - 1] for i in selected], accuracies=[float(h / n) for h in counts],
+                              eval_accuracies=None if eval_hits is None else [float(h / len(ey)) for h in eval_hits])
+        object.__setattr__(result, "levels", levels)
+        return result
 
     def make_op(m):
-        return _Operand(_as_logits(logits[m], f"logits[{m!r}]", n, c), y, temps[m], k)
+        return _Operand(mats[m], y, temps[m], k)
 
-    if n_jobs and int(n_jobs) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(int(n_jobs)) as pool:
-            cand_ops = list(_progress(pool.map(make_op, names), progress, total=len(names),
-                                      desc="greedy: summarise candidates", unit="model"))
-    else:
-        cand_ops = [make_op(m) for m in _progress(names, progress, desc="greedy: summarise candidates",
-                                                  unit="model")]
-    base_op = _Operand(base_lg, y, temps[base], k)
-
-    total = np.zeros((n, c), dtype=np.float64)
-    base_op.add_to(total)
-    members = 1
-    accuracies = [float(np.count_nonzero(base_op.pred == y) / n)]
-    selected: list[str] = []
-    available = list(range(len(names)))
-    levels = {"level1": 0, "level2": 0, "full_row": 0}
+    ops = [make_op(base)] + _summarise_ops(make_op, names, n_jobs, progress, "greedy: summarise candidates")
+    state = _EnsembleState(ops, y, k)
+    state.add(0)
+    accuracies = [float(np.count_nonzero(ops[0].pred == y) / n)]
+    selected: list[int] = []
+    available = list(range(1, len(ops)))
     for _ in _progress(range(steps), progress, desc="greedy steps", unit="step"):
-        tot_sum = _summarise_total(total, y, k)
-        counts = _greedy_counts(total, y, tot_sum, [cand_ops[j] for j in available], members + 1, levels)
+        counts = state.counts(available)
         best = int(np.argmax(counts))  # first best in candidate order
         j = available[best]
-        cand_ops[j].add_to(total)
-        members += 1
-        selected.append(names[j])
+        state.add(j)
+        selected.append(j)
         accuracies.append(float(counts[best] / n))
         if not replace:
             available.pop(best)
+    levels = dict(state.levels)
 
     eval_accuracies = None
     if has_eval:
-        ey0 = np.asarray(eval_y_true)
-        e_base = _as_logits(eval_logits[base], f"eval_logits[{base!r}]", ey0.shape[0] if ey0.ndim == 1 else None, c)
-        ey = _check_labels(ey0, e_base.shape[0], c, name="eval_y_true")
-        members_eval = [(e_base, temps[base])] + [
-            (_as_logits(eval_logits[m], f"eval_logits[{m!r}]", len(ey), c), temps[m]) for m in selected]
-        hits = _prefix_ensemble_hits(members_eval, ey)
+        order = [0] + selected
+        distinct = list(dict.fromkeys(order))
+        for i in distinct[1:]:
+            m = names[i - 1]
+            e_mats[m] = _as_logits(eval_logits[m], f"eval_logits[{m!r}]", len(ey), c)
+        label = {i: (base if i == 0 else names[i - 1]) for i in distinct}
+        e_ops = dict(zip(distinct, _summarise_ops(lambda i: _Operand(e_mats[label[i]], ey, temps[label[i]], k),
+                                                  distinct, n_jobs, progress, "greedy: evaluation split"),
+                         strict=True))
+        e_state = _EnsembleState([e_ops.get(i) for i in range(len(ops))], ey, k)
+        e_state.add(0)
+        hits = [int(np.count_nonzero(e_ops[0].pred == ey))]
+        for j in selected:
+            hits.append(int(e_state.counts([j])[0]))
+            e_state.add(j)
         eval_accuracies = [float(h / len(ey)) for h in hits]
-    result = GreedyResult(selected=selected, accuracies=accuracies, eval_accuracies=eval_accuracies)
+        for key, val in e_state.levels.items():
+            levels["eval_" + key] = val
+    result = GreedyResult(selected=[names[i - 1] for i in selected], accuracies=accuracies,
+                          eval_accuracies=eval_accuracies)
     object.__setattr__(result, "levels", levels)  # diagnostics: decisions taken at each level
     return result
-
-
-def _add_full(logits: np.ndarray, temperature: float, total: np.ndarray) -> None:
-    n, c = logits.shape
-    dt = _compute_dtype(logits.dtype)
-    step = max(1, _BLOCK_ELEMS // c)
-    buf = np.empty((step, c), dtype=dt)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        z = buf[: b - a]
-        _copy_rows(z, logits[a:b])
-        _softmax_checked(z, temperature)
-        total[a:b] += z
-        _release_rows(logits, a, b)
 
 
 def store_greedy_selection(store, *, base: str | None = None, steps: int = 10,
