@@ -100,3 +100,38 @@ def test_bad_candidates():
     z = np.zeros((3, 3))
     with pytest.raises(ValueError, match="candidates must be unique"):
         fast_greedy_selection([0, 1, 2], {"a": z, "b": z}, "a", 1, candidates=["b", "b"])
+
+
+def test_evaluation_summaries_reused_from_all_pairs(tmp_path):
+    from norep.allpairs import pairwise_analysis, store_pairwise_analysis
+    from norep.store import Store
+
+    rng = np.random.default_rng(13)
+    c = 15
+    y_cal, cal = random_store(rng, 5, 300, c, quantum=0.5)
+    y_test, test = random_store(rng, 5, 250, c, quantum=0.5)
+    names = ["base", "a", "b", "c", "d"]
+    temps = dict(zip(names, [1.0, 0.7, 1.3, 2.0, 1.0], strict=True))
+    res = pairwise_analysis(y_test, test, temperatures=[temps[m] for m in names], names=names, theta=False)
+    assert res._summaries is not None
+    kw = dict(temperatures=temps, eval_y_true=y_test, eval_logits=dict(zip(names, test, strict=True)))
+    plain = fast_greedy_selection(y_cal, dict(zip(names, cal, strict=True)), "base", 4, **kw)
+    reused = fast_greedy_selection(y_cal, dict(zip(names, cal, strict=True)), "base", 4, eval_summaries=res, **kw)
+    ref = reference(y_cal, cal, temps, names, 4, y_test, test)
+    assert plain.eval_accuracies == reused.eval_accuracies == ref.eval_accuracies
+    # another temperature: not reused, still exact
+    other = pairwise_analysis(y_test, test, names=names, theta=False)
+    again = fast_greedy_selection(y_cal, dict(zip(names, cal, strict=True)), "base", 4, eval_summaries=other, **kw)
+    assert again.eval_accuracies == ref.eval_accuracies
+    # from a store: memory maps of the same files are recognised
+    st = Store.create(tmp_path / "s", dataset="toy", class_names=[str(i) for i in range(c)],
+                      splits={"calib": y_cal, "test": y_test}, info={"base_model": "base"})
+    for i, m in enumerate(names):
+        st.add_model(m, logits={"calib": cal[i], "test": test[i]}, meta={"category": "ARCH", "method": "r"})
+    sres = store_pairwise_analysis(st, split="test", theta=False)
+    from norep.allpairs import _kept_summary
+
+    t_a = st.meta("a")["temperature"]
+    assert _kept_summary(sres, "a", st.logits("a", "test"), y_test, t_a, 2) is not None
+    assert _kept_summary(sres, "a", st.logits("b", "test"), y_test, t_a, 2) is None
+    assert _kept_summary(sres, "a", st.logits("a", "test"), y_test, t_a, 3) is None

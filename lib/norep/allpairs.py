@@ -252,6 +252,68 @@ class CalibratedSummary:
         return z / self.row_sum[rows]
 
 
+class _RowReader:
+    """Row blocks of a 2-D logits array converted to the compute dtype, without mapping files.
+
+    A read-only memory map of a whole ``.npy`` file (what :class:`norep.store.Store` hands out) is
+    read with ``os.preadv`` straight from the file into a reused buffer: no page of the file is
+    mapped into the process, so there are no page faults, nothing to release and no growth of the
+    resident set; float16 is then widened by torch's vectorised conversion, float32 lands directly
+    in the compute buffer. Any other array is sliced.
+    """
+
+    def __init__(self, arr: np.ndarray, dtype, step: int):
+        import mmap
+        import os
+
+        self.arr, self.dtype = arr, np.dtype(dtype)
+        self.fd = None
+        if (isinstance(arr, np.memmap) and isinstance(arr.base, mmap.mmap) and arr.flags.c_contiguous
+                and not arr.flags.writeable and getattr(arr, "filename", None) and hasattr(os, "preadv")):
+            try:
+                self.fd = os.open(arr.filename, os.O_RDONLY)
+            except OSError:  # pragma: no cover - the file vanished: fall back to the map
+                self.fd = None
+        self.row_bytes = arr.shape[1] * arr.dtype.itemsize if arr.ndim == 2 else arr.dtype.itemsize
+        self.scratch = None
+        if self.fd is not None and arr.dtype != self.dtype:
+            self.scratch = np.empty((step, arr.shape[1]), dtype=arr.dtype)
+
+    def read(self, a: int, b: int, out: np.ndarray) -> None:
+        """``out[...] = arr[a:b]`` (converted); ``out`` has ``b - a`` rows."""
+        import os
+
+        if self.fd is None:
+            _copy_rows(out, self.arr[a:b])
+            _release_rows(self.arr, a, b)
+            return
+        dst = out if self.scratch is None else self.scratch[: b - a]
+        view = memoryview(dst).cast("B")
+        want, pos = view.nbytes, self.arr.offset + a * self.row_bytes
+        got = 0
+        while got < want:
+            r = os.preadv(self.fd, [view[got:]], pos + got)
+            if r <= 0:  # pragma: no cover - truncated file
+                raise OSError(f"could not read {self.arr.filename}")
+            got += r
+        if self.scratch is not None:
+            _copy_rows(out, dst)
+
+    def close(self) -> None:
+        import os
+
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
 def _softmax_checked(z: np.ndarray, temperature: float, what: str = "logits", *, normalize: bool = True):
     """:func:`norep.calibration.softmax` of the block ``z`` in place; returns its row stats.
 
@@ -282,16 +344,16 @@ def _summary_pass(logits: np.ndarray, y: np.ndarray, temperature: float, k: int,
         "t": np.empty(n, dt), "pred": np.empty(n, np.int32), "conf": np.empty(n, dt),
         "m": np.empty(n, dt), "s": np.empty(n, dt),
     }
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        z = buf[: b - a]
-        _copy_rows(z, logits[a:b])
-        m, s = _softmax_checked(z, temperature, normalize=False)
-        q, v, w, t, pred, conf = _summarise_exp(z, s[:, 0], y[a:b], k)
-        res["q"][a:b], res["v"][a:b], res["w"][a:b], res["t"][a:b] = q, v, w, t
-        res["pred"][a:b], res["conf"][a:b] = pred, conf
-        res["m"][a:b], res["s"][a:b] = m[:, 0], s[:, 0]
-        _release_rows(logits, a, b)
+    with _RowReader(logits, dt, step) as reader:
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            z = buf[: b - a]
+            reader.read(a, b, z)
+            m, s = _softmax_checked(z, temperature, normalize=False)
+            q, v, w, t, pred, conf = _summarise_exp(z, s[:, 0], y[a:b], k)
+            res["q"][a:b], res["v"][a:b], res["w"][a:b], res["t"][a:b] = q, v, w, t
+            res["pred"][a:b], res["conf"][a:b] = pred, conf
+            res["m"][a:b], res["s"][a:b] = m[:, 0], s[:, 0]
     return res
 
 
@@ -392,6 +454,7 @@ class AllPairsResult:
     levels: dict[str, int] = field(default_factory=dict)
     correct: np.ndarray | None = None
     conf: np.ndarray | None = None
+    _summaries: dict | None = field(default=None, repr=False)
 
     def compute_theta(self, bins=18, *, pairs_per_block: int | None = None) -> np.ndarray:
         """Fill ``theta_counts`` for every pair ``i < j`` from the kept confidences and correctness.
@@ -632,27 +695,42 @@ def pairwise_analysis(
     pred = np.empty((m_models, cs), dtype=np.int32)
     sums = np.empty((m_models, cs), dtype=dt)
 
+    step = max(1, _BLOCK_ELEMS // c)
+    own = [_compute_dtype(lg.dtype) for lg in mats]
+    keep = all(o == dt for o in own)  # per-model summaries kept for reuse (greedy evaluation)
+    full = None
+    if keep:
+        full = {"q": np.empty((m_models, n), dt), "v": np.empty((m_models, n, k), dt),
+                "w": np.empty((m_models, n, k), np.int32), "t": np.empty((m_models, n), dt),
+                "pred": np.empty((m_models, n), np.int32), "m": np.empty((m_models, n), dt),
+                "s": np.empty((m_models, n), dt)}
+    maxes = np.empty((m_models, cs), dtype=dt)
+    readers = [_RowReader(lg, o, step) for lg, o in zip(mats, own, strict=True)]
+
     def one_model(mi, a, b, yc):
         nb = b - a
-        step = max(1, _BLOCK_ELEMS // c)
         for r0 in range(0, nb, step):
             r1 = min(nb, r0 + step)
             blk = probs[mi, r0:r1]
-            src = mats[mi][a + r0 : a + r1]
             what = f"logits[{mi}] ({names[mi]!r})"
-            if mats[mi].dtype == np.float64 or dt == np.float32:
+            if own[mi] == dt:
                 # the buffer keeps exp(z / T - m); probabilities are blk / sums, divided on demand
-                _copy_rows(blk, src)
-                _, srow = _softmax_checked(blk, temps[mi], what, normalize=False)
+                readers[mi].read(a + r0, a + r1, blk)
+                mrow, srow = _softmax_checked(blk, temps[mi], what, normalize=False)
                 sums[mi, r0:r1] = srow[:, 0]
+                maxes[mi, r0:r1] = mrow[:, 0]
             else:  # float32 probabilities stored in a float64 buffer (exact widening), sums 1
                 tmp = np.empty(blk.shape, dtype=np.float32)
-                _copy_rows(tmp, src)
+                readers[mi].read(a + r0, a + r1, tmp)
                 _softmax_checked(tmp, temps[mi], what)
                 blk[...] = tmp
                 sums[mi, r0:r1] = 1.0
             (q[mi, r0:r1], v[mi, r0:r1], w[mi, r0:r1], tb[mi, r0:r1], pred[mi, r0:r1],
              conf[mi, r0:r1]) = _summarise_exp(blk, sums[mi, r0:r1], yc[r0:r1], k)
+        if full is not None:
+            full["q"][mi, a:b], full["v"][mi, a:b], full["w"][mi, a:b] = q[mi, :nb], v[mi, :nb], w[mi, :nb]
+            full["t"][mi, a:b], full["pred"][mi, a:b] = tb[mi, :nb], pred[mi, :nb]
+            full["m"][mi, a:b], full["s"][mi, a:b] = maxes[mi, :nb], sums[mi, :nb]
 
     pool = None
     if n_jobs and int(n_jobs) > 1:
@@ -674,8 +752,6 @@ def pairwise_analysis(
             corr = pred[:, :nb] == yc[None, :]
             correct_all[:, a:b] = corr
             conf_all[:, a:b] = conf[:, :nb]
-            for mi in range(m_models):
-                _release_rows(mats[mi], a, b)
             if n_pairs == 0:
                 continue
             ens = _pairs_chunk(probs, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels)
@@ -685,6 +761,8 @@ def pairwise_analysis(
     finally:
         if pool is not None:
             pool.shutdown()
+        for r in readers:
+            r.close()
 
     # outcome counts from the correctness matrix (as norep.metrics.pairwise_outcomes)
     kf = correct_all.astype(np.float32 if n < 2**24 else np.float64)
@@ -712,6 +790,8 @@ def pairwise_analysis(
                 "ensemble_correct": ens_mat, "converted": conv_mat, "inconsistent": incons},
         levels=levels, correct=correct_all, conf=conf_all,
     )
+    if full is not None:
+        res._summaries = {"y": y, "k": k, "temps": temps, "logits": mats, **full}
     if theta:
         res.compute_theta(theta_bins)
     return res
@@ -800,11 +880,12 @@ class _Operand:
     recomputed from the logits on demand, bit-identically.
     """
 
-    def __init__(self, logits: np.ndarray, y: np.ndarray, temperature: float, k: int):
+    def __init__(self, logits: np.ndarray, y: np.ndarray, temperature: float, k: int, r: dict | None = None):
         self.logits = logits
         self.temperature = temperature
         self.dtype = _compute_dtype(logits.dtype)
-        r = _summary_pass(logits, y, temperature, k)
+        if r is None:
+            r = _summary_pass(logits, y, temperature, k)
         self.q, self.v, self.w, self.t, self.pred = r["q"], r["v"], r["w"], r["t"], r["pred"]
         self.m, self.s = r["m"], r["s"]
         self.tplus = np.maximum(self.t, 0).astype(np.float64)  # bound of every other wrong class
@@ -826,9 +907,12 @@ class _Operand:
 
 def _lookup(w: np.ndarray, v: np.ndarray, classes: np.ndarray):
     """Where ``classes`` (n, J) is among the kept classes ``w`` (n, k): (known (n, J), value (n, J))."""
-    match = classes[:, :, None] == w[:, None, :]
-    known = match.any(axis=2)
-    val = np.where(match, v[:, None, :], 0).max(axis=2).astype(np.float64)  # values >= 0
+    known = np.zeros(classes.shape, dtype=bool)
+    val = np.zeros(classes.shape)
+    for i in range(w.shape[1] - 1, -1, -1):  # duplicates in w carry equal values
+        hit = classes == w[:, i : i + 1]
+        known |= hit
+        np.copyto(val, v[:, i : i + 1], where=hit, casting="unsafe")
     return known, val
 
 
@@ -963,9 +1047,7 @@ class _EnsembleState:
         y = self.y[e]
         cw, cv, ct = op.w[e], op.v[e].astype(np.float64), op.tplus[e]
         uw = self.uw[e]
-        match = uw[:, :, None] == cw[:, None, :]  # (E, J, k)
-        known = match.any(axis=2)
-        val = np.where(match, cv[:, None, :], 0.0).max(axis=2)
+        known, val = _lookup(cw, cv, uw)
         s2 = se[:, None]
         lo = self.lo[e] + np.where(known, val, 0.0)
         lo /= kdiv
@@ -975,7 +1057,9 @@ class _EnsembleState:
         wrong = ((lo > s2) | ((lo == s2) & (uw < y2))).any(axis=1)
         ok = ((hi < s2) | ((hi == s2) & (uw > y2))).all(axis=1)
         # the candidate's kept classes that no member keeps: members' part in [0, T]
-        alone = ~match.any(axis=1)  # (E, k)
+        alone = np.ones(cw.shape, dtype=bool)
+        for i in range(cw.shape[1]):
+            alone[:, i] = ~(uw == cw[:, i : i + 1]).any(axis=1)
         clo = cv / kdiv
         chi = self.T[e][:, None] + cv
         chi /= kdiv
@@ -989,11 +1073,10 @@ class _EnsembleState:
     def _level3(self, op: _Operand, e: np.ndarray, se: np.ndarray, kdiv: float) -> int:
         hv, hw, ht = self._hard()
         h = self.hard_index[e]
-        tot = self.hard_tot[h]
         y = self.y[e]
         kk = hw.shape[1]
         cand = np.concatenate([hw[h], op.w[e]], axis=1)  # (E, 2k)
-        xt = np.take_along_axis(tot, cand.astype(np.int64), axis=1)
+        xt = self.hard_tot.reshape(-1)[h[:, None] * self.c + cand]
         xc = np.empty(cand.shape, dtype=np.float64)
         xc[:, kk:] = op.v[e]
         xc[:, :kk] = op.at(np.repeat(e, kk), hw[h].reshape(-1)).reshape(len(e), kk)
@@ -1006,7 +1089,7 @@ class _EnsembleState:
         self.levels["full_row"] += len(rest)
         for s0 in range(0, len(rest), _ROWS_PER_BATCH):
             rr = rest[s0 : s0 + _ROWS_PER_BATCH]
-            rows = tot[rr] + op.rows(e[rr])
+            rows = self.hard_tot[h[rr]] + op.rows(e[rr])
             rows /= kdiv
             hits += int(np.count_nonzero(rows.argmax(axis=1) == y[rr]))
         _release_rows(op.logits, 0, self.n)
@@ -1020,6 +1103,36 @@ def _summarise_ops(make, names, n_jobs, progress, desc):
         with ThreadPoolExecutor(int(n_jobs)) as pool:
             return list(_progress(pool.map(make, names), progress, total=len(names), desc=desc, unit="model"))
     return [make(m) for m in _progress(names, progress, desc=desc, unit="model")]
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    if a is b:
+        return True
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    fa, fb = getattr(a, "filename", None), getattr(b, "filename", None)
+    if fa and fb and isinstance(a, np.memmap) and isinstance(b, np.memmap):
+        import os
+
+        try:
+            return os.path.samefile(fa, fb) and a.offset == b.offset and a.base is not None
+        except OSError:
+            return False
+    return bool(a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+def _kept_summary(res, name: str, logits: np.ndarray, y: np.ndarray, temperature: float, k: int):
+    """Model ``name``'s summary kept by an all-pairs result, if it is of these logits, labels,
+    temperature and ``k``; else None."""
+    kept = getattr(res, "_summaries", None)
+    if kept is None or name not in res.names or kept["k"] != k:
+        return None
+    i = res.names.index(name)
+    if kept["temps"][i] != temperature or not np.array_equal(kept["y"], y):
+        return None
+    if not _same_array(kept["logits"][i], logits):
+        return None
+    return {key: kept[key][i] for key in ("q", "v", "w", "t", "pred", "m", "s")}
 
 
 def fast_greedy_selection(
@@ -1037,6 +1150,7 @@ def fast_greedy_selection(
     n_jobs: int = 1,
     progress: bool = False,
     device: str | None = None,
+    eval_summaries: AllPairsResult | None = None,
 ):
     """Greedy ensemble selection from a base model (Sec. 4.5, Fig. 5), exactly as
     :func:`norep.ensembles.greedy_selection` but from logits, in about one softmax pass per model.
@@ -1075,6 +1189,10 @@ def fast_greedy_selection(
         ``None`` or ``"numpy"``: this numpy path; ``"cpu"``, ``"cuda"``, ...: the torch backend
         (:mod:`norep.engine.torch_backend`) on that device; ``"auto"``: CUDA when available, else
         numpy. Results are identical on every device.
+    eval_summaries : AllPairsResult, optional
+        A :func:`pairwise_analysis` result on the evaluation split (same logits, temperatures and
+        ``k``): the per-model summaries it kept are reused instead of one pass per model (models
+        it lacks, or holds with another temperature, are summarised here).
 
     Returns
     -------
@@ -1186,9 +1304,14 @@ def fast_greedy_selection(
             m = names[i - 1]
             e_mats[m] = _as_logits(eval_logits[m], f"eval_logits[{m!r}]", len(ey), c)
         label = {i: (base if i == 0 else names[i - 1]) for i in distinct}
-        e_ops = dict(zip(distinct, _summarise_ops(lambda i: _Operand(e_mats[label[i]], ey, temps[label[i]], k),
-                                                  distinct, n_jobs, progress, "greedy: evaluation split"),
-                         strict=True))
+        e_ops = {}
+        for i in distinct:
+            r = _kept_summary(eval_summaries, label[i], e_mats[label[i]], ey, temps[label[i]], k)
+            if r is not None:
+                e_ops[i] = _Operand(e_mats[label[i]], ey, temps[label[i]], k, r)
+        todo = [i for i in distinct if i not in e_ops]
+        e_ops.update(zip(todo, _summarise_ops(lambda i: _Operand(e_mats[label[i]], ey, temps[label[i]], k),
+                                              todo, n_jobs, progress, "greedy: evaluation split"), strict=True))
         e_state = _EnsembleState([e_ops.get(i) for i in range(len(ops))], ey, k)
         e_state.add(0)
         hits = [int(np.count_nonzero(e_ops[0].pred == ey))]
