@@ -325,9 +325,71 @@ def _softmax_checked(z: np.ndarray, temperature: float, what: str = "logits", *,
     return m, s
 
 
+def _preadable(arr) -> bool:
+    import mmap
+    import os
+
+    return (isinstance(arr, np.memmap) and isinstance(arr.base, mmap.mmap) and arr.flags.c_contiguous
+            and not arr.flags.writeable and bool(getattr(arr, "filename", None)) and hasattr(os, "preadv")
+            and arr.ndim == 2)
+
+
+_GATHER_BLOCK = 2048  # rows per read when gathering many scattered rows
+
+
+def _gather_rows(arr: np.ndarray, rows) -> np.ndarray:
+    """``arr[rows]`` for an index array, reading a memory-mapped file with ``preadv`` (a few rows:
+    one read each; many: the blocks that hold them, sequentially) so that no page of it is mapped."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not _preadable(arr):
+        out = np.asarray(arr[rows])
+        _release_rows(arr, 0, arr.shape[0])
+        return out
+    import os
+
+    c = arr.shape[1]
+    row_bytes = c * arr.dtype.itemsize
+    out = np.empty((len(rows), c), dtype=arr.dtype)
+    if not len(rows):
+        return out
+    order = np.argsort(rows, kind="stable")
+    sr = rows[order]
+    fd = os.open(arr.filename, os.O_RDONLY)
+    try:
+        if len(rows) <= 32:
+            for i, r in zip(order.tolist(), sr.tolist(), strict=True):
+                _pread_into(fd, out[i], arr.offset + r * row_bytes)
+        else:
+            scratch = np.empty((_GATHER_BLOCK, c), dtype=arr.dtype)
+            i0 = 0
+            while i0 < len(sr):
+                a = int(sr[i0])
+                b = min(arr.shape[0], a + _GATHER_BLOCK)
+                i1 = int(np.searchsorted(sr, b, side="left"))
+                last = int(sr[i1 - 1]) + 1  # read only up to the last row needed in this block
+                _pread_into(fd, scratch[: last - a], arr.offset + a * row_bytes)
+                out[order[i0:i1]] = scratch[sr[i0:i1] - a]
+                i0 = i1
+    finally:
+        os.close(fd)
+    return out
+
+
+def _pread_into(fd: int, dst: np.ndarray, pos: int) -> None:
+    import os
+
+    view = memoryview(dst).cast("B")
+    got = 0
+    while got < view.nbytes:
+        r = os.preadv(fd, [view[got:]], pos + got)
+        if r <= 0:  # pragma: no cover - truncated file
+            raise OSError("could not read the logits file (truncated?)")
+        got += r
+
+
 def _softmax_rows(logits: np.ndarray, rows, temperature: float, dtype) -> np.ndarray:
     """Exact calibrated probabilities of the given rows (a slice or index array)."""
-    src = logits[rows]
+    src = logits[rows] if isinstance(rows, slice) else _gather_rows(logits, rows)
     out = np.empty(src.shape, dtype=dtype)
     _copy_rows(out, np.ascontiguousarray(src))
     return _softmax_inplace(out, temperature)
@@ -455,6 +517,7 @@ class AllPairsResult:
     correct: np.ndarray | None = None
     conf: np.ndarray | None = None
     _summaries: dict | None = field(default=None, repr=False)
+    _conf_bounds: Any = field(default=None, repr=False)
 
     def compute_theta(self, bins=18, *, pairs_per_block: int | None = None) -> np.ndarray:
         """Fill ``theta_counts`` for every pair ``i < j`` from the kept confidences and correctness.
@@ -473,10 +536,25 @@ class AllPairsResult:
         cf = self.conf.astype(np.float64)
         corr = self.correct
         block = pairs_per_block or max(1, (1 << 22) // max(1, n))
+        bounds = self._conf_bounds
         for p0 in range(0, len(ia), block):
             a, b = ia[p0 : p0 + block], ib[p0 : p0 + block]
             th = np.degrees(np.arctan2(cf[a], cf[b]))
             idx = _theta_bins(edges, th)
+            if bounds is not None:
+                # confidences known to within bounds (torch backend): bins that the bounds leave
+                # open are settled from the exact confidences of those examples
+                lo, hi = bounds.lo, bounds.hi
+                pad = 1e-9
+                ilo = _theta_bins(edges, np.degrees(np.arctan2(lo[a], hi[b])) - pad)
+                ihi = _theta_bins(edges, np.degrees(np.arctan2(hi[a], lo[b])) + pad)
+                pp, ee = np.nonzero((ilo != ihi) | (ilo != idx))
+                if len(pp):
+                    ca_ex = bounds.exact(a[pp], ee)
+                    cb_ex = bounds.exact(b[pp], ee)
+                    th_ex = np.degrees(np.arctan2(ca_ex.astype(np.float64), cb_ex.astype(np.float64)))
+                    idx[pp, ee] = _theta_bins(edges, th_ex)
+                    self.levels["theta_exact"] = self.levels.get("theta_exact", 0) + len(pp)
             ca, cb = corr[a], corr[b]
             outcome = np.where(ca, np.where(cb, 0, 1), np.where(cb, 2, 3))
             keep = idx >= 0
@@ -589,6 +667,7 @@ def pairwise_analysis(
     theta_bins=18,
     n_jobs: int = 1,
     progress: bool = False,
+    device: str | None = None,
 ) -> AllPairsResult:
     """Outcomes, ensemble accuracy, conversion rate and theta histograms of every pair (Secs. 4.1-4.3).
 
@@ -622,6 +701,11 @@ def pairwise_analysis(
         Threads for the per-model softmax passes.
     progress : bool, default False
         Show a progress bar on stderr.
+    device : str, optional
+        ``None``/``"numpy"`` (this numpy path), ``"auto"``, or a torch device (``"cpu"``, ``"cuda"``)
+        for the torch backend (:mod:`norep.engine`); the counts are identical on every device (on a
+        torch device ``conf`` holds the confidences to within the backend's stated tolerance, and
+        theta histograms are still exact).
 
     Returns
     -------
@@ -675,6 +759,20 @@ def pairwise_analysis(
         from norep.specialization import _bin_edges
 
         _bin_edges(theta_bins)  # validate before the long pass
+
+    from norep.engine import resolve_device
+
+    dev = resolve_device(device)
+    if dev is not None:
+        from norep.engine.torch_backend import pairwise_torch
+
+        out = pairwise_torch(y, mats, temps, device=dev, progress=progress)
+        res = _assemble(names, n, out["correct"], out["conf"], out["ensemble_correct"], out["converted"],
+                        out["levels"])
+        res._conf_bounds = out["conf_bounds"]
+        if theta:
+            res.compute_theta(theta_bins)
+        return res
 
     dt = np.float64 if any(lg.dtype == np.float64 for lg in mats) else np.float32
     ia, ib = np.triu_indices(m_models, 1)
@@ -764,6 +862,18 @@ def pairwise_analysis(
         for r in readers:
             r.close()
 
+    res = _assemble(names, n, correct_all, conf_all, ens_correct, converted, levels)
+    if full is not None:
+        res._summaries = {"y": y, "k": k, "temps": temps, "logits": mats, **full}
+    if theta:
+        res.compute_theta(theta_bins)
+    return res
+
+
+def _assemble(names, n, correct_all, conf_all, ens_correct, converted, levels) -> AllPairsResult:
+    """The result from the members' correctness (M, N) and the per-pair (i < j) ensemble counts."""
+    m_models = len(names)
+    ia, ib = np.triu_indices(m_models, 1)
     # outcome counts from the correctness matrix (as norep.metrics.pairwise_outcomes)
     kf = correct_all.astype(np.float32 if n < 2**24 else np.float64)
     both = np.rint(kf @ kf.T).astype(np.int64)
@@ -781,8 +891,8 @@ def pairwise_analysis(
     incons = only_a + only_b
     with np.errstate(divide="ignore", invalid="ignore"):
         conversion = np.where(incons > 0, conv_mat / incons, np.nan)
-    res = AllPairsResult(
-        names=names, n_examples=n, accuracy=n_correct / n,
+    return AllPairsResult(
+        names=list(names), n_examples=n, accuracy=n_correct / n,
         both_correct=both / n, only_a=only_a / n, only_b=only_b / n, both_wrong=both_wrong / n,
         ensemble_accuracy=ens_mat / n, conversion_rate=conversion,
         theta_edges=None, theta_counts=None,
@@ -790,11 +900,6 @@ def pairwise_analysis(
                 "ensemble_correct": ens_mat, "converted": conv_mat, "inconsistent": incons},
         levels=levels, correct=correct_all, conf=conf_all,
     )
-    if full is not None:
-        res._summaries = {"y": y, "k": k, "temps": temps, "logits": mats, **full}
-    if theta:
-        res.compute_theta(theta_bins)
-    return res
 
 
 def _pairs_chunk(exps, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.ndarray:
@@ -893,13 +998,24 @@ class _Operand:
     def at(self, rows, cols) -> np.ndarray:
         """Exact calibrated probabilities at (rows, cols) (see CalibratedSummary.probs_at)."""
         dt = self.dtype
-        z = np.asarray(self.logits[rows, cols], dtype=dt)
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        if _preadable(self.logits):
+            uniq, inv = np.unique(rows, return_inverse=True)
+            z = _gather_rows(self.logits, uniq)[inv.reshape(-1), cols].astype(dt)
+        else:
+            z = np.asarray(self.logits[rows, cols], dtype=dt)
+            _release_rows(self.logits, 0, self.n)
         t = dt(self.temperature)
         if t != 1:
             z = z / t
         z = z - self.m[rows]
         np.exp(z, out=z)
         return z / self.s[rows]
+
+    @property
+    def n(self) -> int:
+        return self.logits.shape[0]
 
     def rows(self, rows) -> np.ndarray:
         return _softmax_rows(self.logits, rows, self.temperature, self.dtype)
@@ -981,7 +1097,6 @@ class _EnsembleState:
         self.T += op.tplus
         if len(self.hard_rows):
             self.hard_tot += op.rows(self.hard_rows)
-            _release_rows(op.logits, 0, self.n)
         self._hard_summary = None
         self.members.append(j)
 
@@ -992,7 +1107,6 @@ class _EnsembleState:
         tot = np.zeros((len(rows), self.c))
         for i in self.members:  # the reference's sum, in member order
             tot += self.ops[i].rows(rows)
-            _release_rows(self.ops[i].logits, 0, self.n)
         self.hard_index[rows] = np.arange(len(self.hard_rows), len(self.hard_rows) + len(rows))
         self.hard_rows = np.concatenate([self.hard_rows, rows])
         self.hard_tot = np.concatenate([self.hard_tot, tot])
@@ -1009,7 +1123,6 @@ class _EnsembleState:
     def counts(self, cands: Sequence[int]) -> np.ndarray:
         """Exact number of correct examples of the ensemble with each candidate added."""
         kdiv = float(len(self.members) + 1)
-        y = self.y
         out = np.zeros(len(cands), dtype=np.int64)
         pending = []  # (candidate position, example ids) left for levels 2+
         for ci, j in enumerate(cands):
@@ -1074,17 +1187,41 @@ class _EnsembleState:
         hv, hw, ht = self._hard()
         h = self.hard_index[e]
         y = self.y[e]
+        y2, s2 = y[:, None], se[:, None]
+        tw, cw = hw[h], op.w[e]
+        ct = op.tplus[e]
+        # (a) exact summed row; the candidate known at its kept classes, in [0, t] elsewhere
+        known, val = _lookup(cw, op.v[e], tw)
+        xt_tw = hv[h]
+        lo = xt_tw + np.where(known, val, 0.0)
+        lo /= kdiv
+        hi = xt_tw + np.where(known, val, ct[:, None])
+        hi /= kdiv
+        sc = self.hard_tot.reshape(-1)[h[:, None] * self.c + cw] + op.v[e]
+        sc /= kdiv
+        wrong = ((lo > s2) | ((lo == s2) & (tw < y2))).any(axis=1)
+        wrong |= ((sc > s2) | ((sc == s2) & (cw < y2))).any(axis=1)
+        other = ht[h] + ct
+        other /= kdiv
+        ok = ((hi < s2) | ((hi == s2) & (tw > y2))).all(axis=1)
+        ok &= ((sc < s2) | ((sc == s2) & (cw > y2))).all(axis=1) & (other < se)
+        ok &= ~wrong
+        hits = int(np.count_nonzero(ok))
+        self.levels["level3"] += np.count_nonzero(ok | wrong)
+        und = np.nonzero(~(ok | wrong))[0]
+        if not len(und):
+            return hits
+        # (b) the candidate's exact probabilities at the summed row's kept classes
+        e, se, h, y = e[und], se[und], h[und], y[und]
         kk = hw.shape[1]
         cand = np.concatenate([hw[h], op.w[e]], axis=1)  # (E, 2k)
         xt = self.hard_tot.reshape(-1)[h[:, None] * self.c + cand]
         xc = np.empty(cand.shape, dtype=np.float64)
         xc[:, kk:] = op.v[e]
         xc[:, :kk] = op.at(np.repeat(e, kk), hw[h].reshape(-1)).reshape(len(e), kk)
-        _release_rows(op.logits, 0, self.n)
-        c3, w3 = _decide_level2(se, y, cand, xt, xc, ht[h].astype(np.float64), op.t[e].astype(np.float64),
-                                kdiv)
+        c3, w3 = _decide_level2(se, y, cand, xt, xc, ht[h], op.t[e].astype(np.float64), kdiv)
         self.levels["level3"] += np.count_nonzero(c3 | w3)
-        hits = int(np.count_nonzero(c3))
+        hits += int(np.count_nonzero(c3))
         rest = np.nonzero(~(c3 | w3))[0]
         self.levels["full_row"] += len(rest)
         for s0 in range(0, len(rest), _ROWS_PER_BATCH):
@@ -1092,7 +1229,6 @@ class _EnsembleState:
             rows = self.hard_tot[h[rr]] + op.rows(e[rr])
             rows /= kdiv
             hits += int(np.count_nonzero(rows.argmax(axis=1) == y[rr]))
-        _release_rows(op.logits, 0, self.n)
         return hits
 
 
