@@ -1144,7 +1144,7 @@ class _EnsembleState:
             easy = self.hard_index[und] < 0
             c2, w2 = self._level2(op, und[easy], s[easy], kdiv)
             out[ci] += np.count_nonzero(c2)
-            self.levels["level2"] += np.count_nonzero(c2 | w2)
+            self.levels["level2"] += int(np.count_nonzero(c2 | w2))
             rest = ~easy
             rest[np.nonzero(easy)[0][~(c2 | w2)]] = True
             new_hard.append(und[rest])
@@ -1207,7 +1207,7 @@ class _EnsembleState:
         ok &= ((sc < s2) | ((sc == s2) & (cw > y2))).all(axis=1) & (other < se)
         ok &= ~wrong
         hits = int(np.count_nonzero(ok))
-        self.levels["level3"] += np.count_nonzero(ok | wrong)
+        self.levels["level3"] += int(np.count_nonzero(ok | wrong))
         und = np.nonzero(~(ok | wrong))[0]
         if not len(und):
             return hits
@@ -1220,7 +1220,7 @@ class _EnsembleState:
         xc[:, kk:] = op.v[e]
         xc[:, :kk] = op.at(np.repeat(e, kk), hw[h].reshape(-1)).reshape(len(e), kk)
         c3, w3 = _decide_level2(se, y, cand, xt, xc, ht[h], op.t[e].astype(np.float64), kdiv)
-        self.levels["level3"] += np.count_nonzero(c3 | w3)
+        self.levels["level3"] += int(np.count_nonzero(c3 | w3))
         hits += int(np.count_nonzero(c3))
         rest = np.nonzero(~(c3 | w3))[0]
         self.levels["full_row"] += len(rest)
