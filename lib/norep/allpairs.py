@@ -334,42 +334,25 @@ def _preadable(arr) -> bool:
             and arr.ndim == 2)
 
 
-_GATHER_BLOCK = 2048  # rows per read when gathering many scattered rows
-
-
 def _gather_rows(arr: np.ndarray, rows) -> np.ndarray:
-    """``arr[rows]`` for an index array, reading a memory-mapped file with ``preadv`` (a few rows:
-    one read each; many: the blocks that hold them, sequentially) so that no page of it is mapped."""
+    """``arr[rows]`` for an index array. From a read-only memory-mapped file: a few rows are read
+    with ``preadv`` (nothing mapped); more go through the map (one page fault per 64 KB or so) and
+    the pages touched are released at once, so the resident set does not grow."""
     rows = np.asarray(rows, dtype=np.int64)
-    if not _preadable(arr):
+    if not _preadable(arr) or len(rows) > 8:
         out = np.asarray(arr[rows])
-        _release_rows(arr, 0, arr.shape[0])
+        if len(rows):
+            _release_rows(arr, int(rows.min()), int(rows.max()) + 2)
         return out
     import os
 
     c = arr.shape[1]
     row_bytes = c * arr.dtype.itemsize
     out = np.empty((len(rows), c), dtype=arr.dtype)
-    if not len(rows):
-        return out
-    order = np.argsort(rows, kind="stable")
-    sr = rows[order]
     fd = os.open(arr.filename, os.O_RDONLY)
     try:
-        if len(rows) <= 32:
-            for i, r in zip(order.tolist(), sr.tolist(), strict=True):
-                _pread_into(fd, out[i], arr.offset + r * row_bytes)
-        else:
-            scratch = np.empty((_GATHER_BLOCK, c), dtype=arr.dtype)
-            i0 = 0
-            while i0 < len(sr):
-                a = int(sr[i0])
-                b = min(arr.shape[0], a + _GATHER_BLOCK)
-                i1 = int(np.searchsorted(sr, b, side="left"))
-                last = int(sr[i1 - 1]) + 1  # read only up to the last row needed in this block
-                _pread_into(fd, scratch[: last - a], arr.offset + a * row_bytes)
-                out[order[i0:i1]] = scratch[sr[i0:i1] - a]
-                i0 = i1
+        for i, r in enumerate(rows.tolist()):
+            _pread_into(fd, out[i], arr.offset + r * row_bytes)
     finally:
         os.close(fd)
     return out
@@ -1120,45 +1103,58 @@ class _EnsembleState:
         return self._hard_summary
 
     # -------------------------------------------------------------------------------- candidates
+    def _stack(self):
+        """The models' summaries stacked (models, N, ...) so that a step handles every
+        (candidate, example) pair in a few vectorised operations."""
+        if getattr(self, "_stacked", None) is None:
+            nm, n, k = len(self.ops), self.n, self.k
+            st = {"q": np.zeros((nm, n)), "v1": np.zeros((nm, n)), "w": np.zeros((nm, n, k), np.int32),
+                  "v": np.zeros((nm, n, k)), "tp": np.zeros((nm, n)), "t": np.zeros((nm, n))}
+            for i, op in enumerate(self.ops):
+                if op is not None:
+                    st["q"][i], st["v1"][i], st["w"][i] = op.q, op.v[:, 0], op.w
+                    st["v"][i], st["tp"][i], st["t"][i] = op.v, op.tplus, op.t
+            self._stacked = st
+        return self._stacked
+
     def counts(self, cands: Sequence[int]) -> np.ndarray:
         """Exact number of correct examples of the ensemble with each candidate added."""
+        st = self._stack()
         kdiv = float(len(self.members) + 1)
-        out = np.zeros(len(cands), dtype=np.int64)
-        pending = []  # (candidate position, example ids) left for levels 2+
-        for ci, j in enumerate(cands):
-            op = self.ops[j]
-            s = self.Q + op.q
-            s /= kdiv
-            upper = self.V1 + op.v[:, 0]
-            upper /= kdiv
-            correct = s > upper
-            wrong = (self.lo_best / kdiv) > s
-            und = np.nonzero(~(correct | wrong))[0]
-            self.levels["level1"] += self.n - len(und)
-            out[ci] = np.count_nonzero(correct)
-            if len(und):
-                pending.append((ci, und, s[und]))
-        new_hard, left = [], []
-        for ci, und, s in pending:
-            op = self.ops[cands[ci]]
-            easy = self.hard_index[und] < 0
-            c2, w2 = self._level2(op, und[easy], s[easy], kdiv)
-            out[ci] += np.count_nonzero(c2)
-            self.levels["level2"] += int(np.count_nonzero(c2 | w2))
-            rest = ~easy
-            rest[np.nonzero(easy)[0][~(c2 | w2)]] = True
-            new_hard.append(und[rest])
-            left.append((ci, und[rest], s[rest]))
-        if new_hard:
-            self._make_hard(np.concatenate(new_hard))
-        for ci, e, s in left:
-            if len(e):
-                out[ci] += self._level3(self.ops[cands[ci]], e, s, kdiv)
+        cj = np.asarray(cands, dtype=np.int64)
+        nc = len(cj)
+        s = st["q"][cj] + self.Q
+        s /= kdiv
+        upper = st["v1"][cj] + self.V1
+        upper /= kdiv
+        correct = s > upper
+        out = correct.sum(axis=1).astype(np.int64)
+        undecided = ~correct
+        undecided &= s >= (self.lo_best / kdiv)
+        pc, pe = np.nonzero(undecided)
+        self.levels["level1"] += nc * self.n - len(pc)
+        if not len(pc):
+            return out
+        ps = s[pc, pe]
+        del s, upper, correct, undecided
+        easy = self.hard_index[pe] < 0
+        rest = ~easy
+        if easy.any():
+            ie = np.nonzero(easy)[0]
+            ok2, w2 = self._level2(cj[pc[ie]], pe[ie], ps[ie], kdiv)
+            out += np.bincount(pc[ie[ok2]], minlength=nc)
+            self.levels["level2"] += int(np.count_nonzero(ok2 | w2))
+            rest[ie[~(ok2 | w2)]] = True
+        pc, pe, ps = pc[rest], pe[rest], ps[rest]
+        if len(pc):
+            self._make_hard(np.unique(pe))
+            out += self._level3(pc, cj, pe, ps, kdiv, nc)
         return out
 
-    def _level2(self, op: _Operand, e: np.ndarray, se: np.ndarray, kdiv: float):
+    def _level2(self, pj: np.ndarray, e: np.ndarray, se: np.ndarray, kdiv: float):
+        st = self._stack()
         y = self.y[e]
-        cw, cv, ct = op.w[e], op.v[e].astype(np.float64), op.tplus[e]
+        cw, cv, ct = st["w"][pj, e], st["v"][pj, e], st["tp"][pj, e]
         uw = self.uw[e]
         known, val = _lookup(cw, cv, uw)
         s2 = se[:, None]
@@ -1183,21 +1179,23 @@ class _EnsembleState:
         ok &= other < se
         return ok & ~wrong, wrong
 
-    def _level3(self, op: _Operand, e: np.ndarray, se: np.ndarray, kdiv: float) -> int:
+    def _level3(self, pc, cj, e, se, kdiv: float, nc: int) -> np.ndarray:
+        st = self._stack()
         hv, hw, ht = self._hard()
+        pj = cj[pc]
         h = self.hard_index[e]
         y = self.y[e]
         y2, s2 = y[:, None], se[:, None]
-        tw, cw = hw[h], op.w[e]
-        ct = op.tplus[e]
+        tw, cw, cv = hw[h], st["w"][pj, e], st["v"][pj, e]
+        ct = st["tp"][pj, e]
         # (a) exact summed row; the candidate known at its kept classes, in [0, t] elsewhere
-        known, val = _lookup(cw, op.v[e], tw)
+        known, val = _lookup(cw, cv, tw)
         xt_tw = hv[h]
         lo = xt_tw + np.where(known, val, 0.0)
         lo /= kdiv
         hi = xt_tw + np.where(known, val, ct[:, None])
         hi /= kdiv
-        sc = self.hard_tot.reshape(-1)[h[:, None] * self.c + cw] + op.v[e]
+        sc = self.hard_tot.reshape(-1)[h[:, None] * self.c + cw] + cv
         sc /= kdiv
         wrong = ((lo > s2) | ((lo == s2) & (tw < y2))).any(axis=1)
         wrong |= ((sc > s2) | ((sc == s2) & (cw < y2))).any(axis=1)
@@ -1206,30 +1204,32 @@ class _EnsembleState:
         ok = ((hi < s2) | ((hi == s2) & (tw > y2))).all(axis=1)
         ok &= ((sc < s2) | ((sc == s2) & (cw > y2))).all(axis=1) & (other < se)
         ok &= ~wrong
-        hits = int(np.count_nonzero(ok))
+        out = np.bincount(pc[ok], minlength=nc).astype(np.int64)
         self.levels["level3"] += int(np.count_nonzero(ok | wrong))
         und = np.nonzero(~(ok | wrong))[0]
-        if not len(und):
-            return hits
-        # (b) the candidate's exact probabilities at the summed row's kept classes
-        e, se, h, y = e[und], se[und], h[und], y[und]
+        # (b) the candidate's exact probabilities at the summed row's kept classes, per candidate
         kk = hw.shape[1]
-        cand = np.concatenate([hw[h], op.w[e]], axis=1)  # (E, 2k)
-        xt = self.hard_tot.reshape(-1)[h[:, None] * self.c + cand]
-        xc = np.empty(cand.shape, dtype=np.float64)
-        xc[:, kk:] = op.v[e]
-        xc[:, :kk] = op.at(np.repeat(e, kk), hw[h].reshape(-1)).reshape(len(e), kk)
-        c3, w3 = _decide_level2(se, y, cand, xt, xc, ht[h], op.t[e].astype(np.float64), kdiv)
-        self.levels["level3"] += int(np.count_nonzero(c3 | w3))
-        hits += int(np.count_nonzero(c3))
-        rest = np.nonzero(~(c3 | w3))[0]
-        self.levels["full_row"] += len(rest)
-        for s0 in range(0, len(rest), _ROWS_PER_BATCH):
-            rr = rest[s0 : s0 + _ROWS_PER_BATCH]
-            rows = self.hard_tot[h[rr]] + op.rows(e[rr])
-            rows /= kdiv
-            hits += int(np.count_nonzero(rows.argmax(axis=1) == y[rr]))
-        return hits
+        for j in np.unique(pj[und]).tolist():
+            op = self.ops[j]
+            sel = und[pj[und] == j]
+            ej, sj, hj, yj = e[sel], se[sel], h[sel], y[sel]
+            cand = np.concatenate([hw[hj], op.w[ej]], axis=1)  # (E, 2k)
+            xt = self.hard_tot.reshape(-1)[hj[:, None] * self.c + cand]
+            xc = np.empty(cand.shape, dtype=np.float64)
+            xc[:, kk:] = op.v[ej]
+            xc[:, :kk] = op.at(np.repeat(ej, kk), hw[hj].reshape(-1)).reshape(len(ej), kk)
+            c3, w3 = _decide_level2(sj, yj, cand, xt, xc, ht[hj], op.t[ej].astype(np.float64), kdiv)
+            self.levels["level3"] += int(np.count_nonzero(c3 | w3))
+            hits = int(np.count_nonzero(c3))
+            rest = np.nonzero(~(c3 | w3))[0]
+            self.levels["full_row"] += len(rest)
+            for s0 in range(0, len(rest), _ROWS_PER_BATCH):
+                rr = rest[s0 : s0 + _ROWS_PER_BATCH]
+                rows = self.hard_tot[hj[rr]] + op.rows(ej[rr])
+                rows /= kdiv
+                hits += int(np.count_nonzero(rows.argmax(axis=1) == yj[rr]))
+            out[pc[sel[0]]] += hits
+        return out
 
 
 def _summarise_ops(make, names, n_jobs, progress, desc):
