@@ -1,4 +1,4 @@
-"""Exact, fast all-pairs analyses for paper-scale stores (issue 6; paper Secs. 4.1-4.5).
+"""Exact, fast all-pairs analyses and greedy selection for paper-scale stores (paper Secs. 4.1-4.5).
 
 The paper compares 82 ImageNet models mostly in pairs with one base model; the full all-pairs
 picture (3,321 pairs of 50,000 x 1,000 calibrated probability matrices) done plainly (average two
@@ -37,6 +37,17 @@ operands X, Y (two models, or in greedy selection the running ensemble sum and a
 3. otherwise the full row is computed exactly as the reference does.
 
 Counts of each level are returned, so one can see how often the bound failed.
+
+Greedy selection (Sec. 4.5) uses the same per-model summaries, computed once per model and reused
+by every step and every candidate: the running ensemble's label score is an exact float64 sum of
+the members' ``q``, every wrong class is bounded by the sum of their ``v_1`` (level 1), the classes
+the members keep by exact lower and upper sums (level 2), and only examples that stay undecided get
+the ensemble's exact summed row, kept and updated across steps (level 3; the candidate's full row
+only where even that cannot decide). See ``_EnsembleState``.
+
+Reading the logits: memory-mapped store files are read with ``preadv`` into reused buffers
+(``_RowReader``), so a streaming pass maps no page of the file (no page faults, no growth of the
+resident set). The same analyses run on a torch device through :mod:`norep.engine` (``device=``).
 
 Examples
 --------

@@ -39,7 +39,8 @@ DELTA = 2e-5
 """Relative tolerance of a device probability against the reference (see the module docstring)."""
 ETA = 1e-30
 """Absolute tolerance (near underflow)."""
-_ELEMS = 1 << 24  # elements per device block (64 MB of float32)
+_ELEMS = 1 << 24  # elements per block on the CPU device (64 MB of float32)
+_ELEMS_GPU = 1 << 27  # on a GPU (512 MB of float32): fewer, larger kernels
 
 
 def _torch():
@@ -107,8 +108,12 @@ def _certain(a, b, eps: float, eta: float = ETA):
     return a * lo - eta > b * hi + eta, b * lo - eta > a * hi + eta
 
 
-def _block_rows(c: int, width: int = 1) -> int:
-    return max(1, _ELEMS // max(1, c * width))
+def _elems(device) -> int:
+    return _ELEMS_GPU if str(device).startswith("cuda") else _ELEMS
+
+
+def _block_rows(c: int, width: int = 1, device="cpu") -> int:
+    return max(1, _elems(device) // max(1, c * width))
 
 
 def _progress(it, enabled, **kw):
@@ -130,7 +135,7 @@ def _members(models: list[_Model], y: np.ndarray, dtype, levels: dict):
     conf = np.zeros((m_models, n), dtype=dtype)
     exact = np.zeros((m_models, n), dtype=bool)
     yt = torch.from_numpy(y).to(models[0].x.device)
-    step = _block_rows(models[0].c)
+    step = _block_rows(models[0].c, 1, models[0].x.device)
     for mi, mod in enumerate(models):
         for a in range(0, n, step):
             b = min(n, a + step)
@@ -206,14 +211,14 @@ def pairwise_torch(y: np.ndarray, mats: Sequence[np.ndarray], temps: Sequence[fl
     corr_t = torch.from_numpy(correct).to(dev)
     # a sum of two device probabilities, rounded once more: tolerance DELTA + 2^-23
     eps = DELTA + 2.0**-23
-    rows = max(1, min(n, _ELEMS // max(1, c * m_models)))
+    rows = max(1, min(n, _elems(dev) // max(1, c * m_models)))
     pending: list[tuple[np.ndarray, np.ndarray]] = []  # (pair ids, examples) left to the CPU
     for a in _progress(range(0, n, rows), progress, desc="all pairs (device)", unit="chunk"):
         b = min(n, a + rows)
         p = torch.stack([mod.probs(a, b).to(tdt) for mod in models])  # (M, nb, C)
         yb = yt[a:b]
         idx = yb.view(1, -1, 1)
-        jb = max(1, _ELEMS // max(1, (b - a) * c))
+        jb = max(1, _elems(dev) // max(1, (b - a) * c))
         for i in range(m_models - 1):
             for j0 in range(i + 1, m_models, jb):
                 j1 = min(m_models, j0 + jb)
@@ -232,6 +237,8 @@ def pairwise_torch(y: np.ndarray, mats: Sequence[np.ndarray], temps: Sequence[fl
                 if len(jj):
                     pending.append((ids[jj], a + ee))
         del p
+    for mod in models:  # the device copies are not needed any more (exact rows come from numpy)
+        mod.x = None
     if pending:
         pids = np.concatenate([x[0] for x in pending])
         ex = np.concatenate([x[1] for x in pending])
@@ -267,7 +274,7 @@ class _Ensemble:
         self.total = torch.zeros((self.n, self.c), dtype=torch.float64, device=self.dev)
         self.members: list[int] = []
         self._exact_tot: dict[int, tuple[int, np.ndarray]] = {}
-        self.step = _block_rows(self.c, 3)
+        self.step = _block_rows(self.c, 3, self.dev)
 
     def add(self, j: int) -> None:
         mod = self.models[j]
@@ -377,7 +384,7 @@ def _moments(x, yt, beta: float, *, need_third: bool = True):
     n, c = x.shape
     cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
     acc = torch.zeros(3, dtype=torch.float64, device=x.device)
-    step = _block_rows(c, 3)
+    step = _block_rows(c, 3, x.device)
     for a in range(0, n, step):
         b = min(n, a + step)
         z = x[a:b].to(cdt)
