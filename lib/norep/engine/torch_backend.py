@@ -55,6 +55,16 @@ def _whole(arr):
     return np.ascontiguousarray(_read_whole(arr))
 
 
+def _to_device(arr: np.ndarray, device):
+    """``arr`` as a torch tensor on ``device`` (read-only arrays are fine: nothing writes to it)."""
+    import warnings
+
+    torch = _torch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch warns on read-only arrays
+        return torch.from_numpy(arr).to(device)
+
+
 class _Model:
     """One model's logits on the device (float16 stays float16 there) and its temperature."""
 
@@ -67,7 +77,7 @@ class _Model:
         self.what = what
         self.ndt = _compute_dtype(logits.dtype)
         self.cdt = torch.float64 if self.ndt == np.float64 else torch.float32
-        self.x = torch.from_numpy(_whole(logits)).to(device)
+        self.x = _to_device(_whole(logits), device)
         self.t = torch.tensor([self.ndt(self.temperature)], dtype=self.cdt, device=device)
         self.n, self.c = logits.shape
         self._exact: dict[int, np.ndarray] = {}
@@ -431,7 +441,7 @@ def fit_temperature_torch(logits, y_true, *, device: str, bounds: tuple[float, f
     if c == 1:
         return 1.0
     b_lo, b_hi = 1.0 / t_hi, 1.0 / t_lo
-    x = torch.from_numpy(_whole(logits)).to(device)
+    x = _to_device(_whole(logits), device)
     yt = torch.from_numpy(y).to(device)
     n_sub = min(int(subsample), n // 4) if subsample else 0
     idx = np.linspace(0, n - 1, max(n_sub, min(n, 256))).astype(np.int64)
