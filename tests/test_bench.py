@@ -70,3 +70,23 @@ def test_bench_rejects_bad_sizes(capsys):
     assert "norep: --models" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", "analyses", "--dtype", "int8"])
+
+
+def test_bench_on_the_torch_cpu_device_is_identical(capsys, tmp_path):
+    pytest.importorskip("torch")
+    rc = main(["bench", "analyses", "--models", "4", "--examples", "300", "--classes", "15",
+               "--workdir", str(tmp_path), "--device", "cpu", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert _final_line(out)["identical"]
+    assert "device=cpu" in out and "# load average before:" in out and "# cpu:" in out
+
+
+def test_bench_device_cuda_fails_with_one_line_without_cuda(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["bench", "analyses", "--models", "3", "--examples", "50", "--classes", "5",
+                 "--workdir", str(tmp_path), "--device", "cuda", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("norep: ") and "CUDA" in err[0]

@@ -1,4 +1,4 @@
-"""Exact, fast all-pairs analyses for paper-scale stores (issue 6; paper Secs. 4.1-4.5).
+"""Exact, fast all-pairs analyses and greedy selection for paper-scale stores (paper Secs. 4.1-4.5).
 
 The paper compares 82 ImageNet models mostly in pairs with one base model; the full all-pairs
 picture (3,321 pairs of 50,000 x 1,000 calibrated probability matrices) done plainly (average two
@@ -37,6 +37,17 @@ operands X, Y (two models, or in greedy selection the running ensemble sum and a
 3. otherwise the full row is computed exactly as the reference does.
 
 Counts of each level are returned, so one can see how often the bound failed.
+
+Greedy selection (Sec. 4.5) uses the same per-model summaries, computed once per model and reused
+by every step and every candidate: the running ensemble's label score is an exact float64 sum of
+the members' ``q``, every wrong class is bounded by the sum of their ``v_1`` (level 1), the classes
+the members keep by exact lower and upper sums (level 2), and only examples that stay undecided get
+the ensemble's exact summed row, kept and updated across steps (level 3; the candidate's full row
+only where even that cannot decide). See ``_EnsembleState``.
+
+Reading the logits: memory-mapped store files are read with ``preadv`` into reused buffers
+(``_RowReader``), so a streaming pass maps no page of the file (no page faults, no growth of the
+resident set). The same analyses run on a torch device through :mod:`norep.engine` (``device=``).
 
 Examples
 --------
@@ -252,6 +263,68 @@ class CalibratedSummary:
         return z / self.row_sum[rows]
 
 
+class _RowReader:
+    """Row blocks of a 2-D logits array converted to the compute dtype, without mapping files.
+
+    A read-only memory map of a whole ``.npy`` file (what :class:`norep.store.Store` hands out) is
+    read with ``os.preadv`` straight from the file into a reused buffer: no page of the file is
+    mapped into the process, so there are no page faults, nothing to release and no growth of the
+    resident set; float16 is then widened by torch's vectorised conversion, float32 lands directly
+    in the compute buffer. Any other array is sliced.
+    """
+
+    def __init__(self, arr: np.ndarray, dtype, step: int):
+        import mmap
+        import os
+
+        self.arr, self.dtype = arr, np.dtype(dtype)
+        self.fd = None
+        if (isinstance(arr, np.memmap) and isinstance(arr.base, mmap.mmap) and arr.flags.c_contiguous
+                and not arr.flags.writeable and getattr(arr, "filename", None) and hasattr(os, "preadv")):
+            try:
+                self.fd = os.open(arr.filename, os.O_RDONLY)
+            except OSError:  # pragma: no cover - the file vanished: fall back to the map
+                self.fd = None
+        self.row_bytes = arr.shape[1] * arr.dtype.itemsize if arr.ndim == 2 else arr.dtype.itemsize
+        self.scratch = None
+        if self.fd is not None and arr.dtype != self.dtype:
+            self.scratch = np.empty((step, arr.shape[1]), dtype=arr.dtype)
+
+    def read(self, a: int, b: int, out: np.ndarray) -> None:
+        """``out[...] = arr[a:b]`` (converted); ``out`` has ``b - a`` rows."""
+        import os
+
+        if self.fd is None:
+            _copy_rows(out, self.arr[a:b])
+            _release_rows(self.arr, a, b)
+            return
+        dst = out if self.scratch is None else self.scratch[: b - a]
+        view = memoryview(dst).cast("B")
+        want, pos = view.nbytes, self.arr.offset + a * self.row_bytes
+        got = 0
+        while got < want:
+            r = os.preadv(self.fd, [view[got:]], pos + got)
+            if r <= 0:  # pragma: no cover - truncated file
+                raise OSError(f"could not read {self.arr.filename}")
+            got += r
+        if self.scratch is not None:
+            _copy_rows(out, dst)
+
+    def close(self) -> None:
+        import os
+
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
 def _softmax_checked(z: np.ndarray, temperature: float, what: str = "logits", *, normalize: bool = True):
     """:func:`norep.calibration.softmax` of the block ``z`` in place; returns its row stats.
 
@@ -263,9 +336,54 @@ def _softmax_checked(z: np.ndarray, temperature: float, what: str = "logits", *,
     return m, s
 
 
+def _preadable(arr) -> bool:
+    import mmap
+    import os
+
+    return (isinstance(arr, np.memmap) and isinstance(arr.base, mmap.mmap) and arr.flags.c_contiguous
+            and not arr.flags.writeable and bool(getattr(arr, "filename", None)) and hasattr(os, "preadv")
+            and arr.ndim == 2)
+
+
+def _gather_rows(arr: np.ndarray, rows) -> np.ndarray:
+    """``arr[rows]`` for an index array. From a read-only memory-mapped file: a few rows are read
+    with ``preadv`` (nothing mapped); more go through the map (one page fault per 64 KB or so) and
+    the pages touched are released at once, so the resident set does not grow."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not _preadable(arr) or len(rows) > 8:
+        out = np.asarray(arr[rows])
+        if len(rows):
+            _release_rows(arr, int(rows.min()), int(rows.max()) + 2)
+        return out
+    import os
+
+    c = arr.shape[1]
+    row_bytes = c * arr.dtype.itemsize
+    out = np.empty((len(rows), c), dtype=arr.dtype)
+    fd = os.open(arr.filename, os.O_RDONLY)
+    try:
+        for i, r in enumerate(rows.tolist()):
+            _pread_into(fd, out[i], arr.offset + r * row_bytes)
+    finally:
+        os.close(fd)
+    return out
+
+
+def _pread_into(fd: int, dst: np.ndarray, pos: int) -> None:
+    import os
+
+    view = memoryview(dst).cast("B")
+    got = 0
+    while got < view.nbytes:
+        r = os.preadv(fd, [view[got:]], pos + got)
+        if r <= 0:  # pragma: no cover - truncated file
+            raise OSError("could not read the logits file (truncated?)")
+        got += r
+
+
 def _softmax_rows(logits: np.ndarray, rows, temperature: float, dtype) -> np.ndarray:
     """Exact calibrated probabilities of the given rows (a slice or index array)."""
-    src = logits[rows]
+    src = logits[rows] if isinstance(rows, slice) else _gather_rows(logits, rows)
     out = np.empty(src.shape, dtype=dtype)
     _copy_rows(out, np.ascontiguousarray(src))
     return _softmax_inplace(out, temperature)
@@ -282,16 +400,16 @@ def _summary_pass(logits: np.ndarray, y: np.ndarray, temperature: float, k: int,
         "t": np.empty(n, dt), "pred": np.empty(n, np.int32), "conf": np.empty(n, dt),
         "m": np.empty(n, dt), "s": np.empty(n, dt),
     }
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        z = buf[: b - a]
-        _copy_rows(z, logits[a:b])
-        m, s = _softmax_checked(z, temperature, normalize=False)
-        q, v, w, t, pred, conf = _summarise_exp(z, s[:, 0], y[a:b], k)
-        res["q"][a:b], res["v"][a:b], res["w"][a:b], res["t"][a:b] = q, v, w, t
-        res["pred"][a:b], res["conf"][a:b] = pred, conf
-        res["m"][a:b], res["s"][a:b] = m[:, 0], s[:, 0]
-        _release_rows(logits, a, b)
+    with _RowReader(logits, dt, step) as reader:
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            z = buf[: b - a]
+            reader.read(a, b, z)
+            m, s = _softmax_checked(z, temperature, normalize=False)
+            q, v, w, t, pred, conf = _summarise_exp(z, s[:, 0], y[a:b], k)
+            res["q"][a:b], res["v"][a:b], res["w"][a:b], res["t"][a:b] = q, v, w, t
+            res["pred"][a:b], res["conf"][a:b] = pred, conf
+            res["m"][a:b], res["s"][a:b] = m[:, 0], s[:, 0]
     return res
 
 
@@ -392,6 +510,8 @@ class AllPairsResult:
     levels: dict[str, int] = field(default_factory=dict)
     correct: np.ndarray | None = None
     conf: np.ndarray | None = None
+    _summaries: dict | None = field(default=None, repr=False)
+    _conf_bounds: Any = field(default=None, repr=False)
 
     def compute_theta(self, bins=18, *, pairs_per_block: int | None = None) -> np.ndarray:
         """Fill ``theta_counts`` for every pair ``i < j`` from the kept confidences and correctness.
@@ -410,10 +530,25 @@ class AllPairsResult:
         cf = self.conf.astype(np.float64)
         corr = self.correct
         block = pairs_per_block or max(1, (1 << 22) // max(1, n))
+        bounds = self._conf_bounds
         for p0 in range(0, len(ia), block):
             a, b = ia[p0 : p0 + block], ib[p0 : p0 + block]
             th = np.degrees(np.arctan2(cf[a], cf[b]))
             idx = _theta_bins(edges, th)
+            if bounds is not None:
+                # confidences known to within bounds (torch backend): bins that the bounds leave
+                # open are settled from the exact confidences of those examples
+                lo, hi = bounds.lo, bounds.hi
+                pad = 1e-9
+                ilo = _theta_bins(edges, np.degrees(np.arctan2(lo[a], hi[b])) - pad)
+                ihi = _theta_bins(edges, np.degrees(np.arctan2(hi[a], lo[b])) + pad)
+                pp, ee = np.nonzero((ilo != ihi) | (ilo != idx))
+                if len(pp):
+                    ca_ex = bounds.exact(a[pp], ee)
+                    cb_ex = bounds.exact(b[pp], ee)
+                    th_ex = np.degrees(np.arctan2(ca_ex.astype(np.float64), cb_ex.astype(np.float64)))
+                    idx[pp, ee] = _theta_bins(edges, th_ex)
+                    self.levels["theta_exact"] = self.levels.get("theta_exact", 0) + len(pp)
             ca, cb = corr[a], corr[b]
             outcome = np.where(ca, np.where(cb, 0, 1), np.where(cb, 2, 3))
             keep = idx >= 0
@@ -526,6 +661,7 @@ def pairwise_analysis(
     theta_bins=18,
     n_jobs: int = 1,
     progress: bool = False,
+    device: str | None = None,
 ) -> AllPairsResult:
     """Outcomes, ensemble accuracy, conversion rate and theta histograms of every pair (Secs. 4.1-4.3).
 
@@ -559,6 +695,11 @@ def pairwise_analysis(
         Threads for the per-model softmax passes.
     progress : bool, default False
         Show a progress bar on stderr.
+    device : str, optional
+        ``None``/``"numpy"`` (this numpy path), ``"auto"``, or a torch device (``"cpu"``, ``"cuda"``)
+        for the torch backend (:mod:`norep.engine`); the counts are identical on every device (on a
+        torch device ``conf`` holds the confidences to within the backend's stated tolerance, and
+        theta histograms are still exact).
 
     Returns
     -------
@@ -613,6 +754,20 @@ def pairwise_analysis(
 
         _bin_edges(theta_bins)  # validate before the long pass
 
+    from norep.engine import resolve_device
+
+    dev = resolve_device(device)
+    if dev is not None:
+        from norep.engine.torch_backend import pairwise_torch
+
+        out = pairwise_torch(y, mats, temps, device=dev, progress=progress)
+        res = _assemble(names, n, out["correct"], out["conf"], out["ensemble_correct"], out["converted"],
+                        out["levels"])
+        res._conf_bounds = out["conf_bounds"]
+        if theta:
+            res.compute_theta(theta_bins)
+        return res
+
     dt = np.float64 if any(lg.dtype == np.float64 for lg in mats) else np.float32
     ia, ib = np.triu_indices(m_models, 1)
     n_pairs = len(ia)
@@ -632,27 +787,42 @@ def pairwise_analysis(
     pred = np.empty((m_models, cs), dtype=np.int32)
     sums = np.empty((m_models, cs), dtype=dt)
 
+    step = max(1, _BLOCK_ELEMS // c)
+    own = [_compute_dtype(lg.dtype) for lg in mats]
+    keep = all(o == dt for o in own)  # per-model summaries kept for reuse (greedy evaluation)
+    full = None
+    if keep:
+        full = {"q": np.empty((m_models, n), dt), "v": np.empty((m_models, n, k), dt),
+                "w": np.empty((m_models, n, k), np.int32), "t": np.empty((m_models, n), dt),
+                "pred": np.empty((m_models, n), np.int32), "m": np.empty((m_models, n), dt),
+                "s": np.empty((m_models, n), dt)}
+    maxes = np.empty((m_models, cs), dtype=dt)
+    readers = [_RowReader(lg, o, step) for lg, o in zip(mats, own, strict=True)]
+
     def one_model(mi, a, b, yc):
         nb = b - a
-        step = max(1, _BLOCK_ELEMS // c)
         for r0 in range(0, nb, step):
             r1 = min(nb, r0 + step)
             blk = probs[mi, r0:r1]
-            src = mats[mi][a + r0 : a + r1]
             what = f"logits[{mi}] ({names[mi]!r})"
-            if mats[mi].dtype == np.float64 or dt == np.float32:
+            if own[mi] == dt:
                 # the buffer keeps exp(z / T - m); probabilities are blk / sums, divided on demand
-                _copy_rows(blk, src)
-                _, srow = _softmax_checked(blk, temps[mi], what, normalize=False)
+                readers[mi].read(a + r0, a + r1, blk)
+                mrow, srow = _softmax_checked(blk, temps[mi], what, normalize=False)
                 sums[mi, r0:r1] = srow[:, 0]
+                maxes[mi, r0:r1] = mrow[:, 0]
             else:  # float32 probabilities stored in a float64 buffer (exact widening), sums 1
                 tmp = np.empty(blk.shape, dtype=np.float32)
-                _copy_rows(tmp, src)
+                readers[mi].read(a + r0, a + r1, tmp)
                 _softmax_checked(tmp, temps[mi], what)
                 blk[...] = tmp
                 sums[mi, r0:r1] = 1.0
             (q[mi, r0:r1], v[mi, r0:r1], w[mi, r0:r1], tb[mi, r0:r1], pred[mi, r0:r1],
              conf[mi, r0:r1]) = _summarise_exp(blk, sums[mi, r0:r1], yc[r0:r1], k)
+        if full is not None:
+            full["q"][mi, a:b], full["v"][mi, a:b], full["w"][mi, a:b] = q[mi, :nb], v[mi, :nb], w[mi, :nb]
+            full["t"][mi, a:b], full["pred"][mi, a:b] = tb[mi, :nb], pred[mi, :nb]
+            full["m"][mi, a:b], full["s"][mi, a:b] = maxes[mi, :nb], sums[mi, :nb]
 
     pool = None
     if n_jobs and int(n_jobs) > 1:
@@ -674,8 +844,6 @@ def pairwise_analysis(
             corr = pred[:, :nb] == yc[None, :]
             correct_all[:, a:b] = corr
             conf_all[:, a:b] = conf[:, :nb]
-            for mi in range(m_models):
-                _release_rows(mats[mi], a, b)
             if n_pairs == 0:
                 continue
             ens = _pairs_chunk(probs, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels)
@@ -685,7 +853,21 @@ def pairwise_analysis(
     finally:
         if pool is not None:
             pool.shutdown()
+        for r in readers:
+            r.close()
 
+    res = _assemble(names, n, correct_all, conf_all, ens_correct, converted, levels)
+    if full is not None:
+        res._summaries = {"y": y, "k": k, "temps": temps, "logits": mats, **full}
+    if theta:
+        res.compute_theta(theta_bins)
+    return res
+
+
+def _assemble(names, n, correct_all, conf_all, ens_correct, converted, levels) -> AllPairsResult:
+    """The result from the members' correctness (M, N) and the per-pair (i < j) ensemble counts."""
+    m_models = len(names)
+    ia, ib = np.triu_indices(m_models, 1)
     # outcome counts from the correctness matrix (as norep.metrics.pairwise_outcomes)
     kf = correct_all.astype(np.float32 if n < 2**24 else np.float64)
     both = np.rint(kf @ kf.T).astype(np.int64)
@@ -703,8 +885,8 @@ def pairwise_analysis(
     incons = only_a + only_b
     with np.errstate(divide="ignore", invalid="ignore"):
         conversion = np.where(incons > 0, conv_mat / incons, np.nan)
-    res = AllPairsResult(
-        names=names, n_examples=n, accuracy=n_correct / n,
+    return AllPairsResult(
+        names=list(names), n_examples=n, accuracy=n_correct / n,
         both_correct=both / n, only_a=only_a / n, only_b=only_b / n, both_wrong=both_wrong / n,
         ensemble_accuracy=ens_mat / n, conversion_rate=conversion,
         theta_edges=None, theta_counts=None,
@@ -712,9 +894,6 @@ def pairwise_analysis(
                 "ensemble_correct": ens_mat, "converted": conv_mat, "inconsistent": incons},
         levels=levels, correct=correct_all, conf=conf_all,
     )
-    if theta:
-        res.compute_theta(theta_bins)
-    return res
 
 
 def _pairs_chunk(exps, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.ndarray:
@@ -793,20 +972,34 @@ def store_pairwise_analysis(store, *, split: str = "test", names: Sequence[str] 
 
 
 class _Operand:
-    """A candidate model on one split: its summary, logits and temperature."""
+    """One model on one split: its calibrated summary, logits and temperature.
 
-    def __init__(self, logits: np.ndarray, y: np.ndarray, temperature: float, k: int):
+    The summary is computed once (one streaming softmax pass) and reused by every step and every
+    candidate evaluation of a greedy selection; exact probabilities of single entries or rows are
+    recomputed from the logits on demand, bit-identically.
+    """
+
+    def __init__(self, logits: np.ndarray, y: np.ndarray, temperature: float, k: int, r: dict | None = None):
         self.logits = logits
         self.temperature = temperature
         self.dtype = _compute_dtype(logits.dtype)
-        r = _summary_pass(logits, y, temperature, k)
+        if r is None:
+            r = _summary_pass(logits, y, temperature, k)
         self.q, self.v, self.w, self.t, self.pred = r["q"], r["v"], r["w"], r["t"], r["pred"]
         self.m, self.s = r["m"], r["s"]
+        self.tplus = np.maximum(self.t, 0).astype(np.float64)  # bound of every other wrong class
 
     def at(self, rows, cols) -> np.ndarray:
         """Exact calibrated probabilities at (rows, cols) (see CalibratedSummary.probs_at)."""
         dt = self.dtype
-        z = np.asarray(self.logits[rows, cols], dtype=dt)
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        if _preadable(self.logits):
+            uniq, inv = np.unique(rows, return_inverse=True)
+            z = _gather_rows(self.logits, uniq)[inv.reshape(-1), cols].astype(dt)
+        else:
+            z = np.asarray(self.logits[rows, cols], dtype=dt)
+            _release_rows(self.logits, 0, self.n)
         t = dt(self.temperature)
         if t != 1:
             z = z / t
@@ -814,93 +1007,279 @@ class _Operand:
         np.exp(z, out=z)
         return z / self.s[rows]
 
+    @property
+    def n(self) -> int:
+        return self.logits.shape[0]
+
     def rows(self, rows) -> np.ndarray:
         return _softmax_rows(self.logits, rows, self.temperature, self.dtype)
 
-    def add_to(self, total: np.ndarray) -> None:
-        """Add the full calibrated probability matrix to ``total`` (float64), streaming."""
-        _add_full(self.logits, self.temperature, total)
+
+def _lookup(w: np.ndarray, v: np.ndarray, classes: np.ndarray):
+    """Where ``classes`` (n, J) is among the kept classes ``w`` (n, k): (known (n, J), value (n, J))."""
+    known = np.zeros(classes.shape, dtype=bool)
+    val = np.zeros(classes.shape)
+    for i in range(w.shape[1] - 1, -1, -1):  # duplicates in w carry equal values
+        hit = classes == w[:, i : i + 1]
+        known |= hit
+        np.copyto(val, v[:, i : i + 1], where=hit, casting="unsafe")
+    return known, val
 
 
-def _prefix_ensemble_hits(members, y: np.ndarray) -> list[int]:
-    """Correct counts of the ensembles of the first 1, 2, ... members (as greedy_selection's
-    evaluation split: a float64 running sum in member order, divided by the member count),
-    streaming over row blocks so that the running sum stays in cache."""
-    n, c = members[0][0].shape
-    step = max(1, (_BLOCK_ELEMS // 2) // c)
-    hits = [0] * len(members)
-    dt = np.float64 if any(lg.dtype == np.float64 for lg, _ in members) else np.float32
-    buf = np.empty((step, c), dtype=dt)
-    cum = np.empty((step, c), dtype=np.float64)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        z, tot = buf[: b - a], cum[: b - a]
-        tot[...] = 0.0
-        for i, (lg, temp) in enumerate(members):
-            if lg.dtype == np.float64 or dt == np.float32:
-                _copy_rows(z, lg[a:b])
-                _softmax_checked(z, temp)
-            else:
-                tmp = np.empty(z.shape, dtype=np.float32)
-                _copy_rows(tmp, lg[a:b])
-                _softmax_checked(tmp, temp)
-                z[...] = tmp
-            tot += z
-            scores = tot if i == 0 else tot / (i + 1)
-            hits[i] += int(np.count_nonzero(scores.argmax(axis=1) == y[a:b]))
-        for lg, _ in members:
-            _release_rows(lg, a, b)
-    return hits
+class _EnsembleState:
+    """Exact correctness of ``(sum of members + candidate) / K`` from the members' summaries.
 
+    The sum is the reference's: float64, ``0.0`` plus each member's float32 probabilities in order,
+    the candidate last, then divided by ``K``. Kept per example (all float64 running sums in member
+    order, so each is exact or a bound by the monotonicity of rounded addition):
 
-def _greedy_counts(total, y, tot_sum, cands: list[_Operand], kdiv: int, levels) -> np.ndarray:
-    """Exact number of correct rows of ``(total + p_j) / kdiv`` for every candidate j."""
-    n, c = total.shape
-    tq, tv, tw, tt = tot_sum
-    counts = np.zeros(len(cands), dtype=np.int64)
-    tq64 = tq.astype(np.float64)
-    tv064 = tv[:, 0].astype(np.float64)
-    flat_total = total.reshape(-1)
-    for j, op in enumerate(cands):
-        correct, wrong, s = _decide_level1(tq64, tv064, op.q.astype(np.float64),
-                                           op.v[:, 0].astype(np.float64), float(kdiv))
-        und = np.nonzero(~(correct | wrong))[0]
-        levels["level1"] += n - len(und)
-        if len(und):
-            kk = tw.shape[1]
-            cand = np.concatenate([tw[und], op.w[und]], axis=1)  # (E, 2k)
-            xt = flat_total[(und * c)[:, None] + cand]
+    * ``Q``: the label's exact summed score; ``V1``: the sum of each member's largest wrong
+      probability (no wrong class can score more); ``T``: the sum of the members' bounds (no class
+      outside every member's kept classes can score more);
+    * for each member's kept wrong classes (``uw``, the union in member order, duplicates harmless)
+      the summed score's bounds ``lo``/``hi`` (a member that does not keep the class contributes
+      0 and its bound ``t`` respectively);
+    * for the examples that needed it once (``hard``), the exact summed row (float64, (H, C)).
+
+    For a candidate the decision goes: level 1 (label score against ``V1 + v1``, and against the
+    best ``lo``), level 2 (every kept class of members and candidate bounded), level 3 (exact summed
+    row with the candidate's exact probabilities at the candidate classes and its bound elsewhere),
+    full row (the candidate's exact row).
+    """
+
+    def __init__(self, ops: list[_Operand], y: np.ndarray, k: int):
+        self.ops, self.y, self.k = ops, y, k
+        n = len(y)
+        self.n, self.c = n, ops[0].logits.shape[1]
+        self.members: list[int] = []
+        self.Q = np.zeros(n)
+        self.V1 = np.zeros(n)
+        self.T = np.zeros(n)
+        self.uw = np.empty((n, 0), dtype=np.int32)
+        self.lo = np.empty((n, 0))
+        self.hi = np.empty((n, 0))
+        self.lo_best = np.zeros(n)
+        self.hard_index = np.full(n, -1, dtype=np.int64)
+        self.hard_rows = np.empty(0, dtype=np.int64)
+        self.hard_tot = np.empty((0, self.c))
+        self._hard_summary = None
+        self.levels = {"level1": 0, "level2": 0, "level3": 0, "full_row": 0}
+
+    # ----------------------------------------------------------------------------------- members
+    def add(self, j: int) -> None:
+        op = self.ops[j]
+        if self.uw.shape[1]:
+            known, val = _lookup(op.w, op.v, self.uw)
+            self.lo += np.where(known, val, 0.0)
+            self.hi += np.where(known, val, op.tplus[:, None])
+        new_lo = np.zeros(op.w.shape)
+        new_hi = np.zeros(op.w.shape)
+        for i in self.members:
+            prev = self.ops[i]
+            known, val = _lookup(prev.w, prev.v, op.w)
+            new_lo += np.where(known, val, 0.0)
+            new_hi += np.where(known, val, prev.tplus[:, None])
+        v64 = op.v.astype(np.float64)
+        new_lo += v64
+        new_hi += v64
+        self.uw = np.concatenate([self.uw, op.w], axis=1)
+        self.lo = np.concatenate([self.lo, new_lo], axis=1)
+        self.hi = np.concatenate([self.hi, new_hi], axis=1)
+        self.lo_best = self.lo.max(axis=1)
+        self.Q += op.q
+        self.V1 += op.v[:, 0]
+        self.T += op.tplus
+        if len(self.hard_rows):
+            self.hard_tot += op.rows(self.hard_rows)
+        self._hard_summary = None
+        self.members.append(j)
+
+    def _make_hard(self, rows: np.ndarray) -> None:
+        rows = np.setdiff1d(rows, self.hard_rows)
+        if not len(rows):
+            return
+        tot = np.zeros((len(rows), self.c))
+        for i in self.members:  # the reference's sum, in member order
+            tot += self.ops[i].rows(rows)
+        self.hard_index[rows] = np.arange(len(self.hard_rows), len(self.hard_rows) + len(rows))
+        self.hard_rows = np.concatenate([self.hard_rows, rows])
+        self.hard_tot = np.concatenate([self.hard_tot, tot])
+        self._hard_summary = None
+
+    def _hard(self):
+        if self._hard_summary is None:
+            tot = self.hard_tot.copy()
+            q, v, w, t, _, _ = _summarise(tot, self.y[self.hard_rows], self.k)
+            self._hard_summary = (v, w, t)
+        return self._hard_summary
+
+    # -------------------------------------------------------------------------------- candidates
+    def _stack(self):
+        """The models' summaries stacked (models, N, ...) so that a step handles every
+        (candidate, example) pair in a few vectorised operations."""
+        if getattr(self, "_stacked", None) is None:
+            nm, n, k = len(self.ops), self.n, self.k
+            st = {"q": np.zeros((nm, n)), "v1": np.zeros((nm, n)), "w": np.zeros((nm, n, k), np.int32),
+                  "v": np.zeros((nm, n, k)), "tp": np.zeros((nm, n)), "t": np.zeros((nm, n))}
+            for i, op in enumerate(self.ops):
+                if op is not None:
+                    st["q"][i], st["v1"][i], st["w"][i] = op.q, op.v[:, 0], op.w
+                    st["v"][i], st["tp"][i], st["t"][i] = op.v, op.tplus, op.t
+            self._stacked = st
+        return self._stacked
+
+    def counts(self, cands: Sequence[int]) -> np.ndarray:
+        """Exact number of correct examples of the ensemble with each candidate added."""
+        st = self._stack()
+        kdiv = float(len(self.members) + 1)
+        cj = np.asarray(cands, dtype=np.int64)
+        nc = len(cj)
+        s = st["q"][cj] + self.Q
+        s /= kdiv
+        upper = st["v1"][cj] + self.V1
+        upper /= kdiv
+        correct = s > upper
+        out = correct.sum(axis=1).astype(np.int64)
+        undecided = ~correct
+        undecided &= s >= (self.lo_best / kdiv)
+        pc, pe = np.nonzero(undecided)
+        self.levels["level1"] += nc * self.n - len(pc)
+        if not len(pc):
+            return out
+        ps = s[pc, pe]
+        del s, upper, correct, undecided
+        easy = self.hard_index[pe] < 0
+        rest = ~easy
+        if easy.any():
+            ie = np.nonzero(easy)[0]
+            ok2, w2 = self._level2(cj[pc[ie]], pe[ie], ps[ie], kdiv)
+            out += np.bincount(pc[ie[ok2]], minlength=nc)
+            self.levels["level2"] += int(np.count_nonzero(ok2 | w2))
+            rest[ie[~(ok2 | w2)]] = True
+        pc, pe, ps = pc[rest], pe[rest], ps[rest]
+        if len(pc):
+            self._make_hard(np.unique(pe))
+            out += self._level3(pc, cj, pe, ps, kdiv, nc)
+        return out
+
+    def _level2(self, pj: np.ndarray, e: np.ndarray, se: np.ndarray, kdiv: float):
+        st = self._stack()
+        y = self.y[e]
+        cw, cv, ct = st["w"][pj, e], st["v"][pj, e], st["tp"][pj, e]
+        uw = self.uw[e]
+        known, val = _lookup(cw, cv, uw)
+        s2 = se[:, None]
+        lo = self.lo[e] + np.where(known, val, 0.0)
+        lo /= kdiv
+        hi = self.hi[e] + np.where(known, val, ct[:, None])
+        hi /= kdiv
+        y2 = y[:, None]
+        wrong = ((lo > s2) | ((lo == s2) & (uw < y2))).any(axis=1)
+        ok = ((hi < s2) | ((hi == s2) & (uw > y2))).all(axis=1)
+        # the candidate's kept classes that no member keeps: members' part in [0, T]
+        alone = np.ones(cw.shape, dtype=bool)
+        for i in range(cw.shape[1]):
+            alone[:, i] = ~(uw == cw[:, i : i + 1]).any(axis=1)
+        clo = cv / kdiv
+        chi = self.T[e][:, None] + cv
+        chi /= kdiv
+        wrong |= (alone & ((clo > s2) | ((clo == s2) & (cw < y2)))).any(axis=1)
+        ok &= (~alone | (chi < s2) | ((chi == s2) & (cw > y2))).all(axis=1)
+        other = self.T[e] + ct  # every class kept by nobody
+        other /= kdiv
+        ok &= other < se
+        return ok & ~wrong, wrong
+
+    def _level3(self, pc, cj, e, se, kdiv: float, nc: int) -> np.ndarray:
+        st = self._stack()
+        hv, hw, ht = self._hard()
+        pj = cj[pc]
+        h = self.hard_index[e]
+        y = self.y[e]
+        y2, s2 = y[:, None], se[:, None]
+        tw, cw, cv = hw[h], st["w"][pj, e], st["v"][pj, e]
+        ct = st["tp"][pj, e]
+        # (a) exact summed row; the candidate known at its kept classes, in [0, t] elsewhere
+        known, val = _lookup(cw, cv, tw)
+        xt_tw = hv[h]
+        lo = xt_tw + np.where(known, val, 0.0)
+        lo /= kdiv
+        hi = xt_tw + np.where(known, val, ct[:, None])
+        hi /= kdiv
+        sc = self.hard_tot.reshape(-1)[h[:, None] * self.c + cw] + cv
+        sc /= kdiv
+        wrong = ((lo > s2) | ((lo == s2) & (tw < y2))).any(axis=1)
+        wrong |= ((sc > s2) | ((sc == s2) & (cw < y2))).any(axis=1)
+        other = ht[h] + ct
+        other /= kdiv
+        ok = ((hi < s2) | ((hi == s2) & (tw > y2))).all(axis=1)
+        ok &= ((sc < s2) | ((sc == s2) & (cw > y2))).all(axis=1) & (other < se)
+        ok &= ~wrong
+        out = np.bincount(pc[ok], minlength=nc).astype(np.int64)
+        self.levels["level3"] += int(np.count_nonzero(ok | wrong))
+        und = np.nonzero(~(ok | wrong))[0]
+        # (b) the candidate's exact probabilities at the summed row's kept classes, per candidate
+        kk = hw.shape[1]
+        for j in np.unique(pj[und]).tolist():
+            op = self.ops[j]
+            sel = und[pj[und] == j]
+            ej, sj, hj, yj = e[sel], se[sel], h[sel], y[sel]
+            cand = np.concatenate([hw[hj], op.w[ej]], axis=1)  # (E, 2k)
+            xt = self.hard_tot.reshape(-1)[hj[:, None] * self.c + cand]
             xc = np.empty(cand.shape, dtype=np.float64)
-            xc[:, kk:] = op.v[und]
-            rows_rep = np.repeat(und, kk)
-            xc[:, :kk] = op.at(rows_rep, tw[und].reshape(-1)).reshape(len(und), kk)
-            c2, w2 = _decide_level2(s[und], y[und], cand, xt, xc, tt[und].astype(np.float64),
-                                    op.t[und].astype(np.float64), float(kdiv))
-            correct[und[c2]] = True
-            rest = und[~(c2 | w2)]
-            levels["level2"] += len(und) - len(rest)
-            levels["full_row"] += len(rest)
+            xc[:, kk:] = op.v[ej]
+            xc[:, :kk] = op.at(np.repeat(ej, kk), hw[hj].reshape(-1)).reshape(len(ej), kk)
+            c3, w3 = _decide_level2(sj, yj, cand, xt, xc, ht[hj], op.t[ej].astype(np.float64), kdiv)
+            self.levels["level3"] += int(np.count_nonzero(c3 | w3))
+            hits = int(np.count_nonzero(c3))
+            rest = np.nonzero(~(c3 | w3))[0]
+            self.levels["full_row"] += len(rest)
             for s0 in range(0, len(rest), _ROWS_PER_BATCH):
                 rr = rest[s0 : s0 + _ROWS_PER_BATCH]
-                rows = total[rr] + op.rows(rr)
+                rows = self.hard_tot[hj[rr]] + op.rows(ej[rr])
                 rows /= kdiv
-                correct[rr[rows.argmax(axis=1) == y[rr]]] = True
-        counts[j] = int(np.count_nonzero(correct))
-        _release_rows(op.logits, 0, n)  # pages touched by the gathers above
-    return counts
+                hits += int(np.count_nonzero(rows.argmax(axis=1) == yj[rr]))
+            out[pc[sel[0]]] += hits
+        return out
 
 
-def _summarise_total(total: np.ndarray, y: np.ndarray, k: int):
-    n, c = total.shape
-    step = max(1, _BLOCK_ELEMS // c)
-    q = np.empty(n)
-    v = np.empty((n, k))
-    w = np.empty((n, k), dtype=np.int32)
-    t = np.empty(n)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        q[a:b], v[a:b], w[a:b], t[a:b], _, _ = _summarise(total[a:b], y[a:b], k)
-    return q, v, w, t
+def _summarise_ops(make, names, n_jobs, progress, desc):
+    if n_jobs and int(n_jobs) > 1 and len(names) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(int(n_jobs)) as pool:
+            return list(_progress(pool.map(make, names), progress, total=len(names), desc=desc, unit="model"))
+    return [make(m) for m in _progress(names, progress, desc=desc, unit="model")]
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    if a is b:
+        return True
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    fa, fb = getattr(a, "filename", None), getattr(b, "filename", None)
+    if fa and fb and isinstance(a, np.memmap) and isinstance(b, np.memmap):
+        import os
+
+        try:
+            return os.path.samefile(fa, fb) and a.offset == b.offset and a.base is not None
+        except OSError:
+            return False
+    return bool(a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+def _kept_summary(res, name: str, logits: np.ndarray, y: np.ndarray, temperature: float, k: int):
+    """Model ``name``'s summary kept by an all-pairs result, if it is of these logits, labels,
+    temperature and ``k``; else None."""
+    kept = getattr(res, "_summaries", None)
+    if kept is None or name not in res.names or kept["k"] != k:
+        return None
+    i = res.names.index(name)
+    if kept["temps"][i] != temperature or not np.array_equal(kept["y"], y):
+        return None
+    if not _same_array(kept["logits"][i], logits):
+        return None
+    return {key: kept[key][i] for key in ("q", "v", "w", "t", "pred", "m", "s")}
 
 
 def fast_greedy_selection(
@@ -917,14 +1296,18 @@ def fast_greedy_selection(
     k: int = 2,
     n_jobs: int = 1,
     progress: bool = False,
+    device: str | None = None,
+    eval_summaries: AllPairsResult | None = None,
 ):
     """Greedy ensemble selection from a base model (Sec. 4.5, Fig. 5), exactly as
-    :func:`norep.ensembles.greedy_selection` but from logits, without holding every candidate's
-    probabilities in memory and without a full pass per candidate and step.
+    :func:`norep.ensembles.greedy_selection` but from logits, in about one softmax pass per model.
 
-    Each candidate's calibrated probabilities are summarised once (one streaming softmax pass);
-    each step then decides the correctness of ``(sum of members + candidate) / K`` for all
-    candidates with the bounds of the module docstring, touching full rows only where they fail.
+    Each model's calibrated probabilities are summarised once (one streaming softmax pass: the
+    label's probability, the ``k`` largest wrong ones with their classes and a bound for the rest);
+    every step and every candidate evaluation then works from those summaries (see
+    ``_EnsembleState``): the ensemble's correctness on an example is decided from exact sums and
+    bounds, and only the examples the summaries cannot decide are computed in full, from the logits,
+    exactly as the reference does. The evaluation split is handled the same way.
 
     Parameters
     ----------
@@ -945,10 +1328,18 @@ def fast_greedy_selection(
     replace : bool, default False
         Allow re-adding a candidate.
     k : int, default 2
-        Wrong classes kept per example for the level-2 check.
+        Wrong classes kept per example in the summaries.
     n_jobs : int, default 1
-        Threads for the per-candidate summary passes.
+        Threads for the per-model summary passes.
     progress : bool, default False
+    device : str, optional
+        ``None`` or ``"numpy"``: this numpy path; ``"cpu"``, ``"cuda"``, ...: the torch backend
+        (:mod:`norep.engine.torch_backend`) on that device; ``"auto"``: CUDA when available, else
+        numpy. Results are identical on every device.
+    eval_summaries : AllPairsResult, optional
+        A :func:`pairwise_analysis` result on the evaluation split (same logits, temperatures and
+        ``k``): the per-model summaries it kept are reused instead of one pass per model (models
+        it lacks, or holds with another temperature, are summarised here).
 
     Returns
     -------
@@ -981,6 +1372,8 @@ def fast_greedy_selection(
             raise ValueError(f"candidate {m!r} is not in logits")
         if m == base:
             raise ValueError(f"the base model {base!r} cannot be a candidate")
+    if len(set(names)) != len(names):
+        raise ValueError("candidates must be unique")
     temps = {m: _check_temperature((temperatures or {}).get(m, 1.0)) for m in [base, *names]}
     base_lg = _as_logits(logits[base], f"logits[{base!r}]", n0)
     n, c = base_lg.shape
@@ -990,6 +1383,8 @@ def fast_greedy_selection(
     if not replace and steps > len(names):
         raise ValueError(f"steps={steps} exceeds the number of candidates ({len(names)}); "
                          "pass replace=True to allow re-adding a candidate")
+    if steps > 0 and not names:
+        raise ValueError("there are no candidates")
     k = _check_k(k)
     has_eval = eval_y_true is not None or eval_logits is not None
     if has_eval:
@@ -998,66 +1393,85 @@ def fast_greedy_selection(
         missing = [m for m in [base, *names] if m not in eval_logits]
         if missing:
             raise ValueError(f"eval_logits lacks {missing}")
+    mats = {base: base_lg}
+    for m in names:
+        mats[m] = _as_logits(logits[m], f"logits[{m!r}]", n, c)
+    ey = e_mats = None
+    if has_eval:
+        ey0 = np.asarray(eval_y_true)
+        e_mats = {base: _as_logits(eval_logits[base], f"eval_logits[{base!r}]",
+                                   ey0.shape[0] if ey0.ndim == 1 else None, c)}
+        ey = _check_labels(ey0, e_mats[base].shape[0], c, name="eval_y_true")
+
+    from norep.engine import resolve_device
+
+    dev = resolve_device(device)
+    if dev is not None:
+        from norep.engine.torch_backend import greedy_selection_torch
+
+        def eval_mat(m):
+            if m not in e_mats:
+                e_mats[m] = _as_logits(eval_logits[m], f"eval_logits[{m!r}]", len(ey), c)
+            return e_mats[m]
+
+        selected, counts, eval_hits, levels = greedy_selection_torch(
+            y, [mats[base]] + [mats[m] for m in names], [temps[base]] + [temps[m] for m in names],
+            steps, replace=replace, device=dev, progress=progress,
+            eval_y=ey, eval_logits=(lambda i: eval_mat(base if i == 0 else names[i - 1])) if has_eval else None)
+        result = GreedyResult(selected=[names[i - 1] for i in selected], accuracies=[float(h / n) for h in counts],
+                              eval_accuracies=None if eval_hits is None else [float(h / len(ey)) for h in eval_hits])
+        object.__setattr__(result, "levels", levels)
+        return result
 
     def make_op(m):
-        return _Operand(_as_logits(logits[m], f"logits[{m!r}]", n, c), y, temps[m], k)
+        return _Operand(mats[m], y, temps[m], k)
 
-    if n_jobs and int(n_jobs) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(int(n_jobs)) as pool:
-            cand_ops = list(_progress(pool.map(make_op, names), progress, total=len(names),
-                                      desc="greedy: summarise candidates", unit="model"))
-    else:
-        cand_ops = [make_op(m) for m in _progress(names, progress, desc="greedy: summarise candidates",
-                                                  unit="model")]
-    base_op = _Operand(base_lg, y, temps[base], k)
-
-    total = np.zeros((n, c), dtype=np.float64)
-    base_op.add_to(total)
-    members = 1
-    accuracies = [float(np.count_nonzero(base_op.pred == y) / n)]
-    selected: list[str] = []
-    available = list(range(len(names)))
-    levels = {"level1": 0, "level2": 0, "full_row": 0}
+    ops = [make_op(base)] + _summarise_ops(make_op, names, n_jobs, progress, "greedy: summarise candidates")
+    state = _EnsembleState(ops, y, k)
+    state.add(0)
+    accuracies = [float(np.count_nonzero(ops[0].pred == y) / n)]
+    selected: list[int] = []
+    available = list(range(1, len(ops)))
     for _ in _progress(range(steps), progress, desc="greedy steps", unit="step"):
-        tot_sum = _summarise_total(total, y, k)
-        counts = _greedy_counts(total, y, tot_sum, [cand_ops[j] for j in available], members + 1, levels)
+        counts = state.counts(available)
         best = int(np.argmax(counts))  # first best in candidate order
         j = available[best]
-        cand_ops[j].add_to(total)
-        members += 1
-        selected.append(names[j])
+        state.add(j)
+        selected.append(j)
         accuracies.append(float(counts[best] / n))
         if not replace:
             available.pop(best)
+    levels = dict(state.levels)
 
     eval_accuracies = None
     if has_eval:
-        ey0 = np.asarray(eval_y_true)
-        e_base = _as_logits(eval_logits[base], f"eval_logits[{base!r}]", ey0.shape[0] if ey0.ndim == 1 else None, c)
-        ey = _check_labels(ey0, e_base.shape[0], c, name="eval_y_true")
-        members_eval = [(e_base, temps[base])] + [
-            (_as_logits(eval_logits[m], f"eval_logits[{m!r}]", len(ey), c), temps[m]) for m in selected]
-        hits = _prefix_ensemble_hits(members_eval, ey)
+        order = [0] + selected
+        distinct = list(dict.fromkeys(order))
+        for i in distinct[1:]:
+            m = names[i - 1]
+            e_mats[m] = _as_logits(eval_logits[m], f"eval_logits[{m!r}]", len(ey), c)
+        label = {i: (base if i == 0 else names[i - 1]) for i in distinct}
+        e_ops = {}
+        for i in distinct:
+            r = _kept_summary(eval_summaries, label[i], e_mats[label[i]], ey, temps[label[i]], k)
+            if r is not None:
+                e_ops[i] = _Operand(e_mats[label[i]], ey, temps[label[i]], k, r)
+        todo = [i for i in distinct if i not in e_ops]
+        e_ops.update(zip(todo, _summarise_ops(lambda i: _Operand(e_mats[label[i]], ey, temps[label[i]], k),
+                                              todo, n_jobs, progress, "greedy: evaluation split"), strict=True))
+        e_state = _EnsembleState([e_ops.get(i) for i in range(len(ops))], ey, k)
+        e_state.add(0)
+        hits = [int(np.count_nonzero(e_ops[0].pred == ey))]
+        for j in selected:
+            hits.append(int(e_state.counts([j])[0]))
+            e_state.add(j)
         eval_accuracies = [float(h / len(ey)) for h in hits]
-    result = GreedyResult(selected=selected, accuracies=accuracies, eval_accuracies=eval_accuracies)
+        for key, val in e_state.levels.items():
+            levels["eval_" + key] = val
+    result = GreedyResult(selected=[names[i - 1] for i in selected], accuracies=accuracies,
+                          eval_accuracies=eval_accuracies)
     object.__setattr__(result, "levels", levels)  # diagnostics: decisions taken at each level
     return result
-
-
-def _add_full(logits: np.ndarray, temperature: float, total: np.ndarray) -> None:
-    n, c = logits.shape
-    dt = _compute_dtype(logits.dtype)
-    step = max(1, _BLOCK_ELEMS // c)
-    buf = np.empty((step, c), dtype=dt)
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        z = buf[: b - a]
-        _copy_rows(z, logits[a:b])
-        _softmax_checked(z, temperature)
-        total[a:b] += z
-        _release_rows(logits, a, b)
 
 
 def store_greedy_selection(store, *, base: str | None = None, steps: int = 10,

@@ -1,6 +1,6 @@
 """``norep bench analyses``: the fast all-pairs path against a plain reference, on a synthetic store.
 
-Issue 6. Builds (or reuses) a synthetic prediction store of realistic structure, runs the analysis
+Builds (or reuses) a synthetic prediction store of realistic structure, runs the analysis
 set (temperature fitting; all-pairs outcomes, ensemble accuracy and conversion rate; greedy
 selection; theta histograms) with the library's fast path (:mod:`norep.calibration`,
 :mod:`norep.allpairs`) and with the plain reference implementation kept in this module, checks the
@@ -28,12 +28,17 @@ ending with `speedup=<total ref / total fast> identical=<true|false> peak_rss_gb
 Both paths use the fast path's temperatures after the temperature stage, so that the later stages
 compare the same probabilities bit for bit.
 
+The output starts with the machine (CPU model, SIMD level numpy and torch use, BLAS core type)
+and the load average before the run, and ends with the load average after it. --device runs the
+fast path's heavy stages on a torch device ("cuda", "cpu"; "auto": CUDA if available, else numpy).
+
 At paper scale the full reference takes very long: --reference-pairs K times it on K random pairs
 (and --reference-models R models for the temperature fits, --reference-greedy-steps S greedy
 steps), checks identity on those, and extrapolates its time to the full set (said in the output).
 
 examples:
   norep bench analyses --models 20 --examples 10000 --classes 1000
+  norep bench analyses --models 20 --examples 10000 --classes 1000 --device cuda
   norep bench analyses --models 82 --examples 50000 --classes 1000 --workdir /tmp/nb --reference-pairs 40
   norep bench analyses --models 6 --examples 500 --classes 20 --probe
 """
@@ -66,6 +71,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="threads for the per-model passes of the fast path "
                              "(default: the number of CPU cores)")
+    parser.add_argument("--device", default="numpy",
+                        help="where the fast path's heavy stages run: numpy (default), auto, cpu, cuda, "
+                             "cuda:N (torch devices; results are identical)")
     parser.add_argument("--probe", action="store_true",
                         help="also compare norep.features.linear_probe with scikit-learn's lbfgs")
     parser.add_argument("--probe-examples", type=int, default=10000, help="probe training examples")
@@ -240,6 +248,72 @@ class _Peak:
         return False
 
 
+def machine_lines() -> list[str]:
+    """What the figures were measured on: CPU model and SIMD flags, the SIMD level numpy and torch
+    dispatch to, OpenBLAS's core type, thread counts (threadpoolctl)."""
+    import os
+    import platform
+
+    lines = []
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name") and model in ("unknown", "", platform.machine()):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    simd = [f for f in ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16") if f in flags]
+    lines.append(f"# cpu: {model}; {os.cpu_count()} logical CPUs; flags: {' '.join(simd) or 'no AVX'}")
+    try:
+        import numpy as np
+        from numpy._core._multiarray_umath import (
+            __cpu_baseline__,
+            __cpu_dispatch__,
+            __cpu_features__,
+        )
+
+        found = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+        lines.append(f"# numpy {np.__version__}: SIMD baseline {' '.join(__cpu_baseline__[-1:])}, dispatch to "
+                     f"{' '.join(found) or 'none'}")
+    except Exception:  # noqa: BLE001 - informative only
+        pass
+    try:
+        import torch
+
+        lines.append(f"# torch {torch.__version__}: CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+                     f"{torch.get_num_threads()} threads, CUDA {'available' if torch.cuda.is_available() else 'absent'}")
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        for info in threadpool_info():
+            if info.get("user_api") == "blas":
+                lines.append(f"# BLAS {info.get('internal_api')} {info.get('version')}: core type "
+                             f"{info.get('architecture')}, {info.get('num_threads')} threads")
+    except Exception:  # noqa: BLE001
+        pass
+    env = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "NPY_DISABLE_CPU_FEATURES",
+                                      "OPENBLAS_CORETYPE") if k in os.environ}
+    if env:
+        lines.append("# environment: " + " ".join(f"{k}={v!r}" for k, v in env.items()))
+    return lines
+
+
+def load_average() -> str:
+    try:
+        with open("/proc/loadavg") as fh:
+            return " ".join(fh.read().split()[:3])
+    except OSError:  # pragma: no cover - not Linux
+        import os
+
+        return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
+
+
 def _timed(fn, *a, **kw):
     import time
 
@@ -396,7 +470,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from norep.allpairs import fast_greedy_selection, pairwise_analysis
-    from norep.calibration import fit_temperature
+    from norep.engine import DeviceError, fit_temperatures, resolve_device
 
     def log(msg):
         if not args.quiet:
@@ -409,6 +483,12 @@ def run(args: argparse.Namespace) -> int:
     if args.reference_pairs is not None and args.reference_pairs < 1:
         print("norep: --reference-pairs must be positive", file=sys.stderr)
         return 2
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as exc:
+        print(f"norep: --device {args.device}: {exc}", file=sys.stderr)
+        return 2
+    load_before = load_average()
     m = args.models
     steps = min(args.steps, m - 1)
     spec = synthetic_spec(m, args.examples, args.classes, calib_examples=args.calib_examples,
@@ -452,13 +532,8 @@ def run(args: argparse.Namespace) -> int:
         log("fast: temperatures")
 
         def fast_temps():
-            fit = lambda x: fit_temperature(st.logits(x, "calib"), y_cal)  # noqa: E731
-            if args.jobs > 1:
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(args.jobs) as pool:
-                    return list(pool.map(fit, names))
-            return [fit(x) for x in names]
+            return fit_temperatures([st.logits(x, "calib") for x in names], y_cal, n_jobs=args.jobs,
+                                    device=device)
 
         temps, t_fast, pk = _timed(fast_temps)
         rows["temperature"] = {"fast": t_fast, "fast_rss": pk}
@@ -468,12 +543,11 @@ def run(args: argparse.Namespace) -> int:
         logits_test = [st.logits(x, "test") for x in names]
         res, t_fast, pk = _timed(pairwise_analysis, y_test, logits_test, temperatures=temps, names=names,
                                  k=args.k, chunk_size=args.chunk_size, theta=False, n_jobs=args.jobs,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet, device=device)
         rows["all_pairs"] = {"fast": t_fast, "fast_rss": pk}
         lv = res.levels
         tot = max(1, sum(lv.values()))
-        log(f"  {t_fast:.2f} s; decided at level 1: {lv['level1'] / tot:.2%}, level 2: "
-            f"{lv['level2'] / tot:.2%}, full row: {lv['full_row'] / tot:.4%}")
+        log(f"  {t_fast:.2f} s; decided " + ", ".join(f"{key}: {val / tot:.4%}" for key, val in lv.items()))
 
         log(f"fast: greedy selection ({m - 1} candidates, {steps} steps)")
         tmap = dict(zip(names, temps, strict=True))
@@ -481,7 +555,7 @@ def run(args: argparse.Namespace) -> int:
             fast_greedy_selection, y_cal, {x: st.logits(x, "calib") for x in names}, "base", steps,
             temperatures=tmap, candidates=names[1:], eval_y_true=y_test,
             eval_logits={x: st.logits(x, "test") for x in names}, k=args.k, n_jobs=args.jobs,
-            progress=False)
+            progress=False, device=device, eval_summaries=res)
         rows["greedy"] = {"fast": t_fast, "fast_rss": pk}
         log(f"  {t_fast:.2f} s; selected {gres.selected}")
 
@@ -603,7 +677,11 @@ def run(args: argparse.Namespace) -> int:
         total_ref = sum(r["ref"] for r in rows.values())
         identical = all(checks.values())
         print(f"# norep bench analyses: M={m} N={args.examples} (calib {spec['calib_examples']}) "
-              f"C={args.classes} {args.dtype}, k={args.k}, chunk={args.chunk_size}, jobs={args.jobs}")
+              f"C={args.classes} {args.dtype}, k={args.k}, chunk={args.chunk_size}, jobs={args.jobs}, "
+              f"device={device or 'numpy'}")
+        for line in machine_lines():
+            print(line)
+        print(f"# load average before: {load_before}; after: {load_average()}")
         print(f"{'stage':<12} {'fast_s':>9} {'reference_s':>12} {'ratio':>8} {'fast_rss_gb':>12} "
               f"{'ref_rss_gb':>11} {'identical':>10}  note")
         for stage, r in rows.items():
@@ -611,8 +689,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{_fmt_gb(r['fast_rss']):>12} {_fmt_gb(r['ref_rss']):>11} "
                   f"{str(checks[stage]).lower():>10}  {note.get(stage, '')}")
         print(f"{'total':<12} {total_fast:>9.3f} {total_ref:>12.3f} {total_ref / total_fast:>8.1f}")
-        print(f"# decisions: level 1 {lv['level1']}, level 2 {lv['level2']}, full row {lv['full_row']} "
-              f"(of {tot} pair-examples); greedy levels {getattr(gres, 'levels', {})}")
+        print(f"# decisions: {', '.join(f'{key} {val}' for key, val in lv.items())} (of {tot} pair-examples); "
+              f"greedy levels {({key: int(val) for key, val in getattr(gres, 'levels', {}).items()})}")
         print(f"# test accuracies: {min(res.accuracy):.3f} to {max(res.accuracy):.3f}; "
               f"best pair ensemble {np.max(res.ensemble_accuracy):.3f}; greedy eval "
               f"{gres.eval_accuracies[0]:.3f} -> {gres.eval_accuracies[-1]:.3f}")
