@@ -250,23 +250,16 @@ def store_fingerprint(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-_ANALYSIS_MODULES = ("__init__", "store", "_storeio", "calibration", "metrics", "ensembles", "specialization", "stats",
-                     "features", "transfer", "allpairs", "plots", "notebooks")
-"""The ``norep`` modules the notebooks read and analyse with: their source is part of the cache key.
-(Producers such as ``zoo`` or ``extract`` affect the notebooks only through the store.)"""
-
-
 def _package_fingerprint() -> str:
+    """A hash of the installed ``norep`` package's source: every ``.py`` file under it, so that any
+    change to a measure, a claim, the store or the engine re-runs the notebooks (a hand-kept list of
+    modules would miss a new one)."""
     import norep
 
     h = hashlib.sha256(norep.__version__.encode())
     root = Path(norep.__file__).resolve().parent
-    for name in _ANALYSIS_MODULES:
-        p = root / f"{name}.py"
-        h.update(name.encode())
-        h.update(p.read_bytes() if p.exists() else b"")
-    for p in sorted((root / "claims").glob("*.py")):  # the package that decides every verdict
-        h.update(p.name.encode())
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()
 
