@@ -10,25 +10,9 @@ import pytest
 from norep.allpairs import fast_greedy_selection, pairwise_analysis
 from norep.calibration import softmax
 from norep.engine import DeviceError, fit_temperatures, resolve_device
+from random_logits import random_store
 
 torch = pytest.importorskip("torch")
-
-
-def random_store(rng, m, n, c, *, dtype=np.float16, quantum=None, scale=3.0, copies=0, flat=0.0):
-    y = rng.integers(0, c, size=n)
-    shared = rng.normal(size=(n, c))
-    out = []
-    for _ in range(m):
-        z = 0.6 * shared + 0.8 * rng.normal(size=(n, c)) + rng.uniform(0.3, 2.0) * np.eye(c)[y]
-        z *= scale
-        if quantum:
-            z = np.round(z / quantum) * quantum
-        if flat:
-            z[rng.random(n) < flat] = 1.0
-        out.append(z.astype(dtype))
-    for i in range(copies):
-        out.append(out[i % m].copy())
-    return y, out
 
 
 STORES = [

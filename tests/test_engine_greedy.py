@@ -7,26 +7,12 @@ import pytest
 from norep import ensembles
 from norep.allpairs import fast_greedy_selection
 from norep.calibration import softmax
+from random_logits import random_store as _random_store
 
 
-def random_store(rng, m, n, c, *, dtype=np.float16, quantum=None, scale=3.0, copies=0, flat=0.0):
-    """Correlated random logits; ``quantum`` rounds them to a grid (exact ties between classes),
-    ``copies`` appends exact copies of earlier models (ties between candidates), ``flat`` sets that
-    share of rows to all-equal logits (every class tied)."""
-    y = rng.integers(0, c, size=n)
-    shared = rng.normal(size=(n, c))
-    out = []
-    for _ in range(m):
-        z = 0.6 * shared + 0.8 * rng.normal(size=(n, c)) + rng.uniform(0.3, 2.0) * np.eye(c)[y]
-        z *= scale
-        if quantum:
-            z = np.round(z / quantum) * quantum
-        if flat:
-            z[rng.random(n) < flat] = 1.0
-        out.append(z.astype(dtype))
-    for i in range(copies):
-        out.append(out[1 + i % (m - 1)].copy())
-    return y, out
+def random_store(*args, **kwargs):
+    """Copies of earlier models start from model 1: the start model is never copied."""
+    return _random_store(*args, copy_from=1, **kwargs)
 
 
 def reference(y, logits, temps, names, steps, ey, elogits, replace=False):

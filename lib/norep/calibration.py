@@ -82,6 +82,20 @@ def _check_labels(y_true, n_samples: int, n_classes: int, name: str = "y_true") 
     return y
 
 
+def _check_fit_inputs(logits, y_true, bounds) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """The checked logits, labels and temperature bounds of a temperature fit (shared by the numpy
+    fit and the torch backend's)."""
+    logits = _check_logits(logits)
+    n, c = logits.shape
+    y = _check_labels(y_true, n, c)
+    if n == 0:
+        raise ValueError("logits has no rows")
+    t_lo, t_hi = (float(b) for b in bounds)
+    if not (0 < t_lo < t_hi < math.inf):
+        raise ValueError(f"bounds must satisfy 0 < low < high, got {bounds!r}")
+    return logits, y, (t_lo, t_hi)
+
+
 def _check_temperature(temperature) -> float:
     try:
         t = float(temperature)
@@ -449,14 +463,8 @@ def fit_temperature(
     >>> round(fit_temperature(logits * 0.01, y), 3)                   # cosine-like scale
     0.005
     """
-    logits = _check_logits(logits)
+    logits, y, (t_lo, t_hi) = _check_fit_inputs(logits, y_true, bounds)
     n, c = logits.shape
-    y = _check_labels(y_true, n, c)
-    if n == 0:
-        raise ValueError("logits has no rows")
-    t_lo, t_hi = (float(b) for b in bounds)
-    if not (0 < t_lo < t_hi < math.inf):
-        raise ValueError(f"bounds must satisfy 0 < low < high, got {bounds!r}")
     if c == 1:
         return 1.0
     b_lo, b_hi = 1.0 / t_hi, 1.0 / t_lo

@@ -428,16 +428,10 @@ def fit_temperature_torch(logits, y_true, *, device: str, bounds: tuple[float, f
     run on the device, so the result agrees with the numpy fit to ``rtol``.
     """
     torch = _torch()
-    from norep.calibration import _check_labels, _check_logits, _compute_dtype, _newton_beta
+    from norep.calibration import _check_fit_inputs, _compute_dtype, _newton_beta
 
-    logits = _check_logits(logits)
+    logits, y, (t_lo, t_hi) = _check_fit_inputs(logits, y_true, bounds)
     n, c = logits.shape
-    y = _check_labels(y_true, n, c)
-    if n == 0:
-        raise ValueError("logits has no rows")
-    t_lo, t_hi = (float(b) for b in bounds)
-    if not (0 < t_lo < t_hi < math.inf):
-        raise ValueError(f"bounds must satisfy 0 < low < high, got {bounds!r}")
     if c == 1:
         return 1.0
     b_lo, b_hi = 1.0 / t_hi, 1.0 / t_lo
