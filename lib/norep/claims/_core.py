@@ -118,6 +118,41 @@ def sign(low: float, high: float) -> int:
     return 0
 
 
+
+def two_part_status(main: int, second: int) -> str:
+    """The verdict of a two-part claim from the signs (:func:`sign`) of its two intervals: the main
+    effect and the second part (e.g. "more so for divergent pairs").
+
+    Both above 0: *reproduced*; the main effect below 0, or it inconclusive and the second below 0:
+    *not reproduced*; one of them above 0: *partly reproduced*; else *inconclusive*.
+
+    Examples
+    --------
+    >>> [two_part_status(a, b) for a, b in [(1, 1), (-1, 1), (0, -1), (1, 0), (0, 1), (0, 0)]]
+    ['reproduced', 'not reproduced', 'not reproduced', 'partly reproduced', 'partly reproduced', 'inconclusive']
+    """
+    if main > 0 and second > 0:
+        return "reproduced"
+    if main < 0 or (main == 0 and second < 0):
+        return "not reproduced"
+    if main > 0 or second > 0:
+        return "partly reproduced"
+    return "inconclusive"
+
+
+def end_groups(parts: dict) -> tuple[list[str], list[np.ndarray], int, int]:
+    """Category groups of models laid out category by category in ``parts`` (category -> names).
+
+    Returns the categories present (in the paper's order), each one's index array into the
+    concatenated list, and the positions of the Reinit and Dataset groups (the two ends compared).
+    """
+    cats = [c for c in CATEGORIES if c in parts]
+    pos, groups = 0, []
+    for c in cats:
+        groups.append(np.arange(pos, pos + len(parts[c])))
+        pos += len(parts[c])
+    return cats, groups, cats.index("REINIT"), cats.index("DATASET")
+
 def fmt_band(band) -> str:
     """A band as ``lo-hi`` with three decimals."""
     return f"{band[0]:.3f}-{band[1]:.3f}"

@@ -13,11 +13,13 @@ from norep.claims._core import (
     cat_label,
     categories_of,
     check_positive_int,
+    end_groups,
     fmt_interval,
     lead,
     not_testable,
     selection_accuracy,
     sign,
+    two_part_status,
 )
 from norep.stats import hierarchical_bootstrap_ci
 
@@ -188,12 +190,7 @@ def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1,
         chosen[n] = {"mix_rate": r_mix, "full": "base" if r_full == 1.0 else "partner"}
         gain_rows.append(mp["correct"][(n, r_mix)].astype(np.float64) - mp["correct"][(n, r_full)])
     G = np.array(gain_rows)
-    cats = [c for c in CATEGORIES if c in parts]
-    pos, groups = 0, []
-    for c in cats:
-        groups.append(np.arange(pos, pos + len(parts[c])))
-        pos += len(parts[c])
-    i_lo, i_hi = cats.index("REINIT"), cats.index("DATASET")
+    cats, groups, i_lo, i_hi = end_groups(parts)
 
     def stat(members, w):
         g = G @ w / w.sum()
@@ -201,14 +198,7 @@ def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1,
 
     ci = hierarchical_bootstrap_ci(stat, groups, G.shape[1], n_resamples=n_boot, seed=seed)
     s1, s2 = sign(ci.low[0], ci.high[0]), sign(ci.low[1], ci.high[1])
-    if s1 > 0 and s2 > 0:
-        status = "reproduced"
-    elif s1 < 0 or (s1 == 0 and s2 < 0):
-        status = "not reproduced"
-    elif s1 > 0 or s2 > 0:
-        status = "partly reproduced"
-    else:
-        status = "inconclusive"
+    status = two_part_status(s1, s2)
     gains = dict(zip(names, G.mean(axis=1).tolist(), strict=True))
     best = max(gains, key=gains.get)
     sentence = (f"{lead(status)}: the mix chosen on validation beats the full embedding chosen on validation by "
@@ -284,12 +274,7 @@ def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe
         return not_testable("C8", title, f"every pair reaches the target {target:.3f} ({TARGET_FRACTION:.0%} of the "
                             "base embedding's validation accuracy) at the first prefix: the target saturates", paper=paper,
                             n_models=1 + len(names), n_pairs=len(names))
-    cats = [c for c in CATEGORIES if c in parts]
-    pos, groups = 0, []
-    for c in cats:
-        groups.append(np.arange(pos, pos + len(parts[c])))
-        pos += len(parts[c])
-    i_lo, i_hi = cats.index("REINIT"), cats.index("DATASET")
+    cats, groups, i_lo, i_hi = end_groups(parts)
 
     def log_dims(w):
         """log2 of the dimensions where each test curve first reaches the target, interpolated linearly
@@ -430,12 +415,7 @@ def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), p
     def gains(idx):
         return np.array([mAP(pairs[n]["scores"], idx) - mAP(singles[better[n]]["scores"], idx) for n in names])
 
-    cats = [c for c in CATEGORIES if c in parts]
-    pos, groups = 0, []
-    for c in cats:
-        groups.append(np.arange(pos, pos + len(parts[c])))
-        pos += len(parts[c])
-    i_lo, i_hi = cats.index("REINIT"), cats.index("DATASET")
+    cats, groups, i_lo, i_hi = end_groups(parts)
 
     def stat(members, w):
         g = gains(np.repeat(np.arange(n_ex), w.astype(np.int64)))

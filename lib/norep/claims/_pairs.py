@@ -21,6 +21,7 @@ from norep.claims._core import (
     selection_accuracy,
     selection_band,
     sign,
+    two_part_status,
 )
 from norep.stats import bootstrap_ci, hierarchical_bootstrap_ci
 
@@ -173,14 +174,7 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResult
     with np.errstate(invalid="ignore", divide="ignore"):
         conv = ((d.ensemble_correct & incons).sum(axis=1) / incons.sum(axis=1))
     s1, s2 = sign(slope.low, slope.high), sign(abs_ci.low, abs_ci.high)
-    if s1 > 0 and s2 > 0:
-        status = "reproduced"
-    elif s1 < 0 or (s1 == 0 and s2 < 0):
-        status = "not reproduced"
-    elif s1 > 0 or s2 > 0:
-        status = "partly reproduced"
-    else:
-        status = "inconclusive"
+    status = two_part_status(s1, s2)
     cat = by_category(study, [best])
     sentence = (f"{lead(status)}: slope of the ensemble gain on error inconsistency "
                 f"{fmt_interval(slope.estimate, slope.low, slope.high, digits=2)} over {len(partners)} pairs "
