@@ -13,6 +13,7 @@ import pytest
 from claims_stores import Spec, build, feature_specs, greedy_specs, group_specs, pair_specs
 from norep import claims
 from norep.stats import hierarchical_bootstrap_ci, permutation_pvalue
+from norep.store import Store
 
 N_BOOT = 200
 FEATURE_KW = {"probe_Cs": (0.1, 10.0), "probe_max_iter": 50, "max_per_category": 1,
@@ -276,3 +277,46 @@ def test_run_claims_and_records(stores):
     rec = res[0].record()
     assert rec["id"] == "C1" and rec["n_models"] == 16 and rec["n_pairs"] == 15 and "hierarchical" in rec["resampled"]
     assert claims.display_partner(stores("planted", "pairs"), "DATASET") == "dataset_2"
+
+
+def test_weighted_ece_matches_repeated_rows():
+    """C10's example weights (bootstrap counts) give the ECE of the data with rows repeated that often."""
+    from norep.calibration import expected_calibration_error
+    from norep.claims._pairs import _ece_terms, _weighted_ece
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 300)
+    probs = rng.dirichlet(np.ones(4), 300)
+    terms = _ece_terms(y, probs)
+    assert _weighted_ece(*terms, np.ones(300)) == pytest.approx(expected_calibration_error(y, probs), abs=1e-12)
+    w = rng.integers(0, 4, 300).astype(float)
+    rows = np.repeat(np.arange(300), w.astype(int))
+    assert _weighted_ece(*terms, w) == pytest.approx(expected_calibration_error(y[rows], probs[rows]), abs=1e-12)
+
+
+def test_c10_interval_resamples_models_and_examples(tmp_path):
+    """The interval says it resamples test examples as well as models, and over-confident models give one above 0."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 2000)
+    st = Store.create(tmp_path / "s", dataset="toy", class_names=list("abc"), splits={"calib": y, "test": y},
+                      info={"base_model": "m0"})
+    for k in range(3):
+        lg = (np.eye(3)[y] * 1.0 + rng.normal(size=(2000, 3))) * 4.0  # over-confident: scaling helps
+        st.add_model(f"m{k}", logits={"calib": lg, "test": lg}, meta={"category": "ARCH", "method": "toy"})
+    res = claims.c10_temperature_scaling(claims.open_study(st.path), n_boot=200)
+    assert "test examples" in res.resampled
+    assert res.low > 0 and res.high > res.low
+
+
+def test_power_table_reads_detectable_effects():
+    """The smallest detectable effect is 2.8 standard errors, the SE being the 95 % interval's width / 3.92."""
+    ok = claims.ClaimResult("C1", "t", "reproduced", effect=0.05, low=0.01, high=0.09, n_models=7, n_pairs=6)
+    inc = claims.ClaimResult("C3", "t", "inconclusive", effect=0.0, low=-0.0392, high=0.0392, n_models=7, n_pairs=6)
+    nt = claims.ClaimResult("C5", "t", "not testable", reason="no class groups")
+    assert inc.standard_error == pytest.approx(0.02, rel=1e-4)
+    assert inc.detectable == pytest.approx(0.02 * 2.801585, rel=1e-4)
+    lines = claims.power_table([ok.record(), inc.record(), nt.record()])
+    assert len(lines) == 5
+    assert "| C1 | 7 | 6 | 0.05 | 0.0572 | reproduced |" == lines[2]
+    assert "0.056 or more would have been seen" in lines[3]
+    assert lines[4].startswith("| C5 |") and "not testable: no class groups" in lines[4]

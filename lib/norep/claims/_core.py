@@ -19,6 +19,10 @@ CATEGORY_LABELS = {"REINIT": "Reinit", "HPARAM": "Hyper-parameters", "ARCH": "Ar
 
 MODELS_AND_EXAMPLES = "models within categories, then test examples (hierarchical bootstrap)"
 EXAMPLES_ONLY = "test examples only"
+Z_95 = 1.959964
+"""Two-sided 5 % normal quantile."""
+Z_80 = 0.841621
+"""One-sided 20 % normal quantile (80 % power)."""
 
 
 @dataclass
@@ -89,6 +93,24 @@ class ClaimResult:
         """``(low, high)``."""
         return (self.low, self.high)
 
+    @property
+    def standard_error(self) -> float:
+        """The bootstrap standard error read off the 95 % interval: its width / (2 x 1.96)."""
+        return (self.high - self.low) / (2 * Z_95)
+
+    @property
+    def detectable(self) -> float:
+        """The smallest effect this study would detect with 80 % power at the 5 % level:
+        (1.96 + 0.84) standard errors (normal approximation; ``nan`` without an interval).
+
+        Examples
+        --------
+        >>> r = ClaimResult("C1", "t", "inconclusive", effect=0.01, low=-0.0196, high=0.0196)
+        >>> round(r.standard_error, 4), round(r.detectable, 4)
+        (0.01, 0.028)
+        """
+        return (Z_95 + Z_80) * self.standard_error
+
     def record(self) -> dict:
         """A JSON-friendly summary (what the claims page and ``norep zoo report`` show)."""
         def num(v):
@@ -97,8 +119,38 @@ class ClaimResult:
         return {"id": self.claim, "title": self.title, "status": self.status, "kind": self.kind,
                 "effect": num(self.effect), "low": num(self.low), "high": num(self.high),
                 "effect_name": self.effect_name, "resampled": self.resampled, "n_models": int(self.n_models),
-                "n_pairs": int(self.n_pairs), "sentence": self.sentence, "paper": self.paper,
-                "reason": self.reason, "checks": {k: str(v) for k, v in self.checks.items()}}
+                "n_pairs": int(self.n_pairs), "detectable": num(self.detectable), "sentence": self.sentence,
+                "paper": self.paper, "reason": self.reason, "checks": {k: str(v) for k, v in self.checks.items()}}
+
+
+def power_table(records: Sequence[dict]) -> list[str]:
+    """The claims' power as Markdown table lines: for each claim, the models and pairs it rests on, the
+    effect, and the smallest effect the study could detect (:attr:`ClaimResult.detectable`), so that a
+    reader can tell "no effect" from "too small to see here".
+
+    ``records`` are :meth:`ClaimResult.record` dictionaries.
+
+    Examples
+    --------
+    >>> r = ClaimResult("C3", "t", "inconclusive", effect=0.002, low=-0.0176, high=0.0216, n_models=9, n_pairs=8)
+    >>> print("\\n".join(power_table([r.record()])[2:]))
+    | C3 | 9 | 8 | 0.002 | 0.028 | inconclusive: an effect of 0.028 or more would have been seen (80 % power) |
+    """
+    lines = ["| claim | models | pairs | effect | smallest detectable effect | reading |", "|---|---|---|---|---|---|"]
+    for r in records:
+        eff, det = r.get("effect"), r.get("detectable")
+        if r["status"] == "not testable" or eff is None or det is None:
+            reading = "not testable: " + (r.get("reason") or "no interval")
+            eff_s = det_s = "-"
+        else:
+            eff_s, det_s = f"{eff:.3g}", f"{det:.3g}"
+            if r["status"] == "inconclusive":
+                reading = f"inconclusive: an effect of {det:.3g} or more would have been seen (80 % power)"
+            else:
+                reading = r["status"]
+        reading = reading.replace("|", "/")
+        lines.append(f"| {r['id']} | {r.get('n_models', '')} | {r.get('n_pairs', '')} | {eff_s} | {det_s} | {reading} |")
+    return lines
 
 
 def sign(low: float, high: float) -> int:

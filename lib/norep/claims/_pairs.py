@@ -245,8 +245,8 @@ def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
 
     Checked: every model's temperature was fitted on the selection split (the store records
     ``temperature_fitted_on``); the effect is the mean over models of the expected calibration
-    error (15 bins) on the evaluation split before minus after scaling, with a bootstrap over
-    models (each model's ECE on all test examples). *Reproduced* (the method step is in place and
+    error (15 bins) on the evaluation split before minus after scaling, with a hierarchical bootstrap
+    (models, then test examples: an example's weight enters every bin sum of the ECE). *Reproduced* (the method step is in place and
     lowers the ECE) when the interval lies above 0, *not reproduced* below 0, else
     *inconclusive*; *not testable* when fewer than :data:`MIN_MODELS_C10` models have a
     temperature fitted on the selection split.
@@ -264,7 +264,13 @@ def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
     y = study.labels()
     delta = np.array([expected_calibration_error(y, study.probs(n, calibrated=False))
                       - expected_calibration_error(y, study.probs(n)) for n in fitted])
-    ci = bootstrap_ci(np.mean, delta, n_resamples=n_boot, seed=seed)
+    parts = [(_ece_terms(y, study.probs(n, calibrated=False)), _ece_terms(y, study.probs(n))) for n in fitted]
+
+    def stat(members, w):
+        per_model = np.array([_weighted_ece(*before, w) - _weighted_ece(*after, w) for before, after in parts])
+        return float(per_model[members[0]].mean())
+
+    ci = hierarchical_bootstrap_ci(stat, [np.arange(len(fitted))], y.shape[0], n_resamples=n_boot, seed=seed)
     temps = [float(study.store.meta(n)["temperature"]) for n in fitted]
     s = sign(ci.low, ci.high)
     status = {1: "reproduced", -1: "not reproduced", 0: "inconclusive"}[s]
@@ -279,11 +285,26 @@ def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
         sentence = sentence.replace(f"all {len(fitted)} of", f"{len(fitted)} of")
     return ClaimResult("C10", title, status, ci.estimate, ci.low, ci.high,
                        effect_name="mean ECE before minus after temperature scaling, over models",
-                       resampled="models (each model's ECE on all test examples)", n_models=len(fitted),
+                       resampled="models, then test examples (hierarchical bootstrap)", n_models=len(fitted),
                        n_pairs=0, sentence=sentence, paper=paper, kind="method check",
                        checks={"fitted_on_selection_split": f"{len(fitted)} of {len(names)}"},
                        details={"ece_reduction": dict(zip(fitted, delta.tolist(), strict=True)),
                                 "temperatures": dict(zip(fitted, temps, strict=True))})
+
+
+def _ece_terms(y, probs, n_bins: int = 15) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each example's confidence bin and accuracy-minus-confidence, the parts of a weighted ECE."""
+    p = np.asarray(probs, dtype=np.float64)
+    conf = p.max(axis=1)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    return bins, (p.argmax(axis=1) == np.asarray(y)) - conf, n_bins
+
+
+def _weighted_ece(bins: np.ndarray, gap: np.ndarray, n_bins: int, w: np.ndarray) -> float:
+    """``sum_b |sum_{i in b} w_i (correct_i - conf_i)| / sum_i w_i``: the ECE with example weights
+    (bootstrap counts); equal to :func:`norep.calibration.expected_calibration_error` when all are 1."""
+    return float(np.abs(np.bincount(bins, weights=w * gap, minlength=n_bins)).sum() / w.sum())
 
 
 __all__ = ["MIN_MODELS_PER_END", "MIN_PAIRS_C2", "MIN_MODELS_C10", "c1_error_inconsistency", "c2_ensemble_gain",
