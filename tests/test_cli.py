@@ -87,3 +87,23 @@ def test_unexpected_errors_are_one_line(monkeypatch, capsys):
     assert main(["store", "verify", "x"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("norep: unexpected KeyError") and "Traceback" not in err
+
+
+def test_claims_command_on_replicates(tmp_path, capsys):
+    """Two replicates of a planted study: one column each, and how many agree with the first."""
+    from claims_stores import build, pair_specs
+
+    paths = []
+    for k, kind in enumerate(("planted", "reverse")):
+        paths.append(str(tmp_path / f"s{k}"))
+        build(paths[-1], pair_specs(kind), seed=k)
+    md = tmp_path / "rep.md"
+    assert main(["claims", *paths, "--ids", "c1,C10", "--resamples", "100", "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if line.startswith("| C")}
+    assert set(rows) == {"C1", "C10"}
+    assert rows["C1"].startswith("| C1 | reproduced") and "not reproduced" in rows["C1"]
+    assert rows["C1"].endswith("| 1 of 2 |")
+    assert md.read_text().strip() == out.strip()
+    assert main(["claims", paths[0], "--ids", "C11"]) == 2
+    assert "unknown claim id(s) C11" in capsys.readouterr().err

@@ -18,6 +18,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("notebooks", "run"): ("norep.commands.notebooks_run", "execute the section notebooks with papermill"),
     ("extract",): ("norep.commands.extract", "extract logits and embeddings of a timm/open_clip/hf model"),
     ("import",): ("norep.commands.import_arrays", "import your own logits/embeddings into a store"),
+    ("claims",): ("norep.commands.claims", "the verdict on each of the paper's claims, for one store or several"),
     ("bench", "analyses"): ("norep.commands.bench_analyses", "benchmark the all-pairs analyses"),
     ("bench", "extract"): ("norep.commands.bench_extract", "benchmark GPU extraction throughput"),
     ("store", "verify"): ("norep.commands.store_verify", "check a store's manifest, metadata and checksums"),

@@ -47,6 +47,7 @@ from norep.claims._core import (
     open_study,
     pair_data,
     power_table,
+    replicate_table,
     selection_accuracy,
     selection_band,
     sign,
@@ -135,7 +136,7 @@ def run_claims(study, ids=None, **kwargs) -> list[ClaimResult]:
 
 
 __all__ = [
-    "STATUSES", "ClaimResult", "CLAIMS", "power_table", "open_study", "run_claims", "display_partner", "band_partners",
+    "STATUSES", "ClaimResult", "CLAIMS", "power_table", "replicate_table", "open_study", "run_claims", "display_partner", "band_partners",
     "selection_accuracy", "selection_band", "pair_data", "sign", "fmt_interval",
     "c1_error_inconsistency", "c2_ensemble_gain", "c3_conversion_rate", "c4_specialization_angle",
     "c5_class_groups", "c6_low_accuracy_greedy", "c7_embedding_mixes", "c8_compression", "c9_transfer",

@@ -153,6 +153,52 @@ def power_table(records: Sequence[dict]) -> list[str]:
     return lines
 
 
+def replicate_table(results: dict[str, Sequence[dict]]) -> list[str]:
+    """Verdicts of the same claims on several stores (replicates of one study) as Markdown table lines.
+
+    ``results`` maps a store's name to its :meth:`ClaimResult.record` dictionaries. One store gives
+    its verdicts with effects and detectable effects; several add a column per store and one saying
+    in how many stores the first store's verdict holds.
+
+    Examples
+    --------
+    >>> a = ClaimResult("C1", "t", "reproduced", effect=0.02, low=0.01, high=0.03).record()
+    >>> b = ClaimResult("C1", "t", "inconclusive", effect=0.01, low=-0.01, high=0.03).record()
+    >>> print("\\n".join(replicate_table({"s0": [a], "s1": [b]})))
+    | claim | s0 | s1 | same verdict |
+    |---|---|---|---|
+    | C1 | reproduced, 0.02 [0.01, 0.03] | inconclusive, 0.01 [-0.01, 0.03] | 1 of 2 |
+    """
+    names = list(results)
+    ids = list(dict.fromkeys(r["id"] for recs in results.values() for r in recs))
+    by = {n: {r["id"]: r for r in results[n]} for n in names}
+
+    def cell(r):
+        if r is None:
+            return "-"
+        if r.get("effect") is None or r.get("low") is None:
+            return r["status"]
+        return f"{r['status']}, {r['effect']:.3g} [{r['low']:.3g}, {r['high']:.3g}]"
+
+    if len(names) == 1:
+        n = names[0]
+        lines = ["| claim | verdict | effect [95 % interval] | models | pairs | smallest detectable effect |",
+                 "|---|---|---|---|---|---|"]
+        for cid in ids:
+            r = by[n][cid]
+            det = "-" if r.get("detectable") is None else f"{r['detectable']:.3g}"
+            lines.append(f"| {cid} | {r['status']} | {cell(r).partition(', ')[2] or '-'} | {r['n_models']} | "
+                         f"{r['n_pairs']} | {det} |")
+        return lines
+    lines = ["| claim | " + " | ".join(names) + " | same verdict |", "|---" * (len(names) + 2) + "|"]
+    for cid in ids:
+        rows = [by[n].get(cid) for n in names]
+        first = rows[0]["status"] if rows[0] else None
+        same = sum(1 for r in rows if r is not None and r["status"] == first)
+        lines.append(f"| {cid} | " + " | ".join(cell(r) for r in rows) + f" | {same} of {len(names)} |")
+    return lines
+
+
 def sign(low: float, high: float) -> int:
     """+1 when the interval lies above 0, -1 when below, 0 when it contains or touches 0 (or is nan).
 
