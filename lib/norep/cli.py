@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _broken_pipe()
+    except ModuleNotFoundError as exc:
+        return _missing_extra(exc)
     except (ValueError, OSError, MemoryError) as exc:
         return _one_line_error(exc)
     except Exception as exc:  # noqa: BLE001 - a user sees one line; NOREP_DEBUG=1 shows the traceback
@@ -125,6 +127,25 @@ def _one_line_error(exc: BaseException, internal: bool = False) -> int:
         print("norep: " + " ".join(text.split()), file=sys.stderr)
     except (BrokenPipeError, OSError):
         pass
+    return 1
+
+
+EXTRAS = {
+    "papermill": "book", "jupytext": "book", "jupyter_book": "book", "nbformat": "book", "nbclient": "book",
+    "ipykernel": "book", "sphinxcontrib": "book", "PIL": "zoo", "torchvision": "extract", "timm": "extract",
+    "open_clip": "extract", "transformers": "hf", "pytest": "dev", "selenium": "dev",
+}
+"""Top-level module -> the optional extra of the package that installs it."""
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> int:
+    """One line naming the extra to install when a command needs a package the install lacks."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return _one_line_error(exc, internal=not top.startswith("norep"))
+    print(f"norep: this command needs {top!r}, which the '{extra}' extra installs: "
+          f"pip install 'norep[{extra}]' (or, in a checkout, pip install -e '.[{extra}]')", file=sys.stderr)
     return 1
 
 
