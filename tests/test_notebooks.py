@@ -260,5 +260,8 @@ def test_failing_notebook_is_named_with_its_cell(executed, tmp_path):
     assert proc.returncode == 1
     assert "01_error_correlation" in proc.stderr and "cell" in proc.stderr
     assert "no-such-model" in proc.stderr
-    assert not (tmp_path / "01_error_correlation.ipynb").exists()
+    # the chapter's page says it failed on this store (no executed notebook, nor an older one, stands in)
+    page = json.loads((tmp_path / "01_error_correlation.ipynb").read_text())
+    assert page["metadata"]["norep"]["not_run"] == "This chapter failed on this store."
+    assert "no-such-model" in "".join(page["cells"][0]["source"]) and len(page["cells"]) == 1
     assert (tmp_path / "01_error_correlation.failed.ipynb").exists()

@@ -41,6 +41,9 @@ __all__ = [
     "missing_inputs",
     "describe_store",
     "default_notebook_dir",
+    "DEFAULT_STORE",
+    "project_root",
+    "resolve_store",
     "find_notebooks",
     "parse_parameters",
     "declared_parameters",
@@ -115,6 +118,60 @@ class NotebookRun:
     parameters: dict = field(default_factory=dict)
     reason: str = ""
     """Why it was executed (e.g. ``"store changed"``) or ``"unchanged"`` when cached."""
+
+
+DEFAULT_STORE = "stores/fashion"
+"""The ``store`` parameter's default in every notebook (the embedded study, made by ``make book``)."""
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path | None:
+    """The project folder (holding ``notebooks/`` and ``_toc.yml``) at or above ``start`` (default:
+    the current folder), else the checkout ``norep`` is imported from, else None.
+
+    A kernel started in ``notebooks/`` or in ``book/generated/`` (where Binder and JupyterLab start
+    it) finds the same root as one started at the top of the project.
+
+    Examples
+    --------
+    >>> root = project_root()
+    >>> root is None or (root / "notebooks").is_dir()
+    True
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "notebooks").is_dir() and (folder / "_toc.yml").is_file():
+            return folder
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "notebooks").is_dir() and (checkout / "_toc.yml").is_file():
+        return checkout
+    return None
+
+
+def resolve_store(store: str | os.PathLike) -> Path:
+    """The store a notebook's ``store`` parameter names, whatever folder the kernel runs in.
+
+    An absolute path is used as given. ``$NOREP_STORE``, when set, replaces the default
+    :data:`DEFAULT_STORE` (``norep notebooks run`` sets it to the store it runs on, so a chapter
+    and the runner always read the same store). A relative path is looked up in the current folder,
+    then in the project root (:func:`project_root`); if neither holds it, the path in the project
+    root is returned, for the error message to name.
+
+    Examples
+    --------
+    >>> import os
+    >>> resolve_store("/data/stores/mine")
+    PosixPath('/data/stores/mine')
+    """
+    env = os.environ.get("NOREP_STORE")
+    if env and str(store) == DEFAULT_STORE:
+        store = env
+    path = Path(store).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    root = project_root()
+    if root is not None:
+        return root / path
+    return path
 
 
 def default_notebook_dir() -> Path:
@@ -498,7 +555,9 @@ def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[
         missing.append(f"a base model: set it with `norep store set {where} --base-model NAME` "
                        f"(models: {', '.join(st.model_names()) or 'none yet'})")
     elif base not in st:
-        missing.append(f"the base model `{base}`, which is not in the store")
+        if not p.get("base_model"):  # a base_model parameter not in the store is the notebook's error to report
+            missing.append(f"the base model `{base}` named by the store, which holds no such model "
+                           f"(`norep store set {where} --base-model NAME`)")
     else:
         lack = [s for s in (split, calib) if s in splits and not st.has_logits(base, s)]
         missing += [f"logits of the base model `{base}` on split `{s}`" for s in lack]
@@ -673,6 +732,8 @@ def run_notebooks(
     runs: list[NotebookRun] = []
     errors: list[NotebookError] = []
     states: dict[str, tuple[str, object]] = {}
+    saved_env = os.environ.get("NOREP_STORE")
+    os.environ["NOREP_STORE"] = str(store_path.resolve())  # the kernels read this store, whatever their folder
     try:
         for src in sources:
             name = src.stem
@@ -695,6 +756,10 @@ def run_notebooks(
                 if not keep_going:
                     break
     finally:
+        if saved_env is None:
+            os.environ.pop("NOREP_STORE", None)
+        else:
+            os.environ["NOREP_STORE"] = saved_env
         _fill_chapters(out, all_sources, sources, states, origin, errors)
         _write_summaries(out, store_path, cache, origin)
     if errors and (keep_going or len(errors) > 1):
@@ -1112,7 +1177,8 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     Parameters
     ----------
     store : path-like
-        The prediction store.
+        The prediction store, resolved by :func:`resolve_store` (a relative path from the project
+        root when the kernel runs elsewhere; ``$NOREP_STORE`` replaces the default).
     base_model : str, optional
         Base model name (default: the store's ``base_model``).
     accuracy_band : (lo, hi), optional
@@ -1139,7 +1205,7 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     from norep.store import Store
 
     try:
-        st = Store.open(store)
+        st = Store.open(resolve_store(store))
     except FileNotFoundError as exc:
         raise ValueError(f"parameter store={str(store)!r}: {exc}") from None
     if verify:
