@@ -54,6 +54,8 @@ __all__ = [
     "Study",
     "load_study",
     "check_parameters",
+    "PROFILES",
+    "apply_profile",
     "limit_threads",
     "set_figure_format",
     "glue_figure",
@@ -1269,6 +1271,65 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
         print(f"Outside the accuracy band {lo:.3f}-{hi:.3f} on {split!r} (left out of the band's analyses): "
               + "; ".join(p for p in parts if p) + ".")
     return Study(st, base, (lo, hi), table, split, calib_split)
+
+
+PROFILES: dict[str, dict] = {
+    "full": {},
+    "student": {"n_boot": 200, "probe_Cs": ("middle", 2), "probe_max_iter": 100, "compression_points": 4,
+                "rates": ("ends", 3), "top_k": 3},
+}
+"""The ``profile`` parameter's settings. ``"full"`` changes nothing; ``"student"`` makes every chapter
+finish in under a minute on the quick store on 2 CPU cores. A number is an upper bound (at most 200
+bootstrap resamples); a sweep keeps at most that many values, either spread over its middle
+(``"middle"``: the regularisation sweep) or with both ends kept (``"ends"``: the rates, whose ends are
+the full embeddings)."""
+
+
+def apply_profile(profile: str, **values):
+    """The parameters ``values`` lowered to the bounds of ``profile`` (see :data:`PROFILES`), in order.
+
+    Returns the single value for one parameter, else a tuple in the order given.
+
+    Examples
+    --------
+    >>> apply_profile("student", n_boot=1000)
+    200
+    >>> apply_profile("student", n_boot=50, probe_Cs=[0.01, 0.1, 1.0, 10.0, 100.0])
+    (50, [0.1, 10.0])
+    >>> apply_profile("student", rates=[1.0, 0.75, 0.5, 0.25, 0.0])
+    [1.0, 0.5, 0.0]
+    >>> apply_profile("full", n_boot=1000)
+    1000
+    >>> apply_profile("fast", n_boot=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: parameter profile='fast' must be one of 'full', 'student'
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"parameter profile={profile!r} must be one of {', '.join(repr(p) for p in PROFILES)}")
+    bounds = PROFILES[profile]
+    out = []
+    for key, value in values.items():
+        bound = bounds.get(key)
+        if bound is None or value is None:
+            out.append(value)
+        elif isinstance(value, (list, tuple)):
+            out.append(_thin(list(value), *bound))
+        else:
+            out.append(min(value, bound))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _thin(values: list, mode: str, keep: int) -> list:
+    """At most ``keep`` values of a sweep: evenly spread over its middle, or with both ends."""
+    n = len(values)
+    if n <= keep:
+        return values
+    if mode == "ends" and keep >= 2:
+        idx = sorted({round(i * (n - 1) / (keep - 1)) for i in range(keep)})
+    else:
+        idx = sorted({int((i + 0.5) * n / keep) for i in range(keep)})
+    return [values[i] for i in idx]
 
 
 def check_parameters(*, n_boot, seed, fig_format) -> None:
