@@ -53,7 +53,7 @@ base_model = None  # None: the store's base model
 accuracy_band = None  # (lo, hi) accuracy fractions of the main analyses; None: the store's band
 split = "test"  # evaluation split
 calib_split = "calib"  # split the temperatures were fitted on
-profile = "full"  # "student": fewer bootstrap resamples and a lighter probe sweep (each chapter < 1 min on the quick store)
+profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -163,6 +163,8 @@ report_claim(claims.c10_temperature_scaling(study, n_boot=n_boot, seed=seed))
 # %% [markdown]
 # ## Try it
 #
+# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples.
 # - Point `store` at your own store (see {doc}`../store`) and run
 #   `norep notebooks run --store PATH --only 00`.
 # - Narrow or widen the band, e.g. `-p "accuracy_band=(0.85, 0.95)"`, and watch models move

@@ -54,7 +54,7 @@ base_model = None  # None: the store's base model
 accuracy_band = None  # (lo, hi) accuracy fractions; None: the store's band
 split = "test"  # evaluation split
 calib_split = "calib"  # calibration split (not used for these measures; validated)
-profile = "full"  # "student": fewer bootstrap resamples and a lighter probe sweep (each chapter < 1 min on the quick store)
+profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -175,6 +175,8 @@ glue_figure("fig_01_kappa", fig)
 # %% [markdown]
 # ## Try it
 #
+# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples.
 # - Re-run on another band: `norep notebooks run --store stores/fashion --only 01 -p "accuracy_band=(0.8, 0.95)"`.
 # - Make another model the base: `-p base_model=NAME` (any name of the table above).
 #

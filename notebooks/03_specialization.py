@@ -56,7 +56,7 @@ calib_split = "calib"  # split the temperatures were fitted on
 pair_models = None  # {"REINIT": name, "ARCH": name, "DATASET": name} shown in the figures; None: the most accurate band model of each on the calibration split (closest in accuracy if none in the band)
 class_groups = None  # {"group": [class ids]}; None: the store's class groups
 bins = 18  # histogram bins over 0-90 degrees
-profile = "full"  # "student": fewer bootstrap resamples and a lighter probe sweep (each chapter < 1 min on the quick store)
+profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -200,6 +200,8 @@ report_claim(claims.c5_class_groups(study, class_groups=groups or None, n_boot=n
 # %% [markdown]
 # ## Try it
 #
+# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples.
 # - Choose the pairs yourself: `-p "pair_models={'REINIT': 'NAME1', 'DATASET': 'NAME2'}"`.
 # - Define your own class groups, e.g. for Fashion-MNIST `-p "class_groups={'tops': [0, 2, 4, 6], 'rest': [1, 3, 5, 7, 8, 9]}"`.
 #

@@ -66,7 +66,7 @@ probe_max_iter = 200  # L-BFGS iterations per value of C
 compression_points = 8  # prefixes of each compression curve (geometric, from 1/64 of the concatenation to all of it)
 device = "auto"  # torch device of the probes: "auto" (a GPU when present, else the CPU), "cpu", "cuda"
 threads = 1  # CPU threads of the probes (small probes run fastest on one); None: the libraries' default
-profile = "full"  # "student": fewer bootstrap resamples and a lighter probe sweep (each chapter < 1 min on the quick store)
+profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the dimension choice and of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -196,8 +196,12 @@ glue_figure("fig_05_compression", fig)
 # %% [markdown]
 # ## Try it
 #
+# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples, two values of the probe's C,
+#   100 iterations, 4 compression points and the rates 1, 0.5 and 0.
 # - Finer rates: `-p "rates=[1.0, 0.9, 0.75, 0.5, 0.25, 0.1, 0.0]"`.
-# - A GPU makes the probes fast at paper scale: `-p device=auto`.
+# - A GPU makes the probes fast at paper scale: `device="auto"` (the default) uses one when present;
+#   `-p device=cpu` forces the CPU.
 #
 # **Exercise.** Why does the comparison keep the total number of dimensions fixed instead of
 # concatenating both full embeddings?
