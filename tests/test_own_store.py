@@ -189,5 +189,8 @@ def test_store_from_npy_to_book_with_no_page_from_another_store(tmp_path):
         text = page.read_text()
         assert "synthetic" not in text and other_fp[:12] not in text, page  # the other store's data set / fingerprint
     assert "Not run on this store" in (html / "book" / "generated" / "05_feature_concatenation.html").read_text()
+    # exercise solutions fold in the book as in Jupyter (<details>), with their Markdown rendered
+    chapter01 = (html / "book" / "generated" / "01_error_correlation.html").read_text()
+    assert re.search(r"<details>\s*<summary>Solution</summary>\s*<p>", chapter01)
     intro = (html / "book" / "intro.html").read_text()
     assert "your store" in intro and fp[:12] in intro
