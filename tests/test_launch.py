@@ -122,3 +122,20 @@ def test_colab_setup_cell_logic(tmp_path, monkeypatch, in_colab, present):
     assert os.environ["NOREP_STORE"] == f"{root}/stores/quick"
     assert Path.cwd() == root and sys.path[0] == f"{root}/lib"
     assert nbrun.resolve_store(nbrun.DEFAULT_STORE) == Path(f"{root}/stores/quick")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pip's vendored pkg_resources
+def test_pip_reads_the_binder_requirements_with_the_constraints_beside_them(tmp_path, monkeypatch):
+    """pip itself parses binder/requirements.txt from another folder (repo2docker's may differ) and
+    finds ../constraints.txt relative to the file, as the build will."""
+    try:
+        from pip._internal.network.session import PipSession
+        from pip._internal.req.req_file import parse_requirements
+    except ImportError:  # pragma: no cover - pip's internals moved
+        pytest.skip("pip's requirement parser is not importable")
+    monkeypatch.chdir(tmp_path)
+    parsed = list(parse_requirements(str(BINDER / "requirements.txt"), session=PipSession()))
+    constraints = [r for r in parsed if r.constraint]
+    pinned = sum(1 for ln in (ROOT / "constraints.txt").read_text().splitlines() if "==" in ln)
+    assert len(constraints) == pinned
+    assert len(parsed) - len(constraints) == len(_requirements())

@@ -12,7 +12,15 @@ store (``store.json`` and every file's size and modification time) and the ``nor
 
 Besides the notebooks, every run writes ``OUT/environment.md`` (package versions, interpreter,
 per-notebook execution times, the store's model count) which the book's reproducibility page
-includes, so the numbers a reader sees come from the run that produced the pages.
+includes, ``OUT/about_store.md`` (what the pages were made from) which the introduction includes,
+and ``OUT/claims.md``, so the numbers a reader sees come from the run that produced the pages.
+
+One run, one store: every executed notebook records the store and its fingerprint in
+``metadata["norep"]`` and every summary page names them; a run first removes from ``OUT`` every
+page of another store. Each chapter of the book gets a page from this store: its executed notebook,
+or a one-cell page saying why it was not run (:func:`missing_inputs`: the store lacks a split or
+embeddings it needs; or it failed; or ``only`` left it out), whose claims the claims page lists as
+*not testable*.
 """
 
 from __future__ import annotations
@@ -1235,6 +1243,8 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     band = accuracy_band if accuracy_band is not None else st.accuracy_band
     if band is None:
         band = (0.0, 1.0)
+        print("The store sets no accuracy band: every model counts as in the band (set one with "
+              "`norep store set STORE --band LO HI`, or the parameter accuracy_band).")
     try:
         lo, hi = (float(v) for v in band)
     except (TypeError, ValueError):
