@@ -25,12 +25,35 @@
 # every model is calibrated by temperature scaling {cite}`guo2017calibration` before any
 # ensembling (Sec. 3.2).
 
+# %% tags=["remove-cell"]
+# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
+# fetch and install the project and train the quick embedded study (a few minutes), then run from the
+# project's folder. Anywhere else this cell does nothing.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    _root = "/content/norep"
+    if not os.path.isdir(_root):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
+    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
+        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
+                       cwd=_root)
+        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
+                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+    sys.path.insert(0, f"{_root}/lib")
+    os.chdir(_root)
+
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
 base_model = None  # None: the store's base model
 accuracy_band = None  # (lo, hi) accuracy fractions of the main analyses; None: the store's band
 split = "test"  # evaluation split
 calib_split = "calib"  # split the temperatures were fitted on
+profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -40,7 +63,7 @@ import pandas as pd
 from IPython.display import display
 
 from norep import calibration, claims, ensembles, metrics, plots
-from norep.notebooks import check_parameters, glue_figure, load_study, report_claim
+from norep.notebooks import apply_profile, check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]
 # ## Parameters and data
@@ -49,6 +72,7 @@ from norep.notebooks import check_parameters, glue_figure, load_study, report_cl
 # see the checks); then the store is opened.
 
 # %% tags=["hide-input"]
+n_boot = apply_profile(profile, n_boot=n_boot)
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
 st, base = study.store, study.base
@@ -139,6 +163,8 @@ report_claim(claims.c10_temperature_scaling(study, n_boot=n_boot, seed=seed))
 # %% [markdown]
 # ## Try it
 #
+# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples.
 # - Point `store` at your own store (see {doc}`../store`) and run
 #   `norep notebooks run --store PATH --only 00`.
 # - Narrow or widen the band, e.g. `-p "accuracy_band=(0.85, 0.95)"`, and watch models move

@@ -26,12 +26,35 @@
 # Cohen's kappa error consistency {cite}`geirhos2020beyond`, which corrects the agreement of two
 # models for what their accuracies alone would predict.
 
+# %% tags=["remove-cell"]
+# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
+# fetch and install the project and train the quick embedded study (a few minutes), then run from the
+# project's folder. Anywhere else this cell does nothing.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    _root = "/content/norep"
+    if not os.path.isdir(_root):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
+    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
+        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
+                       cwd=_root)
+        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
+                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+    sys.path.insert(0, f"{_root}/lib")
+    os.chdir(_root)
+
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
 base_model = None  # None: the store's base model
 accuracy_band = None  # (lo, hi) accuracy fractions; None: the store's band
 split = "test"  # evaluation split
 calib_split = "calib"  # calibration split (not used for these measures; validated)
+profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -41,7 +64,7 @@ import pandas as pd
 from IPython.display import display
 
 from norep import claims, metrics, plots
-from norep.notebooks import check_parameters, glue_figure, load_study, report_claim
+from norep.notebooks import apply_profile, check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]
 # ## Parameters and data
@@ -50,6 +73,7 @@ from norep.notebooks import check_parameters, glue_figure, load_study, report_cl
 # see the checks); then the store is opened.
 
 # %% tags=["hide-input"]
+n_boot = apply_profile(profile, n_boot=n_boot)
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
 st, base = study.store, study.base
@@ -151,6 +175,8 @@ glue_figure("fig_01_kappa", fig)
 # %% [markdown]
 # ## Try it
 #
+# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples.
 # - Re-run on another band: `norep notebooks run --store stores/fashion --only 01 -p "accuracy_band=(0.8, 0.95)"`.
 # - Make another model the base: `-p base_model=NAME` (any name of the table above).
 #
@@ -158,24 +184,26 @@ glue_figure("fig_01_kappa", fig)
 # the paper restrict the comparison to a narrow accuracy band, and which column of the table
 # above corrects for accuracy without a band?
 #
-# ```{admonition} Solution
-# :class: dropdown
+# <details>
+# <summary>Solution</summary>
 #
 # Two models at 60 % accuracy disagree on more examples than two at 95 % even if both make
 # independent errors, so comparing pairs of different accuracies would confound accuracy with
 # methodology. The band holds accuracy roughly fixed. Cohen's kappa (`kappa`) compares the
 # observed agreement with what independent models of the same accuracies would reach, so it is
 # comparable across accuracies.
-# ```
+#
+# </details>
 #
 # **Exercise 2.** In the all-pairs matrix, are two Dataset-category models closer to each other
 # than to the base model?
 #
-# ```{admonition} Solution
-# :class: dropdown
+# <details>
+# <summary>Solution</summary>
 #
 # Read the Dataset block on the diagonal of the first matrix against the Dataset columns of the
 # base model's row: `pd.DataFrame(ei_matrix, index=names, columns=names)`. In the embedded study
 # Dataset models trained on the same other data often agree more with each other than with the
 # base, i.e. the training data, not only the seed, sets the errors.
-# ```
+#
+# </details>

@@ -22,12 +22,35 @@
 # classic view that ensembles help by averaging out uncorrelated errors goes back to
 # stacked generalization {cite}`wolpert1992stacked`.
 
+# %% tags=["remove-cell"]
+# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
+# fetch and install the project and train the quick embedded study (a few minutes), then run from the
+# project's folder. Anywhere else this cell does nothing.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    _root = "/content/norep"
+    if not os.path.isdir(_root):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
+    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
+        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
+                       cwd=_root)
+        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
+                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+    sys.path.insert(0, f"{_root}/lib")
+    os.chdir(_root)
+
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
 base_model = None  # None: the store's base model
 accuracy_band = None  # (lo, hi) accuracy fractions; None: the store's band
 split = "test"  # evaluation split
 calib_split = "calib"  # split the temperatures were fitted on
+profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -39,7 +62,7 @@ from IPython.display import display
 from scipy import stats as sps
 
 from norep import CATEGORIES, allpairs, claims, ensembles, metrics, plots
-from norep.notebooks import check_parameters, glue_figure, load_study, report_claim
+from norep.notebooks import apply_profile, check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]
 # ## Parameters and data
@@ -48,6 +71,7 @@ from norep.notebooks import check_parameters, glue_figure, load_study, report_cl
 # see the checks); then the store is opened.
 
 # %% tags=["hide-input"]
+n_boot = apply_profile(profile, n_boot=n_boot)
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
 st, base = study.store, study.base
@@ -167,6 +191,8 @@ glue_figure("fig_02_allpairs", fig)
 # %% [markdown]
 # ## Try it
 #
+# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples.
 # - Take the best partner found above as the new base model (`-p base_model=NAME`): is the
 #   ranking of partners the same?
 # - Drop temperature scaling to see why the paper calibrates first: compare
@@ -176,12 +202,13 @@ glue_figure("fig_02_allpairs", fig)
 # **Exercise.** The gain is measured over the members' *mean* accuracy. Why can a pair with a
 # large gain still have a lower ensemble accuracy than a pair with a small gain?
 #
-# ```{admonition} Solution
-# :class: dropdown
+# <details>
+# <summary>Solution</summary>
 #
 # The gain is relative: a weak partner (low accuracy) lowers the members' mean, so a large gain
 # may only bring the ensemble back near the base model. Within a narrow accuracy band the mean
 # is nearly fixed and gain and absolute accuracy rank pairs the same way, which is why the
 # paper matches accuracies. Compare `ens.sort_values("gain")` with
 # `ens.sort_values("ensemble_accuracy")`.
-# ```
+#
+# </details>

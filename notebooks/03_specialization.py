@@ -25,6 +25,28 @@
 # Architecture and a Dataset pair. Fig. 4 asks whether the specialization follows groups of
 # classes: on ImageNet, CLIP is better on man-made objects and ResNet-50 on nature classes.
 
+# %% tags=["remove-cell"]
+# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
+# fetch and install the project and train the quick embedded study (a few minutes), then run from the
+# project's folder. Anywhere else this cell does nothing.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    _root = "/content/norep"
+    if not os.path.isdir(_root):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
+    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
+        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
+                       cwd=_root)
+        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
+                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+    sys.path.insert(0, f"{_root}/lib")
+    os.chdir(_root)
+
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
 base_model = None  # None: the store's base model
@@ -34,6 +56,7 @@ calib_split = "calib"  # split the temperatures were fitted on
 pair_models = None  # {"REINIT": name, "ARCH": name, "DATASET": name} shown in the figures; None: the most accurate band model of each on the calibration split (closest in accuracy if none in the band)
 class_groups = None  # {"group": [class ids]}; None: the store's class groups
 bins = 18  # histogram bins over 0-90 degrees
+profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -43,7 +66,7 @@ import pandas as pd
 from IPython.display import display
 
 from norep import claims, plots, specialization
-from norep.notebooks import check_parameters, glue_figure, load_study, report_claim
+from norep.notebooks import apply_profile, check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]
 # ## Parameters and data
@@ -52,6 +75,7 @@ from norep.notebooks import check_parameters, glue_figure, load_study, report_cl
 # see the checks); then the store is opened.
 
 # %% tags=["hide-input"]
+n_boot = apply_profile(profile, n_boot=n_boot)
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
 st, base = study.store, study.base
@@ -176,17 +200,20 @@ report_claim(claims.c5_class_groups(study, class_groups=groups or None, n_boot=n
 # %% [markdown]
 # ## Try it
 #
+# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples.
 # - Choose the pairs yourself: `-p "pair_models={'REINIT': 'NAME1', 'DATASET': 'NAME2'}"`.
 # - Define your own class groups, e.g. for Fashion-MNIST `-p "class_groups={'tops': [0, 2, 4, 6], 'rest': [1, 3, 5, 7, 8, 9]}"`.
 #
 # **Exercise.** If two models were equally confident on every example, where would all the mass
 # of the histograms lie, and what would the ensemble do where they disagree?
 #
-# ```{admonition} Solution
-# :class: dropdown
+# <details>
+# <summary>Solution</summary>
 #
 # At $\theta = 45°$. Where they disagree, the averaged probabilities would tie between the two
 # top-1 classes, and the ensemble would be right about half of the time on the examples only
 # one member gets right (a conversion rate near 0.5). Specialization, mass away from 45° on the
 # correct side, is what pushes the conversion rate above 0.5.
-# ```
+#
+# </details>

@@ -31,6 +31,28 @@
 # model has nothing like it (see its docstring for the alternative, per-dimension variance).
 # ```
 
+# %% tags=["remove-cell"]
+# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
+# fetch and install the project and train the quick embedded study (a few minutes), then run from the
+# project's folder. Anywhere else this cell does nothing.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    _root = "/content/norep"
+    if not os.path.isdir(_root):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
+    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
+        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
+                       cwd=_root)
+        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
+                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+    sys.path.insert(0, f"{_root}/lib")
+    os.chdir(_root)
+
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
 base_model = None  # None: the store's base model
@@ -42,8 +64,9 @@ rates = [1.0, 0.75, 0.5, 0.25, 0.0]  # base model's share of the dimension budge
 probe_Cs = [0.01, 0.1, 1.0, 10.0, 100.0]  # regularisation sweep of the linear probe
 probe_max_iter = 200  # L-BFGS iterations per value of C
 compression_points = 8  # prefixes of each compression curve (geometric, from 1/64 of the concatenation to all of it)
-device = "cpu"  # torch device of the probes ("auto" picks a GPU when present)
+device = "auto"  # torch device of the probes: "auto" (a GPU when present, else the CPU), "cpu", "cuda"
 threads = 1  # CPU threads of the probes (small probes run fastest on one); None: the libraries' default
+profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the dimension choice and of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -54,7 +77,14 @@ import pandas as pd
 from IPython.display import display
 
 from norep import claims, plots
-from norep.notebooks import check_parameters, glue_figure, limit_threads, load_study, report_claim
+from norep.notebooks import (
+    apply_profile,
+    check_parameters,
+    glue_figure,
+    limit_threads,
+    load_study,
+    report_claim,
+)
 
 # %% [markdown]
 # ## Parameters and data
@@ -63,6 +93,9 @@ from norep.notebooks import check_parameters, glue_figure, limit_threads, load_s
 # see the checks); then the store is opened.
 
 # %% tags=["hide-input"]
+n_boot, probe_Cs, probe_max_iter, compression_points, rates = apply_profile(
+    profile, n_boot=n_boot, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, compression_points=compression_points,
+    rates=rates)
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 limit_threads(threads)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split,
@@ -163,17 +196,22 @@ glue_figure("fig_05_compression", fig)
 # %% [markdown]
 # ## Try it
 #
+# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples, two values of the probe's C,
+#   100 iterations, 4 compression points and the rates 1, 0.5 and 0.
 # - Finer rates: `-p "rates=[1.0, 0.9, 0.75, 0.5, 0.25, 0.1, 0.0]"`.
-# - A GPU makes the probes fast at paper scale: `-p device=auto`.
+# - A GPU makes the probes fast at paper scale: `device="auto"` (the default) uses one when present;
+#   `-p device=cpu` forces the CPU.
 #
 # **Exercise.** Why does the comparison keep the total number of dimensions fixed instead of
 # concatenating both full embeddings?
 #
-# ```{admonition} Solution
-# :class: dropdown
+# <details>
+# <summary>Solution</summary>
 #
 # A probe on twice the dimensions can win simply because it has more parameters. With a fixed
 # budget, a mix beating both full embeddings shows that the two models' features are
 # complementary (overlapping, not supersetting). The full concatenation (stacked generalization)
 # is the subject of the next section.
-# ```
+#
+# </details>

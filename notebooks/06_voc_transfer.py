@@ -24,6 +24,28 @@
 # Fashion-MNIST images (splits `down_train`, `down_val`, `down_test`); at paper scale it is VOC
 # 2007 extracted with `norep extract`.
 
+# %% tags=["remove-cell"]
+# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
+# fetch and install the project and train the quick embedded study (a few minutes), then run from the
+# project's folder. Anywhere else this cell does nothing.
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    _root = "/content/norep"
+    if not os.path.isdir(_root):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", _root], check=True)
+    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
+    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
+        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
+                       cwd=_root)
+        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
+                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+    sys.path.insert(0, f"{_root}/lib")
+    os.chdir(_root)
+
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
 base_model = None  # None: the store's base model
@@ -36,6 +58,7 @@ probe_refit = "train"  # final probe fitted on "train" or "train+val" (Kornblith
 top_k = 4  # concatenate every pair among the top_k models by downstream validation mAP
 max_per_category = 2  # partners of the base per category for the claim (most accurate on the calibration split)
 threads = 1  # CPU threads of the probes (small probes run fastest on one); None: the libraries' default
+profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
@@ -49,7 +72,14 @@ import pandas as pd
 from IPython.display import display
 
 from norep import claims, plots, transfer
-from norep.notebooks import check_parameters, glue_figure, limit_threads, load_study, report_claim
+from norep.notebooks import (
+    apply_profile,
+    check_parameters,
+    glue_figure,
+    limit_threads,
+    load_study,
+    report_claim,
+)
 
 # %% [markdown]
 # ## Parameters and data
@@ -58,6 +88,7 @@ from norep.notebooks import check_parameters, glue_figure, limit_threads, load_s
 # see the checks); then the store is opened.
 
 # %% tags=["hide-input"]
+n_boot, probe_Cs, top_k = apply_profile(profile, n_boot=n_boot, probe_Cs=probe_Cs, top_k=top_k)
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 limit_threads(threads)
 if len(down_splits) != 3:
@@ -197,6 +228,9 @@ report_claim(claims.c9_transfer(study, down_splits=tuple(down_splits), probe_Cs=
 # %% [markdown]
 # ## Try it
 #
+# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples, two values of the probe's C and
+#   top_k at most 3.
 # - Concatenate more models: `-p top_k=8` (the number of probes grows as top_k squared).
 # - Replace the embedded downstream task by your own multi-label data: add `down_*` splits and
 #   embeddings to a store (see {doc}`../store`).

@@ -23,6 +23,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "extract"): ("norep.commands.bench_extract", "benchmark GPU extraction throughput"),
     ("store", "verify"): ("norep.commands.store_verify", "check a store's manifest, metadata and checksums"),
     ("store", "clean"): ("norep.commands.store_clean", "remove leftovers of interrupted or superseded writes"),
+    ("store", "info"): ("norep.commands.store_info", "show splits, models, base, band and what each chapter can run"),
+    ("store", "set"): ("norep.commands.store_set", "set a store's base model and accuracy band"),
 }
 
 GROUP_HELP = {

@@ -12,7 +12,15 @@ store (``store.json`` and every file's size and modification time) and the ``nor
 
 Besides the notebooks, every run writes ``OUT/environment.md`` (package versions, interpreter,
 per-notebook execution times, the store's model count) which the book's reproducibility page
-includes, so the numbers a reader sees come from the run that produced the pages.
+includes, ``OUT/about_store.md`` (what the pages were made from) which the introduction includes,
+and ``OUT/claims.md``, so the numbers a reader sees come from the run that produced the pages.
+
+One run, one store: every executed notebook records the store and its fingerprint in
+``metadata["norep"]`` and every summary page names them; a run first removes from ``OUT`` every
+page of another store. Each chapter of the book gets a page from this store: its executed notebook,
+or a one-cell page saying why it was not run (:func:`missing_inputs`: the store lacks a split or
+embeddings it needs; or it failed; or ``only`` left it out), whose claims the claims page lists as
+*not testable*.
 """
 
 from __future__ import annotations
@@ -35,7 +43,15 @@ __all__ = [
     "NOTEBOOKS",
     "NotebookError",
     "NotebookRun",
+    "NotebooksFailed",
+    "CHAPTER_CLAIMS",
+    "CLAIM_COLUMNS",
+    "missing_inputs",
+    "describe_store",
     "default_notebook_dir",
+    "DEFAULT_STORE",
+    "project_root",
+    "resolve_store",
     "find_notebooks",
     "parse_parameters",
     "declared_parameters",
@@ -46,6 +62,8 @@ __all__ = [
     "Study",
     "load_study",
     "check_parameters",
+    "PROFILES",
+    "apply_profile",
     "limit_threads",
     "set_figure_format",
     "glue_figure",
@@ -110,6 +128,60 @@ class NotebookRun:
     parameters: dict = field(default_factory=dict)
     reason: str = ""
     """Why it was executed (e.g. ``"store changed"``) or ``"unchanged"`` when cached."""
+
+
+DEFAULT_STORE = "stores/fashion"
+"""The ``store`` parameter's default in every notebook (the embedded study, made by ``make book``)."""
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path | None:
+    """The project folder (holding ``notebooks/`` and ``_toc.yml``) at or above ``start`` (default:
+    the current folder), else the checkout ``norep`` is imported from, else None.
+
+    A kernel started in ``notebooks/`` or in ``book/generated/`` (where Binder and JupyterLab start
+    it) finds the same root as one started at the top of the project.
+
+    Examples
+    --------
+    >>> root = project_root()
+    >>> root is None or (root / "notebooks").is_dir()
+    True
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "notebooks").is_dir() and (folder / "_toc.yml").is_file():
+            return folder
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "notebooks").is_dir() and (checkout / "_toc.yml").is_file():
+        return checkout
+    return None
+
+
+def resolve_store(store: str | os.PathLike) -> Path:
+    """The store a notebook's ``store`` parameter names, whatever folder the kernel runs in.
+
+    An absolute path is used as given. ``$NOREP_STORE``, when set, replaces the default
+    :data:`DEFAULT_STORE` (``norep notebooks run`` sets it to the store it runs on, so a chapter
+    and the runner always read the same store). A relative path is looked up in the current folder,
+    then in the project root (:func:`project_root`); if neither holds it, the path in the project
+    root is returned, for the error message to name.
+
+    Examples
+    --------
+    >>> import os
+    >>> resolve_store("/data/stores/mine")
+    PosixPath('/data/stores/mine')
+    """
+    env = os.environ.get("NOREP_STORE")
+    if env and str(store) == DEFAULT_STORE:
+        store = env
+    path = Path(store).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    root = project_root()
+    if root is not None:
+        return root / path
+    return path
 
 
 def default_notebook_dir() -> Path:
@@ -318,6 +390,7 @@ def execute_notebook(
     *,
     cwd: str | os.PathLike | None = None,
     timeout: int | None = 1800,
+    metadata: Mapping | None = None,
 ) -> Path:
     """Execute one py:percent notebook on a fresh kernel and write the executed ``.ipynb``.
 
@@ -334,6 +407,9 @@ def execute_notebook(
         Working directory of the kernel (default: the current one).
     timeout : int or None
         Seconds allowed per cell.
+    metadata : mapping, optional
+        Recorded as the notebook's ``metadata["norep"]`` (the runner records the store and its
+        fingerprint there).
 
     Returns
     -------
@@ -357,6 +433,8 @@ def execute_notebook(
     nb.metadata["kernelspec"] = {"name": _KERNEL_NAME, "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
     nb.metadata.pop("jupytext", None)
+    if metadata:
+        nb.metadata["norep"] = dict(metadata)
     output.parent.mkdir(parents=True, exist_ok=True)
     failed = output.with_name(f"{output.stem}.failed.ipynb")
     tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.ipynb")
@@ -416,6 +494,172 @@ def _file_sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+CHAPTER_CLAIMS = {
+    "00_model_zoo": ("C10",),
+    "01_error_correlation": ("C1",),
+    "02_ensembles": ("C2", "C3"),
+    "03_specialization": ("C4", "C5"),
+    "04_low_accuracy_greedy": ("C6",),
+    "05_feature_concatenation": ("C7", "C8"),
+    "06_voc_transfer": ("C9",),
+}
+"""The paper claims each chapter decides (a chapter not run on a store leaves them *not testable*)."""
+
+
+class NotebooksFailed(RuntimeError):
+    """One or more notebooks failed; ``errors`` holds one :class:`NotebookError` per failed notebook
+    and ``runs`` the notebooks that ran or came from the cache."""
+
+    def __init__(self, errors: Sequence[NotebookError], runs: Sequence[NotebookRun] = ()):
+        self.errors, self.runs = list(errors), list(runs)
+        lines = [f"{len(self.errors)} notebook(s) failed:"] + [f"  {e}" for e in self.errors]
+        super().__init__("\n".join(lines))
+
+
+def _how_to_add_split(store: str, split: str, multilabel: bool) -> str:
+    labels = "multi-hot rows (N, K) of 0/1" if multilabel else "class ids (N,)"
+    extra = " --class-names attributes.txt" if multilabel else ""
+    return (f"add it with `norep import --store {store} --split {split} --labels {split}_labels.npy{extra} "
+            f"--name MODEL --category CAT --method METHOD --logits ... --embeddings ...` ({split}_labels.npy: "
+            f"{labels})")
+
+
+def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[str]:
+    """What chapter ``name`` needs that ``store`` lacks, one Markdown sentence each (empty: it can run).
+
+    Checks the inputs a chapter cannot do without: the evaluation and calibration splits, a base
+    model with logits on both, embeddings of the base model on the splits chapters 05 and 06 probe,
+    and the multi-label downstream splits of chapter 06. Too few models for a claim is not a missing
+    input: the chapter runs and its claim says *not testable*.
+
+    Parameters
+    ----------
+    store : norep.store.Store or path-like
+    name : str
+        Notebook name, e.g. ``"06_voc_transfer"``.
+    parameters : mapping, optional
+        The run's parameters (``split``, ``calib_split``, ``base_model``, ``down_splits``).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> from norep.store import Store
+    >>> st = Store.create(tempfile.mkdtemp() + "/s", dataset="toy", class_names=["a", "b"],
+    ...                   splits={"test": np.array([0, 1]), "calib": np.array([1, 0])}, info={"base_model": "m"})
+    >>> _ = st.add_model("m", logits={"test": np.eye(2), "calib": np.eye(2)}, meta={"category": "REINIT", "method": "x"})
+    >>> missing_inputs(st, "01_error_correlation")
+    []
+    >>> missing_inputs(st, "06_voc_transfer")[0][:37]
+    'split `down_train` (multi-label): add'
+    """
+    from norep.store import Store
+
+    st = store if hasattr(store, "splits") else Store.open(store)
+    p = dict(parameters or {})
+    where = str(p.get("store") or st.path)
+    split, calib = p.get("split", "test"), p.get("calib_split", "calib")
+    splits = st.splits()
+    missing = [f"split `{s}`: {_how_to_add_split(where, s, False)}" for s in (split, calib) if s not in splits]
+    base = p.get("base_model") or st.base_model
+    if base is None:
+        missing.append(f"a base model: set it with `norep store set {where} --base-model NAME` "
+                       f"(models: {', '.join(st.model_names()) or 'none yet'})")
+    elif base not in st:
+        if not p.get("base_model"):  # a base_model parameter not in the store is the notebook's error to report
+            missing.append(f"the base model `{base}` named by the store, which holds no such model "
+                           f"(`norep store set {where} --base-model NAME`)")
+    else:
+        lack = [s for s in (split, calib) if s in splits and not st.has_logits(base, s)]
+        missing += [f"logits of the base model `{base}` on split `{s}`" for s in lack]
+    emb_on: list[str] = []
+    if name.startswith("05"):
+        emb_on = [split, calib]
+    elif name.startswith("06"):
+        down = list(p.get("down_splits") or ["down_train", "down_val", "down_test"])
+        missing += [f"split `{s}` (multi-label): {_how_to_add_split(where, s, True)}"
+                    for s in down if s not in splits]
+        emb_on = [s for s in down if s in splits]
+    if base is not None and base in st:
+        missing += [f"embeddings of the base model `{base}` on split `{s}` (add them with `norep import "
+                    f"--store {where} --name {base} --split {s} --embeddings FILE.npy` and its category and method)"
+                    for s in emb_on if s in splits and not st.has_embeddings(base, s)]
+    return missing
+
+
+def _nb_origin(path: Path) -> dict:
+    """The ``norep`` metadata of an executed notebook or page ({} when absent or unreadable)."""
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("norep") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _clear_foreign(out: Path, store_fp: str) -> list[str]:
+    """Remove from ``out`` every notebook and summary page not written from the store ``store_fp``.
+
+    Executed notebooks (and failed copies) record the fingerprint of their store; any without it,
+    or with another, is removed. The summary pages are removed too: the run writes them again.
+    Returns the names removed.
+    """
+    removed = []
+    for p in sorted(out.glob("*.ipynb")):
+        if _nb_origin(p).get("store_fingerprint") != store_fp:
+            p.unlink(missing_ok=True)
+            removed.append(p.name)
+    for name in _SUMMARY_PAGES:
+        if (out / name).exists() and f"store fingerprint {store_fp}" not in (out / name).read_text(errors="replace"):
+            (out / name).unlink()
+            removed.append(name)
+    return removed
+
+
+_SUMMARY_PAGES = ("claims.md", "environment.md", "about_store.md")
+
+
+def _chapter_title(source: Path) -> str:
+    for line in source.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"#\s+#\s+(.+)", line)
+        if m:
+            return m.group(1).strip()
+    return source.stem
+
+
+def _write_placeholder(source: Path, target: Path, origin: dict, why: str, body: str) -> Path:
+    """Write a one-cell notebook in place of a chapter that was not executed on this store."""
+    import nbformat
+
+    name = source.stem
+    claim_ids = CHAPTER_CLAIMS.get(name, ())
+    claims_txt = (f"Its claim(s) {', '.join(claim_ids)} are *not testable* on this store (see the claims page)."
+                  if claim_ids else "")
+    text = f"# {_chapter_title(source)}\n\n**{why}**\n\n{body}\n\n{claims_txt}\n"
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell(text.strip() + "\n"))
+    nb.metadata["kernelspec"] = {"name": _KERNEL_NAME, "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["norep"] = {**origin, "not_run": why, "claims": list(claim_ids)}
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.ipynb")
+    nbformat.write(nb, str(tmp))
+    os.replace(tmp, target)
+    return target
+
+
+def _placeholder_for(source: Path, target: Path, origin: dict, state: str, detail) -> Path:
+    """The page of a chapter that has no executed notebook from this store, by ``state``."""
+    store = origin.get("store", "STORE")
+    if state == "missing":
+        items = "\n".join(f"- {m}" for m in detail)
+        return _write_placeholder(source, target, origin, "Not run on this store.",
+                                  f"This chapter needs what store `{store}` does not have:\n\n{items}\n\n"
+                                  f"`norep store info {store}` shows what each chapter can run.")
+    if state == "failed":
+        return _write_placeholder(source, target, origin, "This chapter failed on this store.",
+                                  f"`norep notebooks run` stopped in it with `{detail}`. Fix the cause and "
+                                  f"run `norep notebooks run --store {store} --only {source.stem[:2]}` again.")
+    return _write_placeholder(source, target, origin, "Not run on this store yet.",
+                              f"This run did not execute this chapter ({detail}). Run `norep notebooks run "
+                              f"--store {store} --only {source.stem[:2]}` to add it.")
+
+
 def run_notebooks(
     store: str | os.PathLike,
     *,
@@ -426,8 +670,16 @@ def run_notebooks(
     force: bool = False,
     progress: bool = True,
     timeout: int | None = 1800,
+    keep_going: bool = False,
 ) -> list[NotebookRun]:
     """Execute the section notebooks on ``store`` into ``out``, skipping unchanged ones.
+
+    One run, one store: every executed notebook records the fingerprint of its store
+    (``metadata["norep"]``), and a run first removes from ``out`` every notebook and summary page
+    that came from another store (or another state of this one). Each chapter of the book then
+    has a page from this store: its executed notebook, or a short page saying why it was not run
+    (the store lacks an input it needs, it failed, or ``only`` left it out), whose claims the
+    claims page marks *not testable*. The summary pages are written even when a notebook fails.
 
     Parameters
     ----------
@@ -448,6 +700,9 @@ def run_notebooks(
         Print one progress line per notebook to stderr.
     timeout : int or None
         Seconds allowed per cell.
+    keep_going : bool
+        Run every notebook even after one fails, and raise :class:`NotebooksFailed` with all the
+        failures at the end (default: stop at the first).
 
     Returns
     -------
@@ -460,14 +715,71 @@ def run_notebooks(
     ValueError
         If the store fails verification (:func:`verify_store`) or ``out`` is a file.
     NotebookError
-        On the first failing notebook (later ones are not run).
+        On the first failing notebook (later ones are not run), unless ``keep_going``.
+    NotebooksFailed
+        With ``keep_going``, when any notebook failed.
     """
-    from tqdm.auto import tqdm
-
     from norep.store import Store
 
     store_path = Path(store)
-    verify_store(Store.open(store_path))  # fails early, naming the damaged file and the problem
+    st = Store.open(store_path)
+    verify_store(st)  # fails early, naming the damaged file and the problem
+    out = _output_folder(out)
+    sources = find_notebooks(notebook_dir, only)
+    all_sources = find_notebooks(notebook_dir)
+    extra = {k: _plain(v) for k, v in dict(parameters or {}).items()}
+    declared = {src.stem: declared_parameters(src) for src in all_sources}
+    unknown = sorted(set(extra) - set().union(*declared.values()))
+    if unknown:
+        raise ValueError(f"parameter(s) {', '.join(unknown)} are declared by none of the notebooks; "
+                         "see the parameters cell of each notebook")
+    store_fp, package_fp = store_fingerprint(store_path), _package_fingerprint()
+    origin = {"store": str(store), "store_fingerprint": store_fp}
+    removed = _clear_foreign(out, store_fp)
+    if removed and progress:
+        print(f"norep: removed from {out} (not from this store): {', '.join(removed)}", file=sys.stderr)
+    cache = _load_cache(out)
+    runs: list[NotebookRun] = []
+    errors: list[NotebookError] = []
+    states: dict[str, tuple[str, object]] = {}
+    saved_env = os.environ.get("NOREP_STORE")
+    os.environ["NOREP_STORE"] = str(store_path.resolve())  # the kernels read this store, whatever their folder
+    try:
+        for src in sources:
+            name = src.stem
+            params = {"store": str(store), **{k: v for k, v in extra.items() if k in declared[name]}}
+            lacking = missing_inputs(st, name, params)
+            if lacking:
+                states[name] = ("missing", lacking)
+                if progress:
+                    print(f"norep: {name}: not run on this store (it needs {re.split(r': | [(]add', lacking[0])[0]})",
+                          file=sys.stderr)
+                continue
+            try:
+                runs.append(_run_one(src, out, params, cache, store_fp, package_fp, origin, force=force,
+                                     progress=progress, timeout=timeout))
+            except NotebookError as exc:
+                errors.append(exc)
+                states[name] = ("failed", f"{exc.ename}: {exc.evalue}")
+                if progress:
+                    print(f"norep: {exc}", file=sys.stderr)
+                if not keep_going:
+                    break
+    finally:
+        if saved_env is None:
+            os.environ.pop("NOREP_STORE", None)
+        else:
+            os.environ["NOREP_STORE"] = saved_env
+        _fill_chapters(out, all_sources, sources, states, origin, errors)
+        _write_summaries(out, store_path, cache, origin)
+    if errors and (keep_going or len(errors) > 1):
+        raise NotebooksFailed(errors, runs)
+    if errors:
+        raise errors[0]
+    return runs
+
+
+def _output_folder(out) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output folder {out} is a file; give a folder for the executed notebooks")
@@ -475,104 +787,238 @@ def run_notebooks(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"cannot create the output folder {out}: {exc.strerror}") from None
-    sources = find_notebooks(notebook_dir, only)
-    extra = {k: _plain(v) for k, v in dict(parameters or {}).items()}
-    declared = {src.stem: declared_parameters(src) for src in find_notebooks(notebook_dir)}
-    unknown = sorted(set(extra) - set().union(*declared.values()))
-    if unknown:
-        raise ValueError(f"parameter(s) {', '.join(unknown)} are declared by none of the notebooks; "
-                         "see the parameters cell of each notebook")
-    store_fp, package_fp = store_fingerprint(store_path), _package_fingerprint()
-    cache = _load_cache(out)
-    runs: list[NotebookRun] = []
-    bar = tqdm(sources, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr, leave=True)
-    for src in bar:
-        name = src.stem
-        bar.set_postfix_str(name)
-        params = {"store": str(store), **{k: v for k, v in extra.items() if k in declared[name]}}
-        parts = {"source": hashlib.sha256(src.read_bytes()).hexdigest(),
-                 "parameters": json.dumps(params, sort_keys=True, default=repr),
-                 "store": store_fp, "norep": package_fp, "python": sys.executable}
-        key = _cache_key(src.read_text(encoding="utf-8"), params, store_fp, package_fp)
-        target = out / f"{name}.ipynb"
-        entry = cache["notebooks"].get(name, {})
-        if force:
-            reason = "forced"
-        elif not entry:
-            reason = "no previous run"
-        elif not target.exists() or entry.get("output_sha256") != _file_sha(target):
-            reason = "executed notebook missing or modified"
-        elif entry.get("key") != key and "parts" not in entry:
-            reason = "cache format changed"
-        elif entry.get("key") != key:
-            old = entry["parts"]
-            reason = ", ".join(f"{k} changed" for k in parts if old.get(k) != parts[k]) or "cache format changed"
-        else:
-            reason = "unchanged"
-        if reason == "unchanged":
-            runs.append(NotebookRun(name, target, True, float(entry.get("seconds", 0.0)), key, params, reason))
-            if progress:
-                tqdm.write(f"norep: {name}: unchanged, cached ({entry.get('seconds', 0):.1f} s when run)",
-                           file=sys.stderr)
+    return out
+
+
+def _fill_chapters(out: Path, all_sources, sources, states: dict, origin: dict, errors) -> None:
+    """Give every chapter without an executed notebook from this store its placeholder page."""
+    chosen = {s.stem for s in sources}
+    for src in all_sources:
+        name, target = src.stem, out / f"{src.stem}.ipynb"
+        if name in states:
+            _placeholder_for(src, target, origin, *states[name])
+        elif not target.exists():
+            why = ("an earlier chapter failed and the run stopped" if errors and name in chosen
+                   else "`--only` left it out")
+            _placeholder_for(src, target, origin, "skipped", why)
+
+
+def _write_summaries(out: Path, store_path: Path, cache: dict, origin: dict) -> None:
+    _write_environment(out, store_path, cache, origin)
+    _write_about_store(out, store_path, origin)
+    _write_claims(out, origin)
+
+
+def _run_one(src: Path, out: Path, params: dict, cache: dict, store_fp: str, package_fp: str, origin: dict, *,
+             force: bool, progress: bool, timeout) -> NotebookRun:
+    """Execute one notebook, or take it from the cache when nothing it depends on changed."""
+    name = src.stem
+    parts = {"source": hashlib.sha256(src.read_bytes()).hexdigest(),
+             "parameters": json.dumps(params, sort_keys=True, default=repr),
+             "store": store_fp, "norep": package_fp, "python": sys.executable}
+    key = _cache_key(src.read_text(encoding="utf-8"), params, store_fp, package_fp)
+    target = out / f"{name}.ipynb"
+    entry = cache["notebooks"].get(name, {})
+    if force:
+        reason = "forced"
+    elif not entry:
+        reason = "no previous run"
+    elif not target.exists() or entry.get("output_sha256") != _file_sha(target):
+        reason = "executed notebook missing or modified"
+    elif entry.get("key") != key and "parts" not in entry:
+        reason = "cache format changed"
+    elif entry.get("key") != key:
+        old = entry["parts"]
+        reason = ", ".join(f"{k} changed" for k in parts if old.get(k) != parts[k]) or "cache format changed"
+    else:
+        reason = "unchanged"
+    if reason == "unchanged":
+        if progress:
+            print(f"norep: {name}: unchanged, cached ({entry.get('seconds', 0):.1f} s when run)", file=sys.stderr)
+        return NotebookRun(name, target, True, float(entry.get("seconds", 0.0)), key, params, reason)
+    if progress:
+        print(f"norep: {name}: executing ({reason})", file=sys.stderr)
+    t0 = time.perf_counter()
+    execute_notebook(src, target, params, timeout=timeout, metadata=origin)
+    seconds = time.perf_counter() - t0
+    if progress:
+        print(f"norep: {name}: executed in {seconds:.1f} s", file=sys.stderr)
+    cache["notebooks"][name] = {"key": key, "parts": parts, "seconds": round(seconds, 2),
+                                "output_sha256": _file_sha(target),
+                                "executed_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                                "parameters": json.loads(json.dumps(params, default=repr))}
+    _save_cache(out, cache)
+    return NotebookRun(name, target, False, seconds, key, params, reason)
+
+
+def _cell(v) -> str:
+    return str(v).replace("|", "/").replace("\n", " ")
+
+
+def _interval(c: dict) -> str:
+    if c.get("effect") is None or c.get("low") is None:
+        return "none"
+    return f"{c['effect']:.3g} [{c['low']:.3g}, {c['high']:.3g}]"
+
+
+CLAIM_COLUMNS: list[tuple[str, object]] = [
+    ("claim", lambda c: c["id"] + (" (method check)" if c.get("kind") == "method check" else "")),
+    ("verdict", lambda c: f"**{c['status']}**"),
+    ("effect [95 % interval]", _interval),
+    ("models", lambda c: c.get("n_models", "")),
+    ("pairs", lambda c: c.get("n_pairs", "")),
+    ("resampled", lambda c: _cell(c.get("resampled") or "-")),
+    ("chapter", lambda c: f"{{doc}}`/book/generated/{c['notebook']}`"),
+]
+"""Columns of the claims page's table: (header, function of a claim record -> cell text). A new
+column is one more entry."""
+
+
+def _claim_texts() -> dict[str, dict]:
+    """Title and paper sentence of each claim, read from its function's source (for a claim whose
+    chapter was not run, so no result records them)."""
+    import inspect
+
+    from norep.claims import CLAIMS
+
+    texts = {}
+    for cid, fn in CLAIMS.items():
+        found = {}
+        try:
+            tree = ast.parse(inspect.getsource(fn).strip())
+        except (OSError, TypeError, SyntaxError):
+            tree = None
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                    and node.targets[0].id in ("title", "paper") and node.targets[0].id not in found:
+                try:
+                    found[node.targets[0].id] = ast.literal_eval(node.value)
+                except ValueError:
+                    pass
+        texts[cid] = found
+    return texts
+
+
+def _untested_claims(paths: Sequence[Path]) -> list[dict]:
+    """*Not testable* records for the claims of chapters that were not run on this store."""
+    found, texts = [], None
+    for path in paths:
+        meta = _nb_origin(path)
+        if not meta.get("not_run"):
             continue
-        if progress:
-            tqdm.write(f"norep: {name}: executing ({reason})", file=sys.stderr)
-        t0 = time.perf_counter()
-        execute_notebook(src, target, params, timeout=timeout)
-        seconds = time.perf_counter() - t0
-        if progress:
-            tqdm.write(f"norep: {name}: executed in {seconds:.1f} s", file=sys.stderr)
-        cache["notebooks"][name] = {"key": key, "parts": parts, "seconds": round(seconds, 2),
-                                    "output_sha256": _file_sha(target),
-                                    "executed_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                                    "parameters": json.loads(json.dumps(params, default=repr))}
-        _save_cache(out, cache)
-        runs.append(NotebookRun(name, target, False, seconds, key, params, reason))
-    bar.close()
-    _write_environment(out, store_path, cache)
-    _write_claims(out)
-    return runs
+        texts = texts if texts is not None else _claim_texts()
+        for cid in meta.get("claims", ()):
+            t = texts.get(cid, {})
+            reason = f"chapter {path.stem} was not run on this store ({meta['not_run'].rstrip('.').lower()})"
+            found.append({"id": cid, "title": t.get("title", ""), "status": "not testable", "kind": "finding",
+                          "effect": None, "low": None, "high": None, "effect_name": "", "resampled": "",
+                          "n_models": 0, "n_pairs": 0, "paper": t.get("paper", ""), "reason": reason,
+                          "this_run": f"Not testable on this store: {reason}.", "notebook": path.stem})
+    return found
 
 
-def _write_claims(out: Path) -> Path:
+def _claim_order(c: dict) -> int:
+    return int(c["id"][1:]) if c["id"][1:].isdigit() else 99
+
+
+def _write_claims(out: Path, origin: dict | None = None) -> Path:
     """Write ``claims.md``: the verdict of every paper claim in the executed notebooks, with the
-    models and pairs it rests on and what its interval resampled."""
+    models and pairs it rests on and what its interval resampled; the claims of chapters not run
+    on this store are *not testable*. The table's columns are :data:`CLAIM_COLUMNS`."""
     paths = [out / f"{n}.ipynb" for n in NOTEBOOKS if (out / f"{n}.ipynb").exists()]
-    claims = collect_claims(paths)
-    lines = ["<!-- generated by `norep notebooks run`; do not edit -->", ""]
+    claims = collect_claims(paths) + _untested_claims(paths)
+    lines = _generated_header(origin)
     if not claims:
         lines.append("No claim verdicts were found in the executed notebooks.")
     else:
-        ordered = sorted(claims, key=lambda c: int(c["id"][1:]) if c["id"][1:].isdigit() else 99)
-
-        def cell(v):
-            return str(v).replace("|", "/").replace("\n", " ")
-
-        def interval(c):
-            if c.get("effect") is None or c.get("low") is None:
-                return "none"
-            return f"{c['effect']:.3g} [{c['low']:.3g}, {c['high']:.3g}]"
-
-        lines += ["| claim | verdict | effect [95 % interval] | models | pairs | resampled | chapter |",
-                  "|---|---|---|---|---|---|---|"]
-        for c in ordered:
-            kind = " (method check)" if c.get("kind") == "method check" else ""
-            lines.append(f"| {c['id']}{kind} | **{c['status']}** | {interval(c)} | {c.get('n_models', '')} | "
-                         f"{c.get('n_pairs', '')} | {cell(c.get('resampled') or '-')} | "
-                         f"{{doc}}`/book/generated/{c['notebook']}` |")
+        ordered = sorted(claims, key=_claim_order)
+        lines += ["| " + " | ".join(h for h, _ in CLAIM_COLUMNS) + " |",
+                  "|" + "---|" * len(CLAIM_COLUMNS)]
+        lines += ["| " + " | ".join(str(f(c)) for _, f in CLAIM_COLUMNS) + " |" for c in ordered]
         lines += ["", "Paper and this run, claim by claim:", ""]
         for c in ordered:
-            clean = {k: cell(c.get(k, "")) for k in ("paper", "this_run", "effect_name", "reason")}
+            clean = {k: _cell(c.get(k, "")) for k in ("paper", "this_run", "effect_name", "reason")}
             what = f" Effect: {clean['effect_name']}." if clean["effect_name"] else ""
             why = (f" Not testable: {clean['reason']}." if clean["reason"] and clean["reason"] not in clean["this_run"]
                    else "")
             lines.append(f"- **{c['id']}, {c['status']}.** Paper: {clean['paper']}. This run: {clean['this_run']}"
                          f"{what}{why}")
-    path = out / "claims.md"
+    return _write_if_changed(out / "claims.md", lines)
+
+
+def _generated_header(origin: dict | None) -> list[str]:
+    """The first lines of a summary page: what wrote it, and the store (path and fingerprint) it came from."""
+    if not origin:
+        return ["<!-- generated by `norep notebooks run`; do not edit -->", ""]
+    fp = origin["store_fingerprint"]
+    return [f"<!-- generated by `norep notebooks run` from store {origin['store']}, "
+            f"store fingerprint {fp}; do not edit -->", "",
+            f"From store `{origin['store']}` (fingerprint `{fp[:12]}`).", ""]
+
+
+def _write_if_changed(path: Path, lines: Sequence[str]) -> Path:
     text = "\n".join(lines) + "\n"
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
     return path
+
+
+def _zoo_preset(info: Mapping) -> str | None:
+    """The embedded zoo's preset (``fashion`` or ``digits``) when ``norep zoo train`` made the store, else None."""
+    preset = info.get("preset")
+    return preset if preset in ("fashion", "digits") else None
+
+
+def describe_store(st) -> str:
+    """One Markdown paragraph on a store: where its models come from, how many of each category,
+    its base model and accuracy band.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> from norep.store import Store
+    >>> st = Store.create(tempfile.mkdtemp() + "/s", dataset="mine", class_names=["a", "b"],
+    ...                   splits={"test": np.array([0, 1])})
+    >>> describe_store(st)[:60]
+    'Store `...'
+    """
+    from norep import CATEGORIES
+
+    table = st.models()
+    counts = table["category"].value_counts().to_dict() if len(table) else {}
+    cats = ", ".join(f"{counts[c]} {c}" for c in CATEGORIES if c in counts) or "no models yet"
+    band = st.accuracy_band
+    band_txt = (f"accuracy band {100 * band[0]:.1f}-{100 * band[1]:.1f} %" if band else
+                "no accuracy band set (every model counts as in the band; set one with `norep store set --band LO HI`)")
+    base = f"base model `{st.base_model}`" if st.base_model else "no base model set"
+    return (f"Store `{Path(st.path).name}`: data set `{st.dataset}`, splits {', '.join(f'`{s}`' for s in st.splits())}; "
+            f"{len(table)} models ({cats}); {base}; {band_txt}.")
+
+
+def _write_about_store(out: Path, store_path: Path, origin: dict) -> Path:
+    """Write ``about_store.md``, which the book's introduction includes: what the pages were made from."""
+    from norep.store import Store
+
+    st = Store.open(store_path)
+    info = st.info
+    preset = _zoo_preset(info)
+    lines = [_generated_header(origin)[0], ""]
+    if preset:
+        data = ("Fashion-MNIST {cite}`xiao2017fashion`" if preset == "fashion"
+                else "scikit-learn's 8x8 handwritten digits")
+        quick = " (its quick version: fewer, shorter models)" if info.get("quick") else ""
+        lines.append(f"The pages you are reading were produced from the **embedded study**{quick}: a small model "
+                     f"zoo trained on {data} on a laptop CPU by `norep zoo train`, spanning the paper's five "
+                     "categories. It is a small-scale analogue of the paper's 82 ImageNet models, not a "
+                     "replication of its numbers.")
+    else:
+        lines.append(f"The pages you are reading were produced from **your store** `{origin['store']}`, not from "
+                     "the embedded study; its models and their numbers are the ones the chapters analyse.")
+    lines += ["", describe_store(st), "",
+              f"Store fingerprint `{origin['store_fingerprint'][:12]}`: every executed chapter records it."]
+    return _write_if_changed(out / "about_store.md", lines)
 
 
 def _versions(names: Sequence[str]) -> dict[str, str]:
@@ -587,16 +1033,16 @@ def _versions(names: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def _write_environment(out: Path, store_path: Path, cache: dict) -> Path:
-    """Write ``environment.md``, included by the book's reproducibility page."""
+def _write_environment(out: Path, store_path: Path, cache: dict, origin: dict | None = None) -> Path:
+    """Write ``environment.md``, included by the book's reproducibility page: the versions, the store
+    (with its fingerprint), the execution times of this store's notebooks and, for the embedded
+    study only, the project's benchmark results."""
     from norep.store import Store
 
     st = Store.open(store_path)
     pkgs = ["norep", "numpy", "scipy", "pandas", "scikit-learn", "torch", "torchvision", "timm", "open_clip_torch",
             "matplotlib", "seaborn", "papermill", "jupytext", "jupyter-book", "sphinx", "myst-nb"]
-    lines = [
-        "<!-- generated by `norep notebooks run`; do not edit -->",
-        "",
+    lines = _generated_header(origin) + [
         "| package | version |",
         "|---|---|",
         f"| Python | {platform.python_version()} ({platform.python_implementation()}) |",
@@ -608,21 +1054,31 @@ def _write_environment(out: Path, store_path: Path, cache: dict) -> Path:
         f"Platform: `{platform.platform()}`, {os.cpu_count()} logical CPUs.",
         "",
         f"Store: `{store_path}` (dataset `{info.get('dataset')}`, {len(st)} models, "
-        f"preset `{info.get('preset', 'n/a')}`, base model `{info.get('base_model')}`).",
+        f"preset `{info.get('preset', 'n/a')}`, base model `{info.get('base_model')}`"
+        + (f", fingerprint `{origin['store_fingerprint']}`" if origin else "") + ").",
         "",
         "| notebook | execution time (s) | executed at | parameters |",
         "|---|---|---|---|",
     ]
+    fp = (origin or {}).get("store_fingerprint")
     for name in NOTEBOOKS:
         e = cache["notebooks"].get(name)
-        if e:
+        if e and (fp is None or e.get("parts", {}).get("store") == fp):
             ps = ", ".join(f"`{k}={v!r}`" for k, v in sorted(e.get("parameters", {}).items()))
             lines.append(f"| {name} | {e.get('seconds', 0):.1f} | {e.get('executed_at', '')} | {ps} |")
     timing_keys = [k for k in info if "time" in k.lower() or "seconds" in k.lower()]
     if timing_keys:
         lines += ["", "Store build timings recorded by its producer:", ""]
         lines += [f"- `{k}`: {info[k]}" for k in sorted(timing_keys)]
-    lines += ["", "### Benchmarks", ""]
+    lines += _benchmark_lines(info)
+    return _write_if_changed(out / "environment.md", lines)
+
+
+def _benchmark_lines(info: Mapping) -> list[str]:
+    """The project's benchmark results, for a store of the embedded study only (they measure it)."""
+    if not _zoo_preset(info):
+        return []
+    lines = ["", "### Benchmarks of the embedded study", ""]
     bench = sorted((Path(__file__).resolve().parents[2] / "bench" / "results").glob("*.md"))
     if bench:
         for b in bench:
@@ -632,11 +1088,7 @@ def _write_environment(out: Path, store_path: Path, cache: dict) -> Path:
     else:
         lines.append("No benchmark results in `bench/results/` of this checkout "
                      "(`norep bench analyses` and `norep bench extract` print and save them).")
-    path = out / "environment.md"
-    text = "\n".join(lines) + "\n"
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------
@@ -735,7 +1187,8 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     Parameters
     ----------
     store : path-like
-        The prediction store.
+        The prediction store, resolved by :func:`resolve_store` (a relative path from the project
+        root when the kernel runs elsewhere; ``$NOREP_STORE`` replaces the default).
     base_model : str, optional
         Base model name (default: the store's ``base_model``).
     accuracy_band : (lo, hi), optional
@@ -762,7 +1215,7 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     from norep.store import Store
 
     try:
-        st = Store.open(store)
+        st = Store.open(resolve_store(store))
     except FileNotFoundError as exc:
         raise ValueError(f"parameter store={str(store)!r}: {exc}") from None
     if verify:
@@ -790,6 +1243,8 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     band = accuracy_band if accuracy_band is not None else st.accuracy_band
     if band is None:
         band = (0.0, 1.0)
+        print("The store sets no accuracy band: every model counts as in the band (set one with "
+              "`norep store set STORE --band LO HI`, or the parameter accuracy_band).")
     try:
         lo, hi = (float(v) for v in band)
     except (TypeError, ValueError):
@@ -826,6 +1281,65 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
         print(f"Outside the accuracy band {lo:.3f}-{hi:.3f} on {split!r} (left out of the band's analyses): "
               + "; ".join(p for p in parts if p) + ".")
     return Study(st, base, (lo, hi), table, split, calib_split)
+
+
+PROFILES: dict[str, dict] = {
+    "full": {},
+    "student": {"n_boot": 200, "probe_Cs": ("middle", 2), "probe_max_iter": 100, "compression_points": 4,
+                "rates": ("ends", 3), "top_k": 3},
+}
+"""The ``profile`` parameter's settings. ``"full"`` changes nothing; ``"student"`` makes every chapter
+finish in under a minute on the quick store on 2 CPU cores. A number is an upper bound (at most 200
+bootstrap resamples); a sweep keeps at most that many values, either spread over its middle
+(``"middle"``: the regularisation sweep) or with both ends kept (``"ends"``: the rates, whose ends are
+the full embeddings)."""
+
+
+def apply_profile(profile: str, **values):
+    """The parameters ``values`` lowered to the bounds of ``profile`` (see :data:`PROFILES`), in order.
+
+    Returns the single value for one parameter, else a tuple in the order given.
+
+    Examples
+    --------
+    >>> apply_profile("student", n_boot=1000)
+    200
+    >>> apply_profile("student", n_boot=50, probe_Cs=[0.01, 0.1, 1.0, 10.0, 100.0])
+    (50, [0.1, 10.0])
+    >>> apply_profile("student", rates=[1.0, 0.75, 0.5, 0.25, 0.0])
+    [1.0, 0.5, 0.0]
+    >>> apply_profile("full", n_boot=1000)
+    1000
+    >>> apply_profile("fast", n_boot=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: parameter profile='fast' must be one of 'full', 'student'
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"parameter profile={profile!r} must be one of {', '.join(repr(p) for p in PROFILES)}")
+    bounds = PROFILES[profile]
+    out = []
+    for key, value in values.items():
+        bound = bounds.get(key)
+        if bound is None or value is None:
+            out.append(value)
+        elif isinstance(value, (list, tuple)):
+            out.append(_thin(list(value), *bound))
+        else:
+            out.append(min(value, bound))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _thin(values: list, mode: str, keep: int) -> list:
+    """At most ``keep`` values of a sweep: evenly spread over its middle, or with both ends."""
+    n = len(values)
+    if n <= keep:
+        return values
+    if mode == "ends" and keep >= 2:
+        idx = sorted({round(i * (n - 1) / (keep - 1)) for i in range(keep)})
+    else:
+        idx = sorted({int((i + 0.5) * n / keep) for i in range(keep)})
+    return [values[i] for i in idx]
 
 
 def check_parameters(*, n_boot, seed, fig_format) -> None:

@@ -16,6 +16,16 @@ already has is replaced only with --overwrite (which also allows a new category 
 --labels (an .npy of the split's class ids or multi-hot rows) creates the store if absent
 (with --class-names, a text file, one name a line), or adds --split to an existing store.
 
+A store for the book, from the command line alone (test and calib are needed by every chapter,
+embeddings by chapter 05, the multi-label down_train/down_val/down_test splits by chapter 06):
+  norep import --store stores/mine --dataset mydata --class-names classes.txt \
+      --split test --labels y_test.npy --name base --category REINIT --method "Sup. / mine" \
+      --logits base_test.npy
+  norep import --store stores/mine --split calib --labels y_calib.npy \
+      --name base --category REINIT --method "Sup. / mine" --logits base_calib.npy
+  norep store set stores/mine --base-model base --band 0.90 0.97
+  norep store info stores/mine
+
 examples:
   norep import --store stores/mine --name my-vit --category ARCH --method "Sup. / IN" \\
       --split test --logits vit_test_logits.npy --embeddings vit_test_emb.npy
@@ -124,11 +134,34 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         msg = str(exc)
         if "no norep store" in msg and not (args.labels and args.class_names):
-            msg += "; to create it give --labels and --class-names"
+            msg += "; " + _new_store_hint(args)
         return fail(msg)
     except (ValueError, OSError) as exc:
         return fail(str(exc))
     acc = out.get("accuracy", {}).get(args.split)
     print(f"{args.name}: {args.split} imported into {args.store}"
           + (f" (accuracy {acc:.4f}, temperature {out['temperature']:.3g})" if acc is not None else ""))
+    _next_steps(st, args.store)
     return 0
+
+
+def _new_store_hint(args: argparse.Namespace) -> str:
+    """What a first import must give to create a store (every flag, with this call's values)."""
+    missing = [f for f, v in (("--labels", args.labels), ("--class-names", args.class_names)) if not v]
+    return (f"to create it give {' and '.join(missing)}: a new store needs --labels (an .npy of the class ids "
+            f"of split {args.split!r}) and --class-names (a text file, one class name a line), and takes "
+            f"--dataset NAME (default 'imported'); e.g. norep import --store {args.store} --dataset mydata "
+            f"--class-names classes.txt --split {args.split} --labels {args.split}_labels.npy --name {args.name} "
+            f"--category {args.category} --method '{args.method}' --logits FILE.npy. Add the other splits "
+            "(every chapter needs test and calib) the same way with --split and --labels, then set the base "
+            f"model and accuracy band with norep store set {args.store} --base-model NAME --band LO HI")
+
+
+def _next_steps(st, store) -> None:
+    """Print what the store still lacks for the book (once per missing item, on stdout)."""
+    splits = st.splits()
+    todo = [f"split {s!r} (--split {s} --labels {s}_labels.npy)" for s in ("test", "calib") if s not in splits]
+    if st.base_model is None:
+        todo.append(f"a base model (norep store set {store} --base-model NAME)")
+    if todo:
+        print(f"next, for the book: {'; '.join(todo)}; `norep store info {store}` shows what each chapter needs")

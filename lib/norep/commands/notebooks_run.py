@@ -11,10 +11,17 @@ Execute the section notebooks (notebooks/NN_name.py, jupytext py:percent) with p
 kernels of this Python, writing OUT/NN_name.ipynb for the Jupyter Book. A notebook whose source,
 parameters, store and norep package are unchanged since its last run is skipped.
 
+One run, one store: every executed notebook and summary page records the store's fingerprint, and
+anything in OUT from another store is removed first. A chapter whose inputs the store lacks (e.g.
+the downstream splits of chapter 06) becomes a short "not run on this store" page saying how to add
+them, and its claims are "not testable" on the claims page, so the book still builds.
+`norep store info STORE` shows beforehand what each chapter can run.
+
 examples:
   norep notebooks run --store stores/fashion
   norep notebooks run --store stores/mine --out /tmp/book -p n_boot=200 -p base_model=resnet50
   norep notebooks run --store stores/fashion --only 02 --only transfer --force
+  norep notebooks run --store stores/mine --keep-going -p profile=student
 """
 
 
@@ -27,12 +34,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="run only this notebook (full name, number or part of the name); repeatable")
     parser.add_argument("--notebooks", default=None, metavar="DIR", help="folder of the sources (default: the checkout's notebooks/)")
     parser.add_argument("--force", action="store_true", help="execute even if the cache says nothing changed")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="run every notebook even after one fails; report all failures at the end")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
 def run(args: argparse.Namespace) -> int:
-    from norep.notebooks import NotebookError, parse_parameters, run_notebooks
+    from norep.notebooks import NotebookError, NotebooksFailed, parse_parameters, run_notebooks
 
     try:
         params = parse_parameters(args.parameters)
@@ -40,7 +49,13 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("set the store with --store, not -p store=...")
         runs = run_notebooks(args.store, out=args.out, parameters=params, only=args.only or None,
                              notebook_dir=args.notebooks, force=args.force, progress=not args.quiet,
-                             timeout=args.timeout)
+                             timeout=args.timeout, keep_going=args.keep_going)
+    except NotebooksFailed as exc:
+        for err in exc.errors:
+            print(f"norep: {err}", file=sys.stderr)
+        print(f"norep: {len(exc.errors)} notebook(s) failed; {len(exc.runs)} ran or were cached; the failed "
+              f"chapters are placeholder pages in {args.out}", file=sys.stderr)
+        return 1
     except NotebookError as exc:
         print(f"norep: {exc}", file=sys.stderr)
         return 1

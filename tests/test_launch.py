@@ -1,0 +1,141 @@
+"""Launch buttons: the Binder environment and the Colab setup cell, checked offline."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from norep import notebooks as nbrun
+
+ROOT = Path(__file__).resolve().parents[1]
+BINDER = ROOT / "binder"
+TOOLING = {"jupyterlab"}  # notebook tooling Binder adds; not needed to build the book, so not pinned
+HEAVY = ("pytest", "hypothesis", "ruff", "selenium", "transformers", "nvidia", "cuda", "triton")
+
+
+def _name(line: str) -> str:
+    return re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _requirements() -> list[str]:
+    lines = [ln.split("#", 1)[0].strip() for ln in (BINDER / "requirements.txt").read_text().splitlines()]
+    return [ln for ln in lines if ln and not ln.startswith("-")]
+
+
+def test_binder_requirements_resolve_against_the_constraints():
+    from packaging.requirements import Requirement
+
+    reqs = [Requirement(r) for r in _requirements()]
+    text = (BINDER / "requirements.txt").read_text()
+    assert "-c ../constraints.txt" in text and "download.pytorch.org/whl/cpu" in text
+    pins = {}
+    for ln in (ROOT / "constraints.txt").read_text().splitlines():
+        if "==" in ln and not ln.startswith("#"):
+            name, version = ln.split("==", 1)
+            pins[_name(name)] = version.strip()
+    names = {_name(r.name) for r in reqs}
+    for r in reqs:
+        n = _name(r.name)
+        assert n in pins or n in TOOLING, f"{n} is neither pinned in constraints.txt nor notebook tooling"
+        if n in pins:
+            assert r.specifier.contains(pins[n], prereleases=True), f"{r} excludes the pinned {pins[n]}"
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    missing = {_name(Requirement(d).name) for d in deps} - names
+    assert not missing, f"the library's dependencies missing from binder/requirements.txt: {sorted(missing)}"
+    assert not [n for n in names if n.startswith(HEAVY)], "test, browser or CUDA packages in the Binder environment"
+    assert {"jupyterlab", "jupytext", "papermill", "ipykernel"} <= names
+
+
+def test_binder_scripts_install_the_library_and_point_at_the_quick_store():
+    post, start = (BINDER / "postBuild").read_text(), (BINDER / "start").read_text()
+    for script in (post, start):
+        assert script.startswith("#!/bin/bash")
+    assert "pip install --no-deps -e ." in post and "zoo train --preset fashion --quick --out stores/quick" in post
+    assert "Jupytext Notebook" in post
+    assert 'export NOREP_STORE="${REPO_DIR:-${HOME}}/stores/quick"' in start and start.rstrip().endswith('exec "$@"')
+    assert (BINDER / "postBuild").stat().st_mode & 0o111 and (BINDER / "start").stat().st_mode & 0o111
+
+
+def _setup_cell(src: Path) -> str:
+    import jupytext
+
+    cells = [c for c in jupytext.read(src).cells if "remove-cell" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{src.name}: one hidden setup cell"
+    return cells[0].source
+
+
+def test_colab_setup_cell_is_the_same_in_every_chapter_and_precedes_the_parameters():
+    import jupytext
+
+    first = _setup_cell(nbrun.find_notebooks()[0])
+    for src in nbrun.find_notebooks():
+        assert _setup_cell(src) == first, src.name
+        tags = [c.metadata.get("tags", []) for c in jupytext.read(src).cells]
+        assert tags.index(["remove-cell"]) < tags.index(["parameters"])
+    cfg = (ROOT / "_config.yml").read_text()
+    assert re.search(r"colab_url: https://colab\.research\.google\.com", cfg)
+
+
+@pytest.mark.parametrize("in_colab, present", [(False, False), (True, False), (True, True)])
+def test_colab_setup_cell_logic(tmp_path, monkeypatch, in_colab, present):
+    """Outside Colab the cell does nothing; on Colab it clones, installs and trains once, then runs
+    from the project folder with $NOREP_STORE on the quick store."""
+    import subprocess
+
+    root = tmp_path / "content" / "norep"
+    if present:
+        (root / "stores" / "quick").mkdir(parents=True)
+        (root / "stores" / "quick" / "store.json").write_text("{}")
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        if cmd[:2] == ["git", "clone"]:
+            root.mkdir(parents=True)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.delenv("NOREP_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    if in_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", object())
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    code = _setup_cell(nbrun.find_notebooks()[0]).replace('"/content/norep"', repr(str(root)))
+    exec(compile(code, "setup-cell", "exec"), {})
+    import os
+
+    if not in_colab:
+        assert calls == [] and "NOREP_STORE" not in os.environ and Path.cwd() == tmp_path
+        return
+    kinds = [" ".join(map(str, c)) for c in calls]
+    if present:
+        assert kinds == []
+    else:
+        assert kinds[0].startswith("git clone") and "pip install" in kinds[1]
+        assert "download_fashion_mnist" in kinds[2] and "zoo train" in kinds[3]
+    assert os.environ["NOREP_STORE"] == f"{root}/stores/quick"
+    assert Path.cwd() == root and sys.path[0] == f"{root}/lib"
+    assert nbrun.resolve_store(nbrun.DEFAULT_STORE) == Path(f"{root}/stores/quick")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pip's vendored pkg_resources
+def test_pip_reads_the_binder_requirements_with_the_constraints_beside_them(tmp_path, monkeypatch):
+    """pip itself parses binder/requirements.txt from another folder (repo2docker's may differ) and
+    finds ../constraints.txt relative to the file, as the build will."""
+    try:
+        from pip._internal.network.session import PipSession
+        from pip._internal.req.req_file import parse_requirements
+    except ImportError:  # pragma: no cover - pip's internals moved
+        pytest.skip("pip's requirement parser is not importable")
+    monkeypatch.chdir(tmp_path)
+    parsed = list(parse_requirements(str(BINDER / "requirements.txt"), session=PipSession()))
+    constraints = [r for r in parsed if r.constraint]
+    pinned = sum(1 for ln in (ROOT / "constraints.txt").read_text().splitlines() if "==" in ln)
+    assert len(constraints) == pinned
+    assert len(parsed) - len(constraints) == len(_requirements())
