@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from norep._validation import check_theta_bins
 from norep.metrics import OUTCOMES, _check_pred, _check_probs, _check_y_true
 
 __all__ = [
@@ -188,17 +189,6 @@ def _check_mask(mask, n: int) -> np.ndarray:
     return m
 
 
-def _bin_edges(bins) -> np.ndarray:
-    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
-        if bins < 1:
-            raise ValueError(f"bins must be a positive integer or increasing edges, got {bins}")
-        return np.linspace(0.0, 90.0, int(bins) + 1)
-    edges = np.asarray(bins, dtype=np.float64)
-    if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
-        raise ValueError("bins must be a positive integer or a 1-D increasing array of edges")
-    return edges
-
-
 def theta_histogram(y_true, probs_a, probs_b, *, bins=18, mask=None):
     """Histogram of the specialization angle split by pair outcome (Sec. 4.3, Fig. 3).
 
@@ -238,7 +228,7 @@ def theta_histogram(y_true, probs_a, probs_b, *, bins=18, mask=None):
 
     y = _check_y_true(y_true)
     pa, pb = _pair_probs(probs_a, probs_b, y)
-    edges = _bin_edges(bins)
+    edges = check_theta_bins(bins)
     th = _theta(pa, pb)
     outcome = _outcome_index(y, np.argmax(pa, axis=1) == y, np.argmax(pb, axis=1) == y)
     if mask is not None:
