@@ -8,7 +8,8 @@ The public names of the fast engine under one roof; the code lives in :mod:`nore
 * :func:`fast_greedy_selection`, :func:`store_greedy_selection` (:mod:`norep.engine.greedy`);
 * :func:`calibrated_summary`, :class:`CalibratedSummary` (:mod:`norep.engine.summary`).
 
-Each equals a reference measure exactly (:data:`norep.engine.twins.TWINS` lists which).
+Each computes the numbers of a reference measure exactly (:data:`norep.engine.twins.TWINS` maps
+each reference to its twin; a common test checks every pair on random stores).
 
 Examples
 --------
