@@ -438,21 +438,8 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
     """
     import pandas as pd
     import torch
-    import torch.nn.functional as F
 
-    Xtr = _check_2d("X_train", X_train)
-    ytr = _check_labels("y_train", y_train, Xtr.shape[0])
-    Xva = _check_2d("X_val", X_val)
-    yva = _check_labels("y_val", y_val, Xva.shape[0])
-    if Xva.shape[1] != Xtr.shape[1]:
-        raise ValueError(f"X_val has {Xva.shape[1]} features, X_train has {Xtr.shape[1]}")
-    if (X_test is None) != (y_test is None):
-        raise ValueError("X_test and y_test must be given together")
-    if X_test is not None:
-        Xte = _check_2d("X_test", X_test)
-        yte = _check_labels("y_test", y_test, Xte.shape[0])
-        if Xte.shape[1] != Xtr.shape[1]:
-            raise ValueError(f"X_test has {Xte.shape[1]} features, X_train has {Xtr.shape[1]}")
+    Xtr, ytr, Xva, yva, Xte, yte = _check_probe_splits(X_train, y_train, X_val, y_val, X_test, y_test)
     Cs = _check_Cs(Cs)
     if int(max_iter) < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
@@ -463,74 +450,22 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
     if classes.size < 2:
         raise ValueError("y_train must contain at least two classes")
     dev = _resolve_device(device)
-    N, D = Xtr.shape
     K = classes.size
 
     def to_index(y):  # class id -> column, -1 when unseen in training
         pos = np.clip(np.searchsorted(classes, y), 0, K - 1)
         return np.where(classes[pos] == y, pos, -1)
 
-    def to_tensor(X):  # always a copy: the standardisation below works in place
-        return torch.tensor(np.asarray(X), dtype=tdtype, device=dev)
-
-    with torch.no_grad():
-        Xt = to_tensor(Xtr)
-        if standardize:
-            mean = Xt.mean(dim=0)
-            std = Xt.std(dim=0, unbiased=False)
-            std = torch.where(std > 0, std, torch.ones_like(std))
-            Xt.sub_(mean).div_(std)
-        else:
-            mean = torch.zeros(D, dtype=tdtype, device=dev)
-            std = torch.ones(D, dtype=tdtype, device=dev)
-
-        def prep(X):
-            return to_tensor(X).sub_(mean).div_(std)
-
-        Xv = prep(Xva)
-        Xs = prep(Xte) if X_test is not None else None
+    Xt, Xv, Xs, mean, std = _standardized(Xtr, Xva, Xte, standardize, tdtype, dev)
     yt = torch.as_tensor(to_index(ytr), device=dev)
     yv_idx = to_index(yva)
-    yv = torch.as_tensor(yv_idx, device=dev)
-    yte_idx = to_index(yte) if X_test is not None else None
-
-    W = torch.zeros(K, D, dtype=tdtype, device=dev, requires_grad=True)
-    b = torch.zeros(K, dtype=tdtype, device=dev, requires_grad=True)
-
-    def accuracy(logits, y_idx_t):
-        return float((logits.argmax(dim=1) == y_idx_t).double().mean().item())
-
-    rows, best = [], None
-    for C in Cs:
-        lam = 1.0 / (C * N)
-        opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=int(max_iter), tolerance_grad=tol,
-                                tolerance_change=1e-10, history_size=int(history_size),
-                                line_search_fn="strong_wolfe")
-
-        def closure(opt=opt, lam=lam):
-            opt.zero_grad()
-            loss = F.cross_entropy(torch.addmm(b, Xt, W.T), yt) + 0.5 * lam * (W * W).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        n_iter = int(opt.state[W].get("n_iter", 0)) if W in opt.state else 0
-        with torch.no_grad():
-            tr_acc = accuracy(torch.addmm(b, Xt, W.T), yt)
-            zv = torch.addmm(b, Xv, W.T)
-            va_acc = accuracy(zv, yv)
-            va_loss = (float(F.cross_entropy(zv, yv).item()) if (yv_idx >= 0).all()
-                       else float("nan"))
-        rows.append({"C": float(C), "train_accuracy": tr_acc, "val_accuracy": va_acc,
-                     "val_log_loss": va_loss, "n_iter": n_iter})
-        if best is None or va_acc > best[1]:
-            best = (float(C), va_acc, W.detach().clone(), b.detach().clone())
-
+    rows, best = _probe_sweep(Xt, yt, Xv, yv_idx, K, Cs, max_iter=int(max_iter), tol=tol,
+                              history_size=int(history_size))
     best_C, best_val, Wb, bb = best
     test_acc = None
     with torch.no_grad():
         if Xs is not None:
-            test_acc = accuracy(torch.addmm(bb, Xs, Wb.T), torch.as_tensor(yte_idx, device=dev))
+            test_acc = _accuracy(torch.addmm(bb, Xs, Wb.T), torch.as_tensor(to_index(yte), device=dev))
         W64 = Wb.double() / std.double()
         b64 = bb.double() - W64 @ mean.double()
     return ProbeResult(
@@ -543,6 +478,94 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
         val_scores=pd.DataFrame(rows),
         device=dev,
     )
+
+
+def _check_probe_splits(X_train, y_train, X_val, y_val, X_test, y_test):
+    """Checked features and labels of the probe's splits (``None`` for a missing test split)."""
+    Xtr = _check_2d("X_train", X_train)
+    ytr = _check_labels("y_train", y_train, Xtr.shape[0])
+    Xva = _check_2d("X_val", X_val)
+    yva = _check_labels("y_val", y_val, Xva.shape[0])
+    if Xva.shape[1] != Xtr.shape[1]:
+        raise ValueError(f"X_val has {Xva.shape[1]} features, X_train has {Xtr.shape[1]}")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("X_test and y_test must be given together")
+    Xte = yte = None
+    if X_test is not None:
+        Xte = _check_2d("X_test", X_test)
+        yte = _check_labels("y_test", y_test, Xte.shape[0])
+        if Xte.shape[1] != Xtr.shape[1]:
+            raise ValueError(f"X_test has {Xte.shape[1]} features, X_train has {Xtr.shape[1]}")
+    return Xtr, ytr, Xva, yva, Xte, yte
+
+
+def _standardized(Xtr, Xva, Xte, standardize: bool, tdtype, dev):
+    """The splits as tensors on ``dev``, standardised with the training split's mean and population
+    std (constant features unscaled), and that mean and std (zeros and ones without standardising)."""
+    import torch
+
+    def to_tensor(X):  # always a copy: the standardisation below works in place
+        return torch.tensor(np.asarray(X), dtype=tdtype, device=dev)
+
+    with torch.no_grad():
+        Xt = to_tensor(Xtr)
+        if standardize:
+            mean = Xt.mean(dim=0)
+            std = Xt.std(dim=0, unbiased=False)
+            std = torch.where(std > 0, std, torch.ones_like(std))
+            Xt.sub_(mean).div_(std)
+        else:
+            mean = torch.zeros(Xtr.shape[1], dtype=tdtype, device=dev)
+            std = torch.ones(Xtr.shape[1], dtype=tdtype, device=dev)
+
+        def prep(X):
+            return to_tensor(X).sub_(mean).div_(std)
+
+        Xv = prep(Xva)
+        Xs = prep(Xte) if Xte is not None else None
+    return Xt, Xv, Xs, mean, std
+
+
+def _accuracy(logits, y_idx_t) -> float:
+    return float((logits.argmax(dim=1) == y_idx_t).double().mean().item())
+
+
+def _probe_sweep(Xt, yt, Xv, yv_idx, K: int, Cs, *, max_iter: int, tol: float, history_size: int):
+    """The ascending ``C`` sweep, warm-started, from zero weights: one row per ``C`` and the best
+    ``(C, val_accuracy, W, b)`` (the first best, i.e. the smallest ``C`` on ties)."""
+    import torch
+    import torch.nn.functional as F
+
+    N, D = Xt.shape
+    yv = torch.as_tensor(yv_idx, device=Xt.device)
+    W = torch.zeros(K, D, dtype=Xt.dtype, device=Xt.device, requires_grad=True)
+    b = torch.zeros(K, dtype=Xt.dtype, device=Xt.device, requires_grad=True)
+    rows, best = [], None
+    for C in Cs:
+        lam = 1.0 / (C * N)
+        opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, tolerance_grad=tol,
+                                tolerance_change=1e-10, history_size=history_size,
+                                line_search_fn="strong_wolfe")
+
+        def closure(opt=opt, lam=lam):
+            opt.zero_grad()
+            loss = F.cross_entropy(torch.addmm(b, Xt, W.T), yt) + 0.5 * lam * (W * W).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        n_iter = int(opt.state[W].get("n_iter", 0)) if W in opt.state else 0
+        with torch.no_grad():
+            tr_acc = _accuracy(torch.addmm(b, Xt, W.T), yt)
+            zv = torch.addmm(b, Xv, W.T)
+            va_acc = _accuracy(zv, yv)
+            va_loss = (float(F.cross_entropy(zv, yv).item()) if (yv_idx >= 0).all()
+                       else float("nan"))
+        rows.append({"C": float(C), "train_accuracy": tr_acc, "val_accuracy": va_acc,
+                     "val_log_loss": va_loss, "n_iter": n_iter})
+        if best is None or va_acc > best[1]:
+            best = (float(C), va_acc, W.detach().clone(), b.detach().clone())
+    return rows, best
 
 
 # ----------------------------------------------------------------------------------------------
