@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from norep._validation import check_2d, check_class_ids, check_Cs, check_rate, check_same_rows
+
 __all__ = [
     "ProbeResult",
     "compression_curve",
@@ -36,68 +38,6 @@ __all__ = [
 #: Default regularisation sweep of :func:`linear_probe` (scikit-learn's ``C``, inverse strength):
 #: one value per decade from 1e-4 to 1e4.
 DEFAULT_CS = tuple(10.0 ** np.arange(-4, 5))
-
-
-# ----------------------------------------------------------------------------------------------
-# private input validation (shared with norep.transfer)
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_2d(name: str, X: Any, *, finite: bool = True) -> np.ndarray:
-    """Return ``X`` as a 2-D numeric array (no copy when possible) or raise naming ``name``."""
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {X.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} must not be empty, got shape {X.shape}")
-    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
-            or X.dtype == bool):
-        raise ValueError(f"{name} must be numeric, got dtype {X.dtype}")
-    if finite and np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or Inf values")
-    return X
-
-
-def _check_labels(name: str, y: Any, n: int | None = None) -> np.ndarray:
-    """Return ``y`` as a 1-D int64 array of class ids, or raise naming ``name``."""
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of class ids, got shape {y.shape}")
-    if n is not None and y.shape[0] != n:
-        raise ValueError(f"{name} has {y.shape[0]} entries but its features have {n} rows")
-    if y.size and np.issubdtype(y.dtype, np.floating):
-        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
-            raise ValueError(f"{name} must hold integer class ids")
-    elif not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool or y.size == 0):
-        raise ValueError(f"{name} must hold integer class ids, got dtype {y.dtype}")
-    return y.astype(np.int64)
-
-
-def _check_same_rows(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(
-            f"{name_a} and {name_b} must have the same number of rows (examples), "
-            f"got {a.shape[0]} and {b.shape[0]}"
-        )
-
-
-def _check_rate(rate: Any) -> float:
-    try:
-        r = float(rate)
-    except (TypeError, ValueError):
-        raise ValueError(f"rate must be a number in [0, 1], got {rate!r}") from None
-    if not 0.0 <= r <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
-    return r
-
-
-def _check_Cs(Cs: Any) -> np.ndarray:
-    Cs = np.asarray(DEFAULT_CS if Cs is None else Cs, dtype=np.float64).ravel()
-    if Cs.size == 0:
-        raise ValueError("Cs must hold at least one regularisation value")
-    if not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
-        raise ValueError(f"Cs must be finite and > 0, got {Cs.tolist()}")
-    return np.unique(Cs)  # sorted ascending: strongest regularisation first (warm starts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -156,10 +96,10 @@ def concat_at_rate(emb_base, emb_other, rate, *, seed=0, budget="base"):
     >>> concat_at_rate(a, b, 1.0)[0].shape
     (5, 8)
     """
-    A = _check_2d("emb_base", emb_base, finite=False)
-    B = _check_2d("emb_other", emb_other, finite=False)
-    _check_same_rows("emb_base", A, "emb_other", B)
-    r = _check_rate(rate)
+    A = check_2d("emb_base", emb_base, finite=False)
+    B = check_2d("emb_other", emb_other, finite=False)
+    check_same_rows("emb_base", A, "emb_other", B)
+    r = check_rate(rate)
     D, D_other = A.shape[1], B.shape[1]
     k_base = int(np.floor(r * D + 0.5))
     if budget == "base":
@@ -263,9 +203,9 @@ def diversity_order(emb_a, emb_b, *, method="cross_correlation", max_samples=Non
     >>> sorted(order.tolist()[-2:])  # the duplicated pair is least diverse
     [1, 4]
     """
-    A = _check_2d("emb_a", emb_a)
-    B = _check_2d("emb_b", emb_b)
-    _check_same_rows("emb_a", A, "emb_b", B)
+    A = check_2d("emb_a", emb_a)
+    B = check_2d("emb_b", emb_b)
+    check_same_rows("emb_a", A, "emb_b", B)
     if max_samples is not None:
         if int(max_samples) < 2:
             raise ValueError(f"max_samples must be >= 2, got {max_samples}")
@@ -347,7 +287,7 @@ class ProbeResult:
 
     def decision_function(self, X) -> np.ndarray:
         """Logits ``X @ coef.T + intercept`` (float64), shape (n_samples, n_classes)."""
-        X = _check_2d("X", X)
+        X = check_2d("X", X)
         if X.shape[1] != self.coef.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features, the probe was fitted on "
                              f"{self.coef.shape[1]}")
@@ -440,7 +380,7 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
     import torch
 
     Xtr, ytr, Xva, yva, Xte, yte = _check_probe_splits(X_train, y_train, X_val, y_val, X_test, y_test)
-    Cs = _check_Cs(Cs)
+    Cs = check_Cs(Cs, DEFAULT_CS)
     if int(max_iter) < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
     tdtype = {"float32": torch.float32, "float64": torch.float64}.get(str(dtype))
@@ -482,18 +422,18 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
 
 def _check_probe_splits(X_train, y_train, X_val, y_val, X_test, y_test):
     """Checked features and labels of the probe's splits (``None`` for a missing test split)."""
-    Xtr = _check_2d("X_train", X_train)
-    ytr = _check_labels("y_train", y_train, Xtr.shape[0])
-    Xva = _check_2d("X_val", X_val)
-    yva = _check_labels("y_val", y_val, Xva.shape[0])
+    Xtr = check_2d("X_train", X_train)
+    ytr = check_class_ids("y_train", y_train, Xtr.shape[0])
+    Xva = check_2d("X_val", X_val)
+    yva = check_class_ids("y_val", y_val, Xva.shape[0])
     if Xva.shape[1] != Xtr.shape[1]:
         raise ValueError(f"X_val has {Xva.shape[1]} features, X_train has {Xtr.shape[1]}")
     if (X_test is None) != (y_test is None):
         raise ValueError("X_test and y_test must be given together")
     Xte = yte = None
     if X_test is not None:
-        Xte = _check_2d("X_test", X_test)
-        yte = _check_labels("y_test", y_test, Xte.shape[0])
+        Xte = check_2d("X_test", X_test)
+        yte = check_class_ids("y_test", y_test, Xte.shape[0])
         if Xte.shape[1] != Xtr.shape[1]:
             raise ValueError(f"X_test has {Xte.shape[1]} features, X_train has {Xtr.shape[1]}")
     return Xtr, ytr, Xva, yva, Xte, yte
@@ -614,7 +554,7 @@ def compression_curve(X_train, y_train, X_val, y_val, X_test, y_test, order, ste
     """
     import pandas as pd
 
-    Xtr = _check_2d("X_train", X_train)
+    Xtr = check_2d("X_train", X_train)
     order = np.asarray(order)
     if order.ndim != 1 or order.size == 0 or not np.issubdtype(order.dtype, np.integer):
         raise ValueError("order must be a non-empty 1-D array of column indices")
