@@ -42,7 +42,7 @@ def test_bench_sampled_reference_and_probe(capsys, tmp_path):
 
 
 def test_synthetic_store_structure(tmp_path):
-    from norep.commands.bench_analyses import bench_module
+    from norep.commands._bench import bench_module
 
     synthetic = bench_module("synthetic")
     spec = synthetic.synthetic_spec(12, 2000, 50, seed=1)
@@ -94,7 +94,7 @@ def test_bench_device_cuda_fails_with_one_line_without_cuda(capsys, tmp_path):
 
 
 def test_a_missing_benchmark_is_one_clear_error():
-    from norep.commands.bench_analyses import bench_module
+    from norep.commands._bench import bench_module
 
     with pytest.raises(FileNotFoundError, match="clone of the repository"):
         bench_module("no_such_benchmark")

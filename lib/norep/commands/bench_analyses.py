@@ -3,14 +3,15 @@
 The benchmark itself lives beside the library, in the repository's ``bench/`` folder (not installed
 with the package): :mod:`bench.synthetic` builds the store, :mod:`bench.plain` is the plain
 reference, :mod:`bench.analyses` times both and prints a table and the final line
-``speedup=<x> identical=<true|false> peak_rss_gb=<y>``. This module holds the command's options and
-finds that folder.
+``speedup=<x> identical=<true|false> peak_rss_gb=<y>``. This module holds the command's options.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+
+from norep.commands._bench import bench_module
 
 HELP = "benchmark the all-pairs analyses: fast path vs plain reference on a synthetic store"
 DESCRIPTION = """\
@@ -78,26 +79,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-
-
-def bench_module(name: str):
-    """The benchmark module ``bench.<name>`` of the repository this package runs from.
-
-    Looks for the ``bench/`` folder next to ``lib/`` (a clone, or an editable install) and then in
-    the current directory; raises ``FileNotFoundError`` when there is none (an installed wheel).
-    """
-    import importlib
-    import sys
-    from pathlib import Path
-
-    here = Path(__file__).resolve()
-    for root in (here.parents[3], Path.cwd()):
-        if (root / "bench" / "__init__.py").is_file() and (root / "bench" / f"{name}.py").is_file():
-            if str(root) not in sys.path:
-                sys.path.insert(0, str(root))
-            return importlib.import_module(f"bench.{name}")
-    raise FileNotFoundError(f"the benchmark bench/{name}.py is not here; `norep bench` runs from a clone of the "
-                            "repository (its bench/ folder is not installed with the package)")
 
 
 def run(args: argparse.Namespace) -> int:
