@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"norep: --device {args.device}: {exc}", file=sys.stderr)
         return 2
     load_before = load_average()
-    spec = synthetic_spec(args.models, args.examples, args.classes, calib_examples=args.calib_examples,
-                          dtype=args.dtype, seed=args.seed)
+    spec = synthetic_spec(
+        args.models, args.examples, args.classes, calib_examples=args.calib_examples, dtype=args.dtype, seed=args.seed
+    )
     tmp = None
     if args.workdir:
         workdir = args.workdir
@@ -80,9 +81,11 @@ class _Bench:
         self.steps = min(args.steps, m - 1)
         t0 = time.perf_counter()
         self.st, built = open_or_make_store(workdir, spec, progress=not args.quiet)
-        self.log(f"store: {'built' if built else 'reused'} {self.st.path} in {time.perf_counter() - t0:.1f} s "
-                 f"({m} models, {args.examples} test / {spec['calib_examples']} calib examples, "
-                 f"{args.classes} classes, {args.dtype})")
+        self.log(
+            f"store: {'built' if built else 'reused'} {self.st.path} in {time.perf_counter() - t0:.1f} s "
+            f"({m} models, {args.examples} test / {spec['calib_examples']} calib examples, "
+            f"{args.classes} classes, {args.dtype})"
+        )
         names = self.st.model_names()
         self.names = ["base"] + [x for x in names if x != "base"]
         self.y_cal, self.y_test = self.st.labels("calib"), self.st.labels("test")
@@ -96,8 +99,11 @@ class _Bench:
             self.ref_pairs = self.all_pairs
         n_ref_models = args.reference_models or (min(3, m) if sampled else m)
         self.ref_models = sorted(rs.choice(m, size=min(n_ref_models, m), replace=False).tolist())
-        ref_steps = args.reference_greedy_steps if args.reference_greedy_steps is not None else (
-            min(1, self.steps) if sampled else self.steps)
+        ref_steps = (
+            args.reference_greedy_steps
+            if args.reference_greedy_steps is not None
+            else (min(1, self.steps) if sampled else self.steps)
+        )
         self.ref_steps = min(ref_steps, self.steps)
         self.rows, self.checks, self.note = {}, {}, {}
 
@@ -118,8 +124,7 @@ class _Bench:
         log("fast: temperatures")
 
         def fast_temps():
-            return fit_temperatures([st.logits(x, "calib") for x in names], self.y_cal, n_jobs=args.jobs,
-                                    device=device)
+            return fit_temperatures([st.logits(x, "calib") for x in names], self.y_cal, n_jobs=args.jobs, device=device)
 
         temps, t_fast, pk = timed(fast_temps)
         rows["temperature"] = {"fast": t_fast, "fast_rss": pk}
@@ -127,9 +132,19 @@ class _Bench:
 
         log("fast: all pairs (outcomes, ensemble accuracy, conversion rate)")
         logits_test = [st.logits(x, "test") for x in names]
-        res, t_fast, pk = timed(pairwise_analysis, self.y_test, logits_test, temperatures=temps, names=names,
-                                k=args.k, chunk_size=args.chunk_size, theta=False, n_jobs=args.jobs,
-                                progress=not args.quiet, device=device)
+        res, t_fast, pk = timed(
+            pairwise_analysis,
+            self.y_test,
+            logits_test,
+            temperatures=temps,
+            names=names,
+            k=args.k,
+            chunk_size=args.chunk_size,
+            theta=False,
+            n_jobs=args.jobs,
+            progress=not args.quiet,
+            device=device,
+        )
         rows["all_pairs"] = {"fast": t_fast, "fast_rss": pk}
         lv = res.levels
         self.tot = tot = max(1, sum(lv.values()))  # before theta histograms add their own count
@@ -138,10 +153,21 @@ class _Bench:
         log(f"fast: greedy selection ({self.m - 1} candidates, {self.steps} steps)")
         self.tmap = dict(zip(names, temps, strict=True))
         gres, t_fast, pk = timed(
-            fast_greedy_selection, self.y_cal, {x: st.logits(x, "calib") for x in names}, "base", self.steps,
-            temperatures=self.tmap, candidates=names[1:], eval_y_true=self.y_test,
-            eval_logits={x: st.logits(x, "test") for x in names}, k=args.k, n_jobs=args.jobs,
-            progress=False, device=device, eval_summaries=res)
+            fast_greedy_selection,
+            self.y_cal,
+            {x: st.logits(x, "calib") for x in names},
+            "base",
+            self.steps,
+            temperatures=self.tmap,
+            candidates=names[1:],
+            eval_y_true=self.y_test,
+            eval_logits={x: st.logits(x, "test") for x in names},
+            k=args.k,
+            n_jobs=args.jobs,
+            progress=False,
+            device=device,
+            eval_summaries=res,
+        )
         rows["greedy"] = {"fast": t_fast, "fast_rss": pk}
         log(f"  {t_fast:.2f} s; selected {gres.selected}")
 
@@ -244,8 +270,9 @@ class _Bench:
 
         with Peak() as pk:
             t0 = time.perf_counter()
-            sel, accs, eaccs, evals = reference_greedy(self.y_cal, cal_probs, "base", self.names[1:], ref_steps,
-                                                       self.y_test, test_probs)
+            sel, accs, eaccs, evals = reference_greedy(
+                self.y_cal, cal_probs, "base", self.names[1:], ref_steps, self.y_test, test_probs
+            )
             t_ref = time.perf_counter() - t0
         total_evals = sum(self.m - 1 - s for s in range(steps))
         if ref_steps < steps:
@@ -255,11 +282,16 @@ class _Bench:
         else:
             t_ref_full = t_ref
         self.rows["greedy"].update(ref=t_ref_full, ref_rss=pk.peak)
-        self.checks["greedy"] = (sel == gres.selected[:ref_steps] and accs == gres.accuracies[: ref_steps + 1]
-                                 and eaccs == gres.eval_accuracies[: ref_steps + 1])
+        self.checks["greedy"] = (
+            sel == gres.selected[:ref_steps]
+            and accs == gres.accuracies[: ref_steps + 1]
+            and eaccs == gres.eval_accuracies[: ref_steps + 1]
+        )
         if not self.checks["greedy"]:
-            self.log(f"  MISMATCH greedy: fast {gres.selected[:ref_steps]} {gres.accuracies[:ref_steps + 1]} "
-                     f"reference {sel} {accs}")
+            self.log(
+                f"  MISMATCH greedy: fast {gres.selected[:ref_steps]} {gres.accuracies[: ref_steps + 1]} "
+                f"reference {sel} {accs}"
+            )
         cal_cache.clear()
         test_cache.clear()
 
@@ -269,32 +301,44 @@ class _Bench:
         total_fast = sum(r["fast"] for r in rows.values())
         total_ref = sum(r["ref"] for r in rows.values())
         identical = all(checks.values())
-        print(f"# norep bench analyses: M={self.m} N={args.examples} (calib {self.spec['calib_examples']}) "
-              f"C={args.classes} {args.dtype}, k={args.k}, chunk={args.chunk_size}, jobs={args.jobs}, "
-              f"device={self.device or 'numpy'}")
+        print(
+            f"# norep bench analyses: M={self.m} N={args.examples} (calib {self.spec['calib_examples']}) "
+            f"C={args.classes} {args.dtype}, k={args.k}, chunk={args.chunk_size}, jobs={args.jobs}, "
+            f"device={self.device or 'numpy'}"
+        )
         for line in machine_lines():
             print(line)
         print(f"# load average before: {load_before}; after: {load_average()}")
-        print(f"{'stage':<12} {'fast_s':>9} {'reference_s':>12} {'ratio':>8} {'fast_rss_gb':>12} "
-              f"{'ref_rss_gb':>11} {'identical':>10}  note")
+        print(
+            f"{'stage':<12} {'fast_s':>9} {'reference_s':>12} {'ratio':>8} {'fast_rss_gb':>12} "
+            f"{'ref_rss_gb':>11} {'identical':>10}  note"
+        )
         for stage, r in rows.items():
-            print(f"{stage:<12} {r['fast']:>9.3f} {r['ref']:>12.3f} {r['ref'] / r['fast']:>8.1f} "
-                  f"{_fmt_gb(r['fast_rss']):>12} {_fmt_gb(r['ref_rss']):>11} "
-                  f"{str(checks[stage]).lower():>10}  {self.note.get(stage, '')}")
+            print(
+                f"{stage:<12} {r['fast']:>9.3f} {r['ref']:>12.3f} {r['ref'] / r['fast']:>8.1f} "
+                f"{_fmt_gb(r['fast_rss']):>12} {_fmt_gb(r['ref_rss']):>11} "
+                f"{str(checks[stage]).lower():>10}  {self.note.get(stage, '')}"
+            )
         print(f"{'total':<12} {total_fast:>9.3f} {total_ref:>12.3f} {total_ref / total_fast:>8.1f}")
         lv, tot = res.levels, self.tot
-        print(f"# decisions: {', '.join(f'{key} {val}' for key, val in lv.items())} (of {tot} pair-examples); "
-              f"greedy levels {({key: int(val) for key, val in getattr(gres, 'levels', {}).items()})}")
-        print(f"# test accuracies: {min(res.accuracy):.3f} to {max(res.accuracy):.3f}; "
-              f"best pair ensemble {np.max(res.ensemble_accuracy):.3f}; greedy eval "
-              f"{gres.eval_accuracies[0]:.3f} -> {gres.eval_accuracies[-1]:.3f}")
+        print(
+            f"# decisions: {', '.join(f'{key} {val}' for key, val in lv.items())} (of {tot} pair-examples); "
+            f"greedy levels { ({key: int(val) for key, val in getattr(gres, 'levels', {}).items()}) }"
+        )
+        print(
+            f"# test accuracies: {min(res.accuracy):.3f} to {max(res.accuracy):.3f}; "
+            f"best pair ensemble {np.max(res.ensemble_accuracy):.3f}; greedy eval "
+            f"{gres.eval_accuracies[0]:.3f} -> {gres.eval_accuracies[-1]:.3f}"
+        )
         if args.probe:
             pr = _probe_comparison(args, self.log)
-            print(f"# probe {pr['n']} x {pr['d']} x {pr['classes']} classes: norep.features.linear_probe "
-                  f"{pr['norep_s']:.2f} s (test acc {pr['norep_acc']:.4f}), sklearn lbfgs "
-                  f"{pr['sklearn_s']:.2f} s (test acc {pr['sklearn_acc']:.4f}); time ratio "
-                  f"{pr['sklearn_s'] / pr['norep_s']:.2f}, accuracy difference "
-                  f"{100 * (pr['norep_acc'] - pr['sklearn_acc']):+.2f} points")
+            print(
+                f"# probe {pr['n']} x {pr['d']} x {pr['classes']} classes: norep.features.linear_probe "
+                f"{pr['norep_s']:.2f} s (test acc {pr['norep_acc']:.4f}), sklearn lbfgs "
+                f"{pr['sklearn_s']:.2f} s (test acc {pr['sklearn_acc']:.4f}); time ratio "
+                f"{pr['sklearn_s'] / pr['norep_s']:.2f}, accuracy difference "
+                f"{100 * (pr['norep_acc'] - pr['sklearn_acc']):+.2f} points"
+            )
         speedup = total_ref / total_fast if total_fast > 0 else math.inf
         print(f"speedup={speedup:.1f} identical={str(identical).lower()} peak_rss_gb={self.fast_peak / 1e9:.2f}")
         return 0 if identical else 1
@@ -335,6 +379,12 @@ def _probe_comparison(args, log):
     clf.fit((xtr - mu) / sd, ytr)
     t_sk = time.perf_counter() - t0
     acc_sk = float(np.mean(clf.predict((xte - mu) / sd) == yte))
-    return {"n": n, "d": d, "classes": k, "norep_s": t_norep, "sklearn_s": t_sk,
-            "norep_acc": float(res.test_accuracy), "sklearn_acc": acc_sk}
-
+    return {
+        "n": n,
+        "d": d,
+        "classes": k,
+        "norep_s": t_norep,
+        "sklearn_s": t_sk,
+        "norep_acc": float(res.test_accuracy),
+        "sklearn_acc": acc_sk,
+    }

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 
-def benchmark(model_name: str, *, device: str, batch_size: int, precision: str, iters: int, warmup: int,
-              channels_last: bool = True) -> dict:
+def benchmark(
+    model_name: str,
+    *,
+    device: str,
+    batch_size: int,
+    precision: str,
+    iters: int,
+    warmup: int,
+    channels_last: bool = True,
+) -> dict:
     """Images per second of ``model_name``'s embedding + logits forward pass on random input."""
     import time
 
@@ -31,6 +39,13 @@ def benchmark(model_name: str, *, device: str, batch_size: int, precision: str, 
             model(x)
         sync()
         elapsed = time.perf_counter() - t0
-    return {"model": model_name, "device": device, "batch_size": batch_size, "precision": precision,
-            "channels_last": channels_last, "input_size": list(size), "iters": iters,
-            "images_per_s": round(batch_size * iters / elapsed, 1)}
+    return {
+        "model": model_name,
+        "device": device,
+        "batch_size": batch_size,
+        "precision": precision,
+        "channels_last": channels_last,
+        "input_size": list(size),
+        "iters": iters,
+        "images_per_s": round(batch_size * iters / elapsed, 1),
+    }

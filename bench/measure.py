@@ -59,15 +59,19 @@ def machine_lines() -> list[str]:
         )
 
         found = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
-        lines.append(f"# numpy {np.__version__}: SIMD baseline {' '.join(__cpu_baseline__[-1:])}, dispatch to "
-                     f"{' '.join(found) or 'none'}")
+        lines.append(
+            f"# numpy {np.__version__}: SIMD baseline {' '.join(__cpu_baseline__[-1:])}, dispatch to "
+            f"{' '.join(found) or 'none'}"
+        )
     except Exception:  # noqa: BLE001 - informative only
         pass
     try:
         import torch
 
-        lines.append(f"# torch {torch.__version__}: CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-                     f"{torch.get_num_threads()} threads, CUDA {'available' if torch.cuda.is_available() else 'absent'}")
+        lines.append(
+            f"# torch {torch.__version__}: CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+            f"{torch.get_num_threads()} threads, CUDA {'available' if torch.cuda.is_available() else 'absent'}"
+        )
     except Exception:  # noqa: BLE001
         pass
     try:
@@ -75,12 +79,17 @@ def machine_lines() -> list[str]:
 
         for info in threadpool_info():
             if info.get("user_api") == "blas":
-                lines.append(f"# BLAS {info.get('internal_api')} {info.get('version')}: core type "
-                             f"{info.get('architecture')}, {info.get('num_threads')} threads")
+                lines.append(
+                    f"# BLAS {info.get('internal_api')} {info.get('version')}: core type "
+                    f"{info.get('architecture')}, {info.get('num_threads')} threads"
+                )
     except Exception:  # noqa: BLE001
         pass
-    env = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "NPY_DISABLE_CPU_FEATURES",
-                                      "OPENBLAS_CORETYPE") if k in os.environ}
+    env = {
+        k: os.environ[k]
+        for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
+        if k in os.environ
+    }
     if env:
         lines.append("# environment: " + " ".join(f"{k}={v!r}" for k, v in env.items()))
     return lines
@@ -104,4 +113,3 @@ def timed(fn, *a, **kw):
         out = fn(*a, **kw)
         dt = time.perf_counter() - t0
     return out, dt, pk.peak
-

@@ -26,8 +26,9 @@ def reference_fit_temperature(logits, y) -> float:
         t = math.exp(u)
         return float(np.mean(logsumexp(z / t, axis=1) - zy / t))
 
-    res = minimize_scalar(nll, bounds=(math.log(1e-3), math.log(1e3)), method="bounded",
-                          options={"xatol": 1e-10, "maxiter": 500})
+    res = minimize_scalar(
+        nll, bounds=(math.log(1e-3), math.log(1e3)), method="bounded", options={"xatol": 1e-10, "maxiter": 500}
+    )
     return math.exp(res.x)
 
 
@@ -47,9 +48,14 @@ def reference_pair(y, pa, pb):
     ens = pa.astype(np.float64) + pb
     ens /= 2.0
     ce = ens.argmax(axis=1) == y
-    return {"both_correct": int(np.sum(ca & cb)), "only_a": int(np.sum(ca & ~cb)),
-            "only_b": int(np.sum(~ca & cb)), "both_wrong": int(np.sum(~ca & ~cb)),
-            "ensemble_correct": int(np.sum(ce)), "converted": int(np.sum(ce & (ca != cb)))}
+    return {
+        "both_correct": int(np.sum(ca & cb)),
+        "only_a": int(np.sum(ca & ~cb)),
+        "only_b": int(np.sum(~ca & cb)),
+        "both_wrong": int(np.sum(~ca & ~cb)),
+        "ensemble_correct": int(np.sum(ce)),
+        "converted": int(np.sum(ce & (ca != cb))),
+    }
 
 
 def reference_theta(y, pa, pb, edges):
@@ -98,4 +104,3 @@ def reference_greedy(y, get_probs, base, candidates, steps, ey, get_eval_probs):
         etotal += get_eval_probs(name)
         eaccs.append(float(np.mean((etotal / kk).argmax(axis=1) == ey)))
     return selected, accs, eaccs, evals
-

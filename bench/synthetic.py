@@ -21,18 +21,34 @@ def _accuracy_to_margin(targets, n_classes, sigma_d, sigma_e, rng, n_draws=20000
     for a in range(0, n_draws, step):
         b = min(n_draws, a + step)
         best_other[a:b] = rng.standard_normal((b - a, n_classes - 1), dtype=np.float32).max(axis=1)
-    x = rng.standard_normal(n_draws) - best_other - sigma_d * rng.standard_normal(n_draws) \
+    x = (
+        rng.standard_normal(n_draws)
+        - best_other
+        - sigma_d * rng.standard_normal(n_draws)
         + sigma_e * rng.standard_normal(n_draws)
+    )
     # accuracy(mu) = P(mu + x > 0)  =>  mu = -quantile(x, 1 - accuracy)
     return [-float(np.quantile(x, 1.0 - t)) for t in targets]
 
 
-def synthetic_spec(models: int, examples: int, classes: int, *, calib_examples=None,
-                   dtype: str = "float16", seed: int = 0) -> dict:
+def synthetic_spec(
+    models: int, examples: int, classes: int, *, calib_examples=None, dtype: str = "float16", seed: int = 0
+) -> dict:
     """The parameters of a synthetic store (recorded in its info, to reuse an identical one)."""
-    return {"generator": "norep.bench.synthetic/1", "models": int(models), "examples": int(examples),
-            "calib_examples": int(calib_examples or examples), "classes": int(classes),
-            "dtype": dtype, "seed": int(seed)}
+    return {
+        "generator": "norep.bench.synthetic/1",
+        "models": int(models),
+        "examples": int(examples),
+        "calib_examples": int(calib_examples or examples),
+        "classes": int(classes),
+        "dtype": dtype,
+        "seed": int(seed),
+    }
+
+
+SIGMA_D, SIGMA_E, SHARE_GLOBAL = 1.0, 0.5, 0.15
+"""Scale of the shared per-example difficulty, of each model's own margin noise, and the weight of
+the global confusion component."""
 
 
 def make_synthetic_store(path, spec: dict, *, progress: bool = False):
@@ -44,23 +60,72 @@ def make_synthetic_store(path, spec: dict, *, progress: bool = False):
     """
     import numpy as np
 
-    from norep import CATEGORIES
     from norep.store import Store
 
-    m, n, c = spec["models"], spec["examples"], spec["classes"]
-    n_cal = spec["calib_examples"]
-    dt = np.dtype(spec["dtype"])
+    c = spec["classes"]
     rng = np.random.default_rng(spec["seed"])
-    sigma_d, sigma_e, share_global = 1.0, 0.5, 0.15
+    models = _model_specs(spec["models"], c, rng)
+    splits = {}
+    shared = {}
+    for split, ns in (("calib", spec["calib_examples"]), ("test", spec["examples"])):
+        y = rng.integers(0, c, size=ns)
+        splits[split] = y
+        shared[split] = {
+            "y": y,
+            "d": rng.standard_normal(ns).astype(np.float32),
+            "G": rng.standard_normal((ns, c), dtype=np.float32).astype(np.float16),
+            "B": rng.standard_normal((ns, c), dtype=np.float32).astype(np.float16),
+        }
+    st = Store.create(
+        path,
+        dataset=f"synthetic-{c}",
+        class_names=[f"class_{j}" for j in range(c)],
+        splits=splits,
+        info={"base_model": "base", "synthetic": spec, "accuracy_band": [0.74, 0.78]},
+    )
+    it = models
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(models, desc="synthetic store", unit="model")
+    for i, spec_m in enumerate(it):
+        mrng = np.random.default_rng([spec["seed"], 1 + i])
+        logits = {split: _model_logits(spec_m, sh, mrng, c, np.dtype(spec["dtype"])) for split, sh in shared.items()}
+        st.add_model(
+            spec_m["name"],
+            logits=logits,
+            meta={
+                "category": spec_m["category"],
+                "method": f"synthetic ({spec_m['category'].lower()})",
+                "data": "synthetic",
+                "head": "linear",
+                "source": "norep.bench",
+                "temperature": 1.0,
+                "recipe": {k: v for k, v in spec_m.items() if k != "name"},
+                "seed": spec["seed"],
+            },
+        )
+        del logits
+    return st
+
+
+def _model_specs(m: int, c: int, rng) -> list[dict]:
+    """Name, category, lineage share, logit scale, label margin and target accuracy of each model."""
+    from norep import CATEGORIES
 
     cats = ["ARCH"]
     order = ["ARCH", "DATASET", "FWORK", "HPARAM", "ARCH", "DATASET", "REINIT", "FWORK", "ARCH", "HPARAM"]
     while len(cats) < m:
         cats.append(order[(len(cats) - 1) % len(order)])
-    acc_range = {"REINIT": (0.74, 0.78), "HPARAM": (0.68, 0.78), "ARCH": (0.60, 0.80),
-                 "FWORK": (0.60, 0.78), "DATASET": (0.50, 0.75)}
+    acc_range = {
+        "REINIT": (0.74, 0.78),
+        "HPARAM": (0.68, 0.78),
+        "ARCH": (0.60, 0.80),
+        "FWORK": (0.60, 0.78),
+        "DATASET": (0.50, 0.75),
+    }
     targets = [0.76] + [float(rng.uniform(*acc_range[cat])) for cat in cats[1:]]
-    margins = _accuracy_to_margin(targets, c, sigma_d, sigma_e, rng)
+    margins = _accuracy_to_margin(targets, c, SIGMA_D, SIGMA_E, rng)
     counters = {cat: 0 for cat in CATEGORIES}
     models = []
     for i, cat in enumerate(cats):
@@ -71,56 +136,41 @@ def make_synthetic_store(path, spec: dict, *, progress: bool = False):
             name, share = f"{cat.lower()}_{counters[cat]:02d}", CATEGORY_SHARE[cat]
         clip_like = cat == "DATASET" and counters[cat] % 3 == 1
         scale = float(rng.uniform(0.015, 0.03)) if clip_like else float(rng.uniform(1.5, 3.0))
-        models.append({"name": name, "category": cat, "share": share, "scale": scale,
-                       "margin": margins[i], "target_accuracy": targets[i], "clip_like": clip_like})
+        models.append(
+            {
+                "name": name,
+                "category": cat,
+                "share": share,
+                "scale": scale,
+                "margin": margins[i],
+                "target_accuracy": targets[i],
+                "clip_like": clip_like,
+            }
+        )
+    return models
 
-    splits = {}
-    shared = {}
-    for split, ns in (("calib", n_cal), ("test", n)):
-        y = rng.integers(0, c, size=ns)
-        splits[split] = y
-        shared[split] = {
-            "y": y,
-            "d": rng.standard_normal(ns).astype(np.float32),
-            "G": rng.standard_normal((ns, c), dtype=np.float32).astype(np.float16),
-            "B": rng.standard_normal((ns, c), dtype=np.float32).astype(np.float16),
-        }
-    st = Store.create(path, dataset=f"synthetic-{c}", class_names=[f"class_{j}" for j in range(c)],
-                      splits=splits, info={"base_model": "base", "synthetic": spec,
-                                           "accuracy_band": [0.74, 0.78]})
-    it = models
-    if progress:
-        from tqdm.auto import tqdm
 
-        it = tqdm(models, desc="synthetic store", unit="model")
-    for i, spec_m in enumerate(it):
-        mrng = np.random.default_rng([spec["seed"], 1 + i])
-        logits = {}
-        for split, sh in shared.items():
-            ns = len(sh["y"])
-            out = np.empty((ns, c), dtype=dt)
-            a_g = np.float32(np.sqrt(share_global))
-            a_b = np.float32(np.sqrt(spec_m["share"]))
-            a_e = np.float32(np.sqrt(max(0.0, 1.0 - share_global - spec_m["share"])))
-            margin = (spec_m["margin"] - sigma_d * sh["d"]
-                      + sigma_e * mrng.standard_normal(ns).astype(np.float32))
-            step = max(1, (1 << 21) // c)
-            for a in range(0, ns, step):
-                b = min(ns, a + step)
-                z = mrng.standard_normal((b - a, c), dtype=np.float32)
-                z *= a_e
-                z += a_g * sh["G"][a:b]
-                z += a_b * sh["B"][a:b]
-                z[np.arange(b - a), sh["y"][a:b]] += margin[a:b]
-                z *= np.float32(spec_m["scale"])
-                out[a:b] = z
-            logits[split] = out
-        st.add_model(spec_m["name"], logits=logits, meta={
-            "category": spec_m["category"], "method": f"synthetic ({spec_m['category'].lower()})",
-            "data": "synthetic", "head": "linear", "source": "norep.bench", "temperature": 1.0,
-            "recipe": {k: v for k, v in spec_m.items() if k != "name"}, "seed": spec["seed"]})
-        del logits
-    return st
+def _model_logits(spec_m: dict, sh: dict, mrng, c: int, dt):
+    """One model's logits on one split: own noise, the global and lineage components, the margin."""
+    import numpy as np
+
+    ns = len(sh["y"])
+    out = np.empty((ns, c), dtype=dt)
+    a_g = np.float32(np.sqrt(SHARE_GLOBAL))
+    a_b = np.float32(np.sqrt(spec_m["share"]))
+    a_e = np.float32(np.sqrt(max(0.0, 1.0 - SHARE_GLOBAL - spec_m["share"])))
+    margin = spec_m["margin"] - SIGMA_D * sh["d"] + SIGMA_E * mrng.standard_normal(ns).astype(np.float32)
+    step = max(1, (1 << 21) // c)
+    for a in range(0, ns, step):
+        b = min(ns, a + step)
+        z = mrng.standard_normal((b - a, c), dtype=np.float32)
+        z *= a_e
+        z += a_g * sh["G"][a:b]
+        z += a_b * sh["B"][a:b]
+        z[np.arange(b - a), sh["y"][a:b]] += margin[a:b]
+        z *= np.float32(spec_m["scale"])
+        out[a:b] = z
+    return out
 
 
 def open_or_make_store(workdir, spec: dict, *, progress: bool = False):
@@ -141,4 +191,3 @@ def open_or_make_store(workdir, spec: dict, *, progress: bool = False):
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return make_synthetic_store(path, spec, progress=progress), True
-

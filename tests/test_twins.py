@@ -38,8 +38,12 @@ def store(request, tmp_path_factory):
     y_cal, cal = random_store(rng, **kw)
     y_test, test = random_store(rng, **kw)
     c = kw["c"]
-    st = Store.create(tmp_path_factory.mktemp("twins") / "s", dataset="random",
-                      class_names=[str(i) for i in range(c)], splits={"calib": y_cal, "test": y_test})
+    st = Store.create(
+        tmp_path_factory.mktemp("twins") / "s",
+        dataset="random",
+        class_names=[str(i) for i in range(c)],
+        splits={"calib": y_cal, "test": y_test},
+    )
     for i in range(len(cal)):
         st.add_model(f"m{i}", logits={"calib": cal[i], "test": test[i]}, meta={"category": "ARCH", "method": "r"})
     return st
@@ -47,9 +51,15 @@ def store(request, tmp_path_factory):
 
 def _case(st, device):
     names = st.model_names()
-    return Case(st.labels("calib"), [st.logits(m, "calib") for m in names], [st.meta(m)["temperature"] for m in names],
-                eval_y=st.labels("test"), eval_logits=[st.logits(m, "test") for m in names], device=device,
-                names=list(names))
+    return Case(
+        st.labels("calib"),
+        [st.logits(m, "calib") for m in names],
+        [st.meta(m)["temperature"] for m in names],
+        eval_y=st.labels("test"),
+        eval_logits=[st.logits(m, "test") for m in names],
+        device=device,
+        names=list(names),
+    )
 
 
 @pytest.mark.parametrize("device", ["numpy", "cpu"])

@@ -21,7 +21,6 @@ import numpy as np
 # class ids, predictions and probabilities (metrics, ensembles, specialization)
 
 
-
 def as_class_ids(values, *, name: str) -> np.ndarray:
     """Validate a 1-D array of class ids and return it as int64."""
     arr = np.asarray(values)
@@ -29,9 +28,7 @@ def as_class_ids(values, *, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be a 1-D array of class ids, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
-    if arr.dtype == bool or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise ValueError(f"{name} must hold integer class ids, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)):
@@ -51,17 +48,13 @@ def check_y_true(y_true, *, name: str = "y_true") -> np.ndarray:
 
 def check_length(arr: np.ndarray, n: int, *, name: str, ref: str = "y_true") -> None:
     if arr.shape[0] != n:
-        raise ValueError(
-            f"{name} has {arr.shape[0]} examples but {ref} has {n}"
-        )
+        raise ValueError(f"{name} has {arr.shape[0]} examples but {ref} has {n}")
 
 
 def check_label_range(y_true: np.ndarray, n_classes: int, *, name: str) -> None:
     top = int(y_true.max())
     if top >= n_classes:
-        raise ValueError(
-            f"y_true contains class id {top} but {name} has only {n_classes} columns (classes)"
-        )
+        raise ValueError(f"y_true contains class id {top} but {name} has only {n_classes} columns (classes)")
 
 
 def check_finite(arr: np.ndarray, *, name: str) -> None:
@@ -85,9 +78,7 @@ def check_pred(pred, y_true: np.ndarray, *, name: str) -> np.ndarray:
         check_finite(arr, name=name)
         check_label_range(y_true, arr.shape[1], name=name)
         return np.argmax(arr, axis=1).astype(np.int64, copy=False)
-    raise ValueError(
-        f"{name} must be 1-D class ids (N,) or 2-D scores (N, C), got shape {arr.shape}"
-    )
+    raise ValueError(f"{name} must be 1-D class ids (N,) or 2-D scores (N, C), got shape {arr.shape}")
 
 
 def check_preds(preds, y_true: np.ndarray, *, name: str = "preds") -> np.ndarray:
@@ -96,17 +87,14 @@ def check_preds(preds, y_true: np.ndarray, *, name: str = "preds") -> np.ndarray
         if preds.ndim == 2:
             if preds.shape[1] != y_true.shape[0]:
                 raise ValueError(
-                    f"{name} must be (M, N) class ids with N = len(y_true) = {y_true.shape[0]}, "
-                    f"got shape {preds.shape}"
+                    f"{name} must be (M, N) class ids with N = len(y_true) = {y_true.shape[0]}, got shape {preds.shape}"
                 )
             if preds.shape[0] == 0:
                 raise ValueError(f"{name} holds no models")
             return as_class_ids(preds.ravel(), name=name).reshape(preds.shape)
         items = list(preds)
     elif isinstance(preds, np.ndarray):
-        raise ValueError(
-            f"{name} must be (M, N) class ids, (M, N, C) scores or a list, got shape {preds.shape}"
-        )
+        raise ValueError(f"{name} must be (M, N) class ids, (M, N, C) scores or a list, got shape {preds.shape}")
     elif isinstance(preds, Sequence) or hasattr(preds, "__iter__"):
         items = list(preds)
     else:
@@ -164,8 +152,7 @@ def check_probs_stack(probs, y_true: np.ndarray | None, *, name: str = "probs") 
     if isinstance(probs, np.ndarray):
         if probs.ndim != 3:
             raise ValueError(
-                f"{name} must be (M, N, C) probabilities or a list of (N, C) arrays, "
-                f"got shape {probs.shape}"
+                f"{name} must be (M, N, C) probabilities or a list of (N, C) arrays, got shape {probs.shape}"
             )
         items = list(probs)
     elif hasattr(probs, "__iter__") and not isinstance(probs, (str, bytes, dict)):
@@ -180,9 +167,7 @@ def check_probs_stack(probs, y_true: np.ndarray | None, *, name: str = "probs") 
         arr = check_probs(p, y_true, name=f"{name}[{i}]", n=n)
         n = arr.shape[0]
         if out and arr.shape[1] != out[0].shape[1]:
-            raise ValueError(
-                f"{name}[{i}] has {arr.shape[1]} classes but {name}[0] has {out[0].shape[1]}"
-            )
+            raise ValueError(f"{name}[{i}] has {arr.shape[1]} classes but {name}[0] has {out[0].shape[1]}")
         out.append(arr)
     return out
 
@@ -201,9 +186,7 @@ def check_weights(weights, m: int) -> np.ndarray | None:
 def check_candidates(candidates, y, *, name: str) -> dict[str, np.ndarray]:
     if not isinstance(candidates, Mapping):
         raise ValueError(f"{name} must be a mapping from model name to (N, C) probabilities")
-    return {
-        str(key): check_probs(p, y, name=f"{name}[{key!r}]") for key, p in candidates.items()
-    }
+    return {str(key): check_probs(p, y, name=f"{name}[{key!r}]") for key, p in candidates.items()}
 
 
 def check_mask(mask, n: int) -> np.ndarray:
@@ -342,7 +325,6 @@ def check_theta_bins(bins) -> np.ndarray:
 # features and labels of linear probes (features, transfer)
 
 
-
 def check_2d(name: str, X: Any, *, finite: bool = True) -> np.ndarray:
     """Return ``X`` as a 2-D numeric array (no copy when possible) or raise naming ``name``."""
     X = np.asarray(X)
@@ -350,8 +332,7 @@ def check_2d(name: str, X: Any, *, finite: bool = True) -> np.ndarray:
         raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {X.shape}")
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{name} must not be empty, got shape {X.shape}")
-    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
-            or X.dtype == bool):
+    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer) or X.dtype == bool):
         raise ValueError(f"{name} must be numeric, got dtype {X.dtype}")
     if finite and np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or Inf values")
@@ -376,8 +357,7 @@ def check_class_ids(name: str, y: Any, n: int | None = None) -> np.ndarray:
 def check_same_rows(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
     if a.shape[0] != b.shape[0]:
         raise ValueError(
-            f"{name_a} and {name_b} must have the same number of rows (examples), "
-            f"got {a.shape[0]} and {b.shape[0]}"
+            f"{name_a} and {name_b} must have the same number of rows (examples), got {a.shape[0]} and {b.shape[0]}"
         )
 
 
@@ -401,7 +381,6 @@ def check_Cs(Cs: Any, default) -> np.ndarray:
     return np.unique(Cs)  # sorted ascending: strongest regularisation first (warm starts)
 
 
-
 def check_binary(name: str, Y: Any, ndim: int) -> np.ndarray:
     Y = np.asarray(Y)
     if Y.ndim != ndim:
@@ -422,8 +401,7 @@ def check_scores(name: str, S: Any, shape: tuple[int, ...]) -> np.ndarray:
     S = np.asarray(S)
     if S.shape != shape:
         raise ValueError(f"{name} must have shape {shape} (like the labels), got {S.shape}")
-    if not (np.issubdtype(S.dtype, np.floating) or np.issubdtype(S.dtype, np.integer)
-            or S.dtype == bool):
+    if not (np.issubdtype(S.dtype, np.floating) or np.issubdtype(S.dtype, np.integer) or S.dtype == bool):
         raise ValueError(f"{name} must be numeric, got dtype {S.dtype}")
     S = S.astype(np.float64)
     if not np.isfinite(S).all():

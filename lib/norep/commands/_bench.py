@@ -21,5 +21,7 @@ def bench_module(name: str):
             if str(root) not in sys.path:
                 sys.path.insert(0, str(root))
             return importlib.import_module(f"bench.{name}")
-    raise FileNotFoundError(f"the benchmark bench/{name}.py is not here; `norep bench` runs from a clone of the "
-                            "repository (its bench/ folder is not installed with the package)")
+    raise FileNotFoundError(
+        f"the benchmark bench/{name}.py is not here; `norep bench` runs from a clone of the "
+        "repository (its bench/ folder is not installed with the package)"
+    )

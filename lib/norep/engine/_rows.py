@@ -43,8 +43,14 @@ class RowReader:
 
         self.arr, self.dtype = arr, np.dtype(dtype)
         self.fd = None
-        if (isinstance(arr, np.memmap) and isinstance(arr.base, mmap.mmap) and arr.flags.c_contiguous
-                and not arr.flags.writeable and getattr(arr, "filename", None) and hasattr(os, "preadv")):
+        if (
+            isinstance(arr, np.memmap)
+            and isinstance(arr.base, mmap.mmap)
+            and arr.flags.c_contiguous
+            and not arr.flags.writeable
+            and getattr(arr, "filename", None)
+            and hasattr(os, "preadv")
+        ):
             try:
                 self.fd = os.open(arr.filename, os.O_RDONLY)
             except OSError:  # pragma: no cover - the file vanished: fall back to the map
@@ -104,9 +110,15 @@ def preadable(arr) -> bool:
     import mmap
     import os
 
-    return (isinstance(arr, np.memmap) and isinstance(arr.base, mmap.mmap) and arr.flags.c_contiguous
-            and not arr.flags.writeable and bool(getattr(arr, "filename", None)) and hasattr(os, "preadv")
-            and arr.ndim == 2)
+    return (
+        isinstance(arr, np.memmap)
+        and isinstance(arr.base, mmap.mmap)
+        and arr.flags.c_contiguous
+        and not arr.flags.writeable
+        and bool(getattr(arr, "filename", None))
+        and hasattr(os, "preadv")
+        and arr.ndim == 2
+    )
 
 
 def gather_rows(arr: np.ndarray, rows) -> np.ndarray:
@@ -151,4 +163,3 @@ def softmax_rows(logits: np.ndarray, rows, temperature: float, dtype) -> np.ndar
     out = np.empty(src.shape, dtype=dtype)
     _copy_rows(out, np.ascontiguousarray(src))
     return _softmax_inplace(out, temperature)
-

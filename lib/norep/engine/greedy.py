@@ -25,7 +25,6 @@ from norep.engine.summary import Operand, decide_level2, lookup, summarise
 __all__ = ["fast_greedy_selection", "store_greedy_selection"]
 
 
-
 class _EnsembleState:
     """Exact correctness of ``(sum of members + candidate) / K`` from the members' summaries.
 
@@ -119,8 +118,14 @@ class _EnsembleState:
         (candidate, example) pair in a few vectorised operations."""
         if getattr(self, "_stacked", None) is None:
             nm, n, k = len(self.ops), self.n, self.k
-            st = {"q": np.zeros((nm, n)), "v1": np.zeros((nm, n)), "w": np.zeros((nm, n, k), np.int32),
-                  "v": np.zeros((nm, n, k)), "tp": np.zeros((nm, n)), "t": np.zeros((nm, n))}
+            st = {
+                "q": np.zeros((nm, n)),
+                "v1": np.zeros((nm, n)),
+                "w": np.zeros((nm, n, k), np.int32),
+                "v": np.zeros((nm, n, k)),
+                "tp": np.zeros((nm, n)),
+                "t": np.zeros((nm, n)),
+            }
             for i, op in enumerate(self.ops):
                 if op is not None:
                     st["q"][i], st["v1"][i], st["w"][i] = op.q, op.v[:, 0], op.w
@@ -360,8 +365,7 @@ def fast_greedy_selection(
     """
     from norep.ensembles import GreedyResult
 
-    g = _check_greedy_inputs(y_true, logits, base, steps, temperatures, candidates, eval_y_true, eval_logits,
-                             replace)
+    g = _check_greedy_inputs(y_true, logits, base, steps, temperatures, candidates, eval_y_true, eval_logits, replace)
     k = check_k(k)
 
     from norep.engine import resolve_device
@@ -374,8 +378,9 @@ def fast_greedy_selection(
     if g.has_eval:
         eval_accuracies, eval_levels = _evaluate(g, ops, selected, k, n_jobs, progress, eval_summaries)
         levels.update(eval_levels)
-    result = GreedyResult(selected=[g.names[i - 1] for i in selected], accuracies=accuracies,
-                          eval_accuracies=eval_accuracies)
+    result = GreedyResult(
+        selected=[g.names[i - 1] for i in selected], accuracies=accuracies, eval_accuracies=eval_accuracies
+    )
     object.__setattr__(result, "levels", levels)  # diagnostics: decisions taken at each level
     return result
 
@@ -403,13 +408,15 @@ class _GreedyInputs:
     def eval_mat(self, name: str) -> np.ndarray:
         """The checked evaluation-split logits of ``name`` (checked once, on first use)."""
         if name not in self.e_mats:
-            self.e_mats[name] = as_logits(self.eval_logits[name], f"eval_logits[{name!r}]", len(self.ey),
-                                          self.mats[self.base].shape[1])
+            self.e_mats[name] = as_logits(
+                self.eval_logits[name], f"eval_logits[{name!r}]", len(self.ey), self.mats[self.base].shape[1]
+            )
         return self.e_mats[name]
 
 
-def _check_greedy_inputs(y_true, logits, base, steps, temperatures, candidates, eval_y_true, eval_logits,
-                         replace) -> _GreedyInputs:
+def _check_greedy_inputs(
+    y_true, logits, base, steps, temperatures, candidates, eval_y_true, eval_logits, replace
+) -> _GreedyInputs:
     if not isinstance(logits, Mapping):
         raise ValueError("logits must be a mapping from model name to (N, C) logits")
     y0 = np.asarray(y_true)
@@ -431,8 +438,10 @@ def _check_greedy_inputs(y_true, logits, base, steps, temperatures, candidates, 
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     if not replace and steps > len(names):
-        raise ValueError(f"steps={steps} exceeds the number of candidates ({len(names)}); "
-                         "pass replace=True to allow re-adding a candidate")
+        raise ValueError(
+            f"steps={steps} exceeds the number of candidates ({len(names)}); "
+            "pass replace=True to allow re-adding a candidate"
+        )
     if steps > 0 and not names:
         raise ValueError("there are no candidates")
     has_eval = eval_y_true is not None or eval_logits is not None
@@ -448,8 +457,9 @@ def _check_greedy_inputs(y_true, logits, base, steps, temperatures, candidates, 
     ey = e_mats = None
     if has_eval:
         ey0 = np.asarray(eval_y_true)
-        e_mats = {base: as_logits(eval_logits[base], f"eval_logits[{base!r}]",
-                                  ey0.shape[0] if ey0.ndim == 1 else None, c)}
+        e_mats = {
+            base: as_logits(eval_logits[base], f"eval_logits[{base!r}]", ey0.shape[0] if ey0.ndim == 1 else None, c)
+        }
         ey = check_labels(ey0, e_mats[base].shape[0], c, name="eval_y_true")
     return _GreedyInputs(y, base, names, temps, mats, ey, e_mats, eval_logits)
 
@@ -462,11 +472,21 @@ def _greedy_torch(g: _GreedyInputs, steps: int, replace: bool, dev: str, progres
     order = [g.base, *g.names]
     n = len(g.y)
     selected, counts, eval_hits, levels = greedy_selection_torch(
-        g.y, [g.mats[m] for m in order], [g.temps[m] for m in order],
-        steps, replace=replace, device=dev, progress=progress,
-        eval_y=g.ey, eval_logits=(lambda i: g.eval_mat(g.label(i))) if g.has_eval else None)
-    result = GreedyResult(selected=[g.names[i - 1] for i in selected], accuracies=[float(h / n) for h in counts],
-                          eval_accuracies=None if eval_hits is None else [float(h / len(g.ey)) for h in eval_hits])
+        g.y,
+        [g.mats[m] for m in order],
+        [g.temps[m] for m in order],
+        steps,
+        replace=replace,
+        device=dev,
+        progress=progress,
+        eval_y=g.ey,
+        eval_logits=(lambda i: g.eval_mat(g.label(i))) if g.has_eval else None,
+    )
+    result = GreedyResult(
+        selected=[g.names[i - 1] for i in selected],
+        accuracies=[float(h / n) for h in counts],
+        eval_accuracies=None if eval_hits is None else [float(h / len(g.ey)) for h in eval_hits],
+    )
     object.__setattr__(result, "levels", levels)
     return result
 
@@ -510,8 +530,19 @@ def _evaluate(g: _GreedyInputs, ops, selected, k: int, n_jobs: int, progress: bo
         if r is not None:
             e_ops[i] = Operand(g.e_mats[label[i]], ey, g.temps[label[i]], k, r)
     todo = [i for i in distinct if i not in e_ops]
-    e_ops.update(zip(todo, _summarise_ops(lambda i: Operand(g.e_mats[label[i]], ey, g.temps[label[i]], k),
-                                          todo, n_jobs, progress, "greedy: evaluation split"), strict=True))
+    e_ops.update(
+        zip(
+            todo,
+            _summarise_ops(
+                lambda i: Operand(g.e_mats[label[i]], ey, g.temps[label[i]], k),
+                todo,
+                n_jobs,
+                progress,
+                "greedy: evaluation split",
+            ),
+            strict=True,
+        )
+    )
     e_state = _EnsembleState([e_ops.get(i) for i in range(len(ops))], ey, k)
     e_state.add(0)
     hits = [int(np.count_nonzero(e_ops[0].pred == ey))]
@@ -521,9 +552,16 @@ def _evaluate(g: _GreedyInputs, ops, selected, k: int, n_jobs: int, progress: bo
     return [float(h / len(ey)) for h in hits], {"eval_" + key: val for key, val in e_state.levels.items()}
 
 
-def store_greedy_selection(store, *, base: str | None = None, steps: int = 10,
-                           candidates: Sequence[str] | None = None, selection_split: str = "calib",
-                           eval_split: str | None = "test", **kwargs):
+def store_greedy_selection(
+    store,
+    *,
+    base: str | None = None,
+    steps: int = 10,
+    candidates: Sequence[str] | None = None,
+    selection_split: str = "calib",
+    eval_split: str | None = "test",
+    **kwargs,
+):
     """:func:`fast_greedy_selection` on a :class:`norep.store.Store` (temperatures from its table).
 
     Parameters
@@ -548,14 +586,13 @@ def store_greedy_selection(store, *, base: str | None = None, steps: int = 10,
         raise ValueError("the store has no base_model; pass base=")
     splits = [selection_split] + ([eval_split] if eval_split else [])
     if candidates is None:
-        candidates = [m for m in store.model_names()
-                      if m != base and all(store.has_logits(m, s) for s in splits)]
+        candidates = [m for m in store.model_names() if m != base and all(store.has_logits(m, s) for s in splits)]
     names = [base, *candidates]
     temps = {m: store.meta(m)["temperature"] for m in names}
     sel = {m: store.logits(m, selection_split) for m in names}
     kw = {}
     if eval_split:
-        kw = {"eval_y_true": store.labels(eval_split),
-              "eval_logits": {m: store.logits(m, eval_split) for m in names}}
-    return fast_greedy_selection(store.labels(selection_split), sel, base, steps, temperatures=temps,
-                                 candidates=list(candidates), **kw, **kwargs)
+        kw = {"eval_y_true": store.labels(eval_split), "eval_logits": {m: store.logits(m, eval_split) for m in names}}
+    return fast_greedy_selection(
+        store.labels(selection_split), sel, base, steps, temperatures=temps, candidates=list(candidates), **kw, **kwargs
+    )

@@ -163,8 +163,9 @@ def pairwise_analysis(
         from norep.engine.torch_backend import pairwise_torch
 
         out = pairwise_torch(y, mats, temps, device=dev, progress=progress)
-        res = _assemble(names, len(y), out["correct"], out["conf"], out["ensemble_correct"], out["converted"],
-                        out["levels"])
+        res = _assemble(
+            names, len(y), out["correct"], out["conf"], out["ensemble_correct"], out["converted"], out["levels"]
+        )
         res._conf_bounds = out["conf_bounds"]
     else:
         res = _ChunkPass(y, mats, temps, names, k, int(chunk_size)).run(n_jobs, progress)
@@ -230,10 +231,15 @@ class _ChunkPass:
         self.own = [compute_dtype(lg.dtype) for lg in mats]
         self.full = None
         if all(o == dt for o in self.own):  # per-model summaries kept for reuse (greedy evaluation)
-            self.full = {"q": np.empty((m_models, n), dt), "v": np.empty((m_models, n, k), dt),
-                         "w": np.empty((m_models, n, k), np.int32), "t": np.empty((m_models, n), dt),
-                         "pred": np.empty((m_models, n), np.int32), "m": np.empty((m_models, n), dt),
-                         "s": np.empty((m_models, n), dt)}
+            self.full = {
+                "q": np.empty((m_models, n), dt),
+                "v": np.empty((m_models, n, k), dt),
+                "w": np.empty((m_models, n, k), np.int32),
+                "t": np.empty((m_models, n), dt),
+                "pred": np.empty((m_models, n), np.int32),
+                "m": np.empty((m_models, n), dt),
+                "s": np.empty((m_models, n), dt),
+            }
         self.readers = []
 
     def one_model(self, mi: int, a: int, b: int, yc: np.ndarray) -> None:
@@ -256,12 +262,21 @@ class _ChunkPass:
                 softmax_checked(tmp, self.temps[mi], what)
                 blk[...] = tmp
                 sums[mi, r0:r1] = 1.0
-            (self.q[mi, r0:r1], self.v[mi, r0:r1], self.w[mi, r0:r1], self.tb[mi, r0:r1], self.pred[mi, r0:r1],
-             self.conf[mi, r0:r1]) = summarise_exp(blk, sums[mi, r0:r1], yc[r0:r1], k)
+            (
+                self.q[mi, r0:r1],
+                self.v[mi, r0:r1],
+                self.w[mi, r0:r1],
+                self.tb[mi, r0:r1],
+                self.pred[mi, r0:r1],
+                self.conf[mi, r0:r1],
+            ) = summarise_exp(blk, sums[mi, r0:r1], yc[r0:r1], k)
         full = self.full
         if full is not None:
-            full["q"][mi, a:b], full["v"][mi, a:b], full["w"][mi, a:b] = (self.q[mi, :nb], self.v[mi, :nb],
-                                                                         self.w[mi, :nb])
+            full["q"][mi, a:b], full["v"][mi, a:b], full["w"][mi, a:b] = (
+                self.q[mi, :nb],
+                self.v[mi, :nb],
+                self.w[mi, :nb],
+            )
             full["t"][mi, a:b], full["pred"][mi, a:b] = self.tb[mi, :nb], self.pred[mi, :nb]
             full["m"][mi, a:b], full["s"][mi, a:b] = maxes[mi, :nb], sums[mi, :nb]
 
@@ -289,15 +304,13 @@ class _ChunkPass:
                     for mi in range(m_models):
                         self.one_model(mi, a, b, yc)
                 else:
-                    list(pool.map(self.one_model, range(m_models), [a] * m_models, [b] * m_models,
-                                  [yc] * m_models))
+                    list(pool.map(self.one_model, range(m_models), [a] * m_models, [b] * m_models, [yc] * m_models))
                 corr = self.pred[:, :nb] == yc[None, :]
                 correct_all[:, a:b] = corr
                 conf_all[:, a:b] = self.conf[:, :nb]
                 if len(ia) == 0:
                     continue
-                ens = _pairs_chunk(self.probs, self.sums, self.q, self.v, self.w, self.tb, corr, yc, ia, ib, nb,
-                                   levels)
+                ens = _pairs_chunk(self.probs, self.sums, self.q, self.v, self.w, self.tb, corr, yc, ia, ib, nb, levels)
                 inconsistent = corr[ia] != corr[ib]
                 ens_correct += ens.sum(axis=1)
                 converted += (ens & inconsistent).sum(axis=1)
@@ -334,13 +347,29 @@ def _assemble(names, n, correct_all, conf_all, ens_correct, converted, levels) -
     with np.errstate(divide="ignore", invalid="ignore"):
         conversion = np.where(incons > 0, conv_mat / incons, np.nan)
     return AllPairsResult(
-        names=list(names), n_examples=n, accuracy=n_correct / n,
-        both_correct=both / n, only_a=only_a / n, only_b=only_b / n, both_wrong=both_wrong / n,
-        ensemble_accuracy=ens_mat / n, conversion_rate=conversion,
-        theta_edges=None, theta_counts=None,
-        counts={"both_correct": both, "only_a": only_a, "only_b": only_b, "both_wrong": both_wrong,
-                "ensemble_correct": ens_mat, "converted": conv_mat, "inconsistent": incons},
-        levels=levels, correct=correct_all, conf=conf_all,
+        names=list(names),
+        n_examples=n,
+        accuracy=n_correct / n,
+        both_correct=both / n,
+        only_a=only_a / n,
+        only_b=only_b / n,
+        both_wrong=both_wrong / n,
+        ensemble_accuracy=ens_mat / n,
+        conversion_rate=conversion,
+        theta_edges=None,
+        theta_counts=None,
+        counts={
+            "both_correct": both,
+            "only_a": only_a,
+            "only_b": only_b,
+            "both_wrong": both_wrong,
+            "ensemble_correct": ens_mat,
+            "converted": conv_mat,
+            "inconsistent": incons,
+        },
+        levels=levels,
+        correct=correct_all,
+        conf=conf_all,
     )
 
 
@@ -370,8 +399,7 @@ def _pairs_chunk(exps, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.nd
     base_b = ((b * cs + ie) * c)[:, None]
     xa = (flat[base_a + cand] / sums[a, ie][:, None]).astype(np.float64)
     xb = (flat[base_b + cand] / sums[b, ie][:, None]).astype(np.float64)
-    c2, w2 = decide_level2(se, ye, cand, xa, xb, tb[a, ie].astype(np.float64),
-                            tb[b, ie].astype(np.float64), 2.0)
+    c2, w2 = decide_level2(se, ye, cand, xa, xb, tb[a, ie].astype(np.float64), tb[b, ie].astype(np.float64), 2.0)
     correct[pe[c2], ie[c2]] = True
     rest = ~(c2 | w2)
     levels["level2"] += int(len(pe) - rest.sum())
@@ -389,8 +417,9 @@ def _pairs_chunk(exps, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.nd
     return correct
 
 
-def store_pairwise_analysis(store, *, split: str = "test", names: Sequence[str] | None = None,
-                            **kwargs) -> AllPairsResult:
+def store_pairwise_analysis(
+    store, *, split: str = "test", names: Sequence[str] | None = None, **kwargs
+) -> AllPairsResult:
     """:func:`pairwise_analysis` on a :class:`norep.store.Store`: its memory-mapped logits and the
     temperatures in its model table.
 
@@ -413,5 +442,3 @@ def store_pairwise_analysis(store, *, split: str = "test", names: Sequence[str] 
     logits = [store.logits(m, split) for m in names]
     temps = [store.meta(m)["temperature"] for m in names]
     return pairwise_analysis(store.labels(split), logits, temperatures=temps, names=names, **kwargs)
-
-

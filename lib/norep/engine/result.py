@@ -92,8 +92,16 @@ class AllPairsResult:
         return getattr(self, key)
 
     def keys(self) -> list[str]:
-        return ["accuracy", "both_correct", "only_a", "only_b", "both_wrong", "ensemble_accuracy",
-                "conversion_rate", "theta_counts"]
+        return [
+            "accuracy",
+            "both_correct",
+            "only_a",
+            "only_b",
+            "both_wrong",
+            "ensemble_accuracy",
+            "conversion_rate",
+            "theta_counts",
+        ]
 
     @property
     def error_inconsistency(self) -> np.ndarray:
@@ -125,8 +133,9 @@ class AllPairsResult:
             self.compute_theta()
         i, j = self._index(a), self._index(b)
         if not i < j:
-            raise ValueError(f"theta histograms are stored for ordered pairs (a before b in names); "
-                             f"swap {a!r} and {b!r}")
+            raise ValueError(
+                f"theta histograms are stored for ordered pairs (a before b in names); swap {a!r} and {b!r}"
+            )
         counts = self.theta_counts[i, j]
         total = int(counts.sum())
         rows = []
@@ -134,9 +143,16 @@ class AllPairsResult:
         for o, name in enumerate(OUTCOMES):
             n_o = int(counts[o].sum())
             for left, right, c in zip(edges[:-1], edges[1:], counts[o], strict=True):
-                rows.append({"outcome": name, "bin_left": float(left), "bin_right": float(right),
-                             "count": int(c), "fraction": c / total if total else float("nan"),
-                             "within_outcome": c / n_o if n_o else float("nan")})
+                rows.append(
+                    {
+                        "outcome": name,
+                        "bin_left": float(left),
+                        "bin_right": float(right),
+                        "count": int(c),
+                        "fraction": c / total if total else float("nan"),
+                        "within_outcome": c / n_o if n_o else float("nan"),
+                    }
+                )
         return pd.DataFrame(rows)
 
     def to_frame(self):
@@ -144,16 +160,22 @@ class AllPairsResult:
         import pandas as pd
 
         i, j = np.triu_indices(len(self.names), 1)
-        return pd.DataFrame({
-            "model_a": [self.names[x] for x in i], "model_b": [self.names[x] for x in j],
-            "accuracy_a": self.accuracy[i], "accuracy_b": self.accuracy[j],
-            "both_correct": self.both_correct[i, j], "only_a": self.only_a[i, j],
-            "only_b": self.only_b[i, j], "both_wrong": self.both_wrong[i, j],
-            "error_inconsistency": self.error_inconsistency[i, j],
-            "ensemble_accuracy": self.ensemble_accuracy[i, j],
-            "ensemble_gain": self.ensemble_gain[i, j],
-            "conversion_rate": self.conversion_rate[i, j],
-        })
+        return pd.DataFrame(
+            {
+                "model_a": [self.names[x] for x in i],
+                "model_b": [self.names[x] for x in j],
+                "accuracy_a": self.accuracy[i],
+                "accuracy_b": self.accuracy[j],
+                "both_correct": self.both_correct[i, j],
+                "only_a": self.only_a[i, j],
+                "only_b": self.only_b[i, j],
+                "both_wrong": self.both_wrong[i, j],
+                "error_inconsistency": self.error_inconsistency[i, j],
+                "ensemble_accuracy": self.ensemble_accuracy[i, j],
+                "ensemble_gain": self.ensemble_gain[i, j],
+                "conversion_rate": self.conversion_rate[i, j],
+            }
+        )
 
 
 def _theta_bins(edges: np.ndarray, th: np.ndarray) -> np.ndarray:
@@ -177,5 +199,3 @@ def _theta_bins(edges: np.ndarray, th: np.ndarray) -> np.ndarray:
         idx[(th >= edges[idx + 1]) & (idx != nb - 1)] += 1
     idx[~inside] = -1
     return idx
-
-

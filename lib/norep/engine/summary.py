@@ -149,18 +149,26 @@ class CalibratedSummary:
         return z / self.row_sum[rows]
 
 
-
 def summary_pass(logits: np.ndarray, y: np.ndarray, temperature: float, k: int, out=None):
     """Stream over row blocks: softmax then summarise. ``out``: dict of preallocated arrays."""
     n, c = logits.shape
     dt = compute_dtype(logits.dtype)
     step = max(1, BLOCK_ELEMS // c)
     buf = np.empty((step, c), dtype=dt)
-    res = out if out is not None else {
-        "q": np.empty(n, dt), "v": np.empty((n, k), dt), "w": np.empty((n, k), np.int32),
-        "t": np.empty(n, dt), "pred": np.empty(n, np.int32), "conf": np.empty(n, dt),
-        "m": np.empty(n, dt), "s": np.empty(n, dt),
-    }
+    res = (
+        out
+        if out is not None
+        else {
+            "q": np.empty(n, dt),
+            "v": np.empty((n, k), dt),
+            "w": np.empty((n, k), np.int32),
+            "t": np.empty(n, dt),
+            "pred": np.empty(n, np.int32),
+            "conf": np.empty(n, dt),
+            "m": np.empty(n, dt),
+            "s": np.empty(n, dt),
+        }
+    )
     with RowReader(logits, dt, step) as reader:
         for a in range(0, n, step):
             b = min(n, a + step)
@@ -206,8 +214,7 @@ def calibrated_summary(y_true, logits, *, temperature: float = 1.0, k: int = 2) 
     t = check_temperature(temperature)
     k = check_k(k)
     r = summary_pass(logits, y, t, k)
-    return CalibratedSummary(t, r["pred"], r["conf"], r["q"], r["w"], r["v"], r["t"], r["m"], r["s"],
-                             r["pred"] == y)
+    return CalibratedSummary(t, r["pred"], r["conf"], r["q"], r["w"], r["v"], r["t"], r["m"], r["s"], r["pred"] == y)
 
 
 # --------------------------------------------------------------------------------------------------

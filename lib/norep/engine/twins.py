@@ -69,8 +69,9 @@ class Case:
         """The fast all-pairs result of the case."""
         from norep.engine.pairs import pairwise_analysis
 
-        return pairwise_analysis(self.y, list(self.logits), temperatures=list(self.temperatures), names=self.names,
-                                 device=self.device)
+        return pairwise_analysis(
+            self.y, list(self.logits), temperatures=list(self.temperatures), names=self.names, device=self.device
+        )
 
 
 @dataclass(frozen=True)
@@ -157,13 +158,22 @@ def _greedy(case: Case):
         from norep.calibration import softmax
 
         eprobs = [softmax(z, t) for z, t in zip(case.eval_logits, case.temperatures, strict=True)]
-        kw_ref = {"eval_y_true": case.eval_y, "eval_base_probs": eprobs[0],
-                  "eval_candidates": dict(zip(cands, eprobs[1:], strict=True))}
+        kw_ref = {
+            "eval_y_true": case.eval_y,
+            "eval_base_probs": eprobs[0],
+            "eval_candidates": dict(zip(cands, eprobs[1:], strict=True)),
+        }
         kw_fast = {"eval_y_true": case.eval_y, "eval_logits": dict(zip(case.names, case.eval_logits, strict=True))}
     ref = greedy_selection(case.y, case.probs[0], dict(zip(cands, case.probs[1:], strict=True)), steps, **kw_ref)
-    fast = fast_greedy_selection(case.y, dict(zip(case.names, case.logits, strict=True)), base, steps,
-                                 temperatures=dict(zip(case.names, case.temperatures, strict=True)),
-                                 device=case.device, **kw_fast)
+    fast = fast_greedy_selection(
+        case.y,
+        dict(zip(case.names, case.logits, strict=True)),
+        base,
+        steps,
+        temperatures=dict(zip(case.names, case.temperatures, strict=True)),
+        device=case.device,
+        **kw_fast,
+    )
     as_tuple = lambda r: (r.selected, r.accuracies, r.eval_accuracies)  # noqa: E731
     return as_tuple(ref), as_tuple(fast)
 
@@ -190,27 +200,58 @@ def _fit_temperatures(case: Case):
 TWINS: dict[str, Twin] = {
     t.reference: t
     for t in [
-        Twin("norep.metrics.pairwise_outcomes", "norep.engine.pairs.pairwise_analysis", _outcomes,
-             output="both_correct, only_a, only_b, both_wrong"),
+        Twin(
+            "norep.metrics.pairwise_outcomes",
+            "norep.engine.pairs.pairwise_analysis",
+            _outcomes,
+            output="both_correct, only_a, only_b, both_wrong",
+        ),
         # only_a / n + only_b / n against the reference's (only_a + only_b) / n: the same counts, one
         # more rounding (at most one unit in the last place)
-        Twin("norep.metrics.pairwise_error_inconsistency", "norep.engine.pairs.pairwise_analysis",
-             _error_inconsistency, output="error_inconsistency", rtol=4e-16),
+        Twin(
+            "norep.metrics.pairwise_error_inconsistency",
+            "norep.engine.pairs.pairwise_analysis",
+            _error_inconsistency,
+            output="error_inconsistency",
+            rtol=4e-16,
+        ),
         Twin("norep.metrics.accuracy_score", "norep.engine.pairs.pairwise_analysis", _accuracy, output="accuracy"),
-        Twin("norep.ensembles.pairwise_ensemble_accuracy", "norep.engine.pairs.pairwise_analysis",
-             _ensemble_accuracy, output="ensemble_accuracy"),
-        Twin("norep.ensembles.pairwise_ensemble_gain", "norep.engine.pairs.pairwise_analysis", _ensemble_gain,
-             output="ensemble_gain"),
-        Twin("norep.ensembles.pairwise_conversion_rate", "norep.engine.pairs.pairwise_analysis", _conversion_rate,
-             output="conversion_rate"),
-        Twin("norep.specialization.theta_histogram", "norep.engine.pairs.pairwise_analysis", _theta_histograms,
-             output="theta_histogram(i, j)"),
+        Twin(
+            "norep.ensembles.pairwise_ensemble_accuracy",
+            "norep.engine.pairs.pairwise_analysis",
+            _ensemble_accuracy,
+            output="ensemble_accuracy",
+        ),
+        Twin(
+            "norep.ensembles.pairwise_ensemble_gain",
+            "norep.engine.pairs.pairwise_analysis",
+            _ensemble_gain,
+            output="ensemble_gain",
+        ),
+        Twin(
+            "norep.ensembles.pairwise_conversion_rate",
+            "norep.engine.pairs.pairwise_analysis",
+            _conversion_rate,
+            output="conversion_rate",
+        ),
+        Twin(
+            "norep.specialization.theta_histogram",
+            "norep.engine.pairs.pairwise_analysis",
+            _theta_histograms,
+            output="theta_histogram(i, j)",
+        ),
         Twin("norep.ensembles.greedy_selection", "norep.engine.greedy.fast_greedy_selection", _greedy),
-        Twin("norep.calibration.softmax", "norep.engine.summary.calibrated_summary", _calibrated_summary,
-             output="pred, conf, q", devices=("numpy",)),
+        Twin(
+            "norep.calibration.softmax",
+            "norep.engine.summary.calibrated_summary",
+            _calibrated_summary,
+            output="pred, conf, q",
+            devices=("numpy",),
+        ),
         # on a torch device the fit agrees to its tolerance only, not bit for bit
-        Twin("norep.calibration.fit_temperature", "norep.engine.fit_temperatures", _fit_temperatures,
-             devices=("numpy",)),
+        Twin(
+            "norep.calibration.fit_temperature", "norep.engine.fit_temperatures", _fit_temperatures, devices=("numpy",)
+        ),
     ]
 }
 """Reference measure (dotted name) -> its fast twin."""
