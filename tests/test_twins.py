@@ -62,14 +62,16 @@ def _case(st, device):
     )
 
 
-@pytest.mark.parametrize("device", ["numpy", "cpu"])
+@pytest.mark.parametrize("device", ["numpy", "cpu", "cuda"])
 @pytest.mark.parametrize("reference", sorted(TWINS))
 def test_fast_twin_equals_reference(store, reference, device):
     twin = TWINS[reference]
     if device not in twin.devices:
         pytest.skip(f"{twin.fast} is not bit-identical on {device}")
     if device != "numpy":
-        pytest.importorskip("torch")
+        torch = pytest.importorskip("torch")
+        if device == "cuda" and not torch.cuda.is_available():
+            pytest.skip("no CUDA device")
     ref, fast = twin.compare(_case(store, None if device == "numpy" else device))
     if twin.rtol:
         np.testing.assert_allclose(fast, ref, rtol=twin.rtol, atol=0)
