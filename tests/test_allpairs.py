@@ -199,7 +199,7 @@ def test_bad_input():
 
 
 def test_theta_binning_matches_numpy_histogram_on_edges():
-    from norep.allpairs import _theta_bins
+    from norep.engine.result import _theta_bins
 
     rng = np.random.default_rng(7)
     for edges in (np.linspace(0.0, 90.0, 19), np.array([0.0, 10.0, 45.0, 60.0, 90.0])):

@@ -42,10 +42,11 @@ def test_bench_sampled_reference_and_probe(capsys, tmp_path):
 
 
 def test_synthetic_store_structure(tmp_path):
-    from norep.commands.bench_analyses import make_synthetic_store, synthetic_spec
+    from norep.commands._bench import bench_module
 
-    spec = synthetic_spec(12, 2000, 50, seed=1)
-    st = make_synthetic_store(tmp_path / "s", spec)
+    synthetic = bench_module("synthetic")
+    spec = synthetic.synthetic_spec(12, 2000, 50, seed=1)
+    st = synthetic.make_synthetic_store(tmp_path / "s", spec)
     df = st.models().set_index("name")
     assert len(df) == 12 and st.base_model == "base"
     assert set(df["category"]) == {"ARCH", "DATASET", "FWORK", "HPARAM", "REINIT"}
@@ -90,3 +91,10 @@ def test_bench_device_cuda_fails_with_one_line_without_cuda(capsys, tmp_path):
                  "--workdir", str(tmp_path), "--device", "cuda", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("norep: ") and "CUDA" in err[0]
+
+
+def test_a_missing_benchmark_is_one_clear_error():
+    from norep.commands._bench import bench_module
+
+    with pytest.raises(FileNotFoundError, match="clone of the repository"):
+        bench_module("no_such_benchmark")

@@ -115,7 +115,7 @@ def test_evaluation_summaries_reused_from_all_pairs(tmp_path):
     for i, m in enumerate(names):
         st.add_model(m, logits={"calib": cal[i], "test": test[i]}, meta={"category": "ARCH", "method": "r"})
     sres = store_pairwise_analysis(st, split="test", theta=False)
-    from norep.allpairs import _kept_summary
+    from norep.engine.greedy import _kept_summary
 
     t_a = st.meta("a")["temperature"]
     assert _kept_summary(sres, "a", st.logits("a", "test"), y_test, t_a, 2) is not None

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from norep.allpairs import _gather_rows, _preadable, _RowReader
 from norep.engine import _read_whole
+from norep.engine._rows import RowReader, gather_rows, preadable
 
 
 @pytest.fixture
@@ -17,15 +17,15 @@ def memmap(tmp_path):
 
 def test_row_reader_reads_the_file(memmap):
     arr, mm = memmap
-    assert _preadable(mm) and not _preadable(arr) and not _preadable(mm[10:])
+    assert preadable(mm) and not preadable(arr) and not preadable(mm[10:])
     out = np.empty((300, 37), dtype=np.float32)
-    with _RowReader(mm, np.float32, 300) as reader:
+    with RowReader(mm, np.float32, 300) as reader:
         assert reader.fd is not None
         for a in (0, 300, 700):
             b = min(1000, a + 300)
             reader.read(a, b, out[: b - a])
             np.testing.assert_array_equal(out[: b - a], arr[a:b].astype(np.float32))
-    with _RowReader(arr, np.float32, 300) as plain:  # not a file: sliced
+    with RowReader(arr, np.float32, 300) as plain:  # not a file: sliced
         assert plain.fd is None
         plain.read(5, 10, out[:5])
         np.testing.assert_array_equal(out[:5], arr[5:10].astype(np.float32))
@@ -35,8 +35,8 @@ def test_row_reader_reads_the_file(memmap):
 def test_gather_rows(memmap, n_rows):
     arr, mm = memmap
     rows = np.random.default_rng(n_rows).integers(0, 1000, size=n_rows)
-    np.testing.assert_array_equal(_gather_rows(mm, rows), arr[rows])
-    np.testing.assert_array_equal(_gather_rows(arr, rows), arr[rows])
+    np.testing.assert_array_equal(gather_rows(mm, rows), arr[rows])
+    np.testing.assert_array_equal(gather_rows(arr, rows), arr[rows])
 
 
 def test_read_whole(memmap):

@@ -7,7 +7,7 @@ is disjoint from the evaluation split, and probabilities are ``softmax(logits / 
 Exact float32 definition
 ------------------------
 For float16 and float32 logits, :func:`softmax` computes in float32, row by row, in exactly this
-order (the all-pairs engine :mod:`norep.allpairs` relies on reproducing these bits)::
+order (the fast engine :mod:`norep.engine` relies on reproducing these bits)::
 
     z = float32(logits) / float32(T)
     z = z - max(z, axis=-1)
@@ -33,6 +33,15 @@ from collections.abc import Callable
 
 import numpy as np
 
+from norep._validation import (
+    check_fit_inputs,
+    check_labels,
+    check_logits,
+    check_prob_matrix,
+    check_temperature,
+    compute_dtype,
+)
+
 __all__ = [
     "softmax",
     "log_softmax",
@@ -42,85 +51,6 @@ __all__ = [
 ]
 
 _BLOCK_ELEMS = 1 << 18  # elements per row block (1 MB of float32: fits in L2, amortises numpy calls)
-
-
-# --------------------------------------------------------------------------------------------------
-# validation
-
-
-def _check_logits(logits, name: str = "logits", *, ndim: int | None = 2) -> np.ndarray:
-    """Return ``logits`` as a floating ndarray (memory maps are kept as they are)."""
-    if not isinstance(logits, np.ndarray):
-        logits = np.asarray(logits)
-    if logits.dtype == object or not (
-        np.issubdtype(logits.dtype, np.floating) or np.issubdtype(logits.dtype, np.integer)
-    ):
-        raise ValueError(f"{name} must be a numeric array, got dtype {logits.dtype}")
-    if np.issubdtype(logits.dtype, np.integer):
-        logits = logits.astype(np.float64)
-    if ndim is not None and logits.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D (n_samples, n_classes), got shape {logits.shape}")
-    if logits.ndim == 0 or logits.shape[-1] == 0:
-        raise ValueError(f"{name} must have at least one class column, got shape {logits.shape}")
-    return logits
-
-
-def _check_labels(y_true, n_samples: int, n_classes: int, name: str = "y_true") -> np.ndarray:
-    y = np.asarray(y_true)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be 1-D class ids, got shape {y.shape}")
-    if y.shape[0] != n_samples:
-        raise ValueError(f"{name} has {y.shape[0]} labels but the scores have {n_samples} rows")
-    if y.size and not np.issubdtype(y.dtype, np.integer):
-        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-            y = y.astype(np.int64)
-        else:
-            raise ValueError(f"{name} must hold integer class ids, got dtype {y.dtype}")
-    y = y.astype(np.int64, copy=False)
-    if y.size and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(f"{name} has class ids outside [0, {n_classes - 1}] (min {y.min()}, max {y.max()})")
-    return y
-
-
-def _check_fit_inputs(logits, y_true, bounds) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
-    """The checked logits, labels and temperature bounds of a temperature fit (shared by the numpy
-    fit and the torch backend's)."""
-    logits = _check_logits(logits)
-    n, c = logits.shape
-    y = _check_labels(y_true, n, c)
-    if n == 0:
-        raise ValueError("logits has no rows")
-    t_lo, t_hi = (float(b) for b in bounds)
-    if not (0 < t_lo < t_hi < math.inf):
-        raise ValueError(f"bounds must satisfy 0 < low < high, got {bounds!r}")
-    return logits, y, (t_lo, t_hi)
-
-
-def _check_temperature(temperature) -> float:
-    try:
-        t = float(temperature)
-    except (TypeError, ValueError):
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}") from None
-    if not (math.isfinite(t) and t > 0):
-        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
-    return t
-
-
-def _check_probs(probs, n_samples: int | None = None, name: str = "probs") -> np.ndarray:
-    p = np.asarray(probs)
-    if p.ndim != 2 or p.shape[1] == 0:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_classes), got shape {p.shape}")
-    if not np.issubdtype(p.dtype, np.floating):
-        raise ValueError(f"{name} must be floating-point probabilities, got dtype {p.dtype}")
-    if n_samples is not None and p.shape[0] != n_samples:
-        raise ValueError(f"{name} has {p.shape[0]} rows but y_true has {n_samples} labels")
-    if not np.all(np.isfinite(p)) or p.min(initial=0.0) < 0 or p.max(initial=0.0) > 1 + 1e-6:
-        raise ValueError(f"{name} must hold finite probabilities in [0, 1]")
-    return p
-
-
-def _compute_dtype(dtype) -> type:
-    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
 
 
 def _row_blocks(n_rows: int, n_cols: int, block_elems: int = _BLOCK_ELEMS):
@@ -178,9 +108,9 @@ def softmax(logits, temperature: float = 1.0) -> np.ndarray:
     >>> softmax([[2.0, 0.0]], temperature=2.0).round(3)
     array([[0.731, 0.269]])
     """
-    logits = _check_logits(logits, ndim=None)
-    t = _check_temperature(temperature)
-    dt = _compute_dtype(logits.dtype)
+    logits = check_logits(logits, ndim=None)
+    t = check_temperature(temperature)
+    dt = compute_dtype(logits.dtype)
     if logits.ndim == 1:
         return _softmax_inplace(np.array(logits, dtype=dt), t)
     flat = logits.reshape(-1, logits.shape[-1])
@@ -213,9 +143,9 @@ def log_softmax(logits, temperature: float = 1.0) -> np.ndarray:
     >>> log_softmax([[1000.0, 0.0]]).round(3)   # no overflow
     array([[    0., -1000.]])
     """
-    logits = _check_logits(logits, ndim=None)
-    t = _check_temperature(temperature)
-    dt = _compute_dtype(logits.dtype)
+    logits = check_logits(logits, ndim=None)
+    t = check_temperature(temperature)
+    dt = compute_dtype(logits.dtype)
     z = np.array(logits, dtype=dt)
     z /= dt(t)
     z -= z.max(axis=-1, keepdims=True)
@@ -308,7 +238,7 @@ def _moment_pass(logits: np.ndarray, y: np.ndarray, beta: float, *, need_nll: bo
     NaN unless ``need_nll``, the third derivative NaN unless ``third``.
     """
     n, c = logits.shape
-    dt = _compute_dtype(logits.dtype)
+    dt = compute_dtype(logits.dtype)
     beta = float(beta)
     acc = np.zeros(4)
     step = max(1, _BLOCK_ELEMS // c)
@@ -463,7 +393,7 @@ def fit_temperature(
     >>> round(fit_temperature(logits * 0.01, y), 3)                   # cosine-like scale
     0.005
     """
-    logits, y, (t_lo, t_hi) = _check_fit_inputs(logits, y_true, bounds)
+    logits, y, (t_lo, t_hi) = check_fit_inputs(logits, y_true, bounds)
     n, c = logits.shape
     if c == 1:
         return 1.0
@@ -473,7 +403,7 @@ def fit_temperature(
     # Newton on that subsample (cheap), so that the full passes start within a few percent
     n_sub = min(int(subsample), n // 4) if subsample else 0
     idx = np.linspace(0, n - 1, max(n_sub, min(n, 256))).astype(np.int64)
-    sub_logits = np.asarray(logits[idx], dtype=_compute_dtype(logits.dtype))
+    sub_logits = np.asarray(logits[idx], dtype=compute_dtype(logits.dtype))
     sub_y = y[idx]
     spread = float(np.mean(sub_logits.std(axis=1)))
     beta0 = min(max(1.0 / spread if spread > 0 and math.isfinite(spread) else 1.0, b_lo), b_hi)
@@ -535,8 +465,8 @@ def negative_log_likelihood(y_true, probs) -> float:
     0.4581
     """
     y0 = np.asarray(y_true)
-    p = _check_probs(probs, y0.shape[0] if y0.ndim == 1 else None)
-    y = _check_labels(y0, p.shape[0], p.shape[1])
+    p = check_prob_matrix(probs, y0.shape[0] if y0.ndim == 1 else None)
+    y = check_labels(y0, p.shape[0], p.shape[1])
     py = p[np.arange(p.shape[0]), y].astype(np.float64)
     eps = np.finfo(p.dtype).eps
     return float(-np.mean(np.log(np.clip(py, eps, 1.0))))
@@ -571,8 +501,8 @@ def expected_calibration_error(y_true, probs, *, n_bins: int = 15) -> float:
     0.375
     """
     y0 = np.asarray(y_true)
-    p = _check_probs(probs, y0.shape[0] if y0.ndim == 1 else None)
-    y = _check_labels(y0, p.shape[0], p.shape[1])
+    p = check_prob_matrix(probs, y0.shape[0] if y0.ndim == 1 else None)
+    y = check_labels(y0, p.shape[0], p.shape[1])
     if int(n_bins) != n_bins or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
     n_bins = int(n_bins)

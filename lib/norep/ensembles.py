@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from norep.metrics import _check_probs, _check_probs_stack, _check_y_true
+from norep._validation import (
+    check_candidates,
+    check_probs,
+    check_probs_stack,
+    check_weights,
+    check_y_true,
+)
 
 __all__ = [
     "GreedyResult",
@@ -48,17 +54,6 @@ def _mean_probs(members: Sequence[np.ndarray], weights: Sequence[float] | None =
     return total
 
 
-def _check_weights(weights, m: int) -> np.ndarray | None:
-    if weights is None:
-        return None
-    w = np.asarray(weights, dtype=np.float64)
-    if w.shape != (m,):
-        raise ValueError(f"weights must have one entry per model ({m}), got shape {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError("weights must be finite, non-negative and not all zero")
-    return w
-
-
 def ensemble_probs(probs_list, weights=None) -> np.ndarray:
     """Mean (or weighted mean) of the members' probabilities (Sec. 4.2).
 
@@ -85,8 +80,8 @@ def ensemble_probs(probs_list, weights=None) -> np.ndarray:
     array([[0.75, 0.25],
            [0.35, 0.65]])
     """
-    members = _check_probs_stack(probs_list, None, name="probs_list")
-    return _mean_probs(members, _check_weights(weights, len(members)))
+    members = check_probs_stack(probs_list, None, name="probs_list")
+    return _mean_probs(members, check_weights(weights, len(members)))
 
 
 def ensemble_accuracy(y_true, probs_list, weights=None) -> float:
@@ -115,16 +110,16 @@ def ensemble_accuracy(y_true, probs_list, weights=None) -> float:
     >>> ensemble_accuracy(y, [pa, pb])
     0.6666666666666666
     """
-    y = _check_y_true(y_true)
-    members = _check_probs_stack(probs_list, y, name="probs_list")
-    mean = _mean_probs(members, _check_weights(weights, len(members)))
+    y = check_y_true(y_true)
+    members = check_probs_stack(probs_list, y, name="probs_list")
+    mean = _mean_probs(members, check_weights(weights, len(members)))
     return float(np.mean(np.argmax(mean, axis=1) == y))
 
 
 def _two(y_true, probs_a, probs_b):
-    y = _check_y_true(y_true)
-    pa = _check_probs(probs_a, y, name="probs_a")
-    pb = _check_probs(probs_b, y, name="probs_b")
+    y = check_y_true(y_true)
+    pa = check_probs(probs_a, y, name="probs_a")
+    pb = check_probs(probs_b, y, name="probs_b")
     if pa.shape[1] != pb.shape[1]:
         raise ValueError(f"probs_a has {pa.shape[1]} classes but probs_b has {pb.shape[1]}")
     ca = np.argmax(pa, axis=1) == y
@@ -240,8 +235,8 @@ def pairwise_ensemble_accuracy(y_true, probs) -> np.ndarray:
     array([[0.333, 0.667],
            [0.667, 0.333]])
     """
-    y = _check_y_true(y_true)
-    members = _check_probs_stack(probs, y, name="probs")
+    y = check_y_true(y_true)
+    members = check_probs_stack(probs, y, name="probs")
     m = len(members)
     out = np.empty((m, m))
     for i, j0, correct in _pairwise_ensemble_correct(y, members):
@@ -302,8 +297,8 @@ def pairwise_conversion_rate(y_true, probs) -> np.ndarray:
     array([[nan, 0.5],
            [0.5, nan]])
     """
-    y = _check_y_true(y_true)
-    members = _check_probs_stack(probs, y, name="probs")
+    y = check_y_true(y_true)
+    members = check_probs_stack(probs, y, name="probs")
     m = len(members)
     k = np.stack([np.argmax(p, axis=1) == y for p in members])  # (M, N) member correctness
     out = np.full((m, m), np.nan)
@@ -342,14 +337,6 @@ class GreedyResult:
     def best_step(self) -> int:
         """Number of added models at the highest selection-split accuracy (first on ties)."""
         return int(np.argmax(self.accuracies))
-
-
-def _check_candidates(candidates, y, *, name: str) -> dict[str, np.ndarray]:
-    if not isinstance(candidates, Mapping):
-        raise ValueError(f"{name} must be a mapping from model name to (N, C) probabilities")
-    return {
-        str(key): _check_probs(p, y, name=f"{name}[{key!r}]") for key, p in candidates.items()
-    }
 
 
 def greedy_selection(
@@ -417,9 +404,9 @@ def greedy_selection(
     >>> [round(a, 3) for a in res.accuracies]
     [0.333, 0.667, 1.0]
     """
-    y = _check_y_true(y_true)
-    base = _check_probs(base_probs, y, name="base_probs")
-    cands = _check_candidates(candidates, y, name="candidates")
+    y = check_y_true(y_true)
+    base = check_probs(base_probs, y, name="base_probs")
+    cands = check_candidates(candidates, y, name="candidates")
     for key, p in cands.items():
         if p.shape[1] != base.shape[1]:
             raise ValueError(
@@ -441,8 +428,8 @@ def greedy_selection(
             raise ValueError(
                 "eval_y_true, eval_base_probs and eval_candidates must be given together"
             )
-        ey = _check_y_true(eval_y_true, name="eval_y_true")
-        ebase = _check_probs(eval_base_probs, ey, name="eval_base_probs")
+        ey = check_y_true(eval_y_true, name="eval_y_true")
+        ebase = check_probs(eval_base_probs, ey, name="eval_base_probs")
         if not isinstance(eval_candidates, Mapping):
             raise ValueError("eval_candidates must be a mapping from model name to probabilities")
         missing = [k for k in cands if k not in {str(e) for e in eval_candidates}]
@@ -477,7 +464,7 @@ def greedy_selection(
         checked: dict[str, np.ndarray] = {}
         for name in selected:
             if name not in checked:
-                p = _check_probs(ecands_raw[name], ey, name=f"eval_candidates[{name!r}]")
+                p = check_probs(ecands_raw[name], ey, name=f"eval_candidates[{name!r}]")
                 if p.shape[1] != ebase.shape[1]:
                     raise ValueError(
                         f"eval_candidates[{name!r}] has {p.shape[1]} classes but "

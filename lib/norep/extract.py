@@ -42,6 +42,7 @@ import os
 import shutil
 import sys
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -234,86 +235,199 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
     >>> st.logits("timm:test_convnext.r160_in1k", "test").shape, meta["head"], meta["weights"]
     ((2, 1000), 'trained', 'r160_in1k')
     """
-    from norep import CATEGORIES, imagedata
-    from norep.store import Store
-    from norep.zoo import zeroshot
-    from norep.zoo.loading import load, parse_model_name
-    from norep.zoo.registry import registry_entry
+    cfg = ExtractConfig(model_name=model_name, data=data, store=Path(store), name=name, split=split, device=device,
+                        batch_size=batch_size, precision=precision, workers=workers, random_init=random_init,
+                        head=head, template_set=template_set, train_data=train_data,
+                        train_per_class=train_per_class, category=category, method=method, chunk_size=chunk_size,
+                        progress=progress, seed=seed, probe_Cs=probe_Cs)
+    return run_extraction(cfg)
 
-    if model_name.startswith("paper:"):  # a model of the paper's registry, by its name in the paper
-        entry = registry_entry(model_name[len("paper:"):])
-        if entry is None:
-            raise ExtractionError(f"{model_name!r} is not in the paper's registry; see `norep zoo list --paper`")
-        if entry["status"] == "not public":
-            raise ExtractionError(f"{entry['model']} has no public weights ({entry['differs']})")
-        name = name or entry["model"]
-        head = head or entry["head"]
-        model_name = entry["load"]
-    else:
-        entry = registry_entry(model_name)
-    name = name or model_name
-    parse_model_name(model_name)
-    if precision not in PRECISIONS:
-        raise ExtractionError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    if batch_size < 1:
-        raise ExtractionError("batch size must be at least 1")
-    chunk_size = chunk_size or 16 * batch_size
-    if chunk_size % batch_size:
-        raise ExtractionError(f"chunk size {chunk_size} must be a multiple of the batch size {batch_size}")
-    device = resolve_device(device)
-    if precision == "fp16" and not device.startswith("cuda"):
-        raise ExtractionError("fp16 needs a CUDA device; use --precision bf16 or fp32 on CPU")
 
-    head = head or _default_head(model_name, entry)
-    if head not in HEADS:
-        raise ExtractionError(f"unknown head {head!r}; use one of {', '.join(HEADS)}")
-    if head in ("zero-shot", "l-bfgs") or model_name.startswith(("open_clip:", "hf:")):
-        if template_set not in zeroshot.TEMPLATE_SETS:
-            raise ExtractionError(f"unknown template set {template_set!r}; use {', '.join(zeroshot.TEMPLATE_SETS)}")
-    category = category or (entry["category"] if entry else "ARCH")
-    if category not in CATEGORIES:
-        raise ExtractionError(f"category {category!r} must be one of {', '.join(CATEGORIES)}")
-    method = method or (entry["method"] if entry else f"{model_name} ({head} head)")
+@dataclass
+class ExtractConfig:
+    """One extraction request: the arguments of :func:`extract`, completed by :meth:`resolve` (model,
+    store name, head, category and method from the paper's registry; chunk size and device)."""
 
-    ds = imagedata.open_data(data, split=split)
+    model_name: str
+    data: str
+    store: Path
+    name: str | None = None
+    split: str | None = None
+    device: str = "auto"
+    batch_size: int = 64
+    precision: str = "fp32"
+    workers: int = 0
+    random_init: bool = False
+    head: str | None = None
+    template_set: str = "openai80"
+    train_data: str | None = None
+    train_per_class: int = 10
+    category: str | None = None
+    method: str | None = None
+    chunk_size: int | None = None
+    progress: bool = True
+    seed: int = 0
+    probe_Cs: Any = None
+    entry: dict | None = field(default=None, repr=False)
+
+    def resolve(self) -> ExtractConfig:
+        """Fill in the defaults and check every setting (raises :class:`ExtractionError`)."""
+        from norep import CATEGORIES
+        from norep.zoo import zeroshot
+        from norep.zoo.loading import parse_model_name
+        from norep.zoo.registry import registry_entry
+
+        self.store = Path(self.store)
+        if self.model_name.startswith("paper:"):  # a model of the paper's registry, by its name in the paper
+            entry = registry_entry(self.model_name[len("paper:"):])
+            if entry is None:
+                raise ExtractionError(f"{self.model_name!r} is not in the paper's registry; see "
+                                      "`norep zoo list --paper`")
+            if entry["status"] == "not public":
+                raise ExtractionError(f"{entry['model']} has no public weights ({entry['differs']})")
+            self.name = self.name or entry["model"]
+            self.head = self.head or entry["head"]
+            self.model_name = entry["load"]
+        else:
+            entry = registry_entry(self.model_name)
+        self.entry = entry
+        self.name = self.name or self.model_name
+        parse_model_name(self.model_name)
+        if self.precision not in PRECISIONS:
+            raise ExtractionError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if self.batch_size < 1:
+            raise ExtractionError("batch size must be at least 1")
+        self.chunk_size = self.chunk_size or 16 * self.batch_size
+        if self.chunk_size % self.batch_size:
+            raise ExtractionError(f"chunk size {self.chunk_size} must be a multiple of the batch size "
+                                  f"{self.batch_size}")
+        self.device = resolve_device(self.device)
+        if self.precision == "fp16" and not self.device.startswith("cuda"):
+            raise ExtractionError("fp16 needs a CUDA device; use --precision bf16 or fp32 on CPU")
+        self.head = self.head or _default_head(self.model_name, entry)
+        if self.head not in HEADS:
+            raise ExtractionError(f"unknown head {self.head!r}; use one of {', '.join(HEADS)}")
+        if self.head in ("zero-shot", "l-bfgs") or self.model_name.startswith(("open_clip:", "hf:")):
+            if self.template_set not in zeroshot.TEMPLATE_SETS:
+                raise ExtractionError(f"unknown template set {self.template_set!r}; use "
+                                      f"{', '.join(zeroshot.TEMPLATE_SETS)}")
+        self.category = self.category or (entry["category"] if entry else "ARCH")
+        if self.category not in CATEGORIES:
+            raise ExtractionError(f"category {self.category!r} must be one of {', '.join(CATEGORIES)}")
+        self.method = self.method or (entry["method"] if entry else f"{self.model_name} ({self.head} head)")
+        return self
+
+    def chunk_kwargs(self) -> dict[str, Any]:
+        """The inference settings :func:`_run_chunks` takes."""
+        return {"batch_size": self.batch_size, "chunk_size": self.chunk_size, "workers": self.workers,
+                "device": self.device, "precision": self.precision, "progress": self.progress}
+
+
+def run_extraction(cfg: ExtractConfig) -> dict:
+    """:func:`extract` of a request: data, model, store, fingerprint, head, data pass, commit."""
+    cfg.resolve()
+    ds, single, train_ds = _open_data(cfg)
+    model, preprocess = _load_model(cfg)
+    n_out, mapping = _head_outputs(cfg, model, ds, train_ds)
+    st = _open_store(cfg, ds, single, n_out)
+    manifests = {s: v.manifest_checksum() for s, v in ds.splits.items()}
+    model_desc = model.describe()
+    fp_inputs = _fingerprint_inputs(cfg, model_desc, train_ds)
+    fingerprint = _hash(fp_inputs)
+    old = st.meta(cfg.name) if cfg.name in st else None
+    old_ex = (old or {}).get("extraction", {})
+    if old is not None and old_ex.get("fingerprint") == fingerprint and all(
+            old_ex.get("manifests", {}).get(s) == m for s, m in manifests.items()):
+        print(f"norep: {cfg.name} is up to date in {cfg.store} (same model, weights, preprocessing and data)",
+              file=sys.stderr)
+        return {**old, "skipped": True}
+
+    partial = cfg.store / "_partial" / _dirname(cfg.name) / fingerprint[:16]
+    partial.mkdir(parents=True, exist_ok=True)
+    with open(partial / "inputs.json", "w") as f:
+        json.dump(fp_inputs, f, indent=1, default=str)
+    head_info, head_fn = _fit_head(cfg, model, preprocess, ds, single, train_ds, n_out, partial, fp_inputs)
+    logits, embeddings = _data_pass(cfg, model, preprocess, ds, partial, mapping, head_fn)
+
+    # keep the model's other splits when they came from the same model configuration: merged into the
+    # existing model under its lock (each kept array's checksum checked first), else the model is replaced
+    same_config = old is not None and old_ex.get("fingerprint") == fingerprint
+    if same_config:
+        for s, m in old_ex.get("manifests", {}).items():
+            manifests.setdefault(s, m)
+    meta = _model_meta(cfg, model_desc, ds, head_info, fingerprint, manifests)
+    try:
+        out = st.add_model(cfg.name, logits=logits, embeddings=embeddings, meta=meta, overwrite=old is not None,
+                           merge=same_config)
+    except ValueError as exc:
+        raise ExtractionError(f"store {cfg.store}: {exc}") from None
+    shutil.rmtree(cfg.store / "_partial" / _dirname(cfg.name), ignore_errors=True)
+    try:
+        (cfg.store / "_partial").rmdir()
+    except OSError:
+        pass
+    return out
+
+
+def _open_data(cfg: ExtractConfig):
+    """The data, its single-label splits (those that get logits) and the l-bfgs head's training data."""
+    from norep import imagedata
+
+    ds = imagedata.open_data(cfg.data, split=cfg.split)
     single = [s for s in ds.splits if ds.splits[s].labels.ndim == 1]  # splits that get logits
-    if head == "l-bfgs" and single and not train_data:
+    if cfg.head == "l-bfgs" and single and not cfg.train_data:
         raise ExtractionError("the l-bfgs head needs --train-data imagenet-train:DIR (or imagefolder:DIR), "
                               "the training images its linear head is fitted on")
-    train_ds = imagedata.open_data(train_data, split="train") if head == "l-bfgs" and single else None
+    train_ds = imagedata.open_data(cfg.train_data, split="train") if cfg.head == "l-bfgs" and single else None
     if train_ds is not None and train_ds.kind == "imagenet-train":
-        train_ds = imagedata.imagenet_train_subset(train_ds.root, per_class=train_per_class, seed=seed)
+        train_ds = imagedata.imagenet_train_subset(train_ds.root, per_class=cfg.train_per_class, seed=cfg.seed)
+    return ds, single, train_ds
 
-    # --- model (seeded for random weights, so a resumed run rebuilds the same model)
+
+def _load_model(cfg: ExtractConfig):
+    """The model and its preprocessing (seeded for random weights, so a resumed run rebuilds it)."""
     import torch
 
-    if random_init:
-        torch.manual_seed(seed)
-    model, preprocess = load(model_name, random_init=random_init, device=device)
-    if device.startswith("cuda"):
-        model.module.to(memory_format=torch.channels_last)
+    from norep.zoo.loading import load
 
-    prompt_names = ds.prompt_names or ds.class_names
+    if cfg.random_init:
+        torch.manual_seed(cfg.seed)
+    model, preprocess = load(cfg.model_name, random_init=cfg.random_init, device=cfg.device)
+    if cfg.device.startswith("cuda"):
+        model.module.to(memory_format=torch.channels_last)
+    return model, preprocess
+
+
+def _head_outputs(cfg: ExtractConfig, model, ds, train_ds):
+    """How many classes the head scores, and the class mapping of a ``class-mapping`` head."""
+    from norep.zoo import zeroshot
+
     mapping = None
-    if head == "trained":
+    if cfg.head == "trained":
         if not model.num_classes:
-            raise ExtractionError(f"{model_name} has no classifier of its own; use --head zero-shot or l-bfgs")
+            raise ExtractionError(f"{cfg.model_name} has no classifier of its own; use --head zero-shot or l-bfgs")
         n_out = model.num_classes
-    elif head == "class-mapping":
+    elif cfg.head == "class-mapping":
         try:
             mapping = zeroshot.class_mapping_indices(model)
         except ValueError as exc:
             raise ExtractionError(str(exc)) from None
         n_out = len(mapping)
-    elif head == "zero-shot":
+    elif cfg.head == "zero-shot":
         if not model.is_clip_like:
-            raise ExtractionError(f"{model_name} has no text tower; zero-shot heads need open_clip: or hf: models")
-        n_out = len(prompt_names)
+            raise ExtractionError(f"{cfg.model_name} has no text tower; zero-shot heads need open_clip: or hf: "
+                                  "models")
+        n_out = len(ds.prompt_names or ds.class_names)
     else:
         n_out = len(train_ds.class_names) if train_ds is not None else 0
+    return n_out, mapping
 
-    # --- store: create from the data's labels (under a lock) or add the data's splits
-    store_path = Path(store)
+
+def _open_store(cfg: ExtractConfig, ds, single, n_out: int):
+    """Create the store from the data's labels (under a lock), or add the data's splits to it."""
+    from norep import imagedata
+    from norep.store import Store
+
     class_names = list(ds.class_names)
     info: dict[str, Any] = {}
     if not single:
@@ -325,109 +439,92 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
             info["data_class_folders"] = class_names
             class_names = imagedata.imagenet_class_names()
         else:
-            raise ExtractionError(f"{model_name} ({head} head) scores {n_out} classes but {data} has "
+            raise ExtractionError(f"{cfg.model_name} ({cfg.head} head) scores {n_out} classes but {cfg.data} has "
                                   f"{len(class_names)}")
     try:
-        st = Store.open_or_create(store_path, dataset=ds.dataset, class_names=class_names,
+        st = Store.open_or_create(cfg.store, dataset=ds.dataset, class_names=class_names,
                                   splits={s: v.labels for s, v in ds.splits.items()},
                                   split_class_names=ds.split_class_names, info=info)
     except ValueError as exc:
-        raise ExtractionError(f"store {store_path}: {exc}") from None
+        raise ExtractionError(f"store {cfg.store}: {exc}") from None
     if single and st.class_names != class_names and len(st.class_names) == n_out and not info:
-        raise ExtractionError(f"store {store_path} has other class names than {data} "
+        raise ExtractionError(f"store {cfg.store} has other class names than {cfg.data} "
                               f"({st.class_names[:3]}... vs {class_names[:3]}...)")
     if single and len(st.class_names) != n_out:
-        raise ExtractionError(f"store {store_path} has {len(st.class_names)} classes but {model_name} "
-                              f"({head} head) scores {n_out}")
+        raise ExtractionError(f"store {cfg.store} has {len(st.class_names)} classes but {cfg.model_name} "
+                              f"({cfg.head} head) scores {n_out}")
+    return st
 
-    # --- content fingerprint: skip unchanged work
-    manifests = {s: v.manifest_checksum() for s, v in ds.splits.items()}
-    model_desc = model.describe()
-    fp_inputs = {"model": model_name, **model_desc, "head": head, "precision": precision,
-                 "template_set": template_set if head == "zero-shot" else None,
-                 "train_manifest": train_ds.splits["train"].manifest_checksum() if train_ds else None,
-                 "seed": seed if random_init else None}
-    fingerprint = _hash(fp_inputs)
-    old = st.meta(name) if name in st else None
-    old_ex = (old or {}).get("extraction", {})
-    if old is not None and old_ex.get("fingerprint") == fingerprint and all(
-            old_ex.get("manifests", {}).get(s) == m for s, m in manifests.items()):
-        print(f"norep: {name} is up to date in {store_path} (same model, weights, preprocessing and data)",
-              file=sys.stderr)
-        return {**old, "skipped": True}
 
-    partial = store_path / "_partial" / _dirname(name) / fingerprint[:16]
-    partial.mkdir(parents=True, exist_ok=True)
-    with open(partial / "inputs.json", "w") as f:
-        json.dump(fp_inputs, f, indent=1, default=str)
+def _fingerprint_inputs(cfg: ExtractConfig, model_desc: dict, train_ds) -> dict[str, Any]:
+    """What the content fingerprint hashes: model, weights, preprocessing, head, precision, data."""
+    return {"model": cfg.model_name, **model_desc, "head": cfg.head, "precision": cfg.precision,
+            "template_set": cfg.template_set if cfg.head == "zero-shot" else None,
+            "train_manifest": train_ds.splits["train"].manifest_checksum() if train_ds else None,
+            "seed": cfg.seed if cfg.random_init else None}
 
-    # --- head parameters that need the model before the data pass
-    classifier = None
-    head_info: dict[str, Any] = {"head": head}
-    if head == "zero-shot" and single:
-        classifier = zeroshot.text_classifier(model, prompt_names, template_set=template_set,
-                                              cache_dir=store_path / "_cache")
-        head_info.update(template_set=template_set, n_templates=len(zeroshot.templates(template_set)),
+
+def _fit_head(cfg: ExtractConfig, model, preprocess, ds, single, train_ds, n_out, partial, fp_inputs):
+    """Head parameters that need the model before the data pass: the recipe's head entries and the
+    function from a split's embeddings to its logits (None for the model's own logits)."""
+    from norep.zoo import zeroshot
+
+    head_info: dict[str, Any] = {"head": cfg.head}
+    if cfg.head == "zero-shot" and single:
+        classifier = zeroshot.text_classifier(model, ds.prompt_names or ds.class_names,
+                                              template_set=cfg.template_set, cache_dir=cfg.store / "_cache")
+        head_info.update(template_set=cfg.template_set, n_templates=len(zeroshot.templates(cfg.template_set)),
                          logit_scale=round(model.logit_scale, 4))
-    W = b = None
-    if head == "l-bfgs" and train_ds is not None:
+        return head_info, lambda emb: zeroshot.zero_shot_logits(emb, classifier, logit_scale=model.logit_scale)
+    if cfg.head == "l-bfgs" and train_ds is not None:
         tsplit = train_ds.splits["train"]
-        temb, _ = _run_chunks(model, tsplit.files, preprocess, partial / "_train", batch_size=batch_size,
-                              chunk_size=chunk_size, workers=workers, device=device, precision=precision,
-                              logits_fn=None, desc=f"{name} [train subset]", progress=progress)
-        W, b, probe = zeroshot.linear_head(temb, tsplit.labels, n_classes=n_out, device=device, seed=seed,
-                                           Cs=probe_Cs)
-        head_info.update(probe, train_data=train_data, train_manifest=fp_inputs["train_manifest"])
+        temb, _ = _run_chunks(model, tsplit.files, preprocess, partial / "_train", logits_fn=None,
+                              desc=f"{cfg.name} [train subset]", **cfg.chunk_kwargs())
+        W, b, probe = zeroshot.linear_head(temb, tsplit.labels, n_classes=n_out, device=cfg.device, seed=cfg.seed,
+                                           Cs=cfg.probe_Cs)
+        head_info.update(probe, train_data=cfg.train_data, train_manifest=fp_inputs["train_manifest"])
+        return head_info, lambda emb: zeroshot.apply_linear_head(emb, W, b)
+    return head_info, None
 
-    own_logits = head in ("trained", "class-mapping")
+
+def _data_pass(cfg: ExtractConfig, model, preprocess, ds, partial, mapping, head_fn):
+    """Every split through the model (resumable chunks): float32 logits of the single-label splits,
+    float16 embeddings of all."""
+    from norep.zoo import zeroshot
+
+    own_logits = cfg.head in ("trained", "class-mapping")
     logits_fn = (lambda z: zeroshot.map_classes(z, mapping)) if mapping is not None else (lambda z: z)
-    if own_logits and head == "trained":
+    if own_logits and cfg.head == "trained":
         logits_fn = lambda z: z.astype(np.float32)  # noqa: E731
-
     logits: dict[str, np.ndarray] = {}
     embeddings: dict[str, np.ndarray] = {}
     for s, sp in ds.splits.items():
         emb, lg = _run_chunks(model if own_logits else _EmbeddingsOnly(model), sp.files, preprocess, partial / s,
-                              batch_size=batch_size, chunk_size=chunk_size, workers=workers, device=device,
-                              precision=precision, logits_fn=logits_fn, desc=f"{name} [{s}]", progress=progress)
+                              logits_fn=logits_fn, desc=f"{cfg.name} [{s}]", **cfg.chunk_kwargs())
         embeddings[s] = emb.astype(np.float16)
         if sp.labels.ndim == 1:
-            if head == "zero-shot":
-                lg = zeroshot.zero_shot_logits(emb, classifier, logit_scale=model.logit_scale)
-            elif head == "l-bfgs":
-                lg = zeroshot.apply_linear_head(emb, W, b)
+            if cfg.head in ("zero-shot", "l-bfgs"):
+                lg = head_fn(emb)
             logits[s] = lg.astype(np.float32)
+    return logits, embeddings
 
-    # keep the model's other splits when they came from the same model configuration: merged into the
-    # existing model under its lock (each kept array's checksum checked first), else the model is replaced
-    same_config = old is not None and old_ex.get("fingerprint") == fingerprint
-    if same_config:
-        for s, m in old_ex.get("manifests", {}).items():
-            manifests.setdefault(s, m)
-    meta = {
-        "category": category, "method": method,
+
+def _model_meta(cfg: ExtractConfig, model_desc: dict, ds, head_info, fingerprint: str, manifests) -> dict:
+    """The store metadata of the extracted model."""
+    entry = cfg.entry
+    return {
+        "category": cfg.category, "method": cfg.method,
         "data": entry["method"].split("/")[-1].strip() if entry else None,
-        "head": head, "source": model_desc["source"], "weights": model_desc["weights"],
-        "arch": model_desc["arch"], "load": model_name, "random_init": random_init,
+        "head": cfg.head, "source": model_desc["source"], "weights": model_desc["weights"],
+        "arch": model_desc["arch"], "load": cfg.model_name, "random_init": cfg.random_init,
         "paper_model": entry["model"] if entry else None,
         "registry_status": entry["status"] if entry else None,
         "paper_top1": entry["paper_top1"] if entry else None,
-        "recipe": {"preprocessing": model_desc["preprocessing"], "precision": precision, **head_info},
-        "extraction": {"fingerprint": fingerprint, "manifests": manifests, "data": data,
-                       "dataset": ds.dataset, "device": device, "batch_size": batch_size},
-        "seed": seed,
+        "recipe": {"preprocessing": model_desc["preprocessing"], "precision": cfg.precision, **head_info},
+        "extraction": {"fingerprint": fingerprint, "manifests": manifests, "data": cfg.data,
+                       "dataset": ds.dataset, "device": cfg.device, "batch_size": cfg.batch_size},
+        "seed": cfg.seed,
     }
-    try:
-        out = st.add_model(name, logits=logits, embeddings=embeddings, meta=meta, overwrite=old is not None,
-                           merge=same_config)
-    except ValueError as exc:
-        raise ExtractionError(f"store {store_path}: {exc}") from None
-    shutil.rmtree(store_path / "_partial" / _dirname(name), ignore_errors=True)
-    try:
-        (store_path / "_partial").rmdir()
-    except OSError:
-        pass
-    return out
 
 
 class _EmbeddingsOnly:
@@ -441,4 +538,4 @@ class _EmbeddingsOnly:
         return emb, None
 
 
-__all__ = ["ExtractionError", "HEADS", "PRECISIONS", "extract", "resolve_device"]
+__all__ = ["ExtractConfig", "ExtractionError", "HEADS", "PRECISIONS", "extract", "resolve_device", "run_extraction"]

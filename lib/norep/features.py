@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from norep._validation import check_2d, check_class_ids, check_Cs, check_rate, check_same_rows
+
 __all__ = [
     "ProbeResult",
     "compression_curve",
@@ -36,68 +38,6 @@ __all__ = [
 #: Default regularisation sweep of :func:`linear_probe` (scikit-learn's ``C``, inverse strength):
 #: one value per decade from 1e-4 to 1e4.
 DEFAULT_CS = tuple(10.0 ** np.arange(-4, 5))
-
-
-# ----------------------------------------------------------------------------------------------
-# private input validation (shared with norep.transfer)
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_2d(name: str, X: Any, *, finite: bool = True) -> np.ndarray:
-    """Return ``X`` as a 2-D numeric array (no copy when possible) or raise naming ``name``."""
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {X.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} must not be empty, got shape {X.shape}")
-    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
-            or X.dtype == bool):
-        raise ValueError(f"{name} must be numeric, got dtype {X.dtype}")
-    if finite and np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or Inf values")
-    return X
-
-
-def _check_labels(name: str, y: Any, n: int | None = None) -> np.ndarray:
-    """Return ``y`` as a 1-D int64 array of class ids, or raise naming ``name``."""
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of class ids, got shape {y.shape}")
-    if n is not None and y.shape[0] != n:
-        raise ValueError(f"{name} has {y.shape[0]} entries but its features have {n} rows")
-    if y.size and np.issubdtype(y.dtype, np.floating):
-        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
-            raise ValueError(f"{name} must hold integer class ids")
-    elif not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool or y.size == 0):
-        raise ValueError(f"{name} must hold integer class ids, got dtype {y.dtype}")
-    return y.astype(np.int64)
-
-
-def _check_same_rows(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(
-            f"{name_a} and {name_b} must have the same number of rows (examples), "
-            f"got {a.shape[0]} and {b.shape[0]}"
-        )
-
-
-def _check_rate(rate: Any) -> float:
-    try:
-        r = float(rate)
-    except (TypeError, ValueError):
-        raise ValueError(f"rate must be a number in [0, 1], got {rate!r}") from None
-    if not 0.0 <= r <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
-    return r
-
-
-def _check_Cs(Cs: Any) -> np.ndarray:
-    Cs = np.asarray(DEFAULT_CS if Cs is None else Cs, dtype=np.float64).ravel()
-    if Cs.size == 0:
-        raise ValueError("Cs must hold at least one regularisation value")
-    if not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
-        raise ValueError(f"Cs must be finite and > 0, got {Cs.tolist()}")
-    return np.unique(Cs)  # sorted ascending: strongest regularisation first (warm starts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -156,10 +96,10 @@ def concat_at_rate(emb_base, emb_other, rate, *, seed=0, budget="base"):
     >>> concat_at_rate(a, b, 1.0)[0].shape
     (5, 8)
     """
-    A = _check_2d("emb_base", emb_base, finite=False)
-    B = _check_2d("emb_other", emb_other, finite=False)
-    _check_same_rows("emb_base", A, "emb_other", B)
-    r = _check_rate(rate)
+    A = check_2d("emb_base", emb_base, finite=False)
+    B = check_2d("emb_other", emb_other, finite=False)
+    check_same_rows("emb_base", A, "emb_other", B)
+    r = check_rate(rate)
     D, D_other = A.shape[1], B.shape[1]
     k_base = int(np.floor(r * D + 0.5))
     if budget == "base":
@@ -263,9 +203,9 @@ def diversity_order(emb_a, emb_b, *, method="cross_correlation", max_samples=Non
     >>> sorted(order.tolist()[-2:])  # the duplicated pair is least diverse
     [1, 4]
     """
-    A = _check_2d("emb_a", emb_a)
-    B = _check_2d("emb_b", emb_b)
-    _check_same_rows("emb_a", A, "emb_b", B)
+    A = check_2d("emb_a", emb_a)
+    B = check_2d("emb_b", emb_b)
+    check_same_rows("emb_a", A, "emb_b", B)
     if max_samples is not None:
         if int(max_samples) < 2:
             raise ValueError(f"max_samples must be >= 2, got {max_samples}")
@@ -347,7 +287,7 @@ class ProbeResult:
 
     def decision_function(self, X) -> np.ndarray:
         """Logits ``X @ coef.T + intercept`` (float64), shape (n_samples, n_classes)."""
-        X = _check_2d("X", X)
+        X = check_2d("X", X)
         if X.shape[1] != self.coef.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features, the probe was fitted on "
                              f"{self.coef.shape[1]}")
@@ -438,22 +378,9 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
     """
     import pandas as pd
     import torch
-    import torch.nn.functional as F
 
-    Xtr = _check_2d("X_train", X_train)
-    ytr = _check_labels("y_train", y_train, Xtr.shape[0])
-    Xva = _check_2d("X_val", X_val)
-    yva = _check_labels("y_val", y_val, Xva.shape[0])
-    if Xva.shape[1] != Xtr.shape[1]:
-        raise ValueError(f"X_val has {Xva.shape[1]} features, X_train has {Xtr.shape[1]}")
-    if (X_test is None) != (y_test is None):
-        raise ValueError("X_test and y_test must be given together")
-    if X_test is not None:
-        Xte = _check_2d("X_test", X_test)
-        yte = _check_labels("y_test", y_test, Xte.shape[0])
-        if Xte.shape[1] != Xtr.shape[1]:
-            raise ValueError(f"X_test has {Xte.shape[1]} features, X_train has {Xtr.shape[1]}")
-    Cs = _check_Cs(Cs)
+    Xtr, ytr, Xva, yva, Xte, yte = _check_probe_splits(X_train, y_train, X_val, y_val, X_test, y_test)
+    Cs = check_Cs(Cs, DEFAULT_CS)
     if int(max_iter) < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
     tdtype = {"float32": torch.float32, "float64": torch.float64}.get(str(dtype))
@@ -463,74 +390,22 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
     if classes.size < 2:
         raise ValueError("y_train must contain at least two classes")
     dev = _resolve_device(device)
-    N, D = Xtr.shape
     K = classes.size
 
     def to_index(y):  # class id -> column, -1 when unseen in training
         pos = np.clip(np.searchsorted(classes, y), 0, K - 1)
         return np.where(classes[pos] == y, pos, -1)
 
-    def to_tensor(X):  # always a copy: the standardisation below works in place
-        return torch.tensor(np.asarray(X), dtype=tdtype, device=dev)
-
-    with torch.no_grad():
-        Xt = to_tensor(Xtr)
-        if standardize:
-            mean = Xt.mean(dim=0)
-            std = Xt.std(dim=0, unbiased=False)
-            std = torch.where(std > 0, std, torch.ones_like(std))
-            Xt.sub_(mean).div_(std)
-        else:
-            mean = torch.zeros(D, dtype=tdtype, device=dev)
-            std = torch.ones(D, dtype=tdtype, device=dev)
-
-        def prep(X):
-            return to_tensor(X).sub_(mean).div_(std)
-
-        Xv = prep(Xva)
-        Xs = prep(Xte) if X_test is not None else None
+    Xt, Xv, Xs, mean, std = _standardized(Xtr, Xva, Xte, standardize, tdtype, dev)
     yt = torch.as_tensor(to_index(ytr), device=dev)
     yv_idx = to_index(yva)
-    yv = torch.as_tensor(yv_idx, device=dev)
-    yte_idx = to_index(yte) if X_test is not None else None
-
-    W = torch.zeros(K, D, dtype=tdtype, device=dev, requires_grad=True)
-    b = torch.zeros(K, dtype=tdtype, device=dev, requires_grad=True)
-
-    def accuracy(logits, y_idx_t):
-        return float((logits.argmax(dim=1) == y_idx_t).double().mean().item())
-
-    rows, best = [], None
-    for C in Cs:
-        lam = 1.0 / (C * N)
-        opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=int(max_iter), tolerance_grad=tol,
-                                tolerance_change=1e-10, history_size=int(history_size),
-                                line_search_fn="strong_wolfe")
-
-        def closure(opt=opt, lam=lam):
-            opt.zero_grad()
-            loss = F.cross_entropy(torch.addmm(b, Xt, W.T), yt) + 0.5 * lam * (W * W).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        n_iter = int(opt.state[W].get("n_iter", 0)) if W in opt.state else 0
-        with torch.no_grad():
-            tr_acc = accuracy(torch.addmm(b, Xt, W.T), yt)
-            zv = torch.addmm(b, Xv, W.T)
-            va_acc = accuracy(zv, yv)
-            va_loss = (float(F.cross_entropy(zv, yv).item()) if (yv_idx >= 0).all()
-                       else float("nan"))
-        rows.append({"C": float(C), "train_accuracy": tr_acc, "val_accuracy": va_acc,
-                     "val_log_loss": va_loss, "n_iter": n_iter})
-        if best is None or va_acc > best[1]:
-            best = (float(C), va_acc, W.detach().clone(), b.detach().clone())
-
+    rows, best = _probe_sweep(Xt, yt, Xv, yv_idx, K, Cs, max_iter=int(max_iter), tol=tol,
+                              history_size=int(history_size))
     best_C, best_val, Wb, bb = best
     test_acc = None
     with torch.no_grad():
         if Xs is not None:
-            test_acc = accuracy(torch.addmm(bb, Xs, Wb.T), torch.as_tensor(yte_idx, device=dev))
+            test_acc = _accuracy(torch.addmm(bb, Xs, Wb.T), torch.as_tensor(to_index(yte), device=dev))
         W64 = Wb.double() / std.double()
         b64 = bb.double() - W64 @ mean.double()
     return ProbeResult(
@@ -543,6 +418,94 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
         val_scores=pd.DataFrame(rows),
         device=dev,
     )
+
+
+def _check_probe_splits(X_train, y_train, X_val, y_val, X_test, y_test):
+    """Checked features and labels of the probe's splits (``None`` for a missing test split)."""
+    Xtr = check_2d("X_train", X_train)
+    ytr = check_class_ids("y_train", y_train, Xtr.shape[0])
+    Xva = check_2d("X_val", X_val)
+    yva = check_class_ids("y_val", y_val, Xva.shape[0])
+    if Xva.shape[1] != Xtr.shape[1]:
+        raise ValueError(f"X_val has {Xva.shape[1]} features, X_train has {Xtr.shape[1]}")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("X_test and y_test must be given together")
+    Xte = yte = None
+    if X_test is not None:
+        Xte = check_2d("X_test", X_test)
+        yte = check_class_ids("y_test", y_test, Xte.shape[0])
+        if Xte.shape[1] != Xtr.shape[1]:
+            raise ValueError(f"X_test has {Xte.shape[1]} features, X_train has {Xtr.shape[1]}")
+    return Xtr, ytr, Xva, yva, Xte, yte
+
+
+def _standardized(Xtr, Xva, Xte, standardize: bool, tdtype, dev):
+    """The splits as tensors on ``dev``, standardised with the training split's mean and population
+    std (constant features unscaled), and that mean and std (zeros and ones without standardising)."""
+    import torch
+
+    def to_tensor(X):  # always a copy: the standardisation below works in place
+        return torch.tensor(np.asarray(X), dtype=tdtype, device=dev)
+
+    with torch.no_grad():
+        Xt = to_tensor(Xtr)
+        if standardize:
+            mean = Xt.mean(dim=0)
+            std = Xt.std(dim=0, unbiased=False)
+            std = torch.where(std > 0, std, torch.ones_like(std))
+            Xt.sub_(mean).div_(std)
+        else:
+            mean = torch.zeros(Xtr.shape[1], dtype=tdtype, device=dev)
+            std = torch.ones(Xtr.shape[1], dtype=tdtype, device=dev)
+
+        def prep(X):
+            return to_tensor(X).sub_(mean).div_(std)
+
+        Xv = prep(Xva)
+        Xs = prep(Xte) if Xte is not None else None
+    return Xt, Xv, Xs, mean, std
+
+
+def _accuracy(logits, y_idx_t) -> float:
+    return float((logits.argmax(dim=1) == y_idx_t).double().mean().item())
+
+
+def _probe_sweep(Xt, yt, Xv, yv_idx, K: int, Cs, *, max_iter: int, tol: float, history_size: int):
+    """The ascending ``C`` sweep, warm-started, from zero weights: one row per ``C`` and the best
+    ``(C, val_accuracy, W, b)`` (the first best, i.e. the smallest ``C`` on ties)."""
+    import torch
+    import torch.nn.functional as F
+
+    N, D = Xt.shape
+    yv = torch.as_tensor(yv_idx, device=Xt.device)
+    W = torch.zeros(K, D, dtype=Xt.dtype, device=Xt.device, requires_grad=True)
+    b = torch.zeros(K, dtype=Xt.dtype, device=Xt.device, requires_grad=True)
+    rows, best = [], None
+    for C in Cs:
+        lam = 1.0 / (C * N)
+        opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, tolerance_grad=tol,
+                                tolerance_change=1e-10, history_size=history_size,
+                                line_search_fn="strong_wolfe")
+
+        def closure(opt=opt, lam=lam):
+            opt.zero_grad()
+            loss = F.cross_entropy(torch.addmm(b, Xt, W.T), yt) + 0.5 * lam * (W * W).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        n_iter = int(opt.state[W].get("n_iter", 0)) if W in opt.state else 0
+        with torch.no_grad():
+            tr_acc = _accuracy(torch.addmm(b, Xt, W.T), yt)
+            zv = torch.addmm(b, Xv, W.T)
+            va_acc = _accuracy(zv, yv)
+            va_loss = (float(F.cross_entropy(zv, yv).item()) if (yv_idx >= 0).all()
+                       else float("nan"))
+        rows.append({"C": float(C), "train_accuracy": tr_acc, "val_accuracy": va_acc,
+                     "val_log_loss": va_loss, "n_iter": n_iter})
+        if best is None or va_acc > best[1]:
+            best = (float(C), va_acc, W.detach().clone(), b.detach().clone())
+    return rows, best
 
 
 # ----------------------------------------------------------------------------------------------
@@ -591,7 +554,7 @@ def compression_curve(X_train, y_train, X_val, y_val, X_test, y_test, order, ste
     """
     import pandas as pd
 
-    Xtr = _check_2d("X_train", X_train)
+    Xtr = check_2d("X_train", X_train)
     order = np.asarray(order)
     if order.ndim != 1 or order.size == 0 or not np.issubdtype(order.dtype, np.integer):
         raise ValueError("order must be a non-empty 1-D array of column indices")

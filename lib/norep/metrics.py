@@ -22,9 +22,9 @@ Conventions shared by every measure in ``norep``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
+
+from norep._validation import check_pred, check_preds, check_y_true
 
 __all__ = [
     "OUTCOMES",
@@ -42,176 +42,6 @@ __all__ = [
 
 OUTCOMES = ("both_correct", "only_a", "only_b", "both_wrong")
 """The four outcomes of a pair of classifiers on one example, in the order used everywhere."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared private input validation (also used by norep.ensembles and norep.specialization).
-# ---------------------------------------------------------------------------------------------
-
-
-def _as_class_ids(values, *, name: str) -> np.ndarray:
-    """Validate a 1-D array of class ids and return it as int64."""
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of class ids, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty")
-    if arr.dtype == bool or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise ValueError(f"{name} must hold integer class ids, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or Inf")
-        if not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integer class ids, got non-integral values")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.min() < 0:
-        raise ValueError(f"{name} contains a negative class id ({int(arr.min())})")
-    return arr
-
-
-def _check_y_true(y_true, *, name: str = "y_true") -> np.ndarray:
-    """Validate labels: 1-D, non-empty, non-negative integer class ids."""
-    return _as_class_ids(y_true, name=name)
-
-
-def _check_length(arr: np.ndarray, n: int, *, name: str, ref: str = "y_true") -> None:
-    if arr.shape[0] != n:
-        raise ValueError(
-            f"{name} has {arr.shape[0]} examples but {ref} has {n}"
-        )
-
-
-def _check_label_range(y_true: np.ndarray, n_classes: int, *, name: str) -> None:
-    top = int(y_true.max())
-    if top >= n_classes:
-        raise ValueError(
-            f"y_true contains class id {top} but {name} has only {n_classes} columns (classes)"
-        )
-
-
-def _check_finite(arr: np.ndarray, *, name: str) -> None:
-    if not np.issubdtype(arr.dtype, np.number) or arr.dtype == bool:
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or Inf")
-
-
-def _check_pred(pred, y_true: np.ndarray, *, name: str) -> np.ndarray:
-    """Validate one prediction (class ids or (N, C) scores) and return (N,) int64 class ids."""
-    arr = np.asarray(pred)
-    if arr.ndim == 1:
-        ids = _as_class_ids(arr, name=name)
-        _check_length(ids, y_true.shape[0], name=name)
-        return ids
-    if arr.ndim == 2:
-        _check_length(arr, y_true.shape[0], name=name)
-        if arr.shape[1] == 0:
-            raise ValueError(f"{name} has no columns (classes)")
-        _check_finite(arr, name=name)
-        _check_label_range(y_true, arr.shape[1], name=name)
-        return np.argmax(arr, axis=1).astype(np.int64, copy=False)
-    raise ValueError(
-        f"{name} must be 1-D class ids (N,) or 2-D scores (N, C), got shape {arr.shape}"
-    )
-
-
-def _check_preds(preds, y_true: np.ndarray, *, name: str = "preds") -> np.ndarray:
-    """Validate a stack of M predictions and return (M, N) int64 class ids."""
-    if isinstance(preds, np.ndarray) and preds.ndim in (2, 3):
-        if preds.ndim == 2:
-            if preds.shape[1] != y_true.shape[0]:
-                raise ValueError(
-                    f"{name} must be (M, N) class ids with N = len(y_true) = {y_true.shape[0]}, "
-                    f"got shape {preds.shape}"
-                )
-            if preds.shape[0] == 0:
-                raise ValueError(f"{name} holds no models")
-            return _as_class_ids(preds.ravel(), name=name).reshape(preds.shape)
-        items = list(preds)
-    elif isinstance(preds, np.ndarray):
-        raise ValueError(
-            f"{name} must be (M, N) class ids, (M, N, C) scores or a list, got shape {preds.shape}"
-        )
-    elif isinstance(preds, Sequence) or hasattr(preds, "__iter__"):
-        items = list(preds)
-    else:
-        raise ValueError(f"{name} must be an array or a list of predictions")
-    if len(items) == 0:
-        raise ValueError(f"{name} holds no models")
-    return np.stack([_check_pred(p, y_true, name=f"{name}[{i}]") for i, p in enumerate(items)])
-
-
-def _probs_tolerance(dtype: np.dtype) -> float:
-    eps = float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 0.0
-    return max(1e-4, 4.0 * eps)
-
-
-def _check_probs(probs, y_true: np.ndarray | None, *, name: str, n: int | None = None) -> np.ndarray:
-    """Validate an (N, C) array of probabilities (rows on the simplex); returned as given (no copy).
-
-    Rows must be non-negative and sum to one within a tolerance that fits the dtype
-    (1e-4, or 4 machine epsilons for float16), so that logits passed by mistake are refused.
-    """
-    arr = np.asarray(probs)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of probabilities (N, C), got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"{name} must be floating-point probabilities, got dtype {arr.dtype}")
-    if y_true is not None:
-        _check_length(arr, y_true.shape[0], name=name)
-    elif n is not None:
-        _check_length(arr, n, name=name, ref="the other inputs")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
-    if arr.shape[1] == 0:
-        raise ValueError(f"{name} has no columns (classes)")
-    _check_finite(arr, name=name)
-    tol = _probs_tolerance(arr.dtype)
-    if arr.min() < 0:
-        raise ValueError(
-            f"{name} contains negative values: pass probabilities (e.g. "
-            "norep.calibration.softmax(logits, temperature)), not logits"
-        )
-    sums = arr.sum(axis=1, dtype=np.float64)
-    worst = float(np.max(np.abs(sums - 1.0)))
-    if worst > tol:
-        raise ValueError(
-            f"{name} rows must sum to 1 (largest deviation {worst:.3g}): pass probabilities "
-            "(e.g. norep.calibration.softmax(logits, temperature)), not logits or scores"
-        )
-    if y_true is not None:
-        _check_label_range(y_true, arr.shape[1], name=name)
-    return arr
-
-
-def _check_probs_stack(probs, y_true: np.ndarray | None, *, name: str = "probs") -> list[np.ndarray]:
-    """Validate M probability arrays given as (M, N, C) or a list; returns a list of (N, C) views."""
-    if isinstance(probs, np.ndarray):
-        if probs.ndim != 3:
-            raise ValueError(
-                f"{name} must be (M, N, C) probabilities or a list of (N, C) arrays, "
-                f"got shape {probs.shape}"
-            )
-        items = list(probs)
-    elif hasattr(probs, "__iter__") and not isinstance(probs, (str, bytes, dict)):
-        items = list(probs)
-    else:
-        raise ValueError(f"{name} must be (M, N, C) probabilities or a list of (N, C) arrays")
-    if len(items) == 0:
-        raise ValueError(f"{name} holds no models")
-    out = []
-    n = None if y_true is None else y_true.shape[0]
-    for i, p in enumerate(items):
-        arr = _check_probs(p, y_true, name=f"{name}[{i}]", n=n)
-        n = arr.shape[0]
-        if out and arr.shape[1] != out[0].shape[1]:
-            raise ValueError(
-                f"{name}[{i}] has {arr.shape[1]} classes but {name}[0] has {out[0].shape[1]}"
-            )
-        out.append(arr)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,8 +70,8 @@ def correctness(y_true, pred) -> np.ndarray:
     >>> correctness([1, 0], [[0.2, 0.8], [0.5, 0.5]])  # tie -> first class
     array([ True,  True])
     """
-    y = _check_y_true(y_true)
-    return _check_pred(pred, y, name="pred") == y
+    y = check_y_true(y_true)
+    return check_pred(pred, y, name="pred") == y
 
 
 def accuracy_score(y_true, pred) -> float:
@@ -283,8 +113,8 @@ def _outcome_counts(ca: np.ndarray, cb: np.ndarray) -> dict[str, int]:
 
 
 def _pair_correctness(y_true, pred_a, pred_b) -> tuple[np.ndarray, np.ndarray]:
-    y = _check_y_true(y_true)
-    return _check_pred(pred_a, y, name="pred_a") == y, _check_pred(pred_b, y, name="pred_b") == y
+    y = check_y_true(y_true)
+    return check_pred(pred_a, y, name="pred_a") == y, check_pred(pred_b, y, name="pred_b") == y
 
 
 def pair_outcomes(y_true, pred_a, pred_b) -> dict[str, float]:
@@ -345,8 +175,8 @@ def error_inconsistency(y_true, pred_a, pred_b) -> float:
 
 
 def _correctness_matrix(y_true, preds) -> tuple[np.ndarray, np.ndarray]:
-    y = _check_y_true(y_true)
-    return y, _check_preds(preds, y) == y[None, :]
+    y = check_y_true(y_true)
+    return y, check_preds(preds, y) == y[None, :]
 
 
 def _pairwise_counts(k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

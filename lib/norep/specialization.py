@@ -18,7 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from norep.metrics import OUTCOMES, _check_pred, _check_probs, _check_y_true
+from norep._validation import check_mask, check_pred, check_probs, check_theta_bins, check_y_true
+from norep.metrics import OUTCOMES
 
 __all__ = [
     "IMAGENET_CLASS_GROUPS",
@@ -44,8 +45,8 @@ mostly man-made objects). Ids 300-499 and 900-999 belong to neither group.
 
 
 def _pair_probs(probs_a, probs_b, y=None):
-    pa = _check_probs(probs_a, y, name="probs_a")
-    pb = _check_probs(probs_b, y, name="probs_b", n=pa.shape[0])
+    pa = check_probs(probs_a, y, name="probs_a")
+    pb = check_probs(probs_b, y, name="probs_b", n=pa.shape[0])
     if pa.shape[1] != pb.shape[1]:
         raise ValueError(f"probs_a has {pa.shape[1]} classes but probs_b has {pb.shape[1]}")
     return pa, pb
@@ -108,9 +109,9 @@ def outcome_labels(y_true, pred_a, pred_b) -> np.ndarray:
     >>> outcome_labels([0, 1, 2, 3], [0, 1, 0, 0], [0, 0, 2, 0]).tolist()
     ['both_correct', 'only_a', 'only_b', 'both_wrong']
     """
-    y = _check_y_true(y_true)
-    ca = _check_pred(pred_a, y, name="pred_a") == y
-    cb = _check_pred(pred_b, y, name="pred_b") == y
+    y = check_y_true(y_true)
+    ca = check_pred(pred_a, y, name="pred_a") == y
+    cb = check_pred(pred_b, y, name="pred_b") == y
     return np.asarray(OUTCOMES)[_outcome_index(y, ca, cb)]
 
 
@@ -132,12 +133,12 @@ def at_least_one_correct(y_true, *preds) -> np.ndarray:
     >>> at_least_one_correct([0, 1, 2], [0, 0, 0], [1, 1, 1])
     array([ True,  True, False])
     """
-    y = _check_y_true(y_true)
+    y = check_y_true(y_true)
     if not preds:
         raise ValueError("at_least_one_correct needs at least one prediction in preds")
     mask = np.zeros(y.shape[0], dtype=bool)
     for i, p in enumerate(preds):
-        mask |= _check_pred(p, y, name=f"preds[{i}]") == y
+        mask |= check_pred(p, y, name=f"preds[{i}]") == y
     return mask
 
 
@@ -166,37 +167,19 @@ def any_inconsistent(y_true, pairs: Iterable[Sequence]) -> np.ndarray:
     >>> any_inconsistent(y, [(base, [0, 1, 2, 0]), (base, [0, 0, 0, 0])])
     array([False,  True,  True, False])
     """
-    y = _check_y_true(y_true)
+    y = check_y_true(y_true)
     mask = np.zeros(y.shape[0], dtype=bool)
     count = 0
     for i, pair in enumerate(pairs):
         if len(pair) != 2:
             raise ValueError(f"pairs[{i}] must be a (pred_a, pred_b) pair")
-        ca = _check_pred(pair[0], y, name=f"pairs[{i}][0]") == y
-        cb = _check_pred(pair[1], y, name=f"pairs[{i}][1]") == y
+        ca = check_pred(pair[0], y, name=f"pairs[{i}][0]") == y
+        cb = check_pred(pair[1], y, name=f"pairs[{i}][1]") == y
         mask |= ca != cb
         count += 1
     if count == 0:
         raise ValueError("pairs holds no pair of predictions")
     return mask
-
-
-def _check_mask(mask, n: int) -> np.ndarray:
-    m = np.asarray(mask)
-    if m.dtype != bool or m.shape != (n,):
-        raise ValueError(f"mask must be a boolean array of shape ({n},), got {m.dtype} {m.shape}")
-    return m
-
-
-def _bin_edges(bins) -> np.ndarray:
-    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
-        if bins < 1:
-            raise ValueError(f"bins must be a positive integer or increasing edges, got {bins}")
-        return np.linspace(0.0, 90.0, int(bins) + 1)
-    edges = np.asarray(bins, dtype=np.float64)
-    if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
-        raise ValueError("bins must be a positive integer or a 1-D increasing array of edges")
-    return edges
 
 
 def theta_histogram(y_true, probs_a, probs_b, *, bins=18, mask=None):
@@ -236,13 +219,13 @@ def theta_histogram(y_true, probs_a, probs_b, *, bins=18, mask=None):
     """
     import pandas as pd
 
-    y = _check_y_true(y_true)
+    y = check_y_true(y_true)
     pa, pb = _pair_probs(probs_a, probs_b, y)
-    edges = _bin_edges(bins)
+    edges = check_theta_bins(bins)
     th = _theta(pa, pb)
     outcome = _outcome_index(y, np.argmax(pa, axis=1) == y, np.argmax(pb, axis=1) == y)
     if mask is not None:
-        m = _check_mask(mask, y.shape[0])
+        m = check_mask(mask, y.shape[0])
         th, outcome = th[m], outcome[m]
     total = th.shape[0]
     rows = []
@@ -297,7 +280,7 @@ def per_class_specialization(y_true, probs_a, probs_b, *, class_names=None):
     """
     import pandas as pd
 
-    y = _check_y_true(y_true)
+    y = check_y_true(y_true)
     pa, pb = _pair_probs(probs_a, probs_b, y)
     c = pa.shape[1]
     if class_names is None:

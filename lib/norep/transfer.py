@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from norep.features import _check_2d, _check_Cs
+from norep._validation import check_2d, check_binary, check_Cs, check_scores
+from norep.features import DEFAULT_CS
 
 __all__ = [
     "MultilabelProbeResult",
@@ -22,40 +23,6 @@ __all__ = [
     "voc07_average_precision",
     "voc07_mean_average_precision",
 ]
-
-
-# ----------------------------------------------------------------------------------------------
-# validation
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_binary(name: str, Y: Any, ndim: int) -> np.ndarray:
-    Y = np.asarray(Y)
-    if Y.ndim != ndim:
-        kind = "a 1-D array" if ndim == 1 else "a 2-D (n_samples, n_classes) array"
-        raise ValueError(f"{name} must be {kind} of 0/1 labels, got shape {Y.shape}")
-    if Y.size == 0:
-        raise ValueError(f"{name} must not be empty")
-    if Y.dtype != bool:
-        if not (np.issubdtype(Y.dtype, np.integer) or np.issubdtype(Y.dtype, np.floating)):
-            raise ValueError(f"{name} must hold 0/1 labels, got dtype {Y.dtype}")
-        if not np.isin(Y, (0, 1)).all():
-            bad = np.unique(Y[~np.isin(Y, (0, 1))])[:5].tolist()
-            raise ValueError(f"{name} must hold only 0/1 labels, found {bad}")
-    return Y.astype(bool)
-
-
-def _check_scores(name: str, S: Any, shape: tuple[int, ...]) -> np.ndarray:
-    S = np.asarray(S)
-    if S.shape != shape:
-        raise ValueError(f"{name} must have shape {shape} (like the labels), got {S.shape}")
-    if not (np.issubdtype(S.dtype, np.floating) or np.issubdtype(S.dtype, np.integer)
-            or S.dtype == bool):
-        raise ValueError(f"{name} must be numeric, got dtype {S.dtype}")
-    S = S.astype(np.float64)
-    if not np.isfinite(S).all():
-        raise ValueError(f"{name} contains NaN or Inf values")
-    return S
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,11 +104,11 @@ def voc07_average_precision(y_true, scores, *, difficult=None):
     >>> round(ap, 4)
     0.7273
     """
-    y = _check_binary("y_true", y_true, 1)
-    s = _check_scores("scores", scores, y.shape)
+    y = check_binary("y_true", y_true, 1)
+    s = check_scores("scores", scores, y.shape)
     d = None
     if difficult is not None:
-        d = _check_binary("difficult", difficult, 1)
+        d = check_binary("difficult", difficult, 1)
         if d.shape != y.shape:
             raise ValueError(f"difficult must have shape {y.shape}, got {d.shape}")
         d = d[:, None]
@@ -184,11 +151,11 @@ def voc07_mean_average_precision(Y_true, S, *, difficult=None):
     >>> per_class.round(3).tolist(), round(m, 3)
     ([1.0, 1.0], 1.0)
     """
-    Y = _check_binary("Y_true", Y_true, 2)
-    Ss = _check_scores("S", S, Y.shape)
+    Y = check_binary("Y_true", Y_true, 2)
+    Ss = check_scores("S", S, Y.shape)
     D = None
     if difficult is not None:
-        D = _check_binary("difficult", difficult, 2)
+        D = check_binary("difficult", difficult, 2)
         if D.shape != Y.shape:
             raise ValueError(f"difficult must have shape {Y.shape}, got {D.shape}")
     npos = (Y & ~D).sum(axis=0) if D is not None else Y.sum(axis=0)
@@ -243,7 +210,7 @@ class MultilabelProbeResult:
 
     def decision_function(self, X) -> np.ndarray:
         """Per-class decision values ``X @ coef.T + intercept``."""
-        X = _check_2d("X", X)
+        X = check_2d("X", X)
         if X.shape[1] != self.coef.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features, the probe was fitted on "
                              f"{self.coef.shape[1]}")
@@ -316,10 +283,10 @@ def multilabel_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=None, *
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
 
-    Xtr = _check_2d("X_train", X_train)
-    Ytr = _check_binary("Y_train", Y_train, 2)
-    Xva = _check_2d("X_val", X_val)
-    Yva = _check_binary("Y_val", Y_val, 2)
+    Xtr = check_2d("X_train", X_train)
+    Ytr = check_binary("Y_train", Y_train, 2)
+    Xva = check_2d("X_val", X_val)
+    Yva = check_binary("Y_val", Y_val, 2)
     for nameX, X, nameY, Y in (("X_train", Xtr, "Y_train", Ytr), ("X_val", Xva, "Y_val", Yva)):
         if X.shape[0] != Y.shape[0]:
             raise ValueError(f"{nameX} has {X.shape[0]} rows but {nameY} has {Y.shape[0]}")
@@ -330,8 +297,8 @@ def multilabel_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=None, *
     if (X_test is None) != (Y_test is None):
         raise ValueError("X_test and Y_test must be given together")
     if X_test is not None:
-        Xte = _check_2d("X_test", X_test)
-        Yte = _check_binary("Y_test", Y_test, 2)
+        Xte = check_2d("X_test", X_test)
+        Yte = check_binary("Y_test", Y_test, 2)
         if Xte.shape[0] != Yte.shape[0]:
             raise ValueError(f"X_test has {Xte.shape[0]} rows but Y_test has {Yte.shape[0]}")
         if Xte.shape[1] != Xtr.shape[1]:
@@ -344,7 +311,7 @@ def multilabel_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=None, *
                          f"class column(s) {one_sided} have only one label")
     if refit not in ("train+val", "train"):
         raise ValueError(f"refit must be 'train+val' or 'train', got {refit!r}")
-    Cs = _check_Cs(Cs)
+    Cs = check_Cs(Cs, DEFAULT_CS)
     K = Ytr.shape[1]
 
     def scaler(X):

@@ -163,6 +163,67 @@ def c5_class_groups(study, *, class_groups=None, n_boot: int = 1000, n_permutati
     partners = band_partners(study)
     groups = by_category(study, partners)
     names_g, classes, labels = _group_labels(study, class_groups)
+    untestable = _c5_untestable(study, partners, groups, classes, labels, title, paper)
+    if untestable is not None:
+        return untestable
+    idx = {c: groups[c] for c in ("ARCH", "DATASET")}
+    names = [partners[i] for i in idx["ARCH"] + idx["DATASET"]]
+    d = pair_data(study, names, study.split)
+    y = d.y
+    only_a = (~d.correct & d.base_correct[None]).astype(np.float64)
+    only_b = (d.correct & ~d.base_correct[None]).astype(np.float64)
+    pos = {c: i for i, c in enumerate(classes.tolist())}
+    keep = np.array([pos.get(int(c), -1) for c in y])
+    mask = keep >= 0
+    k_idx = keep[mask]
+
+    def class_counts(arr, w):
+        return _class_counts(arr, w, mask, k_idx, classes.size)
+
+    rng = np.random.default_rng(seed)
+    perms = [rng.permutation(labels) for _ in range(int(n_permutations))]
+    ones = np.ones(y.shape[0])
+    a_c, b_c = class_counts(only_a, ones), class_counts(only_b, ones)
+    obs = _group_structure(a_c, b_c, labels)
+    null = np.array([_group_structure(a_c, b_c, p) for p in perms])  # (K, P)
+    local = {"ARCH": np.arange(len(idx["ARCH"])), "DATASET": len(idx["ARCH"]) + np.arange(len(idx["DATASET"]))}
+    pvals = {}
+    for cat, li in local.items():
+        o = obs[li].mean()
+        pvals[cat] = float((1 + np.count_nonzero(null[:, li].mean(axis=1) >= o - 1e-12)) / (1 + len(perms)))
+    few = perms[:50]
+
+    def stat(members, w):
+        ac, bc = class_counts(only_a, w), class_counts(only_b, w)
+        exc = _group_structure(ac, bc, labels) - np.mean([_group_structure(ac, bc, p) for p in few], axis=0)
+        return float(exc[members[1]].mean() - exc[members[0]].mean())
+
+    ci = hierarchical_bootstrap_ci(stat, [local["ARCH"], local["DATASET"]], y.shape[0], n_resamples=n_boot, seed=seed)
+    ds, ar = pvals["DATASET"] < ALPHA, pvals["ARCH"] < ALPHA
+    status = ("reproduced" if ds and not ar else "partly reproduced" if ds and ar
+              else "not reproduced" if ar else "inconclusive")
+    dc_group = _dataset_wins_by_group(a_c, b_c, labels, names_g, local["DATASET"])
+    partner_best = min(dc_group, key=lambda g: dc_group[g]) if dc_group else ""
+    sentence = (f"{lead(status)}: class-group structure of who wins the disagreements (class-permutation test): "
+                f"Dataset pairs p = {pvals['DATASET']:.3f}, Architecture pairs p = {pvals['ARCH']:.3f}; "
+                f"structure beyond the null, Dataset minus Architecture = "
+                f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=4)}; the Dataset partners win most on "
+                f"group '{partner_best}'.")
+    return ClaimResult("C5", title, status, ci.estimate, ci.low, ci.high,
+                       effect_name="class-group structure beyond the permutation null, Dataset minus Architecture pairs",
+                       resampled=("classes between groups (permutation p-values); models within categories, then "
+                                  "test examples (interval)"),
+                       n_models=count_models(study, names), n_pairs=len(names), sentence=sentence, paper=paper,
+                       checks={"dataset_structured": f"p = {pvals['DATASET']:.3f}",
+                               "architecture_unstructured": f"p = {pvals['ARCH']:.3f}"},
+                       choices={"dataset_partners": [partners[i] for i in idx["DATASET"]],
+                                "architecture_partners": [partners[i] for i in idx["ARCH"]]},
+                       details={"p_values": pvals, "structure": dict(zip(names, obs.tolist(), strict=True)),
+                                "dataset_wins_by_group": dc_group, "groups": names_g})
+
+
+def _c5_untestable(study, partners, groups, classes, labels, title: str, paper: str) -> ClaimResult | None:
+    """C5's *not testable* result when a category, the class groups or the assignments are too few."""
     for cat in ("DATASET", "ARCH"):
         if cat not in groups:
             return not_testable("C5", title, f"no in-band {cat_label(cat)} partner on the selection split",
@@ -175,90 +236,44 @@ def c5_class_groups(study, *, class_groups=None, n_boot: int = 1000, n_permutati
         return not_testable("C5", title, f"only {_n_assignments(labels)} distinct assignments of the {classes.size} "
                             f"classes to groups; at least {MIN_PERMUTATIONS_C5} are needed", paper=paper,
                             n_models=count_models(study, partners), n_pairs=len(partners))
-    idx = {c: groups[c] for c in ("ARCH", "DATASET")}
-    sub = idx["ARCH"] + idx["DATASET"]
-    names = [partners[i] for i in sub]
-    d = pair_data(study, names, study.split)
-    n_cls = len(study.store.class_names)
-    y = d.y
-    only_a = (~d.correct & d.base_correct[None]).astype(np.float64)
-    only_b = (d.correct & ~d.base_correct[None]).astype(np.float64)
-    pos = {c: i for i, c in enumerate(classes.tolist())}
-    keep = np.array([pos.get(int(c), -1) for c in y])
-    mask = keep >= 0
-    k_idx = keep[mask]
+    return None
 
-    def class_counts(arr, w):
-        ww = w[mask]
-        return np.stack([np.bincount(k_idx, weights=arr[m][mask] * ww, minlength=classes.size)
-                         for m in range(arr.shape[0])])
 
-    def structure(a_c, b_c, lab):
-        """(P,) between-group variance of d_c for group labels ``lab`` of the grouped classes."""
-        n = a_c + b_c
+def _class_counts(arr, w, mask, k_idx, n_classes: int) -> np.ndarray:
+    """(P, classes) weighted counts of ``arr`` (P, N) per grouped class (examples weighted by ``w``)."""
+    ww = w[mask]
+    return np.stack([np.bincount(k_idx, weights=arr[m][mask] * ww, minlength=n_classes)
+                     for m in range(arr.shape[0])])
+
+
+def _group_structure(a_c, b_c, lab) -> np.ndarray:
+    """(P,) between-group variance of d_c for group labels ``lab`` of the grouped classes."""
+    n = a_c + b_c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dc = np.where(n > 0, (a_c - b_c) / np.where(n > 0, n, 1), 0.0)
+    tot = n.sum(axis=1, keepdims=True)
+    overall = (n * dc).sum(axis=1, keepdims=True) / np.where(tot > 0, tot, 1)
+    out = np.zeros(a_c.shape[0])
+    for g in np.unique(lab):
+        sel = lab == g
+        ng = n[:, sel].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            dc = np.where(n > 0, (a_c - b_c) / np.where(n > 0, n, 1), 0.0)
-        tot = n.sum(axis=1, keepdims=True)
-        overall = (n * dc).sum(axis=1, keepdims=True) / np.where(tot > 0, tot, 1)
-        out = np.zeros(a_c.shape[0])
-        for g in np.unique(lab):
-            sel = lab == g
-            ng = n[:, sel].sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mg = np.where(ng > 0, (n[:, sel] * dc[:, sel]).sum(axis=1) / np.where(ng > 0, ng, 1), 0.0)
-            out += ng * (mg - overall[:, 0]) ** 2
-        return out / np.where(tot[:, 0] > 0, tot[:, 0], 1)
+            mg = np.where(ng > 0, (n[:, sel] * dc[:, sel]).sum(axis=1) / np.where(ng > 0, ng, 1), 0.0)
+        out += ng * (mg - overall[:, 0]) ** 2
+    return out / np.where(tot[:, 0] > 0, tot[:, 0], 1)
 
-    rng = np.random.default_rng(seed)
-    perms = [rng.permutation(labels) for _ in range(int(n_permutations))]
-    ones = np.ones(y.shape[0])
-    a_c, b_c = class_counts(only_a, ones), class_counts(only_b, ones)
-    obs = structure(a_c, b_c, labels)
-    null = np.array([structure(a_c, b_c, p) for p in perms])  # (K, P)
-    local = {"ARCH": np.arange(len(idx["ARCH"])), "DATASET": len(idx["ARCH"]) + np.arange(len(idx["DATASET"]))}
-    pvals = {}
-    for cat, li in local.items():
-        o = obs[li].mean()
-        pvals[cat] = float((1 + np.count_nonzero(null[:, li].mean(axis=1) >= o - 1e-12)) / (1 + len(perms)))
-    few = perms[:50]
 
-    def stat(members, w):
-        ac, bc = class_counts(only_a, w), class_counts(only_b, w)
-        exc = structure(ac, bc, labels) - np.mean([structure(ac, bc, p) for p in few], axis=0)
-        return float(exc[members[1]].mean() - exc[members[0]].mean())
-
-    ci = hierarchical_bootstrap_ci(stat, [local["ARCH"], local["DATASET"]], y.shape[0], n_resamples=n_boot, seed=seed)
-    ds, ar = pvals["DATASET"] < ALPHA, pvals["ARCH"] < ALPHA
-    status = ("reproduced" if ds and not ar else "partly reproduced" if ds and ar
-              else "not reproduced" if ar else "inconclusive")
-    # which group the Dataset partners win most (d_c < 0: the partner wins)
+def _dataset_wins_by_group(a_c, b_c, labels, names_g, rows) -> dict[str, float]:
+    """Per class group, ``d`` of the Dataset pairs (``rows``) pooled: below 0 where the partner wins."""
     dc_group = {}
     n_all = a_c + b_c
     for g, gname in enumerate(names_g):
         sel = labels == g
         if not sel.any():
             continue
-        rows = local["DATASET"]
         tot = n_all[rows][:, sel].sum()
         dc_group[gname] = float((a_c[rows][:, sel].sum() - b_c[rows][:, sel].sum()) / tot) if tot else float("nan")
-    partner_best = min(dc_group, key=lambda g: dc_group[g]) if dc_group else ""
-    sentence = (f"{lead(status)}: class-group structure of who wins the disagreements (class-permutation test): "
-                f"Dataset pairs p = {pvals['DATASET']:.3f}, Architecture pairs p = {pvals['ARCH']:.3f}; "
-                f"structure beyond the null, Dataset minus Architecture = "
-                f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=4)}; the Dataset partners win most on "
-                f"group '{partner_best}'.")
-    _ = n_cls
-    return ClaimResult("C5", title, status, ci.estimate, ci.low, ci.high,
-                       effect_name="class-group structure beyond the permutation null, Dataset minus Architecture pairs",
-                       resampled=("classes between groups (permutation p-values); models within categories, then "
-                                  "test examples (interval)"),
-                       n_models=count_models(study, names), n_pairs=len(names), sentence=sentence, paper=paper,
-                       checks={"dataset_structured": f"p = {pvals['DATASET']:.3f}",
-                               "architecture_unstructured": f"p = {pvals['ARCH']:.3f}"},
-                       choices={"dataset_partners": [partners[i] for i in idx["DATASET"]],
-                                "architecture_partners": [partners[i] for i in idx["ARCH"]]},
-                       details={"p_values": pvals, "structure": dict(zip(names, obs.tolist(), strict=True)),
-                                "dataset_wins_by_group": dc_group, "groups": names_g})
+    return dc_group
 
 
 __all__ = ["ALPHA", "MIN_CLASSES_C5", "MIN_PERMUTATIONS_C5", "MIN_MODELS_PER_END", "c4_specialization_angle",

@@ -1,8 +1,14 @@
-"""``norep bench extract``: inference throughput of extraction models on synthetic input."""
+"""``norep bench extract``: inference throughput of extraction models on synthetic input.
+
+The benchmark itself is :func:`bench.extract.benchmark`, in the repository's ``bench/`` folder (not
+installed with the package); this module holds the command's options and its output.
+"""
 
 from __future__ import annotations
 
 import argparse
+
+from norep.commands._bench import bench_module
 
 HELP = "benchmark GPU extraction throughput"
 DESCRIPTION = """\
@@ -30,39 +36,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", help="also write the results to this JSON file")
 
 
-def benchmark(model_name: str, *, device: str, batch_size: int, precision: str, iters: int, warmup: int,
-              channels_last: bool = True) -> dict:
-    """Images per second of ``model_name``'s embedding + logits forward pass on random input."""
-    import time
-
-    import torch
-
-    from norep.zoo.loading import load
-
-    torch.manual_seed(0)
-    model, _ = load(model_name, random_init=True, device=device)
-    size = model.preprocessing.get("input_size", [3, 224, 224])
-    x = torch.randn(batch_size, *size, device=device)
-    if channels_last:
-        model.module.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    dev_type = "cuda" if device.startswith("cuda") else "cpu"
-    sync = torch.cuda.synchronize if dev_type == "cuda" else (lambda: None)
-    with torch.inference_mode(), torch.autocast(dev_type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        for _ in range(warmup):
-            model(x)
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            model(x)
-        sync()
-        elapsed = time.perf_counter() - t0
-    return {"model": model_name, "device": device, "batch_size": batch_size, "precision": precision,
-            "channels_last": channels_last, "input_size": list(size), "iters": iters,
-            "images_per_s": round(batch_size * iters / elapsed, 1)}
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import os
@@ -70,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
 
     from norep.extract import ExtractionError, resolve_device
     from norep.zoo.loading import UnknownModelError
+
+    try:
+        benchmark = bench_module("extract").benchmark
+    except FileNotFoundError as exc:
+        print(f"norep: {exc}", file=sys.stderr)
+        return 1
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:

@@ -1,6 +1,6 @@
 """The analysis engine on a torch device (a GPU, or torch's CPU backend): identical results.
 
-The numpy path (:mod:`norep.allpairs`) reproduces the reference bit for bit by recomputing numpy's
+The numpy path (:mod:`norep.engine.pairs`, :mod:`norep.engine.greedy`) reproduces the reference bit for bit by recomputing numpy's
 own softmax. A torch device cannot: its ``exp`` and its summation order differ from numpy's in the
 last bits. This backend therefore computes every calibrated probability on the device to within a
 stated tolerance of the reference value, decides each outcome on the device only when that
@@ -34,6 +34,8 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from norep.engine._rows import progress_bar
 
 DELTA = 2e-5
 """Relative tolerance of a device probability against the reference (see the module docstring)."""
@@ -70,12 +72,12 @@ class _Model:
 
     def __init__(self, logits: np.ndarray, temperature: float, device: str, what: str = "logits"):
         torch = _torch()
-        from norep.calibration import _compute_dtype
+        from norep._validation import compute_dtype
 
         self.np = logits
         self.temperature = float(temperature)
         self.what = what
-        self.ndt = _compute_dtype(logits.dtype)
+        self.ndt = compute_dtype(logits.dtype)
         self.cdt = torch.float64 if self.ndt == np.float64 else torch.float32
         self.x = _to_device(_whole(logits), device)
         self.t = torch.tensor([self.ndt(self.temperature)], dtype=self.cdt, device=device)
@@ -98,12 +100,12 @@ class _Model:
 
     def exact_rows(self, rows: np.ndarray) -> np.ndarray:
         """The reference's probabilities of the given rows (numpy, exact), cached per row."""
-        from norep.allpairs import _softmax_rows
+        from norep.engine._rows import softmax_rows
 
         rows = np.asarray(rows, dtype=np.int64)
         need = np.array(sorted({int(r) for r in rows.tolist()} - self._exact.keys()), dtype=np.int64)
         if len(need):
-            got = _softmax_rows(self.np, need, self.temperature, self.ndt)
+            got = softmax_rows(self.np, need, self.temperature, self.ndt)
             for r, row in zip(need.tolist(), got, strict=True):
                 self._exact[r] = row
         if not len(rows):
@@ -124,12 +126,6 @@ def _elems(device) -> int:
 
 def _block_rows(c: int, width: int = 1, device="cpu") -> int:
     return max(1, _elems(device) // max(1, c * width))
-
-
-def _progress(it, enabled, **kw):
-    from norep.allpairs import _progress as p
-
-    return p(it, enabled, **kw)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -223,7 +219,7 @@ def pairwise_torch(y: np.ndarray, mats: Sequence[np.ndarray], temps: Sequence[fl
     eps = DELTA + 2.0**-23
     rows = max(1, min(n, _elems(dev) // max(1, c * m_models)))
     pending: list[tuple[np.ndarray, np.ndarray]] = []  # (pair ids, examples) left to the CPU
-    for a in _progress(range(0, n, rows), progress, desc="all pairs (device)", unit="chunk"):
+    for a in progress_bar(range(0, n, rows), progress, desc="all pairs (device)", unit="chunk"):
         b = min(n, a + rows)
         p = torch.stack([mod.probs(a, b).to(tdt) for mod in models])  # (M, nb, C)
         yb = yt[a:b]
@@ -353,7 +349,7 @@ def greedy_selection_torch(y: np.ndarray, mats: Sequence[np.ndarray], temps: Seq
     ens.add(0)
     selected: list[int] = []
     available = list(range(1, len(models)))
-    for _ in _progress(range(steps), progress, desc="greedy steps (device)", unit="step"):
+    for _ in progress_bar(range(steps), progress, desc="greedy steps (device)", unit="step"):
         cnt = ens.counts(available)
         best = int(np.argmax(cnt))  # first best in candidate order
         j = available[best]
@@ -428,9 +424,10 @@ def fit_temperature_torch(logits, y_true, *, device: str, bounds: tuple[float, f
     run on the device, so the result agrees with the numpy fit to ``rtol``.
     """
     torch = _torch()
-    from norep.calibration import _check_fit_inputs, _compute_dtype, _newton_beta
+    from norep._validation import check_fit_inputs, compute_dtype
+    from norep.calibration import _newton_beta
 
-    logits, y, (t_lo, t_hi) = _check_fit_inputs(logits, y_true, bounds)
+    logits, y, (t_lo, t_hi) = check_fit_inputs(logits, y_true, bounds)
     n, c = logits.shape
     if c == 1:
         return 1.0
@@ -439,7 +436,7 @@ def fit_temperature_torch(logits, y_true, *, device: str, bounds: tuple[float, f
     yt = torch.from_numpy(y).to(device)
     n_sub = min(int(subsample), n // 4) if subsample else 0
     idx = np.linspace(0, n - 1, max(n_sub, min(n, 256))).astype(np.int64)
-    sub = np.asarray(logits[idx], dtype=_compute_dtype(logits.dtype))
+    sub = np.asarray(logits[idx], dtype=compute_dtype(logits.dtype))
     spread = float(np.mean(sub.std(axis=1)))
     beta0 = min(max(1.0 / spread if spread > 0 and math.isfinite(spread) else 1.0, b_lo), b_hi)
     k3 = None

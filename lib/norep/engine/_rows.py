@@ -1,0 +1,165 @@
+"""Reading logits for the fast engine: row blocks and single rows of memory-mapped store files.
+
+Memory-mapped store files are read with ``preadv`` into reused buffers (:class:`RowReader`), so a
+streaming pass maps no page of the file (no page faults, no growth of the resident set); a few rows
+are gathered the same way. Each block is turned into calibrated probabilities by
+:func:`norep.calibration.softmax`'s own in-place kernel, so every value is the reference's, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from norep.calibration import _copy_rows, _release_rows, _softmax_inplace
+
+BLOCK_ELEMS = 1 << 18
+"""Elements per row block of a streaming pass (1 MB of float32)."""
+ROWS_PER_BATCH = 2048
+"""Full-row fallbacks are evaluated in batches of this many rows."""
+
+
+def progress_bar(iterable, enabled: bool, **kw):
+    """``iterable``, wrapped in a tqdm progress bar on stderr when ``enabled``."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kw)
+
+
+class RowReader:
+    """Row blocks of a 2-D logits array converted to the compute dtype, without mapping files.
+
+    A read-only memory map of a whole ``.npy`` file (what :class:`norep.store.Store` hands out) is
+    read with ``os.preadv`` straight from the file into a reused buffer: no page of the file is
+    mapped into the process, so there are no page faults, nothing to release and no growth of the
+    resident set; float16 is then widened by torch's vectorised conversion, float32 lands directly
+    in the compute buffer. Any other array is sliced.
+    """
+
+    def __init__(self, arr: np.ndarray, dtype, step: int):
+        import mmap
+        import os
+
+        self.arr, self.dtype = arr, np.dtype(dtype)
+        self.fd = None
+        if (
+            isinstance(arr, np.memmap)
+            and isinstance(arr.base, mmap.mmap)
+            and arr.flags.c_contiguous
+            and not arr.flags.writeable
+            and getattr(arr, "filename", None)
+            and hasattr(os, "preadv")
+        ):
+            try:
+                self.fd = os.open(arr.filename, os.O_RDONLY)
+            except OSError:  # pragma: no cover - the file vanished: fall back to the map
+                self.fd = None
+        self.row_bytes = arr.shape[1] * arr.dtype.itemsize if arr.ndim == 2 else arr.dtype.itemsize
+        self.scratch = None
+        if self.fd is not None and arr.dtype != self.dtype:
+            self.scratch = np.empty((step, arr.shape[1]), dtype=arr.dtype)
+
+    def read(self, a: int, b: int, out: np.ndarray) -> None:
+        """``out[...] = arr[a:b]`` (converted); ``out`` has ``b - a`` rows."""
+        import os
+
+        if self.fd is None:
+            _copy_rows(out, self.arr[a:b])
+            _release_rows(self.arr, a, b)
+            return
+        dst = out if self.scratch is None else self.scratch[: b - a]
+        view = memoryview(dst).cast("B")
+        want, pos = view.nbytes, self.arr.offset + a * self.row_bytes
+        got = 0
+        while got < want:
+            r = os.preadv(self.fd, [view[got:]], pos + got)
+            if r <= 0:  # pragma: no cover - truncated file
+                raise OSError(f"could not read {self.arr.filename}")
+            got += r
+        if self.scratch is not None:
+            _copy_rows(out, dst)
+
+    def close(self) -> None:
+        import os
+
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def softmax_checked(z: np.ndarray, temperature: float, what: str = "logits", *, normalize: bool = True):
+    """:func:`norep.calibration.softmax` of the block ``z`` in place; returns its row stats.
+
+    NaN and +inf propagate into the row max, so checking the (n,) maxima replaces a full pass.
+    """
+    z, m, s = _softmax_inplace(z, temperature, stats=True, normalize=normalize)
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{what} contain NaN or Inf")
+    return m, s
+
+
+def preadable(arr) -> bool:
+    import mmap
+    import os
+
+    return (
+        isinstance(arr, np.memmap)
+        and isinstance(arr.base, mmap.mmap)
+        and arr.flags.c_contiguous
+        and not arr.flags.writeable
+        and bool(getattr(arr, "filename", None))
+        and hasattr(os, "preadv")
+        and arr.ndim == 2
+    )
+
+
+def gather_rows(arr: np.ndarray, rows) -> np.ndarray:
+    """``arr[rows]`` for an index array. From a read-only memory-mapped file: a few rows are read
+    with ``preadv`` (nothing mapped); more go through the map (one page fault per 64 KB or so) and
+    the pages touched are released at once, so the resident set does not grow."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not preadable(arr) or len(rows) > 8:
+        out = np.asarray(arr[rows])
+        if len(rows):
+            _release_rows(arr, int(rows.min()), int(rows.max()) + 2)
+        return out
+    import os
+
+    c = arr.shape[1]
+    row_bytes = c * arr.dtype.itemsize
+    out = np.empty((len(rows), c), dtype=arr.dtype)
+    fd = os.open(arr.filename, os.O_RDONLY)
+    try:
+        for i, r in enumerate(rows.tolist()):
+            pread_into(fd, out[i], arr.offset + r * row_bytes)
+    finally:
+        os.close(fd)
+    return out
+
+
+def pread_into(fd: int, dst: np.ndarray, pos: int) -> None:
+    import os
+
+    view = memoryview(dst).cast("B")
+    got = 0
+    while got < view.nbytes:
+        r = os.preadv(fd, [view[got:]], pos + got)
+        if r <= 0:  # pragma: no cover - truncated file
+            raise OSError("could not read the logits file (truncated?)")
+        got += r
+
+
+def softmax_rows(logits: np.ndarray, rows, temperature: float, dtype) -> np.ndarray:
+    """Exact calibrated probabilities of the given rows (a slice or index array)."""
+    src = logits[rows] if isinstance(rows, slice) else gather_rows(logits, rows)
+    out = np.empty(src.shape, dtype=dtype)
+    _copy_rows(out, np.ascontiguousarray(src))
+    return _softmax_inplace(out, temperature)
