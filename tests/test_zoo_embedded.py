@@ -139,28 +139,24 @@ def test_unknown_model_name_is_a_clean_error(tmp_path):
 
 
 def test_precision_is_recorded_and_part_of_the_recipe_key(digits_store, tmp_path):
-    from norep.zoo._train import resolve_precision
-
     path, _ = digits_store
     ref = Store.open(path)
-    auto = resolve_precision("auto")
-    assert ref.meta("base")["precision"] == auto  # the default is "auto"
-    assert ref.meta("mlp")["precision"] == "fp32"  # bf16 autocast is only for the convolutional nets
-    assert ref.meta("knn")["precision"] == "fp32"
-    assert ref.meta("autoencoder-linear")["precision"] == ("fp32" if auto == "fp32" else "bf16 encoder, fp32 head")
+    assert ref.meta("base")["precision"] == "fp32"  # the small CNNs, the MLP and the heads train in fp32
+    assert ref.meta("mlp")["precision"] == "fp32" and ref.meta("knn")["precision"] == "fp32"
     out = tmp_path / "p"
-    _train(out, "--quick", "--only", "base", "--precision", "fp32")
-    fp32 = np.array(Store.open(out).logits("base", "test"))
-    assert Store.open(out).meta("base")["precision"] == "fp32"
-    stdout = _train(out, "--quick", "--only", "base", "--precision", "bf16")
-    assert _statuses(stdout)["base"] == "trained"  # another precision is another recipe: retrained
+    _train(out, "--only", "vgg", "--precision", "fp32")  # bf16 autocast applies to the VGG and the ResNet
+    fp32 = np.array(Store.open(out).logits("vgg", "test"))
+    assert Store.open(out).meta("vgg")["precision"] == "fp32"
+    stdout = _train(out, "--only", "vgg", "--precision", "bf16")
+    assert _statuses(stdout)["vgg"] == "trained" and _statuses(stdout)["base"] == "skipped"
     st = Store.open(out)
-    assert st.meta("base")["precision"] == "bf16"
-    bf16 = np.array(st.logits("base", "test"))
+    assert st.meta("vgg")["precision"] == "bf16"
+    bf16 = np.array(st.logits("vgg", "test"))
     assert not np.array_equal(fp32, bf16)  # autocast really changed the arithmetic
     assert np.mean(fp32.argmax(1) == bf16.argmax(1)) > 0.9  # ... but not the model
-    same = np.array(ref.logits("base", "test"))
-    np.testing.assert_array_equal(same, fp32 if auto == "fp32" else bf16)  # and is deterministic
+    stdout = _train(out, "--only", "vgg", "--precision", "fp32")
+    assert _statuses(stdout)["vgg"] == "trained"  # back to fp32: retrained, and the same model as before
+    np.testing.assert_array_equal(np.array(Store.open(out).logits("vgg", "test")), fp32)
 
 
 def test_resolve_precision():

@@ -5,8 +5,8 @@ representation analyses, paper Secs. 4.6-4.7) and ``head`` (a linear layer), wit
 ``forward(x) = head(dropout(features(x)))``. The base architecture of the Fashion-MNIST zoo is a
 two-convolution CNN (``cnn``); the ``ARCH`` category swaps in other networks (MLPs, a LeNet, wider,
 deeper or globally pooled CNNs, a VGG-style CNN, a small ResNet, a tiny ViT), and the representation
-learners of ``FWORK`` and ``DATASET`` use a wider two-convolution ``encoder`` whose 3x3-pooled
-feature map is a 1,152-dimensional embedding for a linear head.
+learners of ``FWORK`` and ``DATASET`` use a two-convolution ``encoder`` (5x5 then 3x3 kernels) whose
+3x3-pooled feature map is the embedding a linear head reads.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ def build(arch: str, n_classes: int = 10, **kw):
     --------
     >>> import torch
     >>> from norep.zoo._nets import build
-    >>> net = build("encoder", 10)
+    >>> net = build("encoder", 10, c1=32, c2=32)
     >>> net.features(torch.zeros(2, 1, 28, 28)).shape, net.dim
-    (torch.Size([2, 1152]), 1152)
+    (torch.Size([2, 288]), 288)
     >>> build("cnn", 10).dim
     288
     """
@@ -145,14 +145,15 @@ def build(arch: str, n_classes: int = 10, **kw):
             return self.decoder(self.features(x))
 
     class CNN(Net):
-        """Two 3x3 conv + BN + ReLU + max-pool stages, the feature map average-pooled to ``pool`` x ``pool``."""
+        """``convs`` conv (``kernel`` x ``kernel``) + BN + ReLU stages, the first two max-pooled, the feature map
+        average-pooled to ``pool`` x ``pool``."""
 
-        def __init__(self, c1=16, c2=32, pool=3, convs=2, dropout=0.0):
+        def __init__(self, c1=16, c2=32, pool=3, convs=2, kernel=3, dropout=0.0):
             super().__init__(c2 * pool * pool, dropout)
             layers, c = [], 1
             for i in range(convs):
                 o = c1 if i == 0 else c2
-                layers += [nn.Conv2d(c, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+                layers += [nn.Conv2d(c, o, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
                 if i < 2:
                     layers.append(nn.MaxPool2d(2))
                 c = o

@@ -88,7 +88,7 @@ class ZooSpec:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fashion": dict(n_train=10000, cnn=dict(c1=16, c2=32, pool=3), epochs=3, band_halfwidth=0.02,
-                    enc=dict(c1=32, c2=64, pool=3), n_reinit=7, long_epochs=(8, 15), mlp_epochs=6,
+                    enc=dict(c1=32, c2=32, pool=2), n_reinit=7, long_epochs=(8, 15), mlp_epochs=6,
                     pretrain_epochs=3, simclr_epochs=4, n_other=10000, forest_trees=100,
                     down_sizes=(3000, 1000, 2000), full=True),
     "fashion-quick": dict(n_train=4000, cnn=dict(c1=16, c2=32, pool=3), epochs=2, band_halfwidth=0.02,
@@ -108,8 +108,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 trains on the first ``n_train`` = 10,000 official training images; the base is a two-convolution CNN
 (16 and 32 channels) trained 3 epochs; the accuracy band is the base's test accuracy +- 2 points
 (the paper's 74-78 % band is 4 points wide); the representation learners (``FWORK``, ``DATASET``) use
-the wider ``encoder`` (32 and 64 channels, a 576-dimensional embedding) and ``n_other`` = 10,000
-images of other data."""
+the ``encoder`` (a 5x5 convolution with 32 channels, a 3x3 one with 32, pooled to 2x2: a
+128-dimensional embedding) and ``n_other`` = 10,000 images of other data."""
 
 SEED_STRIDE = 1000
 """Model seeds are ``SEED_STRIDE * seed + offset``: the replicates of ``--seed K`` share no model seed."""
@@ -154,6 +154,9 @@ def _arch_rows(p):
             ("cnn-wide", "the base CNN twice as wide (32 and 64 channels)", "cnn",
              dict(c, c1=2 * c["c1"], c2=2 * c["c2"]), {}),
             ("cnn-3conv", "a three-convolution CNN (16, 32, 32 channels)", "cnn", dict(c, convs=3), {}),
+            ("cnn-5x5", "the base CNN with 5x5 kernels", "cnn", dict(c, kernel=5), {}),
+            ("mlp-deep", "MLP 784-512-256-128", "mlp", dict(hidden=[512, 256, 128]), dict(epochs=p["mlp_epochs"],
+                                                                                          lr=0.05)),
             ("vgg", "plain VGG-style CNN (5 conv + BN, no residuals)", "vgg", {}, dict(lr=0.05)),
             ("resnet", "small ResNet (width 16, two residual blocks)", "resnet", dict(width=16), {}),
             ("mlp-narrow", "MLP 784-32 (low-accuracy model)", "mlp", dict(hidden=[32]),
@@ -193,7 +196,9 @@ def _representation_specs(p, seed, data):
              ("natural", "simclr", "natural", f"{n} crops of two photographs", "Cont. (SimCLR)"),
              ("natural-autoencoder", "autoencoder", "natural", f"{n} crops of two photographs",
               "Reconstruction (denoising AE)"),
-             ("procedural-rotation", "rotation", "procedural", f"{n} procedural shape images", "Rotation prediction")]
+             ("procedural-rotation", "rotation", "procedural", f"{n} procedural shape images", "Rotation prediction"),
+             ("glyphs-rotation", "rotation", "glyphs", f"{n} rendered letters (no labels)", "Rotation prediction"),
+             ("natural-rotation", "rotation", "natural", f"{n} crops of two photographs", "Rotation prediction")]
     if not p["full"]:
         fwork, other = [fwork[1]], [other[1]]
     specs = []
@@ -210,13 +215,13 @@ def _representation_specs(p, seed, data):
                              what, "L-BFGS", "linear", lin, s, deps=(f"{name}-encoder",)))
     specs.append(ZooSpec("random-features-linear", "DATASET", f"Random (untrained) {enc} features, L-BFGS linear "
                          "head", "none (random init)", "L-BFGS", "linear", lin, seed + 90))
-    if p["full"]:  # low-accuracy readouts: the same frozen encoders, globally pooled (64-dim)
+    if p["full"]:  # low-accuracy readouts: the same frozen encoders, globally pooled
         for name, cat, of in (("autoencoder-linear-gap", "FWORK", "autoencoder-linear"),
                               ("rotation-linear-gap", "FWORK", "rotation-linear"),
                               ("random-features-gap", "DATASET", "random-features-linear"),
                               ("natural-linear-gap", "DATASET", "natural-linear")):
             src = specs[[x.name for x in specs].index(of)]
-            specs.append(ZooSpec(name, cat, src.method.replace("L-BFGS linear head", "globally pooled (64-dim), "
+            specs.append(ZooSpec(name, cat, src.method.replace("L-BFGS linear head", "globally pooled, "
                                                                "L-BFGS linear head (low-accuracy model)"),
                                  src.data, "L-BFGS", "linear", gap, src.seed, deps=src.deps))
     return specs
@@ -280,6 +285,10 @@ def zoo_specs(preset: str = "fashion", *, quick: bool = False, seed: int = 0) ->
     specs.append(ZooSpec("kd-from-long", "FWORK", f"Knowledge distillation (T=4, weight 0.7) of {cnn} from the "
                          "long-trained model, base recipe", data, "Distilled", "kd",
                          dict(base_recipe, kd_weight=0.7, kd_temperature=4.0), seed + 49, deps=("long-training",)))
+    if p["full"]:
+        specs.append(ZooSpec("kd-from-vgg", "FWORK", f"Knowledge distillation (T=4, weight 0.7) of {cnn} from the "
+                             "VGG-style CNN, base recipe", data, "Distilled", "kd",
+                             dict(base_recipe, kd_weight=0.7, kd_temperature=4.0), seed + 60, deps=("vgg",)))
     specs += _representation_specs(p, seed, data)
     # put dependencies before their users, keep base first and the teacher second
     order = {s.name: i for i, s in enumerate(specs)}
