@@ -252,7 +252,7 @@ def test_quick_fashion_preset(tmp_path):
     assert set(st.models()["category"]) == set(CATEGORIES)
     assert st.info["preset"] == "fashion" and st.info["quick"] is True
     assert st.n_examples("test") == 5000 and st.n_examples("calib") == 5000
-    assert st.meta("base")["accuracy"]["test"] > 0.75
+    assert st.meta("base")["accuracy"]["test"] > 0.72
     assert st.split_class_names("down_train") == [str(d) for d in range(10)]  # digits: not the upstream classes
     assert json.loads(json.dumps(st.info["class_groups"]))["footwear"] == [5, 7, 9]
     assert all(st.embeddings(n, "down_test") is not None for n in st.model_names()

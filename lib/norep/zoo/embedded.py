@@ -4,26 +4,31 @@ categories (paper Sec. 3.1, Table 1), written into a prediction store.
 The paper compares ImageNet models to a ResNet-50 base, grouped by how far their training diverges
 from it: REINIT (another seed) -> HPARAM (other hyper-parameters) -> ARCH (other architecture) ->
 FWORK (other objective on the same images) -> DATASET (representation learned on other data). Here
-the base is a small ResNet with augmentation trained a few epochs on 50,000 Fashion-MNIST images,
-and every category is filled with the closest CPU-sized analogue:
+the base is a two-convolution CNN trained 3 epochs on 10,000 Fashion-MNIST training images, and each
+category changes one thing:
 
 * REINIT: the base recipe with other seeds;
-* HPARAM: dropout, label smoothing, weight decay and learning rate varied, once jointly, as in
-  Table 1 (each its own run, with its own seed); a 3x longer run is the high-accuracy model;
-* ARCH: an MLP, a LeNet, a plain VGG-style CNN, a tiny ViT, and scikit-learn learners (logistic
-  regression on pixels, kNN and a random forest on PCA features) whose log-probabilities are logits;
-* FWORK: knowledge distillation (the base architecture distilled from the longer-trained model, as
-  DeiT was distilled from a different CNN), SimCLR-style contrastive pretraining then an L-BFGS
-  linear head or fine-tuning (the paper's SimCLR row is fine-tuned), and denoising-autoencoder
-  pretraining then a linear head;
-* DATASET: contrastive pretraining on procedurally generated shapes, supervised pretraining on
-  scikit-learn's digits (upsampled to 28x28), and a random-feature network, each then given a
-  linear head or fine-tuned on Fashion-MNIST (as BiT and ViT-S/21k were in the paper).
+* HPARAM: the base network and recipe with one training setting changed (learning rate, weight
+  decay, label smoothing, dropout, batch size, shift augmentation, optimiser, epochs); the
+  longer-trained runs are the high-accuracy models, a tiny learning rate and a huge batch low ones;
+* ARCH: the base recipe with another network (MLPs, LeNet, wider / deeper / 5x5 / globally pooled
+  CNNs, a VGG-style CNN, a small ResNet) or a scikit-learn learner (logistic regression, kNN, random
+  forest, naive Bayes) whose log-probabilities are logits;
+* FWORK: the same images and labels, another objective: knowledge distillation from the long-trained
+  model and from the VGG (as DeiT was distilled from a CNN), and encoders learned without labels by
+  SimCLR-style contrast, denoising reconstruction, masked-patch reconstruction or rotation
+  prediction, frozen and read by an L-BFGS linear head (the paper's SimCLR and linear-probe rows);
+* DATASET: frozen encoders learned on data other than Fashion-MNIST (procedural shapes, letters
+  rendered with Pillow's font, crops of scikit-learn's two sample photographs; contrast, supervised
+  letter classification, reconstruction or rotation prediction) and an untrained random encoder,
+  adapted by an L-BFGS linear head only, as CLIP, ALIGN and BiT keep their representation.
 
-The accuracy band (the paper's 74-78%) is the base's test accuracy +- ``band_halfwidth``; each model's
-``tier`` is ``band``, ``high`` or ``low``. Training is incremental (a model whose recipe and data are
-unchanged is skipped), resumable (the store writes each model atomically), and deterministic for a
-seed on CPU. Pretrained encoders and teacher weights are cached under ``STORE/_cache``.
+Globally pooled readouts of some frozen encoders are the low-accuracy models of FWORK and DATASET.
+The accuracy band (the paper's 74-78%) is the base's test accuracy +- ``band_halfwidth`` (fixed in
+the preset); each model's ``tier`` is ``band``, ``high`` or ``low``. Training is incremental (a model
+whose recipe and data are unchanged is skipped), resumable (the store writes each model atomically),
+and deterministic for a seed on one machine. Pretrained encoders and teacher weights are cached under
+``STORE/_cache``.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ class ZooSpec:
     method: str
     data: str
     head: str
-    kind: str  # supervised | kd | sklearn | linear | finetune | pretrain
+    kind: str  # supervised | kd | sklearn | linear | pretrain
     recipe: dict
     seed: int
     deps: tuple[str, ...] = ()
