@@ -20,9 +20,12 @@
 # 11-point interpolated mean average precision (mAP), and then probes the concatenation of two
 # models' full embeddings (stacked generalization {cite}`wolpert1992stacked`).
 #
-# In the embedded study the downstream task is a multi-label problem built from held-out
-# Fashion-MNIST images (splits `down_train`, `down_val`, `down_test`); at paper scale it is VOC
-# 2007 extracted with `norep extract`.
+# In the embedded study the downstream task is a multi-label problem whose labels are not the
+# upstream classes: canvases of one to four of scikit-learn's handwritten digits, labelled with the
+# digits present (splits `down_train`, `down_val`, `down_test`, built from disjoint pools of digit
+# images that no zoo model trained on). A probe must therefore find digit shapes in an embedding
+# learned for clothing (or for other data), not re-read the upstream classifier. At paper scale
+# the task is VOC 2007 extracted with `norep extract`.
 
 # %% tags=["remove-cell"]
 # Google Colab (the launch button) opens this notebook alone, without the project: once per session,

@@ -93,13 +93,16 @@ def test_fashion_splits_partition_the_official_sets():
     # the official training set is balanced: 6,000 per class
     np.testing.assert_array_equal(np.bincount(raw["y_train"]), np.full(10, 6000))
     s = data.load_splits("fashion")
-    assert (len(s.y_train), len(s.y_calib), len(s.y_test)) == (50000, 10000, 10000)
-    np.testing.assert_array_equal(s.X_test, raw["X_test"])
-    np.testing.assert_array_equal(np.bincount(s.y_train) + np.bincount(s.y_calib), np.full(10, 6000))
-    # train and calib are disjoint and together the official training images (compare row hashes)
+    assert (len(s.y_train), len(s.y_calib), len(s.y_test)) == (60000, 5000, 5000)
+    np.testing.assert_array_equal(s.X_train, raw["X_train"])
+    # calib and test: the two halves of the official test set, 500 per class in calib
+    np.testing.assert_array_equal(np.bincount(s.y_calib), np.full(10, 500))
+    np.testing.assert_array_equal(np.bincount(s.y_test) + np.bincount(s.y_calib), np.bincount(raw["y_test"]))
     h = lambda X: {hash(x.tobytes()) for x in X}  # noqa: E731
-    assert h(s.X_train) | h(s.X_calib) == h(raw["X_train"])
-    assert len(h(s.X_train) & h(s.X_calib)) < 50  # only exact duplicate images may coincide
+    assert h(s.X_calib) | h(s.X_test) == h(raw["X_test"])
+    assert len(h(s.X_calib) & h(s.X_test)) < 10  # only exact duplicate images may coincide
+    again = data.load_splits("fashion")
+    np.testing.assert_array_equal(again.y_calib, s.y_calib)
     assert s.class_names[9] == "Ankle boot"
     assert sorted(i for g in s.class_groups.values() for i in g) == list(range(10))
 
@@ -163,3 +166,33 @@ def test_downstream_pools_are_disjoint():
     assert not used["down_train"] & used["down_test"]
     assert not used["down_train"] & used["down_val"]
     assert not used["down_val"] & used["down_test"]
+
+
+def test_other_data_is_deterministic_and_not_digits_or_fashion():
+    X, y = data.glyph_images(60, seed=1)
+    X2, y2 = data.glyph_images(60, seed=1)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+    assert set(data.GLYPHS) & set("0123456789") == set()  # no digit: the downstream task's items
+    assert X.reshape(60, -1).max(1).min() > 100  # every glyph was drawn
+    P = data.natural_patches(20, seed=2)
+    np.testing.assert_array_equal(P, data.natural_patches(20, seed=2))
+    assert P.shape == (20, 28, 28) and P.std() > 20
+
+
+def test_embedded_downstream_labels_are_digits_not_upstream():
+    from norep.downstream import embedded_downstream
+
+    class _S:  # the fashion downstream needs no Fashion-MNIST array
+        X_calib = y_calib = None
+        class_names = list(data.FASHION_MNIST_CLASSES)
+
+    down, names, text = embedded_downstream("fashion", _S(), sizes=(30, 10, 20))
+    assert names == list(data.DIGITS_CLASSES) and "digits" in text
+    Xd, _ = data.digits_images()
+    pooled = {np.round(x.reshape(14, 2, 14, 2).astype(float).mean(axis=(1, 3))).astype(np.uint8).tobytes()
+              for x in Xd}
+    imgs, Y = down["down_train"]
+    assert Y.shape == (30, 10)
+    quads = [img[r:r + 14, c:c + 14] for img in imgs for r in (0, 14) for c in (0, 14)]
+    assert all(q.tobytes() in pooled for q in quads if q.any())  # every item is a scikit-learn digit

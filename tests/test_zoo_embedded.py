@@ -17,7 +17,7 @@ from norep import CATEGORIES
 from norep.data import DataNotFoundError, find_fashion_mnist
 from norep.store import Store
 
-NEURAL_KINDS = {"supervised", "kd", "linear", "finetune"}
+NEURAL_KINDS = {"supervised", "kd", "linear"}
 
 
 def _train(out, *extra, preset="digits"):
@@ -139,28 +139,24 @@ def test_unknown_model_name_is_a_clean_error(tmp_path):
 
 
 def test_precision_is_recorded_and_part_of_the_recipe_key(digits_store, tmp_path):
-    from norep.zoo._train import resolve_precision
-
     path, _ = digits_store
     ref = Store.open(path)
-    auto = resolve_precision("auto")
-    assert ref.meta("base")["precision"] == auto  # the default is "auto"
-    assert ref.meta("mlp")["precision"] == "fp32"  # bf16 autocast is only for the convolutional nets
-    assert ref.meta("knn")["precision"] == "fp32"
-    assert ref.meta("autoencoder-linear")["precision"] == ("fp32" if auto == "fp32" else "bf16 encoder, fp32 head")
+    assert ref.meta("base")["precision"] == "fp32"  # the small CNNs, the MLP and the heads train in fp32
+    assert ref.meta("mlp")["precision"] == "fp32" and ref.meta("knn")["precision"] == "fp32"
     out = tmp_path / "p"
-    _train(out, "--quick", "--only", "base", "--precision", "fp32")
-    fp32 = np.array(Store.open(out).logits("base", "test"))
-    assert Store.open(out).meta("base")["precision"] == "fp32"
-    stdout = _train(out, "--quick", "--only", "base", "--precision", "bf16")
-    assert _statuses(stdout)["base"] == "trained"  # another precision is another recipe: retrained
+    _train(out, "--only", "vgg", "--precision", "fp32")  # bf16 autocast applies to the VGG and the ResNet
+    fp32 = np.array(Store.open(out).logits("vgg", "test"))
+    assert Store.open(out).meta("vgg")["precision"] == "fp32"
+    stdout = _train(out, "--only", "vgg", "--precision", "bf16")
+    assert _statuses(stdout)["vgg"] == "trained" and _statuses(stdout)["base"] == "skipped"
     st = Store.open(out)
-    assert st.meta("base")["precision"] == "bf16"
-    bf16 = np.array(st.logits("base", "test"))
+    assert st.meta("vgg")["precision"] == "bf16"
+    bf16 = np.array(st.logits("vgg", "test"))
     assert not np.array_equal(fp32, bf16)  # autocast really changed the arithmetic
     assert np.mean(fp32.argmax(1) == bf16.argmax(1)) > 0.9  # ... but not the model
-    same = np.array(ref.logits("base", "test"))
-    np.testing.assert_array_equal(same, fp32 if auto == "fp32" else bf16)  # and is deterministic
+    stdout = _train(out, "--only", "vgg", "--precision", "fp32")
+    assert _statuses(stdout)["vgg"] == "trained"  # back to fp32: retrained, and the same model as before
+    np.testing.assert_array_equal(np.array(Store.open(out).logits("vgg", "test")), fp32)
 
 
 def test_resolve_precision():
@@ -255,12 +251,135 @@ def test_quick_fashion_preset(tmp_path):
     st = Store.open(tmp_path / "fq")
     assert set(st.models()["category"]) == set(CATEGORIES)
     assert st.info["preset"] == "fashion" and st.info["quick"] is True
-    assert st.n_examples("test") == 10000 and st.n_examples("calib") == 10000
-    assert st.meta("base")["accuracy"]["test"] > 0.8
+    assert st.n_examples("test") == 5000 and st.n_examples("calib") == 5000
+    assert st.meta("base")["accuracy"]["test"] > 0.72
+    assert st.split_class_names("down_train") == [str(d) for d in range(10)]  # digits: not the upstream classes
     assert json.loads(json.dumps(st.info["class_groups"]))["footwear"] == [5, 7, 9]
     assert all(st.embeddings(n, "down_test") is not None for n in st.model_names()
                if st.meta(n)["kind"] in NEURAL_KINDS)
     assert "total:" in stdout
+
+
+def _record_pretraining(monkeypatch):
+    """Instrument the training loops: every array a ``pretrain`` spec's loop receives, by spec name."""
+    from norep.zoo import _train as T
+    from norep.zoo import embedded
+
+    seen, current = {}, []
+    def recorder(orig):
+        def wrap(net, X, *args, **kw):
+            if current:
+                seen.setdefault(current[-1], []).append((np.array(X), None if not args else np.array(args[0])))
+            return orig(net, X, *args, **kw)
+        return wrap
+
+    for fn in ("fit_supervised", "fit_simclr", "fit_pretext"):
+        monkeypatch.setattr(T, fn, recorder(getattr(T, fn)))
+    orig = embedded._Trainer._pretrain
+
+    def pretrain(self, spec, prec):
+        current.append(spec.name)
+        try:
+            return orig(self, spec, prec)
+        finally:
+            current.pop()
+    monkeypatch.setattr(embedded._Trainer, "_pretrain", pretrain)
+    return seen
+
+
+def _check_pretraining_data(preset, path, monkeypatch, **kw):
+    from norep.data import load_splits
+    from norep.zoo.embedded import train_zoo, zoo_specs
+
+    specs = zoo_specs(preset, quick=True)
+    dataset = [s.name for s in specs if s.category == "DATASET"]
+    fwork = [s.name for s in specs if s.category == "FWORK" and s.kind == "linear"]
+    seen = _record_pretraining(monkeypatch)
+    train_zoo(path, preset=preset, quick=True, only=dataset + fwork, progress=False, log=lambda line: None,
+              threads=1, **kw)
+    s = load_splits(preset, path=kw.get("data_path"))
+    train_rows = {x.tobytes() for x in s.X_train}
+    enc = {d for n in dataset for d in next(x for x in specs if x.name == n).deps}
+    fenc = {d for n in fwork for d in next(x for x in specs if x.name == n).deps}
+    assert enc and fenc and enc <= set(seen) and fenc <= set(seen)
+    for name in enc:  # a DATASET encoder: no training image, no training label
+        for X, y in seen[name]:
+            assert not any(x.tobytes() in train_rows for x in X), name
+            # labels, if any, are another task's (the 52 letters), not the training labels
+            assert y is None or (int(y.max()) >= len(s.class_names)
+                                 and not np.array_equal(y, s.y_train[:len(y)])), name
+    for name in fenc:  # and the instrument works: FWORK encoders do learn from the training images
+        assert all(any(x.tobytes() in train_rows for x in X[:50]) for X, _ in seen[name]), name
+
+
+def test_dataset_encoders_never_see_training_images_digits(monkeypatch, tmp_path):
+    _check_pretraining_data("digits", tmp_path / "d", monkeypatch)
+
+
+@pytest.mark.skipif(not _fashion_available(), reason="Fashion-MNIST not installed")
+def test_dataset_encoders_never_see_training_images_fashion(monkeypatch, tmp_path):
+    _check_pretraining_data("fashion", tmp_path / "f", monkeypatch)
+
+
+def test_device_choice(tmp_path):
+    from norep.zoo._train import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda")
+        assert resolve_device("auto") == "cpu"
+
+
+def test_device_cpu_is_the_default_result(digits_store, tmp_path):
+    """``--device cpu`` (and ``auto`` without a GPU) gives the default store's models bit for bit."""
+    import torch
+
+    path, _ = digits_store
+    out = tmp_path / "dev"
+    _train(out, "--quick", "--only", "knn", "kd-from-long", "--device", "cpu")
+    st, ref = Store.open(out), Store.open(path)
+    assert "device" not in st.meta("kd-from-long")
+    for name in ("base", "long-training", "kd-from-long", "knn"):
+        np.testing.assert_array_equal(st.logits(name, "test"), ref.logits(name, "test"), err_msg=name)
+    if not torch.cuda.is_available():
+        stdout = _train(out, "--quick", "--only", "kd-from-long", "--device", "auto")
+        assert set(_statuses(stdout).values()) == {"skipped"}
+
+
+def test_seeds_of_replicates_are_disjoint():
+    from norep.zoo.embedded import zoo_specs
+
+    for preset in ("fashion", "digits"):
+        s0 = {s.seed for s in zoo_specs(preset)}
+        s1 = {s.seed for s in zoo_specs(preset, seed=1)}
+        assert s0 and not s0 & s1
+
+
+def test_fashion_zoo_design_counts():
+    """The full preset plans what the study needs: >= 7 candidates per category, every category but
+    REINIT with low-accuracy models, the high-accuracy models, and DATASET encoders on other data only."""
+    from collections import Counter
+
+    from norep.zoo.embedded import zoo_specs
+
+    specs = [s for s in zoo_specs("fashion") if s.in_store]
+    counts = Counter(s.category for s in specs)
+    assert min(counts.values()) >= 7, counts
+    low = {s.category for s in specs if "low-accuracy" in s.method}
+    assert low == {"HPARAM", "ARCH", "FWORK", "DATASET"}
+    by = {s.name: s for s in zoo_specs("fashion")}
+    for s in specs:
+        if s.category == "DATASET":
+            assert s.kind == "linear" and all(by[d].recipe["data"] != "fashion" for d in s.deps)
+        if s.category == "FWORK" and s.kind == "linear":
+            assert all(by[d].recipe["data"] == "fashion" for d in s.deps)
+        if s.category == "HPARAM":
+            assert s.recipe["arch"] == "cnn"
 
 
 def test_openmp_wait_policy_follows_idle_cpus(monkeypatch):

@@ -1,8 +1,10 @@
 """Data sets of the embedded study: Fashion-MNIST and scikit-learn's digits.
 
 The embedded study stands in for the paper's ImageNet setting (Sec. 3) with Fashion-MNIST: every zoo
-model is trained on ``train``, temperatures are fitted (and greedy selections made) on ``calib``,
-and every reported number comes from ``test``.
+model is trained on (a subset of) ``train``, temperatures are fitted (and greedy selections made) on
+``calib``, and every reported number comes from ``test``. ``calib`` and ``test`` are the two halves
+of the official test set, so selection and evaluation see the same distribution (the paper's
+calibration split is likewise held out of ImageNet's validation images).
 
 Fashion-MNIST is looked up, in order, in
 
@@ -17,6 +19,10 @@ and every file is checked against the SHA-256 of its decompressed IDX content (s
 
 The ``digits`` preset uses scikit-learn's bundled 8x8 digits (1,797 images), upsampled to 28x28 so
 the same networks apply; it is always present and makes the test suite fast.
+
+Other data (no Fashion-MNIST image or label), for the ``DATASET`` category's pretraining:
+:func:`glyph_images` (letters rendered with Pillow's bundled font) and :func:`natural_patches` (crops
+of scikit-learn's two bundled photographs); :func:`norep.zoo._nets.procedural_images` draws shapes.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ __all__ = [
     "Splits",
     "digits_images",
     "download_fashion_mnist",
+    "glyph_images",
+    "natural_patches",
     "find_fashion_mnist",
     "load_fashion_mnist",
     "load_splits",
@@ -286,6 +294,66 @@ def digits_images() -> tuple[np.ndarray, np.ndarray]:
     return np.round(np.clip(out, 0, 1) * 255).astype(np.uint8), d.target.astype(np.int64)
 
 
+GLYPHS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+"""The 52 classes of :func:`glyph_images` (letters only: no digit, the downstream task's classes)."""
+
+
+def glyph_images(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` 28x28 images of letters rendered with Pillow's bundled font, randomly sized, rotated, shifted
+    and stroked, with their class (index into :data:`GLYPHS`).
+
+    Examples
+    --------
+    >>> from norep.data import glyph_images
+    >>> X, y = glyph_images(4, seed=0)
+    >>> X.shape, X.dtype.name, bool(X.max() > 128), bool(y.max() < 52)
+    ((4, 28, 28), 'uint8', True, True)
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    fonts = {s: ImageFont.load_default(size=s) for s in range(14, 25, 2)}
+    y = rng.integers(0, len(GLYPHS), size=n)
+    out = np.zeros((n, 28, 28), np.uint8)
+    for i in range(n):
+        img = Image.new("L", (40, 40), 0)
+        size = int(rng.choice(list(fonts)))
+        ImageDraw.Draw(img).text((20, 20), GLYPHS[y[i]], fill=int(rng.integers(160, 256)), font=fonts[size],
+                                 anchor="mm", stroke_width=int(rng.integers(0, 2)),
+                                 stroke_fill=int(rng.integers(160, 256)))
+        img = img.rotate(float(rng.uniform(-20, 20)), resample=Image.BILINEAR,
+                         translate=tuple(int(t) for t in rng.integers(-3, 4, 2)))
+        out[i] = np.asarray(img.crop((6, 6, 34, 34)))
+    return out, y.astype(np.int64)
+
+
+def natural_patches(n: int, *, seed: int = 0) -> np.ndarray:
+    """``n`` grey 28x28 crops (side 16-96 pixels, resized) of scikit-learn's two bundled photographs
+    (``china.jpg``, ``flower.jpg``), each contrast-stretched to 0-255.
+
+    Examples
+    --------
+    >>> from norep.data import natural_patches
+    >>> P = natural_patches(3, seed=0)
+    >>> P.shape, P.dtype.name, int(P.max())
+    ((3, 28, 28), 'uint8', 255)
+    """
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    photos = [Image.fromarray(im).convert("L") for im in load_sample_images().images]
+    out = np.zeros((n, 28, 28), np.uint8)
+    for i in range(n):
+        ph = photos[int(rng.integers(len(photos)))]
+        side = int(rng.integers(16, 97))
+        x0, y0 = int(rng.integers(0, ph.width - side)), int(rng.integers(0, ph.height - side))
+        a = np.asarray(ph.crop((x0, y0, x0 + side, y0 + side)).resize((28, 28), Image.BILINEAR), np.float32)
+        lo, hi = a.min(), a.max()
+        out[i] = np.round((a - lo) / max(hi - lo, 1.0) * 255).astype(np.uint8)
+    return out
+
+
 @dataclass
 class Splits:
     """Train / calib / test images and labels of one preset (uint8 images, int64 labels)."""
@@ -314,9 +382,10 @@ def load_splits(preset: str = "fashion", *, path: str | os.PathLike | None = Non
                 n_calib: int | None = None, seed: int = 0) -> Splits:
     """The train / calib / test splits of a preset (paper Sec. 3.2: calibration split disjoint from test).
 
-    ``fashion``: ``calib`` = 10,000 images held out of the official 60,000 training images (a random
-    subset, stratification-free, fixed by ``seed``), ``train`` = the other 50,000, ``test`` = the
-    official 10,000. ``digits``: scikit-learn's 1,797 digits split 1,000 / 400 / 397.
+    ``fashion``: ``train`` = the official 60,000 training images; ``calib`` = 5,000 of the official
+    10,000 test images (500 per class, fixed by ``seed``) and ``test`` = the other 5,000, so that the
+    split that fits temperatures and selects models has the evaluation split's distribution.
+    ``digits``: scikit-learn's 1,797 digits split 1,000 / 400 / 397.
 
     Parameters
     ----------
@@ -324,7 +393,7 @@ def load_splits(preset: str = "fashion", *, path: str | os.PathLike | None = Non
     path : path-like, optional
         Fashion-MNIST folder (see :func:`find_fashion_mnist`).
     n_calib : int, optional
-        Size of ``calib`` (default 10,000 for fashion, 400 for digits).
+        Size of ``calib`` (default 5,000 for fashion, a multiple of 10; 400 for digits).
     seed : int, default 0
         Seed of the held-out split (model seeds are separate).
 
@@ -342,11 +411,12 @@ def load_splits(preset: str = "fashion", *, path: str | os.PathLike | None = Non
     rng = np.random.default_rng(seed)
     if preset == "fashion":
         d = load_fashion_mnist(path)
-        n_calib = 10_000 if n_calib is None else int(n_calib)
-        perm = rng.permutation(len(d["y_train"]))
-        cal, tr = np.sort(perm[:n_calib]), np.sort(perm[n_calib:])
-        return Splits("fashion", list(FASHION_MNIST_CLASSES), d["X_train"][tr], d["y_train"][tr],
-                      d["X_train"][cal], d["y_train"][cal], d["X_test"], d["y_test"],
+        n_calib = 5_000 if n_calib is None else int(n_calib)
+        yt = d["y_test"]
+        cal = np.sort(np.concatenate([rng.permutation(np.flatnonzero(yt == c))[:n_calib // 10] for c in range(10)]))
+        te = np.setdiff1d(np.arange(len(yt)), cal)
+        return Splits("fashion", list(FASHION_MNIST_CLASSES), d["X_train"], d["y_train"],
+                      d["X_test"][cal], yt[cal], d["X_test"][te], yt[te],
                       {k: list(v) for k, v in FASHION_MNIST_CLASS_GROUPS.items()}, source="fashion-mnist")
     if preset == "digits":
         X, y = digits_images()

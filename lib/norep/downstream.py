@@ -8,16 +8,19 @@ that every zoo model takes (so MLPs, the ViT and the scikit-learn learners apply
 thus appear at half their training scale, off centre, in company: a transfer shift of the same
 kind as ImageNet -> VOC, not a copy of the training distribution.
 
-Items are drawn from images that no zoo model trained on (the embedded study uses its ``calib``
-split; no model fits any parameter on it but a temperature), and each downstream split draws from
-its own disjoint pool of items, so ``down_test`` shares no item with ``down_train``.
+In the Fashion-MNIST study the items are scikit-learn's handwritten digits (:func:`embedded_downstream`):
+labels that are not the upstream classes, on images no zoo model saw (no ``DATASET`` model pretrains
+on digits), so a linear probe on a frozen embedding measures transfer, not a re-reading of the
+upstream head. (The ``digits`` test preset composes its own ``calib`` images instead.) Each
+downstream split draws from its own disjoint pool of items, so ``down_test`` shares no item with
+``down_train``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["make_canvases", "downstream_splits"]
+__all__ = ["make_canvases", "downstream_splits", "embedded_downstream"]
 
 
 def make_canvases(X, y, n, *, n_classes=None, max_items=4, seed=0):
@@ -123,3 +126,31 @@ def downstream_splits(X, y, *, sizes=(3000, 1000, 2000), pool_fractions=(0.5, 0.
         pool = perm[bounds[i]:bounds[i + 1]]
         out[name] = make_canvases(X[pool], y[pool], int(sizes[i]), n_classes=k, seed=seed * 1000 + i + 1)
     return out
+
+
+def embedded_downstream(preset, splits, *, sizes, seed=0):
+    """The downstream splits of an embedded preset, their label names and a one-line description.
+
+    ``fashion``: canvases of scikit-learn's 1,797 digits (labels: the digits present); ``digits``:
+    canvases of the preset's own ``calib`` images (a small stand-in for tests).
+
+    Examples
+    --------
+    >>> from norep.data import load_splits
+    >>> from norep.downstream import embedded_downstream
+    >>> down, names, text = embedded_downstream("digits", load_splits("digits"), sizes=(8, 4, 4))
+    >>> sorted(down), names[:3]
+    (['down_test', 'down_train', 'down_val'], ['0', '1', '2'])
+    """
+    from norep.data import DIGITS_CLASSES, digits_images
+
+    if preset == "fashion":
+        X, y = digits_images()
+        what = "scikit-learn digits (labels: the digits present, not the upstream classes)"
+    else:
+        X, y = splits.X_calib, splits.y_calib
+        what = "calib images (labels: the upstream classes present)"
+    names = list(DIGITS_CLASSES) if preset == "fashion" else list(splits.class_names)
+    down = downstream_splits(X, y, sizes=sizes, n_classes=len(names), seed=seed)
+    text = f"canvases of 1-4 {what} in a 2x2 grid, 56x56 average-pooled to 28x28; multi-hot labels; disjoint item pools per split"
+    return down, names, text

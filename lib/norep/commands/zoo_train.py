@@ -10,9 +10,9 @@ import time
 HELP = "train the embedded model zoo into a store"
 DESCRIPTION = """\
 Train the embedded study's model zoo (Fashion-MNIST, or scikit-learn's digits for tests) into a
-prediction store: a base ResNet and models in the paper's five categories REINIT, HPARAM, ARCH,
-FWORK and DATASET, with calibrated logits on calib/test and embeddings on calib/test and the
-multi-label downstream splits. Finished models whose recipe and data are unchanged are skipped, so an
+prediction store: a base CNN and models in the paper's five categories REINIT, HPARAM, ARCH,
+FWORK and DATASET, with logits on calib/test and embeddings on calib/test and the multi-label
+downstream splits. Finished models whose recipe and data are unchanged are skipped, so an
 interrupted run resumes. Prints a per-model timing table at the end.
 
 Fashion-MNIST is read from $NOREP_DATA, Debian's dataset-fashion-mnist package, or the user cache.
@@ -25,7 +25,9 @@ spinning is slower; set OMP_WAIT_POLICY or GOMP_SPINCOUNT yourself to override.
 examples:
   norep zoo train --preset fashion --out stores/fashion
   norep zoo train --preset digits --quick --out /tmp/digits
-  norep zoo train --preset fashion --out stores/fashion --only base vit
+  norep zoo train --preset fashion --out stores/fashion --only base mlp
+  norep zoo train --preset fashion --out stores/fashion-seed1 --seed 1   # an independent replicate
+  norep zoo train --preset fashion --out stores/fashion --device auto    # on a CUDA GPU when present
 """
 
 
@@ -35,7 +37,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="fewer, shorter models (every category still present), for CI")
     parser.add_argument("--out", required=True, metavar="STORE", help="store directory (created if absent)")
-    parser.add_argument("--seed", type=int, default=0, help="offset of every model's seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="replicate number: K > 0 trains every model with seeds no other replicate uses, on the "
+                             "same data splits (default 0)")
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                        help="where the networks train: cpu (default), cuda, or auto (cuda when a GPU is visible)")
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="train only these models (plus base and their dependencies)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads while training (default 2)")
@@ -99,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         table = train_zoo(args.out, preset=args.preset, quick=args.quick, seed=args.seed, only=args.only,
                           data_path=args.data, progress=not args.no_progress, threads=args.threads,
-                          precision=args.precision)
+                          precision=args.precision, device=args.device)
     except (DataNotFoundError, ValueError) as exc:
         print(f"norep: {exc}", file=sys.stderr)
         return 1

@@ -2,8 +2,11 @@
 
 Every network exposes ``features(x) -> (N, D)`` (the penultimate embedding stored for the
 representation analyses, paper Secs. 4.6-4.7) and ``head`` (a linear layer), with
-``forward(x) = head(dropout(features(x)))``. The base architecture is a small ResNet (``resnet``);
-the ``ARCH`` category swaps in an MLP, a LeNet, a plain VGG-style CNN and a tiny ViT.
+``forward(x) = head(dropout(features(x)))``. The base architecture of the Fashion-MNIST zoo is a
+two-convolution CNN (``cnn``); the ``ARCH`` category swaps in other networks (MLPs, a LeNet, wider,
+deeper or globally pooled CNNs, a VGG-style CNN, a small ResNet, a tiny ViT), and the representation
+learners of ``FWORK`` and ``DATASET`` use a two-convolution ``encoder`` (5x5 then 3x3 kernels) whose
+3x3-pooled feature map is the embedding a linear head reads.
 """
 
 from __future__ import annotations
@@ -14,7 +17,19 @@ MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics, used for every pre
 
 
 def build(arch: str, n_classes: int = 10, **kw):
-    """Instantiate network ``arch`` (``resnet``, ``mlp``, ``lenet``, ``vgg``, ``vit``, ``autoencoder``)."""
+    """Instantiate network ``arch`` (``cnn``, ``encoder``, ``resnet``, ``mlp``, ``lenet``, ``vgg``, ``vit``,
+    ``autoencoder``) with ``n_classes`` outputs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from norep.zoo._nets import build
+    >>> net = build("encoder", 10, c1=32, c2=32)
+    >>> net.features(torch.zeros(2, 1, 28, 28)).shape, net.dim
+    (torch.Size([2, 288]), 288)
+    >>> build("cnn", 10).dim
+    288
+    """
     import torch.nn as nn
     import torch.nn.functional as F
 
@@ -129,7 +144,39 @@ def build(arch: str, n_classes: int = 10, **kw):
         def reconstruct(self, x):
             return self.decoder(self.features(x))
 
-    table = {"resnet": ResNet, "mlp": MLP, "lenet": LeNet, "vgg": VGG, "vit": ViT, "autoencoder": AutoEncoder}
+    class CNN(Net):
+        """``convs`` conv (``kernel`` x ``kernel``) + BN + ReLU stages, the first two max-pooled, the feature map
+        average-pooled to ``pool`` x ``pool``."""
+
+        def __init__(self, c1=16, c2=32, pool=3, convs=2, kernel=3, dropout=0.0):
+            super().__init__(c2 * pool * pool, dropout)
+            layers, c = [], 1
+            for i in range(convs):
+                o = c1 if i == 0 else c2
+                layers += [nn.Conv2d(c, o, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+                if i < 2:
+                    layers.append(nn.MaxPool2d(2))
+                c = o
+            self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(pool), nn.Flatten())
+
+        def features(self, x):
+            return self.body(x)
+
+    class Encoder(Net):
+        """Representation learner: 5x5 conv (``c1``) + BN + ReLU + max-pool, 3x3 conv (``c2``) + BN + ReLU,
+        average-pooled to ``pool`` x ``pool``; at random initialisation (BN the identity) a random-feature map."""
+
+        def __init__(self, c1=32, c2=128, pool=3, dropout=0.0):
+            super().__init__(c2 * pool * pool, dropout)
+            self.body = nn.Sequential(
+                nn.Conv2d(1, c1, 5, padding=2, bias=False), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(c1, c2, 3, padding=1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(pool), nn.Flatten())
+
+        def features(self, x):
+            return self.body(x)
+
+    table = {"cnn": CNN, "encoder": Encoder, "resnet": ResNet, "mlp": MLP, "lenet": LeNet, "vgg": VGG, "vit": ViT, "autoencoder": AutoEncoder}
     if arch not in table:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(table)}")
     return table[arch](**kw)

@@ -97,12 +97,34 @@ def resolve_precision(precision: str = "auto") -> str:
     return precision
 
 
-def _autocast(precision):
+def _autocast(precision, device="cpu"):
     import torch
 
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be 'fp32' or 'bf16' here, not {precision!r} (see resolve_precision)")
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def resolve_device(device: str = "cpu") -> str:
+    """The torch device to train on: ``cpu``, ``cuda``, or ``auto`` (``cuda`` when a GPU is visible, else ``cpu``).
+
+    Examples
+    --------
+    >>> from norep.zoo._train import resolve_device
+    >>> resolve_device("cpu")
+    'cpu'
+    >>> resolve_device("auto") in ("cpu", "cuda")
+    True
+    """
+    import torch
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is visible to torch")
+    return device
 
 
 def _norm(x):
@@ -181,7 +203,7 @@ def _optimizer(net, name, lr, wd):
 
 def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e-4, label_smoothing=0.0,
                    optimizer="sgd", shift=2, flip=True, seed=0, teacher=None, kd_weight=0.0,
-                   kd_temperature=4.0, precision="fp32", progress=None):
+                   kd_temperature=4.0, precision="fp32", progress=None, device="cpu"):
     """Train ``net`` on images ``X`` (uint8) and labels ``y`` with cross-entropy (paper Sec. 3.1 recipes).
 
     With ``teacher`` the loss is ``(1 - kd_weight) * CE + kd_weight * T^2 * KL(teacher_T || net_T)``
@@ -194,24 +216,25 @@ def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e
     Xt = to_tensor(X)
     yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
     n = len(yt)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # augmentation and order: drawn on the CPU on every device
+    net.to(device)
     opt = _optimizer(net, optimizer, lr, weight_decay)
     steps_per_epoch = max(1, n // batch_size)
     total = epochs * steps_per_epoch
     step = 0
     if teacher is not None:
-        teacher.eval()
+        teacher.to(device).eval()
     for _ in range(epochs):
         net.train()
         perm = torch.randperm(n, generator=gen)
         for k in range(steps_per_epoch):
             idx = perm[k * batch_size:(k + 1) * batch_size]
-            xb = _norm(_shift_flip(Xt[idx], gen, shift, flip))
-            with _autocast(precision):
+            xb = _norm(_shift_flip(Xt[idx], gen, shift, flip)).to(device)
+            with _autocast(precision, device):
                 out = net(xb).float()
-            loss = F.cross_entropy(out, yt[idx], label_smoothing=label_smoothing)
+            loss = F.cross_entropy(out, yt[idx].to(device), label_smoothing=label_smoothing)
             if teacher is not None:
-                with torch.no_grad(), _autocast(precision):
+                with torch.no_grad(), _autocast(precision, device):
                     soft = F.log_softmax(teacher(xb).float() / kd_temperature, 1)
                 kd = F.kl_div(F.log_softmax(out / kd_temperature, 1), soft, log_target=True,
                               reduction="batchmean") * kd_temperature ** 2
@@ -223,14 +246,14 @@ def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e
 
 
 def fit_simclr(net, X, *, epochs, lr=2e-3, batch_size=256, temperature=0.2, weight_decay=1e-4, flip=True,
-               seed=0, precision="fp32", progress=None):
+               seed=0, precision="fp32", progress=None, device="cpu"):
     """SimCLR-style contrastive pretraining of ``net.features`` (Chen et al. 2020): NT-Xent over two views."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
     proj = nn.Sequential(nn.Linear(net.dim, 128), nn.ReLU(), nn.Linear(128, 64))
-    params = nn.ModuleList([net, proj])
+    params = nn.ModuleList([net, proj]).to(device)
     Xt = to_tensor(X)
     n = Xt.shape[0]
     gen = torch.Generator().manual_seed(seed)
@@ -242,14 +265,14 @@ def fit_simclr(net, X, *, epochs, lr=2e-3, batch_size=256, temperature=0.2, weig
         perm = torch.randperm(n, generator=gen)
         for k in range(steps_per_epoch):
             xb = Xt[perm[k * batch_size:(k + 1) * batch_size]]
-            v = torch.cat([_simclr_view(xb, gen, flip), _simclr_view(xb, gen, flip)])
-            with _autocast(precision):
+            v = torch.cat([_simclr_view(xb, gen, flip), _simclr_view(xb, gen, flip)]).to(device)
+            with _autocast(precision, device):
                 h = proj(net.features(_norm(v)))
             z = F.normalize(h.float(), dim=1)
             b = xb.shape[0]
             sim = z @ z.T / temperature
             sim.fill_diagonal_(-1e9)
-            target = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)])
+            target = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(device)
             loss = F.cross_entropy(sim, target)
             _update(opt, loss, lr * _schedule(step, total), progress)
             step += 1
@@ -257,27 +280,64 @@ def fit_simclr(net, X, *, epochs, lr=2e-3, batch_size=256, temperature=0.2, weig
     return net
 
 
-def fit_autoencoder(net, X, *, epochs, lr=2e-3, batch_size=128, weight_decay=1e-4, seed=0, precision="fp32",
-                    progress=None):
-    """Reconstruction pretraining (denoising autoencoder, MSE on pixels) of ``net.features``."""
+def _decoder(dim):
+    import torch.nn as nn
+
+    return nn.Sequential(nn.Linear(dim, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
+                         nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), nn.ReLU(),
+                         nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1))
+
+
+def _pretext_loss(task, net, extra, xb, gen, device, precision):
+    """Loss of one batch ``xb`` (CPU, in [0, 1]) for a pretext ``task`` (see :func:`fit_pretext`)."""
     import torch
     import torch.nn.functional as F
+
+    n = xb.shape[0]
+    if task == "rotation":
+        k = torch.randint(0, 4, (n,), generator=gen)
+        x = torch.stack([torch.rot90(xi, int(ki), dims=(1, 2)) for xi, ki in zip(xb, k, strict=True)])
+        with _autocast(precision, device):
+            out = extra(net.features(_norm(x).to(device))).float()
+        return F.cross_entropy(out, k.to(device))
+    if task == "autoencoder":
+        x = xb + 0.2 * torch.randn(xb.shape, generator=gen)
+    elif task == "inpaint":  # half of the 16 7x7 patches hidden, as masked autoencoders do
+        keep = (torch.rand(n, 1, 4, 4, generator=gen) < 0.5).float()
+        x = xb * keep.repeat_interleave(7, 2).repeat_interleave(7, 3)
+    else:
+        raise ValueError(f"unknown pretext task {task!r}")
+    with _autocast(precision, device):
+        rec = extra(net.features(_norm(x).to(device))).float()
+    return F.mse_loss(rec, _norm(xb).to(device))
+
+
+def fit_pretext(net, X, *, task, epochs, lr=2e-3, batch_size=128, weight_decay=1e-4, seed=0, precision="fp32",
+                progress=None, device="cpu"):
+    """Self-supervised pretraining of ``net.features`` on images ``X`` (no labels) with a pretext ``task``.
+
+    ``autoencoder``: denoising reconstruction (Gaussian noise 0.2, MSE on pixels, Vincent et al. 2008);
+    ``inpaint``: reconstruction of images with half of their 7x7 patches hidden (masked autoencoding,
+    He et al. 2022); ``rotation``: which of 0/90/180/270 degrees an image was rotated by (Gidaris et al.
+    2018). The decoder or rotation head is discarded afterwards.
+    """
+    import torch
+    import torch.nn as nn
 
     Xt = to_tensor(X)
     n = Xt.shape[0]
     gen = torch.Generator().manual_seed(seed)
-    opt = _optimizer(net, "adamw", lr, weight_decay)
+    extra = nn.Linear(net.dim, 4) if task == "rotation" else _decoder(net.dim)
+    params = nn.ModuleList([net, extra]).to(device)
+    opt = _optimizer(params, "adamw", lr, weight_decay)
     steps_per_epoch = max(1, n // batch_size)
     total, step = epochs * steps_per_epoch, 0
     for _ in range(epochs):
-        net.train()
+        params.train()
         perm = torch.randperm(n, generator=gen)
         for k in range(steps_per_epoch):
             xb = Xt[perm[k * batch_size:(k + 1) * batch_size]]
-            noisy = xb + 0.2 * torch.randn(xb.shape, generator=gen)
-            with _autocast(precision):
-                rec = net.reconstruct(_norm(noisy))
-            loss = F.mse_loss(rec.float(), _norm(xb))
+            loss = _pretext_loss(task, net, extra, xb, gen, device, precision)
             _update(opt, loss, lr * _schedule(step, total), progress)
             step += 1
     net.eval()
@@ -285,17 +345,18 @@ def fit_autoencoder(net, X, *, epochs, lr=2e-3, batch_size=128, weight_decay=1e-
 
 
 def predict(net, X, *, batch_size=2000):
-    """(logits, embeddings) of ``net`` on uint8 images ``X``, float32 numpy arrays."""
+    """(logits, embeddings) of ``net`` on uint8 images ``X``, float32 numpy arrays (on the net's device)."""
     import torch
 
     net.eval()
+    device = next(net.parameters()).device
     Xt = to_tensor(X)
     logits, emb = [], []
     with torch.no_grad():
         for i in range(0, Xt.shape[0], batch_size):
-            f = net.features(_norm(Xt[i:i + batch_size]))
-            emb.append(f)
-            logits.append(net.head(f))
+            f = net.features(_norm(Xt[i:i + batch_size]).to(device))
+            emb.append(f.cpu())
+            logits.append(net.head(f).cpu())
     return torch.cat(logits).numpy().astype(np.float32), torch.cat(emb).numpy().astype(np.float32)
 
 
@@ -332,8 +393,9 @@ def fit_linear_head(net, X, y, *, l2=1e-4, max_iter=200, seed=0):
     return net
 
 
-def sklearn_logits(kind, X_train, y_train, X_eval: dict, *, n_classes, seed=0):
-    """Fit a scikit-learn learner on pixels (``logreg``) or PCA-50 features (``knn``, ``forest``) and return
+def sklearn_logits(kind, X_train, y_train, X_eval: dict, *, n_classes, seed=0, trees=60):
+    """Fit a scikit-learn learner on pixels (``logreg``) or PCA-50 features (``knn``, ``forest`` with
+    ``trees`` trees, ``bayes``: Gaussian naive Bayes) and return
     its log-probabilities as logits for each array of ``X_eval``.
 
     Probabilities are floored at 1e-4 (and renormalised) so that the log is finite for learners such as
@@ -342,6 +404,7 @@ def sklearn_logits(kind, X_train, y_train, X_eval: dict, *, n_classes, seed=0):
     from sklearn.decomposition import PCA
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
     from sklearn.neighbors import KNeighborsClassifier
 
     def flat(a):
@@ -358,7 +421,9 @@ def sklearn_logits(kind, X_train, y_train, X_eval: dict, *, n_classes, seed=0):
         if kind == "knn":
             model = KNeighborsClassifier(n_neighbors=10, weights="distance")
         elif kind == "forest":
-            model = RandomForestClassifier(n_estimators=60, min_samples_leaf=2, n_jobs=2, random_state=seed)
+            model = RandomForestClassifier(n_estimators=trees, min_samples_leaf=2, n_jobs=2, random_state=seed)
+        elif kind == "bayes":
+            model = GaussianNB()
         else:
             raise ValueError(f"unknown scikit-learn learner {kind!r}")
     model.fit(Xtr, y_train)
