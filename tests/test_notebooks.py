@@ -217,6 +217,12 @@ def test_claims_are_reported_with_generated_verdicts(executed):
     assert (executed["out"] / "claims.md").exists()
     page = (executed["out"] / "claims.md").read_text()
     assert "| models | pairs | resampled |" in page
+    power = page[page.index("## Power"):].splitlines()
+    rows = [line for line in power if line.startswith("| C")]
+    assert len(rows) == len({c["id"] for c in claims})
+    tested = [c for c in claims if c["status"] != "not testable" and c.get("detectable") is not None]
+    for c in tested:  # the detectable effect printed is the record's, 2.8 standard errors of its interval
+        assert f"| {c['detectable']:.3g} |" in next(r for r in rows if r.startswith(f"| {c['id']} |"))
     assert all(isinstance(c.get("n_models"), int) and "resampled" in c for c in claims)
     assert (executed["out"] / "environment.md").exists()
 

@@ -935,6 +935,14 @@ def _write_claims(out: Path, origin: dict | None = None) -> Path:
         lines += ["| " + " | ".join(h for h, _ in CLAIM_COLUMNS) + " |",
                   "|" + "---|" * len(CLAIM_COLUMNS)]
         lines += ["| " + " | ".join(str(f(c)) for _, f in CLAIM_COLUMNS) + " |" for c in ordered]
+        from norep.claims import power_table
+
+        lines += ["", "## Power: what this study could see", "",
+                  "For each claim, the models and pairs its interval rests on, and the smallest effect the study "
+                  "would detect with 80 % power at the 5 % level (2.8 bootstrap standard errors, the standard "
+                  "error read off the 95 % interval). An *inconclusive* claim whose detectable effect is large "
+                  "says little about the paper: the study is too small to see it, not evidence of no effect.", ""]
+        lines += power_table(ordered)
         lines += ["", "Paper and this run, claim by claim:", ""]
         for c in ordered:
             clean = {k: _cell(c.get(k, "")) for k in ("paper", "this_run", "effect_name", "reason")}
