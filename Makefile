@@ -42,7 +42,7 @@ book: notebooks
 	@echo "Book built: $(CURDIR)/_build/html/index.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check lib tests notebooks
+	$(BIN)/ruff check lib tests notebooks bench
 
 # Record the exact versions of the current environment (run after changing dependencies).
 constraints: $(STAMP)
