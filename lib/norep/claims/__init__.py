@@ -28,7 +28,7 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> y = rng.integers(0, 3, 200)
 >>> st = Store.create(tempfile.mkdtemp() + "/s", dataset="toy", class_names=list("abc"),
-...                   splits={"calib": y, "test": y}, info={"base_model": "base"})
+...                   splits={"calib": y, "test": y}, info={"base_model": "base", "accuracy_band": [0.0, 1.0]})
 >>> for name, cat in [("base", "REINIT"), ("r1", "REINIT"), ("d1", "DATASET")]:
 ...     lg = np.eye(3)[y] * 2 + rng.normal(size=(200, 3))
 ...     _ = st.add_model(name, logits={"calib": lg, "test": lg}, meta={"category": cat, "method": "toy"})
