@@ -231,9 +231,10 @@ report_claim(claims.c9_transfer(study, down_splits=tuple(down_splits), probe_Cs=
 # %% [markdown]
 # ## Try it
 #
-# - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
-#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples, two values of the probe's C and
-#   top_k at most 3.
+# - For a class: `-p profile=student` lightens this chapter (at most 200 bootstrap resamples, two
+#   values of the probe's C, top_k at most 3). On the quick store (`norep zoo train --quick`) it
+#   still takes a few minutes on 2 CPU cores: the multi-label probes converge slowly on the base
+#   CNN's embedding.
 # - Concatenate more models: `-p top_k=8` (the number of probes grows as top_k squared).
 # - Replace the embedded downstream task by your own multi-label data: add `down_*` splits and
 #   embeddings to a store (see {doc}`../store`).
