@@ -118,6 +118,7 @@ def test_colab_setup_cell_logic(tmp_path, monkeypatch, in_colab, present):
         assert kinds == []
     else:
         assert kinds[0].startswith("git clone") and "pip install" in kinds[1]
+        assert kinds[1].endswith(f"{root}[book,zoo]")  # the notebooks glue figures (book) and train (zoo)
         assert "download_fashion_mnist" in kinds[2] and "zoo train" in kinds[3]
     assert os.environ["NOREP_STORE"] == f"{root}/stores/quick"
     assert Path.cwd() == root and sys.path[0] == f"{root}/lib"
