@@ -60,6 +60,7 @@ probe_Cs = [0.1, 1.0, 10.0]  # regularisation sweep of the multi-label probe
 probe_refit = "train"  # final probe fitted on "train" or "train+val" (Kornblith et al.; slower)
 top_k = 4  # concatenate every pair among the top_k models by downstream validation mAP
 max_per_category = 2  # partners of the base per category for the claim (most accurate on the calibration split)
+device = "auto"  # torch device of the probes: "auto" (a GPU when present, else the CPU), "cpu", "cuda"
 threads = 1  # CPU threads of the probes (small probes run fastest on one); None: the libraries' default
 profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
@@ -110,7 +111,7 @@ Y = {s: st.labels(s) for s in down_splits}
 if probe_refit not in ("train", "train+val"):
     raise ValueError(f"parameter probe_refit={probe_refit!r} must be 'train' or 'train+val'")
 print(f"Parameters: store={store!r}, base_model={base!r}, down_splits={down_splits}, probe_Cs={probe_Cs}, "
-      f"probe_refit={probe_refit!r}, "
+      f"probe_refit={probe_refit!r}, device={device!r}, "
       f"top_k={top_k}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
 print(f"{len(models)} models with downstream embeddings; {Y[tr].shape[1]} labels: {', '.join(st.split_class_names(tr))}")
 
@@ -123,12 +124,13 @@ def emb(name):
 
 
 def probe(Xs):
-    return transfer.multilabel_probe(Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=probe_Cs, refit=probe_refit)
+    return transfer.multilabel_probe(Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=probe_Cs, refit=probe_refit,
+                                     device=device)
 
 
 # one probe per model and per pair (base + partner), shared with the claim below
 tp = claims.transfer_probes(study, down_splits=tuple(down_splits), probe_Cs=tuple(probe_Cs), probe_refit=probe_refit,
-                            max_per_category=max_per_category)
+                            max_per_category=max_per_category, device=device)
 acc_sel = claims.selection_accuracy(study)
 singles = pd.DataFrame([{"name": n, "category": study.category(n), "upstream_accuracy": acc_sel[n],
                          "downstream_val_map": tp["singles"][n]["val_map"], "downstream_map": tp["singles"][n]["test_map"]}
@@ -226,7 +228,7 @@ glue_figure("fig_06_pairs", fig)
 
 # %% tags=["remove-input"]
 report_claim(claims.c9_transfer(study, down_splits=tuple(down_splits), probe_Cs=tuple(probe_Cs), probe_refit=probe_refit,
-                                max_per_category=max_per_category, n_boot=n_boot, seed=seed))
+                                max_per_category=max_per_category, n_boot=n_boot, seed=seed, device=device))
 
 # %% [markdown]
 # ## Try it

@@ -9,6 +9,7 @@ from sklearn.metrics import average_precision_score
 from norep.transfer import (
     multilabel_probe,
     voc07_average_precision,
+    voc07_map_resampler,
     voc07_mean_average_precision,
 )
 
@@ -240,6 +241,84 @@ def test_multilabel_probe_refit_train_matches_sklearn_per_class():
         np.testing.assert_allclose(res.test_scores[:, k], ref, atol=1e-3)
 
 
+def _correlated_multilabel(n=500, k=4, d=30, seed=0):
+    """Strongly correlated features (a few latent factors plus noise) on very different scales,
+    the case where an unpreconditioned solver crawls."""
+    rng = np.random.default_rng(seed)
+    Y = rng.random((n, k)) < 0.3
+    latent = np.concatenate([Y * 0.4, rng.normal(size=(n, 3))], axis=1)
+    X = latent @ rng.normal(size=(k + 3, d)) + 1.0 * rng.normal(size=(n, d))
+    X *= np.logspace(-2, 2, d)  # standardisation must undo this
+    X[:, 0] = 5.0  # a constant feature is left unscaled and gets weight 0
+    return X, Y.astype(np.uint8)
+
+
+@pytest.mark.parametrize("refit", ["train", "train+val"])
+def test_multilabel_probe_reaches_sklearn_optimum_at_every_C(refit):
+    """Independent reference: one scikit-learn lbfgs LogisticRegression per class, solved far past
+    its default tolerance, on the same standardised features; the chosen C must be the argmax of
+    the reference's validation mAP and the final coefficients must agree."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, Y = _correlated_multilabel()
+    tr, va, te = slice(0, 250), slice(250, 380), slice(380, None)
+    Cs = [0.01, 1.0, 100.0]
+    res = multilabel_probe(X[tr], Y[tr], X[va], Y[va], X[te], Y[te], Cs=Cs, refit=refit, tol=1e-8,
+                           max_iter=5000)
+    assert res.val_scores["n_not_converged"].tolist() == [0, 0, 0]
+
+    def reference(Xf, Yf, C):
+        mu, sd = Xf.mean(axis=0), Xf.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        W, b = [], []
+        for k in range(Yf.shape[1]):
+            m = LogisticRegression(C=C, tol=1e-12, max_iter=100000).fit((Xf - mu) / sd, Yf[:, k])
+            W.append(m.coef_[0] / sd)
+            b.append(m.intercept_[0] - (m.coef_[0] / sd) @ mu)
+        return np.array(W), np.array(b)
+
+    ref_val = []
+    for C in Cs:
+        W, b = reference(X[tr], Y[tr], C)
+        ref_val.append(voc07_mean_average_precision(Y[va], X[va] @ W.T + b)[0])
+    np.testing.assert_allclose(res.val_scores["val_map"], ref_val, atol=1e-9)
+    best_C = Cs[int(np.argmax(ref_val))]
+    assert res.best_C == best_C
+    W, b = reference(np.concatenate([X[tr], X[va]]) if refit == "train+val" else X[tr],
+                     np.concatenate([Y[tr], Y[va]]) if refit == "train+val" else Y[tr], best_C)
+    np.testing.assert_allclose(res.coef, W, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(res.intercept, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(res.test_scores, X[te] @ W.T + b, rtol=1e-4, atol=1e-4)
+    assert res.coef[:, 0].tolist() == [0.0] * Y.shape[1]  # the constant feature
+
+
+def test_multilabel_probe_reports_classes_not_converged():
+    X, Y = _correlated_multilabel(seed=1)
+    res = multilabel_probe(X[:250], Y[:250], X[250:], Y[250:], Cs=[100.0], max_iter=2, tol=1e-8)
+    row = res.val_scores.iloc[0]
+    assert row["n_iter"] <= 2 and row["n_not_converged"] == Y.shape[1]
+    res = multilabel_probe(X[:250], Y[:250], X[250:], Y[250:], Cs=[100.0], tol=1e-6)
+    assert res.val_scores.iloc[0]["n_not_converged"] == 0
+
+
+def test_multilabel_probe_device_and_dtype_options():
+    X, Y = _synthetic_multilabel()
+    ref = multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], X[300:], Y[300:], Cs=[0.1, 1.0])
+    auto = multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], X[300:], Y[300:], Cs=[0.1, 1.0],
+                            device="auto")
+    assert auto.device in ("cpu", "cuda")
+    assert ref.device == "cpu"
+    if auto.device == "cpu":  # the default is the CPU path, bit for bit
+        np.testing.assert_array_equal(auto.coef, ref.coef)
+    f32 = multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], X[300:], Y[300:], Cs=[0.1, 1.0],
+                           dtype="float32")
+    np.testing.assert_allclose(f32.test_scores, ref.test_scores, atol=1e-2)
+    with pytest.raises(ValueError, match="dtype"):
+        multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], dtype="float16")
+    with pytest.raises(ValueError, match="max_iter"):
+        multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], max_iter=0)
+
+
 def test_multilabel_probe_refuses_one_sided_class():
     X, Y = _synthetic_multilabel(n=100, k=3)
     Y[:60, 2] = 0
@@ -248,3 +327,26 @@ def test_multilabel_probe_refuses_one_sided_class():
     X, Y = _synthetic_multilabel(n=100, k=3)
     with pytest.raises(ValueError, match="refit"):
         multilabel_probe(X[:60], Y[:60], X[60:], Y[60:], refit="val")
+
+
+def test_voc07_map_resampler_matches_one_call_per_matrix_on_resamples():
+    rng = np.random.default_rng(3)
+    Y = (rng.random((200, 4)) < 0.3).astype(int)
+    Y[0] = 1  # every class has a positive in every resample that keeps row 0
+    mats = [rng.normal(size=(200, 4)) + s * Y for s in (0.0, 0.5, 2.0)]
+    mats.append(np.round(mats[1], 1))  # ties
+    mats.append(np.zeros((200, 4)))  # all tied
+    mean_ap = voc07_map_resampler(Y, mats)
+    np.testing.assert_allclose(mean_ap(), [voc07_mean_average_precision(Y, S)[0] for S in mats], rtol=0, atol=1e-12)
+    for _ in range(5):
+        counts = rng.multinomial(199, np.full(200, 1 / 200))
+        counts[0] += 1
+        rows = np.repeat(np.arange(200), counts)  # the resample, rows in their original order
+        ref = [voc07_mean_average_precision(Y[rows], S[rows])[0] for S in mats]
+        np.testing.assert_allclose(mean_ap(counts), ref, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="class column"):
+        mean_ap((Y[:, 2] == 0).astype(int))
+    with pytest.raises(ValueError, match="counts"):
+        mean_ap(np.full(200, 0.5))
+    with pytest.raises(ValueError, match=r"scores\[1\]"):
+        voc07_map_resampler(Y, [mats[0], mats[1][:, :3]])

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from norep._validation import check_2d, check_binary, check_Cs, check_scores
-from norep.features import DEFAULT_CS
+from norep.features import DEFAULT_CS, _resolve_device, _standardized
 
 __all__ = [
     "MultilabelProbeResult",
     "multilabel_probe",
     "voc07_average_precision",
+    "voc07_map_resampler",
     "voc07_mean_average_precision",
 ]
 
@@ -34,23 +35,36 @@ def _voc07_ap_columns(Y: np.ndarray, S: np.ndarray, D: np.ndarray | None) -> np.
     """11-point AP of every column; Y, D bool (N, K), S float (N, K); no checks."""
     order = np.argsort(-S, axis=0, kind="stable")  # descending, ties keep input order
     Ys = np.take_along_axis(Y, order, axis=0)
-    if D is None:
-        keep = np.ones_like(Ys)
+    counts = None if D is None else ~np.take_along_axis(D, order, axis=0)
+    return _voc07_ap_sorted(Ys, counts)
+
+
+def _voc07_ap_sorted(Ys: np.ndarray, counts: np.ndarray | None) -> np.ndarray:
+    """11-point AP of every column of labels already ranked by decreasing score, each row counted
+    ``counts`` times (0: ignored, as a VOC "difficult" example; None: once each).
+
+    Counting a row ``c`` times gives exactly the AP of the ranking with ``c`` adjacent copies of it
+    (what a bootstrap resample holds): within a block of copies of a positive the precision rises,
+    within a block of a negative it falls, so the block's last rank carries the interpolated
+    precision of every rank in it and the recall thresholds fall in the same blocks.
+    """
+    if counts is None:
+        tp = np.cumsum(Ys, axis=0, dtype=np.int64)
+        fp = np.arange(1, Ys.shape[0] + 1, dtype=np.int64)[:, None] - tp
     else:
-        keep = ~np.take_along_axis(D, order, axis=0)
-    tp = np.cumsum(Ys & keep, axis=0, dtype=np.int64)
-    fp = np.cumsum(~Ys & keep, axis=0, dtype=np.int64)
+        tp = np.cumsum(np.where(Ys, counts, 0), axis=0, dtype=np.int64)
+        fp = np.cumsum(np.where(Ys, 0, counts), axis=0, dtype=np.int64)
     npos = tp[-1]
     with np.errstate(invalid="ignore", divide="ignore"):
         prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
     # interpolated precision at rank i = max precision at any rank >= i (recall is monotone)
     p_interp = np.maximum.accumulate(prec[::-1], axis=0)[::-1]
-    cols = np.arange(Y.shape[1])
-    total = np.zeros(Y.shape[1])
+    cols = np.arange(Ys.shape[1])
+    total = np.zeros(Ys.shape[1])
     for k in range(11):
         # first rank whose recall tp / npos >= k / 10, compared exactly in integers
         first = np.count_nonzero(10 * tp < k * npos, axis=0)
-        total += p_interp[np.minimum(first, Y.shape[0] - 1), cols]
+        total += p_interp[np.minimum(first, Ys.shape[0] - 1), cols]
     return total / 11.0
 
 
@@ -167,6 +181,68 @@ def voc07_mean_average_precision(Y_true, S, *, difficult=None):
     return float(per_class.mean()), per_class
 
 
+def voc07_map_resampler(Y_true, scores):
+    """:func:`voc07_mean_average_precision` of several score matrices, for bootstrap resamples.
+
+    Ranks every column of every matrix once; the returned function then gives the mean 11-point AP
+    of each matrix on a resample described by how many times each example is drawn, exactly as if
+    the drawn rows were passed to :func:`voc07_mean_average_precision` in their original order
+    (``np.repeat(np.arange(n), counts)``; tied scores then keep that order), at the cost of a
+    cumulative sum instead of a sort.
+
+    Parameters
+    ----------
+    Y_true : array-like of shape (n_samples, n_classes)
+        Multi-hot labels (0/1).
+    scores : sequence of array-like, each of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    callable
+        ``mean_ap(counts=None) -> ndarray of shape (len(scores),)``; ``counts`` (n_samples,
+        non-negative integers) is how many times each example is drawn, default once each. Raises
+        ``ValueError`` when a class has no positive example in the resample.
+
+    Examples
+    --------
+    >>> Y = [[1, 0], [0, 1], [1, 1], [0, 0]]
+    >>> S1 = [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.1, 0.2]]
+    >>> S2 = [[0.1, 0.9], [0.9, 0.1], [0.2, 0.3], [0.3, 0.2]]
+    >>> mean_ap = voc07_map_resampler(Y, [S1, S2])
+    >>> mean_ap().tolist(), voc07_mean_average_precision(Y, S2)[0]
+    ([1.0, 0.5], 0.5)
+    >>> mean_ap([2, 1, 1, 0]).tolist()  # row 0 drawn twice, row 3 not drawn
+    [1.0, 0.625]
+    >>> voc07_mean_average_precision([Y[0], Y[0], Y[1], Y[2]], [S2[0], S2[0], S2[1], S2[2]])[0]
+    0.625
+    """
+    Y = check_binary("Y_true", Y_true, 2)
+    S = [check_scores(f"scores[{i}]", s, Y.shape) for i, s in enumerate(scores)]
+    n, K, M = Y.shape[0], Y.shape[1], len(S)
+    if M == 0:
+        raise ValueError("scores must hold at least one score matrix")
+    order = np.argsort(-np.concatenate(S, axis=1), axis=0, kind="stable")
+    Ys = np.take_along_axis(np.tile(Y, M), order, axis=0)
+
+    def mean_ap(counts=None):
+        if counts is None:
+            c = None
+            npos = Y.sum(axis=0)
+        else:
+            c = np.asarray(counts)
+            if c.shape != (n,) or not np.issubdtype(c.dtype, np.number) or (c < 0).any() or (c != np.round(c)).any():
+                raise ValueError(f"counts must be {n} non-negative whole numbers, got shape {c.shape}")
+            c = c.astype(np.int64)
+            npos = c @ Y
+        if (npos == 0).any():
+            bad = np.flatnonzero(npos == 0).tolist()
+            raise ValueError(f"Y_true has no positive example for class column(s) {bad}: AP is undefined")
+        ap = _voc07_ap_sorted(Ys, None if c is None else c[order])
+        return ap.reshape(M, K).mean(axis=1)
+
+    return mean_ap
+
+
 # ----------------------------------------------------------------------------------------------
 # multi-label probe
 # ----------------------------------------------------------------------------------------------
@@ -194,8 +270,10 @@ class MultilabelProbeResult:
     refit : str
         ``"train+val"`` or ``"train"``: what the final fit was trained on.
     val_scores : pandas.DataFrame
-        One row per ``C``: ``C``, ``val_map``, ``n_not_converged`` (classes that hit
-        ``max_iter``).
+        One row per ``C``: ``C``, ``val_map``, ``n_not_converged`` (classes whose gradient was
+        still above ``tol`` when the solver stopped), ``n_iter`` (L-BFGS iterations).
+    device : str
+        Where the fit ran.
     """
 
     best_C: float
@@ -207,6 +285,7 @@ class MultilabelProbeResult:
     intercept: np.ndarray
     refit: str
     val_scores: Any = field(repr=False)
+    device: str = "cpu"
 
     def decision_function(self, X) -> np.ndarray:
         """Per-class decision values ``X @ coef.T + intercept``."""
@@ -217,35 +296,88 @@ class MultilabelProbeResult:
         return np.asarray(X, dtype=np.float64) @ self.coef.T + self.intercept
 
 
-def _fit_ovr(X, Y, C, models, max_iter):
-    """Fit (or warm-refit) one binary LogisticRegression per column; returns #not converged."""
-    import warnings
+def _preconditioner(Z):
+    """Eigen-decomposition ``(e, Q)`` of the feature second-moment matrix ``Z^T Z / N`` (float64)."""
+    import torch
 
-    from sklearn.exceptions import ConvergenceWarning
+    Z64 = Z.double()
+    e, Q = torch.linalg.eigh(Z64.T @ Z64 / Z.shape[0])
+    return e.clamp_min(0.0), Q
 
-    n_bad = 0
-    for k, m in enumerate(models):
-        m.set_params(C=float(C))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            m.fit(X, Y[:, k])
-        n_bad += int(np.max(m.n_iter_) >= max_iter)
-    return n_bad
+
+def _fit_ovr(Z, Y, C, W, b, eig, *, max_iter: int, tol: float, history_size: int):
+    """Minimise the summed one-vs-rest objective at ``C`` from ``W``, ``b``; returns the new
+    ``(W, b, n_not_converged, n_iter)``.
+
+    The objective ``mean_i sum_k BCE(z_ik, y_ik) + ||W||^2 / (2 C N)`` is a sum of one independent
+    binary problem per class (scikit-learn's ``C * sum_i logloss + ||w_k||^2 / 2`` divided by
+    ``C N``, same minimiser), so one L-BFGS over all classes reaches every class's own optimum.
+    L-BFGS runs on ``U = W M^-1`` with the fixed symmetric ``M = (Z^T Z / (4 N) + I / (C N))^(-1/2)``
+    (from ``eig``, :func:`_preconditioner`): the same objective, written in coordinates where its
+    Hessian is close to the identity (``Z^T Z / (4 N)`` bounds the data term's curvature), which cuts
+    the iterations five- to ten-fold on correlated embeddings. ``n_not_converged`` counts the classes
+    whose largest absolute gradient entry with respect to the original ``W`` and ``b`` is still
+    above ``tol`` at the end.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    N = Z.shape[0]
+    lam = 1.0 / (float(C) * N)
+    e, Q = eig
+    s = (e / 4 + lam).rsqrt()
+    M = ((Q * s) @ Q.T).to(Z.dtype)
+    U = (W.double() @ ((Q / s) @ Q.T)).to(Z.dtype).requires_grad_(True)
+    b = b.detach().clone().requires_grad_(True)
+    Zm = Z @ M
+
+    def objective(Xin, V, Wfull):
+        z = torch.addmm(b, Xin, V.T)
+        return F.binary_cross_entropy_with_logits(z, Y, reduction="sum") / N + 0.5 * lam * (Wfull * Wfull).sum()
+
+    # stop on a stalled loss only far below the change a gradient of size tol still gives (about tol^2)
+    opt = torch.optim.LBFGS([U, b], lr=1.0, max_iter=max_iter, tolerance_grad=tol, tolerance_change=1e-2 * tol * tol,
+                            history_size=history_size, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = objective(Zm, U, U @ M)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    n_iter = int(opt.state[U].get("n_iter", 0)) if U in opt.state else 0
+    W = (U @ M).detach().requires_grad_(True)
+    b.grad = None
+    objective(Z, W, W).backward()  # gradient in the original coordinates, for the convergence check
+    worst = torch.maximum(W.grad.abs().amax(dim=1), b.grad.abs())
+    return W.detach(), b.detach(), int((worst > tol).sum().item()), n_iter
 
 
 def multilabel_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=None, *, Cs=None,
-                     refit="train+val", standardize=True, max_iter=1000, seed=0):
+                     refit="train+val", standardize=True, max_iter=1000, tol=1e-6, device="cpu",
+                     dtype="float64", history_size=20, seed=0):
     """One-vs-rest L2 logistic-regression probe for a multi-label task, scored by 11-point mAP.
 
-    Paper Section 4.7 (Fig. 7), following Kornblith et al. (2019): for each ``C`` of the sweep,
-    one binary scikit-learn ``LogisticRegression(C=C, solver="lbfgs")`` per class is fitted on
-    the training split (warm-started from the previous ``C``); the ``C`` maximising the
-    validation 11-point mAP (:func:`voc07_mean_average_precision`; ties go to the smaller
-    ``C``) is kept. With ``refit="train+val"`` (default, as Kornblith et al. retrain on
-    train + validation before testing) the probe is then refitted at that ``C`` on the union of
-    the two splits; with ``refit="train"`` the training-split fit is used as is. The final fit
-    scores the test split. Features are standardised with the statistics of the data each fit
-    is trained on; the returned ``coef``/``intercept`` apply to raw inputs.
+    Paper Section 4.7 (Fig. 7), following Kornblith et al. (2019): one binary L2-regularised
+    logistic regression per class (the intercept unpenalised), exactly scikit-learn's
+    ``LogisticRegression(C=C, solver="lbfgs")`` objective for every class. For each ``C`` of the
+    ascending sweep the classes are fitted on the training split, warm-started from the previous
+    ``C``; the ``C`` maximising the validation 11-point mAP (:func:`voc07_mean_average_precision`;
+    ties go to the smaller ``C``) is kept. With ``refit="train+val"`` (default, as Kornblith et
+    al. retrain on train + validation before testing) the probe is then refitted at that ``C`` on
+    the union of the two splits; with ``refit="train"`` the training-split fit is used as is. The
+    final fit scores the test split. Features are standardised with the statistics of the data each
+    fit is trained on; the returned ``coef``/``intercept`` apply to raw inputs.
+
+    The classes' problems are independent, so their summed objective
+    ``mean_i sum_k BCE(x_i w_k + b_k, y_ik) + ||W||^2 / (2 C N)`` (scikit-learn's
+    ``C * sum_i logloss + ||w_k||^2 / 2`` divided by ``C N``, same minimiser) is minimised at once by
+    ``torch.optim.LBFGS`` with a strong-Wolfe line search: one ``(N, D) @ (D, K)`` product per
+    step for all classes, on the CPU or a GPU, in coordinates preconditioned by the features'
+    second moments (see ``_fit_ovr``). This is much faster than one scikit-learn solver per class,
+    whose per-iteration overhead dominates on probes of this size, and reaches the same optimum
+    (the tests compare the two at a tight tolerance).
 
     Parameters
     ----------
@@ -261,9 +393,20 @@ def multilabel_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=None, *
     standardize : bool, default True
         Standardise features (mean 0, population std 1; constant features left unscaled).
     max_iter : int, default 1000
-        L-BFGS iterations per class and ``C``.
+        L-BFGS iterations per ``C`` (all classes together).
+    tol : float, default 1e-6
+        Stop when the largest absolute gradient entry of the (mean) objective is below this (a
+        hundred times stricter than scikit-learn's default ``tol=1e-4`` on the same scale); a class whose
+        own gradient is still above it is counted in ``n_not_converged``.
+    device : str, default "cpu"
+        Torch device; ``"auto"`` picks ``"cuda"`` when available.
+    dtype : {"float64", "float32"}, default "float64"
+        Precision of the fit (float64 keeps CPU results independent of the kernels' vector width).
+    history_size : int, default 20
+        L-BFGS memory.
     seed : int, default 0
-        ``random_state`` passed to scikit-learn (lbfgs is deterministic; kept for symmetry).
+        Accepted for a uniform signature; the fit is deterministic (zero initialisation, full
+        batch), so it is not used.
 
     Returns
     -------
@@ -281,8 +424,62 @@ def multilabel_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=None, *
     (True, (80, 3))
     """
     import pandas as pd
-    from sklearn.linear_model import LogisticRegression
+    import torch
 
+    Xtr, Ytr, Xva, Yva, Xte, Yte = _check_multilabel_splits(X_train, Y_train, X_val, Y_val, X_test, Y_test)
+    if refit not in ("train+val", "train"):
+        raise ValueError(f"refit must be 'train+val' or 'train', got {refit!r}")
+    Cs = check_Cs(Cs, DEFAULT_CS)
+    if int(max_iter) < 1:
+        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    tdtype = {"float32": torch.float32, "float64": torch.float64}.get(str(dtype))
+    if tdtype is None:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    dev = _resolve_device(device)
+    fit = {"max_iter": int(max_iter), "tol": float(tol), "history_size": int(history_size)}
+
+    def new_params(D, K):
+        return torch.zeros(K, D, dtype=tdtype, device=dev), torch.zeros(K, dtype=tdtype, device=dev)
+
+    def raw(W, b, mean, std):  # weights for unstandardised inputs, float64 on the CPU
+        with torch.no_grad():
+            W64 = W.double() / std.double()
+            return W64.cpu().numpy(), (b.double() - W64 @ mean.double()).cpu().numpy()
+
+    def targets(Y):
+        return torch.as_tensor(Y, dtype=tdtype, device=dev)
+
+    Zt, _, _, mean, std = _standardized(Xtr, Xva, None, standardize, tdtype, dev)
+    Yt = targets(Ytr)
+    W, b = new_params(Xtr.shape[1], Ytr.shape[1])
+    eig = _preconditioner(Zt)
+    Xva64 = np.asarray(Xva, dtype=np.float64)
+    rows, best = [], None
+    for C in Cs:  # ascending, each fit warm-started from the previous one
+        W, b, n_bad, n_iter = _fit_ovr(Zt, Yt, C, W, b, eig, **fit)
+        Wr, br = raw(W, b, mean, std)
+        val_map, _ = voc07_mean_average_precision(Yva, Xva64 @ Wr.T + br)
+        rows.append({"C": float(C), "val_map": val_map, "n_not_converged": n_bad, "n_iter": n_iter})
+        if best is None or val_map > best[1]:
+            best = (float(C), val_map, Wr, br)
+    best_C, val_map, Wr, br = best
+    if refit == "train+val":
+        Xall = np.concatenate([np.asarray(Xtr, dtype=np.float64), Xva64])
+        Za, _, _, mean, std = _standardized(Xall, Xall[:1], None, standardize, tdtype, dev)
+        W, b = new_params(Xall.shape[1], Ytr.shape[1])
+        W, b, _, _ = _fit_ovr(Za, targets(np.concatenate([Ytr, Yva])), best_C, W, b, _preconditioner(Za), **fit)
+        Wr, br = raw(W, b, mean, std)
+    test_scores = test_map = per_class = None
+    if Xte is not None:
+        test_scores = np.asarray(Xte, dtype=np.float64) @ Wr.T + br
+        test_map, per_class = voc07_mean_average_precision(Yte, test_scores)
+    return MultilabelProbeResult(best_C=best_C, val_map=val_map, test_map=test_map,
+                                 per_class_ap=per_class, test_scores=test_scores, coef=Wr,
+                                 intercept=br, refit=refit, val_scores=pd.DataFrame(rows), device=dev)
+
+
+def _check_multilabel_splits(X_train, Y_train, X_val, Y_val, X_test, Y_test):
+    """Checked features and multi-hot labels of the probe's splits (``None`` for a missing test split)."""
     Xtr = check_2d("X_train", X_train)
     Ytr = check_binary("Y_train", Y_train, 2)
     Xva = check_2d("X_val", X_val)
@@ -296,6 +493,7 @@ def multilabel_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=None, *
         raise ValueError(f"Y_val has {Yva.shape[1]} classes, Y_train has {Ytr.shape[1]}")
     if (X_test is None) != (Y_test is None):
         raise ValueError("X_test and Y_test must be given together")
+    Xte = Yte = None
     if X_test is not None:
         Xte = check_2d("X_test", X_test)
         Yte = check_binary("Y_test", Y_test, 2)
@@ -309,51 +507,4 @@ def multilabel_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=None, *
     if one_sided:
         raise ValueError(f"Y_train needs positives and negatives for every class; "
                          f"class column(s) {one_sided} have only one label")
-    if refit not in ("train+val", "train"):
-        raise ValueError(f"refit must be 'train+val' or 'train', got {refit!r}")
-    Cs = check_Cs(Cs, DEFAULT_CS)
-    K = Ytr.shape[1]
-
-    def scaler(X):
-        X = np.asarray(X, dtype=np.float64)
-        if not standardize:
-            return np.zeros(X.shape[1]), np.ones(X.shape[1])
-        mu, sd = X.mean(axis=0), X.std(axis=0)
-        return mu, np.where(sd > 0, sd, 1.0)
-
-    def make_models():
-        return [LogisticRegression(C=1.0, max_iter=int(max_iter), warm_start=True,
-                                   random_state=seed) for _ in range(K)]
-
-    def stacked(models, mu, sd):
-        W = np.stack([m.coef_[0] for m in models]) / sd
-        b = np.array([m.intercept_[0] for m in models]) - W @ mu
-        return W, b
-
-    mu, sd = scaler(Xtr)
-    Ztr = (np.asarray(Xtr, dtype=np.float64) - mu) / sd
-    models = make_models()
-    rows, best = [], None
-    for C in Cs:
-        n_bad = _fit_ovr(Ztr, Ytr, C, models, int(max_iter))
-        W, b = stacked(models, mu, sd)
-        val_map, _ = voc07_mean_average_precision(Yva, np.asarray(Xva, dtype=np.float64) @ W.T + b)
-        rows.append({"C": float(C), "val_map": val_map, "n_not_converged": n_bad})
-        if best is None or val_map > best[1]:
-            best = (float(C), val_map, W, b)
-    best_C, val_map, W, b = best
-    if refit == "train+val":
-        Xall = np.concatenate([np.asarray(Xtr, dtype=np.float64),
-                               np.asarray(Xva, dtype=np.float64)])
-        Yall = np.concatenate([Ytr, Yva])
-        mu, sd = scaler(Xall)
-        models = make_models()
-        _fit_ovr((Xall - mu) / sd, Yall, best_C, models, int(max_iter))
-        W, b = stacked(models, mu, sd)
-    test_scores = test_map = per_class = None
-    if X_test is not None:
-        test_scores = np.asarray(Xte, dtype=np.float64) @ W.T + b
-        test_map, per_class = voc07_mean_average_precision(Yte, test_scores)
-    return MultilabelProbeResult(best_C=best_C, val_map=val_map, test_map=test_map,
-                                 per_class_ap=per_class, test_scores=test_scores, coef=W,
-                                 intercept=b, refit=refit, val_scores=pd.DataFrame(rows))
+    return Xtr, Ytr, Xva, Yva, Xte, Yte

@@ -321,13 +321,14 @@ def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe
 
 
 def transfer_probes(study, *, down_splits=("down_train", "down_val", "down_test"), probe_Cs=(0.1, 1.0, 10.0),
-                    probe_refit="train", max_per_category=2, categories=None):
+                    probe_refit="train", max_per_category=2, categories=None, device="cpu"):
     """Multi-label probes of every model with downstream embeddings and of the base paired with partners
-    (up to ``max_per_category`` per category of ``categories``, default all; cached on the study)."""
+    (up to ``max_per_category`` per category of ``categories``, default all; cached on the study).
+    ``device`` is the torch device of the probes (``"auto"``: a GPU when present)."""
     from norep.transfer import multilabel_probe
 
     categories = tuple(c for c in CATEGORIES if c in (categories or CATEGORIES))
-    key = ("transfer", tuple(down_splits), tuple(probe_Cs), probe_refit, max_per_category, categories)
+    key = ("transfer", tuple(down_splits), tuple(probe_Cs), probe_refit, max_per_category, categories, device)
     cache = _cache(study)
     if key in cache:
         return cache[key]
@@ -340,7 +341,8 @@ def transfer_probes(study, *, down_splits=("down_train", "down_val", "down_test"
         return [np.asarray(st.embeddings(n, s), dtype=np.float32) for s in down_splits]
 
     def probe(Xs):
-        return multilabel_probe(Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=list(probe_Cs), refit=probe_refit)
+        return multilabel_probe(Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=list(probe_Cs), refit=probe_refit,
+                                device=device)
 
     singles = {}
     for n in models:
@@ -367,7 +369,7 @@ def transfer_probes(study, *, down_splits=("down_train", "down_val", "down_test"
 
 def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), probe_Cs=(0.1, 1.0, 10.0),
                 probe_refit: str = "train", max_per_category: int = 2, categories=None, n_boot: int = 1000,
-                seed: int = 0) -> ClaimResult:
+                seed: int = 0, device: str = "cpu") -> ClaimResult:
     """C9 (Sec. 4.7, Fig. 7): the best upstream model is not the best transfer model, and concatenating two
     models' embeddings helps most for the most differently trained pairs.
 
@@ -389,7 +391,7 @@ def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), p
     first interval lies below 0; else *inconclusive*. *Not testable* without the downstream splits,
     or without Reinit and Dataset partners with downstream embeddings.
     """
-    from norep.transfer import voc07_mean_average_precision
+    from norep.transfer import voc07_map_resampler
 
     title = "best upstream model is not the best transfer model; concatenation helps divergent pairs most"
     paper = "best ImageNet model (MPL) is not the best transfer model; a pair reaches 91.4 % mAP vs 90.7 % for its best member"
@@ -398,7 +400,7 @@ def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), p
     if missing:
         return not_testable("C9", title, f"the store has no multi-label downstream split(s) {missing}", paper=paper)
     tp = transfer_probes(study, down_splits=down_splits, probe_Cs=probe_Cs, probe_refit=probe_refit,
-                         max_per_category=max_per_category, categories=categories)
+                         max_per_category=max_per_category, categories=categories, device=device)
     parts = tp["partners"]
     bad = _ends_check("C9", title, paper, parts)
     if bad:
@@ -409,16 +411,17 @@ def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), p
     singles, pairs = tp["singles"], tp["pairs"]
     better = {n: (study.base if singles[study.base]["val_map"] >= singles[n]["val_map"] else n) for n in names}
 
-    def mAP(scores, idx):
-        return voc07_mean_average_precision(Y[idx], scores[idx])[0]
+    pair_member_map = voc07_map_resampler(Y, [pairs[n]["scores"] for n in names]
+                                          + [singles[better[n]]["scores"] for n in names])
 
-    def gains(idx):
-        return np.array([mAP(pairs[n]["scores"], idx) - mAP(singles[better[n]]["scores"], idx) for n in names])
+    def gains(counts=None):  # every pair's mAP minus its better member's (test examples drawn counts times)
+        m = pair_member_map(counts)
+        return m[:len(names)] - m[len(names):]
 
     cats, groups, i_lo, i_hi = end_groups(parts)
 
     def stat(members, w):
-        g = gains(np.repeat(np.arange(n_ex), w.astype(np.int64)))
+        g = gains(w)
         return float(g[members[i_hi]].mean() - g[members[i_lo]].mean())
 
     ci = hierarchical_bootstrap_ci(stat, groups, n_ex, n_resamples=n_boot, seed=seed)
@@ -427,9 +430,11 @@ def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), p
     up_best = max(models, key=lambda n: acc[n])
     down_best = max(models, key=lambda n: singles[n]["val_map"])
 
+    down_up_map = voc07_map_resampler(Y, [singles[down_best]["scores"], singles[up_best]["scores"]])
+
     def up_down(members, w):
-        idx = np.repeat(np.arange(n_ex), w.astype(np.int64))
-        return mAP(singles[down_best]["scores"], idx) - mAP(singles[up_best]["scores"], idx)
+        m = down_up_map(w)
+        return float(m[0] - m[1])
 
     ci_a = hierarchical_bootstrap_ci(up_down, [np.arange(1)], n_ex, n_resamples=n_boot, seed=seed)
     s1, s2 = sign(ci.low, ci.high), sign(ci_a.low, ci_a.high)
@@ -441,7 +446,7 @@ def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), p
         status = "partly reproduced"
     else:
         status = "inconclusive"
-    g_all = dict(zip(names, gains(np.arange(n_ex)).tolist(), strict=True))
+    g_all = dict(zip(names, gains().tolist(), strict=True))
     dims = {n: int(np.asarray(st.embeddings(n, down_splits[0])).shape[1]) for n in [study.base, *names]}
     matched = len({dims[n] for n in names}) == 1
     sentence = (f"{lead(status)}: mAP gain of the base's embedding concatenated with a partner's over the better member "
