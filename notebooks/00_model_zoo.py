@@ -40,10 +40,26 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
     os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
     if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
-                       cwd=_root)
-        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
-                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+        subprocess.run(
+            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "norep.cli",
+                "zoo",
+                "train",
+                "--preset",
+                "fashion",
+                "--quick",
+                "--out",
+                f"{_root}/stores/quick",
+                "--no-progress",
+            ],
+            check=True,
+            cwd=_root,
+        )
     sys.path.insert(0, f"{_root}/lib")
     os.chdir(_root)
 
@@ -76,8 +92,10 @@ n_boot = apply_profile(profile, n_boot=n_boot)
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
 st, base = study.store, study.base
-print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
-      f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
+print(
+    f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
+    f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
+)
 print(st)
 
 # %% [markdown]
@@ -125,11 +143,15 @@ print(st)
 info = st.info
 if info.get("preset"):
     tier_counts = study.table.groupby("category")["tier"].value_counts().unstack(fill_value=0)
-    print(f"preset {info['preset']!r}{' (quick)' if info.get('quick') else ''}: "
-          f"{info.get('n_train', 'all')} training images per model; calib {st.n_examples(calib_split)} and "
-          f"{split} {st.n_examples(split)} examples")
-    print(f"base {base}: {split} accuracy {st.meta(base)['accuracy'][split]:.4f}; band {study.band[0]:.4f}-"
-          f"{study.band[1]:.4f} (half-width {info.get('band_halfwidth')})")
+    print(
+        f"preset {info['preset']!r}{' (quick)' if info.get('quick') else ''}: "
+        f"{info.get('n_train', 'all')} training images per model; calib {st.n_examples(calib_split)} and "
+        f"{split} {st.n_examples(split)} examples"
+    )
+    print(
+        f"base {base}: {split} accuracy {st.meta(base)['accuracy'][split]:.4f}; band {study.band[0]:.4f}-"
+        f"{study.band[1]:.4f} (half-width {info.get('band_halfwidth')})"
+    )
     if info.get("downstream"):
         print(f"downstream task: {info['downstream']}")
     display(tier_counts)
@@ -152,18 +174,36 @@ rows = []
 for name in study.table["name"]:
     pred, probs = st.predictions(name, split), study.probs(name)
     raw = study.probs(name, calibrated=False)
-    rows.append({
-        "name": name,
-        "error_inconsistency": metrics.error_inconsistency(y, pred_base, pred),
-        "ensemble_accuracy": ensembles.ensemble_accuracy(y, [probs_base, probs]),
-        "ece_before": calibration.expected_calibration_error(y, raw),
-        "ece_after": calibration.expected_calibration_error(y, probs),
-    })
+    rows.append(
+        {
+            "name": name,
+            "error_inconsistency": metrics.error_inconsistency(y, pred_base, pred),
+            "ensemble_accuracy": ensembles.ensemble_accuracy(y, [probs_base, probs]),
+            "ece_before": calibration.expected_calibration_error(y, raw),
+            "ece_after": calibration.expected_calibration_error(y, probs),
+        }
+    )
 zoo = study.table.merge(pd.DataFrame(rows), on="name")
-columns = ["name", "category", "method", "head", "tier", "temperature", f"{split}_accuracy",
-           "error_inconsistency", "ensemble_accuracy", "ece_before", "ece_after"]
-display(zoo[[c for c in columns if c in zoo.columns]].round(4).style.hide(axis="index")
-        .format(precision=4).set_caption(f"Models of {store} (base model: {base})"))
+columns = [
+    "name",
+    "category",
+    "method",
+    "head",
+    "tier",
+    "temperature",
+    f"{split}_accuracy",
+    "error_inconsistency",
+    "ensemble_accuracy",
+    "ece_before",
+    "ece_after",
+]
+display(
+    zoo[[c for c in columns if c in zoo.columns]]
+    .round(4)
+    .style.hide(axis="index")
+    .format(precision=4)
+    .set_caption(f"Models of {store} (base model: {base})")
+)
 
 # %%
 counts = zoo.groupby("category", sort=False)["tier"].value_counts().unstack(fill_value=0)

@@ -41,10 +41,26 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
     os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
     if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
-                       cwd=_root)
-        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
-                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+        subprocess.run(
+            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "norep.cli",
+                "zoo",
+                "train",
+                "--preset",
+                "fashion",
+                "--quick",
+                "--out",
+                f"{_root}/stores/quick",
+                "--no-progress",
+            ],
+            check=True,
+            cwd=_root,
+        )
     sys.path.insert(0, f"{_root}/lib")
     os.chdir(_root)
 
@@ -80,8 +96,10 @@ st, base = study.store, study.base
 others = claims.band_partners(study)  # band membership on the calibration split, never on test
 if not others:
     raise ValueError(f"no model besides {base!r} lies in the accuracy band {study.band}; widen accuracy_band")
-print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
-      f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
+print(
+    f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
+    f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
+)
 print(f"{len(others)} models in the band besides the base model")
 
 # %% [markdown]
@@ -94,17 +112,31 @@ rows = []
 for name in others:
     pred = st.predictions(name, split)
     out = metrics.pair_outcomes(y, pred_base, pred)
-    rows.append({"name": name, "category": study.category(name), **out,
-                 "error_inconsistency": metrics.error_inconsistency(y, pred_base, pred),
-                 "kappa": metrics.error_consistency_kappa(y, pred_base, pred),
-                 "dominance": metrics.dominance_probability(y, pred_base, pred)})
+    rows.append(
+        {
+            "name": name,
+            "category": study.category(name),
+            **out,
+            "error_inconsistency": metrics.error_inconsistency(y, pred_base, pred),
+            "kappa": metrics.error_consistency_kappa(y, pred_base, pred),
+            "dominance": metrics.dominance_probability(y, pred_base, pred),
+        }
+    )
 pairs = pd.DataFrame(rows)
-display(pairs.round(4).style.hide(axis="index").format(precision=4)
-        .set_caption(f"Outcomes of every band model paired with {base} on {split}"))
+display(
+    pairs.round(4)
+    .style.hide(axis="index")
+    .format(precision=4)
+    .set_caption(f"Outcomes of every band model paired with {base} on {split}")
+)
 
 # %%
-fig = plots.category_strip(pairs, ["error_inconsistency", "both_correct", "both_wrong"],
-                           titles=["error inconsistency", "both correct", "both wrong"], ylabel="share of examples")
+fig = plots.category_strip(
+    pairs,
+    ["error_inconsistency", "both_correct", "both_wrong"],
+    titles=["error inconsistency", "both correct", "both wrong"],
+    ylabel="share of examples",
+)
 glue_figure("fig_01_outcomes", fig)
 
 # %% [markdown]

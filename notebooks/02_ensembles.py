@@ -37,10 +37,26 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
     os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
     if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
-                       cwd=_root)
-        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
-                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+        subprocess.run(
+            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "norep.cli",
+                "zoo",
+                "train",
+                "--preset",
+                "fashion",
+                "--quick",
+                "--out",
+                f"{_root}/stores/quick",
+                "--no-progress",
+            ],
+            check=True,
+            cwd=_root,
+        )
     sys.path.insert(0, f"{_root}/lib")
     os.chdir(_root)
 
@@ -78,8 +94,10 @@ st, base = study.store, study.base
 others = claims.band_partners(study)  # band membership on the calibration split, never on test
 if len(others) < 2:
     raise ValueError(f"fewer than two models besides {base!r} lie in the band {study.band}; widen accuracy_band")
-print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
-      f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
+print(
+    f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
+    f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
+)
 
 # %% [markdown]
 # ## Each band model ensembled with the base model
@@ -92,17 +110,24 @@ acc_base = metrics.accuracy_score(y, pred_base)
 rows = []
 for name in others:
     pm = study.probs(name)
-    rows.append({
-        "name": name, "category": study.category(name),
-        "accuracy": metrics.accuracy_score(y, st.predictions(name, split)),
-        "ensemble_accuracy": ensembles.ensemble_accuracy(y, [pb, pm]),
-        "gain": ensembles.ensemble_gain(y, pb, pm),
-        "error_inconsistency": metrics.error_inconsistency(y, pred_base, st.predictions(name, split)),
-        "conversion_rate": ensembles.conversion_rate(y, pb, pm),
-    })
+    rows.append(
+        {
+            "name": name,
+            "category": study.category(name),
+            "accuracy": metrics.accuracy_score(y, st.predictions(name, split)),
+            "ensemble_accuracy": ensembles.ensemble_accuracy(y, [pb, pm]),
+            "gain": ensembles.ensemble_gain(y, pb, pm),
+            "error_inconsistency": metrics.error_inconsistency(y, pred_base, st.predictions(name, split)),
+            "conversion_rate": ensembles.conversion_rate(y, pb, pm),
+        }
+    )
 ens = pd.DataFrame(rows)
-display(ens.round(4).style.hide(axis="index").format(precision=4)
-        .set_caption(f"Pairs with {base} (accuracy {acc_base:.4f}) on {split}"))
+display(
+    ens.round(4)
+    .style.hide(axis="index")
+    .format(precision=4)
+    .set_caption(f"Pairs with {base} (accuracy {acc_base:.4f}) on {split}")
+)
 
 # %%
 fit = sps.linregress(ens["error_inconsistency"], ens["gain"])
@@ -119,8 +144,9 @@ glue_figure("fig_02_gain", fig)
 # ```
 
 # %%
-fig = plots.category_strip(ens, ["ensemble_accuracy", "conversion_rate"],
-                           titles=["ensemble accuracy with the base", "conversion rate"])
+fig = plots.category_strip(
+    ens, ["ensemble_accuracy", "conversion_rate"], titles=["ensemble accuracy with the base", "conversion rate"]
+)
 fig.axes[0].axhline(acc_base, color="black", ls="--", lw=1)
 glue_figure("fig_02_accuracy", fig)
 
@@ -169,15 +195,24 @@ res = allpairs.store_pairwise_analysis(st, split=split, names=names, theta=False
 gain_all = res.ensemble_accuracy - (res.accuracy[:, None] + res.accuracy[None, :]) / 2  # Sec. 4.2 definition
 ei_all = res.only_a + res.only_b
 iu = np.triu_indices(len(names), k=1)
-allpairs_table = pd.DataFrame({
-    "name": [f"{names[i]} + {names[j]}" for i, j in zip(*iu, strict=True)],
-    "category": [max(study.category(names[i]), study.category(names[j]), key=CATEGORIES.index) for i, j in zip(*iu, strict=True)],
-    "error_inconsistency": ei_all[iu], "gain": gain_all[iu],
-})
+allpairs_table = pd.DataFrame(
+    {
+        "name": [f"{names[i]} + {names[j]}" for i, j in zip(*iu, strict=True)],
+        "category": [
+            max(study.category(names[i]), study.category(names[j]), key=CATEGORIES.index)
+            for i, j in zip(*iu, strict=True)
+        ],
+        "error_inconsistency": ei_all[iu],
+        "gain": gain_all[iu],
+    }
+)
 fit_all = sps.linregress(allpairs_table["error_inconsistency"], allpairs_table["gain"])
-fig = plots.gain_vs_inconsistency(allpairs_table, fit={"slope": fit_all.slope, "intercept": fit_all.intercept,
-                                                 "r": fit_all.rvalue}, label=None,
-                                  xlabel="error inconsistency of the pair")
+fig = plots.gain_vs_inconsistency(
+    allpairs_table,
+    fit={"slope": fit_all.slope, "intercept": fit_all.intercept, "r": fit_all.rvalue},
+    label=None,
+    xlabel="error inconsistency of the pair",
+)
 glue_figure("fig_02_allpairs", fig)
 
 # %% [markdown]

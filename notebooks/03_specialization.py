@@ -40,10 +40,26 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
     os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
     if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
-                       cwd=_root)
-        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
-                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+        subprocess.run(
+            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "norep.cli",
+                "zoo",
+                "train",
+                "--preset",
+                "fashion",
+                "--quick",
+                "--out",
+                f"{_root}/stores/quick",
+                "--no-progress",
+            ],
+            check=True,
+            cwd=_root,
+        )
     sys.path.insert(0, f"{_root}/lib")
     os.chdir(_root)
 
@@ -53,7 +69,8 @@ base_model = None  # None: the store's base model
 accuracy_band = None  # (lo, hi) accuracy fractions; None: the store's band
 split = "test"  # evaluation split
 calib_split = "calib"  # split the temperatures were fitted on
-pair_models = None  # {"REINIT": name, "ARCH": name, "DATASET": name} shown in the figures; None: the most accurate band model of each on the calibration split (closest in accuracy if none in the band)
+pair_models = None  # {"REINIT": name, "ARCH": name, "DATASET": name} in the figures; None: see below
+# (None: the most accurate band model of each on the calibration split, closest in accuracy if none in the band)
 class_groups = None  # {"group": [class ids]}; None: the store's class groups
 bins = 18  # histogram bins over 0-90 degrees
 profile = "full"  # "student": lighter settings for a class (see Try it)
@@ -96,14 +113,18 @@ if not isinstance(groups, dict):
     raise ValueError(f"parameter class_groups={class_groups!r} must be a dict group -> class ids")
 if not isinstance(bins, int) or bins < 2:
     raise ValueError(f"parameter bins={bins!r} must be an integer >= 2")
-print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
-      f"pairs={chosen}, bins={bins}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
+print(
+    f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
+    f"pairs={chosen}, bins={bins}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
+)
 print(f"class groups: { {g: len(ids) for g, ids in groups.items()} }")
 in_band = set(claims.band_partners(study))  # band membership on the calibration split
 outside = [n for n in chosen.values() if n not in in_band]
 if outside:
-    print(f"note: {outside} lie outside the accuracy band (no model of their category is inside it); "
-          "their comparison with the base mixes methodology with accuracy")
+    print(
+        f"note: {outside} lie outside the accuracy band (no model of their category is inside it); "
+        "their comparison with the base mixes methodology with accuracy"
+    )
 
 # %% [markdown]
 # ## The specialization angle by outcome (Fig. 3)
@@ -114,8 +135,10 @@ pb = study.probs(base)
 probs = {cat: study.probs(name) for cat, name in chosen.items()}
 # the paper's population: examples where at least one of the shown pairs is error-inconsistent
 disagree = specialization.any_inconsistent(y, [(pb, p) for p in probs.values()])
-hists = {f"{base} vs {name} ({cat})": specialization.theta_histogram(y, pb, probs[cat], bins=bins, mask=disagree)
-         for cat, name in chosen.items()}
+hists = {
+    f"{base} vs {name} ({cat})": specialization.theta_histogram(y, pb, probs[cat], bins=bins, mask=disagree)
+    for cat, name in chosen.items()
+}
 fig = plots.theta_histograms(hists, value="fraction")
 glue_figure("fig_03_theta", fig)
 
@@ -141,8 +164,12 @@ def separation(yy, pa, pbb):
     return float(s["mean_theta_only_a"] - s["mean_theta_only_b"])
 
 
-sep = pd.DataFrame([{"pair": f"{base} vs {name}", "category": cat, "separation_deg": separation(y, pb, probs[cat])}
-                    for cat, name in chosen.items()])
+sep = pd.DataFrame(
+    [
+        {"pair": f"{base} vs {name}", "category": cat, "separation_deg": separation(y, pb, probs[cat])}
+        for cat, name in chosen.items()
+    ]
+)
 display(sep.round(2).style.hide(axis="index").format(precision=2))
 
 # %% [markdown]
@@ -160,12 +187,16 @@ report_claim(claims.c4_specialization_angle(study, n_boot=n_boot, seed=seed))
 # ## Specialization by class (Fig. 4)
 
 # %%
-per_class = {cat: specialization.per_class_specialization(y, pb, probs[cat], class_names=st.class_names)
-             for cat in chosen}
+per_class = {
+    cat: specialization.per_class_specialization(y, pb, probs[cat], class_names=st.class_names) for cat in chosen
+}
 group_of = {int(c): g for g, ids in groups.items() for c in ids}
-fig = plots.per_class_bars({f"{base} vs {chosen[c]} ({c})": t.assign(theta_offset=t["mean_theta"] - 45.0)
-                            for c, t in per_class.items()}, value="theta_offset",
-                           group_of=group_of or None, ylabel="mean θ − 45° (above: base more confident)")
+fig = plots.per_class_bars(
+    {f"{base} vs {chosen[c]} ({c})": t.assign(theta_offset=t["mean_theta"] - 45.0) for c, t in per_class.items()},
+    value="theta_offset",
+    group_of=group_of or None,
+    ylabel="mean θ − 45° (above: base more confident)",
+)
 glue_figure("fig_03_classes", fig)
 
 # %% [markdown]
@@ -180,10 +211,18 @@ glue_figure("fig_03_classes", fig)
 
 # %%
 if groups:
-    summaries = pd.concat([specialization.class_group_summary(t, groups).assign(pair=f"{base} vs {chosen[c]}", category=c)
-                           for c, t in per_class.items()])
-    display(summaries[["pair", "category", "group", "n", "acc_a", "acc_b", "acc_diff", "mean_theta"]]
-            .round(4).style.hide(axis="index").format(precision=4))
+    summaries = pd.concat(
+        [
+            specialization.class_group_summary(t, groups).assign(pair=f"{base} vs {chosen[c]}", category=c)
+            for c, t in per_class.items()
+        ]
+    )
+    display(
+        summaries[["pair", "category", "group", "n", "acc_a", "acc_b", "acc_diff", "mean_theta"]]
+        .round(4)
+        .style.hide(axis="index")
+        .format(precision=4)
+    )
 
 # %% [markdown]
 # **Paper (claim C5).** Dataset pairs specialise along groups of classes (CLIP-S better on
@@ -203,7 +242,8 @@ report_claim(claims.c5_class_groups(study, class_groups=groups or None, n_boot=n
 # - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
 #   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples.
 # - Choose the pairs yourself: `-p "pair_models={'REINIT': 'NAME1', 'DATASET': 'NAME2'}"`.
-# - Define your own class groups, e.g. for Fashion-MNIST `-p "class_groups={'tops': [0, 2, 4, 6], 'rest': [1, 3, 5, 7, 8, 9]}"`.
+# - Define your own class groups, e.g. for Fashion-MNIST
+#   `-p "class_groups={'tops': [0, 2, 4, 6], 'rest': [1, 3, 5, 7, 8, 9]}"`.
 #
 # **Exercise.** If two models were equally confident on every example, where would all the mass
 # of the histograms lie, and what would the ensemble do where they disagree?

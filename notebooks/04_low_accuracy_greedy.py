@@ -38,10 +38,26 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
     os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
     if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
-                       cwd=_root)
-        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
-                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+        subprocess.run(
+            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "norep.cli",
+                "zoo",
+                "train",
+                "--preset",
+                "fashion",
+                "--quick",
+                "--out",
+                f"{_root}/stores/quick",
+                "--no-progress",
+            ],
+            check=True,
+            cwd=_root,
+        )
     sys.path.insert(0, f"{_root}/lib")
     os.chdir(_root)
 
@@ -85,10 +101,14 @@ if not runs:
 start_names = list(runs)
 acc_sel = claims.selection_accuracy(study)
 max_pool = max(max(acc_sel[m] for m in r["pool"]) for r in runs.values())
-print(f"Parameters: store={store!r}, accuracy_band={study.band}, split={split!r}, calib_split={calib_split!r}, "
-      f"starts={start_names}, steps={steps}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
-print(f"pool rule: candidates with at least {claims.LOW_ACCURACY_ERROR_RATIO}x the start's error on {calib_split}; "
-      f"the best candidate of any pool has {100 * max_pool:.1f} % on {calib_split}")
+print(
+    f"Parameters: store={store!r}, accuracy_band={study.band}, split={split!r}, calib_split={calib_split!r}, "
+    f"starts={start_names}, steps={steps}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
+)
+print(
+    f"pool rule: candidates with at least {claims.LOW_ACCURACY_ERROR_RATIO}x the start's error on {calib_split}; "
+    f"the best candidate of any pool has {100 * max_pool:.1f} % on {calib_split}"
+)
 
 # %% [markdown]
 # ## Greedy ensembles (Fig. 5)
@@ -98,8 +118,15 @@ results, rows = {s: r["result"] for s, r in runs.items()}, []
 for s, res in results.items():
     for k, acc in enumerate(res.eval_accuracies):
         added = res.selected[k - 1] if k else None
-        rows.append({"start": s, "step": k, "accuracy": acc, "added": added,
-                     "added_category": study.category(added) if added else "none"})
+        rows.append(
+            {
+                "start": s,
+                "step": k,
+                "accuracy": acc,
+                "added": added,
+                "added_category": study.category(added) if added else "none",
+            }
+        )
 curves = pd.DataFrame(rows)
 fig = plots.greedy_curves(curves)
 glue_figure("fig_04_greedy", fig)
@@ -114,14 +141,27 @@ glue_figure("fig_04_greedy", fig)
 # ```
 
 # %%
-summary = pd.DataFrame([{
-    "start": s, "start_category": study.category(s), "start_accuracy": r.eval_accuracies[0],
-    "first_added": r.selected[0], "first_added_category": study.category(r.selected[0]),
-    "first_added_calib_accuracy": acc_sel[r.selected[0]],
-    "length_chosen_on_calib": runs[s]["length"], "accuracy_at_chosen_length": r.eval_accuracies[runs[s]["length"]],
-} for s, r in results.items()])
-display(summary.round(4).style.hide(axis="index").format(precision=4)
-        .set_caption("Analogue of Fig. 5 (right): the first model added to each start"))
+summary = pd.DataFrame(
+    [
+        {
+            "start": s,
+            "start_category": study.category(s),
+            "start_accuracy": r.eval_accuracies[0],
+            "first_added": r.selected[0],
+            "first_added_category": study.category(r.selected[0]),
+            "first_added_calib_accuracy": acc_sel[r.selected[0]],
+            "length_chosen_on_calib": runs[s]["length"],
+            "accuracy_at_chosen_length": r.eval_accuracies[runs[s]["length"]],
+        }
+        for s, r in results.items()
+    ]
+)
+display(
+    summary.round(4)
+    .style.hide(axis="index")
+    .format(precision=4)
+    .set_caption("Analogue of Fig. 5 (right): the first model added to each start")
+)
 
 # %% [markdown]
 # **Paper (claim C6).** ResNet-50 (76.2 %) + CLIP-S zero-shot (63.3 %) reaches 77.7 %; BiT-1k

@@ -46,10 +46,26 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
     os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
     if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
-                       cwd=_root)
-        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
-                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+        subprocess.run(
+            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "norep.cli",
+                "zoo",
+                "train",
+                "--preset",
+                "fashion",
+                "--quick",
+                "--out",
+                f"{_root}/stores/quick",
+                "--no-progress",
+            ],
+            check=True,
+            cwd=_root,
+        )
     sys.path.insert(0, f"{_root}/lib")
     os.chdir(_root)
 
@@ -94,12 +110,23 @@ from norep.notebooks import (
 
 # %% tags=["hide-input"]
 n_boot, probe_Cs, probe_max_iter, compression_points, rates = apply_profile(
-    profile, n_boot=n_boot, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, compression_points=compression_points,
-    rates=rates)
+    profile,
+    n_boot=n_boot,
+    probe_Cs=probe_Cs,
+    probe_max_iter=probe_max_iter,
+    compression_points=compression_points,
+    rates=rates,
+)
 check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 limit_threads(threads)
-study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split,
-                   require_embeddings=[split, calib_split])
+study = load_study(
+    store,
+    base_model=base_model,
+    accuracy_band=accuracy_band,
+    split=split,
+    calib_split=calib_split,
+    require_embeddings=[split, calib_split],
+)
 st, base = study.store, study.base
 if not rates or any(not 0.0 <= float(r) <= 1.0 for r in rates):
     raise ValueError(f"parameter rates={rates!r} must be shares in [0, 1]")
@@ -110,11 +137,20 @@ if not isinstance(max_per_category, int) or max_per_category < 1:
     raise ValueError(f"parameter max_per_category={max_per_category!r} must be a positive integer")
 if not isinstance(compression_points, int) or compression_points < 2:
     raise ValueError(f"parameter compression_points={compression_points!r} must be an integer >= 2")
-probe_kw = dict(max_per_category=max_per_category, probe_Cs=tuple(probe_Cs), probe_max_iter=probe_max_iter,
-                device=device, rates=tuple(mixed_rates), seed=seed)
-print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, max_per_category={max_per_category}, "
-      f"rates={rates}, probe_Cs={probe_Cs}, probe_max_iter={probe_max_iter}, compression_points={compression_points}, "
-      f"device={device!r}, threads={threads}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
+probe_kw = dict(
+    max_per_category=max_per_category,
+    probe_Cs=tuple(probe_Cs),
+    probe_max_iter=probe_max_iter,
+    device=device,
+    rates=tuple(mixed_rates),
+    seed=seed,
+)
+print(
+    f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, "
+    f"max_per_category={max_per_category}, "
+    f"rates={rates}, probe_Cs={probe_Cs}, probe_max_iter={probe_max_iter}, compression_points={compression_points}, "
+    f"device={device!r}, threads={threads}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
+)
 
 # %% [markdown]
 # ## Concatenation at rates (Fig. 6 left and center)
@@ -127,7 +163,9 @@ print(f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.b
 # %%
 mp = claims.mix_probes(study, **{k: v for k, v in probe_kw.items() if k != "rates"}, rates=tuple(mixed_rates))
 print("partners:", mp["partners"] or "none with embeddings in the band")
-print("probe splits:", {k: f"{s} ({'all' if isinstance(i, slice) else len(i)} rows)" for k, (s, i) in mp["take"].items()})
+print(
+    "probe splits:", {k: f"{s} ({'all' if isinstance(i, slice) else len(i)} rows)" for k, (s, i) in mp["take"].items()}
+)
 mix = pd.DataFrame(mp["rows"], columns=["partner", "category", "rate", "dims", "val_accuracy", "accuracy"])
 if len(mix):
     fig = plots.rate_curves(mix, label="partner")

@@ -42,10 +42,26 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
     os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
     if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True,
-                       cwd=_root)
-        subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--quick", "--out",
-                        f"{_root}/stores/quick", "--no-progress"], check=True, cwd=_root)
+        subprocess.run(
+            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "norep.cli",
+                "zoo",
+                "train",
+                "--preset",
+                "fashion",
+                "--quick",
+                "--out",
+                f"{_root}/stores/quick",
+                "--no-progress",
+            ],
+            check=True,
+            cwd=_root,
+        )
     sys.path.insert(0, f"{_root}/lib")
     os.chdir(_root)
 
@@ -97,8 +113,14 @@ check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 limit_threads(threads)
 if len(down_splits) != 3:
     raise ValueError(f"parameter down_splits={down_splits!r} must name the train, validation and test splits")
-study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split,
-                   require_embeddings=down_splits)
+study = load_study(
+    store,
+    base_model=base_model,
+    accuracy_band=accuracy_band,
+    split=split,
+    calib_split=calib_split,
+    require_embeddings=down_splits,
+)
 st, base = study.store, study.base
 for s in down_splits:
     if not st.is_multilabel(s):
@@ -110,13 +132,18 @@ tr, va, te = down_splits
 Y = {s: st.labels(s) for s in down_splits}
 if probe_refit not in ("train", "train+val"):
     raise ValueError(f"parameter probe_refit={probe_refit!r} must be 'train' or 'train+val'")
-print(f"Parameters: store={store!r}, base_model={base!r}, down_splits={down_splits}, probe_Cs={probe_Cs}, "
-      f"probe_refit={probe_refit!r}, device={device!r}, "
-      f"top_k={top_k}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}")
-print(f"{len(models)} models with downstream embeddings; {Y[tr].shape[1]} labels: {', '.join(st.split_class_names(tr))}")
+print(
+    f"Parameters: store={store!r}, base_model={base!r}, down_splits={down_splits}, probe_Cs={probe_Cs}, "
+    f"probe_refit={probe_refit!r}, device={device!r}, "
+    f"top_k={top_k}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
+)
+print(
+    f"{len(models)} models with downstream embeddings; {Y[tr].shape[1]} labels: {', '.join(st.split_class_names(tr))}"
+)
 
 # %% [markdown]
 # ## One probe per model (Fig. 7 left)
+
 
 # %%
 def emb(name):
@@ -124,21 +151,43 @@ def emb(name):
 
 
 def probe(Xs):
-    return transfer.multilabel_probe(Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=probe_Cs, refit=probe_refit,
-                                     device=device)
+    return transfer.multilabel_probe(
+        Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=probe_Cs, refit=probe_refit, device=device
+    )
 
 
 # one probe per model and per pair (base + partner), shared with the claim below
-tp = claims.transfer_probes(study, down_splits=tuple(down_splits), probe_Cs=tuple(probe_Cs), probe_refit=probe_refit,
-                            max_per_category=max_per_category, device=device)
+tp = claims.transfer_probes(
+    study,
+    down_splits=tuple(down_splits),
+    probe_Cs=tuple(probe_Cs),
+    probe_refit=probe_refit,
+    max_per_category=max_per_category,
+    device=device,
+)
 acc_sel = claims.selection_accuracy(study)
-singles = pd.DataFrame([{"name": n, "category": study.category(n), "upstream_accuracy": acc_sel[n],
-                         "downstream_val_map": tp["singles"][n]["val_map"], "downstream_map": tp["singles"][n]["test_map"]}
-                        for n in tp["models"]])
+singles = pd.DataFrame(
+    [
+        {
+            "name": n,
+            "category": study.category(n),
+            "upstream_accuracy": acc_sel[n],
+            "downstream_val_map": tp["singles"][n]["val_map"],
+            "downstream_map": tp["singles"][n]["test_map"],
+        }
+        for n in tp["models"]
+    ]
+)
 scores = {n: tp["singles"][n]["scores"] for n in tp["models"]}
 display(singles.sort_values("downstream_map", ascending=False).round(4).style.hide(axis="index").format(precision=4))
-fig = plots.gain_vs_inconsistency(singles, x="upstream_accuracy", y="downstream_map", fit=None,
-                                  xlabel=f"upstream accuracy ({calib_split})", ylabel="downstream mAP (11-point, test)")
+fig = plots.gain_vs_inconsistency(
+    singles,
+    x="upstream_accuracy",
+    y="downstream_map",
+    fit=None,
+    xlabel=f"upstream accuracy ({calib_split})",
+    ylabel="downstream mAP (11-point, test)",
+)
 glue_figure("fig_06_transfer", fig)
 
 # %% [markdown]
@@ -164,15 +213,26 @@ y_up = study.labels()
 centre = []
 for n, res in tp["pairs"].items():
     better = base if tp["singles"][base]["val_map"] >= tp["singles"][n]["val_map"] else n
-    centre.append({"name": n, "category": study.category(n),
-                   "error_inconsistency": metrics.error_inconsistency(y_up, st.predictions(base, split),
-                                                                      st.predictions(n, split)),
-                   "pair_gain": res["test_map"] - tp["singles"][better]["test_map"]})
+    centre.append(
+        {
+            "name": n,
+            "category": study.category(n),
+            "error_inconsistency": metrics.error_inconsistency(
+                y_up, st.predictions(base, split), st.predictions(n, split)
+            ),
+            "pair_gain": res["test_map"] - tp["singles"][better]["test_map"],
+        }
+    )
 centre = pd.DataFrame(centre, columns=["name", "category", "error_inconsistency", "pair_gain"])
 if len(centre):
-    fig = plots.gain_vs_inconsistency(centre, x="error_inconsistency", y="pair_gain", fit=None,
-                                      xlabel=f"error inconsistency with {base} (upstream, {split})",
-                                      ylabel="mAP of the pair minus its better member")
+    fig = plots.gain_vs_inconsistency(
+        centre,
+        x="error_inconsistency",
+        y="pair_gain",
+        fit=None,
+        xlabel=f"error inconsistency with {base} (upstream, {split})",
+        ylabel="mAP of the pair minus its better member",
+    )
 else:
     fig, ax = plt.subplots(figsize=(4.2, 3.4))
     ax.text(0.5, 0.5, "no in-band partner with downstream embeddings", ha="center", va="center")
@@ -201,8 +261,9 @@ for a, b in itertools.combinations(top, 2):
     res = probe([np.concatenate([xa, xb], axis=1) for xa, xb in zip(emb(a), emb(b), strict=True)])
     pair_map.loc[a, b] = pair_map.loc[b, a] = res.test_map
     pair_scores[(a, b)] = res.test_scores
-fig = plots.pairwise_heatmap(pair_map.to_numpy(), top, [study.category(n) for n in top],
-                             cbar_label="downstream mAP", cmap="viridis")
+fig = plots.pairwise_heatmap(
+    pair_map.to_numpy(), top, [study.category(n) for n in top], cbar_label="downstream mAP", cmap="viridis"
+)
 glue_figure("fig_06_pairs", fig)
 
 # %% [markdown]
@@ -227,8 +288,18 @@ glue_figure("fig_06_pairs", fig)
 # would not. Partners are resampled within categories, then downstream test examples.
 
 # %% tags=["remove-input"]
-report_claim(claims.c9_transfer(study, down_splits=tuple(down_splits), probe_Cs=tuple(probe_Cs), probe_refit=probe_refit,
-                                max_per_category=max_per_category, n_boot=n_boot, seed=seed, device=device))
+report_claim(
+    claims.c9_transfer(
+        study,
+        down_splits=tuple(down_splits),
+        probe_Cs=tuple(probe_Cs),
+        probe_refit=probe_refit,
+        max_per_category=max_per_category,
+        n_boot=n_boot,
+        seed=seed,
+        device=device,
+    )
+)
 
 # %% [markdown]
 # ## Try it

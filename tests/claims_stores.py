@@ -19,8 +19,20 @@ from scipy.stats import norm
 C = 10
 GROUPS = {"natural": [0, 1, 2, 3, 4], "made": [5, 6, 7, 8, 9]}
 CONF = {"inform": (4.0, 1.5), "flat": (2.5, 2.5), "anti": (1.5, 6.0), "loud": (0.5, 9.0), "noise": (0.0, 0.0)}
-DOWN = np.array([[1, 0, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0],
-                 [0, 0, 1, 1], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+DOWN = np.array(
+    [
+        [1, 0, 0, 1],
+        [1, 0, 1, 0],
+        [0, 1, 0, 1],
+        [0, 1, 1, 0],
+        [1, 1, 0, 0],
+        [0, 0, 1, 1],
+        [1, 0, 0, 0],
+        [0, 1, 0, 0],
+        [0, 0, 1, 0],
+        [0, 0, 0, 1],
+    ]
+)
 
 
 @dataclass
@@ -50,8 +62,13 @@ def build(path, specs, *, n=800, band=(0.6, 0.75), seed=0, shuffle_test=False, d
     u0 = {s: rng.normal(size=k) for s, k in sizes.items()}
     if shuffle_test:
         labels["test"] = np.random.default_rng(seed + 99).permutation(labels["test"])
-    st = Store.create(path, dataset="synthetic-claims", class_names=[f"c{i}" for i in range(C)], splits=labels,
-                      info={"base_model": specs[0].name, "accuracy_band": list(band), "class_groups": GROUPS})
+    st = Store.create(
+        path,
+        dataset="synthetic-claims",
+        class_names=[f"c{i}" for i in range(C)],
+        splits=labels,
+        info={"base_model": specs[0].name, "accuracy_band": list(band), "class_groups": GROUPS},
+    )
     D = 16
     means_base = rng.normal(size=(C, D)) * np.where(np.arange(C) < 5, 2.0, 0.25)[:, None]
     means_comp = rng.normal(size=(C, D)) * np.where(np.arange(C) < 5, 0.25, 2.0)[:, None]
@@ -75,8 +92,12 @@ def build(path, specs, *, n=800, band=(0.6, 0.75), seed=0, shuffle_test=False, d
                 if sp.name == specs[0].name:
                     m = means_base
                 emb[s] = m[y[s]] + rng.normal(size=(k, D))
-        st.add_model(sp.name, logits=logits, embeddings=emb or None,
-                     meta={"category": sp.category, "method": f"synthetic {sp.category.lower()}"})
+        st.add_model(
+            sp.name,
+            logits=logits,
+            embeddings=emb or None,
+            meta={"category": sp.category, "method": f"synthetic {sp.category.lower()}"},
+        )
     return st
 
 
@@ -93,9 +114,12 @@ def pair_specs(kind, *, per_cat=3, base_conf="flat"):
         shares = dict.fromkeys(CATS, 0.6)
     specs = [Spec("base", "REINIT", conf=base_conf, share=1.0)]
     for c in CATS:
-        conf = {"planted": "flat" if c == "REINIT" else "inform",
-                "reverse": "flat" if c == "DATASET" else "inform",
-                "null": "flat", "anti": {"calib": "inform", "test": "anti"}}[kind]
+        conf = {
+            "planted": "flat" if c == "REINIT" else "inform",
+            "reverse": "flat" if c == "DATASET" else "inform",
+            "null": "flat",
+            "anti": {"calib": "inform", "test": "anti"},
+        }[kind]
         specs += [Spec(f"{c.lower()}_{i}", c, acc=0.66 + 0.02 * i, share=shares[c], conf=conf) for i in range(per_cat)]
     return specs
 
@@ -138,5 +162,9 @@ def feature_specs(kind):
     reinit, dataset = {"planted": ("same", "comp"), "null": ("same", "same"), "reverse": ("comp", "noise")}[kind]
     # the most accurate model upstream transfers worst when planted (C9's first part)
     top = "noise" if kind == "planted" else "same"
-    return [Spec("base", "REINIT", emb="same"), Spec("reinit_0", "REINIT", emb=reinit),
-            Spec("dataset_0", "DATASET", emb=dataset), Spec("arch_0", "ARCH", acc=0.8, emb=top)]
+    return [
+        Spec("base", "REINIT", emb="same"),
+        Spec("reinit_0", "REINIT", emb=reinit),
+        Spec("dataset_0", "DATASET", emb=dataset),
+        Spec("arch_0", "ARCH", acc=0.8, emb=top),
+    ]

@@ -45,14 +45,17 @@ def assert_same(res, ref):
     np.testing.assert_array_equal(res.conversion_rate, ref["conversion_rate"])
 
 
-@pytest.mark.parametrize("c,quantum,dtype,k", [
-    (2, None, np.float32, 2),
-    (3, 0.5, np.float16, 2),
-    (10, 0.25, np.float16, 1),
-    (10, None, np.float16, 3),
-    (37, 1.0, np.float32, 2),
-    (12, None, np.float64, 2),
-])
+@pytest.mark.parametrize(
+    "c,quantum,dtype,k",
+    [
+        (2, None, np.float32, 2),
+        (3, 0.5, np.float16, 2),
+        (10, 0.25, np.float16, 1),
+        (10, None, np.float16, 3),
+        (37, 1.0, np.float32, 2),
+        (12, None, np.float64, 2),
+    ],
+)
 def test_pairwise_analysis_equals_reference(c, quantum, dtype, k):
     rng = np.random.default_rng(c * 7 + k)
     y, logits = random_logits(rng, 5, 301, c, dtype=dtype, quantum=quantum)
@@ -127,12 +130,27 @@ def test_fast_greedy_equals_reference(k, quantum):
     y, sel = random_logits(rng, 7, 400, 15, quantum=quantum)
     ey, ev = random_logits(rng, 7, 300, 15, quantum=quantum)
     temps = dict(zip(names, rng.uniform(0.5, 2.0, size=7), strict=True))
-    res = fast_greedy_selection(y, dict(zip(names, sel, strict=True)), "base", 5, temperatures=temps, k=k,
-                                eval_y_true=ey, eval_logits=dict(zip(names, ev, strict=True)))
+    res = fast_greedy_selection(
+        y,
+        dict(zip(names, sel, strict=True)),
+        "base",
+        5,
+        temperatures=temps,
+        k=k,
+        eval_y_true=ey,
+        eval_logits=dict(zip(names, ev, strict=True)),
+    )
     p = {m: softmax(z, temps[m]) for m, z in zip(names, sel, strict=True)}
     ep = {m: softmax(z, temps[m]) for m, z in zip(names, ev, strict=True)}
-    ref = ensembles.greedy_selection(y, p["base"], {m: p[m] for m in names[1:]}, 5, eval_y_true=ey,
-                                     eval_base_probs=ep["base"], eval_candidates={m: ep[m] for m in names[1:]})
+    ref = ensembles.greedy_selection(
+        y,
+        p["base"],
+        {m: p[m] for m in names[1:]},
+        5,
+        eval_y_true=ey,
+        eval_base_probs=ep["base"],
+        eval_candidates={m: ep[m] for m in names[1:]},
+    )
     assert res.selected == ref.selected
     assert res.accuracies == ref.accuracies
     assert res.eval_accuracies == ref.eval_accuracies
@@ -158,11 +176,15 @@ def test_store_wrappers(tmp_path):
     c = 12
     y_cal, cal = random_logits(rng, 4, 200, c)
     y_test, test = random_logits(rng, 4, 150, c)
-    st = Store.create(tmp_path / "s", dataset="toy", class_names=[str(i) for i in range(c)],
-                      splits={"calib": y_cal, "test": y_test}, info={"base_model": "m0"})
+    st = Store.create(
+        tmp_path / "s",
+        dataset="toy",
+        class_names=[str(i) for i in range(c)],
+        splits={"calib": y_cal, "test": y_test},
+        info={"base_model": "m0"},
+    )
     for i in range(4):
-        st.add_model(f"m{i}", logits={"calib": cal[i], "test": test[i]},
-                     meta={"category": "ARCH", "method": "random"})
+        st.add_model(f"m{i}", logits={"calib": cal[i], "test": test[i]}, meta={"category": "ARCH", "method": "random"})
     res = store_pairwise_analysis(st, split="test", chunk_size=50)
     probs = [st.probs(f"m{i}", "test") for i in range(4)]
     np.testing.assert_array_equal(res.ensemble_accuracy, ensembles.pairwise_ensemble_accuracy(y_test, probs))
@@ -170,9 +192,15 @@ def test_store_wrappers(tmp_path):
     g = store_greedy_selection(st, steps=2)
     pc = {m: st.probs(m, "calib") for m in st.model_names()}
     pt = {m: st.probs(m, "test") for m in st.model_names()}
-    ref = ensembles.greedy_selection(y_cal, pc["m0"], {m: pc[m] for m in ["m1", "m2", "m3"]}, 2,
-                                     eval_y_true=y_test, eval_base_probs=pt["m0"],
-                                     eval_candidates={m: pt[m] for m in ["m1", "m2", "m3"]})
+    ref = ensembles.greedy_selection(
+        y_cal,
+        pc["m0"],
+        {m: pc[m] for m in ["m1", "m2", "m3"]},
+        2,
+        eval_y_true=y_test,
+        eval_base_probs=pt["m0"],
+        eval_candidates={m: pt[m] for m in ["m1", "m2", "m3"]},
+    )
     assert (g.selected, g.accuracies, g.eval_accuracies) == (ref.selected, ref.accuracies, ref.eval_accuracies)
 
 
@@ -203,8 +231,9 @@ def test_theta_binning_matches_numpy_histogram_on_edges():
 
     rng = np.random.default_rng(7)
     for edges in (np.linspace(0.0, 90.0, 19), np.array([0.0, 10.0, 45.0, 60.0, 90.0])):
-        x = np.concatenate([rng.uniform(-1, 91, 5000), edges, np.nextafter(edges, -np.inf),
-                            np.nextafter(edges, np.inf)])
+        x = np.concatenate(
+            [rng.uniform(-1, 91, 5000), edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)]
+        )
         idx = _theta_bins(edges, x)
         counts = np.bincount(idx[idx >= 0], minlength=len(edges) - 1)
         np.testing.assert_array_equal(counts, np.histogram(x, bins=edges)[0])

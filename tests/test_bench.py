@@ -16,8 +16,21 @@ def _final_line(out: str) -> dict:
 
 
 def test_bench_tiny_is_identical(capsys, tmp_path):
-    rc = main(["bench", "analyses", "--models", "6", "--examples", "500", "--classes", "20",
-               "--workdir", str(tmp_path), "--quiet"])
+    rc = main(
+        [
+            "bench",
+            "analyses",
+            "--models",
+            "6",
+            "--examples",
+            "500",
+            "--classes",
+            "20",
+            "--workdir",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     res = _final_line(out)
@@ -29,9 +42,32 @@ def test_bench_tiny_is_identical(capsys, tmp_path):
 
 
 def test_bench_sampled_reference_and_probe(capsys, tmp_path):
-    rc = main(["bench", "analyses", "--models", "5", "--examples", "300", "--classes", "12",
-               "--calib-examples", "400", "--workdir", str(tmp_path), "--reference-pairs", "3",
-               "--probe", "--probe-examples", "400", "--probe-dim", "8", "--probe-classes", "4", "--quiet"])
+    rc = main(
+        [
+            "bench",
+            "analyses",
+            "--models",
+            "5",
+            "--examples",
+            "300",
+            "--classes",
+            "12",
+            "--calib-examples",
+            "400",
+            "--workdir",
+            str(tmp_path),
+            "--reference-pairs",
+            "3",
+            "--probe",
+            "--probe-examples",
+            "400",
+            "--probe-dim",
+            "8",
+            "--probe-classes",
+            "4",
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     assert _final_line(out)["identical"]
@@ -75,8 +111,23 @@ def test_bench_rejects_bad_sizes(capsys):
 
 def test_bench_on_the_torch_cpu_device_is_identical(capsys, tmp_path):
     pytest.importorskip("torch")
-    rc = main(["bench", "analyses", "--models", "4", "--examples", "300", "--classes", "15",
-               "--workdir", str(tmp_path), "--device", "cpu", "--quiet"])
+    rc = main(
+        [
+            "bench",
+            "analyses",
+            "--models",
+            "4",
+            "--examples",
+            "300",
+            "--classes",
+            "15",
+            "--workdir",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     assert _final_line(out)["identical"]
@@ -87,8 +138,26 @@ def test_bench_device_cuda_fails_with_one_line_without_cuda(capsys, tmp_path):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    assert main(["bench", "analyses", "--models", "3", "--examples", "50", "--classes", "5",
-                 "--workdir", str(tmp_path), "--device", "cuda", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "analyses",
+                "--models",
+                "3",
+                "--examples",
+                "50",
+                "--classes",
+                "5",
+                "--workdir",
+                str(tmp_path),
+                "--device",
+                "cuda",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("norep: ") and "CUDA" in err[0]
 

@@ -66,9 +66,19 @@ def test_every_citation_is_in_the_bibliography():
     cited = {k for t in texts for group in re.findall(r"\{cite[pt]?\}`([^`]+)`", t) for k in group.split(",")}
     assert cited, "no citations found"
     assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
-    for key in ("gontijolopes2022norep", "geirhos2020beyond", "mania2019model", "kornblith2019better",
-                "radford2021learning", "jia2021scaling", "guo2017calibration", "everingham2010pascal",
-                "wolpert1992stacked", "andreassen2021evolution", "nixon2020bootstrapped"):
+    for key in (
+        "gontijolopes2022norep",
+        "geirhos2020beyond",
+        "mania2019model",
+        "kornblith2019better",
+        "radford2021learning",
+        "jia2021scaling",
+        "guo2017calibration",
+        "everingham2010pascal",
+        "wolpert1992stacked",
+        "andreassen2021evolution",
+        "nixon2020bootstrapped",
+    ):
         assert key in keys, key
 
 
@@ -90,8 +100,13 @@ def built_book(tmp_path_factory) -> Path:
             shutil.copy(p, gen / p.name)
     jb = Path(sys.executable).with_name("jupyter-book")
     t0 = time.perf_counter()
-    proc = subprocess.run([str(jb), "build", str(root), "-W", "-n", "--keep-going"], capture_output=True,
-                          text=True, timeout=HANG_S, cwd=root)
+    proc = subprocess.run(
+        [str(jb), "build", str(root), "-W", "-n", "--keep-going"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+        cwd=root,
+    )
     print(f"jupyter-book build: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "WARNING:" not in proc.stdout + proc.stderr, proc.stdout[-2000:]
@@ -140,9 +155,19 @@ def _chromium(profile: Path):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,900"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,900",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
     driver.set_page_load_timeout(60)
@@ -153,7 +178,9 @@ def _chromium(profile: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="needs Debian's chromium and chromium-driver")
+@pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()), reason="needs Debian's chromium and chromium-driver"
+)
 def test_pages_load_images_decode_no_traceback(html, tmp_path):
     pytest.importorskip("selenium")
     pages = [f"{f}.html" for f in _toc_files()]
@@ -172,7 +199,8 @@ def test_pages_load_images_decode_no_traceback(html, tmp_path):
             imgs = []
             while time.time() < deadline:
                 imgs = driver.execute_script(
-                    "return Array.from(document.images).map(i => [i.currentSrc || i.src, i.complete, i.naturalWidth]);")
+                    "return Array.from(document.images).map(i => [i.currentSrc || i.src, i.complete, i.naturalWidth]);"
+                )
                 if all(c for _, c, _ in imgs):
                     break
                 time.sleep(0.2)
@@ -182,7 +210,8 @@ def test_pages_load_images_decode_no_traceback(html, tmp_path):
             body = driver.find_element("tag name", "body").text
             assert "Traceback" not in body, f"{page} shows a traceback"
             errors = driver.execute_script(
-                "return document.querySelectorAll('.output.error, .output.traceback, div.cell_output .error').length;")
+                "return document.querySelectorAll('.output.error, .output.traceback, div.cell_output .error').length;"
+            )
             assert errors == 0, f"{page} shows an error output"
             if page.startswith("book/generated/"):
                 figures = driver.execute_script("return document.querySelectorAll('figure img').length;")

@@ -47,8 +47,12 @@ def ref_fit(logits, y, lo=1e-4, hi=1e4, n_grid=121):
     vals = [ref_nll(logits, y, math.exp(u)) for u in grid]
     k = int(np.argmin(vals))
     a, b = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
-    res = minimize_scalar(lambda u: ref_nll(logits, y, math.exp(u)), bounds=(a, b), method="bounded",
-                          options={"xatol": 1e-12, "maxiter": 500})
+    res = minimize_scalar(
+        lambda u: ref_nll(logits, y, math.exp(u)),
+        bounds=(a, b),
+        method="bounded",
+        options={"xatol": 1e-12, "maxiter": 500},
+    )
     return math.exp(res.x), res.fun
 
 
@@ -106,8 +110,7 @@ def test_softmax_extreme_values_and_1d():
 def test_log_softmax_matches_scipy():
     rng = np.random.default_rng(4)
     z = rng.normal(scale=30, size=(20, 11))
-    np.testing.assert_allclose(log_softmax(z, temperature=0.7), sp_log_softmax(z / 0.7, axis=1), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(log_softmax(z, temperature=0.7), sp_log_softmax(z / 0.7, axis=1), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(np.exp(log_softmax(z)), softmax(z), rtol=1e-10, atol=1e-300)
 
 

@@ -16,8 +16,7 @@ from norep.stats import hierarchical_bootstrap_ci, permutation_pvalue
 from norep.store import Store
 
 N_BOOT = 200
-FEATURE_KW = {"probe_Cs": (0.1, 10.0), "probe_max_iter": 50, "max_per_category": 1,
-              "categories": ("REINIT", "DATASET")}
+FEATURE_KW = {"probe_Cs": (0.1, 10.0), "probe_max_iter": 50, "max_per_category": 1, "categories": ("REINIT", "DATASET")}
 EXPECTED = {"planted": "reproduced", "null": "inconclusive", "reverse": "not reproduced"}
 
 
@@ -37,8 +36,9 @@ def stores(tmp_path_factory):
         key = (kind, which, tuple(sorted(kw.items())))
         if key not in made:
             path = root / f"{which}-{kind}-{len(made)}"
-            specs = {"pairs": pair_specs, "groups": group_specs, "greedy": greedy_specs,
-                     "features": feature_specs}[which](kind)
+            specs = {"pairs": pair_specs, "groups": group_specs, "greedy": greedy_specs, "features": feature_specs}[
+                which
+            ](kind)
             extra = {"groups": {"n": 1500}, "features": {"down": True, "band": (0.0, 1.0)}}.get(which, {})
             build(path, specs, **{**extra, **kw})
             made[key] = claims.open_study(path)
@@ -61,8 +61,16 @@ def _run(cid, study):
     return fn(study, **kw)
 
 
-STORE_OF = {"C1": "pairs", "C3": "pairs", "C4": "pairs", "C5": "groups", "C6": "greedy", "C7": "features",
-            "C8": "features", "C9": "features"}
+STORE_OF = {
+    "C1": "pairs",
+    "C3": "pairs",
+    "C4": "pairs",
+    "C5": "groups",
+    "C6": "greedy",
+    "C7": "features",
+    "C8": "features",
+    "C9": "features",
+}
 
 
 @pytest.mark.parametrize("kind", ["planted", "null", "reverse"])
@@ -77,8 +85,9 @@ def test_claim_follows_the_planted_effect(stores, cid, kind):
         assert res.status != "reproduced"
 
 
-@pytest.mark.parametrize("kind,expected", [("planted", "reproduced"), ("null", "inconclusive"),
-                                           ("anti", "not reproduced")])
+@pytest.mark.parametrize(
+    "kind,expected", [("planted", "reproduced"), ("null", "inconclusive"), ("anti", "not reproduced")]
+)
 def test_c2_ensemble_gain(stores, kind, expected):
     res = _run("C2", stores(kind, "pairs"))
     assert res.status == expected, (res.sentence, res.checks)
@@ -98,9 +107,17 @@ def test_halves_are_tested(stores):
     assert c5.details["p_values"]["DATASET"] < claims.ALPHA <= c5.details["p_values"]["ARCH"]
     # both categories structured: only partly reproduced
     both = group_specs("planted")
-    both = [Spec(s.name, s.category, s.acc, s.share, s.conf,
-                 np.where(np.arange(10) < 5, 0.6, -0.6) if s.category in ("ARCH", "DATASET") else None)
-            for s in both]
+    both = [
+        Spec(
+            s.name,
+            s.category,
+            s.acc,
+            s.share,
+            s.conf,
+            np.where(np.arange(10) < 5, 0.6, -0.6) if s.category in ("ARCH", "DATASET") else None,
+        )
+        for s in both
+    ]
     import tempfile
 
     path = tempfile.mkdtemp() + "/both"
@@ -120,15 +137,16 @@ def test_c10_method_check(tmp_path):
     res = claims.c10_temperature_scaling(store("under"), n_boot=N_BOOT)
     assert res.status == "reproduced" and res.kind == "method check" and res.sentence.startswith("Method check")
     temps = {n: s.store.temperature(n) for s in [store("ref")] for n in s.store.model_names()}
-    null = claims.c10_temperature_scaling(store("calibrated", lambda sp: dict.fromkeys(("calib", "test"),
-                                                                                        1 / temps[sp.name])),
-                                          n_boot=N_BOOT)
+    null = claims.c10_temperature_scaling(
+        store("calibrated", lambda sp: dict.fromkeys(("calib", "test"), 1 / temps[sp.name])), n_boot=N_BOOT
+    )
     assert null.status == "inconclusive", null.sentence
     rev = claims.c10_temperature_scaling(store("shifted", lambda sp: {"calib": 3.0, "test": 0.3}), n_boot=N_BOOT)
     assert rev.status == "not reproduced", rev.sentence
 
 
 # ------------------------------------------------------------------------------- not testable
+
 
 def _subset(tmp_path, specs, keep, **kw):
     build(tmp_path / "s", [s for s in specs if keep(s)], **kw)
@@ -190,16 +208,21 @@ def test_c10_without_fitted_temperatures_is_not_testable(tmp_path):
     from norep.store import Store
 
     y = np.arange(60) % 3
-    st = Store.create(tmp_path / "t", dataset="t", class_names=list("abc"), splits={"calib": y, "test": y},
-                      info={"base_model": "a"})
+    st = Store.create(
+        tmp_path / "t", dataset="t", class_names=list("abc"), splits={"calib": y, "test": y}, info={"base_model": "a"}
+    )
     for n in ("a", "b"):
-        st.add_model(n, logits={"calib": np.eye(3)[y], "test": np.eye(3)[y]},
-                     meta={"category": "REINIT", "method": "t", "temperature": 1.0})
+        st.add_model(
+            n,
+            logits={"calib": np.eye(3)[y], "test": np.eye(3)[y]},
+            meta={"category": "REINIT", "method": "t", "temperature": 1.0},
+        )
     res = claims.c10_temperature_scaling(claims.open_study(st.path), n_boot=20)
     assert res.status == "not testable" and res.kind == "method check"
 
 
 # ------------------------------------------------------------------------------- selection
+
 
 def _choices(study):
     out = {}
@@ -227,6 +250,7 @@ def test_shuffled_test_labels_change_no_choice(tmp_path, which):
 
 
 # ------------------------------------------------------------------------------- statistics
+
 
 def test_sign_and_verdict_touching_zero_is_inconclusive():
     from norep.notebooks import verdict
@@ -298,8 +322,13 @@ def test_c10_interval_resamples_models_and_examples(tmp_path):
     """The interval says it resamples test examples as well as models, and over-confident models give one above 0."""
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 2000)
-    st = Store.create(tmp_path / "s", dataset="toy", class_names=list("abc"), splits={"calib": y, "test": y},
-                      info={"base_model": "m0"})
+    st = Store.create(
+        tmp_path / "s",
+        dataset="toy",
+        class_names=list("abc"),
+        splits={"calib": y, "test": y},
+        info={"base_model": "m0"},
+    )
     for k in range(3):
         lg = (np.eye(3)[y] * 1.0 + rng.normal(size=(2000, 3))) * 4.0  # over-confident: scaling helps
         st.add_model(f"m{k}", logits={"calib": lg, "test": lg}, meta={"category": "ARCH", "method": "toy"})

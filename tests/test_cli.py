@@ -122,9 +122,21 @@ sys.meta_path.insert(0, _Block())
 def test_analysis_library_needs_no_extras(tmp_path):
     """Without the book, zoo and extract extras the store, the measures and the claims still work, and a
     command that needs an extra says which one to install."""
-    blocked = {"papermill", "jupytext", "jupyter_book", "nbformat", "nbclient", "timm", "open_clip",
-               "torchvision", "PIL", "transformers"}
-    code = BLOCK_EXTRAS.format(BLOCKED=blocked) + f"""
+    blocked = {
+        "papermill",
+        "jupytext",
+        "jupyter_book",
+        "nbformat",
+        "nbclient",
+        "timm",
+        "open_clip",
+        "torchvision",
+        "PIL",
+        "transformers",
+    }
+    code = (
+        BLOCK_EXTRAS.format(BLOCKED=blocked)
+        + f"""
 import numpy as np
 import norep.store, norep.metrics, norep.ensembles, norep.calibration, norep.allpairs, norep.stats
 import norep.specialization, norep.features, norep.transfer, norep.plots
@@ -132,14 +144,15 @@ from norep import claims
 from norep.cli import main
 rng = np.random.default_rng(0)
 y = rng.integers(0, 3, 300)
-st = norep.store.Store.create({str(tmp_path / 's')!r}, dataset="toy", class_names=list("abc"),
+st = norep.store.Store.create({str(tmp_path / "s")!r}, dataset="toy", class_names=list("abc"),
                               splits={{"calib": y, "test": y}}, info={{"base_model": "m0"}})
 for k in range(3):
     lg = np.eye(3)[y] * 2 + rng.normal(size=(300, 3))
     st.add_model(f"m{{k}}", logits={{"calib": lg, "test": lg}}, meta={{"category": "ARCH", "method": "toy"}})
 print(claims.c10_temperature_scaling(claims.open_study(st.path), n_boot=20).status)
-print("rc", main(["notebooks", "run", "--store", str(st.path), "--out", {str(tmp_path / 'out')!r}]))
+print("rc", main(["notebooks", "run", "--store", str(st.path), "--out", {str(tmp_path / "out")!r}]))
 """
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split()[-3:] in (["reproduced", "rc", "1"], ["inconclusive", "rc", "1"]), res.stdout

@@ -54,9 +54,13 @@ def test_explicit_norep_data_pointing_nowhere_is_an_error(monkeypatch, tmp_path)
 
 def test_cli_missing_data_is_one_clean_line(tmp_path):
     env = dict(os.environ, NOREP_DATA=str(tmp_path / "nowhere"))
-    proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion",
-                           "--out", str(tmp_path / "store")], env=env, capture_output=True, text=True,
-                          timeout=HANG_S)
+    proc = subprocess.run(
+        [sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "fashion", "--out", str(tmp_path / "store")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("norep: ")
@@ -134,7 +138,7 @@ def test_canvases_labels_are_the_items_present():
     imgs, Y = make_canvases(X, y, 300, seed=3)
     counts = []
     for img, lab in zip(imgs, Y, strict=True):
-        quads = [img[r:r + 14, c:c + 14] for r in (0, 14) for c in (0, 14)]
+        quads = [img[r : r + 14, c : c + 14] for r in (0, 14) for c in (0, 14)]
         present = set()
         for q in quads:
             assert (q == q[0, 0]).all()
@@ -159,7 +163,7 @@ def test_downstream_pools_are_disjoint():
         for img in imgs:
             for r in (0, 14):
                 for c in (0, 14):
-                    q = img[r:r + 14, c:c + 14]
+                    q = img[r : r + 14, c : c + 14]
                     if q.any():
                         items.add(lookup[q.tobytes()])
         used[name] = items
@@ -190,9 +194,8 @@ def test_embedded_downstream_labels_are_digits_not_upstream():
     down, names, text = embedded_downstream("fashion", _S(), sizes=(30, 10, 20))
     assert names == list(data.DIGITS_CLASSES) and "digits" in text
     Xd, _ = data.digits_images()
-    pooled = {np.round(x.reshape(14, 2, 14, 2).astype(float).mean(axis=(1, 3))).astype(np.uint8).tobytes()
-              for x in Xd}
+    pooled = {np.round(x.reshape(14, 2, 14, 2).astype(float).mean(axis=(1, 3))).astype(np.uint8).tobytes() for x in Xd}
     imgs, Y = down["down_train"]
     assert Y.shape == (30, 10)
-    quads = [img[r:r + 14, c:c + 14] for img in imgs for r in (0, 14) for c in (0, 14)]
+    quads = [img[r : r + 14, c : c + 14] for img in imgs for r in (0, 14) for c in (0, 14)]
     assert all(q.tobytes() in pooled for q in quads if q.any())  # every item is a scikit-learn digit

@@ -56,8 +56,12 @@ def test_greedy_identical_on_torch_cpu(case, replace):
     y, lg, temps = _store(case, 2)
     ey, elg, _ = _store(case, 3)
     names = ["base"] + [f"c{i}" for i in range(len(lg) - 1)]
-    kw = dict(temperatures=dict(zip(names, temps, strict=True)), eval_y_true=ey,
-              eval_logits=dict(zip(names, elg, strict=True)), replace=replace)
+    kw = dict(
+        temperatures=dict(zip(names, temps, strict=True)),
+        eval_y_true=ey,
+        eval_logits=dict(zip(names, elg, strict=True)),
+        replace=replace,
+    )
     steps = len(names) + 1 if replace else len(names) - 1
     a = fast_greedy_selection(y, dict(zip(names, lg, strict=True)), "base", steps, **kw)
     b = fast_greedy_selection(y, dict(zip(names, lg, strict=True)), "base", steps, device="cpu", **kw)
@@ -108,7 +112,9 @@ def test_resolve_device():
 
 
 def test_importing_norep_imports_no_torch():
-    code = ("import sys, norep, norep.allpairs, norep.engine, norep.calibration, norep.ensembles; "
-            "import norep.commands.bench_analyses; print('torch' in sys.modules)")
+    code = (
+        "import sys, norep, norep.allpairs, norep.engine, norep.calibration, norep.ensembles; "
+        "import norep.commands.bench_analyses; print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -18,9 +18,16 @@ def random_store(*args, **kwargs):
 def reference(y, logits, temps, names, steps, ey, elogits, replace=False):
     p = {m: softmax(z, temps[m]) for m, z in zip(names, logits, strict=True)}
     ep = {m: softmax(z, temps[m]) for m, z in zip(names, elogits, strict=True)}
-    return ensembles.greedy_selection(y, p[names[0]], {m: p[m] for m in names[1:]}, steps, eval_y_true=ey,
-                                      eval_base_probs=ep[names[0]],
-                                      eval_candidates={m: ep[m] for m in names[1:]}, replace=replace)
+    return ensembles.greedy_selection(
+        y,
+        p[names[0]],
+        {m: p[m] for m in names[1:]},
+        steps,
+        eval_y_true=ey,
+        eval_base_probs=ep[names[0]],
+        eval_candidates={m: ep[m] for m in names[1:]},
+        replace=replace,
+    )
 
 
 CASES = [
@@ -47,8 +54,17 @@ def test_greedy_equals_reference_with_ties(case, seed):
         for i in range(copies):
             temps[names[m + i]] = temps[names[1 + i % (m - 1)]]
     steps = min(steps, len(names) - 1) if not replace else steps
-    res = fast_greedy_selection(y, dict(zip(names, lg, strict=True)), "base", steps, temperatures=temps, k=k,
-                                eval_y_true=ey, eval_logits=dict(zip(names, elg, strict=True)), replace=replace)
+    res = fast_greedy_selection(
+        y,
+        dict(zip(names, lg, strict=True)),
+        "base",
+        steps,
+        temperatures=temps,
+        k=k,
+        eval_y_true=ey,
+        eval_logits=dict(zip(names, elg, strict=True)),
+        replace=replace,
+    )
     ref = reference(y, lg, temps, names, steps, ey, elg, replace=replace)
     assert res.selected == ref.selected
     assert res.accuracies == ref.accuracies
@@ -71,8 +87,7 @@ def test_candidate_ties_go_to_the_first_in_order():
     y, lg = random_store(rng, 4, 300, 8)
     lg = [lg[0], lg[1], lg[1].copy(), lg[2]]
     for order in (["a", "b", "c"], ["b", "a", "c"], ["c", "b", "a"]):
-        res = fast_greedy_selection(y, {"base": lg[0], "a": lg[1], "b": lg[2], "c": lg[3]}, "base", 3,
-                                    candidates=order)
+        res = fast_greedy_selection(y, {"base": lg[0], "a": lg[1], "b": lg[2], "c": lg[3]}, "base", 3, candidates=order)
         p = {nm: softmax(z) for nm, z in zip(["base", "a", "b", "c"], lg, strict=True)}
         ref = ensembles.greedy_selection(y, p["base"], {nm: p[nm] for nm in order}, 3)
         assert res.selected == ref.selected
@@ -110,8 +125,13 @@ def test_evaluation_summaries_reused_from_all_pairs(tmp_path):
     again = fast_greedy_selection(y_cal, dict(zip(names, cal, strict=True)), "base", 4, eval_summaries=other, **kw)
     assert again.eval_accuracies == ref.eval_accuracies
     # from a store: memory maps of the same files are recognised
-    st = Store.create(tmp_path / "s", dataset="toy", class_names=[str(i) for i in range(c)],
-                      splits={"calib": y_cal, "test": y_test}, info={"base_model": "base"})
+    st = Store.create(
+        tmp_path / "s",
+        dataset="toy",
+        class_names=[str(i) for i in range(c)],
+        splits={"calib": y_cal, "test": y_test},
+        info={"base_model": "base"},
+    )
     for i, m in enumerate(names):
         st.add_model(m, logits={"calib": cal[i], "test": test[i]}, meta={"category": "ARCH", "method": "r"})
     sres = store_pairwise_analysis(st, split="test", theta=False)

@@ -178,9 +178,7 @@ def test_greedy_against_naive_and_eval_split():
     names = [f"m{i}" for i in range(1, 7)]
     cands = dict(zip(names, p[1:], strict=True))
     ecands = dict(zip(names, ep[1:], strict=True))
-    res = ensembles.greedy_selection(
-        y, p[0], cands, 4, eval_y_true=ey, eval_base_probs=ep[0], eval_candidates=ecands
-    )
+    res = ensembles.greedy_selection(y, p[0], cands, 4, eval_y_true=ey, eval_base_probs=ep[0], eval_candidates=ecands)
     chosen, accs = naive_greedy(y, p[0], cands, 4)
     assert res.selected == chosen
     np.testing.assert_allclose(res.accuracies, accs, atol=1e-9)

@@ -48,8 +48,21 @@ def tiny_clip(tmp_path_factory):
 def test_done_when_resnet18_imagefolder(tmp_path, capsys):
     data = _folder(tmp_path / "data")
     store = tmp_path / "S"
-    rc = main(["extract", "--model", "timm:resnet18", "--random-init", "--data", f"imagefolder:{data}",
-               "--store", str(store), "--device", "cpu", "--no-progress"])
+    rc = main(
+        [
+            "extract",
+            "--model",
+            "timm:resnet18",
+            "--random-init",
+            "--data",
+            f"imagefolder:{data}",
+            "--store",
+            str(store),
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     st = Store.open(store)
     assert st.splits() == ["test"]
@@ -63,8 +76,21 @@ def test_done_when_resnet18_imagefolder(tmp_path, capsys):
     assert len(meta["extraction"]["manifests"]["test"]) == 64
 
     # an unchanged rerun is skipped: the stored model is untouched
-    rc = main(["extract", "--model", "timm:resnet18", "--random-init", "--data", f"imagefolder:{data}",
-               "--store", str(store), "--device", "cpu", "--no-progress"])
+    rc = main(
+        [
+            "extract",
+            "--model",
+            "timm:resnet18",
+            "--random-init",
+            "--data",
+            f"imagefolder:{data}",
+            "--store",
+            str(store),
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert rc == 0 and "up to date" in capsys.readouterr().err
     assert Store.open(store).meta("timm:resnet18")["added_at"] == meta["added_at"]
 
@@ -78,8 +104,16 @@ def test_logits_match_the_timm_model(tmp_path):
     from norep.extract import extract
 
     data = _folder(tmp_path / "data", per_class=2)
-    extract("timm:resnet18", f"imagefolder:{data}", tmp_path / "S", random_init=True, device="cpu",
-            progress=False, batch_size=3, chunk_size=3)
+    extract(
+        "timm:resnet18",
+        f"imagefolder:{data}",
+        tmp_path / "S",
+        random_init=True,
+        device="cpu",
+        progress=False,
+        batch_size=3,
+        chunk_size=3,
+    )
     torch.manual_seed(0)
     ref = timm.create_model("resnet18.a1_in1k", pretrained=False).eval()
     tf = create_transform(**resolve_data_config({}, model=ref))
@@ -98,13 +132,31 @@ def test_missing_weights_offline_fails_fast_with_one_line(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "th")}
     # What the failing command costs anyway: starting Python and importing the model libraries.
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import norep.cli, norep.extract, timm, open_clip"], env=env, check=True,
-                   timeout=HANG_S)
+    subprocess.run(
+        [sys.executable, "-c", "import norep.cli, norep.extract, timm, open_clip"], env=env, check=True, timeout=HANG_S
+    )
     imports = time.monotonic() - t0
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "norep.cli", "extract", "--model", "timm:resnet50.a1_in1k",
-                           "--data", f"imagefolder:{data}", "--store", str(tmp_path / "S"), "--device", "cpu"],
-                          capture_output=True, text=True, env=env, timeout=HANG_S)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "norep.cli",
+            "extract",
+            "--model",
+            "timm:resnet50.a1_in1k",
+            "--data",
+            f"imagefolder:{data}",
+            "--store",
+            str(tmp_path / "S"),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=HANG_S,
+    )
     elapsed = time.monotonic() - t0
     assert proc.returncode != 0
     # Asking an unreachable hub costs about 46 s of DNS retries; offline, the command fails right after its
@@ -121,8 +173,23 @@ def test_zero_shot_tiny_open_clip_matches_reference(tmp_path, tiny_clip):
     import torch
 
     data = _folder(tmp_path / "data", classes=("cat", "dog"), per_class=3)
-    rc = main(["extract", "--model", f"open_clip:{tiny_clip}", "--random-init", "--data", f"imagefolder:{data}",
-               "--store", str(tmp_path / "S"), "--device", "cpu", "--zero-shot-templates", "simple", "--no-progress"])
+    rc = main(
+        [
+            "extract",
+            "--model",
+            f"open_clip:{tiny_clip}",
+            "--random-init",
+            "--data",
+            f"imagefolder:{data}",
+            "--store",
+            str(tmp_path / "S"),
+            "--device",
+            "cpu",
+            "--zero-shot-templates",
+            "simple",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     st = Store.open(tmp_path / "S")
     name = f"open_clip:{tiny_clip}"
@@ -172,11 +239,14 @@ def test_voc_embeddings_only_and_lbfgs_head(tmp_path, tiny_clip):
     from test_imagedata import _voc
 
     objs = [("dog", 0)], [("cat", 0), ("person", 0)]
-    voc = _voc(tmp_path, {
-        "train": {f"{i:06d}": objs[i % 2] for i in range(1, 5)},
-        "val": {f"{i:06d}": objs[i % 2] for i in range(5, 7)},
-        "test": {f"{i:06d}": objs[i % 2] for i in range(7, 10)},
-    })
+    voc = _voc(
+        tmp_path,
+        {
+            "train": {f"{i:06d}": objs[i % 2] for i in range(1, 5)},
+            "val": {f"{i:06d}": objs[i % 2] for i in range(5, 7)},
+            "test": {f"{i:06d}": objs[i % 2] for i in range(7, 10)},
+        },
+    )
     name = f"open_clip:{tiny_clip}"
     extract(name, f"voc2007:{voc}", tmp_path / "S", random_init=True, device="cpu", progress=False)
     st = Store.open(tmp_path / "S")
@@ -193,14 +263,24 @@ def test_voc_embeddings_only_and_lbfgs_head(tmp_path, tiny_clip):
     extract(conv, f"imagefolder:{data}", tmp_path / "S", random_init=True, device="cpu", progress=False)
     st = Store.open(tmp_path / "S")
     assert st.logits(conv, "test").shape == (2, 1000) and st.embeddings(conv, "down_train").shape == (4, 64)
-    assert extract(conv, f"voc2007:{voc}", tmp_path / "S", random_init=True, device="cpu",
-                   progress=False).get("skipped")
+    assert extract(conv, f"voc2007:{voc}", tmp_path / "S", random_init=True, device="cpu", progress=False).get(
+        "skipped"
+    )
 
     # L-BFGS head fitted on a training folder, evaluated on another folder
     train = _folder(tmp_path / "train", classes=("cat", "dog"), per_class=5)
     test = _folder(tmp_path / "test", classes=("cat", "dog"), per_class=2)
-    meta = extract(name, f"imagefolder:{test}", tmp_path / "S2", random_init=True, device="cpu", progress=False,
-                   head="l-bfgs", train_data=f"imagefolder:{train}", probe_Cs=[1.0])
+    meta = extract(
+        name,
+        f"imagefolder:{test}",
+        tmp_path / "S2",
+        random_init=True,
+        device="cpu",
+        progress=False,
+        head="l-bfgs",
+        train_data=f"imagefolder:{train}",
+        probe_Cs=[1.0],
+    )
     assert meta["recipe"]["head"] == "l-bfgs" and meta["recipe"]["n_train"] == 8
     assert Store.open(tmp_path / "S2").logits(name, "test").shape == (4, 2)
 
@@ -230,8 +310,13 @@ def _extract_argv(mode, spec, store):
 
 def _extract_run(mode, spec, store) -> list[str]:
     """Run one extraction in a fresh process; return the names of the chunks it wrote."""
-    proc = subprocess.run(_extract_argv(mode, spec, store), env={**os.environ, **_SAME_THREADS},
-                          capture_output=True, text=True, timeout=HANG_S)
+    proc = subprocess.run(
+        _extract_argv(mode, spec, store),
+        env={**os.environ, **_SAME_THREADS},
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -243,8 +328,12 @@ def test_resume_after_sigkill_gives_same_arrays(tmp_path):
     data = _folder(tmp_path / "data", per_class=10, size=(24, 24))
     spec = f"imagefolder:{data}"
     store = tmp_path / "S"
-    proc = subprocess.Popen(_extract_argv("slow", spec, store), env={**os.environ, **_SAME_THREADS},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _extract_argv("slow", spec, store),
+        env={**os.environ, **_SAME_THREADS},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + HANG_S
     while time.monotonic() < deadline and proc.poll() is None:
         if len(list(store.glob("_partial/*/*/test/chunk_*.npz"))) >= 3:
@@ -281,8 +370,18 @@ def test_user_errors_are_one_line(tmp_path, capsys):
         (["--model", "paper:No Such Net"], "not in the paper's registry"),
     ]
     for extra, match in cases:
-        argv = ["extract", "--data", f"imagefolder:{data}", "--store", str(tmp_path / "S"), "--device", "cpu",
-                "--random-init", "--no-progress", *extra]
+        argv = [
+            "extract",
+            "--data",
+            f"imagefolder:{data}",
+            "--store",
+            str(tmp_path / "S"),
+            "--device",
+            "cpu",
+            "--random-init",
+            "--no-progress",
+            *extra,
+        ]
         # later --data/--model flags override earlier ones (argparse keeps the last)
         assert main(argv) == 1
         err = capsys.readouterr().err.strip().splitlines()
@@ -295,10 +394,31 @@ def test_concurrent_extractions_into_one_new_store(tmp_path):
     data = _folder(tmp_path / "data", per_class=2, size=(24, 24))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     models = ["timm:test_resnet.r160_in1k", "timm:test_convnext.r160_in1k"]
-    procs = [subprocess.Popen([sys.executable, "-m", "norep.cli", "extract", "--model", m, "--random-init",
-                               "--data", f"imagefolder:{data}", "--store", str(tmp_path / "S"), "--device", "cpu",
-                               "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for m in models]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "norep.cli",
+                "extract",
+                "--model",
+                m,
+                "--random-init",
+                "--data",
+                f"imagefolder:{data}",
+                "--store",
+                str(tmp_path / "S"),
+                "--device",
+                "cpu",
+                "--no-progress",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for m in models
+    ]
     for p in procs:
         _, err = p.communicate(timeout=HANG_S)
         assert p.returncode == 0, err
@@ -310,8 +430,27 @@ def test_concurrent_extractions_into_one_new_store(tmp_path):
 
 def test_bench_extract_cpu_smoke(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "extract", "--models", "timm:test_resnet.r160_in1k", "--device", "cpu",
-                 "--batch-size", "8", "--iters", "2", "--warmup", "1", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "extract",
+                "--models",
+                "timm:test_resnet.r160_in1k",
+                "--device",
+                "cpu",
+                "--batch-size",
+                "8",
+                "--iters",
+                "2",
+                "--warmup",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "images/s" in capsys.readouterr().out
     (res,) = json.loads(out.read_text())
     assert res["images_per_s"] > 0 and res["batch_size"] == 8 and res["input_size"] == [3, 160, 160]
@@ -324,8 +463,14 @@ def _tiny_align(d):
     import transformers as T
 
     vision = T.AlignVisionConfig(image_size=32, width_coefficient=0.1, depth_coefficient=0.1, hidden_dim=64)
-    text = T.AlignTextConfig(vocab_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                             intermediate_size=32, max_position_embeddings=64)
+    text = T.AlignTextConfig(
+        vocab_size=16,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     cfg = T.AlignConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=32)
     torch.manual_seed(1)
     model = T.AlignModel(cfg)
@@ -355,13 +500,32 @@ def test_hf_align_zero_shot_matches_the_model_forward(tmp_path):
     model, proc = _tiny_align(tmp_path / "align")
     data = _folder(tmp_path / "data", classes=("cat", "dog"), per_class=2)
     name = f"hf:{tmp_path / 'align'}"
-    rc = main(["extract", "--model", name, "--data", f"imagefolder:{data}", "--store", str(tmp_path / "S"),
-               "--device", "cpu", "--zero-shot-templates", "simple", "--no-progress"])
+    rc = main(
+        [
+            "extract",
+            "--model",
+            name,
+            "--data",
+            f"imagefolder:{data}",
+            "--store",
+            str(tmp_path / "S"),
+            "--device",
+            "cpu",
+            "--zero-shot-templates",
+            "simple",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     st = Store.open(tmp_path / "S")
     files = sorted((data / "cat").iterdir()) + sorted((data / "dog").iterdir())
-    batch = proc(text=["a photo of a cat.", "a photo of a dog."], images=[Image.open(f).convert("RGB") for f in files],
-                 return_tensors="pt", padding="max_length", truncation=True)
+    batch = proc(
+        text=["a photo of a cat.", "a photo of a dog."],
+        images=[Image.open(f).convert("RGB") for f in files],
+        return_tensors="pt",
+        padding="max_length",
+        truncation=True,
+    )
     with torch.no_grad():
         ref = model.eval()(**batch).logits_per_image  # ALIGN: cosine / temperature
     np.testing.assert_allclose(st.logits(name, "test"), ref.numpy(), rtol=1e-4, atol=1e-3)
@@ -373,8 +537,9 @@ def test_paper_name_uses_the_registry_row(tmp_path):
     from norep.extract import extract
 
     data = _folder(tmp_path / "data", per_class=1, size=(16, 16))
-    meta = extract("paper:ViT-DeiT-Tiny", f"imagefolder:{data}", tmp_path / "S", random_init=True, device="cpu",
-                   progress=False)
+    meta = extract(
+        "paper:ViT-DeiT-Tiny", f"imagefolder:{data}", tmp_path / "S", random_init=True, device="cpu", progress=False
+    )
     assert meta["name"] == "ViT-DeiT-Tiny" and meta["category"] == "FWORK" and meta["method"] == "Sup. / IN"
     assert meta["load"] == "timm:deit_tiny_distilled_patch16_224.fb_in1k" and meta["head"] == "trained"
     assert meta["paper_top1"] == 74.5 and meta["registry_status"] == "exact"

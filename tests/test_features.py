@@ -33,8 +33,7 @@ def _labelled_columns(n, d, offset):
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("rate", "k_base"), [(1.0, 40), (0.75, 30), (0.5, 20), (0.25, 10),
-                                              (0.0, 0)])
+@pytest.mark.parametrize(("rate", "k_base"), [(1.0, 40), (0.75, 30), (0.5, 20), (0.25, 10), (0.0, 0)])
 def test_concat_budget_and_origin_of_columns(rate, k_base):
     base, other = _labelled_columns(3, 40, 1000), _labelled_columns(3, 64, 2000)
     X, ib, io = concat_at_rate(base, other, rate, seed=7)
@@ -99,10 +98,10 @@ def test_concat_bad_input():
 def _correlated_pair(seed=0, n=500):
     rng = np.random.default_rng(seed)
     shared = rng.normal(size=(n, 3))
-    A = np.column_stack([shared @ rng.normal(size=(3, 4)) + rng.normal(size=(n, 4)) * s
-                         for s in (0.5,)] + [rng.normal(size=(n, 2))])
-    B = np.column_stack([shared @ rng.normal(size=(3, 3)) + rng.normal(size=(n, 3)),
-                         rng.normal(size=(n, 2))])
+    A = np.column_stack(
+        [shared @ rng.normal(size=(3, 4)) + rng.normal(size=(n, 4)) * s for s in (0.5,)] + [rng.normal(size=(n, 2))]
+    )
+    B = np.column_stack([shared @ rng.normal(size=(3, 3)) + rng.normal(size=(n, 3)), rng.normal(size=(n, 2))])
     return A, B
 
 
@@ -116,7 +115,7 @@ def test_diversity_order_is_a_deterministic_permutation():
 def test_diversity_scores_match_numpy_corrcoef():
     A, B = _correlated_pair(seed=1)
     order, scores = diversity_order(A, B, return_scores=True)
-    R = np.abs(np.corrcoef(A.T, B.T)[: A.shape[1], A.shape[1]:])
+    R = np.abs(np.corrcoef(A.T, B.T)[: A.shape[1], A.shape[1] :])
     expected = np.concatenate([R.max(axis=1), R.max(axis=0)])
     np.testing.assert_allclose(scores, expected, atol=1e-10)
     np.testing.assert_array_equal(order, np.argsort(expected, kind="stable"))
@@ -169,8 +168,7 @@ def _sklearn_fit(Xtr, ytr, C):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000, tol=1e-8)).fit(
-        Xtr, ytr)
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000, tol=1e-8)).fit(Xtr, ytr)
 
 
 @pytest.mark.parametrize("C", [0.001, 0.05, 10.0])
@@ -260,8 +258,7 @@ def test_compression_curve_and_dims_to_reach():
     y = rng.integers(0, 3, n)
     informative = np.eye(3)[y] * 3 + rng.normal(size=(n, 3))
     X = np.column_stack([rng.normal(size=(n, 9)), informative])  # signal in the last 3 dims
-    split = dict(X_train=X[:300], y_train=y[:300], X_val=X[300:450], y_val=y[300:450],
-                 X_test=X[450:], y_test=y[450:])
+    split = dict(X_train=X[:300], y_train=y[:300], X_val=X[300:450], y_val=y[300:450], X_test=X[450:], y_test=y[450:])
     good = compression_curve(**split, order=np.arange(12)[::-1], steps=3, Cs=[1.0])
     bad = compression_curve(**split, order=np.arange(12), steps=3, Cs=[1.0])
     assert good["n_dims"].tolist() == [3, 6, 9, 12]

@@ -27,7 +27,8 @@ def _voc(root, sets):
             _img(base / "JPEGImages" / f"{i}.jpg", seed=int(i))
             objs = "".join(f"<object><name>{c}</name><difficult>{int(d)}</difficult></object>" for c, d in objects)
             (base / "Annotations" / f"{i}.xml").write_text(
-                f"<annotation><filename>{i}.jpg</filename>{objs}</annotation>")
+                f"<annotation><filename>{i}.jpg</filename>{objs}</annotation>"
+            )
     return root / "VOCdevkit"
 
 
@@ -89,7 +90,8 @@ def test_imagenet_flat_with_kaggle_csv_and_label_file(tmp_path):
 
     (tmp_path / "LOC_val_solution.csv").unlink()
     (tmp_path / "val" / "val_labels.txt").write_text(
-        "".join(f"ILSVRC2012_val_{i + 1:08d}.JPEG {wnids[c] if i % 2 else c}\n" for i, c in enumerate(labels)))
+        "".join(f"ILSVRC2012_val_{i + 1:08d}.JPEG {wnids[c] if i % 2 else c}\n" for i, c in enumerate(labels))
+    )
     ds = open_data(f"imagenet:{tmp_path / 'val'}")
     got = {f.name: int(y) for s in ds.splits.values() for f, y in zip(s.files, s.labels, strict=True)}
     assert got == {f"ILSVRC2012_val_{i + 1:08d}.JPEG": c for i, c in enumerate(labels)}
@@ -109,15 +111,21 @@ def test_imagenet_devkit_ground_truth(tmp_path):
         _img(tmp_path / f"ILSVRC2012_val_{i + 1:08d}.JPEG", seed=i)
     ds = open_data(f"imagenet:{tmp_path}")
     got = {f.name: int(y) for s in ds.splits.values() for f, y in zip(s.files, s.labels, strict=True)}
-    assert got == {"ILSVRC2012_val_00000001.JPEG": 20, "ILSVRC2012_val_00000002.JPEG": 10,
-                   "ILSVRC2012_val_00000003.JPEG": 10}
+    assert got == {
+        "ILSVRC2012_val_00000001.JPEG": 20,
+        "ILSVRC2012_val_00000002.JPEG": 10,
+        "ILSVRC2012_val_00000003.JPEG": 10,
+    }
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda p: _img(p / "cats" / "0.jpg"), "WordNet id folder"),
-    (lambda p: _img(p / "0.jpg"), "no ground-truth file"),
-    (lambda p: None, "no images"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda p: _img(p / "cats" / "0.jpg"), "WordNet id folder"),
+        (lambda p: _img(p / "0.jpg"), "no ground-truth file"),
+        (lambda p: None, "no images"),
+    ],
+)
 def test_imagenet_layout_errors_name_the_layout(tmp_path, make, match):
     make(tmp_path)
     with pytest.raises(DataLayoutError, match=match) as err:
@@ -126,11 +134,14 @@ def test_imagenet_layout_errors_name_the_layout(tmp_path, make, match):
 
 
 def test_voc2007_multi_hot(tmp_path):
-    root = _voc(tmp_path, {
-        "train": {"000001": [("dog", 0), ("person", 0)], "000002": [("cat", 1)]},
-        "val": {"000003": [("tvmonitor", 0), ("tvmonitor", 0)]},
-        "test": {"000004": [("aeroplane", 0)]},
-    })
+    root = _voc(
+        tmp_path,
+        {
+            "train": {"000001": [("dog", 0), ("person", 0)], "000002": [("cat", 1)]},
+            "val": {"000003": [("tvmonitor", 0), ("tvmonitor", 0)]},
+            "test": {"000004": [("aeroplane", 0)]},
+        },
+    )
     for spec in (root, root / "VOC2007"):
         ds = open_data(f"voc2007:{spec}")
         assert list(ds.splits) == ["down_train", "down_val", "down_test"]

@@ -13,8 +13,12 @@ from norep.store import Store
 def store(tmp_path):
     y_calib = np.array([0, 1, 2, 0, 1, 2])
     y_test = np.array([2, 1, 0, 0])
-    Store.create(tmp_path / "s", dataset="toy", class_names=["a", "b", "c"],
-                 splits={"calib": y_calib, "test": y_test, "down_train": np.eye(4, dtype=np.uint8)[:3]})
+    Store.create(
+        tmp_path / "s",
+        dataset="toy",
+        class_names=["a", "b", "c"],
+        splits={"calib": y_calib, "test": y_test, "down_train": np.eye(4, dtype=np.uint8)[:3]},
+    )
     return tmp_path / "s"
 
 
@@ -26,8 +30,12 @@ def test_import_npy_and_npz_splits(tmp_path, store, capsys):
     test_logits = np.array([[0, 0, 5.0], [0, 5.0, 0], [0, 0, 5.0], [5.0, 0, 0]], dtype=np.float32)  # 3 of 4 right
     np.save(tmp_path / "test.npy", test_logits)
     np.save(tmp_path / "emb.npy", np.arange(8.0).reshape(4, 2))
-    assert _imp(store, "--split", "test", "--logits", str(tmp_path / "test.npy"),
-                "--embeddings", str(tmp_path / "emb.npy")) == 0
+    assert (
+        _imp(
+            store, "--split", "test", "--logits", str(tmp_path / "test.npy"), "--embeddings", str(tmp_path / "emb.npy")
+        )
+        == 0
+    )
     st = Store.open(store)
     np.testing.assert_array_equal(st.logits("mine", "test"), test_logits)
     assert st.meta("mine")["accuracy"]["test"] == pytest.approx(0.75)
@@ -49,12 +57,15 @@ def test_import_npy_and_npz_splits(tmp_path, store, capsys):
     assert Store.open(store).embeddings("mine", "down_train").shape == (3, 2)
 
 
-@pytest.mark.parametrize("arr, extra, match", [
-    (np.zeros((5, 3)), [], "rows"),                     # wrong N
-    (np.zeros((4, 7)), [], "columns"),                  # wrong C
-    (np.zeros(4), [], "2-D"),                           # not a matrix
-    (np.zeros((4, 3)), ["--split", "nosuch"], "nosuch"),
-])
+@pytest.mark.parametrize(
+    "arr, extra, match",
+    [
+        (np.zeros((5, 3)), [], "rows"),  # wrong N
+        (np.zeros((4, 7)), [], "columns"),  # wrong C
+        (np.zeros(4), [], "2-D"),  # not a matrix
+        (np.zeros((4, 3)), ["--split", "nosuch"], "nosuch"),
+    ],
+)
 def test_store_validation_errors_are_one_line(tmp_path, store, capsys, arr, extra, match):
     np.save(tmp_path / "x.npy", arr)
     argv = ["--split", "test", "--logits", str(tmp_path / "x.npy")]
@@ -70,8 +81,7 @@ def test_category_mismatch_and_overwrite(tmp_path, store, capsys):
     assert _imp(store, "--split", "calib", "--logits", str(tmp_path / "t.npy"), category="ARCH") == 1
     assert "category" in capsys.readouterr().err
     np.save(tmp_path / "c.npy", np.zeros((6, 3)))
-    assert _imp(store, "--split", "calib", "--logits", str(tmp_path / "c.npy"), "--overwrite",
-                category="ARCH") == 0
+    assert _imp(store, "--split", "calib", "--logits", str(tmp_path / "c.npy"), "--overwrite", category="ARCH") == 0
     st = Store.open(store)
     # --overwrite allows the new category; the model's other split is kept
     assert st.meta("mine")["category"] == "ARCH" and st.has_logits("mine", "test") and st.has_logits("mine", "calib")
@@ -81,8 +91,20 @@ def test_create_store_from_labels(tmp_path):
     np.save(tmp_path / "y.npy", np.array([0, 1, 1]))
     (tmp_path / "names.txt").write_text("cat\ndog\n")
     np.save(tmp_path / "l.npy", np.array([[1.0, 0], [0, 1], [1, 0]]))
-    assert _imp(tmp_path / "new", "--split", "test", "--logits", str(tmp_path / "l.npy"),
-                "--labels", str(tmp_path / "y.npy"), "--class-names", str(tmp_path / "names.txt")) == 0
+    assert (
+        _imp(
+            tmp_path / "new",
+            "--split",
+            "test",
+            "--logits",
+            str(tmp_path / "l.npy"),
+            "--labels",
+            str(tmp_path / "y.npy"),
+            "--class-names",
+            str(tmp_path / "names.txt"),
+        )
+        == 0
+    )
     st = Store.open(tmp_path / "new")
     assert st.class_names == ["cat", "dog"] and st.meta("mine")["accuracy"]["test"] == pytest.approx(2 / 3)
 

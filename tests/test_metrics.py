@@ -123,9 +123,7 @@ def test_against_sklearn():
     for p in preds:
         assert metrics.accuracy_score(y, p) == pytest.approx(skm.accuracy_score(y, p), abs=1e-12)
     probs = rng.dirichlet(np.ones(7), size=400)
-    assert metrics.accuracy_score(y, probs) == pytest.approx(
-        skm.accuracy_score(y, probs.argmax(1)), abs=1e-12
-    )
+    assert metrics.accuracy_score(y, probs) == pytest.approx(skm.accuracy_score(y, probs.argmax(1)), abs=1e-12)
 
 
 def test_pairwise_agrees_with_naive_loop():

@@ -16,14 +16,16 @@ from norep import notebooks as nbrun
 from norep.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-ONE_LINER = ("jupytext --to ipynb notebooks/01_error_correlation.py -o - | "
-             "papermill - 01_error_correlation.ipynb -p n_boot 200")
+ONE_LINER = (
+    "jupytext --to ipynb notebooks/01_error_correlation.py -o - | papermill - 01_error_correlation.ipynb -p n_boot 200"
+)
 
 
 def _tiny_store(path: Path) -> Path:
     y = np.array([0, 1, 1, 0])
-    st = Store.create(path, dataset="toy", class_names=["a", "b"], splits={"test": y, "calib": y},
-                      info={"base_model": "m"})
+    st = Store.create(
+        path, dataset="toy", class_names=["a", "b"], splits={"test": y, "calib": y}, info={"base_model": "m"}
+    )
     st.add_model("m", logits={"test": np.eye(2)[y], "calib": np.eye(2)[y]}, meta={"category": "REINIT", "method": "x"})
     return path
 
@@ -78,15 +80,19 @@ def test_documented_papermill_one_liner_runs_a_section(tmp_path):
 
     assert ONE_LINER in (ROOT / "book" / "intro.md").read_text()
     store = make_synthetic_store(tmp_path / "store").path
-    env = dict(os.environ, NOREP_STORE=str(store),
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-               PYTHONPATH=os.pathsep.join([str(ROOT / "lib"), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        NOREP_STORE=str(store),
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "lib"), os.environ.get("PYTHONPATH", "")]),
+    )
     for start, cmd in ((ROOT, ONE_LINER), (ROOT / "notebooks", ONE_LINER.replace("notebooks/", ""))):
         out = tmp_path / start.name
         out.mkdir()
         cmd = cmd.replace(" 01_error_correlation.ipynb", f" {out / '01_error_correlation.ipynb'}")
-        proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=start, env=env, capture_output=True,
-                              text=True, timeout=HANG_S)
+        proc = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", cmd], cwd=start, env=env, capture_output=True, text=True, timeout=HANG_S
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         text = (out / "01_error_correlation.ipynb").read_text()
         assert "n_boot=200" in text and "reinit_0" in text  # the parameter, and a model of the synthetic store

@@ -27,8 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Parameters that keep every notebook fast on the small store (they are also what the tests
 # check the notebooks honour).
-FAST = {"n_boot": 60, "seed": 3, "probe_Cs": [0.1, 10.0], "probe_max_iter": 50, "compression_points": 3,
-        "rates": [1.0, 0.5, 0.0], "top_k": 3}
+FAST = {
+    "n_boot": 60,
+    "seed": 3,
+    "probe_Cs": [0.1, 10.0],
+    "probe_max_iter": 50,
+    "compression_points": 3,
+    "rates": [1.0, 0.5, 0.0],
+    "top_k": 3,
+}
 
 _MEMO: dict[str, object] = {}
 
@@ -49,15 +56,36 @@ def make_synthetic_store(path: Path, *, seed: int = 0, reverse: bool = False):
     sizes = {"train": 700, "calib": 500, "test": 600, "down_train": 300, "down_val": 200, "down_test": 300}
     y = {s: rng.integers(0, C, n) for s, n in sizes.items()}
     labels = {s: y[s] for s in ("train", "calib", "test")}
-    group_of_label = np.array([[1, 0, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0],
-                               [0, 0, 1, 1], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    group_of_label = np.array(
+        [
+            [1, 0, 0, 1],
+            [1, 0, 1, 0],
+            [0, 1, 0, 1],
+            [0, 1, 1, 0],
+            [1, 1, 0, 0],
+            [0, 0, 1, 1],
+            [1, 0, 0, 0],
+            [0, 1, 0, 0],
+            [0, 0, 1, 0],
+            [0, 0, 0, 1],
+        ]
+    )
     for s in ("down_train", "down_val", "down_test"):
         labels[s] = group_of_label[y[s]].astype(np.uint8)
     shared = {s: rng.normal(size=(n, C)) for s, n in sizes.items()}
-    st = Store.create(path, dataset="synthetic", class_names=[f"class{i}" for i in range(C)], splits=labels,
-                      split_class_names={s: [f"attr{k}" for k in range(K)] for s in ("down_train", "down_val", "down_test")},
-                      info={"base_model": "base", "accuracy_band": [0.44, 0.58], "preset": "synthetic",
-                            "class_groups": {"nature": [0, 1, 2, 3, 4], "anthropogenic": [5, 6, 7, 8, 9]}})
+    st = Store.create(
+        path,
+        dataset="synthetic",
+        class_names=[f"class{i}" for i in range(C)],
+        splits=labels,
+        split_class_names={s: [f"attr{k}" for k in range(K)] for s in ("down_train", "down_val", "down_test")},
+        info={
+            "base_model": "base",
+            "accuracy_band": [0.44, 0.58],
+            "preset": "synthetic",
+            "class_groups": {"nature": [0, 1, 2, 3, 4], "anthropogenic": [5, 6, 7, 8, 9]},
+        },
+    )
     share = {"REINIT": 0.85, "HPARAM": 0.75, "ARCH": 0.55, "FWORK": 0.45, "DATASET": 0.25}
     if reverse:
         share = dict(zip(share, reversed(list(share.values())), strict=True))
@@ -79,9 +107,19 @@ def make_synthetic_store(path: Path, *, seed: int = 0, reverse: bool = False):
                 logits[s] = z * (0.7 if cat == "FWORK" else 1.0)
             own_proj = proj + (1 - w) * rng.normal(size=(C, D))
             emb[s] = z @ own_proj + 0.5 * rng.normal(size=(n, D))
-        st.add_model(name, logits=logits, embeddings=emb,
-                     meta={"category": cat, "method": f"synthetic {cat.lower()}", "data": "synthetic",
-                           "head": "trained", "source": "tests", "seed": 0})
+        st.add_model(
+            name,
+            logits=logits,
+            embeddings=emb,
+            meta={
+                "category": cat,
+                "method": f"synthetic {cat.lower()}",
+                "data": "synthetic",
+                "head": "trained",
+                "source": "tests",
+                "seed": 0,
+            },
+        )
     return st
 
 
@@ -90,12 +128,17 @@ def _build_store(tmp: Path) -> Path:
     store = tmp / "store"
     try:
         import norep.zoo.embedded  # noqa: F401
+
         have_zoo = os.environ.get("NOREP_TEST_SYNTHETIC") != "1"
     except ImportError:
         have_zoo = False
     if have_zoo:
-        proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "digits",
-                               "--out", str(store)], capture_output=True, text=True, timeout=HANG_S)
+        proc = subprocess.run(
+            [sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "digits", "--out", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=HANG_S,
+        )
         if proc.returncode == 0:
             return store
         print("digits preset failed, using the synthetic store:", proc.stderr[-2000:], file=sys.stderr)
@@ -126,6 +169,7 @@ def _outputs(nb):
 
 # ------------------------------------------------------------------------------------ fast tests
 
+
 def test_every_section_has_a_source_with_the_skeleton():
     import jupytext
 
@@ -142,8 +186,9 @@ def test_every_section_has_a_source_with_the_skeleton():
         assert 'store = "stores/fashion"' in code
         text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         assert "Try it" in text, f"{src.name}: no 'Try it' section"
-        assert "dropdown" in text or "<details>" in text or any("hide-input" in t for t in tags), \
+        assert "dropdown" in text or "<details>" in text or any("hide-input" in t for t in tags), (
             f"{src.name}: no folded solution"
+        )
         assert "{glue:figure}" in text, f"{src.name}: no captioned figure"
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
@@ -157,13 +202,18 @@ def test_parse_parameters_and_only():
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "norep.cli", "notebooks", "run", "--store", str(tmp_path / "none")],
-                          capture_output=True, text=True, timeout=HANG_S)
+    proc = subprocess.run(
+        [sys.executable, "-m", "norep.cli", "notebooks", "run", "--store", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
     assert proc.returncode != 0
     assert proc.stderr.startswith("norep: ") and "Traceback" not in proc.stderr
 
 
 # ------------------------------------------------------------------------------------ slow tests
+
 
 @pytest.mark.slow
 def test_notebooks_ran_without_errors_and_made_figures(executed):
@@ -186,7 +236,8 @@ def test_notebooks_ran_without_errors_and_made_figures(executed):
             data = next(v for k, v in o["data"].items() if k.endswith("image/png"))
             assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n", f"{r.name}: not a PNG"
         text = json.dumps([o.get("data", {}).get("text/plain", "") for o in outs]) + json.dumps(
-            [o.get("text", "") for o in outs])
+            [o.get("text", "") for o in outs]
+        )
         assert "Traceback" not in text, r.name
 
 
@@ -199,8 +250,7 @@ def test_notebooks_honour_parameters(executed):
         injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
         assert injected, r.name
         assert "n_boot = 60" in injected[0].source
-        outs = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", ""))
-                         for o in _outputs(nb))
+        outs = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", "")) for o in _outputs(nb))
         # every notebook prints the parameters it used, after validation
         assert "n_boot=60" in outs, f"{r.name}: n_boot not visible in the output"
         assert "seed=3" in outs, f"{r.name}: seed not visible in the output"
@@ -217,7 +267,7 @@ def test_claims_are_reported_with_generated_verdicts(executed):
     assert (executed["out"] / "claims.md").exists()
     page = (executed["out"] / "claims.md").read_text()
     assert "| models | pairs | resampled |" in page
-    power = page[page.index("## Power"):].splitlines()
+    power = page[page.index("## Power") :].splitlines()
     rows = [line for line in power if line.startswith("| C")]
     assert len(rows) == len({c["id"] for c in claims})
     tested = [c for c in claims if c["status"] != "not testable" and c.get("detectable") is not None]
@@ -233,8 +283,9 @@ def test_rerun_is_cached_and_parameter_change_reruns(executed, tmp_path):
     runs = nbrun.run_notebooks(executed["store"], out=out, parameters=FAST, progress=False)
     assert all(r.cached for r in runs), [(r.name, r.reason) for r in runs]
     # a changed parameter re-executes (only one notebook, to stay fast) and is visible
-    runs = nbrun.run_notebooks(executed["store"], out=tmp_path, parameters={**FAST, "accuracy_band": (0.0, 1.0)},
-                               only=["00"], progress=False)
+    runs = nbrun.run_notebooks(
+        executed["store"], out=tmp_path, parameters={**FAST, "accuracy_band": (0.0, 1.0)}, only=["00"], progress=False
+    )
     assert not runs[0].cached
     import nbformat
 
@@ -250,8 +301,9 @@ def test_verdict_follows_the_data(tmp_path, reverse):
     import nbformat
 
     make_synthetic_store(tmp_path / "store", reverse=reverse)
-    runs = nbrun.run_notebooks(tmp_path / "store", out=tmp_path / "out", parameters={"n_boot": 100},
-                               only=["01"], progress=False)
+    runs = nbrun.run_notebooks(
+        tmp_path / "store", out=tmp_path / "out", parameters={"n_boot": 100}, only=["01"], progress=False
+    )
     (claim,) = [c for c in nbrun.collect_claims([runs[0].output]) if c["id"] == "C1"]
     assert claim["status"] == ("not reproduced" if reverse else "reproduced")
     nb = nbformat.read(str(runs[0].output), as_version=4)
@@ -261,9 +313,27 @@ def test_verdict_follows_the_data(tmp_path, reverse):
 
 @pytest.mark.slow
 def test_failing_notebook_is_named_with_its_cell(executed, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "norep.cli", "notebooks", "run", "--store", str(executed["store"]),
-                           "--out", str(tmp_path), "--only", "01", "-p", "base_model='no-such-model'", "-q"],
-                          capture_output=True, text=True, timeout=HANG_S)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "norep.cli",
+            "notebooks",
+            "run",
+            "--store",
+            str(executed["store"]),
+            "--out",
+            str(tmp_path),
+            "--only",
+            "01",
+            "-p",
+            "base_model='no-such-model'",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
     assert proc.returncode == 1
     assert "01_error_correlation" in proc.stderr and "cell" in proc.stderr
     assert "no-such-model" in proc.stderr

@@ -30,9 +30,13 @@ from norep.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["-p", "n_boot=60", "-p", "seed=3", "-p", "probe_Cs=[0.1, 10.0]", "-p", "top_k=3"]
 MODELS = [  # name, category, method (the base model is imported first, by hand)
-    ("sgd-a", "REINIT", "SGD / digits"), ("sgd-b", "REINIT", "SGD / digits"),
-    ("lr-c005", "HPARAM", "LR C=0.05 / digits"), ("mlp", "ARCH", "MLP / digits"),
-    ("lda", "FWORK", "LDA / digits"), ("nb", "DATASET", "NB / digits"), ("lr-half", "DATASET", "LR / half of digits"),
+    ("sgd-a", "REINIT", "SGD / digits"),
+    ("sgd-b", "REINIT", "SGD / digits"),
+    ("lr-c005", "HPARAM", "LR C=0.05 / digits"),
+    ("mlp", "ARCH", "MLP / digits"),
+    ("lda", "FWORK", "LDA / digits"),
+    ("nb", "DATASET", "NB / digits"),
+    ("lr-half", "DATASET", "LR / half of digits"),
 ]
 
 
@@ -52,13 +56,16 @@ def write_npy(folder: Path) -> dict[str, float]:
     np.save(folder / "y_calib.npy", y[ca])
     np.save(folder / "y_test.npy", y[te])
     (folder / "classes.txt").write_text("".join(f"{d}\n" for d in range(10)))
-    fits = {"base": LogisticRegression(C=1.0, max_iter=500),
-            "sgd-a": SGDClassifier(loss="log_loss", random_state=1, max_iter=50, tol=None),
-            "sgd-b": SGDClassifier(loss="log_loss", random_state=2, max_iter=50, tol=None),
-            "lr-c005": LogisticRegression(C=0.05, max_iter=500),
-            "mlp": MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0),
-            "lda": LinearDiscriminantAnalysis(), "nb": GaussianNB(),
-            "lr-half": LogisticRegression(C=1.0, max_iter=500)}
+    fits = {
+        "base": LogisticRegression(C=1.0, max_iter=500),
+        "sgd-a": SGDClassifier(loss="log_loss", random_state=1, max_iter=50, tol=None),
+        "sgd-b": SGDClassifier(loss="log_loss", random_state=2, max_iter=50, tol=None),
+        "lr-c005": LogisticRegression(C=0.05, max_iter=500),
+        "mlp": MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0),
+        "lda": LinearDiscriminantAnalysis(),
+        "nb": GaussianNB(),
+        "lr-half": LogisticRegression(C=1.0, max_iter=500),
+    }
     acc = {}
     import warnings
 
@@ -92,8 +99,9 @@ def _norep_env() -> dict:
 def run_worked_example(workdir: Path) -> subprocess.CompletedProcess:
     """Run the block with ``norep`` bound to this interpreter's CLI, in ``workdir`` (which holds ``npy/``)."""
     script = f'set -euo pipefail\nnorep() {{ "{sys.executable}" -m norep.cli "$@"; }}\n' + worked_example()
-    return subprocess.run(["bash", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=HANG_S,
-                          env=_norep_env())
+    return subprocess.run(
+        ["bash", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=HANG_S, env=_norep_env()
+    )
 
 
 def build_book(out: Path, root: Path) -> subprocess.CompletedProcess:
@@ -103,14 +111,37 @@ def build_book(out: Path, root: Path) -> subprocess.CompletedProcess:
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("generated", "_build"))
     shutil.copytree(out, root / "book" / "generated")
     jb = Path(sys.executable).with_name("jupyter-book")
-    return subprocess.run([str(jb), "build", str(root), "-W", "-n", "--keep-going"], capture_output=True, text=True,
-                          timeout=HANG_S, cwd=root)
+    return subprocess.run(
+        [str(jb), "build", str(root), "-W", "-n", "--keep-going"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+        cwd=root,
+    )
 
 
 def test_first_import_names_every_flag_a_new_store_needs(tmp_path, capsys):
     np.save(tmp_path / "l.npy", np.zeros((3, 2)))
-    assert main(["import", "--store", str(tmp_path / "new"), "--name", "m", "--category", "REINIT", "--method", "x",
-                 "--split", "test", "--logits", str(tmp_path / "l.npy")]) == 1
+    assert (
+        main(
+            [
+                "import",
+                "--store",
+                str(tmp_path / "new"),
+                "--name",
+                "m",
+                "--category",
+                "REINIT",
+                "--method",
+                "x",
+                "--split",
+                "test",
+                "--logits",
+                str(tmp_path / "l.npy"),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     for flag in ("--labels", "--class-names", "--dataset", "calib", "norep store set"):
         assert flag in err, flag
@@ -151,8 +182,12 @@ def test_store_from_npy_to_book_with_no_page_from_another_store(tmp_path):
     make_synthetic_store(other)
     out = tmp_path / "generated"
     # the output folder first holds pages of another store (two chapters executed, the rest placeholders)
-    assert main(["notebooks", "run", "--store", str(other), "--out", str(out), "--only", "01", "--only", "06",
-                 "-q", *FAST]) == 0
+    assert (
+        main(
+            ["notebooks", "run", "--store", str(other), "--out", str(out), "--only", "01", "--only", "06", "-q", *FAST]
+        )
+        == 0
+    )
     other_fp = _origin(out / "06_voc_transfer.ipynb")["store_fingerprint"]
     assert "not_run" not in _origin(out / "06_voc_transfer.ipynb")
 

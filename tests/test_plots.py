@@ -23,8 +23,14 @@ def _close_figures():
 def _table(seed=0):
     rng = np.random.default_rng(seed)
     cats = np.repeat(["DATASET", "REINIT", "ARCH"], [2, 3, 4])
-    return pd.DataFrame({"name": [f"m{i}" for i in range(len(cats))], "category": cats,
-                         "ei": rng.random(len(cats)), "gain": rng.random(len(cats))})
+    return pd.DataFrame(
+        {
+            "name": [f"m{i}" for i in range(len(cats))],
+            "category": cats,
+            "ei": rng.random(len(cats)),
+            "gain": rng.random(len(cats)),
+        }
+    )
 
 
 def test_palette_has_five_distinct_colours_in_paper_order():
@@ -75,9 +81,11 @@ def test_missing_columns_are_named():
 
 def test_theta_histograms_one_step_line_per_outcome():
     edges = np.linspace(0, 90, 4)
-    rows = [{"outcome": o, "bin_left": lo, "bin_right": hi, "count": 1, "fraction": 0.1 * k}
-            for k, o in enumerate(["both_correct", "only_a", "only_b", "both_wrong"])
-            for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    rows = [
+        {"outcome": o, "bin_left": lo, "bin_right": hi, "count": 1, "fraction": 0.1 * k}
+        for k, o in enumerate(["both_correct", "only_a", "only_b", "both_wrong"])
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
     fig = plots.theta_histograms({"A vs B": pd.DataFrame(rows), "A vs C": pd.DataFrame(rows)})
     assert len(fig.axes) == 2
     labels = {ln.get_label() for ln in fig.axes[0].lines}
@@ -85,9 +93,14 @@ def test_theta_histograms_one_step_line_per_outcome():
 
 
 def test_greedy_curves_follow_the_table():
-    t = pd.DataFrame({"start": ["h1"] * 3 + ["h2"] * 3, "step": [0, 1, 2] * 2,
-                      "accuracy": [0.8, 0.82, 0.83, 0.7, 0.75, 0.74],
-                      "added_category": ["none", "DATASET", "ARCH"] * 2})
+    t = pd.DataFrame(
+        {
+            "start": ["h1"] * 3 + ["h2"] * 3,
+            "step": [0, 1, 2] * 2,
+            "accuracy": [0.8, 0.82, 0.83, 0.7, 0.75, 0.74],
+            "added_category": ["none", "DATASET", "ARCH"] * 2,
+        }
+    )
     fig = plots.greedy_curves(t)
     lines = {ln.get_label(): ln for ln in fig.axes[0].lines}
     np.testing.assert_allclose(lines["h2"].get_ydata(), [0.7, 0.75, 0.74])

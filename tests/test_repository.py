@@ -32,6 +32,10 @@ def test_no_pointers_outside_the_repository():
         pytest.skip("not a git checkout")
     people = "engineer [A-Z]\\b|engineer" + "s' jobs"  # split so that this file does not match itself
     pattern = r"DESIGN\.md|STYLE\.md|\bissue [0-9]+|" + people
-    proc = subprocess.run(["git", "grep", "-nIE", pattern, "--", ".", ":!*.bib", ":!tests/test_repository.py"],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["git", "grep", "-nIE", pattern, "--", ".", ":!*.bib", ":!tests/test_repository.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1, proc.stdout  # git grep exits 1 when nothing matches

@@ -13,13 +13,17 @@ import pytest
 from norep import notebooks as nbrun
 from norep.store import Store
 
-HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
+HEADER = (
+    "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n"
+    "#     name: python3\n# ---\n\n"
+)
 
 
 def _store(path: Path, base="m") -> Path:
     y = np.array([0, 1, 1, 0, 1])
-    st = Store.create(path, dataset="toy", class_names=["a", "b"], splits={"test": y, "calib": y},
-                      info={"base_model": base})
+    st = Store.create(
+        path, dataset="toy", class_names=["a", "b"], splits={"test": y, "calib": y}, info={"base_model": base}
+    )
     st.add_model("m", logits={"test": np.eye(2)[y], "calib": np.eye(2)[y]}, meta={"category": "REINIT", "method": "x"})
     return path
 
@@ -29,8 +33,10 @@ def _sources(folder: Path, failing: str | None = None) -> Path:
     folder.mkdir()
     for name, title in (("00_model_zoo", "The zoo"), ("01_error_correlation", "Errors")):
         body = 'raise RuntimeError("planted failure")' if name == failing else 'print("ran on", store)'
-        (folder / f"{name}.py").write_text(f'{HEADER}# %% [markdown]\n# # {title}\n\n# %% tags=["parameters"]\n'
-                                           f'store = "stores/fashion"\n\n# %%\n{body}\n')
+        (folder / f"{name}.py").write_text(
+            f'{HEADER}# %% [markdown]\n# # {title}\n\n# %% tags=["parameters"]\n'
+            f'store = "stores/fashion"\n\n# %%\n{body}\n'
+        )
     return folder
 
 
@@ -59,7 +65,9 @@ def test_without_keep_going_the_run_stops_but_every_chapter_has_a_page(tmp_path)
     src = _sources(tmp_path / "nb", failing="00_model_zoo")
     with pytest.raises(nbrun.NotebookError, match="planted failure"):
         nbrun.run_notebooks(store, out=out, notebook_dir=src, progress=False)
-    assert "earlier chapter failed" in "".join(nbformat.read(str(out / "01_error_correlation.ipynb"), 4).cells[0].source)
+    assert "earlier chapter failed" in "".join(
+        nbformat.read(str(out / "01_error_correlation.ipynb"), 4).cells[0].source
+    )
     assert (out / "environment.md").exists() and (out / "about_store.md").exists()
 
 

@@ -205,16 +205,21 @@ def test_imagenet_class_groups():
         (lambda: sp.theta_histogram([0], [[0.5, 0.5]], [[0.5, 0.5]], bins=0), "bins must be"),
         (lambda: sp.theta_histogram([0], [[0.5, 0.5]], [[0.5, 0.5]], mask=[1]), "mask must be"),
         (lambda: sp.theta_histogram([2], [[0.5, 0.5]], [[0.5, 0.5]]), "y_true contains class id 2"),
-        (lambda: sp.per_class_specialization([0], [[0.5, 0.5]], [[0.5, 0.5]], class_names=["a"]),
-         "class_names has 1 names"),
+        (
+            lambda: sp.per_class_specialization([0], [[0.5, 0.5]], [[0.5, 0.5]], class_names=["a"]),
+            "class_names has 1 names",
+        ),
         (lambda: sp.any_inconsistent([0], []), "pairs holds no pair"),
         (lambda: sp.any_inconsistent([0], [([0],)]), r"pairs\[0\] must be"),
         (lambda: sp.at_least_one_correct([0]), "at least one prediction"),
-        (lambda: sp.class_group_summary(
-            sp.per_class_specialization([0], [[0.5, 0.5]], [[0.5, 0.5]]), {"g": [0, 7]}),
-         r"groups\['g'\] has class ids not in per_class: 7"),
-        (lambda: sp.class_group_summary(
-            sp.per_class_specialization([0], [[0.5, 0.5]], [[0.5, 0.5]]), {"g": []}), "is empty"),
+        (
+            lambda: sp.class_group_summary(sp.per_class_specialization([0], [[0.5, 0.5]], [[0.5, 0.5]]), {"g": [0, 7]}),
+            r"groups\['g'\] has class ids not in per_class: 7",
+        ),
+        (
+            lambda: sp.class_group_summary(sp.per_class_specialization([0], [[0.5, 0.5]], [[0.5, 0.5]]), {"g": []}),
+            "is empty",
+        ),
         (lambda: sp.class_group_summary({"x": 1}, {"g": [0]}), "per_class lacks the columns"),
     ],
 )

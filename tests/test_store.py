@@ -25,8 +25,11 @@ def store(tmp_path):
         tmp_path / "s",
         dataset="toy",
         class_names=CLASSES,
-        splits={"calib": _labels(50, 1), "test": _labels(40, 2),
-                "down_train": np.random.default_rng(3).integers(0, 2, size=(12, 3))},
+        splits={
+            "calib": _labels(50, 1),
+            "test": _labels(40, 2),
+            "down_train": np.random.default_rng(3).integers(0, 2, size=(12, 3)),
+        },
         split_class_names={"down_train": ["x", "y", "z"]},
         info={"base_model": "m0", "accuracy_band": [0.2, 0.9]},
     )
@@ -56,9 +59,12 @@ def test_add_model_and_read_back(store):
     lt = rng.normal(size=(40, 4)).astype(np.float16)
     lc = rng.normal(size=(50, 4))
     emb = rng.normal(size=(12, 7))
-    store.add_model("m0", logits={"calib": lc, "test": lt}, embeddings={"down_train": emb},
-                    meta=_meta(data="toy", head="linear", source="test", temperature=2.0, seed=3,
-                               recipe={"lr": 0.1}))
+    store.add_model(
+        "m0",
+        logits={"calib": lc, "test": lt},
+        embeddings={"down_train": emb},
+        meta=_meta(data="toy", head="linear", source="test", temperature=2.0, seed=3, recipe={"lr": 0.1}),
+    )
     st = Store.open(store.path)
     got = st.logits("m0", "test")
     assert isinstance(got, np.memmap) and got.dtype == np.float16
@@ -77,8 +83,9 @@ def test_add_model_and_read_back(store):
     assert st.meta("m0")["recipe"] == {"lr": 0.1}
     # calibrated probabilities are softmax(logits / T), checked against scipy
     np.testing.assert_allclose(st.probs("m0", "test"), sp_softmax(lt.astype(np.float64) / 2.0, axis=1), atol=1e-6)
-    np.testing.assert_allclose(st.probs("m0", "test", calibrated=False),
-                               sp_softmax(lt.astype(np.float64), axis=1), atol=1e-6)
+    np.testing.assert_allclose(
+        st.probs("m0", "test", calibrated=False), sp_softmax(lt.astype(np.float64), axis=1), atol=1e-6
+    )
     np.testing.assert_array_equal(st.predictions("m0", "test"), lt.argmax(1))
 
 
@@ -173,8 +180,13 @@ def test_labels_validated_at_creation(tmp_path):
     with pytest.raises(ValueError, match=r"integer class ids"):
         Store.create(tmp_path / "d", dataset="t", class_names=CLASSES, splits={"test": [0.5, 1]})
     with pytest.raises(ValueError, match=r"2 class names for 3 label columns"):
-        Store.create(tmp_path / "e", dataset="t", class_names=CLASSES, splits={"d": np.zeros((2, 3))},
-                     split_class_names={"d": ["x", "y"]})
+        Store.create(
+            tmp_path / "e",
+            dataset="t",
+            class_names=CLASSES,
+            splits={"d": np.zeros((2, 3))},
+            split_class_names={"d": ["x", "y"]},
+        )
 
 
 def test_create_refuses_existing(store):
@@ -224,8 +236,9 @@ def test_crash_mid_write_leaves_no_model(store, monkeypatch):
 
     monkeypatch.setattr(ns, "save_npy", flaky)
     with pytest.raises(OSError, match="simulated"):
-        store.add_model("m", logits={"test": np.zeros((40, 4)), "calib": np.zeros((50, 4))},
-                        meta=_meta(temperature=1.0))
+        store.add_model(
+            "m", logits={"test": np.zeros((40, 4)), "calib": np.zeros((50, 4))}, meta=_meta(temperature=1.0)
+        )
     assert "m" not in store and store.model_names() == []
     assert list((store.path / "models").iterdir()) == [] and store.clean() == []
 
@@ -254,14 +267,20 @@ def test_update_info_and_add_split(store):
 
 # ---- concurrency: several processes fill one store (one model each, like a cluster job array)
 
+
 def _worker(path: str, prefix: str, n: int, barrier) -> None:
-    st = Store.open_or_create(path, dataset="toy", class_names=CLASSES,
-                              splits={"calib": _labels(50, 1), "test": _labels(40, 2)})
+    st = Store.open_or_create(
+        path, dataset="toy", class_names=CLASSES, splits={"calib": _labels(50, 1), "test": _labels(40, 2)}
+    )
     barrier.wait()
     rng = np.random.default_rng(abs(hash(prefix)) % 2**32)
     for i in range(n):
-        st.add_model(f"{prefix}{i}", logits={"calib": rng.normal(size=(50, 4)), "test": rng.normal(size=(40, 4))},
-                     embeddings={"test": rng.normal(size=(40, 16))}, meta=_meta("ARCH"))
+        st.add_model(
+            f"{prefix}{i}",
+            logits={"calib": rng.normal(size=(50, 4)), "test": rng.normal(size=(40, 4))},
+            embeddings={"test": rng.normal(size=(40, 16))},
+            meta=_meta("ARCH"),
+        )
 
 
 def test_two_processes_fill_one_store(tmp_path):

@@ -33,9 +33,13 @@ def _labels(n, seed):
 
 
 def _new_store(path) -> Store:
-    return Store.create(path, dataset="toy", class_names=CLASSES,
-                        splits={"calib": _labels(N_CALIB, 1), "test": _labels(N_TEST, 2)},
-                        info={"base_model": "m"})
+    return Store.create(
+        path,
+        dataset="toy",
+        class_names=CLASSES,
+        splits={"calib": _labels(N_CALIB, 1), "test": _labels(N_TEST, 2)},
+        info={"base_model": "m"},
+    )
 
 
 def _meta(cat="ARCH", **kw):
@@ -103,14 +107,19 @@ def _check_model_consistent(st: Store) -> None:
 @pytest.mark.parametrize("mode", ["overwrite", "merge", "add", "import"])
 def test_sigkill_at_random_moments_never_loses_or_mixes(tmp_path, mode):
     st = _new_store(tmp_path / "s")
-    st.add_model("m", logits={"test": np.full((N_TEST, 4), 1.0), "calib": np.full((N_CALIB, 4), 1.0)},
-                 embeddings={"test": np.full((N_TEST, 64), 1.0)}, meta=_meta(k=1, temperature=1.0))
+    st.add_model(
+        "m",
+        logits={"test": np.full((N_TEST, 4), 1.0), "calib": np.full((N_CALIB, 4), 1.0)},
+        embeddings={"test": np.full((N_TEST, 64), 1.0)},
+        meta=_meta(k=1, temperature=1.0),
+    )
     script = _WRITER.format(lib=LIB, path=str(st.path), mode=mode, nt=N_TEST, nc=N_CALIB, tmp=str(tmp_path))
     rng = random.Random(mode)
     rounds = 3 if mode == "import" else 5
     for _ in range(rounds):
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         proc.stdout.readline()  # at least one write done: the interpreter and numpy are loaded
         time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
@@ -155,8 +164,10 @@ def test_concurrent_imports_of_one_models_splits_keep_both(tmp_path):
     np.save(tmp_path / "c.npy", np.eye(N_CALIB, 4))
     for i in range(3):
         start = time.time() + 1.5
-        procs = [_import_at(start, st.path, f"m{i}", "test", tmp_path / "t.npy"),
-                 _import_at(start, st.path, f"m{i}", "calib", tmp_path / "c.npy")]
+        procs = [
+            _import_at(start, st.path, f"m{i}", "test", tmp_path / "t.npy"),
+            _import_at(start, st.path, f"m{i}", "calib", tmp_path / "c.npy"),
+        ]
         for p in procs:
             _, err = p.communicate(timeout=60)
             assert p.returncode == 0, err
@@ -170,8 +181,10 @@ def test_concurrent_adds_of_one_name_one_wins_cleanly(tmp_path):
     np.save(tmp_path / "t.npy", np.eye(N_TEST, 4))
     np.save(tmp_path / "u.npy", np.eye(N_TEST, 4)[::-1].copy())
     start = time.time() + 1.5
-    procs = [_import_at(start, st.path, "same", "test", tmp_path / "t.npy"),
-             _import_at(start, st.path, "same", "test", tmp_path / "u.npy")]
+    procs = [
+        _import_at(start, st.path, "same", "test", tmp_path / "t.npy"),
+        _import_at(start, st.path, "same", "test", tmp_path / "u.npy"),
+    ]
     results = [(p.wait(60), p.stderr.read()) for p in procs]
     codes = sorted(rc for rc, _ in results)
     assert codes == [0, 1], results
@@ -223,8 +236,24 @@ def test_merge_refuses_to_build_on_a_corrupt_array(tmp_path, capsys):
     raw[-1] ^= 0x40
     f.write_bytes(bytes(raw))
     np.save(tmp_path / "c.npy", np.eye(N_CALIB, 4))
-    rc, _, err = _cli(["import", "--store", st.path, "--name", "m", "--category", "ARCH", "--method", "toy",
-                       "--split", "calib", "--logits", tmp_path / "c.npy"], capsys)
+    rc, _, err = _cli(
+        [
+            "import",
+            "--store",
+            st.path,
+            "--name",
+            "m",
+            "--category",
+            "ARCH",
+            "--method",
+            "toy",
+            "--split",
+            "calib",
+            "--logits",
+            tmp_path / "c.npy",
+        ],
+        capsys,
+    )
     line = _one_line(err)
     assert rc == 1 and "logits.test.npy" in line and "checksum" in line
     with pytest.raises(VerifyError, match="checksum mismatch"):
@@ -250,8 +279,12 @@ def test_create_overwrite_validates_first_and_swaps(tmp_path):
 def filled(tmp_path):
     st = _new_store(tmp_path / "s")
     rng = np.random.default_rng(0)
-    st.add_model("m", logits={"test": rng.normal(size=(N_TEST, 4)), "calib": rng.normal(size=(N_CALIB, 4))},
-                 embeddings={"test": rng.normal(size=(N_TEST, 8))}, meta=_meta())
+    st.add_model(
+        "m",
+        logits={"test": rng.normal(size=(N_TEST, 4)), "calib": rng.normal(size=(N_CALIB, 4))},
+        embeddings={"test": rng.normal(size=(N_TEST, 8))},
+        meta=_meta(),
+    )
     st.add_model("other", logits={"test": rng.normal(size=(N_TEST, 4))}, meta=_meta("DATASET"))
     return st
 
@@ -357,10 +390,24 @@ def _damage(st, how):
     raise AssertionError(how)
 
 
-DAMAGES = ["byte flip", "truncated array", "deleted meta", "deleted model", "edited accuracy", "edited category",
-           "reordered class names", "wrong split n", "manifest entry removed", "crafted file key",
-           "crafted split name", "crafted manifest dir", "edited accuracy, resealed", "invalid json",
-           "meta is a list", "meta without name"]
+DAMAGES = [
+    "byte flip",
+    "truncated array",
+    "deleted meta",
+    "deleted model",
+    "edited accuracy",
+    "edited category",
+    "reordered class names",
+    "wrong split n",
+    "manifest entry removed",
+    "crafted file key",
+    "crafted split name",
+    "crafted manifest dir",
+    "edited accuracy, resealed",
+    "invalid json",
+    "meta is a list",
+    "meta without name",
+]
 
 
 @pytest.mark.parametrize("how", DAMAGES)
@@ -473,9 +520,26 @@ def test_simulated_enospc_says_so_and_leaves_nothing(filled, monkeypatch, capsys
     calls["n"] = 0
     np.save(filled.path.parent / "y.npy", np.zeros(7, dtype=np.int64))
     monkeypatch.setattr(io_, "_write_all", full)
-    rc, _, err = _cli(["import", "--store", filled.path, "--name", "z", "--category", "ARCH", "--method", "x",
-                       "--split", "extra", "--labels", filled.path.parent / "y.npy",
-                       "--embeddings", filled.path.parent / "y.npy"], capsys)
+    rc, _, err = _cli(
+        [
+            "import",
+            "--store",
+            filled.path,
+            "--name",
+            "z",
+            "--category",
+            "ARCH",
+            "--method",
+            "x",
+            "--split",
+            "extra",
+            "--labels",
+            filled.path.parent / "y.npy",
+            "--embeddings",
+            filled.path.parent / "y.npy",
+        ],
+        capsys,
+    )
     assert rc == 1 and "no space left on device" in _one_line(err)
     monkeypatch.setattr(io_, "_write_all", real)
     after = sorted(p.relative_to(filled.path).as_posix() for p in filled.path.rglob("*"))
@@ -514,8 +578,24 @@ def test_real_full_filesystem(tiny_fs, capsys):
     with pytest.raises(StoreError, match="no space left on device"):
         st.add_model("n", embeddings={"test": big}, meta=_meta())
     np.save(tiny_fs.parent / "big.npy", big)
-    rc, _, err = _cli(["import", "--store", st.path, "--name", "m", "--category", "ARCH", "--method", "toy",
-                       "--split", "test", "--embeddings", tiny_fs.parent / "big.npy"], capsys)
+    rc, _, err = _cli(
+        [
+            "import",
+            "--store",
+            st.path,
+            "--name",
+            "m",
+            "--category",
+            "ARCH",
+            "--method",
+            "toy",
+            "--split",
+            "test",
+            "--embeddings",
+            tiny_fs.parent / "big.npy",
+        ],
+        capsys,
+    )
     assert rc == 1 and "no space left on device" in _one_line(err)
     st = Store.open(st.path)
     assert st.model_names() == ["m"] and st.verify() == {"models": 1, "arrays": 1, "leftovers": [], "notes": []}
@@ -530,8 +610,9 @@ def test_read_only_store_still_reads(tiny_fs, capsys):
     r = subprocess.run(["mount", "-o", "remount,ro", str(tiny_fs)], capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot remount read-only: {r.stderr.strip()}")
-    st = Store.open_or_create(st.path, dataset="toy", class_names=CLASSES,
-                              splits={"calib": _labels(N_CALIB, 1), "test": _labels(N_TEST, 2)})
+    st = Store.open_or_create(
+        st.path, dataset="toy", class_names=CLASSES, splits={"calib": _labels(N_CALIB, 1), "test": _labels(N_TEST, 2)}
+    )
     st.update_info(base_model="m")  # unchanged: no write, no lock
     assert st.verify()["arrays"] == 1 and st.logits("m", "test").shape == (N_TEST, 4)
     assert _cli(["store", "verify", st.path], capsys)[0] == 0
@@ -562,14 +643,37 @@ def _bad_npy(tmp_path, kind) -> Path:
     return p
 
 
-@pytest.mark.parametrize("kind, expect", [("empty", "empty file"), ("truncated", "truncated"),
-                                          ("huge", "truncated"), ("garbage", "not a valid .npy"),
-                                          ("pickle", "Python objects")])
+@pytest.mark.parametrize(
+    "kind, expect",
+    [
+        ("empty", "empty file"),
+        ("truncated", "truncated"),
+        ("huge", "truncated"),
+        ("garbage", "not a valid .npy"),
+        ("pickle", "Python objects"),
+    ],
+)
 def test_bad_npy_is_one_line(tmp_path, capsys, kind, expect):
     st = _new_store(tmp_path / "s")
     p = _bad_npy(tmp_path, kind)
-    rc, _, err = _cli(["import", "--store", st.path, "--name", "m", "--category", "ARCH", "--method", "x",
-                       "--split", "test", "--logits", p], capsys)
+    rc, _, err = _cli(
+        [
+            "import",
+            "--store",
+            st.path,
+            "--name",
+            "m",
+            "--category",
+            "ARCH",
+            "--method",
+            "x",
+            "--split",
+            "test",
+            "--logits",
+            p,
+        ],
+        capsys,
+    )
     line = _one_line(err)
     assert rc == 1 and str(p) in line and expect in line
 
@@ -578,22 +682,69 @@ def test_cli_error_paths_are_one_line(tmp_path, capsys):
     st = _new_store(tmp_path / "s")
     st.add_model("m", logits={"test": np.eye(N_TEST, 4)}, meta=_meta())
     np.save(tmp_path / "t.npy", np.eye(N_TEST, 4))
-    imp = ["import", "--store", st.path, "--category", "ARCH", "--method", "x", "--split", "test",
-           "--logits", tmp_path / "t.npy"]
+    imp = [
+        "import",
+        "--store",
+        st.path,
+        "--category",
+        "ARCH",
+        "--method",
+        "x",
+        "--split",
+        "test",
+        "--logits",
+        tmp_path / "t.npy",
+    ]
     # a name over 255 bytes
     rc, _, err = _cli([*imp, "--name", "x" * 300], capsys)
     assert rc == 1 and "model name too long" in _one_line(err)
     # a split name with a dot, through --labels
     np.save(tmp_path / "y.npy", _labels(N_TEST, 2))
-    rc, _, err = _cli(["import", "--store", st.path, "--name", "q", "--category", "ARCH", "--method", "x",
-                       "--split", "a.b", "--labels", tmp_path / "y.npy", "--logits", tmp_path / "t.npy"], capsys)
+    rc, _, err = _cli(
+        [
+            "import",
+            "--store",
+            st.path,
+            "--name",
+            "q",
+            "--category",
+            "ARCH",
+            "--method",
+            "x",
+            "--split",
+            "a.b",
+            "--labels",
+            tmp_path / "y.npy",
+            "--logits",
+            tmp_path / "t.npy",
+        ],
+        capsys,
+    )
     assert rc == 1 and "invalid split name 'a.b'" in _one_line(err)
     # an unknown split without --labels says how to add it
     rc, _, err = _cli([*imp[:-4], "--split", "extra", "--logits", tmp_path / "t.npy", "--name", "q"], capsys)
     assert rc == 1 and "give --labels" in _one_line(err)
     # --labels adds the new split to the existing store
-    rc, _, err = _cli(["import", "--store", st.path, "--name", "q", "--category", "ARCH", "--method", "x",
-                       "--split", "extra", "--labels", tmp_path / "y.npy", "--logits", tmp_path / "t.npy"], capsys)
+    rc, _, err = _cli(
+        [
+            "import",
+            "--store",
+            st.path,
+            "--name",
+            "q",
+            "--category",
+            "ARCH",
+            "--method",
+            "x",
+            "--split",
+            "extra",
+            "--labels",
+            tmp_path / "y.npy",
+            "--logits",
+            tmp_path / "t.npy",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     st = Store.open(st.path)
     assert "extra" in st.splits() and st.has_logits("q", "extra")
@@ -617,8 +768,14 @@ def test_zoo_train_out_is_a_file(tmp_path, capsys):
 
 def test_broken_pipe_is_quiet(tmp_path):
     env = {**os.environ, "PYTHONPATH": LIB}
-    r = subprocess.run(f"'{sys.executable}' -m norep.cli zoo list --paper | head -1", shell=True,
-                       capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run(
+        f"'{sys.executable}' -m norep.cli zoo list --paper | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert r.stdout.count("\n") == 1 and r.stderr == "", r.stderr
 
 
@@ -672,23 +829,29 @@ def test_sigkill_during_extract_keeps_the_other_split(tmp_path):
     model = "timm:test_resnet.r160_in1k"
     spec = f"imagefolder:{_images(tmp_path / 'data')}"
     store = tmp_path / "S"
-    ex.extract(model, spec, store, split="test", random_init=True, device="cpu", batch_size=2, chunk_size=2,
-               progress=False)
+    ex.extract(
+        model, spec, store, split="test", random_init=True, device="cpu", batch_size=2, chunk_size=2, progress=False
+    )
     ref = np.array(Store.open(store).logits(model, "test"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     code = _EXTRACT.format(lib=LIB)
     rng = random.Random(1)
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", code, spec, str(store), "calib"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, spec, str(store), "calib"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         time.sleep(rng.uniform(1.0, 6.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         st = Store.open(store)
         st.verify()
         np.testing.assert_array_equal(st.logits(model, "test"), ref)
-    subprocess.run([sys.executable, "-c", code, spec, str(store), "calib"], env=env, check=True, timeout=300,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", code, spec, str(store), "calib"], env=env, check=True, timeout=300, capture_output=True
+    )
     st = Store.open(store)
     assert st.has_logits(model, "calib") and st.has_embeddings(model, "test")
     np.testing.assert_array_equal(st.logits(model, "test"), ref)
@@ -698,8 +861,9 @@ def test_sigkill_during_extract_keeps_the_other_split(tmp_path):
     raw[-1] ^= 1
     f.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"logits.test.npy does not match its checksum"):
-        ex.extract(model, spec, store, split="down", random_init=True, device="cpu", batch_size=2, chunk_size=2,
-                   progress=False)
+        ex.extract(
+            model, spec, store, split="down", random_init=True, device="cpu", batch_size=2, chunk_size=2, progress=False
+        )
 
 
 def test_plain_overwrite_repairs_a_damaged_model(filled):

@@ -212,8 +212,7 @@ def _synthetic_multilabel(n=400, k=5, d=12, seed=0, signal=2.0):
 
 def test_multilabel_probe_high_map_on_separable_task():
     X, Y = _synthetic_multilabel()
-    res = multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], X[300:], Y[300:],
-                           Cs=[0.001, 0.1, 10.0])
+    res = multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], X[300:], Y[300:], Cs=[0.001, 0.1, 10.0])
     assert res.test_map > 0.95
     assert res.per_class_ap.shape == (5,)
     assert res.test_scores.shape == (100, 5)
@@ -232,8 +231,7 @@ def test_multilabel_probe_refit_train_matches_sklearn_per_class():
     from sklearn.preprocessing import StandardScaler
 
     X, Y = _synthetic_multilabel(n=300, k=3, d=6, seed=4, signal=0.7)
-    res = multilabel_probe(X[:150], Y[:150], X[150:220], Y[150:220], X[220:], Y[220:],
-                           Cs=[0.05], refit="train")
+    res = multilabel_probe(X[:150], Y[:150], X[150:220], Y[150:220], X[220:], Y[220:], Cs=[0.05], refit="train")
     sc = StandardScaler().fit(X[:150])
     for k in range(3):
         m = LogisticRegression(C=0.05, max_iter=1000).fit(sc.transform(X[:150]), Y[:150, k])
@@ -263,8 +261,7 @@ def test_multilabel_probe_reaches_sklearn_optimum_at_every_C(refit):
     X, Y = _correlated_multilabel()
     tr, va, te = slice(0, 250), slice(250, 380), slice(380, None)
     Cs = [0.01, 1.0, 100.0]
-    res = multilabel_probe(X[tr], Y[tr], X[va], Y[va], X[te], Y[te], Cs=Cs, refit=refit, tol=1e-8,
-                           max_iter=5000)
+    res = multilabel_probe(X[tr], Y[tr], X[va], Y[va], X[te], Y[te], Cs=Cs, refit=refit, tol=1e-8, max_iter=5000)
     assert res.val_scores["n_not_converged"].tolist() == [0, 0, 0]
 
     def reference(Xf, Yf, C):
@@ -284,8 +281,11 @@ def test_multilabel_probe_reaches_sklearn_optimum_at_every_C(refit):
     np.testing.assert_allclose(res.val_scores["val_map"], ref_val, atol=1e-9)
     best_C = Cs[int(np.argmax(ref_val))]
     assert res.best_C == best_C
-    W, b = reference(np.concatenate([X[tr], X[va]]) if refit == "train+val" else X[tr],
-                     np.concatenate([Y[tr], Y[va]]) if refit == "train+val" else Y[tr], best_C)
+    W, b = reference(
+        np.concatenate([X[tr], X[va]]) if refit == "train+val" else X[tr],
+        np.concatenate([Y[tr], Y[va]]) if refit == "train+val" else Y[tr],
+        best_C,
+    )
     np.testing.assert_allclose(res.coef, W, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(res.intercept, b, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(res.test_scores, X[te] @ W.T + b, rtol=1e-4, atol=1e-4)
@@ -304,14 +304,12 @@ def test_multilabel_probe_reports_classes_not_converged():
 def test_multilabel_probe_device_and_dtype_options():
     X, Y = _synthetic_multilabel()
     ref = multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], X[300:], Y[300:], Cs=[0.1, 1.0])
-    auto = multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], X[300:], Y[300:], Cs=[0.1, 1.0],
-                            device="auto")
+    auto = multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], X[300:], Y[300:], Cs=[0.1, 1.0], device="auto")
     assert auto.device in ("cpu", "cuda")
     assert ref.device == "cpu"
     if auto.device == "cpu":  # the default is the CPU path, bit for bit
         np.testing.assert_array_equal(auto.coef, ref.coef)
-    f32 = multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], X[300:], Y[300:], Cs=[0.1, 1.0],
-                           dtype="float32")
+    f32 = multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], X[300:], Y[300:], Cs=[0.1, 1.0], dtype="float32")
     np.testing.assert_allclose(f32.test_scores, ref.test_scores, atol=1e-2)
     with pytest.raises(ValueError, match="dtype"):
         multilabel_probe(X[:200], Y[:200], X[200:300], Y[200:300], dtype="float16")

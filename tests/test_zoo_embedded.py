@@ -21,10 +21,24 @@ NEURAL_KINDS = {"supervised", "kd", "linear"}
 
 
 def _train(out, *extra, preset="digits"):
-    cmd = [sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", preset, "--out", str(out),
-           "--threads", "1", "--no-progress", *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_S,
-                          env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "norep.cli",
+        "zoo",
+        "train",
+        "--preset",
+        preset,
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--no-progress",
+        *extra,
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=HANG_S, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -103,8 +117,12 @@ def test_resume_after_interruption_and_determinism(digits_store, tmp_path):
     # an interrupted run: only some models written (plus a leftover temp dir of a half-written one)
     part = tmp_path / "part"
     stdout = _train(part, "--quick", "--only", "mlp", "kd-from-long")
-    assert _statuses(stdout) == {"base": "trained", "long-training": "trained", "mlp": "trained",
-                                 "kd-from-long": "trained"}
+    assert _statuses(stdout) == {
+        "base": "trained",
+        "long-training": "trained",
+        "mlp": "trained",
+        "kd-from-long": "trained",
+    }
     st = Store.open(part)
     (part / "models" / ".tmp-reinit-1-deadbeef").mkdir()
     done = {n: st.meta(n)["added_at"] for n in st.model_names()}
@@ -131,9 +149,24 @@ def test_other_seed_changes_models(digits_store, tmp_path):
 
 
 def test_unknown_model_name_is_a_clean_error(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "train", "--preset", "digits",
-                           "--out", str(tmp_path / "x"), "--only", "resnet-9000"],
-                          capture_output=True, text=True, timeout=HANG_S)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "norep.cli",
+            "zoo",
+            "train",
+            "--preset",
+            "digits",
+            "--out",
+            str(tmp_path / "x"),
+            "--only",
+            "resnet-9000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
     assert proc.returncode == 1 and proc.stderr.startswith("norep: unknown model")
     assert "Traceback" not in proc.stderr
 
@@ -172,8 +205,9 @@ def test_resolve_precision():
 def test_native_bf16_is_false_under_an_avx2_cap(env):
     """An AVX2-only CPU is emulated by capping the kernels; auto precision must then be float32 as there."""
     code = "from norep.zoo._train import native_bf16, resolve_precision; print(native_bf16(), resolve_precision())"
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["False", "fp32"]
 
 
@@ -200,15 +234,23 @@ def test_report_against_direct_computation(digits_store):
         assert r.ei_low <= r.error_inconsistency <= r.ei_high
         assert r.gain_low <= r.ensemble_gain <= r.gain_high
     assert list(rep.claims["claim"]) == ["C1", "C2", "C3"]
-    assert set(rep.claims["verdict"]) <= {"reproduced", "partly reproduced", "not reproduced", "inconclusive",
-                                          "not testable"}
+    assert set(rep.claims["verdict"]) <= {
+        "reproduced",
+        "partly reproduced",
+        "not reproduced",
+        "inconclusive",
+        "not testable",
+    }
     # the verdicts are norep.claims' (the book's), on the same study
     from norep import claims
 
     study = claims.open_study(path, accuracy_band=(0.0, 1.0))
     c = rep.claims.set_index("claim")
-    for claim, fn in (("C1", claims.c1_error_inconsistency), ("C2", claims.c2_ensemble_gain),
-                      ("C3", claims.c3_conversion_rate)):
+    for claim, fn in (
+        ("C1", claims.c1_error_inconsistency),
+        ("C2", claims.c2_ensemble_gain),
+        ("C3", claims.c3_conversion_rate),
+    ):
         res = fn(study, n_boot=200)
         assert c.loc[claim, "verdict"] == res.status, claim
         assert c.loc[claim, "n_pairs"] == res.n_pairs
@@ -226,13 +268,21 @@ def test_report_against_direct_computation(digits_store):
 
 def test_report_cli(digits_store):
     path, _ = digits_store
-    proc = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "report", str(path), "--resamples", "100"],
-                          capture_output=True, text=True, timeout=HANG_S)
+    proc = subprocess.run(
+        [sys.executable, "-m", "norep.cli", "zoo", "report", str(path), "--resamples", "100"],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
     assert proc.returncode == 0, proc.stderr
     for word in ("REINIT", "C1:", "C2:", "C3:", "error inconsistency"):
         assert word in proc.stdout
-    bad = subprocess.run([sys.executable, "-m", "norep.cli", "zoo", "report", str(path / "nope")],
-                         capture_output=True, text=True, timeout=HANG_S)
+    bad = subprocess.run(
+        [sys.executable, "-m", "norep.cli", "zoo", "report", str(path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
     assert bad.returncode == 1 and bad.stderr.startswith("norep: ")
 
 
@@ -255,8 +305,9 @@ def test_quick_fashion_preset(tmp_path):
     assert st.meta("base")["accuracy"]["test"] > 0.72
     assert st.split_class_names("down_train") == [str(d) for d in range(10)]  # digits: not the upstream classes
     assert json.loads(json.dumps(st.info["class_groups"]))["footwear"] == [5, 7, 9]
-    assert all(st.embeddings(n, "down_test") is not None for n in st.model_names()
-               if st.meta(n)["kind"] in NEURAL_KINDS)
+    assert all(
+        st.embeddings(n, "down_test") is not None for n in st.model_names() if st.meta(n)["kind"] in NEURAL_KINDS
+    )
     assert "total:" in stdout
 
 
@@ -266,11 +317,13 @@ def _record_pretraining(monkeypatch):
     from norep.zoo import embedded
 
     seen, current = {}, []
+
     def recorder(orig):
         def wrap(net, X, *args, **kw):
             if current:
                 seen.setdefault(current[-1], []).append((np.array(X), None if not args else np.array(args[0])))
             return orig(net, X, *args, **kw)
+
         return wrap
 
     for fn in ("fit_supervised", "fit_simclr", "fit_pretext"):
@@ -283,6 +336,7 @@ def _record_pretraining(monkeypatch):
             return orig(self, spec, prec)
         finally:
             current.pop()
+
     monkeypatch.setattr(embedded._Trainer, "_pretrain", pretrain)
     return seen
 
@@ -295,8 +349,9 @@ def _check_pretraining_data(preset, path, monkeypatch, **kw):
     dataset = [s.name for s in specs if s.category == "DATASET"]
     fwork = [s.name for s in specs if s.category == "FWORK" and s.kind == "linear"]
     seen = _record_pretraining(monkeypatch)
-    train_zoo(path, preset=preset, quick=True, only=dataset + fwork, progress=False, log=lambda line: None,
-              threads=1, **kw)
+    train_zoo(
+        path, preset=preset, quick=True, only=dataset + fwork, progress=False, log=lambda line: None, threads=1, **kw
+    )
     s = load_splits(preset, path=kw.get("data_path"))
     train_rows = {x.tobytes() for x in s.X_train}
     enc = {d for n in dataset for d in next(x for x in specs if x.name == n).deps}
@@ -306,8 +361,9 @@ def _check_pretraining_data(preset, path, monkeypatch, **kw):
         for X, y in seen[name]:
             assert not any(x.tobytes() in train_rows for x in X), name
             # labels, if any, are another task's (the 52 letters), not the training labels
-            assert y is None or (int(y.max()) >= len(s.class_names)
-                                 and not np.array_equal(y, s.y_train[:len(y)])), name
+            assert y is None or (int(y.max()) >= len(s.class_names) and not np.array_equal(y, s.y_train[: len(y)])), (
+                name
+            )
     for name in fenc:  # and the instrument works: FWORK encoders do learn from the training images
         assert all(any(x.tobytes() in train_rows for x in X[:50]) for X, _ in seen[name]), name
 

@@ -17,7 +17,7 @@ True
 >>> load_npy(d / "b.npy")
 Traceback (most recent call last):
 ...
-norep._storeio.StoreError: .../b.npy: truncated .npy file: its header promises shape (2, 3) float32 (24 bytes of data) but the file holds 20
+norep._storeio.StoreError: .../b.npy: truncated .npy file: its header promises shape (2, 3) float32 (24 bytes ...
 >>> dumps_json({"t": float("nan"), "x": np.float32(1.5)})
 '{\\n "t": null,\\n "x": 1.5\\n}'
 """
@@ -262,8 +262,9 @@ def read_npy_header(path: Path, f=None, size: int | None = None) -> tuple[tuple[
                 raise StoreError(f"{path}: empty file (0 bytes), not a .npy array")
             try:
                 version = np.lib.format.read_magic(f)
-                reader = {(1, 0): np.lib.format.read_array_header_1_0,
-                          (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(
+                    version
+                )
                 if reader is None:
                     raise ValueError(f"unsupported .npy format version {version}")
                 shape, fortran, dtype = reader(f, max_header_size=1 << 16)
@@ -283,16 +284,25 @@ def read_npy_header(path: Path, f=None, size: int | None = None) -> tuple[tuple[
     need = math.prod(int(d) for d in shape) * dtype.itemsize
     have = size - offset
     if have < need:
-        raise StoreError(f"{path}: truncated .npy file: its header promises shape {tuple(shape)} {dtype} "
-                         f"({need} bytes of data) but the file holds {have}")
+        raise StoreError(
+            f"{path}: truncated .npy file: its header promises shape {tuple(shape)} {dtype} "
+            f"({need} bytes of data) but the file holds {have}"
+        )
     if have > need:
-        raise StoreError(f"{path}: damaged .npy file: {have - need} bytes more than its header's shape "
-                         f"{tuple(shape)} {dtype} needs")
+        raise StoreError(
+            f"{path}: damaged .npy file: {have - need} bytes more than its header's shape {tuple(shape)} {dtype} needs"
+        )
     return tuple(int(d) for d in shape), dtype, bool(fortran), offset
 
 
-def load_npy(path: Path, *, mmap: bool = True, shape: tuple | list | None = None, dtype: str | None = None,
-             what: str | None = None) -> np.ndarray:
+def load_npy(
+    path: Path,
+    *,
+    mmap: bool = True,
+    shape: tuple | list | None = None,
+    dtype: str | None = None,
+    what: str | None = None,
+) -> np.ndarray:
     """Read a ``.npy`` file after checking its header against its size (and ``shape``/``dtype`` if given).
 
     Memory-mapped (read-only) when ``mmap``; never unpickles.
@@ -336,8 +346,9 @@ def load_npz_member(path: Path, kinds: tuple[str, ...]) -> np.ndarray:
         else:
             key = next((k for k in kinds if k in members), None)
             if key is None:
-                raise StoreError(f"{path} holds arrays {sorted(members)}; name one of them "
-                                 f"{' or '.join(repr(k) for k in kinds)}")
+                raise StoreError(
+                    f"{path} holds arrays {sorted(members)}; name one of them {' or '.join(repr(k) for k in kinds)}"
+                )
         info = zf.getinfo(members[key])
         try:
             with zf.open(info) as f:

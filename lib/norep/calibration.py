@@ -180,7 +180,7 @@ def _copy_rows(dst: np.ndarray, src: np.ndarray) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # torch warns on read-only memory maps
                 for a in range(0, len(src), rows):
-                    from_numpy(dst[a:a + rows]).copy_(from_numpy(np.asarray(src[a:a + rows])))
+                    from_numpy(dst[a : a + rows]).copy_(from_numpy(np.asarray(src[a : a + rows])))
             return
     dst[...] = src
 
@@ -227,8 +227,7 @@ def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0].astype(np.float64)
 
 
-def _moment_pass(logits: np.ndarray, y: np.ndarray, beta: float, *, need_nll: bool = False,
-                 third: bool = True):
+def _moment_pass(logits: np.ndarray, y: np.ndarray, beta: float, *, need_nll: bool = False, third: bool = True):
     """One streaming pass at inverse temperature ``beta``: first three derivatives of ``L`` and ``L``.
 
     ``L`` is the mean NLL of ``softmax(beta * logits)``; its derivatives in ``beta`` are the means
@@ -269,7 +268,7 @@ def _moment_pass(logits: np.ndarray, y: np.ndarray, beta: float, *, need_nll: bo
         if third:
             w *= z
             m3 = _rowdot(w, z) / s0
-            acc[2] += np.sum(m3 - 3.0 * m1 * m2 + 2.0 * m1 ** 3)
+            acc[2] += np.sum(m3 - 3.0 * m1 * m2 + 2.0 * m1**3)
         if need_nll:
             acc[3] += np.sum(np.log(s0) - beta * zy)
         _release_rows(logits, a, b_)
@@ -420,9 +419,11 @@ def fit_temperature(
         k3 = last[2] if last and math.isfinite(last[2]) else None
 
     if k3 is None:
+
         def derivs(b):
             return _moment_pass(logits, y, b)[:3]
     else:  # the third derivative only scales the stopping rule: the subsample's value suffices
+
         def derivs(b):
             return (*_moment_pass(logits, y, b, third=False)[:2], k3)
 
@@ -430,9 +431,12 @@ def fit_temperature(
     if not ok:  # pragma: no cover - Newton with bisection safeguard converges in practice
         from scipy.optimize import minimize_scalar
 
-        res = minimize_scalar(lambda u: _nll_at(logits, y, math.exp(u)),
-                              bounds=(math.log(t_lo), math.log(t_hi)), method="bounded",
-                              options={"xatol": 1e-10})
+        res = minimize_scalar(
+            lambda u: _nll_at(logits, y, math.exp(u)),
+            bounds=(math.log(t_lo), math.log(t_hi)),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
         return float(math.exp(res.x))
     return float(min(max(1.0 / beta, t_lo), t_hi))
 

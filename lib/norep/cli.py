@@ -133,9 +133,20 @@ def _one_line_error(exc: BaseException, internal: bool = False) -> int:
 
 
 EXTRAS = {
-    "papermill": "book", "jupytext": "book", "jupyter_book": "book", "nbformat": "book", "nbclient": "book",
-    "ipykernel": "book", "sphinxcontrib": "book", "PIL": "zoo", "torchvision": "extract", "timm": "extract",
-    "open_clip": "extract", "transformers": "hf", "pytest": "dev", "selenium": "dev",
+    "papermill": "book",
+    "jupytext": "book",
+    "jupyter_book": "book",
+    "nbformat": "book",
+    "nbclient": "book",
+    "ipykernel": "book",
+    "sphinxcontrib": "book",
+    "PIL": "zoo",
+    "torchvision": "extract",
+    "timm": "extract",
+    "open_clip": "extract",
+    "transformers": "hf",
+    "pytest": "dev",
+    "selenium": "dev",
 }
 """Top-level module -> the optional extra of the package that installs it."""
 
@@ -146,8 +157,11 @@ def _missing_extra(exc: ModuleNotFoundError) -> int:
     extra = EXTRAS.get(top)
     if extra is None:
         return _one_line_error(exc, internal=not top.startswith("norep"))
-    print(f"norep: this command needs {top!r}, which the '{extra}' extra installs: "
-          f"pip install 'norep[{extra}]' (or, in a checkout, pip install -e '.[{extra}]')", file=sys.stderr)
+    print(
+        f"norep: this command needs {top!r}, which the '{extra}' extra installs: "
+        f"pip install 'norep[{extra}]' (or, in a checkout, pip install -e '.[{extra}]')",
+        file=sys.stderr,
+    )
     return 1
 
 

@@ -52,8 +52,16 @@ __all__ = [
 ]
 
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
 """The ten Fashion-MNIST classes, in label order."""
 
@@ -76,14 +84,22 @@ FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/
 
 # name -> (sha256 of the decompressed IDX bytes, md5 of the upstream .gz file)
 _FILES = {
-    "train-images-idx3-ubyte": ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-                                "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-    "train-labels-idx1-ubyte": ("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-                                "25c81989df183df01b3e8a0aad5dffbe"),
-    "t10k-images-idx3-ubyte": ("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-                               "bef4ecab320f06d8554ea6380940ec79"),
-    "t10k-labels-idx1-ubyte": ("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-                               "bb300cfdad3c16e7a12a480ee83cd310"),
+    "train-images-idx3-ubyte": (
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    ),
+    "train-labels-idx1-ubyte": (
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "25c81989df183df01b3e8a0aad5dffbe",
+    ),
+    "t10k-images-idx3-ubyte": (
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "bef4ecab320f06d8554ea6380940ec79",
+    ),
+    "t10k-labels-idx1-ubyte": (
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        "bb300cfdad3c16e7a12a480ee83cd310",
+    ),
 }
 
 
@@ -171,10 +187,12 @@ def _read_idx(path: Path, stem: str) -> np.ndarray:
         raw = gzip.decompress(raw)
     digest = hashlib.sha256(raw).hexdigest()
     if digest != _FILES[stem][0]:
-        raise ValueError(f"{path}: checksum mismatch (sha256 of the IDX content {digest[:12]}..., expected "
-                         f"{_FILES[stem][0][:12]}...); the file is corrupted or not Fashion-MNIST")
+        raise ValueError(
+            f"{path}: checksum mismatch (sha256 of the IDX content {digest[:12]}..., expected "
+            f"{_FILES[stem][0][:12]}...); the file is corrupted or not Fashion-MNIST"
+        )
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -204,8 +222,12 @@ def load_fashion_mnist(path: str | os.PathLike | None = None) -> dict[str, np.nd
     """
     folder = find_fashion_mnist(path)
     out = {}
-    for key, stem in (("X_train", "train-images-idx3-ubyte"), ("y_train", "train-labels-idx1-ubyte"),
-                      ("X_test", "t10k-images-idx3-ubyte"), ("y_test", "t10k-labels-idx1-ubyte")):
+    for key, stem in (
+        ("X_train", "train-images-idx3-ubyte"),
+        ("y_train", "train-labels-idx1-ubyte"),
+        ("X_test", "t10k-images-idx3-ubyte"),
+        ("y_test", "t10k-labels-idx1-ubyte"),
+    ):
         arr = _read_idx(_file_in(folder, stem), stem)
         out[key] = arr.astype(np.int64) if key.startswith("y") else arr
     return out
@@ -253,8 +275,9 @@ def download_fashion_mnist(cache_dir: str | os.PathLike | None = None, *, url: s
                 f.write(resp.read())
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise DataNotFoundError(f"download of {url}{stem}.gz failed ({exc}). "
-                                    + _not_found_message([str(folder)])) from None
+            raise DataNotFoundError(
+                f"download of {url}{stem}.gz failed ({exc}). " + _not_found_message([str(folder)])
+            ) from None
         got = hashlib.md5(tmp.read_bytes()).hexdigest()
         if got != md5 or hashlib.sha256(gzip.decompress(tmp.read_bytes())).hexdigest() != sha:
             tmp.unlink(missing_ok=True)
@@ -318,11 +341,20 @@ def glyph_images(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     for i in range(n):
         img = Image.new("L", (40, 40), 0)
         size = int(rng.choice(list(fonts)))
-        ImageDraw.Draw(img).text((20, 20), GLYPHS[y[i]], fill=int(rng.integers(160, 256)), font=fonts[size],
-                                 anchor="mm", stroke_width=int(rng.integers(0, 2)),
-                                 stroke_fill=int(rng.integers(160, 256)))
-        img = img.rotate(float(rng.uniform(-20, 20)), resample=Image.BILINEAR,
-                         translate=tuple(int(t) for t in rng.integers(-3, 4, 2)))
+        ImageDraw.Draw(img).text(
+            (20, 20),
+            GLYPHS[y[i]],
+            fill=int(rng.integers(160, 256)),
+            font=fonts[size],
+            anchor="mm",
+            stroke_width=int(rng.integers(0, 2)),
+            stroke_fill=int(rng.integers(160, 256)),
+        )
+        img = img.rotate(
+            float(rng.uniform(-20, 20)),
+            resample=Image.BILINEAR,
+            translate=tuple(int(t) for t in rng.integers(-3, 4, 2)),
+        )
         out[i] = np.asarray(img.crop((6, 6, 34, 34)))
     return out, y.astype(np.int64)
 
@@ -378,8 +410,9 @@ class Splits:
         return h.hexdigest()[:16]
 
 
-def load_splits(preset: str = "fashion", *, path: str | os.PathLike | None = None,
-                n_calib: int | None = None, seed: int = 0) -> Splits:
+def load_splits(
+    preset: str = "fashion", *, path: str | os.PathLike | None = None, n_calib: int | None = None, seed: int = 0
+) -> Splits:
     """The train / calib / test splits of a preset (paper Sec. 3.2: calibration split disjoint from test).
 
     ``fashion``: ``train`` = the official 60,000 training images; ``calib`` = 5,000 of the official
@@ -413,17 +446,27 @@ def load_splits(preset: str = "fashion", *, path: str | os.PathLike | None = Non
         d = load_fashion_mnist(path)
         n_calib = 5_000 if n_calib is None else int(n_calib)
         yt = d["y_test"]
-        cal = np.sort(np.concatenate([rng.permutation(np.flatnonzero(yt == c))[:n_calib // 10] for c in range(10)]))
+        cal = np.sort(np.concatenate([rng.permutation(np.flatnonzero(yt == c))[: n_calib // 10] for c in range(10)]))
         te = np.setdiff1d(np.arange(len(yt)), cal)
-        return Splits("fashion", list(FASHION_MNIST_CLASSES), d["X_train"], d["y_train"],
-                      d["X_test"][cal], yt[cal], d["X_test"][te], yt[te],
-                      {k: list(v) for k, v in FASHION_MNIST_CLASS_GROUPS.items()}, source="fashion-mnist")
+        return Splits(
+            "fashion",
+            list(FASHION_MNIST_CLASSES),
+            d["X_train"],
+            d["y_train"],
+            d["X_test"][cal],
+            yt[cal],
+            d["X_test"][te],
+            yt[te],
+            {k: list(v) for k, v in FASHION_MNIST_CLASS_GROUPS.items()},
+            source="fashion-mnist",
+        )
     if preset == "digits":
         X, y = digits_images()
         n_calib = 400 if n_calib is None else int(n_calib)
         perm = rng.permutation(len(y))
-        tr, cal, te = perm[:1000], perm[1000:1000 + n_calib], perm[1000 + n_calib:]
+        tr, cal, te = perm[:1000], perm[1000 : 1000 + n_calib], perm[1000 + n_calib :]
         groups = {"round": [0, 6, 8, 9], "straight": [1, 4, 7], "curved": [2, 3, 5]}
-        return Splits("digits", list(DIGITS_CLASSES), X[tr], y[tr], X[cal], y[cal], X[te], y[te],
-                      groups, source="sklearn-digits")
+        return Splits(
+            "digits", list(DIGITS_CLASSES), X[tr], y[tr], X[cal], y[cal], X[te], y[te], groups, source="sklearn-digits"
+        )
     raise ValueError(f"unknown preset {preset!r}; choose 'fashion' or 'digits'")

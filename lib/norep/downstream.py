@@ -79,14 +79,13 @@ def make_canvases(X, y, n, *, n_classes=None, max_items=4, seed=0):
         for cr in (0, 28):
             for cc in (0, 28):
                 sel = idx[(r == cr) & (c == cc)]
-                canvas[sel, cr:cr + 28, cc:cc + 28] = X[items[sel, slot]]
+                canvas[sel, cr : cr + 28, cc : cc + 28] = X[items[sel, slot]]
         Y[idx, y[items[idx, slot]]] = 1
     pooled = canvas.reshape(n, 28, 2, 28, 2).mean(axis=(2, 4))
     return np.round(pooled).astype(np.uint8), Y
 
 
-def downstream_splits(X, y, *, sizes=(3000, 1000, 2000), pool_fractions=(0.5, 0.2, 0.3),
-                      n_classes=None, seed=0):
+def downstream_splits(X, y, *, sizes=(3000, 1000, 2000), pool_fractions=(0.5, 0.2, 0.3), n_classes=None, seed=0):
     """The ``down_train`` / ``down_val`` / ``down_test`` canvases, from disjoint item pools.
 
     Parameters
@@ -123,7 +122,7 @@ def downstream_splits(X, y, *, sizes=(3000, 1000, 2000), pool_fractions=(0.5, 0.
     bounds = np.cumsum([0] + [int(round(f * len(y))) for f in pool_fractions])
     out = {}
     for i, name in enumerate(("down_train", "down_val", "down_test")):
-        pool = perm[bounds[i]:bounds[i + 1]]
+        pool = perm[bounds[i] : bounds[i + 1]]
         out[name] = make_canvases(X[pool], y[pool], int(sizes[i]), n_classes=k, seed=seed * 1000 + i + 1)
     return out
 
@@ -152,5 +151,8 @@ def embedded_downstream(preset, splits, *, sizes, seed=0):
         what = "calib images (labels: the upstream classes present)"
     names = list(DIGITS_CLASSES) if preset == "fashion" else list(splits.class_names)
     down = downstream_splits(X, y, sizes=sizes, n_classes=len(names), seed=seed)
-    text = f"canvases of 1-4 {what} in a 2x2 grid, 56x56 average-pooled to 28x28; multi-hot labels; disjoint item pools per split"
+    text = (
+        f"canvases of 1-4 {what} in a 2x2 grid, 56x56 average-pooled to 28x28; multi-hot labels; "
+        "disjoint item pools per split"
+    )
     return down, names, text

@@ -409,9 +409,7 @@ def greedy_selection(
     cands = check_candidates(candidates, y, name="candidates")
     for key, p in cands.items():
         if p.shape[1] != base.shape[1]:
-            raise ValueError(
-                f"candidates[{key!r}] has {p.shape[1]} classes but base_probs has {base.shape[1]}"
-            )
+            raise ValueError(f"candidates[{key!r}] has {p.shape[1]} classes but base_probs has {base.shape[1]}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     if not replace and steps > len(cands):
@@ -425,9 +423,7 @@ def greedy_selection(
     has_eval = any(v is not None for v in (eval_y_true, eval_base_probs, eval_candidates))
     if has_eval:
         if eval_y_true is None or eval_base_probs is None or eval_candidates is None:
-            raise ValueError(
-                "eval_y_true, eval_base_probs and eval_candidates must be given together"
-            )
+            raise ValueError("eval_y_true, eval_base_probs and eval_candidates must be given together")
         ey = check_y_true(eval_y_true, name="eval_y_true")
         ebase = check_probs(eval_base_probs, ey, name="eval_base_probs")
         if not isinstance(eval_candidates, Mapping):
@@ -467,8 +463,7 @@ def greedy_selection(
                 p = check_probs(ecands_raw[name], ey, name=f"eval_candidates[{name!r}]")
                 if p.shape[1] != ebase.shape[1]:
                     raise ValueError(
-                        f"eval_candidates[{name!r}] has {p.shape[1]} classes but "
-                        f"eval_base_probs has {ebase.shape[1]}"
+                        f"eval_candidates[{name!r}] has {p.shape[1]} classes but eval_base_probs has {ebase.shape[1]}"
                     )
                 checked[name] = p
         etotal = np.zeros(ebase.shape, dtype=np.float64)

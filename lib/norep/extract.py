@@ -113,9 +113,21 @@ class _Images:
         return self.preprocess(load_image(self.files[i])), i
 
 
-def _run_chunks(model: Any, files: list[Path], preprocess: Any, folder: Path, *, batch_size: int,
-                chunk_size: int, workers: int, device: str, precision: str, logits_fn: Any,
-                desc: str, progress: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _run_chunks(
+    model: Any,
+    files: list[Path],
+    preprocess: Any,
+    folder: Path,
+    *,
+    batch_size: int,
+    chunk_size: int,
+    workers: int,
+    device: str,
+    precision: str,
+    logits_fn: Any,
+    desc: str,
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Run ``model`` over ``files`` chunk by chunk, resuming finished chunks found in ``folder``."""
     import torch
     from torch.utils.data import DataLoader
@@ -126,17 +138,35 @@ def _run_chunks(model: Any, files: list[Path], preprocess: Any, folder: Path, *,
     path = lambda c: folder / f"chunk_{c:05d}.npz"  # noqa: E731
     todo = [c for c in range(n_chunks) if not path(c).is_file()]
     done_images = n - sum(min(chunk_size, n - c * chunk_size) for c in todo)
-    batches = [list(range(s, min(s + batch_size, (c + 1) * chunk_size, n)))
-               for c in todo for s in range(c * chunk_size, min((c + 1) * chunk_size, n), batch_size)]
+    batches = [
+        list(range(s, min(s + batch_size, (c + 1) * chunk_size, n)))
+        for c in todo
+        for s in range(c * chunk_size, min((c + 1) * chunk_size, n), batch_size)
+    ]
     if batches:
         cuda = device.startswith("cuda")
-        loader = DataLoader(_Images(files, preprocess), batch_sampler=batches, num_workers=workers,
-                            pin_memory=cuda, persistent_workers=False)
+        loader = DataLoader(
+            _Images(files, preprocess),
+            batch_sampler=batches,
+            num_workers=workers,
+            pin_memory=cuda,
+            persistent_workers=False,
+        )
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        autocast = (torch.autocast(device_type="cuda" if cuda else "cpu", dtype=dtype) if dtype
-                    else torch.autocast(device_type="cpu", enabled=False))
-        bar = tqdm(total=n, initial=done_images, desc=desc, unit="img", disable=not progress,
-                   file=sys.stderr, dynamic_ncols=True)
+        autocast = (
+            torch.autocast(device_type="cuda" if cuda else "cpu", dtype=dtype)
+            if dtype
+            else torch.autocast(device_type="cpu", enabled=False)
+        )
+        bar = tqdm(
+            total=n,
+            initial=done_images,
+            desc=desc,
+            unit="img",
+            disable=not progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
         pending: dict[int, list] = {}
         with torch.inference_mode(), autocast:
             for x, idx in loader:
@@ -146,7 +176,8 @@ def _run_chunks(model: Any, files: list[Path], preprocess: Any, folder: Path, *,
                 emb, logits = model(x)
                 c = int(idx[0]) // chunk_size
                 pending.setdefault(c, []).append(
-                    (emb.float().cpu().numpy(), None if logits is None else logits.float().cpu().numpy()))
+                    (emb.float().cpu().numpy(), None if logits is None else logits.float().cpu().numpy())
+                )
                 got = sum(len(e) for e, _ in pending[c])
                 if got == min(chunk_size, n - c * chunk_size):
                     parts = pending.pop(c)
@@ -164,17 +195,36 @@ def _run_chunks(model: Any, files: list[Path], preprocess: Any, folder: Path, *,
     emb = np.concatenate(embs)
     lg = None if any(lgt is None for lgt in logits) else np.concatenate(logits)
     if emb.shape[0] != n:
-        raise ExtractionError(f"partial results in {folder} do not match the data ({emb.shape[0]} rows for {n} "
-                              "images); delete that folder and rerun")
+        raise ExtractionError(
+            f"partial results in {folder} do not match the data ({emb.shape[0]} rows for {n} "
+            "images); delete that folder and rerun"
+        )
     return emb, lg
 
 
-def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str | None = None,
-            split: str | None = None, device: str = "auto", batch_size: int = 64, precision: str = "fp32",
-            workers: int = 0, random_init: bool = False, head: str | None = None,
-            template_set: str = "openai80", train_data: str | None = None, train_per_class: int = 10,
-            category: str | None = None, method: str | None = None, chunk_size: int | None = None,
-            progress: bool = True, seed: int = 0, probe_Cs: Any = None) -> dict:
+def extract(
+    model_name: str,
+    data: str,
+    store: str | os.PathLike,
+    *,
+    name: str | None = None,
+    split: str | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+    precision: str = "fp32",
+    workers: int = 0,
+    random_init: bool = False,
+    head: str | None = None,
+    template_set: str = "openai80",
+    train_data: str | None = None,
+    train_per_class: int = 10,
+    category: str | None = None,
+    method: str | None = None,
+    chunk_size: int | None = None,
+    progress: bool = True,
+    seed: int = 0,
+    probe_Cs: Any = None,
+) -> dict:
     """Extract ``model_name`` on ``data`` into the store at ``store`` (paper Sec. 3.2).
 
     Parameters
@@ -235,11 +285,28 @@ def extract(model_name: str, data: str, store: str | os.PathLike, *, name: str |
     >>> st.logits("timm:test_convnext.r160_in1k", "test").shape, meta["head"], meta["weights"]
     ((2, 1000), 'trained', 'r160_in1k')
     """
-    cfg = ExtractConfig(model_name=model_name, data=data, store=Path(store), name=name, split=split, device=device,
-                        batch_size=batch_size, precision=precision, workers=workers, random_init=random_init,
-                        head=head, template_set=template_set, train_data=train_data,
-                        train_per_class=train_per_class, category=category, method=method, chunk_size=chunk_size,
-                        progress=progress, seed=seed, probe_Cs=probe_Cs)
+    cfg = ExtractConfig(
+        model_name=model_name,
+        data=data,
+        store=Path(store),
+        name=name,
+        split=split,
+        device=device,
+        batch_size=batch_size,
+        precision=precision,
+        workers=workers,
+        random_init=random_init,
+        head=head,
+        template_set=template_set,
+        train_data=train_data,
+        train_per_class=train_per_class,
+        category=category,
+        method=method,
+        chunk_size=chunk_size,
+        progress=progress,
+        seed=seed,
+        probe_Cs=probe_Cs,
+    )
     return run_extraction(cfg)
 
 
@@ -279,10 +346,11 @@ class ExtractConfig:
 
         self.store = Path(self.store)
         if self.model_name.startswith("paper:"):  # a model of the paper's registry, by its name in the paper
-            entry = registry_entry(self.model_name[len("paper:"):])
+            entry = registry_entry(self.model_name[len("paper:") :])
             if entry is None:
-                raise ExtractionError(f"{self.model_name!r} is not in the paper's registry; see "
-                                      "`norep zoo list --paper`")
+                raise ExtractionError(
+                    f"{self.model_name!r} is not in the paper's registry; see `norep zoo list --paper`"
+                )
             if entry["status"] == "not public":
                 raise ExtractionError(f"{entry['model']} has no public weights ({entry['differs']})")
             self.name = self.name or entry["model"]
@@ -299,8 +367,9 @@ class ExtractConfig:
             raise ExtractionError("batch size must be at least 1")
         self.chunk_size = self.chunk_size or 16 * self.batch_size
         if self.chunk_size % self.batch_size:
-            raise ExtractionError(f"chunk size {self.chunk_size} must be a multiple of the batch size "
-                                  f"{self.batch_size}")
+            raise ExtractionError(
+                f"chunk size {self.chunk_size} must be a multiple of the batch size {self.batch_size}"
+            )
         self.device = resolve_device(self.device)
         if self.precision == "fp16" and not self.device.startswith("cuda"):
             raise ExtractionError("fp16 needs a CUDA device; use --precision bf16 or fp32 on CPU")
@@ -309,8 +378,9 @@ class ExtractConfig:
             raise ExtractionError(f"unknown head {self.head!r}; use one of {', '.join(HEADS)}")
         if self.head in ("zero-shot", "l-bfgs") or self.model_name.startswith(("open_clip:", "hf:")):
             if self.template_set not in zeroshot.TEMPLATE_SETS:
-                raise ExtractionError(f"unknown template set {self.template_set!r}; use "
-                                      f"{', '.join(zeroshot.TEMPLATE_SETS)}")
+                raise ExtractionError(
+                    f"unknown template set {self.template_set!r}; use {', '.join(zeroshot.TEMPLATE_SETS)}"
+                )
         self.category = self.category or (entry["category"] if entry else "ARCH")
         if self.category not in CATEGORIES:
             raise ExtractionError(f"category {self.category!r} must be one of {', '.join(CATEGORIES)}")
@@ -319,8 +389,14 @@ class ExtractConfig:
 
     def chunk_kwargs(self) -> dict[str, Any]:
         """The inference settings :func:`_run_chunks` takes."""
-        return {"batch_size": self.batch_size, "chunk_size": self.chunk_size, "workers": self.workers,
-                "device": self.device, "precision": self.precision, "progress": self.progress}
+        return {
+            "batch_size": self.batch_size,
+            "chunk_size": self.chunk_size,
+            "workers": self.workers,
+            "device": self.device,
+            "precision": self.precision,
+            "progress": self.progress,
+        }
 
 
 def run_extraction(cfg: ExtractConfig) -> dict:
@@ -336,10 +412,15 @@ def run_extraction(cfg: ExtractConfig) -> dict:
     fingerprint = _hash(fp_inputs)
     old = st.meta(cfg.name) if cfg.name in st else None
     old_ex = (old or {}).get("extraction", {})
-    if old is not None and old_ex.get("fingerprint") == fingerprint and all(
-            old_ex.get("manifests", {}).get(s) == m for s, m in manifests.items()):
-        print(f"norep: {cfg.name} is up to date in {cfg.store} (same model, weights, preprocessing and data)",
-              file=sys.stderr)
+    if (
+        old is not None
+        and old_ex.get("fingerprint") == fingerprint
+        and all(old_ex.get("manifests", {}).get(s) == m for s, m in manifests.items())
+    ):
+        print(
+            f"norep: {cfg.name} is up to date in {cfg.store} (same model, weights, preprocessing and data)",
+            file=sys.stderr,
+        )
         return {**old, "skipped": True}
 
     partial = cfg.store / "_partial" / _dirname(cfg.name) / fingerprint[:16]
@@ -357,8 +438,9 @@ def run_extraction(cfg: ExtractConfig) -> dict:
             manifests.setdefault(s, m)
     meta = _model_meta(cfg, model_desc, ds, head_info, fingerprint, manifests)
     try:
-        out = st.add_model(cfg.name, logits=logits, embeddings=embeddings, meta=meta, overwrite=old is not None,
-                           merge=same_config)
+        out = st.add_model(
+            cfg.name, logits=logits, embeddings=embeddings, meta=meta, overwrite=old is not None, merge=same_config
+        )
     except ValueError as exc:
         raise ExtractionError(f"store {cfg.store}: {exc}") from None
     shutil.rmtree(cfg.store / "_partial" / _dirname(cfg.name), ignore_errors=True)
@@ -376,8 +458,10 @@ def _open_data(cfg: ExtractConfig):
     ds = imagedata.open_data(cfg.data, split=cfg.split)
     single = [s for s in ds.splits if ds.splits[s].labels.ndim == 1]  # splits that get logits
     if cfg.head == "l-bfgs" and single and not cfg.train_data:
-        raise ExtractionError("the l-bfgs head needs --train-data imagenet-train:DIR (or imagefolder:DIR), "
-                              "the training images its linear head is fitted on")
+        raise ExtractionError(
+            "the l-bfgs head needs --train-data imagenet-train:DIR (or imagefolder:DIR), "
+            "the training images its linear head is fitted on"
+        )
     train_ds = imagedata.open_data(cfg.train_data, split="train") if cfg.head == "l-bfgs" and single else None
     if train_ds is not None and train_ds.kind == "imagenet-train":
         train_ds = imagedata.imagenet_train_subset(train_ds.root, per_class=cfg.train_per_class, seed=cfg.seed)
@@ -415,8 +499,7 @@ def _head_outputs(cfg: ExtractConfig, model, ds, train_ds):
         n_out = len(mapping)
     elif cfg.head == "zero-shot":
         if not model.is_clip_like:
-            raise ExtractionError(f"{cfg.model_name} has no text tower; zero-shot heads need open_clip: or hf: "
-                                  "models")
+            raise ExtractionError(f"{cfg.model_name} has no text tower; zero-shot heads need open_clip: or hf: models")
         n_out = len(ds.prompt_names or ds.class_names)
     else:
         n_out = len(train_ds.class_names) if train_ds is not None else 0
@@ -439,29 +522,42 @@ def _open_store(cfg: ExtractConfig, ds, single, n_out: int):
             info["data_class_folders"] = class_names
             class_names = imagedata.imagenet_class_names()
         else:
-            raise ExtractionError(f"{cfg.model_name} ({cfg.head} head) scores {n_out} classes but {cfg.data} has "
-                                  f"{len(class_names)}")
+            raise ExtractionError(
+                f"{cfg.model_name} ({cfg.head} head) scores {n_out} classes but {cfg.data} has {len(class_names)}"
+            )
     try:
-        st = Store.open_or_create(cfg.store, dataset=ds.dataset, class_names=class_names,
-                                  splits={s: v.labels for s, v in ds.splits.items()},
-                                  split_class_names=ds.split_class_names, info=info)
+        st = Store.open_or_create(
+            cfg.store,
+            dataset=ds.dataset,
+            class_names=class_names,
+            splits={s: v.labels for s, v in ds.splits.items()},
+            split_class_names=ds.split_class_names,
+            info=info,
+        )
     except ValueError as exc:
         raise ExtractionError(f"store {cfg.store}: {exc}") from None
     if single and st.class_names != class_names and len(st.class_names) == n_out and not info:
-        raise ExtractionError(f"store {cfg.store} has other class names than {cfg.data} "
-                              f"({st.class_names[:3]}... vs {class_names[:3]}...)")
+        raise ExtractionError(
+            f"store {cfg.store} has other class names than {cfg.data} ({st.class_names[:3]}... vs {class_names[:3]}...)"
+        )
     if single and len(st.class_names) != n_out:
-        raise ExtractionError(f"store {cfg.store} has {len(st.class_names)} classes but {cfg.model_name} "
-                              f"({cfg.head} head) scores {n_out}")
+        raise ExtractionError(
+            f"store {cfg.store} has {len(st.class_names)} classes but {cfg.model_name} ({cfg.head} head) scores {n_out}"
+        )
     return st
 
 
 def _fingerprint_inputs(cfg: ExtractConfig, model_desc: dict, train_ds) -> dict[str, Any]:
     """What the content fingerprint hashes: model, weights, preprocessing, head, precision, data."""
-    return {"model": cfg.model_name, **model_desc, "head": cfg.head, "precision": cfg.precision,
-            "template_set": cfg.template_set if cfg.head == "zero-shot" else None,
-            "train_manifest": train_ds.splits["train"].manifest_checksum() if train_ds else None,
-            "seed": cfg.seed if cfg.random_init else None}
+    return {
+        "model": cfg.model_name,
+        **model_desc,
+        "head": cfg.head,
+        "precision": cfg.precision,
+        "template_set": cfg.template_set if cfg.head == "zero-shot" else None,
+        "train_manifest": train_ds.splits["train"].manifest_checksum() if train_ds else None,
+        "seed": cfg.seed if cfg.random_init else None,
+    }
 
 
 def _fit_head(cfg: ExtractConfig, model, preprocess, ds, single, train_ds, n_out, partial, fp_inputs):
@@ -471,17 +567,29 @@ def _fit_head(cfg: ExtractConfig, model, preprocess, ds, single, train_ds, n_out
 
     head_info: dict[str, Any] = {"head": cfg.head}
     if cfg.head == "zero-shot" and single:
-        classifier = zeroshot.text_classifier(model, ds.prompt_names or ds.class_names,
-                                              template_set=cfg.template_set, cache_dir=cfg.store / "_cache")
-        head_info.update(template_set=cfg.template_set, n_templates=len(zeroshot.templates(cfg.template_set)),
-                         logit_scale=round(model.logit_scale, 4))
+        classifier = zeroshot.text_classifier(
+            model, ds.prompt_names or ds.class_names, template_set=cfg.template_set, cache_dir=cfg.store / "_cache"
+        )
+        head_info.update(
+            template_set=cfg.template_set,
+            n_templates=len(zeroshot.templates(cfg.template_set)),
+            logit_scale=round(model.logit_scale, 4),
+        )
         return head_info, lambda emb: zeroshot.zero_shot_logits(emb, classifier, logit_scale=model.logit_scale)
     if cfg.head == "l-bfgs" and train_ds is not None:
         tsplit = train_ds.splits["train"]
-        temb, _ = _run_chunks(model, tsplit.files, preprocess, partial / "_train", logits_fn=None,
-                              desc=f"{cfg.name} [train subset]", **cfg.chunk_kwargs())
-        W, b, probe = zeroshot.linear_head(temb, tsplit.labels, n_classes=n_out, device=cfg.device, seed=cfg.seed,
-                                           Cs=cfg.probe_Cs)
+        temb, _ = _run_chunks(
+            model,
+            tsplit.files,
+            preprocess,
+            partial / "_train",
+            logits_fn=None,
+            desc=f"{cfg.name} [train subset]",
+            **cfg.chunk_kwargs(),
+        )
+        W, b, probe = zeroshot.linear_head(
+            temb, tsplit.labels, n_classes=n_out, device=cfg.device, seed=cfg.seed, Cs=cfg.probe_Cs
+        )
         head_info.update(probe, train_data=cfg.train_data, train_manifest=fp_inputs["train_manifest"])
         return head_info, lambda emb: zeroshot.apply_linear_head(emb, W, b)
     return head_info, None
@@ -499,8 +607,15 @@ def _data_pass(cfg: ExtractConfig, model, preprocess, ds, partial, mapping, head
     logits: dict[str, np.ndarray] = {}
     embeddings: dict[str, np.ndarray] = {}
     for s, sp in ds.splits.items():
-        emb, lg = _run_chunks(model if own_logits else _EmbeddingsOnly(model), sp.files, preprocess, partial / s,
-                              logits_fn=logits_fn, desc=f"{cfg.name} [{s}]", **cfg.chunk_kwargs())
+        emb, lg = _run_chunks(
+            model if own_logits else _EmbeddingsOnly(model),
+            sp.files,
+            preprocess,
+            partial / s,
+            logits_fn=logits_fn,
+            desc=f"{cfg.name} [{s}]",
+            **cfg.chunk_kwargs(),
+        )
         embeddings[s] = emb.astype(np.float16)
         if sp.labels.ndim == 1:
             if cfg.head in ("zero-shot", "l-bfgs"):
@@ -513,16 +628,27 @@ def _model_meta(cfg: ExtractConfig, model_desc: dict, ds, head_info, fingerprint
     """The store metadata of the extracted model."""
     entry = cfg.entry
     return {
-        "category": cfg.category, "method": cfg.method,
+        "category": cfg.category,
+        "method": cfg.method,
         "data": entry["method"].split("/")[-1].strip() if entry else None,
-        "head": cfg.head, "source": model_desc["source"], "weights": model_desc["weights"],
-        "arch": model_desc["arch"], "load": cfg.model_name, "random_init": cfg.random_init,
+        "head": cfg.head,
+        "source": model_desc["source"],
+        "weights": model_desc["weights"],
+        "arch": model_desc["arch"],
+        "load": cfg.model_name,
+        "random_init": cfg.random_init,
         "paper_model": entry["model"] if entry else None,
         "registry_status": entry["status"] if entry else None,
         "paper_top1": entry["paper_top1"] if entry else None,
         "recipe": {"preprocessing": model_desc["preprocessing"], "precision": cfg.precision, **head_info},
-        "extraction": {"fingerprint": fingerprint, "manifests": manifests, "data": cfg.data,
-                       "dataset": ds.dataset, "device": cfg.device, "batch_size": cfg.batch_size},
+        "extraction": {
+            "fingerprint": fingerprint,
+            "manifests": manifests,
+            "data": cfg.data,
+            "dataset": ds.dataset,
+            "device": cfg.device,
+            "batch_size": cfg.batch_size,
+        },
         "seed": cfg.seed,
     }
 

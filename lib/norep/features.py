@@ -127,17 +127,16 @@ def _column_moments(X: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     n = X.shape[0]
     s = np.zeros(X.shape[1])
     for i in range(0, n, chunk):
-        s += X[i:i + chunk].sum(axis=0, dtype=np.float64)
+        s += X[i : i + chunk].sum(axis=0, dtype=np.float64)
     mean = s / n
     ss = np.zeros(X.shape[1])
     for i in range(0, n, chunk):
-        d = X[i:i + chunk].astype(np.float64) - mean
+        d = X[i : i + chunk].astype(np.float64) - mean
         ss += np.einsum("ij,ij->j", d, d)
     return mean, np.sqrt(ss / n)
 
 
-def diversity_order(emb_a, emb_b, *, method="cross_correlation", max_samples=None, seed=0,
-                    return_scores=False):
+def diversity_order(emb_a, emb_b, *, method="cross_correlation", max_samples=None, seed=0, return_scores=False):
     """Order the dims of the concatenation ``[emb_a | emb_b]`` from most to least diverse.
 
     Paper Section 4.6 (Fig. 6 right): "we first compute the covariance of each dimension of
@@ -210,8 +209,7 @@ def diversity_order(emb_a, emb_b, *, method="cross_correlation", max_samples=Non
         if int(max_samples) < 2:
             raise ValueError(f"max_samples must be >= 2, got {max_samples}")
         if A.shape[0] > int(max_samples):
-            rows = np.sort(np.random.default_rng(seed).choice(A.shape[0], int(max_samples),
-                                                              replace=False))
+            rows = np.sort(np.random.default_rng(seed).choice(A.shape[0], int(max_samples), replace=False))
             A, B = A[rows], B[rows]
     chunk = 8192
     mean_a, std_a = _column_moments(A, chunk)
@@ -227,8 +225,8 @@ def diversity_order(emb_a, emb_b, *, method="cross_correlation", max_samples=Non
         sb = np.where(live_b, std_b, 1.0)
         R = np.zeros((A.shape[1], B.shape[1]))
         for i in range(0, A.shape[0], chunk):
-            za = (A[i:i + chunk].astype(np.float64) - mean_a) / sa
-            zb = (B[i:i + chunk].astype(np.float64) - mean_b) / sb
+            za = (A[i : i + chunk].astype(np.float64) - mean_a) / sa
+            zb = (B[i : i + chunk].astype(np.float64) - mean_b) / sb
             R += za.T @ zb
         R = np.abs(R / A.shape[0])
         R[~live_a, :] = 0.0
@@ -289,8 +287,7 @@ class ProbeResult:
         """Logits ``X @ coef.T + intercept`` (float64), shape (n_samples, n_classes)."""
         X = check_2d("X", X)
         if X.shape[1] != self.coef.shape[1]:
-            raise ValueError(f"X has {X.shape[1]} features, the probe was fitted on "
-                             f"{self.coef.shape[1]}")
+            raise ValueError(f"X has {X.shape[1]} features, the probe was fitted on {self.coef.shape[1]}")
         return np.asarray(X, dtype=np.float64) @ self.coef.T + self.intercept
 
     def predict_proba(self, X) -> np.ndarray:
@@ -316,9 +313,23 @@ def _resolve_device(device: str) -> str:
     return str(device)
 
 
-def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs=None,
-                 device="cpu", max_iter=500, tol=1e-6, standardize=True, dtype="float32",
-                 history_size=20, seed=0):
+def linear_probe(
+    X_train,
+    y_train,
+    X_val,
+    y_val,
+    X_test=None,
+    y_test=None,
+    *,
+    Cs=None,
+    device="cpu",
+    max_iter=500,
+    tol=1e-6,
+    standardize=True,
+    dtype="float32",
+    history_size=20,
+    seed=0,
+):
     """Linear evaluation: multinomial logistic regression with an L2 sweep chosen on validation.
 
     Paper Sections 4.6 and 3 ("L-BFGS linear evaluation"). For every ``C`` of the sweep, the
@@ -399,8 +410,9 @@ def linear_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs
     Xt, Xv, Xs, mean, std = _standardized(Xtr, Xva, Xte, standardize, tdtype, dev)
     yt = torch.as_tensor(to_index(ytr), device=dev)
     yv_idx = to_index(yva)
-    rows, best = _probe_sweep(Xt, yt, Xv, yv_idx, K, Cs, max_iter=int(max_iter), tol=tol,
-                              history_size=int(history_size))
+    rows, best = _probe_sweep(
+        Xt, yt, Xv, yv_idx, K, Cs, max_iter=int(max_iter), tol=tol, history_size=int(history_size)
+    )
     best_C, best_val, Wb, bb = best
     test_acc = None
     with torch.no_grad():
@@ -483,9 +495,15 @@ def _probe_sweep(Xt, yt, Xv, yv_idx, K: int, Cs, *, max_iter: int, tol: float, h
     rows, best = [], None
     for C in Cs:
         lam = 1.0 / (C * N)
-        opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, tolerance_grad=tol,
-                                tolerance_change=1e-10, history_size=history_size,
-                                line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            [W, b],
+            lr=1.0,
+            max_iter=max_iter,
+            tolerance_grad=tol,
+            tolerance_change=1e-10,
+            history_size=history_size,
+            line_search_fn="strong_wolfe",
+        )
 
         def closure(opt=opt, lam=lam):
             opt.zero_grad()
@@ -499,10 +517,10 @@ def _probe_sweep(Xt, yt, Xv, yv_idx, K: int, Cs, *, max_iter: int, tol: float, h
             tr_acc = _accuracy(torch.addmm(b, Xt, W.T), yt)
             zv = torch.addmm(b, Xv, W.T)
             va_acc = _accuracy(zv, yv)
-            va_loss = (float(F.cross_entropy(zv, yv).item()) if (yv_idx >= 0).all()
-                       else float("nan"))
-        rows.append({"C": float(C), "train_accuracy": tr_acc, "val_accuracy": va_acc,
-                     "val_log_loss": va_loss, "n_iter": n_iter})
+            va_loss = float(F.cross_entropy(zv, yv).item()) if (yv_idx >= 0).all() else float("nan")
+        rows.append(
+            {"C": float(C), "train_accuracy": tr_acc, "val_accuracy": va_acc, "val_log_loss": va_loss, "n_iter": n_iter}
+        )
         if best is None or va_acc > best[1]:
             best = (float(C), va_acc, W.detach().clone(), b.detach().clone())
     return rows, best
@@ -513,8 +531,7 @@ def _probe_sweep(Xt, yt, Xv, yv_idx, K: int, Cs, *, max_iter: int, tol: float, h
 # ----------------------------------------------------------------------------------------------
 
 
-def compression_curve(X_train, y_train, X_val, y_val, X_test, y_test, order, steps, *,
-                      progress=False, **probe_kwargs):
+def compression_curve(X_train, y_train, X_val, y_val, X_test, y_test, order, steps, *, progress=False, **probe_kwargs):
     """Linear-probe accuracy on the first ``k`` dims of ``order``, for each ``k`` in ``steps``.
 
     Paper Section 4.6 (Fig. 6 right): dims of a concatenated embedding are added most-diverse
@@ -578,11 +595,17 @@ def compression_curve(X_train, y_train, X_val, y_val, X_test, y_test, order, ste
     for k in iterator:
         cols = np.sort(order[:k])
         res = linear_probe(
-            Xtr[:, cols], y_train, np.asarray(X_val)[:, cols], y_val,
-            None if X_test is None else np.asarray(X_test)[:, cols], y_test, **probe_kwargs,
+            Xtr[:, cols],
+            y_train,
+            np.asarray(X_val)[:, cols],
+            y_val,
+            None if X_test is None else np.asarray(X_test)[:, cols],
+            y_test,
+            **probe_kwargs,
         )
-        rows.append({"n_dims": k, "best_C": res.best_C, "val_accuracy": res.val_accuracy,
-                     "test_accuracy": res.test_accuracy})
+        rows.append(
+            {"n_dims": k, "best_C": res.best_C, "val_accuracy": res.val_accuracy, "test_accuracy": res.test_accuracy}
+        )
     return pd.DataFrame(rows)
 
 
@@ -618,10 +641,8 @@ def dims_to_reach(curve, target, *, column="test_accuracy"):
     else:
         if "n_dims" not in curve or column not in curve:
             raise ValueError(f"curve must have columns 'n_dims' and {column!r}")
-        pairs = list(zip(np.asarray(curve["n_dims"]).tolist(), np.asarray(curve[column]).tolist(),
-                         strict=True))
+        pairs = list(zip(np.asarray(curve["n_dims"]).tolist(), np.asarray(curve[column]).tolist(), strict=True))
     for k, acc in sorted(pairs):
         if acc is not None and not np.isnan(acc) and acc >= target:
             return int(k)
     return None
-

@@ -48,9 +48,28 @@ import numpy as np
 
 KINDS = ("imagefolder", "imagenet", "imagenet-train", "voc2007")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
-VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-               "train", "tvmonitor")
+VOC_CLASSES = (
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 """The 20 PASCAL VOC classes, in the devkit's order (Sec. 4.7)."""
 
 IMAGENET_VAL_SIZE = 50_000
@@ -129,11 +148,18 @@ class ImageDataset:
             return self
         missing = [n for n in names if n not in self.splits]
         if missing:
-            raise DataLayoutError(f"{self.kind}:{self.root} has no split {missing[0]!r}; it has "
-                                  f"{', '.join(self.splits)}")
-        return ImageDataset(self.kind, self.root, self.dataset, self.class_names,
-                            {n: self.splits[n] for n in names},
-                            {n: v for n, v in self.split_class_names.items() if n in names}, self.prompt_names)
+            raise DataLayoutError(
+                f"{self.kind}:{self.root} has no split {missing[0]!r}; it has {', '.join(self.splits)}"
+            )
+        return ImageDataset(
+            self.kind,
+            self.root,
+            self.dataset,
+            self.class_names,
+            {n: self.splits[n] for n in names},
+            {n: v for n, v in self.split_class_names.items() if n in names},
+            self.prompt_names,
+        )
 
 
 def parse_data_spec(spec: str) -> tuple[str, Path]:
@@ -219,11 +245,14 @@ def image_folder(root: str | Path, *, split: str = "test") -> ImageDataset:
         files += imgs
         labels += [i] * len(imgs)
     if not files:
-        raise DataLayoutError(f"no images found in {root}: expected the class-folder layout "
-                              f"{root}/<class>/<image>.jpg ({', '.join(IMAGE_EXTENSIONS)})")
+        raise DataLayoutError(
+            f"no images found in {root}: expected the class-folder layout "
+            f"{root}/<class>/<image>.jpg ({', '.join(IMAGE_EXTENSIONS)})"
+        )
     y = np.asarray(labels, dtype=np.int64)
-    return ImageDataset("imagefolder", root, f"imagefolder:{root.name}", classes,
-                        {split: ImageSplit(split, files, y, root)})
+    return ImageDataset(
+        "imagefolder", root, f"imagefolder:{root.name}", classes, {split: ImageSplit(split, files, y, root)}
+    )
 
 
 # ------------------------------------------------------------------------------------------- ImageNet
@@ -292,8 +321,18 @@ def _flat_imagenet_labels(root: Path, files: list[Path]) -> np.ndarray:
             return _lookup(files, table, csv, key=lambda f: f.stem)
         gt = folder / "ILSVRC2012_validation_ground_truth.txt"
         if gt.is_file():
-            meta = next((m for m in (folder / "meta.mat", folder / "data" / "meta.mat",
-                                     folder / "ILSVRC2012_devkit_t12" / "data" / "meta.mat") if m.is_file()), None)
+            meta = next(
+                (
+                    m
+                    for m in (
+                        folder / "meta.mat",
+                        folder / "data" / "meta.mat",
+                        folder / "ILSVRC2012_devkit_t12" / "data" / "meta.mat",
+                    )
+                    if m.is_file()
+                ),
+                None,
+            )
             if meta is None:
                 raise DataLayoutError(f"{gt} uses the devkit's ILSVRC2012_IDs: put the devkit's meta.mat next to it")
             ids = [int(v) for v in gt.read_text().split()]
@@ -400,14 +439,23 @@ def imagenet_val(root: str | Path, *, seed: int = 0) -> ImageDataset:
     root = Path(root)
     files, y = _imagenet_files(root)
     calib, test = calib_test_split(len(files), seed=seed)
-    splits = {name: ImageSplit(name, [files[i] for i in idx], y[idx], root)
-              for name, idx in (("calib", calib), ("test", test))}
-    return ImageDataset("imagenet", root, "imagenet-val", imagenet_class_names(), splits,
-                        prompt_names=imagenet_class_names(unique=False))
+    splits = {
+        name: ImageSplit(name, [files[i] for i in idx], y[idx], root)
+        for name, idx in (("calib", calib), ("test", test))
+    }
+    return ImageDataset(
+        "imagenet",
+        root,
+        "imagenet-val",
+        imagenet_class_names(),
+        splits,
+        prompt_names=imagenet_class_names(unique=False),
+    )
 
 
-def imagenet_train_subset(root: str | Path, *, per_class: int = 10, seed: int = 0,
-                          split: str = "train") -> ImageDataset:
+def imagenet_train_subset(
+    root: str | Path, *, per_class: int = 10, seed: int = 0, split: str = "train"
+) -> ImageDataset:
     """A class-balanced subset of the ImageNet training set (class folders), for L-BFGS heads.
 
     Parameters
@@ -437,14 +485,22 @@ def imagenet_train_subset(root: str | Path, *, per_class: int = 10, seed: int = 
         keep += sorted(rng.choice(idx, size=min(per_class, idx.size), replace=False).tolist())
     keep = np.asarray(sorted(keep), dtype=np.int64)
     s = ImageSplit(split, [files[i] for i in keep], y[keep], root)
-    return ImageDataset("imagenet-train", root, "imagenet-train", imagenet_class_names(), {split: s},
-                        prompt_names=imagenet_class_names(unique=False))
+    return ImageDataset(
+        "imagenet-train",
+        root,
+        "imagenet-train",
+        imagenet_class_names(),
+        {split: s},
+        prompt_names=imagenet_class_names(unique=False),
+    )
 
 
 # ------------------------------------------------------------------------------------------- VOC 2007
 
-_VOC_LAYOUT = ("expected DIR = VOCdevkit or VOCdevkit/VOC2007 holding Annotations/*.xml, "
-               "ImageSets/Main/{train,val,test}.txt and JPEGImages/*.jpg")
+_VOC_LAYOUT = (
+    "expected DIR = VOCdevkit or VOCdevkit/VOC2007 holding Annotations/*.xml, "
+    "ImageSets/Main/{train,val,test}.txt and JPEGImages/*.jpg"
+)
 VOC_SPLITS = {"down_train": "train", "down_val": "val", "down_test": "test"}
 """Store split name -> VOC 2007 image set."""
 
@@ -492,7 +548,10 @@ def voc2007(root: str | Path) -> ImageDataset:
             ann = base / "Annotations" / f"{image_id}.xml"
             img = base / "JPEGImages" / f"{image_id}.jpg"
             if not ann.is_file() or not img.is_file():
-                raise DataLayoutError(f"VOC image {image_id} of {listing.name} lacks {ann.name if not ann.is_file() else img.name}: {_VOC_LAYOUT}")
+                raise DataLayoutError(
+                    f"VOC image {image_id} of {listing.name} lacks "
+                    f"{ann.name if not ann.is_file() else img.name}: {_VOC_LAYOUT}"
+                )
             for obj in ET.parse(ann).getroot().iter("object"):
                 name = (obj.findtext("name") or "").strip()
                 if name not in index:
@@ -523,6 +582,22 @@ def load_image(path: str | Path):
         return img.convert("RGB")
 
 
-__all__ = ["DataLayoutError", "IMAGE_EXTENSIONS", "ImageDataset", "ImageSplit", "KINDS", "VOC_CLASSES",
-           "VOC_SPLITS", "calib_test_split", "image_folder", "imagenet_class_names", "imagenet_synsets",
-           "imagenet_train_subset", "imagenet_val", "load_image", "open_data", "parse_data_spec", "voc2007"]
+__all__ = [
+    "DataLayoutError",
+    "IMAGE_EXTENSIONS",
+    "ImageDataset",
+    "ImageSplit",
+    "KINDS",
+    "VOC_CLASSES",
+    "VOC_SPLITS",
+    "calib_test_split",
+    "image_folder",
+    "imagenet_class_names",
+    "imagenet_synsets",
+    "imagenet_train_subset",
+    "imagenet_val",
+    "load_image",
+    "open_data",
+    "parse_data_spec",
+    "voc2007",
+]

@@ -105,8 +105,15 @@ class NotebookError(RuntimeError):
         Exception name and message raised inside the notebook.
     """
 
-    def __init__(self, notebook: str, cell_index: int | None, cell_source: str, ename: str, evalue: str,
-                 failed_path: Path | None = None):
+    def __init__(
+        self,
+        notebook: str,
+        cell_index: int | None,
+        cell_source: str,
+        ename: str,
+        evalue: str,
+        failed_path: Path | None = None,
+    ):
         self.notebook, self.cell_index, self.cell_source = notebook, cell_index, cell_source
         self.ename, self.evalue, self.failed_path = ename, evalue, failed_path
         where = f"cell {cell_index} ({cell_source!r})" if cell_index is not None else "before any cell ran"
@@ -281,7 +288,9 @@ def declared_parameters(source: str | os.PathLike) -> dict[str, str]:
         return {}
     found = {}
     for node in ast.parse(cells[0].source).body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         for t in targets:
             if isinstance(t, ast.Name):
                 found[t.id] = ast.get_source_segment(cells[0].source, node.value) if node.value is not None else ""
@@ -338,8 +347,14 @@ def _package_fingerprint() -> str:
 
 def _cache_key(source_text: str, parameters: Mapping, store_fp: str, package_fp: str) -> str:
     h = hashlib.sha256()
-    for part in (str(_CACHE_FORMAT), source_text, json.dumps(parameters, sort_keys=True, default=repr),
-                 store_fp, package_fp, sys.executable):
+    for part in (
+        str(_CACHE_FORMAT),
+        source_text,
+        json.dumps(parameters, sort_keys=True, default=repr),
+        store_fp,
+        package_fp,
+        sys.executable,
+    ):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -430,8 +445,7 @@ def execute_notebook(
     nb = jupytext.read(source)
     if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
         raise NotebookError(name, None, "", "ValueError", "the notebook has no cell tagged 'parameters'")
-    nb.metadata["kernelspec"] = {"name": _KERNEL_NAME, "display_name": "Python 3 (ipykernel)",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {"name": _KERNEL_NAME, "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.metadata.pop("jupytext", None)
     if metadata:
         nb.metadata["norep"] = dict(metadata)
@@ -441,21 +455,38 @@ def execute_notebook(
     with _this_interpreter_kernel() as kernel:
         try:
             executed = papermill.execute_notebook(
-                nb, str(tmp), parameters=dict(parameters or {}), kernel_name=kernel,
-                progress_bar=False, log_output=False, cwd=str(cwd or Path.cwd()),
+                nb,
+                str(tmp),
+                parameters=dict(parameters or {}),
+                kernel_name=kernel,
+                progress_bar=False,
+                log_output=False,
+                cwd=str(cwd or Path.cwd()),
                 execution_timeout=timeout,
             )
         except PapermillExecutionError as exc:
             if tmp.exists():
                 os.replace(tmp, failed)
             first = (exc.source or "").strip().splitlines()
-            raise NotebookError(name, exc.cell_index, first[0] if first else "", exc.ename, exc.evalue,
-                                failed if failed.exists() else None) from None
+            raise NotebookError(
+                name,
+                exc.cell_index,
+                first[0] if first else "",
+                exc.ename,
+                exc.evalue,
+                failed if failed.exists() else None,
+            ) from None
         except Exception as exc:  # kernel died, timeout, bad parameters...
             if tmp.exists():
                 os.replace(tmp, failed)
-            raise NotebookError(name, None, "", type(exc).__name__, str(exc).strip().splitlines()[0]
-                                if str(exc).strip() else "", failed if failed.exists() else None) from None
+            raise NotebookError(
+                name,
+                None,
+                "",
+                type(exc).__name__,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                failed if failed.exists() else None,
+            ) from None
     errors = _error_outputs(executed)
     if errors:
         os.replace(tmp, failed)
@@ -519,9 +550,11 @@ class NotebooksFailed(RuntimeError):
 def _how_to_add_split(store: str, split: str, multilabel: bool) -> str:
     labels = "multi-hot rows (N, K) of 0/1" if multilabel else "class ids (N,)"
     extra = " --class-names attributes.txt" if multilabel else ""
-    return (f"add it with `norep import --store {store} --split {split} --labels {split}_labels.npy{extra} "
-            f"--name MODEL --category CAT --method METHOD --logits ... --embeddings ...` ({split}_labels.npy: "
-            f"{labels})")
+    return (
+        f"add it with `norep import --store {store} --split {split} --labels {split}_labels.npy{extra} "
+        f"--name MODEL --category CAT --method METHOD --logits ... --embeddings ...` ({split}_labels.npy: "
+        f"{labels})"
+    )
 
 
 def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[str]:
@@ -546,7 +579,8 @@ def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[
     >>> from norep.store import Store
     >>> st = Store.create(tempfile.mkdtemp() + "/s", dataset="toy", class_names=["a", "b"],
     ...                   splits={"test": np.array([0, 1]), "calib": np.array([1, 0])}, info={"base_model": "m"})
-    >>> _ = st.add_model("m", logits={"test": np.eye(2), "calib": np.eye(2)}, meta={"category": "REINIT", "method": "x"})
+    >>> meta = {"category": "REINIT", "method": "x"}
+    >>> _ = st.add_model("m", logits={"test": np.eye(2), "calib": np.eye(2)}, meta=meta)
     >>> missing_inputs(st, "01_error_correlation")
     []
     >>> missing_inputs(st, "06_voc_transfer")[0][:37]
@@ -562,12 +596,16 @@ def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[
     missing = [f"split `{s}`: {_how_to_add_split(where, s, False)}" for s in (split, calib) if s not in splits]
     base = p.get("base_model") or st.base_model
     if base is None:
-        missing.append(f"a base model: set it with `norep store set {where} --base-model NAME` "
-                       f"(models: {', '.join(st.model_names()) or 'none yet'})")
+        missing.append(
+            f"a base model: set it with `norep store set {where} --base-model NAME` "
+            f"(models: {', '.join(st.model_names()) or 'none yet'})"
+        )
     elif base not in st:
         if not p.get("base_model"):  # a base_model parameter not in the store is the notebook's error to report
-            missing.append(f"the base model `{base}` named by the store, which holds no such model "
-                           f"(`norep store set {where} --base-model NAME`)")
+            missing.append(
+                f"the base model `{base}` named by the store, which holds no such model "
+                f"(`norep store set {where} --base-model NAME`)"
+            )
     else:
         lack = [s for s in (split, calib) if s in splits and not st.has_logits(base, s)]
         missing += [f"logits of the base model `{base}` on split `{s}`" for s in lack]
@@ -576,13 +614,15 @@ def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[
         emb_on = [split, calib]
     elif name.startswith("06"):
         down = list(p.get("down_splits") or ["down_train", "down_val", "down_test"])
-        missing += [f"split `{s}` (multi-label): {_how_to_add_split(where, s, True)}"
-                    for s in down if s not in splits]
+        missing += [f"split `{s}` (multi-label): {_how_to_add_split(where, s, True)}" for s in down if s not in splits]
         emb_on = [s for s in down if s in splits]
     if base is not None and base in st:
-        missing += [f"embeddings of the base model `{base}` on split `{s}` (add them with `norep import "
-                    f"--store {where} --name {base} --split {s} --embeddings FILE.npy` and its category and method)"
-                    for s in emb_on if s in splits and not st.has_embeddings(base, s)]
+        missing += [
+            f"embeddings of the base model `{base}` on split `{s}` (add them with `norep import "
+            f"--store {where} --name {base} --split {s} --embeddings FILE.npy` and its category and method)"
+            for s in emb_on
+            if s in splits and not st.has_embeddings(base, s)
+        ]
     return missing
 
 
@@ -630,8 +670,11 @@ def _write_placeholder(source: Path, target: Path, origin: dict, why: str, body:
 
     name = source.stem
     claim_ids = CHAPTER_CLAIMS.get(name, ())
-    claims_txt = (f"Its claim(s) {', '.join(claim_ids)} are *not testable* on this store (see the claims page)."
-                  if claim_ids else "")
+    claims_txt = (
+        f"Its claim(s) {', '.join(claim_ids)} are *not testable* on this store (see the claims page)."
+        if claim_ids
+        else ""
+    )
     text = f"# {_chapter_title(source)}\n\n**{why}**\n\n{body}\n\n{claims_txt}\n"
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell(text.strip() + "\n"))
@@ -648,16 +691,31 @@ def _placeholder_for(source: Path, target: Path, origin: dict, state: str, detai
     store = origin.get("store", "STORE")
     if state == "missing":
         items = "\n".join(f"- {m}" for m in detail)
-        return _write_placeholder(source, target, origin, "Not run on this store.",
-                                  f"This chapter needs what store `{store}` does not have:\n\n{items}\n\n"
-                                  f"`norep store info {store}` shows what each chapter can run.")
+        return _write_placeholder(
+            source,
+            target,
+            origin,
+            "Not run on this store.",
+            f"This chapter needs what store `{store}` does not have:\n\n{items}\n\n"
+            f"`norep store info {store}` shows what each chapter can run.",
+        )
     if state == "failed":
-        return _write_placeholder(source, target, origin, "This chapter failed on this store.",
-                                  f"`norep notebooks run` stopped in it with `{detail}`. Fix the cause and "
-                                  f"run `norep notebooks run --store {store} --only {source.stem[:2]}` again.")
-    return _write_placeholder(source, target, origin, "Not run on this store yet.",
-                              f"This run did not execute this chapter ({detail}). Run `norep notebooks run "
-                              f"--store {store} --only {source.stem[:2]}` to add it.")
+        return _write_placeholder(
+            source,
+            target,
+            origin,
+            "This chapter failed on this store.",
+            f"`norep notebooks run` stopped in it with `{detail}`. Fix the cause and "
+            f"run `norep notebooks run --store {store} --only {source.stem[:2]}` again.",
+        )
+    return _write_placeholder(
+        source,
+        target,
+        origin,
+        "Not run on this store yet.",
+        f"This run did not execute this chapter ({detail}). Run `norep notebooks run "
+        f"--store {store} --only {source.stem[:2]}` to add it.",
+    )
 
 
 def run_notebooks(
@@ -731,8 +789,10 @@ def run_notebooks(
     declared = {src.stem: declared_parameters(src) for src in all_sources}
     unknown = sorted(set(extra) - set().union(*declared.values()))
     if unknown:
-        raise ValueError(f"parameter(s) {', '.join(unknown)} are declared by none of the notebooks; "
-                         "see the parameters cell of each notebook")
+        raise ValueError(
+            f"parameter(s) {', '.join(unknown)} are declared by none of the notebooks; "
+            "see the parameters cell of each notebook"
+        )
     store_fp, package_fp = store_fingerprint(store_path), _package_fingerprint()
     origin = {"store": str(store), "store_fingerprint": store_fp}
     removed = _clear_foreign(out, store_fp)
@@ -752,12 +812,26 @@ def run_notebooks(
             if lacking:
                 states[name] = ("missing", lacking)
                 if progress:
-                    print(f"norep: {name}: not run on this store (it needs {re.split(r': | [(]add', lacking[0])[0]})",
-                          file=sys.stderr)
+                    print(
+                        f"norep: {name}: not run on this store (it needs {re.split(r': | [(]add', lacking[0])[0]})",
+                        file=sys.stderr,
+                    )
                 continue
             try:
-                runs.append(_run_one(src, out, params, cache, store_fp, package_fp, origin, force=force,
-                                     progress=progress, timeout=timeout))
+                runs.append(
+                    _run_one(
+                        src,
+                        out,
+                        params,
+                        cache,
+                        store_fp,
+                        package_fp,
+                        origin,
+                        force=force,
+                        progress=progress,
+                        timeout=timeout,
+                    )
+                )
             except NotebookError as exc:
                 errors.append(exc)
                 states[name] = ("failed", f"{exc.ename}: {exc.evalue}")
@@ -798,8 +872,9 @@ def _fill_chapters(out: Path, all_sources, sources, states: dict, origin: dict, 
         if name in states:
             _placeholder_for(src, target, origin, *states[name])
         elif not target.exists():
-            why = ("an earlier chapter failed and the run stopped" if errors and name in chosen
-                   else "`--only` left it out")
+            why = (
+                "an earlier chapter failed and the run stopped" if errors and name in chosen else "`--only` left it out"
+            )
             _placeholder_for(src, target, origin, "skipped", why)
 
 
@@ -809,13 +884,28 @@ def _write_summaries(out: Path, store_path: Path, cache: dict, origin: dict) -> 
     _write_claims(out, origin)
 
 
-def _run_one(src: Path, out: Path, params: dict, cache: dict, store_fp: str, package_fp: str, origin: dict, *,
-             force: bool, progress: bool, timeout) -> NotebookRun:
+def _run_one(
+    src: Path,
+    out: Path,
+    params: dict,
+    cache: dict,
+    store_fp: str,
+    package_fp: str,
+    origin: dict,
+    *,
+    force: bool,
+    progress: bool,
+    timeout,
+) -> NotebookRun:
     """Execute one notebook, or take it from the cache when nothing it depends on changed."""
     name = src.stem
-    parts = {"source": hashlib.sha256(src.read_bytes()).hexdigest(),
-             "parameters": json.dumps(params, sort_keys=True, default=repr),
-             "store": store_fp, "norep": package_fp, "python": sys.executable}
+    parts = {
+        "source": hashlib.sha256(src.read_bytes()).hexdigest(),
+        "parameters": json.dumps(params, sort_keys=True, default=repr),
+        "store": store_fp,
+        "norep": package_fp,
+        "python": sys.executable,
+    }
     key = _cache_key(src.read_text(encoding="utf-8"), params, store_fp, package_fp)
     target = out / f"{name}.ipynb"
     entry = cache["notebooks"].get(name, {})
@@ -843,10 +933,14 @@ def _run_one(src: Path, out: Path, params: dict, cache: dict, store_fp: str, pac
     seconds = time.perf_counter() - t0
     if progress:
         print(f"norep: {name}: executed in {seconds:.1f} s", file=sys.stderr)
-    cache["notebooks"][name] = {"key": key, "parts": parts, "seconds": round(seconds, 2),
-                                "output_sha256": _file_sha(target),
-                                "executed_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                                "parameters": json.loads(json.dumps(params, default=repr))}
+    cache["notebooks"][name] = {
+        "key": key,
+        "parts": parts,
+        "seconds": round(seconds, 2),
+        "output_sha256": _file_sha(target),
+        "executed_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "parameters": json.loads(json.dumps(params, default=repr)),
+    }
     _save_cache(out, cache)
     return NotebookRun(name, target, False, seconds, key, params, reason)
 
@@ -889,8 +983,13 @@ def _claim_texts() -> dict[str, dict]:
         except (OSError, TypeError, SyntaxError):
             tree = None
         for node in ast.walk(tree) if tree is not None else ():
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                    and node.targets[0].id in ("title", "paper") and node.targets[0].id not in found:
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in ("title", "paper")
+                and node.targets[0].id not in found
+            ):
                 try:
                     found[node.targets[0].id] = ast.literal_eval(node.value)
                 except ValueError:
@@ -910,10 +1009,25 @@ def _untested_claims(paths: Sequence[Path]) -> list[dict]:
         for cid in meta.get("claims", ()):
             t = texts.get(cid, {})
             reason = f"chapter {path.stem} was not run on this store ({meta['not_run'].rstrip('.').lower()})"
-            found.append({"id": cid, "title": t.get("title", ""), "status": "not testable", "kind": "finding",
-                          "effect": None, "low": None, "high": None, "effect_name": "", "resampled": "",
-                          "n_models": 0, "n_pairs": 0, "paper": t.get("paper", ""), "reason": reason,
-                          "this_run": f"Not testable on this store: {reason}.", "notebook": path.stem})
+            found.append(
+                {
+                    "id": cid,
+                    "title": t.get("title", ""),
+                    "status": "not testable",
+                    "kind": "finding",
+                    "effect": None,
+                    "low": None,
+                    "high": None,
+                    "effect_name": "",
+                    "resampled": "",
+                    "n_models": 0,
+                    "n_pairs": 0,
+                    "paper": t.get("paper", ""),
+                    "reason": reason,
+                    "this_run": f"Not testable on this store: {reason}.",
+                    "notebook": path.stem,
+                }
+            )
     return found
 
 
@@ -932,25 +1046,33 @@ def _write_claims(out: Path, origin: dict | None = None) -> Path:
         lines.append("No claim verdicts were found in the executed notebooks.")
     else:
         ordered = sorted(claims, key=_claim_order)
-        lines += ["| " + " | ".join(h for h, _ in CLAIM_COLUMNS) + " |",
-                  "|" + "---|" * len(CLAIM_COLUMNS)]
+        lines += ["| " + " | ".join(h for h, _ in CLAIM_COLUMNS) + " |", "|" + "---|" * len(CLAIM_COLUMNS)]
         lines += ["| " + " | ".join(str(f(c)) for _, f in CLAIM_COLUMNS) + " |" for c in ordered]
         from norep.claims import power_table
 
-        lines += ["", "## Power: what this study could see", "",
-                  "For each claim, the models and pairs its interval rests on, and the smallest effect the study "
-                  "would detect with 80 % power at the 5 % level (2.8 bootstrap standard errors, the standard "
-                  "error read off the 95 % interval). An *inconclusive* claim whose detectable effect is large "
-                  "says little about the paper: the study is too small to see it, not evidence of no effect.", ""]
+        lines += [
+            "",
+            "## Power: what this study could see",
+            "",
+            "For each claim, the models and pairs its interval rests on, and the smallest effect the study "
+            "would detect with 80 % power at the 5 % level (2.8 bootstrap standard errors, the standard "
+            "error read off the 95 % interval). An *inconclusive* claim whose detectable effect is large "
+            "says little about the paper: the study is too small to see it, not evidence of no effect.",
+            "",
+        ]
         lines += power_table(ordered)
         lines += ["", "Paper and this run, claim by claim:", ""]
         for c in ordered:
             clean = {k: _cell(c.get(k, "")) for k in ("paper", "this_run", "effect_name", "reason")}
             what = f" Effect: {clean['effect_name']}." if clean["effect_name"] else ""
-            why = (f" Not testable: {clean['reason']}." if clean["reason"] and clean["reason"] not in clean["this_run"]
-                   else "")
-            lines.append(f"- **{c['id']}, {c['status']}.** Paper: {clean['paper']}. This run: {clean['this_run']}"
-                         f"{what}{why}")
+            why = (
+                f" Not testable: {clean['reason']}."
+                if clean["reason"] and clean["reason"] not in clean["this_run"]
+                else ""
+            )
+            lines.append(
+                f"- **{c['id']}, {c['status']}.** Paper: {clean['paper']}. This run: {clean['this_run']}{what}{why}"
+            )
     return _write_if_changed(out / "claims.md", lines)
 
 
@@ -959,9 +1081,13 @@ def _generated_header(origin: dict | None) -> list[str]:
     if not origin:
         return ["<!-- generated by `norep notebooks run`; do not edit -->", ""]
     fp = origin["store_fingerprint"]
-    return [f"<!-- generated by `norep notebooks run` from store {origin['store']}, "
-            f"store fingerprint {fp}; do not edit -->", "",
-            f"From store `{origin['store']}` (fingerprint `{fp[:12]}`).", ""]
+    return [
+        f"<!-- generated by `norep notebooks run` from store {origin['store']}, "
+        f"store fingerprint {fp}; do not edit -->",
+        "",
+        f"From store `{origin['store']}` (fingerprint `{fp[:12]}`).",
+        "",
+    ]
 
 
 def _write_if_changed(path: Path, lines: Sequence[str]) -> Path:
@@ -998,11 +1124,16 @@ def describe_store(st) -> str:
     counts = table["category"].value_counts().to_dict() if len(table) else {}
     cats = ", ".join(f"{counts[c]} {c}" for c in CATEGORIES if c in counts) or "no models yet"
     band = st.accuracy_band
-    band_txt = (f"accuracy band {100 * band[0]:.1f}-{100 * band[1]:.1f} %" if band else
-                "no accuracy band set (every model counts as in the band; set one with `norep store set --band LO HI`)")
+    band_txt = (
+        f"accuracy band {100 * band[0]:.1f}-{100 * band[1]:.1f} %"
+        if band
+        else "no accuracy band set (every model counts as in the band; set one with `norep store set --band LO HI`)"
+    )
     base = f"base model `{st.base_model}`" if st.base_model else "no base model set"
-    return (f"Store `{Path(st.path).name}`: data set `{st.dataset}`, splits {', '.join(f'`{s}`' for s in st.splits())}; "
-            f"{len(table)} models ({cats}); {base}; {band_txt}.")
+    return (
+        f"Store `{Path(st.path).name}`: data set `{st.dataset}`, splits {', '.join(f'`{s}`' for s in st.splits())}; "
+        f"{len(table)} models ({cats}); {base}; {band_txt}."
+    )
 
 
 def _write_about_store(out: Path, store_path: Path, origin: dict) -> Path:
@@ -1014,18 +1145,27 @@ def _write_about_store(out: Path, store_path: Path, origin: dict) -> Path:
     preset = _zoo_preset(info)
     lines = [_generated_header(origin)[0], ""]
     if preset:
-        data = ("Fashion-MNIST {cite}`xiao2017fashion`" if preset == "fashion"
-                else "scikit-learn's 8x8 handwritten digits")
+        data = (
+            "Fashion-MNIST {cite}`xiao2017fashion`" if preset == "fashion" else "scikit-learn's 8x8 handwritten digits"
+        )
         quick = " (its quick version: fewer, shorter models)" if info.get("quick") else ""
-        lines.append(f"The pages you are reading were produced from the **embedded study**{quick}: a small model "
-                     f"zoo trained on {data} on a laptop CPU by `norep zoo train`, spanning the paper's five "
-                     "categories. It is a small-scale analogue of the paper's 82 ImageNet models, not a "
-                     "replication of its numbers.")
+        lines.append(
+            f"The pages you are reading were produced from the **embedded study**{quick}: a small model "
+            f"zoo trained on {data} on a laptop CPU by `norep zoo train`, spanning the paper's five "
+            "categories. It is a small-scale analogue of the paper's 82 ImageNet models, not a "
+            "replication of its numbers."
+        )
     else:
-        lines.append(f"The pages you are reading were produced from **your store** `{origin['store']}`, not from "
-                     "the embedded study; its models and their numbers are the ones the chapters analyse.")
-    lines += ["", describe_store(st), "",
-              f"Store fingerprint `{origin['store_fingerprint'][:12]}`: every executed chapter records it."]
+        lines.append(
+            f"The pages you are reading were produced from **your store** `{origin['store']}`, not from "
+            "the embedded study; its models and their numbers are the ones the chapters analyse."
+        )
+    lines += [
+        "",
+        describe_store(st),
+        "",
+        f"Store fingerprint `{origin['store_fingerprint'][:12]}`: every executed chapter records it.",
+    ]
     return _write_if_changed(out / "about_store.md", lines)
 
 
@@ -1048,8 +1188,24 @@ def _write_environment(out: Path, store_path: Path, cache: dict, origin: dict | 
     from norep.store import Store
 
     st = Store.open(store_path)
-    pkgs = ["norep", "numpy", "scipy", "pandas", "scikit-learn", "torch", "torchvision", "timm", "open_clip_torch",
-            "matplotlib", "seaborn", "papermill", "jupytext", "jupyter-book", "sphinx", "myst-nb"]
+    pkgs = [
+        "norep",
+        "numpy",
+        "scipy",
+        "pandas",
+        "scikit-learn",
+        "torch",
+        "torchvision",
+        "timm",
+        "open_clip_torch",
+        "matplotlib",
+        "seaborn",
+        "papermill",
+        "jupytext",
+        "jupyter-book",
+        "sphinx",
+        "myst-nb",
+    ]
     lines = _generated_header(origin) + [
         "| package | version |",
         "|---|---|",
@@ -1063,7 +1219,8 @@ def _write_environment(out: Path, store_path: Path, cache: dict, origin: dict | 
         "",
         f"Store: `{store_path}` (dataset `{info.get('dataset')}`, {len(st)} models, "
         f"preset `{info.get('preset', 'n/a')}`, base model `{info.get('base_model')}`"
-        + (f", fingerprint `{origin['store_fingerprint']}`" if origin else "") + ").",
+        + (f", fingerprint `{origin['store_fingerprint']}`" if origin else "")
+        + ").",
         "",
         "| notebook | execution time (s) | executed at | parameters |",
         "|---|---|---|---|",
@@ -1090,12 +1247,15 @@ def _benchmark_lines(info: Mapping) -> list[str]:
     bench = sorted((Path(__file__).resolve().parents[2] / "bench" / "results").glob("*.md"))
     if bench:
         for b in bench:
-            body = re.sub(r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + 3) + " ",
-                          b.read_text().strip(), flags=re.M)
+            body = re.sub(
+                r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + 3) + " ", b.read_text().strip(), flags=re.M
+            )
             lines += [f"From `bench/results/{b.name}`:", "", body, ""]
     else:
-        lines.append("No benchmark results in `bench/results/` of this checkout "
-                     "(`norep bench analyses` and `norep bench extract` print and save them).")
+        lines.append(
+            "No benchmark results in `bench/results/` of this checkout "
+            "(`norep bench analyses` and `norep bench extract` print and save them)."
+        )
     return lines
 
 
@@ -1184,9 +1344,17 @@ def verify_store(st) -> dict:
         raise ValueError(f"refusing to analyse a damaged store: {exc}") from None
 
 
-def load_study(store, *, base_model: str | None = None, accuracy_band=None, split: str = "test",
-               calib_split: str = "calib", require_embeddings: Sequence[str] = (),
-               needs: Sequence[str] = ("calib",), verify: bool = True) -> Study:
+def load_study(
+    store,
+    *,
+    base_model: str | None = None,
+    accuracy_band=None,
+    split: str = "test",
+    calib_split: str = "calib",
+    require_embeddings: Sequence[str] = (),
+    needs: Sequence[str] = ("calib",),
+    verify: bool = True,
+) -> Study:
     """Open ``store`` and validate a notebook's common parameters, with clear errors.
 
     The store is verified first (:func:`verify_store`). Models that lack logits the page needs are
@@ -1241,7 +1409,9 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
             raise ValueError(f"this page needs logits on split {s!r}; the store has {splits}")
     table = st.models()
     if table.empty:
-        raise ValueError(f"store {store} holds no models; add some with `norep zoo train`, `norep extract` or `norep import`")
+        raise ValueError(
+            f"store {store} holds no models; add some with `norep zoo train`, `norep extract` or `norep import`"
+        )
     names = table["name"].tolist()
     base = base_model if base_model is not None else st.base_model
     if base is None:
@@ -1251,8 +1421,10 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     band = accuracy_band if accuracy_band is not None else st.accuracy_band
     if band is None:
         band = (0.0, 1.0)
-        print("The store sets no accuracy band: every model counts as in the band (set one with "
-              "`norep store set STORE --band LO HI`, or the parameter accuracy_band).")
+        print(
+            "The store sets no accuracy band: every model counts as in the band (set one with "
+            "`norep store set STORE --band LO HI`, or the parameter accuracy_band)."
+        )
     try:
         lo, hi = (float(v) for v in band)
     except (TypeError, ValueError):
@@ -1262,16 +1434,20 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     lacking = {n: [s for s in needed if not st.has_logits(n, s)] for n in names}
     lacking = {n: miss for n, miss in lacking.items() if miss}
     if base in lacking:
-        raise ValueError(f"base model {base!r} has no logits on {' and '.join(repr(s) for s in lacking[base])}, "
-                         "which this page needs")
+        raise ValueError(
+            f"base model {base!r} has no logits on {' and '.join(repr(s) for s in lacking[base])}, "
+            "which this page needs"
+        )
     if lacking:
         table = table[~table["name"].isin(list(lacking))].reset_index(drop=True)
         by_reason: dict[tuple, list[str]] = {}
         for n, miss in lacking.items():
             by_reason.setdefault(tuple(miss), []).append(n)
         for miss, ns in by_reason.items():
-            print(f"Left out of this page: {', '.join(ns)} (no logits on {' and '.join(repr(s) for s in miss)}, "
-                  "which this page needs).")
+            print(
+                f"Left out of this page: {', '.join(ns)} (no logits on {' and '.join(repr(s) for s in miss)}, "
+                "which this page needs)."
+            )
     for s in require_embeddings:
         if s not in splits:
             raise ValueError(f"this notebook needs split {s!r}; the store has {splits}")
@@ -1284,17 +1460,28 @@ def load_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     table.loc[table["name"] == base, "in_band"] = True
     outside = {t: table.loc[(table["tier"] == t) & (table["name"] != base), "name"].tolist() for t in ("low", "high")}
     if outside["low"] or outside["high"]:
-        parts = [f"below: {', '.join(outside['low'])}" if outside["low"] else "",
-                 f"above: {', '.join(outside['high'])}" if outside["high"] else ""]
-        print(f"Outside the accuracy band {lo:.3f}-{hi:.3f} on {split!r} (left out of the band's analyses): "
-              + "; ".join(p for p in parts if p) + ".")
+        parts = [
+            f"below: {', '.join(outside['low'])}" if outside["low"] else "",
+            f"above: {', '.join(outside['high'])}" if outside["high"] else "",
+        ]
+        print(
+            f"Outside the accuracy band {lo:.3f}-{hi:.3f} on {split!r} (left out of the band's analyses): "
+            + "; ".join(p for p in parts if p)
+            + "."
+        )
     return Study(st, base, (lo, hi), table, split, calib_split)
 
 
 PROFILES: dict[str, dict] = {
     "full": {},
-    "student": {"n_boot": 200, "probe_Cs": ("middle", 2), "probe_max_iter": 100, "compression_points": 4,
-                "rates": ("ends", 3), "top_k": 3},
+    "student": {
+        "n_boot": 200,
+        "probe_Cs": ("middle", 2),
+        "probe_max_iter": 100,
+        "compression_points": 4,
+        "rates": ("ends", 3),
+        "top_k": 3,
+    },
 }
 """The ``profile`` parameter's settings. ``"full"`` changes nothing; ``"student"`` makes every chapter
 finish in under a minute on the quick store on 2 CPU cores. A number is an upper bound (at most 200
@@ -1458,8 +1645,7 @@ def fmt_ci(ci, *, percent: bool = False, digits: int = 3, unit: str | None = Non
     k = 100.0 if percent else 1.0
     if unit is None:
         unit = " %" if percent else ""
-    return (f"{k * ci.estimate:.{digits}f}{unit} (95 % CI {k * ci.low:.{digits}f} to "
-            f"{k * ci.high:.{digits}f})")
+    return f"{k * ci.estimate:.{digits}f}{unit} (95 % CI {k * ci.low:.{digits}f} to {k * ci.high:.{digits}f})"
 
 
 def report_claim(result) -> None:
@@ -1475,18 +1661,25 @@ def report_claim(result) -> None:
         raise ValueError("report_claim takes the ClaimResult of a norep.claims function")
     from IPython.display import Markdown, display
 
-    lead = {"reproduced": "This run **reproduces** the claim.",
-            "partly reproduced": "This run **partly reproduces** the claim: one part holds, another does not.",
-            "not reproduced": "This run **does not reproduce** the claim.",
-            "inconclusive": "This run **does not reproduce** the claim at this scale: "
-                            "the confidence interval includes no effect.",
-            "not testable": "This store **cannot test** the claim."}[result.status]
+    lead = {
+        "reproduced": "This run **reproduces** the claim.",
+        "partly reproduced": "This run **partly reproduces** the claim: one part holds, another does not.",
+        "not reproduced": "This run **does not reproduce** the claim.",
+        "inconclusive": "This run **does not reproduce** the claim at this scale: "
+        "the confidence interval includes no effect.",
+        "not testable": "This store **cannot test** the claim.",
+    }[result.status]
     if result.kind == "method check":
         lead = f"*Method check.* {lead}"
-    rests = (f"{result.n_models} models, {result.n_pairs} pairs; resampled: {result.resampled}"
-             if result.status != "not testable" else f"{result.n_models} models, {result.n_pairs} pairs")
-    text = (f"**Claim {result.claim}.** {lead}\n\n- Paper: {result.paper}\n- This run: {result.sentence}\n"
-            f"- Rests on: {rests}\n")
+    rests = (
+        f"{result.n_models} models, {result.n_pairs} pairs; resampled: {result.resampled}"
+        if result.status != "not testable"
+        else f"{result.n_models} models, {result.n_pairs} pairs"
+    )
+    text = (
+        f"**Claim {result.claim}.** {lead}\n\n- Paper: {result.paper}\n- This run: {result.sentence}\n"
+        f"- Rests on: {rests}\n"
+    )
     display(Markdown(text), metadata={"norep_claim": {**result.record(), "this_run": result.sentence}})
 
 

@@ -72,12 +72,18 @@ def category_palette() -> dict[str, tuple[float, float, float]]:
     >>> list(pal) == ["REINIT", "HPARAM", "ARCH", "FWORK", "DATASET"]
     True
     """
-    colours = ("#0173B2", "#029E73", "#DE8F05", "#CC78BC", "#5B2A86")  # colour-blind safe; Dataset purple as in the paper
+    colours = (
+        "#0173B2",
+        "#029E73",
+        "#DE8F05",
+        "#CC78BC",
+        "#5B2A86",
+    )  # colour-blind safe; Dataset purple as in the paper
     return {cat: _hex_to_rgb(col) for cat, col in zip(CATEGORIES, colours, strict=True)}
 
 
 def _hex_to_rgb(code: str) -> tuple[float, float, float]:
-    return tuple(int(code[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return tuple(int(code[i : i + 2], 16) / 255 for i in (1, 3, 5))
 
 
 @contextlib.contextmanager
@@ -161,11 +167,34 @@ def category_strip(
     palette = {c: pal.get(c, (0.5, 0.5, 0.5)) for c in order}
     fig, axes = _new_figure(len(values), width=3.9)
     for i, (ax, col) in enumerate(zip(axes, values, strict=True)):
-        sns.barplot(data=table, x=category, y=col, hue=category, order=order, hue_order=order,
-                    palette=palette, errorbar=None, alpha=0.35, ax=ax, legend=False)
-        sns.stripplot(data=table, x=category, y=col, hue=category, order=order, hue_order=order,
-                      palette=palette, size=6, jitter=0.15, edgecolor="black", linewidth=0.5, ax=ax,
-                      legend=False)
+        sns.barplot(
+            data=table,
+            x=category,
+            y=col,
+            hue=category,
+            order=order,
+            hue_order=order,
+            palette=palette,
+            errorbar=None,
+            alpha=0.35,
+            ax=ax,
+            legend=False,
+        )
+        sns.stripplot(
+            data=table,
+            x=category,
+            y=col,
+            hue=category,
+            order=order,
+            hue_order=order,
+            palette=palette,
+            size=6,
+            jitter=0.15,
+            edgecolor="black",
+            linewidth=0.5,
+            ax=ax,
+            legend=False,
+        )
         ax.set_xticks(range(len(order)))
         ax.set_xticklabels([CATEGORY_LABELS.get(c, c) for c in order], rotation=30, ha="right")
         ax.set_xlabel("")
@@ -228,9 +257,18 @@ def pairwise_heatmap(
         annotate = n <= 12
     size = max(4.5, 0.33 * n + 2.5)
     fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
-    sns.heatmap(m, ax=ax, cmap=cmap, square=True, annot=annotate, fmt=".2f",
-                annot_kws={"fontsize": 7}, cbar_kws={"label": cbar_label, "shrink": 0.8},
-                xticklabels=list(names), yticklabels=list(names))
+    sns.heatmap(
+        m,
+        ax=ax,
+        cmap=cmap,
+        square=True,
+        annot=annotate,
+        fmt=".2f",
+        annot_kws={"fontsize": 7},
+        cbar_kws={"label": cbar_label, "shrink": 0.8},
+        xticklabels=list(names),
+        yticklabels=list(names),
+    )
     ax.tick_params(labelsize=7)
     cats = list(categories)
     for i in range(1, n):
@@ -289,9 +327,18 @@ def gain_vs_inconsistency(
     order = _categories_present(table)
     pal = category_palette()
     fig, (ax,) = _new_figure(1, width=5.6, height=4.2)
-    sns.scatterplot(data=table, x=x, y=y, hue="category", hue_order=order,
-                    palette={c: pal.get(c, (0.5, 0.5, 0.5)) for c in order},
-                    s=55, edgecolor="black", linewidth=0.5, ax=ax)
+    sns.scatterplot(
+        data=table,
+        x=x,
+        y=y,
+        hue="category",
+        hue_order=order,
+        palette={c: pal.get(c, (0.5, 0.5, 0.5)) for c in order},
+        s=55,
+        edgecolor="black",
+        linewidth=0.5,
+        ax=ax,
+    )
     if fit is not None:
         xs = np.linspace(float(table[x].min()), float(table[x].max()), 50)
         lab = "linear fit" + (f" (r = {fit['r']:.2f})" if "r" in fit else "")
@@ -299,8 +346,7 @@ def gain_vs_inconsistency(
     if label and len(table) <= 25:
         ax.margins(x=0.12, y=0.08)  # room for the labels
         for _, row in table.iterrows():
-            ax.annotate(str(row[label]), (row[x], row[y]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
+            ax.annotate(str(row[label]), (row[x], row[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles, [CATEGORY_LABELS.get(t, t) for t in labels], fontsize=8, frameon=True)
     ax.set_xlabel(xlabel)
@@ -348,9 +394,15 @@ def theta_histograms(histograms: Mapping[str, object], *, value: str = "fraction
                 continue
             lefts = part["bin_left"].to_numpy(float)
             widths = part["bin_right"].to_numpy(float) - lefts
-            ax.step(np.r_[lefts, lefts[-1] + widths[-1]], np.r_[part[value].to_numpy(float), 0.0],
-                    where="post", color=colours[outcome], lw=1.8, ls=styles[outcome],
-                    label=OUTCOME_LABELS[outcome])
+            ax.step(
+                np.r_[lefts, lefts[-1] + widths[-1]],
+                np.r_[part[value].to_numpy(float), 0.0],
+                where="post",
+                color=colours[outcome],
+                lw=1.8,
+                ls=styles[outcome],
+                label=OUTCOME_LABELS[outcome],
+            )
         ax.axvline(45, color="grey", ls=":", lw=1)
         ax.set_xlim(0, 90)
         ax.set_xlabel("theta (degrees; > 45: A more confident)")
@@ -399,8 +451,9 @@ def per_class_bars(
     for ax, (title, table) in zip(axes, tables.items(), strict=True):
         _check_columns(table, ["class_id", "class_name", value], f"table {title!r}")
         t = table.sort_values("class_id")
-        colours = [gcol.get(group_of.get(int(c)), (0.6, 0.6, 0.6)) if group_of else (0.4, 0.5, 0.7)
-                   for c in t["class_id"]]
+        colours = [
+            gcol.get(group_of.get(int(c)), (0.6, 0.6, 0.6)) if group_of else (0.4, 0.5, 0.7) for c in t["class_id"]
+        ]
         ax.bar(range(len(t)), t[value].to_numpy(float), color=colours, edgecolor="black", lw=0.4)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(range(len(t)))
@@ -410,13 +463,21 @@ def per_class_bars(
     if groups:
         from matplotlib.patches import Patch
 
-        axes[-1].legend(handles=[Patch(color=gcol[g], label=g) for g in groups], fontsize=7,
-                        title="class group", title_fontsize=7)
+        axes[-1].legend(
+            handles=[Patch(color=gcol[g], label=g) for g in groups], fontsize=7, title="class group", title_fontsize=7
+        )
     return fig
 
 
-def greedy_curves(table, *, x: str = "step", y: str = "accuracy", start: str = "start",
-                  added_category: str | None = "added_category", title: str = ""):
+def greedy_curves(
+    table,
+    *,
+    x: str = "step",
+    y: str = "accuracy",
+    start: str = "start",
+    added_category: str | None = "added_category",
+    title: str = "",
+):
     """Greedy ensembles from high-accuracy starts adding only low-accuracy models (Fig. 5).
 
     Parameters
@@ -458,11 +519,18 @@ def greedy_curves(table, *, x: str = "step", y: str = "accuracy", start: str = "
                 if cat not in seen and cat != "none":
                     seen.add(cat)
                     lab = f"added: {CATEGORY_LABELS.get(cat, cat)}"
-                ax.scatter(row[x], row[y], color=colours[s], marker=markers.get(cat, "o"),
-                           s=70 if cat == "none" else 40, edgecolor="black", lw=0.5, zorder=3)
+                ax.scatter(
+                    row[x],
+                    row[y],
+                    color=colours[s],
+                    marker=markers.get(cat, "o"),
+                    s=70 if cat == "none" else 40,
+                    edgecolor="black",
+                    lw=0.5,
+                    zorder=3,
+                )
                 if lab:
-                    ax.scatter([], [], color="white", marker=markers.get(cat, "o"), edgecolor="black",
-                               label=lab)
+                    ax.scatter([], [], color="white", marker=markers.get(cat, "o"), edgecolor="black", label=lab)
     ax.set_xlabel("number of low-accuracy models added")
     ax.set_ylabel("ensemble accuracy (evaluation split)")
     ax.set_xticks(sorted(set(int(v) for v in table[x])))
@@ -471,8 +539,9 @@ def greedy_curves(table, *, x: str = "step", y: str = "accuracy", start: str = "
     return fig
 
 
-def rate_curves(table, *, x: str = "rate", y: str = "accuracy", hue: str = "category",
-                label: str = "other", title: str = ""):
+def rate_curves(
+    table, *, x: str = "rate", y: str = "accuracy", hue: str = "category", label: str = "other", title: str = ""
+):
     """Linear-probe accuracy of concatenated embeddings against the base's share (Fig. 6 center).
 
     Parameters
@@ -500,8 +569,18 @@ def rate_curves(table, *, x: str = "rate", y: str = "accuracy", hue: str = "cate
     order = _categories_present(table, hue)
     pal = category_palette()
     fig, (ax,) = _new_figure(1, width=5.6, height=4.0)
-    sns.lineplot(data=table, x=x, y=y, hue=hue, hue_order=order, units=label, estimator=None,
-                 palette={c: pal.get(c, (0.5, 0.5, 0.5)) for c in order}, marker="o", ax=ax)
+    sns.lineplot(
+        data=table,
+        x=x,
+        y=y,
+        hue=hue,
+        hue_order=order,
+        units=label,
+        estimator=None,
+        palette={c: pal.get(c, (0.5, 0.5, 0.5)) for c in order},
+        marker="o",
+        ax=ax,
+    )
     rates = sorted(set(float(v) for v in table[x]))
     ax.set_xticks(rates)
     ax.set_xticklabels([f"{round(100 * r)}/{round(100 * (1 - r))}" for r in rates], fontsize=8)
@@ -514,8 +593,16 @@ def rate_curves(table, *, x: str = "rate", y: str = "accuracy", hue: str = "cate
     return fig
 
 
-def compression_curves(table, *, x: str = "dims", y: str = "accuracy", hue: str = "category",
-                       label: str = "other", target: float | None = None, title: str = ""):
+def compression_curves(
+    table,
+    *,
+    x: str = "dims",
+    y: str = "accuracy",
+    hue: str = "category",
+    label: str = "other",
+    target: float | None = None,
+    title: str = "",
+):
     """Accuracy as diversity-ranked dimensions are added (Fig. 6 right).
 
     Parameters
@@ -544,8 +631,18 @@ def compression_curves(table, *, x: str = "dims", y: str = "accuracy", hue: str 
     order = _categories_present(table, hue)
     pal = category_palette()
     fig, (ax,) = _new_figure(1, width=5.6, height=4.0)
-    sns.lineplot(data=table, x=x, y=y, hue=hue, hue_order=order, units=label, estimator=None,
-                 palette={c: pal.get(c, (0.5, 0.5, 0.5)) for c in order}, marker=".", ax=ax)
+    sns.lineplot(
+        data=table,
+        x=x,
+        y=y,
+        hue=hue,
+        hue_order=order,
+        units=label,
+        estimator=None,
+        palette={c: pal.get(c, (0.5, 0.5, 0.5)) for c in order},
+        marker=".",
+        ax=ax,
+    )
     if target is not None:
         ax.axhline(target, color="black", ls="--", lw=1, label=f"target {target:.3f}")
     ax.set_xlabel("number of dimensions (most diverse first)")
@@ -577,13 +674,19 @@ def dims_to_target_bars(table, *, y: str = "dims", category: str = "category", t
     >>> len(fig.axes)
     1
     """
-    fig = category_strip(table.fillna({y: np.nan}), [y], titles=[title or "dimensions to reach target"],
-                         category=category, ylabel="dimensions")
+    fig = category_strip(
+        table.fillna({y: np.nan}),
+        [y],
+        titles=[title or "dimensions to reach target"],
+        category=category,
+        ylabel="dimensions",
+    )
     return fig
 
 
-def transfer_scatter(table, *, x: str = "upstream_accuracy", y: str = "downstream_map",
-                     label: str | None = "name", title: str = ""):
+def transfer_scatter(
+    table, *, x: str = "upstream_accuracy", y: str = "downstream_map", label: str | None = "name", title: str = ""
+):
     """Downstream mAP of each model against its upstream accuracy (Fig. 7 left).
 
     Examples
@@ -595,8 +698,16 @@ def transfer_scatter(table, *, x: str = "upstream_accuracy", y: str = "downstrea
     >>> len(fig.axes)
     1
     """
-    return gain_vs_inconsistency(table, x=x, y=y, fit=None, xlabel="upstream accuracy (test)",
-                                 ylabel="downstream mAP (11-point, test)", title=title, label=label)
+    return gain_vs_inconsistency(
+        table,
+        x=x,
+        y=y,
+        fit=None,
+        xlabel="upstream accuracy (test)",
+        ylabel="downstream mAP (11-point, test)",
+        title=title,
+        label=label,
+    )
 
 
 def calibration_bars(table, *, before: str = "ece_before", after: str = "ece_after", name: str = "name"):

@@ -362,9 +362,7 @@ def class_group_summary(per_class, groups: Mapping[str, Iterable[int]], *, other
     required = ["class_id", "n", *_SUMMED, "mean_theta_only_a", "mean_theta_only_b"]
     missing = [col for col in required if col not in getattr(per_class, "columns", [])]
     if missing:
-        raise ValueError(
-            f"per_class lacks the columns {missing}; pass the output of per_class_specialization"
-        )
+        raise ValueError(f"per_class lacks the columns {missing}; pass the output of per_class_specialization")
     if not isinstance(groups, Mapping) or not groups:
         raise ValueError("groups must be a non-empty mapping from group name to class ids")
     ids = per_class["class_id"].to_numpy()
@@ -404,6 +402,16 @@ def class_group_summary(per_class, groups: Mapping[str, Iterable[int]], *, other
             s = np.sum(np.where(k > 0, th * k, 0.0))
             row[f"mean_theta_{which}"] = float(s / k.sum()) if k.sum() else np.nan
         rows.append(row)
-    cols = ["group", "n_classes", "n", "acc_a", "acc_b", "acc_diff", "mean_theta", *OUTCOMES,
-            "mean_theta_only_a", "mean_theta_only_b"]
+    cols = [
+        "group",
+        "n_classes",
+        "n",
+        "acc_a",
+        "acc_b",
+        "acc_diff",
+        "mean_theta",
+        *OUTCOMES,
+        "mean_theta_only_a",
+        "mean_theta_only_b",
+    ]
     return pd.DataFrame(rows, columns=cols)

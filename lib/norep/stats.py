@@ -92,9 +92,7 @@ def bootstrap_ci(
     n = data[0].shape[0]
     for i, a in enumerate(data[1:], start=1):
         if a.shape[0] != n:
-            raise ValueError(
-                f"arrays[{i}] has {a.shape[0]} examples along axis 0 but arrays[0] has {n}"
-            )
+            raise ValueError(f"arrays[{i}] has {a.shape[0]} examples along axis 0 but arrays[0] has {n}")
     if n == 0:
         raise ValueError("arrays[0] is empty")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
@@ -205,8 +203,13 @@ def hierarchical_bootstrap_ci(
     return BootstrapCI(estimate, low, high)
 
 
-def permutation_pvalue(statistic: Callable[[np.ndarray], float], labels, *, n_permutations: int = 999,
-                       seed: int | np.random.Generator | None = 0) -> tuple[float, float, np.ndarray]:
+def permutation_pvalue(
+    statistic: Callable[[np.ndarray], float],
+    labels,
+    *,
+    n_permutations: int = 999,
+    seed: int | np.random.Generator | None = 0,
+) -> tuple[float, float, np.ndarray]:
     """One-sided permutation test: how often shuffled labels give a statistic at least as large.
 
     Parameters

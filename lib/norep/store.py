@@ -119,8 +119,7 @@ class VerifyError(StoreError):
     def __init__(self, path: Path, problems: list[str]) -> None:
         self.path = path
         self.problems = list(problems)
-        more = (f" (and {len(problems) - 1} more; `norep store verify {path}` lists them)"
-                if len(problems) > 1 else "")
+        more = f" (and {len(problems) - 1} more; `norep store verify {path}` lists them)" if len(problems) > 1 else ""
         super().__init__(f"store {path} failed verification: {problems[0]}{more}")
 
 
@@ -137,15 +136,18 @@ def _check_name(name: Any) -> str:
         raise StoreError(f"invalid model name {name!r}: a non-empty string not starting with '.'")
     n = len(_model_dirname(name).encode())
     if n > _MAX_DIRNAME:
-        raise StoreError(f"model name too long: {n} bytes once encoded for the file system (at most "
-                         f"{_MAX_DIRNAME}); choose a shorter name")
+        raise StoreError(
+            f"model name too long: {n} bytes once encoded for the file system (at most "
+            f"{_MAX_DIRNAME}); choose a shorter name"
+        )
     return name
 
 
 def _check_split_name(split: Any) -> str:
     if not isinstance(split, str) or not _SPLIT_RE.match(split):
-        raise StoreError(f"invalid split name {split!r}: use 1-64 letters, digits, '_' or '-' "
-                         "(starting with a letter or digit)")
+        raise StoreError(
+            f"invalid split name {split!r}: use 1-64 letters, digits, '_' or '-' (starting with a letter or digit)"
+        )
     return split
 
 
@@ -216,13 +218,19 @@ def _check_info(info: Any, file: Path) -> dict:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise StoreError(f"{file} has no valid schema_version")
     if version > SCHEMA_VERSION:
-        raise StoreError(f"store {file.parent} has schema version {version}, newer than this norep supports "
-                         f"({SCHEMA_VERSION}); upgrade norep to read it")
+        raise StoreError(
+            f"store {file.parent} has schema version {version}, newer than this norep supports "
+            f"({SCHEMA_VERSION}); upgrade norep to read it"
+        )
     if version >= 2:
-        if not isinstance(info.get("checksum"), str) or canonical_sha(
-                {k: v for k, v in info.items() if k != "checksum"}) != info["checksum"]:
-            raise StoreError(f"{file}: its content does not match its checksum (edited by hand or damaged); "
-                             "restore it from a copy (extras are changed with Store.update_info)")
+        if (
+            not isinstance(info.get("checksum"), str)
+            or canonical_sha({k: v for k, v in info.items() if k != "checksum"}) != info["checksum"]
+        ):
+            raise StoreError(
+                f"{file}: its content does not match its checksum (edited by hand or damaged); "
+                "restore it from a copy (extras are changed with Store.update_info)"
+            )
     if not isinstance(info.get("dataset"), str):
         raise StoreError(f"{file}: 'dataset' must be a string")
     names = info.get("class_names")
@@ -236,11 +244,17 @@ def _check_info(info: Any, file: Path) -> dict:
     for s, rec in splits.items():
         if not _SPLIT_RE.match(s):
             raise StoreError(f"{file}: invalid split name {s!r} (letters, digits, '_' and '-' only)")
-        if not isinstance(rec, dict) or not isinstance(rec.get("n"), int) or isinstance(rec.get("n"), bool) \
-                or rec["n"] < 0 or not isinstance(rec.get("multilabel"), bool):
+        if (
+            not isinstance(rec, dict)
+            or not isinstance(rec.get("n"), int)
+            or isinstance(rec.get("n"), bool)
+            or rec["n"] < 0
+            or not isinstance(rec.get("multilabel"), bool)
+        ):
             raise StoreError(f"{file}: split {s!r} needs an integer 'n' >= 0 and a boolean 'multilabel'")
-        if rec["multilabel"] and (not isinstance(rec.get("class_names"), list)
-                                  or not all(isinstance(c, str) for c in rec["class_names"])):
+        if rec["multilabel"] and (
+            not isinstance(rec.get("class_names"), list) or not all(isinstance(c, str) for c in rec["class_names"])
+        ):
             raise StoreError(f"{file}: multi-label split {s!r} needs a list of 'class_names'")
         if "sha256" in rec and not (isinstance(rec["sha256"], str) and _HEX64.match(rec["sha256"])):
             raise StoreError(f"{file}: split {s!r} has an invalid 'sha256'")
@@ -253,9 +267,15 @@ def _check_info(info: Any, file: Path) -> dict:
                 _check_name(name)
             except StoreError as exc:
                 raise StoreError(f"{file}: manifest: {exc}") from None
-            if not isinstance(entry, dict) or not isinstance(entry.get("dir"), str) or not _valid_dir(name, entry["dir"]):
-                raise StoreError(f"{file}: manifest entry of model {name!r} has an invalid 'dir' "
-                                 f"{entry.get('dir') if isinstance(entry, dict) else entry!r}")
+            if (
+                not isinstance(entry, dict)
+                or not isinstance(entry.get("dir"), str)
+                or not _valid_dir(name, entry["dir"])
+            ):
+                raise StoreError(
+                    f"{file}: manifest entry of model {name!r} has an invalid 'dir' "
+                    f"{entry.get('dir') if isinstance(entry, dict) else entry!r}"
+                )
             if not isinstance(entry.get("meta_sha256"), str) or not _HEX64.match(entry["meta_sha256"]):
                 raise StoreError(f"{file}: manifest entry of model {name!r} has an invalid 'meta_sha256'")
     return info
@@ -265,7 +285,8 @@ def _valid_dir(name: str, d: str) -> bool:
     parts = d.split("/")
     home = _model_dirname(name)
     return (len(parts) == 1 and parts[0] == home) or (
-        len(parts) == 2 and parts[0] == home and bool(_VERSION_RE.match(parts[1])))
+        len(parts) == 2 and parts[0] == home and bool(_VERSION_RE.match(parts[1]))
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -462,8 +483,10 @@ class Store:
             with contextlib.suppress(OSError):
                 half = sorted(p.name for p in path.parent.glob(f".{path.name}.[no][el][wd]-*"))
                 if half:
-                    hint = (f"; an interrupted overwrite left {', '.join(half)} beside it: rename the "
-                            "complete one back to restore the store")
+                    hint = (
+                        f"; an interrupted overwrite left {', '.join(half)} beside it: rename the "
+                        "complete one back to restore the store"
+                    )
             raise FileNotFoundError(
                 f"no norep store at {path} (missing {_STORE_FILE}); build one with "
                 f"`norep zoo train`, `norep extract` or `norep import`{hint}"
@@ -486,8 +509,13 @@ class Store:
         clash = _RESERVED_INFO & set(extras)
         if clash:
             raise StoreError(f"info must not set reserved keys {sorted(clash)}")
-        record = {"schema_version": SCHEMA_VERSION, "dataset": str(dataset), "class_names": class_names,
-                  "splits": {}, **extras}
+        record = {
+            "schema_version": SCHEMA_VERSION,
+            "dataset": str(dataset),
+            "class_names": class_names,
+            "splits": {},
+            **extras,
+        }
         arrays = {}
         for split, labels in splits.items():
             rec, arr = Store._split_record(split, labels, len(class_names), (split_class_names or {}).get(split))
@@ -540,6 +568,7 @@ class Store:
 
             def change(record):
                 record["splits"][split] = rec
+
             try:
                 self._commit(change, info)
             except BaseException:
@@ -652,7 +681,9 @@ class Store:
         try:
             return self._info["splits"][split]
         except (KeyError, TypeError):
-            raise StoreError(f"unknown split {split!r} in store {self.path}{_suggest(str(split), self.splits())}") from None
+            raise StoreError(
+                f"unknown split {split!r} in store {self.path}{_suggest(str(split), self.splits())}"
+            ) from None
 
     def n_examples(self, split: str) -> int:
         return int(self._split(split)["n"])
@@ -722,8 +753,10 @@ class Store:
             if name in found:
                 continue
             if not recover:
-                raise StoreError(f"model {name!r} is hidden in {', '.join(str(d) for d in dirs)} by an overwrite "
-                                 "an older norep left half done; `norep store clean` restores it")
+                raise StoreError(
+                    f"model {name!r} is hidden in {', '.join(str(d) for d in dirs)} by an overwrite "
+                    "an older norep left half done; `norep store clean` restores it"
+                )
             # prefer the new version (.tmp-*), complete by construction, over the old (.trash-*)
             best = sorted(dirs, key=lambda d: (not d.name.startswith(".tmp-"), d.name))[0]
             home = root / _model_dirname(name)
@@ -747,13 +780,16 @@ class Store:
             raw = path.read_bytes()
         except FileNotFoundError:
             self._raise_if_moved(name, path)
-            raise StoreError(f"model {name!r}: {path} is missing (the model's files were deleted or "
-                             "damaged; `norep store verify` lists the problems)") from None
+            raise StoreError(
+                f"model {name!r}: {path} is missing (the model's files were deleted or "
+                "damaged; `norep store verify` lists the problems)"
+            ) from None
         except OSError as exc:
             raise StoreError(f"model {name!r}: cannot read {path}: {exc.strerror}") from None
         if entry.get("meta_sha256") and hashlib.sha256(raw).hexdigest() != entry["meta_sha256"]:
-            raise StoreError(f"model {name!r}: {path} does not match its checksum in store.json "
-                             "(edited by hand or damaged)")
+            raise StoreError(
+                f"model {name!r}: {path} does not match its checksum in store.json (edited by hand or damaged)"
+            )
         try:
             meta = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -772,8 +808,10 @@ class Store:
             if now["schema_version"] >= 2 and self._info["schema_version"] >= 2:
                 moved = now["models"].get(name, {}).get("dir") != self._info["models"][name]["dir"]
         if moved:
-            raise StoreError(f"model {name!r} was rewritten by other processes since this store was opened "
-                             f"({path} is gone); open the store again")
+            raise StoreError(
+                f"model {name!r} was rewritten by other processes since this store was opened "
+                f"({path} is gone); open the store again"
+            )
 
     def _check_meta(self, meta: Any, name: str, path: Path) -> None:
         """Schema-check a model's ``meta.json``; raise :class:`StoreError` naming the file and field."""
@@ -783,7 +821,9 @@ class Store:
         if meta.get("name") != name:
             raise StoreError(f"{where}: 'name' is {meta.get('name')!r}, expected {name!r}")
         if meta.get("category") not in CATEGORIES:
-            raise StoreError(f"{where}: 'category' must be one of {', '.join(CATEGORIES)}, got {meta.get('category')!r}")
+            raise StoreError(
+                f"{where}: 'category' must be one of {', '.join(CATEGORIES)}, got {meta.get('category')!r}"
+            )
         if not isinstance(meta.get("method"), str):
             raise StoreError(f"{where}: 'method' must be a string")
         t = meta.get("temperature")
@@ -803,8 +843,11 @@ class Store:
             if not isinstance(rec, dict) or not isinstance(rec.get("sha256"), str) or not _HEX64.match(rec["sha256"]):
                 raise StoreError(f"{where}: file {key!r} has no valid 'sha256'")
             shape = rec.get("shape")
-            if (not isinstance(shape, list) or len(shape) != 2
-                    or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            if (
+                not isinstance(shape, list)
+                or len(shape) != 2
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+            ):
                 raise StoreError(f"{where}: file {key!r} has no valid 2-D 'shape'")
             if rec.get("dtype") not in _DTYPES:
                 raise StoreError(f"{where}: file {key!r} has dtype {rec.get('dtype')!r}, expected float16 or float32")
@@ -815,8 +858,10 @@ class Store:
                 if srec["multilabel"]:
                     raise StoreError(f"{where}: {key}: logits are for single-label splits")
                 if shape[1] != len(self._info["class_names"]):
-                    raise StoreError(f"{where}: {key} has {shape[1]} columns but the store has "
-                                     f"{len(self._info['class_names'])} classes")
+                    raise StoreError(
+                        f"{where}: {key} has {shape[1]} columns but the store has "
+                        f"{len(self._info['class_names'])} classes"
+                    )
 
     def _model_dir(self, name: str) -> Path:
         return self.path / "models" / self._entry(name)["dir"]
@@ -851,15 +896,20 @@ class Store:
         """
         import pandas as pd
 
-        acc_cols = [f"{s}_accuracy" for s in sorted(self.splits(), key=lambda s: (s != "test", s))
-                    if not self.is_multilabel(s)]
+        acc_cols = [
+            f"{s}_accuracy" for s in sorted(self.splits(), key=lambda s: (s != "test", s)) if not self.is_multilabel(s)
+        ]
         rows = []
         for m in self._all_meta():
             row = {k: m.get(k) for k in _BASE_COLUMNS}
             row.update({c: m.get("accuracy", {}).get(c[: -len("_accuracy")]) for c in acc_cols})
-            row.update({k: v for k, v in m.items()
-                        if k not in _HIDDEN_META and k not in row and k != "accuracy"
-                        and not isinstance(v, (dict, list))})
+            row.update(
+                {
+                    k: v
+                    for k, v in m.items()
+                    if k not in _HIDDEN_META and k not in row and k != "accuracy" and not isinstance(v, (dict, list))
+                }
+            )
             rows.append(row)
         df = pd.DataFrame(rows, columns=None if rows else _BASE_COLUMNS + acc_cols)
         return df
@@ -867,8 +917,11 @@ class Store:
     # ---------------------------------------------------------------------------- writing models
 
     def _model_lock(self, name: str, timeout: float = -1):
-        return file_lock(self.path / ".locks" / f"{_model_dirname(name)}.lock", timeout=timeout,
-                         what=f"model {name!r} of store {self.path}")
+        return file_lock(
+            self.path / ".locks" / f"{_model_dirname(name)}.lock",
+            timeout=timeout,
+            what=f"model {name!r} of store {self.path}",
+        )
 
     def add_model(
         self,
@@ -912,7 +965,9 @@ class Store:
         meta = dict(meta)
         category = meta.get("category")
         if category not in CATEGORIES:
-            raise StoreError(f"model {name!r}: meta['category'] must be one of {', '.join(CATEGORIES)}, got {category!r}")
+            raise StoreError(
+                f"model {name!r}: meta['category'] must be one of {', '.join(CATEGORIES)}, got {category!r}"
+            )
         if not isinstance(meta.get("method"), str) or not meta["method"].strip():
             raise StoreError(f"model {name!r}: meta['method'] must be a non-empty description of the training method")
         logits = dict(logits or {})
@@ -935,8 +990,10 @@ class Store:
             # a plain overwrite does not read the old version, so it can replace a damaged model
             old = self._load_meta(name, old_entry) if old_entry is not None and merge else None
             if old_entry is not None and not (overwrite or merge):
-                raise StoreError(f"model {name!r} already exists in store {self.path} "
-                                 "(added concurrently); pass overwrite=True to replace it")
+                raise StoreError(
+                    f"model {name!r} already exists in store {self.path} "
+                    "(added concurrently); pass overwrite=True to replace it"
+                )
             carried: dict[str, dict] = {}
             if old is not None and merge:
                 meta, carried = self._merge(name, old, old_entry, meta, arrays, overwrite)
@@ -946,8 +1003,9 @@ class Store:
             meta_sha = sha256_file(version_dir / _MODEL_META)
             try:
                 with file_lock(self.path / ".lock", what=f"store {self.path}"):
-                    self._commit(lambda record: record["models"].__setitem__(
-                        name, {"dir": rel, "meta_sha256": meta_sha}))
+                    self._commit(
+                        lambda record: record["models"].__setitem__(name, {"dir": rel, "meta_sha256": meta_sha})
+                    )
             except BaseException:
                 shutil.rmtree(version_dir, ignore_errors=True)
                 with contextlib.suppress(OSError):
@@ -961,12 +1019,16 @@ class Store:
         for split, arr in logits.items():
             self._split(split)
             if self.is_multilabel(split):
-                raise StoreError(f"model {name!r}, split {split!r}: logits are for single-label splits; "
-                                 "store embeddings for multi-label splits")
+                raise StoreError(
+                    f"model {name!r}, split {split!r}: logits are for single-label splits; "
+                    "store embeddings for multi-label splits"
+                )
             arr = self._check_array(name, split, "logits", arr)
             if arr.shape[1] != len(self.class_names):
-                raise StoreError(f"model {name!r}, split {split!r}: logits have {arr.shape[1]} columns but the "
-                                 f"store has {len(self.class_names)} classes")
+                raise StoreError(
+                    f"model {name!r}, split {split!r}: logits have {arr.shape[1]} columns but the "
+                    f"store has {len(self.class_names)} classes"
+                )
             arrays[f"logits.{split}"] = arr
         for split, arr in embeddings.items():
             self._split(split)
@@ -982,8 +1044,9 @@ class Store:
             self._same_kind(name, old, meta)
             clash = sorted(f"{k}.npy" for k in arrays if f"{k}.npy" in old["files"])
             if clash:
-                raise StoreError(f"model {name!r} already has {', '.join(clash)}; pass overwrite "
-                                 "(--overwrite) to replace it")
+                raise StoreError(
+                    f"model {name!r} already has {', '.join(clash)}; pass overwrite (--overwrite) to replace it"
+                )
         old_dir = self.path / "models" / old_entry["dir"]
         carried = {}
         for fname, rec in old["files"].items():
@@ -991,12 +1054,16 @@ class Store:
                 continue
             p = old_dir / fname
             if not p.is_file():
-                raise StoreError(f"model {name!r}: {p} is missing; refusing to build on a damaged model "
-                                 "(overwrite it without merging, or remove it)")
+                raise StoreError(
+                    f"model {name!r}: {p} is missing; refusing to build on a damaged model "
+                    "(overwrite it without merging, or remove it)"
+                )
             read_npy_header(p)
             if sha256_file(p) != rec["sha256"]:
-                raise StoreError(f"model {name!r}: {p} does not match its checksum (corrupted); refusing to "
-                                 "build on it (re-import that array with overwrite, or remove the model)")
+                raise StoreError(
+                    f"model {name!r}: {p} does not match its checksum (corrupted); refusing to "
+                    "build on it (re-import that array with overwrite, or remove the model)"
+                )
             carried[fname] = rec
         dims = {tuple(r["shape"])[1] for f, r in carried.items() if f.startswith("embeddings.")}
         dims |= {a.shape[1] for k, a in arrays.items() if k.startswith("embeddings.")}
@@ -1015,15 +1082,16 @@ class Store:
         elif "logits.calib" in arrays:
             merged.pop("temperature", None)  # refitted on the new calib logits
         # else: the stored temperature stays (fitted on the kept calib logits, or given before)
-        merged["accuracy"] = {k: v for k, v in (old.get("accuracy") or {}).items()
-                              if f"logits.{k}.npy" in carried}
+        merged["accuracy"] = {k: v for k, v in (old.get("accuracy") or {}).items() if f"logits.{k}.npy" in carried}
         return merged, carried
 
     @staticmethod
     def _same_kind(name: str, old: dict, meta: Mapping) -> None:
         if (old.get("category"), old.get("method")) != (meta["category"], meta["method"]):
-            raise StoreError(f"model {name!r} exists with category {old.get('category')} and method "
-                             f"{old.get('method')!r}; use the same ones to add a split, or overwrite")
+            raise StoreError(
+                f"model {name!r} exists with category {old.get('category')} and method "
+                f"{old.get('method')!r}; use the same ones to add a split, or overwrite"
+            )
 
     def _complete_meta(self, name, meta, arrays, old, carried) -> dict:
         meta = dict(meta)
@@ -1066,8 +1134,11 @@ class Store:
         try:
             files = {}
             for key, arr in arrays.items():
-                files[f"{key}.npy"] = {"sha256": save_npy(vdir / f"{key}.npy", arr),
-                                       "shape": list(arr.shape), "dtype": str(arr.dtype)}
+                files[f"{key}.npy"] = {
+                    "sha256": save_npy(vdir / f"{key}.npy", arr),
+                    "shape": list(arr.shape),
+                    "dtype": str(arr.dtype),
+                }
             old_dir = self.path / "models" / old_entry["dir"] if old_entry else None
             for fname, rec in carried.items():
                 src, dst = old_dir / fname, vdir / fname
@@ -1108,7 +1179,9 @@ class Store:
             raise StoreError(f"{what}: object arrays are not allowed")
         arr = np.asarray(arr)
         if arr.ndim != 2:
-            raise StoreError(f"{what}: expected a 2-D array (N, {'C' if kind == 'logits' else 'D'}), got shape {arr.shape}")
+            raise StoreError(
+                f"{what}: expected a 2-D array (N, {'C' if kind == 'logits' else 'D'}), got shape {arr.shape}"
+            )
         n = self.n_examples(split)
         if arr.shape[0] != n:
             raise StoreError(f"{what}: {arr.shape[0]} rows but split {split!r} has {n} labels")
@@ -1177,8 +1250,9 @@ class Store:
         from norep.calibration import softmax
 
         t = self.temperature(name) if calibrated else 1.0
-        return np.asarray(softmax(np.asarray(self.logits(name, split), dtype=np.float32), temperature=t),
-                          dtype=np.float32)
+        return np.asarray(
+            softmax(np.asarray(self.logits(name, split), dtype=np.float32), temperature=t), dtype=np.float32
+        )
 
     def predictions(self, name: str, split: str) -> np.ndarray:
         """Top-1 class ids: argmax of the logits (first maximum on ties).
@@ -1213,8 +1287,10 @@ class Store:
         except StoreError as exc:
             raise VerifyError(self.path, [str(exc)]) from None
         if self._info["schema_version"] < 2:
-            notes.append("written by an older norep: no manifest or metadata checksums (deleted models and "
-                         "edited metadata cannot be detected); any write, or `norep store clean`, adds them")
+            notes.append(
+                "written by an older norep: no manifest or metadata checksums (deleted models and "
+                "edited metadata cannot be detected); any write, or `norep store clean`, adds them"
+            )
         real_root = os.path.realpath(self.path)
         labels: dict[str, np.ndarray] = {}
         for split, rec in self._info["splits"].items():
@@ -1235,8 +1311,10 @@ class Store:
                 continue
             labels[split] = arr
             if not rec["multilabel"] and arr.size and int(arr.max()) >= len(self.class_names):
-                problems.append(f"labels of split {split!r} go up to {int(arr.max())} but the store has "
-                                f"{len(self.class_names)} classes")
+                problems.append(
+                    f"labels of split {split!r} go up to {int(arr.max())} but the store has "
+                    f"{len(self.class_names)} classes"
+                )
         try:
             manifest = self._manifest()
         except StoreError as exc:
@@ -1275,8 +1353,10 @@ class Store:
                 if kind == "logits" and split in labels and acc is not None:
                     real = float(np.mean(_argmax_rows(arr) == labels[split]))
                     if abs(real - acc) > 1e-9:
-                        problems.append(f"model {name!r}: meta.json says {split} accuracy {acc:.6g} but its logits "
-                                        f"give {real:.6g} (edited metadata or labels)")
+                        problems.append(
+                            f"model {name!r}: meta.json says {split} accuracy {acc:.6g} but its logits "
+                            f"give {real:.6g} (edited metadata or labels)"
+                        )
         leftovers = self._leftovers(manifest)
         if problems:
             raise VerifyError(self.path, problems)
@@ -1306,8 +1386,11 @@ class Store:
                 found += [p.relative_to(self.path).as_posix() for p in sorted(sub.glob(".*.tmp"))]
         if (self.path / "splits").is_dir():
             wanted = {f"{s}.labels.npy" for s in self._info["splits"]}
-            found += [f"splits/{p.name}" for p in sorted((self.path / "splits").iterdir())
-                      if not p.name.startswith(".") and p.name not in wanted]
+            found += [
+                f"splits/{p.name}"
+                for p in sorted((self.path / "splits").iterdir())
+                if not p.name.startswith(".") and p.name not in wanted
+            ]
         return found
 
     def clean(self, *, dry_run: bool = False) -> list[str]:
@@ -1390,8 +1473,10 @@ class Store:
         if self.fingerprint() == fp:
             with contextlib.suppress(OSError, StoreError):
                 cache.parent.mkdir(parents=True, exist_ok=True)
-                write_json_atomic(cache, {"path": str(self.path.resolve()), "fingerprint": fp, "report": report,
-                                          "verified_at": time.time()})
+                write_json_atomic(
+                    cache,
+                    {"path": str(self.path.resolve()), "fingerprint": fp, "report": report, "verified_at": time.time()},
+                )
         return report
 
     def __repr__(self) -> str:

@@ -175,8 +175,7 @@ def voc07_mean_average_precision(Y_true, S, *, difficult=None):
     npos = (Y & ~D).sum(axis=0) if D is not None else Y.sum(axis=0)
     if (npos == 0).any():
         bad = np.flatnonzero(npos == 0).tolist()
-        raise ValueError(f"Y_true has no positive example for class column(s) {bad}: "
-                         "AP is undefined")
+        raise ValueError(f"Y_true has no positive example for class column(s) {bad}: AP is undefined")
     per_class = _voc07_ap_columns(Y, Ss, D)
     return float(per_class.mean()), per_class
 
@@ -291,8 +290,7 @@ class MultilabelProbeResult:
         """Per-class decision values ``X @ coef.T + intercept``."""
         X = check_2d("X", X)
         if X.shape[1] != self.coef.shape[1]:
-            raise ValueError(f"X has {X.shape[1]} features, the probe was fitted on "
-                             f"{self.coef.shape[1]}")
+            raise ValueError(f"X has {X.shape[1]} features, the probe was fitted on {self.coef.shape[1]}")
         return np.asarray(X, dtype=np.float64) @ self.coef.T + self.intercept
 
 
@@ -336,8 +334,15 @@ def _fit_ovr(Z, Y, C, W, b, eig, *, max_iter: int, tol: float, history_size: int
         return F.binary_cross_entropy_with_logits(z, Y, reduction="sum") / N + 0.5 * lam * (Wfull * Wfull).sum()
 
     # stop on a stalled loss only far below the change a gradient of size tol still gives (about tol^2)
-    opt = torch.optim.LBFGS([U, b], lr=1.0, max_iter=max_iter, tolerance_grad=tol, tolerance_change=1e-2 * tol * tol,
-                            history_size=history_size, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [U, b],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=tol,
+        tolerance_change=1e-2 * tol * tol,
+        history_size=history_size,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()
@@ -354,9 +359,24 @@ def _fit_ovr(Z, Y, C, W, b, eig, *, max_iter: int, tol: float, history_size: int
     return W.detach(), b.detach(), int((worst > tol).sum().item()), n_iter
 
 
-def multilabel_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=None, *, Cs=None,
-                     refit="train+val", standardize=True, max_iter=1000, tol=1e-6, device="cpu",
-                     dtype="float64", history_size=20, seed=0):
+def multilabel_probe(
+    X_train,
+    Y_train,
+    X_val,
+    Y_val,
+    X_test=None,
+    Y_test=None,
+    *,
+    Cs=None,
+    refit="train+val",
+    standardize=True,
+    max_iter=1000,
+    tol=1e-6,
+    device="cpu",
+    dtype="float64",
+    history_size=20,
+    seed=0,
+):
     """One-vs-rest L2 logistic-regression probe for a multi-label task, scored by 11-point mAP.
 
     Paper Section 4.7 (Fig. 7), following Kornblith et al. (2019): one binary L2-regularised
@@ -473,9 +493,18 @@ def multilabel_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=None, *
     if Xte is not None:
         test_scores = np.asarray(Xte, dtype=np.float64) @ Wr.T + br
         test_map, per_class = voc07_mean_average_precision(Yte, test_scores)
-    return MultilabelProbeResult(best_C=best_C, val_map=val_map, test_map=test_map,
-                                 per_class_ap=per_class, test_scores=test_scores, coef=Wr,
-                                 intercept=br, refit=refit, val_scores=pd.DataFrame(rows), device=dev)
+    return MultilabelProbeResult(
+        best_C=best_C,
+        val_map=val_map,
+        test_map=test_map,
+        per_class_ap=per_class,
+        test_scores=test_scores,
+        coef=Wr,
+        intercept=br,
+        refit=refit,
+        val_scores=pd.DataFrame(rows),
+        device=dev,
+    )
 
 
 def _check_multilabel_splits(X_train, Y_train, X_val, Y_val, X_test, Y_test):
@@ -505,6 +534,7 @@ def _check_multilabel_splits(X_train, Y_train, X_val, Y_val, X_test, Y_test):
             raise ValueError(f"Y_test has {Yte.shape[1]} classes, Y_train has {Ytr.shape[1]}")
     one_sided = np.flatnonzero(Ytr.all(axis=0) | ~Ytr.any(axis=0)).tolist()
     if one_sided:
-        raise ValueError(f"Y_train needs positives and negatives for every class; "
-                         f"class column(s) {one_sided} have only one label")
+        raise ValueError(
+            f"Y_train needs positives and negatives for every class; class column(s) {one_sided} have only one label"
+        )
     return Xtr, Ytr, Xva, Yva, Xte, Yte

@@ -14,8 +14,13 @@ from norep import CATEGORIES
 STATUSES = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "not testable")
 """The verdicts a claim can get."""
 
-CATEGORY_LABELS = {"REINIT": "Reinit", "HPARAM": "Hyper-parameters", "ARCH": "Architecture",
-                   "FWORK": "Framework", "DATASET": "Dataset"}
+CATEGORY_LABELS = {
+    "REINIT": "Reinit",
+    "HPARAM": "Hyper-parameters",
+    "ARCH": "Architecture",
+    "FWORK": "Framework",
+    "DATASET": "Dataset",
+}
 
 MODELS_AND_EXAMPLES = "models within categories, then test examples (hierarchical bootstrap)"
 EXAMPLES_ONLY = "test examples only"
@@ -113,14 +118,28 @@ class ClaimResult:
 
     def record(self) -> dict:
         """A JSON-friendly summary (what the claims page and ``norep zoo report`` show)."""
+
         def num(v):
             return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
-        return {"id": self.claim, "title": self.title, "status": self.status, "kind": self.kind,
-                "effect": num(self.effect), "low": num(self.low), "high": num(self.high),
-                "effect_name": self.effect_name, "resampled": self.resampled, "n_models": int(self.n_models),
-                "n_pairs": int(self.n_pairs), "detectable": num(self.detectable), "sentence": self.sentence,
-                "paper": self.paper, "reason": self.reason, "checks": {k: str(v) for k, v in self.checks.items()}}
+        return {
+            "id": self.claim,
+            "title": self.title,
+            "status": self.status,
+            "kind": self.kind,
+            "effect": num(self.effect),
+            "low": num(self.low),
+            "high": num(self.high),
+            "effect_name": self.effect_name,
+            "resampled": self.resampled,
+            "n_models": int(self.n_models),
+            "n_pairs": int(self.n_pairs),
+            "detectable": num(self.detectable),
+            "sentence": self.sentence,
+            "paper": self.paper,
+            "reason": self.reason,
+            "checks": {k: str(v) for k, v in self.checks.items()},
+        }
 
 
 def power_table(records: Sequence[dict]) -> list[str]:
@@ -149,7 +168,9 @@ def power_table(records: Sequence[dict]) -> list[str]:
             else:
                 reading = r["status"]
         reading = reading.replace("|", "/")
-        lines.append(f"| {r['id']} | {r.get('n_models', '')} | {r.get('n_pairs', '')} | {eff_s} | {det_s} | {reading} |")
+        lines.append(
+            f"| {r['id']} | {r.get('n_models', '')} | {r.get('n_pairs', '')} | {eff_s} | {det_s} | {reading} |"
+        )
     return lines
 
 
@@ -182,13 +203,17 @@ def replicate_table(results: dict[str, Sequence[dict]]) -> list[str]:
 
     if len(names) == 1:
         n = names[0]
-        lines = ["| claim | verdict | effect [95 % interval] | models | pairs | smallest detectable effect |",
-                 "|---|---|---|---|---|---|"]
+        lines = [
+            "| claim | verdict | effect [95 % interval] | models | pairs | smallest detectable effect |",
+            "|---|---|---|---|---|---|",
+        ]
         for cid in ids:
             r = by[n][cid]
             det = "-" if r.get("detectable") is None else f"{r['detectable']:.3g}"
-            lines.append(f"| {cid} | {r['status']} | {cell(r).partition(', ')[2] or '-'} | {r['n_models']} | "
-                         f"{r['n_pairs']} | {det} |")
+            lines.append(
+                f"| {cid} | {r['status']} | {cell(r).partition(', ')[2] or '-'} | {r['n_models']} | "
+                f"{r['n_pairs']} | {det} |"
+            )
         return lines
     lines = ["| claim | " + " | ".join(names) + " | same verdict |", "|---" * (len(names) + 2) + "|"]
     for cid in ids:
@@ -214,7 +239,6 @@ def sign(low: float, high: float) -> int:
     if high < 0:
         return -1
     return 0
-
 
 
 def two_part_status(main: int, second: int) -> str:
@@ -251,13 +275,13 @@ def end_groups(parts: dict) -> tuple[list[str], list[np.ndarray], int, int]:
         pos += len(parts[c])
     return cats, groups, cats.index("REINIT"), cats.index("DATASET")
 
+
 def fmt_band(band) -> str:
     """A band as ``lo-hi`` with three decimals."""
     return f"{band[0]:.3f}-{band[1]:.3f}"
 
 
-def fmt_interval(effect: float, low: float, high: float, *, digits: int = 3, scale: float = 1.0,
-                 unit: str = "") -> str:
+def fmt_interval(effect: float, low: float, high: float, *, digits: int = 3, scale: float = 1.0, unit: str = "") -> str:
     """``'0.123 (95 % CI 0.100 to 0.150)'``.
 
     Examples
@@ -271,19 +295,41 @@ def fmt_interval(effect: float, low: float, high: float, *, digits: int = 3, sca
     return f"{k * effect:.{digits}f}{unit} (95 % CI {k * low:.{digits}f} to {k * high:.{digits}f})"
 
 
-def not_testable(claim: str, title: str, reason: str, *, paper: str = "", n_models: int = 0, n_pairs: int = 0,
-                 kind: str = "finding", choices: dict | None = None) -> ClaimResult:
+def not_testable(
+    claim: str,
+    title: str,
+    reason: str,
+    *,
+    paper: str = "",
+    n_models: int = 0,
+    n_pairs: int = 0,
+    kind: str = "finding",
+    choices: dict | None = None,
+) -> ClaimResult:
     """A :class:`ClaimResult` saying what the store lacks."""
-    return ClaimResult(claim, title, "not testable", reason=reason, paper=paper, n_models=n_models,
-                       n_pairs=n_pairs, kind=kind, choices=choices or {},
-                       sentence=f"Not testable on this store: {reason}.")
+    return ClaimResult(
+        claim,
+        title,
+        "not testable",
+        reason=reason,
+        paper=paper,
+        n_models=n_models,
+        n_pairs=n_pairs,
+        kind=kind,
+        choices=choices or {},
+        sentence=f"Not testable on this store: {reason}.",
+    )
 
 
 def lead(status: str) -> str:
     """The opening words of a verdict sentence."""
-    return {"reproduced": "Reproduced", "partly reproduced": "Partly reproduced",
-            "not reproduced": "Not reproduced", "inconclusive": "Inconclusive at this scale",
-            "not testable": "Not testable"}[status]
+    return {
+        "reproduced": "Reproduced",
+        "partly reproduced": "Partly reproduced",
+        "not reproduced": "Not reproduced",
+        "inconclusive": "Inconclusive at this scale",
+        "not testable": "Not testable",
+    }[status]
 
 
 def cat_label(cat: str) -> str:
@@ -293,8 +339,16 @@ def cat_label(cat: str) -> str:
 # ------------------------------------------------------------------------------------------------
 # studies
 
-def open_study(store, *, base_model: str | None = None, accuracy_band=None, split: str = "test",
-               selection_split: str = "calib", require_embeddings: Sequence[str] = ()):
+
+def open_study(
+    store,
+    *,
+    base_model: str | None = None,
+    accuracy_band=None,
+    split: str = "test",
+    selection_split: str = "calib",
+    require_embeddings: Sequence[str] = (),
+):
     """Open a store as a :class:`norep.notebooks.Study` for the claims.
 
     The study's ``calib_split`` is the selection split: every choice a claim makes (partners,
@@ -302,8 +356,14 @@ def open_study(store, *, base_model: str | None = None, accuracy_band=None, spli
     """
     from norep.notebooks import load_study
 
-    return load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split,
-                      calib_split=selection_split, require_embeddings=require_embeddings)
+    return load_study(
+        store,
+        base_model=base_model,
+        accuracy_band=accuracy_band,
+        split=split,
+        calib_split=selection_split,
+        require_embeddings=require_embeddings,
+    )
 
 
 def selection_accuracy(study) -> dict[str, float]:
@@ -418,12 +478,15 @@ def pair_data(study, names: Sequence[str], split: str) -> PairData:
         rows_e.append(ensemble_probs([pb, p]).argmax(1) == y)
         rows_conf.append(p.max(1).astype(np.float64))
     m, n_ex = len(names), y.shape[0]
-    data = PairData(list(names), y,
-                    np.array(rows_c, dtype=bool).reshape(m, n_ex),
-                    base_pred == y,
-                    np.array(rows_e, dtype=bool).reshape(m, n_ex),
-                    np.array(rows_conf).reshape(m, n_ex),
-                    pb.max(1).astype(np.float64))
+    data = PairData(
+        list(names),
+        y,
+        np.array(rows_c, dtype=bool).reshape(m, n_ex),
+        base_pred == y,
+        np.array(rows_e, dtype=bool).reshape(m, n_ex),
+        np.array(rows_conf).reshape(m, n_ex),
+        pb.max(1).astype(np.float64),
+    )
     cache[key] = data
     return data
 

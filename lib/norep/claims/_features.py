@@ -44,7 +44,7 @@ def feature_partners(study, *, splits, max_per_category: int = 2, categories=Non
     acc = selection_accuracy(study)
     partners = band_partners(study, embeddings_on=splits)
     out = {}
-    for c in (categories or CATEGORIES):
+    for c in categories or CATEGORIES:
         names = [n for n, k in zip(partners, categories_of(study, partners), strict=True) if k == c]
         if names:
             out[c] = sorted(names, key=lambda n: -acc[n])[:max_per_category]
@@ -57,14 +57,23 @@ def probe_splits(study, *, seed: int = 0):
     halved (seeded) into train and validation."""
     st = study.store
     names = [str(n) for n in study.table["name"]]
-    if "train" in st.splits() and not st.is_multilabel("train") and all(st.has_embeddings(n, "train") for n in names
-                                                                         if st.has_embeddings(n, study.split)):
-        return {"train": ("train", slice(None)), "val": (study.calib_split, slice(None)),
-                "test": (study.split, slice(None))}
+    if (
+        "train" in st.splits()
+        and not st.is_multilabel("train")
+        and all(st.has_embeddings(n, "train") for n in names if st.has_embeddings(n, study.split))
+    ):
+        return {
+            "train": ("train", slice(None)),
+            "val": (study.calib_split, slice(None)),
+            "test": (study.split, slice(None)),
+        }
     n_cal = st.n_examples(study.calib_split)
     perm = np.random.default_rng(seed).permutation(n_cal)
-    return {"train": (study.calib_split, np.sort(perm[: n_cal // 2])),
-            "val": (study.calib_split, np.sort(perm[n_cal // 2:])), "test": (study.split, slice(None))}
+    return {
+        "train": (study.calib_split, np.sort(perm[: n_cal // 2])),
+        "val": (study.calib_split, np.sort(perm[n_cal // 2 :])),
+        "test": (study.split, slice(None)),
+    }
 
 
 def _emb(study, name, take):
@@ -78,14 +87,28 @@ def _labels(study, take):
 def _ends_check(claim, title, paper, parts):
     for end in ("REINIT", "DATASET"):
         if len(parts.get(end, [])) < MIN_PARTNERS_PER_END:
-            return not_testable(claim, title, f"no in-band {cat_label(end)} partner with embeddings on the "
-                                "selection split", paper=paper, n_models=1 + sum(map(len, parts.values())),
-                                n_pairs=sum(map(len, parts.values())))
+            return not_testable(
+                claim,
+                title,
+                f"no in-band {cat_label(end)} partner with embeddings on the selection split",
+                paper=paper,
+                n_models=1 + sum(map(len, parts.values())),
+                n_pairs=sum(map(len, parts.values())),
+            )
     return None
 
 
-def mix_probes(study, *, max_per_category=2, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0), probe_max_iter=200,
-               device="cpu", seed=0, rates=MIXED_RATES, categories=None):
+def mix_probes(
+    study,
+    *,
+    max_per_category=2,
+    probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
+    probe_max_iter=200,
+    device="cpu",
+    seed=0,
+    rates=MIXED_RATES,
+    categories=None,
+):
     """Linear probes of the base's and each partner's full embedding and of their mixes (cached).
 
     Returns a dict with ``partners`` (category -> names), ``rows`` (one per probe: partner, category,
@@ -96,7 +119,9 @@ def mix_probes(study, *, max_per_category=2, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100
     categories = tuple(c for c in CATEGORIES if c in (categories or CATEGORIES))
     rates = tuple(float(r) for r in rates)
     if not rates or any(not 0.0 < r < 1.0 for r in rates):
-        raise ValueError(f"rates={rates!r} must be shares strictly between 0 and 1 (the full embeddings are always probed)")
+        raise ValueError(
+            f"rates={rates!r} must be shares strictly between 0 and 1 (the full embeddings are always probed)"
+        )
     key = ("mix", max_per_category, tuple(probe_Cs), probe_max_iter, seed, rates, categories)
     cache = _cache(study)
     if key in cache:
@@ -104,14 +129,25 @@ def mix_probes(study, *, max_per_category=2, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100
     from norep.features import concat_at_rate, linear_probe
 
     parts = feature_partners(study, splits=splits, max_per_category=max_per_category, categories=categories)
-    if not study.store.has_embeddings(study.base, study.split) or not study.store.has_embeddings(study.base, study.calib_split):
+    if not study.store.has_embeddings(study.base, study.split) or not study.store.has_embeddings(
+        study.base, study.calib_split
+    ):
         parts = {}
     take = probe_splits(study, seed=seed)
     y = _labels(study, take)
 
     def probe(X):
-        return linear_probe(X["train"], y["train"], X["val"], y["val"], X["test"], y["test"], Cs=list(probe_Cs),
-                            device=device, max_iter=probe_max_iter)
+        return linear_probe(
+            X["train"],
+            y["train"],
+            X["val"],
+            y["val"],
+            X["test"],
+            y["test"],
+            Cs=list(probe_Cs),
+            device=device,
+            max_iter=probe_max_iter,
+        )
 
     rows, correct = [], {}
     out = {"partners": parts, "rows": rows, "correct": correct, "y": y, "take": take}
@@ -120,8 +156,14 @@ def mix_probes(study, *, max_per_category=2, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100
         return out
     E = {study.base: _emb(study, study.base, take)}
     res = probe(E[study.base])
-    base_row = {"partner": study.base, "category": "base", "rate": 1.0, "dims": E[study.base]["train"].shape[1],
-                "val_accuracy": res.val_accuracy, "accuracy": res.test_accuracy}
+    base_row = {
+        "partner": study.base,
+        "category": "base",
+        "rate": 1.0,
+        "dims": E[study.base]["train"].shape[1],
+        "val_accuracy": res.val_accuracy,
+        "accuracy": res.test_accuracy,
+    }
     base_correct = res.predict(E[study.base]["test"]) == y["test"]
     for cat, names in parts.items():
         for other in names:
@@ -132,21 +174,46 @@ def mix_probes(study, *, max_per_category=2, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100
                 X = {k: concat_at_rate(E[study.base][k], E[other][k], float(r), seed=seed)[0] for k in E[other]}
                 pr = probe(X)
                 correct[(other, float(r))] = pr.predict(X["test"]) == y["test"]
-                rows.append({"partner": other, "category": cat, "rate": float(r), "dims": X["train"].shape[1],
-                             "val_accuracy": pr.val_accuracy, "accuracy": pr.test_accuracy})
+                rows.append(
+                    {
+                        "partner": other,
+                        "category": cat,
+                        "rate": float(r),
+                        "dims": X["train"].shape[1],
+                        "val_accuracy": pr.val_accuracy,
+                        "accuracy": pr.test_accuracy,
+                    }
+                )
             pr = probe(E[other])  # 0/100: the partner's full embedding
             correct[(other, 0.0)] = pr.predict(E[other]["test"]) == y["test"]
-            rows.append({"partner": other, "category": cat, "rate": 0.0, "dims": E[other]["train"].shape[1],
-                         "val_accuracy": pr.val_accuracy, "accuracy": pr.test_accuracy})
+            rows.append(
+                {
+                    "partner": other,
+                    "category": cat,
+                    "rate": 0.0,
+                    "dims": E[other]["train"].shape[1],
+                    "val_accuracy": pr.val_accuracy,
+                    "accuracy": pr.test_accuracy,
+                }
+            )
     out["E"] = E
     out["base_val_accuracy"] = base_row["val_accuracy"]
     cache[key] = out
     return out
 
 
-def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
-                       probe_max_iter: int = 200, device: str = "cpu", categories=None, rates=MIXED_RATES,
-                       n_boot: int = 1000, seed: int = 0) -> ClaimResult:
+def c7_embedding_mixes(
+    study,
+    *,
+    max_per_category: int = 2,
+    probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
+    probe_max_iter: int = 200,
+    device: str = "cpu",
+    categories=None,
+    rates=MIXED_RATES,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ClaimResult:
     """C7 (Sec. 4.6, Fig. 6 left/center): a mix of two embeddings under a fixed dimension budget beats
     either full embedding under linear evaluation, and more so the more the training methods differ.
 
@@ -168,10 +235,19 @@ def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1,
     :data:`MIN_PARTNERS_PER_END` Reinit and Dataset partners with embeddings.
     """
     title = "a mix of two embeddings beats either full embedding, more so for divergent pairs"
-    paper = "mixes (25/75, 50/50, 75/25) beat either full embedding, more for divergent pairs; best pair ResNet-50 + CLIP-S"
-    mp = mix_probes(study, max_per_category=max_per_category, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter,
-                    device=device, seed=seed, categories=categories,
-                    rates=tuple(float(r) for r in rates))
+    paper = (
+        "mixes (25/75, 50/50, 75/25) beat either full embedding, more for divergent pairs; best pair ResNet-50 + CLIP-S"
+    )
+    mp = mix_probes(
+        study,
+        max_per_category=max_per_category,
+        probe_Cs=probe_Cs,
+        probe_max_iter=probe_max_iter,
+        device=device,
+        seed=seed,
+        categories=categories,
+        rates=tuple(float(r) for r in rates),
+    )
     parts = mp["partners"]
     bad = _ends_check("C7", title, paper, parts)
     if bad:
@@ -201,26 +277,50 @@ def c7_embedding_mixes(study, *, max_per_category: int = 2, probe_Cs=(0.01, 0.1,
     status = two_part_status(s1, s2)
     gains = dict(zip(names, G.mean(axis=1).tolist(), strict=True))
     best = max(gains, key=gains.get)
-    sentence = (f"{lead(status)}: the mix chosen on validation beats the full embedding chosen on validation by "
-                f"{fmt_interval(ci.estimate[0], ci.low[0], ci.high[0], digits=1, scale=100, unit=' points')} for "
-                f"the Dataset pairs; Dataset minus Reinit pairs "
-                f"{fmt_interval(ci.estimate[1], ci.low[1], ci.high[1], digits=1, scale=100, unit=' points')}; "
-                f"largest gain for {best} ({cat_label(categories_of(study, [best])[0])}, "
-                f"{100 * gains[best]:+.1f} points).")
-    return ClaimResult("C7", title, status, float(ci.estimate[0]), float(ci.low[0]), float(ci.high[0]),
-                       effect_name="test accuracy of the best mix minus the best full embedding (both chosen on "
-                                   "validation), Dataset pairs",
-                       resampled=FEATURES_RESAMPLED, n_models=1 + len(names), n_pairs=len(names),
-                       sentence=sentence, paper=paper,
-                       checks={"mix_beats_full": f"interval {'above' if s1 > 0 else 'below' if s1 < 0 else 'includes'} 0",
-                               "more_for_divergent": fmt_interval(ci.estimate[1], ci.low[1], ci.high[1])},
-                       choices={"partners": parts, "chosen": chosen},
-                       details={"table": rows, "gains": gains, "chosen": chosen})
+    sentence = (
+        f"{lead(status)}: the mix chosen on validation beats the full embedding chosen on validation by "
+        f"{fmt_interval(ci.estimate[0], ci.low[0], ci.high[0], digits=1, scale=100, unit=' points')} for "
+        f"the Dataset pairs; Dataset minus Reinit pairs "
+        f"{fmt_interval(ci.estimate[1], ci.low[1], ci.high[1], digits=1, scale=100, unit=' points')}; "
+        f"largest gain for {best} ({cat_label(categories_of(study, [best])[0])}, "
+        f"{100 * gains[best]:+.1f} points)."
+    )
+    return ClaimResult(
+        "C7",
+        title,
+        status,
+        float(ci.estimate[0]),
+        float(ci.low[0]),
+        float(ci.high[0]),
+        effect_name="test accuracy of the best mix minus the best full embedding (both chosen on "
+        "validation), Dataset pairs",
+        resampled=FEATURES_RESAMPLED,
+        n_models=1 + len(names),
+        n_pairs=len(names),
+        sentence=sentence,
+        paper=paper,
+        checks={
+            "mix_beats_full": f"interval {'above' if s1 > 0 else 'below' if s1 < 0 else 'includes'} 0",
+            "more_for_divergent": fmt_interval(ci.estimate[1], ci.low[1], ci.high[1]),
+        },
+        choices={"partners": parts, "chosen": chosen},
+        details={"table": rows, "gains": gains, "chosen": chosen},
+    )
 
 
-def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
-                   probe_max_iter: int = 200, device: str = "cpu", categories=None, rates=MIXED_RATES,
-                   n_boot: int = 1000, seed: int = 0) -> ClaimResult:
+def c8_compression(
+    study,
+    *,
+    max_per_category: int = 2,
+    n_points: int = 8,
+    probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
+    probe_max_iter: int = 200,
+    device: str = "cpu",
+    categories=None,
+    rates=MIXED_RATES,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ClaimResult:
     """C8 (Sec. 4.6, Fig. 6 right): ranking the concatenated dimensions by the diversity heuristic,
     divergently trained pairs reach the target accuracy with fewer dimensions.
 
@@ -228,9 +328,10 @@ def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe
     (:func:`norep.features.diversity_order`, fitted on the probes' training rows) and probes are
     fitted on ``n_points`` prefixes spaced geometrically from 1/64 of the concatenation to all of
     it. The target, fixed on the *validation* split, is :data:`TARGET_FRACTION` of the validation
-    accuracy of the base's full embedding (the paper's 76 % is about its ResNet-50's accuracy); a pair's cost is the smallest prefix
-    whose *test* accuracy reaches it, interpolated in log2 dimensions between the prefixes around the
-    crossing (a pair that never does is counted at twice the full concatenation, and said so). The effect is the mean log2 dimensions of the Reinit pairs minus
+    accuracy of the base's full embedding (the paper's 76 % is about its ResNet-50's accuracy); a
+    pair's cost is the smallest prefix whose *test* accuracy reaches it, interpolated in log2
+    dimensions between the prefixes around the crossing (a pair that never does is counted at twice
+    the full concatenation, and said so). The effect is the mean log2 dimensions of the Reinit pairs minus
     that of the Dataset pairs (positive: Dataset pairs need fewer), hierarchical bootstrap
     (partners within categories, then test examples; the probes stay fixed).
 
@@ -244,9 +345,16 @@ def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe
     title = "divergent pairs reach the target accuracy with fewer diverse dimensions"
     paper = "dims to reach 76 % (multiples of 256): Reinit 2304, Hyper-parameters 2057, Architecture 1392, Dataset 512"
     n_points = check_positive_int("n_points", n_points, 2)
-    mp = mix_probes(study, max_per_category=max_per_category, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter,
-                    device=device, seed=seed, categories=categories,
-                    rates=tuple(float(r) for r in rates))
+    mp = mix_probes(
+        study,
+        max_per_category=max_per_category,
+        probe_Cs=probe_Cs,
+        probe_max_iter=probe_max_iter,
+        device=device,
+        seed=seed,
+        categories=categories,
+        rates=tuple(float(r) for r in rates),
+    )
     parts = mp["partners"]
     bad = _ends_check("C8", title, paper, parts)
     if bad:
@@ -263,17 +371,39 @@ def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe
         preds = []
         for k in ks:
             cols = np.sort(order[:k])
-            res = linear_probe(X["train"][:, cols], y["train"], X["val"][:, cols], y["val"], X["test"][:, cols],
-                               y["test"], Cs=list(probe_Cs), device=device, max_iter=probe_max_iter)
+            res = linear_probe(
+                X["train"][:, cols],
+                y["train"],
+                X["val"][:, cols],
+                y["val"],
+                X["test"][:, cols],
+                y["test"],
+                Cs=list(probe_Cs),
+                device=device,
+                max_iter=probe_max_iter,
+            )
             preds.append(res.predict(X["test"][:, cols]) == y["test"])
-            curves.append({"partner": n, "category": categories_of(study, [n])[0], "dims": int(k),
-                           "val_accuracy": res.val_accuracy, "accuracy": res.test_accuracy})
+            curves.append(
+                {
+                    "partner": n,
+                    "category": categories_of(study, [n])[0],
+                    "dims": int(k),
+                    "val_accuracy": res.val_accuracy,
+                    "accuracy": res.test_accuracy,
+                }
+            )
         saturated.append(curves[-len(ks)]["val_accuracy"] >= target)
         reach_rows.append((n, ks, np.array(preds, dtype=np.float64), total))
     if all(saturated):
-        return not_testable("C8", title, f"every pair reaches the target {target:.3f} ({TARGET_FRACTION:.0%} of the "
-                            "base embedding's validation accuracy) at the first prefix: the target saturates", paper=paper,
-                            n_models=1 + len(names), n_pairs=len(names))
+        return not_testable(
+            "C8",
+            title,
+            f"every pair reaches the target {target:.3f} ({TARGET_FRACTION:.0%} of the "
+            "base embedding's validation accuracy) at the first prefix: the target saturates",
+            paper=paper,
+            n_models=1 + len(names),
+            n_pairs=len(names),
+        )
     cats, groups, i_lo, i_hi = end_groups(parts)
 
     def log_dims(w):
@@ -300,28 +430,51 @@ def c8_compression(study, *, max_per_category: int = 2, n_points: int = 8, probe
 
     ci = hierarchical_bootstrap_ci(stat, groups, y["test"].shape[0], n_resamples=n_boot, seed=seed)
     ld = log_dims(np.ones(y["test"].shape[0]))
-    dims = {n: (int(round(2 ** v)) if 2 ** v <= r[3] else None) for n, v, r in zip(names, ld, reach_rows, strict=True)}
+    dims = {n: (int(round(2**v)) if 2**v <= r[3] else None) for n, v, r in zip(names, ld, reach_rows, strict=True)}
     s = sign(ci.low, ci.high)
     status = {1: "reproduced", -1: "not reproduced", 0: "inconclusive"}[s]
     per_cat = {c: [dims[names[i]] for i in groups[k]] for k, c in enumerate(cats)}
-    sentence = (f"{lead(status)}: dimensions to reach {100 * target:.1f} % ({TARGET_FRACTION:.0%} of the base "
-                f"embedding's validation accuracy) "
-                f"on test: " + "; ".join(f"{cat_label(c)} " + ", ".join("never" if v is None else str(v) for v in vals)
-                                         for c, vals in per_cat.items())
-                + f"; mean log2 dimensions, Reinit minus Dataset = {fmt_interval(ci.estimate, ci.low, ci.high, digits=2)}.")
+    sentence = (
+        f"{lead(status)}: dimensions to reach {100 * target:.1f} % ({TARGET_FRACTION:.0%} of the base "
+        f"embedding's validation accuracy) "
+        f"on test: "
+        + "; ".join(
+            f"{cat_label(c)} " + ", ".join("never" if v is None else str(v) for v in vals)
+            for c, vals in per_cat.items()
+        )
+        + f"; mean log2 dimensions, Reinit minus Dataset = {fmt_interval(ci.estimate, ci.low, ci.high, digits=2)}."
+    )
     import pandas as pd
 
-    return ClaimResult("C8", title, status, ci.estimate, ci.low, ci.high,
-                       effect_name="mean log2 dimensions to reach the target, Reinit minus Dataset pairs",
-                       resampled=FEATURES_RESAMPLED + " (probes fixed)", n_models=1 + len(names), n_pairs=len(names),
-                       sentence=sentence, paper=paper,
-                       checks={"target_from_validation": f"{target:.4f}", "saturated_pairs": int(sum(saturated))},
-                       choices={"partners": parts, "target": round(target, 6)},
-                       details={"curves": pd.DataFrame(curves), "dims": dims, "target": target})
+    return ClaimResult(
+        "C8",
+        title,
+        status,
+        ci.estimate,
+        ci.low,
+        ci.high,
+        effect_name="mean log2 dimensions to reach the target, Reinit minus Dataset pairs",
+        resampled=FEATURES_RESAMPLED + " (probes fixed)",
+        n_models=1 + len(names),
+        n_pairs=len(names),
+        sentence=sentence,
+        paper=paper,
+        checks={"target_from_validation": f"{target:.4f}", "saturated_pairs": int(sum(saturated))},
+        choices={"partners": parts, "target": round(target, 6)},
+        details={"curves": pd.DataFrame(curves), "dims": dims, "target": target},
+    )
 
 
-def transfer_probes(study, *, down_splits=("down_train", "down_val", "down_test"), probe_Cs=(0.1, 1.0, 10.0),
-                    probe_refit="train", max_per_category=2, categories=None, device="cpu"):
+def transfer_probes(
+    study,
+    *,
+    down_splits=("down_train", "down_val", "down_test"),
+    probe_Cs=(0.1, 1.0, 10.0),
+    probe_refit="train",
+    max_per_category=2,
+    categories=None,
+    device="cpu",
+):
     """Multi-label probes of every model with downstream embeddings and of the base paired with partners
     (up to ``max_per_category`` per category of ``categories``, default all; cached on the study).
     ``device`` is the torch device of the probes (``"auto"``: a GPU when present)."""
@@ -341,8 +494,9 @@ def transfer_probes(study, *, down_splits=("down_train", "down_val", "down_test"
         return [np.asarray(st.embeddings(n, s), dtype=np.float32) for s in down_splits]
 
     def probe(Xs):
-        return multilabel_probe(Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=list(probe_Cs), refit=probe_refit,
-                                device=device)
+        return multilabel_probe(
+            Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=list(probe_Cs), refit=probe_refit, device=device
+        )
 
     singles = {}
     for n in models:
@@ -367,9 +521,18 @@ def transfer_probes(study, *, down_splits=("down_train", "down_val", "down_test"
     return out
 
 
-def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), probe_Cs=(0.1, 1.0, 10.0),
-                probe_refit: str = "train", max_per_category: int = 2, categories=None, n_boot: int = 1000,
-                seed: int = 0, device: str = "cpu") -> ClaimResult:
+def c9_transfer(
+    study,
+    *,
+    down_splits=("down_train", "down_val", "down_test"),
+    probe_Cs=(0.1, 1.0, 10.0),
+    probe_refit: str = "train",
+    max_per_category: int = 2,
+    categories=None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    device: str = "cpu",
+) -> ClaimResult:
     """C9 (Sec. 4.7, Fig. 7): the best upstream model is not the best transfer model, and concatenating two
     models' embeddings helps most for the most differently trained pairs.
 
@@ -394,13 +557,23 @@ def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), p
     from norep.transfer import voc07_map_resampler
 
     title = "best upstream model is not the best transfer model; concatenation helps divergent pairs most"
-    paper = "best ImageNet model (MPL) is not the best transfer model; a pair reaches 91.4 % mAP vs 90.7 % for its best member"
+    paper = (
+        "best ImageNet model (MPL) is not the best transfer model; "
+        "a pair reaches 91.4 % mAP vs 90.7 % for its best member"
+    )
     st = study.store
     missing = [s for s in down_splits if s not in st.splits() or not st.is_multilabel(s)]
     if missing:
         return not_testable("C9", title, f"the store has no multi-label downstream split(s) {missing}", paper=paper)
-    tp = transfer_probes(study, down_splits=down_splits, probe_Cs=probe_Cs, probe_refit=probe_refit,
-                         max_per_category=max_per_category, categories=categories, device=device)
+    tp = transfer_probes(
+        study,
+        down_splits=down_splits,
+        probe_Cs=probe_Cs,
+        probe_refit=probe_refit,
+        max_per_category=max_per_category,
+        categories=categories,
+        device=device,
+    )
     parts = tp["partners"]
     bad = _ends_check("C9", title, paper, parts)
     if bad:
@@ -411,12 +584,13 @@ def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), p
     singles, pairs = tp["singles"], tp["pairs"]
     better = {n: (study.base if singles[study.base]["val_map"] >= singles[n]["val_map"] else n) for n in names}
 
-    pair_member_map = voc07_map_resampler(Y, [pairs[n]["scores"] for n in names]
-                                          + [singles[better[n]]["scores"] for n in names])
+    pair_member_map = voc07_map_resampler(
+        Y, [pairs[n]["scores"] for n in names] + [singles[better[n]]["scores"] for n in names]
+    )
 
     def gains(counts=None):  # every pair's mAP minus its better member's (test examples drawn counts times)
         m = pair_member_map(counts)
-        return m[:len(names)] - m[len(names):]
+        return m[: len(names)] - m[len(names) :]
 
     cats, groups, i_lo, i_hi = end_groups(parts)
 
@@ -449,26 +623,51 @@ def c9_transfer(study, *, down_splits=("down_train", "down_val", "down_test"), p
     g_all = dict(zip(names, gains().tolist(), strict=True))
     dims = {n: int(np.asarray(st.embeddings(n, down_splits[0])).shape[1]) for n in [study.base, *names]}
     matched = len({dims[n] for n in names}) == 1
-    sentence = (f"{lead(status)}: mAP gain of the base's embedding concatenated with a partner's over the better member "
-                f"(chosen on validation), Dataset minus Reinit pairs = "
-                f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=1, scale=100, unit=' points')}"
-                f"{'' if matched else ' (partners of different widths: dimensions not matched)'}; the best upstream "
-                f"model on the selection split, {up_best}, is {'also' if up_best == down_best else 'not'} the best "
-                f"transfer model on validation ({down_best}; test mAP difference "
-                f"{fmt_interval(ci_a.estimate, ci_a.low, ci_a.high, digits=1, scale=100, unit=' points')}).")
-    return ClaimResult("C9", title, status, ci.estimate, ci.low, ci.high,
-                       effect_name="downstream mAP gain of a pair over its better member, Dataset minus Reinit pairs",
-                       resampled=FEATURES_RESAMPLED + " (downstream test examples)", n_models=len(models),
-                       n_pairs=len(names), sentence=sentence, paper=paper,
-                       checks={"pairs_help_divergent": f"interval {'above' if s1 > 0 else 'below' if s1 < 0 else 'includes'} 0",
-                               "best_upstream_not_best_downstream": up_best != down_best and s2 > 0},
-                       choices={"partners": parts, "better_member": better, "best_upstream": up_best,
-                                "best_downstream": down_best},
-                       details={"pair_gain": g_all, "singles": {n: {k: v for k, v in s.items() if k != "scores"}
-                                                                for n, s in singles.items()},
-                                "pairs": {n: {k: v for k, v in s.items() if k != "scores"} for n, s in pairs.items()},
-                                "matched_dims": matched})
+    sentence = (
+        f"{lead(status)}: mAP gain of the base's embedding concatenated with a partner's over the better member "
+        f"(chosen on validation), Dataset minus Reinit pairs = "
+        f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=1, scale=100, unit=' points')}"
+        f"{'' if matched else ' (partners of different widths: dimensions not matched)'}; the best upstream "
+        f"model on the selection split, {up_best}, is {'also' if up_best == down_best else 'not'} the best "
+        f"transfer model on validation ({down_best}; test mAP difference "
+        f"{fmt_interval(ci_a.estimate, ci_a.low, ci_a.high, digits=1, scale=100, unit=' points')})."
+    )
+    return ClaimResult(
+        "C9",
+        title,
+        status,
+        ci.estimate,
+        ci.low,
+        ci.high,
+        effect_name="downstream mAP gain of a pair over its better member, Dataset minus Reinit pairs",
+        resampled=FEATURES_RESAMPLED + " (downstream test examples)",
+        n_models=len(models),
+        n_pairs=len(names),
+        sentence=sentence,
+        paper=paper,
+        checks={
+            "pairs_help_divergent": f"interval {'above' if s1 > 0 else 'below' if s1 < 0 else 'includes'} 0",
+            "best_upstream_not_best_downstream": up_best != down_best and s2 > 0,
+        },
+        choices={"partners": parts, "better_member": better, "best_upstream": up_best, "best_downstream": down_best},
+        details={
+            "pair_gain": g_all,
+            "singles": {n: {k: v for k, v in s.items() if k != "scores"} for n, s in singles.items()},
+            "pairs": {n: {k: v for k, v in s.items() if k != "scores"} for n, s in pairs.items()},
+            "matched_dims": matched,
+        },
+    )
 
 
-__all__ = ["MIN_PARTNERS_PER_END", "MIXED_RATES", "TARGET_FRACTION", "feature_partners", "probe_splits", "mix_probes", "transfer_probes",
-           "c7_embedding_mixes", "c8_compression", "c9_transfer"]
+__all__ = [
+    "MIN_PARTNERS_PER_END",
+    "MIXED_RATES",
+    "TARGET_FRACTION",
+    "feature_partners",
+    "probe_splits",
+    "mix_probes",
+    "transfer_probes",
+    "c7_embedding_mixes",
+    "c8_compression",
+    "c9_transfer",
+]

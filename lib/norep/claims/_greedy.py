@@ -63,16 +63,23 @@ def greedy_runs(study, *, starts=None, steps: int = 3, max_starts: int = 6):
         pool = [m for m in names if m != s and (1 - acc[m]) >= LOW_ACCURACY_ERROR_RATIO * (1 - acc[s])]
         if len(pool) < MIN_POOL_C6:
             continue
-        res = store_greedy_selection(study.store, base=s, steps=min(steps, len(pool)), candidates=pool,
-                                     selection_split=study.calib_split, eval_split=study.split)
+        res = store_greedy_selection(
+            study.store,
+            base=s,
+            steps=min(steps, len(pool)),
+            candidates=pool,
+            selection_split=study.calib_split,
+            eval_split=study.split,
+        )
         length = 1 + int(np.argmax(res.accuracies[1:]))
         runs[s] = {"pool": pool, "result": res, "length": length}
     cache[key] = runs
     return runs
 
 
-def c6_low_accuracy_greedy(study, *, starts=None, steps: int = 3, max_starts: int = 6, n_boot: int = 1000,
-                           seed: int = 0) -> ClaimResult:
+def c6_low_accuracy_greedy(
+    study, *, starts=None, steps: int = 3, max_starts: int = 6, n_boot: int = 1000, seed: int = 0
+) -> ClaimResult:
     """C6 (Sec. 4.5, Fig. 5): low-accuracy, differently trained models improve a high-accuracy model
     when greedily added; the best first addition complements the start's methodology.
 
@@ -91,13 +98,21 @@ def c6_low_accuracy_greedy(study, *, starts=None, steps: int = 3, max_starts: in
     from norep.ensembles import ensemble_probs
 
     title = "low-accuracy models improve high-accuracy ones in greedy ensembles"
-    paper = ("ResNet-50 76.2 % + CLIP-S-ZS 63.3 % = 77.7 %; BiT-1k 82.85 % + only models below 77.44 % = 86.66 %; "
-             "the best first addition complements the start's methodology")
+    paper = (
+        "ResNet-50 76.2 % + CLIP-S-ZS 63.3 % = 77.7 %; BiT-1k 82.85 % + only models below 77.44 % = 86.66 %; "
+        "the best first addition complements the start's methodology"
+    )
     runs = greedy_runs(study, starts=starts, steps=steps, max_starts=max_starts)
     if len(runs) < MIN_STARTS_C6:
-        return not_testable("C6", title, f"{len(runs)} start model(s) have at least {MIN_POOL_C6} candidates whose "
-                            f"selection-split error is {LOW_ACCURACY_ERROR_RATIO}x theirs; at least {MIN_STARTS_C6} "
-                            "are needed", paper=paper, n_models=len(runs))
+        return not_testable(
+            "C6",
+            title,
+            f"{len(runs)} start model(s) have at least {MIN_POOL_C6} candidates whose "
+            f"selection-split error is {LOW_ACCURACY_ERROR_RATIO}x theirs; at least {MIN_STARTS_C6} "
+            "are needed",
+            paper=paper,
+            n_models=len(runs),
+        )
     y = np.asarray(study.labels())
     start_ok, ens_ok = [], []
     for s, r in runs.items():
@@ -126,23 +141,40 @@ def c6_low_accuracy_greedy(study, *, starts=None, steps: int = 3, max_starts: in
     pool_top = max(max(acc[m] for m in r["pool"]) for r in runs.values())
     gains = (ens_ok.mean(1) - start_ok.mean(1)).tolist()
     best = starts_l[int(np.argmax(gains))]
-    sentence = (f"{lead(status)}: greedy ensembles (pool: models with at least {LOW_ACCURACY_ERROR_RATIO}x the "
-                f"start's selection-split error; length chosen on the selection split) gain "
-                f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=1, scale=100, unit=' points')} over their start "
-                f"on test, mean over {len(runs)} starts; best {best} {100 * start_ok[starts_l.index(best)].mean():.1f} % "
-                f"-> {100 * ens_ok[starts_l.index(best)].mean():.1f} %; first addition from another category for "
-                f"{other} of {len(runs)} starts.")
-    return ClaimResult("C6", title, status, ci.estimate, ci.low, ci.high,
-                       effect_name="test accuracy of the greedy ensemble minus its start, mean over starts",
-                       resampled="start models, then test examples",
-                       n_models=len(set(starts_l) | {m for r in runs.values() for m in r["pool"]}),
-                       n_pairs=len(runs), sentence=sentence, paper=paper,
-                       checks={"complements": f"{other} of {len(runs)} first additions from another category"},
-                       choices={s: {"pool": r["pool"], "selected": r["result"].selected, "length": r["length"]}
-                                for s, r in runs.items()},
-                       details={"runs": runs, "gains": dict(zip(starts_l, gains, strict=True)),
-                                "start_category": cat, "first_added_category": {s: first_cat[first[s]] for s in starts_l},
-                                "pool_top_selection_accuracy": pool_top, "labels": cat_label})
+    sentence = (
+        f"{lead(status)}: greedy ensembles (pool: models with at least {LOW_ACCURACY_ERROR_RATIO}x the "
+        f"start's selection-split error; length chosen on the selection split) gain "
+        f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=1, scale=100, unit=' points')} over their start "
+        f"on test, mean over {len(runs)} starts; best {best} {100 * start_ok[starts_l.index(best)].mean():.1f} % "
+        f"-> {100 * ens_ok[starts_l.index(best)].mean():.1f} %; first addition from another category for "
+        f"{other} of {len(runs)} starts."
+    )
+    return ClaimResult(
+        "C6",
+        title,
+        status,
+        ci.estimate,
+        ci.low,
+        ci.high,
+        effect_name="test accuracy of the greedy ensemble minus its start, mean over starts",
+        resampled="start models, then test examples",
+        n_models=len(set(starts_l) | {m for r in runs.values() for m in r["pool"]}),
+        n_pairs=len(runs),
+        sentence=sentence,
+        paper=paper,
+        checks={"complements": f"{other} of {len(runs)} first additions from another category"},
+        choices={
+            s: {"pool": r["pool"], "selected": r["result"].selected, "length": r["length"]} for s, r in runs.items()
+        },
+        details={
+            "runs": runs,
+            "gains": dict(zip(starts_l, gains, strict=True)),
+            "start_category": cat,
+            "first_added_category": {s: first_cat[first[s]] for s in starts_l},
+            "pool_top_selection_accuracy": pool_top,
+            "labels": cat_label,
+        },
+    )
 
 
 __all__ = ["LOW_ACCURACY_ERROR_RATIO", "MIN_STARTS_C6", "MIN_POOL_C6", "greedy_runs", "c6_low_accuracy_greedy"]

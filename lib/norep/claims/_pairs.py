@@ -41,13 +41,25 @@ def _ends(study, partners, claim, title, paper):
     groups = by_category(study, partners)
     for end in ("REINIT", "DATASET"):
         if end not in groups:
-            return None, not_testable(claim, title, f"no model of the {cat_label(end)} category lies in the "
-                                      f"accuracy band {fmt_band(selection_band(study))} on the selection split", paper=paper,
-                                      n_models=count_models(study, partners), n_pairs=len(partners))
+            return None, not_testable(
+                claim,
+                title,
+                f"no model of the {cat_label(end)} category lies in the "
+                f"accuracy band {fmt_band(selection_band(study))} on the selection split",
+                paper=paper,
+                n_models=count_models(study, partners),
+                n_pairs=len(partners),
+            )
         if len(groups[end]) < MIN_MODELS_PER_END:
-            return None, not_testable(claim, title, f"only {len(groups[end])} in-band {cat_label(end)} model(s); "
-                                      f"at least {MIN_MODELS_PER_END} are needed to treat models as units",
-                                      paper=paper, n_models=count_models(study, partners), n_pairs=len(partners))
+            return None, not_testable(
+                claim,
+                title,
+                f"only {len(groups[end])} in-band {cat_label(end)} model(s); "
+                f"at least {MIN_MODELS_PER_END} are needed to treat models as units",
+                paper=paper,
+                n_models=count_models(study, partners),
+                n_pairs=len(partners),
+            )
     return groups, None
 
 
@@ -82,9 +94,11 @@ def c1_error_inconsistency(study, *, n_boot: int = 1000, seed: int = 0) -> Claim
 
     def stat(members, w):
         ei, bc, bw = (d.weighted(a, w) for a in (incons, both_c, both_w))
-        return [ei[members[i_hi]].mean() - ei[members[i_lo]].mean(),
-                bc[members[i_hi]].mean() - bc[members[i_lo]].mean(),
-                bw[members[i_hi]].mean() - bw[members[i_lo]].mean()]
+        return [
+            ei[members[i_hi]].mean() - ei[members[i_lo]].mean(),
+            bc[members[i_hi]].mean() - bc[members[i_lo]].mean(),
+            bw[members[i_hi]].mean() - bw[members[i_lo]].mean(),
+        ]
 
     ci = hierarchical_bootstrap_ci(stat, [groups[c] for c in cats], d.y.shape[0], n_resamples=n_boot, seed=seed)
     ei_m = d.weighted(incons, None)
@@ -97,22 +111,40 @@ def c1_error_inconsistency(study, *, n_boot: int = 1000, seed: int = 0) -> Claim
     else:
         status = "not reproduced" if s < 0 else "inconclusive"
     order = " < ".join(cat_label(c) for c in cats)
-    sentence = (f"{lead(status)}: mean error inconsistency with the base, Dataset minus Reinit = "
-                f"{fmt_interval(ci.estimate[0], ci.low[0], ci.high[0])}; category means "
-                + ", ".join(f"{cat_label(c)} {means[c]:.3f}" for c in cats)
-                + f" ({'ordered' if monotone else 'not ordered'} as {order}); both-correct "
-                f"{'falls' if bc_falls else 'does not fall'} ({ci.estimate[1]:+.3f}), both-wrong "
-                f"{'falls' if bw_falls else 'does not fall'} ({ci.estimate[2]:+.3f}) from Reinit to Dataset.")
+    sentence = (
+        f"{lead(status)}: mean error inconsistency with the base, Dataset minus Reinit = "
+        f"{fmt_interval(ci.estimate[0], ci.low[0], ci.high[0])}; category means "
+        + ", ".join(f"{cat_label(c)} {means[c]:.3f}" for c in cats)
+        + f" ({'ordered' if monotone else 'not ordered'} as {order}); both-correct "
+        f"{'falls' if bc_falls else 'does not fall'} ({ci.estimate[1]:+.3f}), both-wrong "
+        f"{'falls' if bw_falls else 'does not fall'} ({ci.estimate[2]:+.3f}) from Reinit to Dataset."
+    )
     return ClaimResult(
-        "C1", title, status, float(ci.estimate[0]), float(ci.low[0]), float(ci.high[0]),
+        "C1",
+        title,
+        status,
+        float(ci.estimate[0]),
+        float(ci.low[0]),
+        float(ci.high[0]),
         effect_name="mean error inconsistency with the base, Dataset minus Reinit",
-        resampled=MODELS_AND_EXAMPLES, n_models=count_models(study, partners), n_pairs=len(partners),
-        sentence=sentence, paper=paper,
-        checks={"ends": f"interval {'above' if s > 0 else 'below' if s < 0 else 'includes'} 0",
-                "ordered": monotone, "both_correct_falls": bc_falls, "both_wrong_falls": bw_falls},
+        resampled=MODELS_AND_EXAMPLES,
+        n_models=count_models(study, partners),
+        n_pairs=len(partners),
+        sentence=sentence,
+        paper=paper,
+        checks={
+            "ends": f"interval {'above' if s > 0 else 'below' if s < 0 else 'includes'} 0",
+            "ordered": monotone,
+            "both_correct_falls": bc_falls,
+            "both_wrong_falls": bw_falls,
+        },
         choices={"partners": partners},
-        details={"category_means": means, "both_correct_gap": float(ci.estimate[1]),
-                 "both_wrong_gap": float(ci.estimate[2])})
+        details={
+            "category_means": means,
+            "both_correct_gap": float(ci.estimate[1]),
+            "both_wrong_gap": float(ci.estimate[2]),
+        },
+    )
 
 
 def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResult:
@@ -138,9 +170,14 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResult
     paper = "gain grows linearly with error inconsistency; ResNet-50 76.5 % + ALIGN-ZS 75.5 % = 83.4 % (+~7 points)"
     partners = band_partners(study)
     if len(partners) < MIN_PAIRS_C2:
-        return not_testable("C2", title, f"{len(partners)} in-band pair(s) with the base; at least {MIN_PAIRS_C2} "
-                            "are needed to fit a line", paper=paper, n_models=count_models(study, partners),
-                            n_pairs=len(partners))
+        return not_testable(
+            "C2",
+            title,
+            f"{len(partners)} in-band pair(s) with the base; at least {MIN_PAIRS_C2} are needed to fit a line",
+            paper=paper,
+            n_models=count_models(study, partners),
+            n_pairs=len(partners),
+        )
     d = pair_data(study, partners, study.split)
     incons = d.correct != d.base_correct[None]
 
@@ -172,27 +209,45 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResult
     gain_m = d.ensemble_correct.mean(axis=1) - (acc_m + d.base_correct.mean()) / 2
     r = float(np.corrcoef(ei_m, gain_m)[0, 1]) if np.ptp(ei_m) > 0 and np.ptp(gain_m) > 0 else float("nan")
     with np.errstate(invalid="ignore", divide="ignore"):
-        conv = ((d.ensemble_correct & incons).sum(axis=1) / incons.sum(axis=1))
+        conv = (d.ensemble_correct & incons).sum(axis=1) / incons.sum(axis=1)
     s1, s2 = sign(slope.low, slope.high), sign(abs_ci.low, abs_ci.high)
     status = two_part_status(s1, s2)
     cat = by_category(study, [best])
-    sentence = (f"{lead(status)}: slope of the ensemble gain on error inconsistency "
-                f"{fmt_interval(slope.estimate, slope.low, slope.high, digits=2)} over {len(partners)} pairs "
-                f"(r = {r:.2f}; mean conversion rate {np.nanmean(conv):.3f}: a slope near conversion - 1/2 "
-                f"follows from the definitions); best partner chosen on the selection split, {best} "
-                f"({cat_label(next(iter(cat)))}): its ensemble with the base beats the better member (on the selection split) by "
-                f"{fmt_interval(abs_ci.estimate, abs_ci.low, abs_ci.high, digits=1, scale=100, unit=' points')} on test.")
+    sentence = (
+        f"{lead(status)}: slope of the ensemble gain on error inconsistency "
+        f"{fmt_interval(slope.estimate, slope.low, slope.high, digits=2)} over {len(partners)} pairs "
+        f"(r = {r:.2f}; mean conversion rate {np.nanmean(conv):.3f}: a slope near conversion - 1/2 "
+        f"follows from the definitions); best partner chosen on the selection split, {best} "
+        f"({cat_label(next(iter(cat)))}): its ensemble with the base beats the better member "
+        f"(on the selection split) by "
+        f"{fmt_interval(abs_ci.estimate, abs_ci.low, abs_ci.high, digits=1, scale=100, unit=' points')} on test."
+    )
     return ClaimResult(
-        "C2", title, status, float(slope.estimate), float(slope.low), float(slope.high),
+        "C2",
+        title,
+        status,
+        float(slope.estimate),
+        float(slope.low),
+        float(slope.high),
         effect_name="slope of ensemble gain on error inconsistency across pairs with the base",
         resampled="pairs with the base, then test examples (slope); test examples (absolute gain of the pair "
-                  "chosen on the selection split)",
-        n_models=count_models(study, partners), n_pairs=len(partners), sentence=sentence, paper=paper,
-        checks={"slope": f"interval {'above' if s1 > 0 else 'below' if s1 < 0 else 'includes'} 0",
-                "absolute_gain": fmt_interval(abs_ci.estimate, abs_ci.low, abs_ci.high)},
+        "chosen on the selection split)",
+        n_models=count_models(study, partners),
+        n_pairs=len(partners),
+        sentence=sentence,
+        paper=paper,
+        checks={
+            "slope": f"interval {'above' if s1 > 0 else 'below' if s1 < 0 else 'includes'} 0",
+            "absolute_gain": fmt_interval(abs_ci.estimate, abs_ci.low, abs_ci.high),
+        },
         choices={"partners": partners, "best_partner": best},
-        details={"absolute_gain": tuple(abs_ci), "r": r, "best_partner": best,
-                 "slope_mean_conversion": float(np.nanmean(conv)) - 0.5})
+        details={
+            "absolute_gain": tuple(abs_ci),
+            "r": r,
+            "best_partner": best,
+            "slope_mean_conversion": float(np.nanmean(conv)) - 0.5,
+        },
+    )
 
 
 def c3_conversion_rate(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResult:
@@ -230,13 +285,28 @@ def c3_conversion_rate(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResu
     means = {c: float(np.mean(conv[groups[c]])) for c in cats}
     s = sign(ci.low, ci.high)
     status = {1: "reproduced", -1: "not reproduced", 0: "inconclusive"}[s]
-    sentence = (f"{lead(status)}: mean conversion rate, Dataset minus Reinit = "
-                f"{fmt_interval(ci.estimate, ci.low, ci.high)}; category means "
-                + ", ".join(f"{cat_label(c)} {means[c]:.3f}" for c in cats) + ".")
-    return ClaimResult("C3", title, status, ci.estimate, ci.low, ci.high,
-                       effect_name="mean conversion rate, Dataset minus Reinit", resampled=MODELS_AND_EXAMPLES,
-                       n_models=count_models(study, partners), n_pairs=len(partners), sentence=sentence,
-                       paper=paper, choices={"partners": partners}, details={"category_means": means})
+    sentence = (
+        f"{lead(status)}: mean conversion rate, Dataset minus Reinit = "
+        f"{fmt_interval(ci.estimate, ci.low, ci.high)}; category means "
+        + ", ".join(f"{cat_label(c)} {means[c]:.3f}" for c in cats)
+        + "."
+    )
+    return ClaimResult(
+        "C3",
+        title,
+        status,
+        ci.estimate,
+        ci.low,
+        ci.high,
+        effect_name="mean conversion rate, Dataset minus Reinit",
+        resampled=MODELS_AND_EXAMPLES,
+        n_models=count_models(study, partners),
+        n_pairs=len(partners),
+        sentence=sentence,
+        paper=paper,
+        choices={"partners": partners},
+        details={"category_means": means},
+    )
 
 
 def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResult:
@@ -246,8 +316,8 @@ def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
     Checked: every model's temperature was fitted on the selection split (the store records
     ``temperature_fitted_on``); the effect is the mean over models of the expected calibration
     error (15 bins) on the evaluation split before minus after scaling, with a hierarchical bootstrap
-    (models, then test examples: an example's weight enters every bin sum of the ECE). *Reproduced* (the method step is in place and
-    lowers the ECE) when the interval lies above 0, *not reproduced* below 0, else
+    (models, then test examples: an example's weight enters every bin sum of the ECE). *Reproduced*
+    (the method step is in place and lowers the ECE) when the interval lies above 0, *not reproduced* below 0, else
     *inconclusive*; *not testable* when fewer than :data:`MIN_MODELS_C10` models have a
     temperature fitted on the selection split.
     """
@@ -258,12 +328,23 @@ def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
     names = [str(n) for n in study.table["name"]]
     fitted = [n for n in names if study.store.meta(n).get("temperature_fitted_on") == study.calib_split]
     if len(fitted) < MIN_MODELS_C10:
-        return not_testable("C10", title, f"{len(fitted)} model(s) have a temperature fitted on the selection split "
-                            f"{study.calib_split!r}; at least {MIN_MODELS_C10} are needed", paper=paper,
-                            n_models=len(fitted), kind="method check")
+        return not_testable(
+            "C10",
+            title,
+            f"{len(fitted)} model(s) have a temperature fitted on the selection split "
+            f"{study.calib_split!r}; at least {MIN_MODELS_C10} are needed",
+            paper=paper,
+            n_models=len(fitted),
+            kind="method check",
+        )
     y = study.labels()
-    delta = np.array([expected_calibration_error(y, study.probs(n, calibrated=False))
-                      - expected_calibration_error(y, study.probs(n)) for n in fitted])
+    delta = np.array(
+        [
+            expected_calibration_error(y, study.probs(n, calibrated=False))
+            - expected_calibration_error(y, study.probs(n))
+            for n in fitted
+        ]
+    )
     parts = [(_ece_terms(y, study.probs(n, calibrated=False)), _ece_terms(y, study.probs(n))) for n in fitted]
 
     def stat(members, w):
@@ -276,20 +357,35 @@ def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
     status = {1: "reproduced", -1: "not reproduced", 0: "inconclusive"}[s]
     n_band = len(band_partners(study)) + 1
     acc = selection_accuracy(study)
-    sentence = (f"Method check. {lead(status)}: all {len(fitted)} of {len(names)} models carry a temperature fitted on "
-                f"the selection split ({min(temps):.2f} to {max(temps):.2f}); scaling lowers the mean ECE on test by "
-                f"{fmt_interval(ci.estimate, ci.low, ci.high)}; {n_band} models (base included) lie in the band "
-                f"{fmt_band(selection_band(study))} on the selection split (accuracies "
-                f"{min(acc.values()):.3f}-{max(acc.values()):.3f}).")
+    sentence = (
+        f"Method check. {lead(status)}: all {len(fitted)} of {len(names)} models carry a temperature fitted on "
+        f"the selection split ({min(temps):.2f} to {max(temps):.2f}); scaling lowers the mean ECE on test by "
+        f"{fmt_interval(ci.estimate, ci.low, ci.high)}; {n_band} models (base included) lie in the band "
+        f"{fmt_band(selection_band(study))} on the selection split (accuracies "
+        f"{min(acc.values()):.3f}-{max(acc.values()):.3f})."
+    )
     if len(fitted) < len(names):
         sentence = sentence.replace(f"all {len(fitted)} of", f"{len(fitted)} of")
-    return ClaimResult("C10", title, status, ci.estimate, ci.low, ci.high,
-                       effect_name="mean ECE before minus after temperature scaling, over models",
-                       resampled="models, then test examples (hierarchical bootstrap)", n_models=len(fitted),
-                       n_pairs=0, sentence=sentence, paper=paper, kind="method check",
-                       checks={"fitted_on_selection_split": f"{len(fitted)} of {len(names)}"},
-                       details={"ece_reduction": dict(zip(fitted, delta.tolist(), strict=True)),
-                                "temperatures": dict(zip(fitted, temps, strict=True))})
+    return ClaimResult(
+        "C10",
+        title,
+        status,
+        ci.estimate,
+        ci.low,
+        ci.high,
+        effect_name="mean ECE before minus after temperature scaling, over models",
+        resampled="models, then test examples (hierarchical bootstrap)",
+        n_models=len(fitted),
+        n_pairs=0,
+        sentence=sentence,
+        paper=paper,
+        kind="method check",
+        checks={"fitted_on_selection_split": f"{len(fitted)} of {len(names)}"},
+        details={
+            "ece_reduction": dict(zip(fitted, delta.tolist(), strict=True)),
+            "temperatures": dict(zip(fitted, temps, strict=True)),
+        },
+    )
 
 
 def _ece_terms(y, probs, n_bins: int = 15) -> tuple[np.ndarray, np.ndarray, int]:
@@ -307,5 +403,13 @@ def _weighted_ece(bins: np.ndarray, gap: np.ndarray, n_bins: int, w: np.ndarray)
     return float(np.abs(np.bincount(bins, weights=w * gap, minlength=n_bins)).sum() / w.sum())
 
 
-__all__ = ["MIN_MODELS_PER_END", "MIN_PAIRS_C2", "MIN_MODELS_C10", "c1_error_inconsistency", "c2_ensemble_gain",
-           "c3_conversion_rate", "c10_temperature_scaling", "CATEGORIES"]
+__all__ = [
+    "MIN_MODELS_PER_END",
+    "MIN_PAIRS_C2",
+    "MIN_MODELS_C10",
+    "c1_error_inconsistency",
+    "c2_ensemble_gain",
+    "c3_conversion_rate",
+    "c10_temperature_scaling",
+    "CATEGORIES",
+]

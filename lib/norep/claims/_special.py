@@ -94,21 +94,38 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
         status = "reproduced" if reinit_absent else "partly reproduced"
     else:
         status = "not reproduced" if s < 0 else "inconclusive"
-    sentence = (f"{lead(status)}: separation of the angle by outcome, Dataset minus Reinit pairs = "
-                f"{fmt_interval(ci.estimate[0], ci.low[0], ci.high[0], digits=1, unit=' deg')}; Reinit pairs alone "
-                f"{fmt_interval(ci.estimate[1], ci.low[1], ci.high[1], digits=1, unit=' deg')} "
-                f"({'absent' if reinit_absent else 'present'}, the paper: absent); category means "
-                + ", ".join(f"{cat_label(c)} {means[c]:.1f} deg" for c in cats) + ".")
-    return ClaimResult("C4", title, status, float(ci.estimate[0]), float(ci.low[0]), float(ci.high[0]),
-                       effect_name="mean separation (degrees), Dataset minus Reinit pairs",
-                       resampled=MODELS_AND_EXAMPLES, n_models=count_models(study, partners),
-                       n_pairs=len(partners), sentence=sentence, paper=paper,
-                       checks={"stronger_for_dataset": f"interval {'above' if s > 0 else 'below' if s < 0 else 'includes'} 0",
-                               "absent_for_reinit": reinit_absent},
-                       choices={"partners": partners},
-                       details={"separation": dict(zip(partners, s_all.tolist(), strict=True)),
-                                "category_means": means, "reinit": (float(ci.estimate[1]), float(ci.low[1]),
-                                                                     float(ci.high[1]))})
+    sentence = (
+        f"{lead(status)}: separation of the angle by outcome, Dataset minus Reinit pairs = "
+        f"{fmt_interval(ci.estimate[0], ci.low[0], ci.high[0], digits=1, unit=' deg')}; Reinit pairs alone "
+        f"{fmt_interval(ci.estimate[1], ci.low[1], ci.high[1], digits=1, unit=' deg')} "
+        f"({'absent' if reinit_absent else 'present'}, the paper: absent); category means "
+        + ", ".join(f"{cat_label(c)} {means[c]:.1f} deg" for c in cats)
+        + "."
+    )
+    return ClaimResult(
+        "C4",
+        title,
+        status,
+        float(ci.estimate[0]),
+        float(ci.low[0]),
+        float(ci.high[0]),
+        effect_name="mean separation (degrees), Dataset minus Reinit pairs",
+        resampled=MODELS_AND_EXAMPLES,
+        n_models=count_models(study, partners),
+        n_pairs=len(partners),
+        sentence=sentence,
+        paper=paper,
+        checks={
+            "stronger_for_dataset": f"interval {'above' if s > 0 else 'below' if s < 0 else 'includes'} 0",
+            "absent_for_reinit": reinit_absent,
+        },
+        choices={"partners": partners},
+        details={
+            "separation": dict(zip(partners, s_all.tolist(), strict=True)),
+            "category_means": means,
+            "reinit": (float(ci.estimate[1]), float(ci.low[1]), float(ci.high[1])),
+        },
+    )
 
 
 def _group_labels(study, class_groups):
@@ -135,8 +152,9 @@ def _n_assignments(labels) -> int:
     return n
 
 
-def c5_class_groups(study, *, class_groups=None, n_boot: int = 1000, n_permutations: int = 999,
-                    seed: int = 0) -> ClaimResult:
+def c5_class_groups(
+    study, *, class_groups=None, n_boot: int = 1000, n_permutations: int = 999, seed: int = 0
+) -> ClaimResult:
     """C5 (Sec. 4.4, Fig. 4): Dataset pairs specialise along groups of classes; Architecture pairs
     specialise without class structure.
 
@@ -158,8 +176,10 @@ def c5_class_groups(study, *, class_groups=None, n_boot: int = 1000, n_permutati
     (:data:`MIN_PERMUTATIONS_C5`).
     """
     title = "Dataset pairs specialise by class group; Architecture pairs without structure"
-    paper = ("CLIP-S better on anthropogenic classes (ids ~500-900), ResNet-50 on nature (ids ~0-300); "
-             "Architecture pairs specialise without class structure")
+    paper = (
+        "CLIP-S better on anthropogenic classes (ids ~500-900), ResNet-50 on nature (ids ~0-300); "
+        "Architecture pairs specialise without class structure"
+    )
     partners = band_partners(study)
     groups = by_category(study, partners)
     names_g, classes, labels = _group_labels(study, class_groups)
@@ -200,50 +220,95 @@ def c5_class_groups(study, *, class_groups=None, n_boot: int = 1000, n_permutati
 
     ci = hierarchical_bootstrap_ci(stat, [local["ARCH"], local["DATASET"]], y.shape[0], n_resamples=n_boot, seed=seed)
     ds, ar = pvals["DATASET"] < ALPHA, pvals["ARCH"] < ALPHA
-    status = ("reproduced" if ds and not ar else "partly reproduced" if ds and ar
-              else "not reproduced" if ar else "inconclusive")
+    status = (
+        "reproduced"
+        if ds and not ar
+        else "partly reproduced"
+        if ds and ar
+        else "not reproduced"
+        if ar
+        else "inconclusive"
+    )
     dc_group = _dataset_wins_by_group(a_c, b_c, labels, names_g, local["DATASET"])
     partner_best = min(dc_group, key=lambda g: dc_group[g]) if dc_group else ""
-    sentence = (f"{lead(status)}: class-group structure of who wins the disagreements (class-permutation test): "
-                f"Dataset pairs p = {pvals['DATASET']:.3f}, Architecture pairs p = {pvals['ARCH']:.3f}; "
-                f"structure beyond the null, Dataset minus Architecture = "
-                f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=4)}; the Dataset partners win most on "
-                f"group '{partner_best}'.")
-    return ClaimResult("C5", title, status, ci.estimate, ci.low, ci.high,
-                       effect_name="class-group structure beyond the permutation null, Dataset minus Architecture pairs",
-                       resampled=("classes between groups (permutation p-values); models within categories, then "
-                                  "test examples (interval)"),
-                       n_models=count_models(study, names), n_pairs=len(names), sentence=sentence, paper=paper,
-                       checks={"dataset_structured": f"p = {pvals['DATASET']:.3f}",
-                               "architecture_unstructured": f"p = {pvals['ARCH']:.3f}"},
-                       choices={"dataset_partners": [partners[i] for i in idx["DATASET"]],
-                                "architecture_partners": [partners[i] for i in idx["ARCH"]]},
-                       details={"p_values": pvals, "structure": dict(zip(names, obs.tolist(), strict=True)),
-                                "dataset_wins_by_group": dc_group, "groups": names_g})
+    sentence = (
+        f"{lead(status)}: class-group structure of who wins the disagreements (class-permutation test): "
+        f"Dataset pairs p = {pvals['DATASET']:.3f}, Architecture pairs p = {pvals['ARCH']:.3f}; "
+        f"structure beyond the null, Dataset minus Architecture = "
+        f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=4)}; the Dataset partners win most on "
+        f"group '{partner_best}'."
+    )
+    return ClaimResult(
+        "C5",
+        title,
+        status,
+        ci.estimate,
+        ci.low,
+        ci.high,
+        effect_name="class-group structure beyond the permutation null, Dataset minus Architecture pairs",
+        resampled=(
+            "classes between groups (permutation p-values); models within categories, then test examples (interval)"
+        ),
+        n_models=count_models(study, names),
+        n_pairs=len(names),
+        sentence=sentence,
+        paper=paper,
+        checks={
+            "dataset_structured": f"p = {pvals['DATASET']:.3f}",
+            "architecture_unstructured": f"p = {pvals['ARCH']:.3f}",
+        },
+        choices={
+            "dataset_partners": [partners[i] for i in idx["DATASET"]],
+            "architecture_partners": [partners[i] for i in idx["ARCH"]],
+        },
+        details={
+            "p_values": pvals,
+            "structure": dict(zip(names, obs.tolist(), strict=True)),
+            "dataset_wins_by_group": dc_group,
+            "groups": names_g,
+        },
+    )
 
 
 def _c5_untestable(study, partners, groups, classes, labels, title: str, paper: str) -> ClaimResult | None:
     """C5's *not testable* result when a category, the class groups or the assignments are too few."""
     for cat in ("DATASET", "ARCH"):
         if cat not in groups:
-            return not_testable("C5", title, f"no in-band {cat_label(cat)} partner on the selection split",
-                                paper=paper, n_models=count_models(study, partners), n_pairs=len(partners))
+            return not_testable(
+                "C5",
+                title,
+                f"no in-band {cat_label(cat)} partner on the selection split",
+                paper=paper,
+                n_models=count_models(study, partners),
+                n_pairs=len(partners),
+            )
     if len(set(labels.tolist())) < 2 or classes.size < MIN_CLASSES_C5:
-        return not_testable("C5", title, f"{len(set(labels.tolist()))} class group(s) over {classes.size} classes; "
-                            f"at least 2 groups over {MIN_CLASSES_C5} classes are needed", paper=paper,
-                            n_models=count_models(study, partners), n_pairs=len(partners))
+        return not_testable(
+            "C5",
+            title,
+            f"{len(set(labels.tolist()))} class group(s) over {classes.size} classes; "
+            f"at least 2 groups over {MIN_CLASSES_C5} classes are needed",
+            paper=paper,
+            n_models=count_models(study, partners),
+            n_pairs=len(partners),
+        )
     if _n_assignments(labels) < MIN_PERMUTATIONS_C5:
-        return not_testable("C5", title, f"only {_n_assignments(labels)} distinct assignments of the {classes.size} "
-                            f"classes to groups; at least {MIN_PERMUTATIONS_C5} are needed", paper=paper,
-                            n_models=count_models(study, partners), n_pairs=len(partners))
+        return not_testable(
+            "C5",
+            title,
+            f"only {_n_assignments(labels)} distinct assignments of the {classes.size} "
+            f"classes to groups; at least {MIN_PERMUTATIONS_C5} are needed",
+            paper=paper,
+            n_models=count_models(study, partners),
+            n_pairs=len(partners),
+        )
     return None
 
 
 def _class_counts(arr, w, mask, k_idx, n_classes: int) -> np.ndarray:
     """(P, classes) weighted counts of ``arr`` (P, N) per grouped class (examples weighted by ``w``)."""
     ww = w[mask]
-    return np.stack([np.bincount(k_idx, weights=arr[m][mask] * ww, minlength=n_classes)
-                     for m in range(arr.shape[0])])
+    return np.stack([np.bincount(k_idx, weights=arr[m][mask] * ww, minlength=n_classes) for m in range(arr.shape[0])])
 
 
 def _group_structure(a_c, b_c, lab) -> np.ndarray:
@@ -276,5 +341,11 @@ def _dataset_wins_by_group(a_c, b_c, labels, names_g, rows) -> dict[str, float]:
     return dc_group
 
 
-__all__ = ["ALPHA", "MIN_CLASSES_C5", "MIN_PERMUTATIONS_C5", "MIN_MODELS_PER_END", "c4_specialization_angle",
-           "c5_class_groups"]
+__all__ = [
+    "ALPHA",
+    "MIN_CLASSES_C5",
+    "MIN_PERMUTATIONS_C5",
+    "MIN_MODELS_PER_END",
+    "c4_specialization_angle",
+    "c5_class_groups",
+]

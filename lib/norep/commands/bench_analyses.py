@@ -48,37 +48,58 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=int, default=20, help="number of models M (default 20)")
     parser.add_argument("--examples", type=int, default=10000, help="examples N per split (default 10000)")
     parser.add_argument("--classes", type=int, default=1000, help="classes C (default 1000)")
-    parser.add_argument("--calib-examples", type=int, default=None,
-                        help="examples of the calib split (temperatures, greedy selection; default N)")
+    parser.add_argument(
+        "--calib-examples",
+        type=int,
+        default=None,
+        help="examples of the calib split (temperatures, greedy selection; default N)",
+    )
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="logits on disk")
-    parser.add_argument("--workdir", default=None,
-                        help="where the synthetic store goes (default: a temporary directory, removed)")
+    parser.add_argument(
+        "--workdir", default=None, help="where the synthetic store goes (default: a temporary directory, removed)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the store (reused by a later identical run)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic store")
     parser.add_argument("--steps", type=int, default=10, help="greedy selection steps (default 10)")
-    parser.add_argument("--reference-pairs", type=int, default=None,
-                        help="time/check the reference on K random pairs only and extrapolate")
-    parser.add_argument("--reference-models", type=int, default=None,
-                        help="reference temperature fits on R random models (default: all, or 3 with "
-                             "--reference-pairs)")
-    parser.add_argument("--reference-greedy-steps", type=int, default=None,
-                        help="reference greedy steps (default: all, or 1 with --reference-pairs)")
+    parser.add_argument(
+        "--reference-pairs",
+        type=int,
+        default=None,
+        help="time/check the reference on K random pairs only and extrapolate",
+    )
+    parser.add_argument(
+        "--reference-models",
+        type=int,
+        default=None,
+        help="reference temperature fits on R random models (default: all, or 3 with --reference-pairs)",
+    )
+    parser.add_argument(
+        "--reference-greedy-steps",
+        type=int,
+        default=None,
+        help="reference greedy steps (default: all, or 1 with --reference-pairs)",
+    )
     parser.add_argument("--k", type=int, default=2, help="wrong classes kept per example (default 2)")
     parser.add_argument("--chunk-size", type=int, default=512, help="examples per all-pairs chunk")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="threads for the per-model passes of the fast path "
-                             "(default: the number of CPU cores)")
-    parser.add_argument("--device", default="numpy",
-                        help="where the fast path's heavy stages run: numpy (default), auto, cpu, cuda, "
-                             "cuda:N (torch devices; results are identical)")
-    parser.add_argument("--probe", action="store_true",
-                        help="also compare norep.features.linear_probe with scikit-learn's lbfgs")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="threads for the per-model passes of the fast path (default: the number of CPU cores)",
+    )
+    parser.add_argument(
+        "--device",
+        default="numpy",
+        help="where the fast path's heavy stages run: numpy (default), auto, cpu, cuda, "
+        "cuda:N (torch devices; results are identical)",
+    )
+    parser.add_argument(
+        "--probe", action="store_true", help="also compare norep.features.linear_probe with scikit-learn's lbfgs"
+    )
     parser.add_argument("--probe-examples", type=int, default=10000, help="probe training examples")
     parser.add_argument("--probe-dim", type=int, default=256, help="probe feature dimension")
     parser.add_argument("--probe-classes", type=int, default=100, help="probe classes")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-
-
 
 
 def run(args: argparse.Namespace) -> int:

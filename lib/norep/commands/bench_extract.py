@@ -25,8 +25,11 @@ examples:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", default="timm:resnet50,timm:vit_base_patch16_224",
-                        help="comma-separated norep.zoo.load names (default ResNet-50 and ViT-B/16)")
+    parser.add_argument(
+        "--models",
+        default="timm:resnet50,timm:vit_base_patch16_224",
+        help="comma-separated norep.zoo.load names (default ResNet-50 and ViT-B/16)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="bf16")
@@ -63,11 +66,20 @@ def run(args: argparse.Namespace) -> int:
 
             gpu = torch.cuda.get_device_name(device)
         results = []
-        print(f"device {device}{' (' + gpu + ')' if gpu else ''}, batch {args.batch_size}, {args.precision}, "
-              f"{'NCHW' if args.no_channels_last else 'channels-last'}, random weights, synthetic input")
+        print(
+            f"device {device}{' (' + gpu + ')' if gpu else ''}, batch {args.batch_size}, {args.precision}, "
+            f"{'NCHW' if args.no_channels_last else 'channels-last'}, random weights, synthetic input"
+        )
         for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-            r = benchmark(name, device=device, batch_size=args.batch_size, precision=args.precision,
-                          iters=args.iters, warmup=args.warmup, channels_last=not args.no_channels_last)
+            r = benchmark(
+                name,
+                device=device,
+                batch_size=args.batch_size,
+                precision=args.precision,
+                iters=args.iters,
+                warmup=args.warmup,
+                channels_last=not args.no_channels_last,
+            )
             r["gpu"] = gpu or None
             results.append(r)
             print(f"{name:40s} {r['images_per_s']:>10.1f} images/s", flush=True)

@@ -38,15 +38,15 @@ def run(args: argparse.Namespace) -> int:
         ids = [c.strip().upper() for c in args.ids.split(",") if c.strip()]
         unknown = [c for c in ids if c not in claims.CLAIMS]
         if unknown:
-            print(f"norep: unknown claim id(s) {', '.join(unknown)}; known: {', '.join(claims.CLAIMS)}",
-                  file=sys.stderr)
+            print(
+                f"norep: unknown claim id(s) {', '.join(unknown)}; known: {', '.join(claims.CLAIMS)}", file=sys.stderr
+            )
             return 2
     results = {}
     for path in args.stores:
         print(f"claims on {path} ...", file=sys.stderr, flush=True)
         study = claims.open_study(path)
-        results[str(path)] = [r.record() for r in claims.run_claims(study, ids, n_boot=args.resamples,
-                                                                      seed=args.seed)]
+        results[str(path)] = [r.record() for r in claims.run_claims(study, ids, n_boot=args.resamples, seed=args.seed)]
     lines = claims.replicate_table(results)
     print("\n".join(lines))
     if args.markdown:

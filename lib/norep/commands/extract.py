@@ -34,17 +34,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="imagefolder: split to write (default test); other kinds: only this split")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
-                        help="autocast precision (default fp32)")
+    parser.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision (default fp32)"
+    )
     parser.add_argument("--workers", type=int, default=0, help="data-loading worker processes (default 0)")
     parser.add_argument("--random-init", action="store_true", help="random weights (tests; no download)")
-    parser.add_argument("--head", choices=["trained", "zero-shot", "l-bfgs", "class-mapping"],
-                        help="how logits are produced (default: the registry's, else trained/zero-shot)")
-    parser.add_argument("--zero-shot-templates", default="openai80", choices=["openai80", "simple"],
-                        help="prompt templates of zero-shot heads (default openai80)")
+    parser.add_argument(
+        "--head",
+        choices=["trained", "zero-shot", "l-bfgs", "class-mapping"],
+        help="how logits are produced (default: the registry's, else trained/zero-shot)",
+    )
+    parser.add_argument(
+        "--zero-shot-templates",
+        default="openai80",
+        choices=["openai80", "simple"],
+        help="prompt templates of zero-shot heads (default openai80)",
+    )
     parser.add_argument("--train-data", help="imagenet-train:DIR or imagefolder:DIR, for --head l-bfgs")
-    parser.add_argument("--train-per-class", type=int, default=10,
-                        help="training images per class for --head l-bfgs (default 10)")
+    parser.add_argument(
+        "--train-per-class", type=int, default=10, help="training images per class for --head l-bfgs (default 10)"
+    )
     parser.add_argument("--category", help="REINIT, HPARAM, ARCH, FWORK or DATASET (default: registry, else ARCH)")
     parser.add_argument("--method", help="training method text (default: registry, else the model name)")
     parser.add_argument("--chunk-size", type=int, help="images per resumable chunk (default 16 x batch size)")
@@ -59,12 +68,26 @@ def run(args: argparse.Namespace) -> int:
     from norep.zoo.loading import UnknownModelError, WeightsUnavailableError
 
     try:
-        meta = extract(args.model, args.data, args.store, name=args.name, split=args.split, device=args.device,
-                       batch_size=args.batch_size, precision=args.precision, workers=args.workers,
-                       random_init=args.random_init, head=args.head, template_set=args.zero_shot_templates,
-                       train_data=args.train_data, train_per_class=args.train_per_class,
-                       category=args.category, method=args.method, chunk_size=args.chunk_size,
-                       progress=not args.no_progress)
+        meta = extract(
+            args.model,
+            args.data,
+            args.store,
+            name=args.name,
+            split=args.split,
+            device=args.device,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            workers=args.workers,
+            random_init=args.random_init,
+            head=args.head,
+            template_set=args.zero_shot_templates,
+            train_data=args.train_data,
+            train_per_class=args.train_per_class,
+            category=args.category,
+            method=args.method,
+            chunk_size=args.chunk_size,
+            progress=not args.no_progress,
+        )
     except (ExtractionError, DataLayoutError, UnknownModelError, WeightsUnavailableError, FileNotFoundError) as exc:
         print(f"norep: {exc}", file=sys.stderr)
         return 1

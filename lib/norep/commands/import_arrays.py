@@ -37,8 +37,12 @@ examples:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, help="store directory")
     parser.add_argument("--name", required=True, help="model name in the store")
-    parser.add_argument("--category", required=True, choices=["REINIT", "HPARAM", "ARCH", "FWORK", "DATASET"],
-                        help="the paper's category relative to the base model (Sec. 3.1)")
+    parser.add_argument(
+        "--category",
+        required=True,
+        choices=["REINIT", "HPARAM", "ARCH", "FWORK", "DATASET"],
+        help="the paper's category relative to the base model (Sec. 3.1)",
+    )
     parser.add_argument("--method", required=True, help="training method, e.g. 'Cont. / WIT'")
     parser.add_argument("--split", required=True, help="split the arrays belong to (calib, test, down_train, ...)")
     parser.add_argument("--logits", help="(N, C) logits, .npy or .npz")
@@ -113,24 +117,34 @@ def run(args: argparse.Namespace) -> int:
         elif labels is not None and args.class_names:
             names = _read_class_names(args.class_names)
             multi = {args.split: names} if labels.ndim == 2 else None
-            st = Store.open_or_create(store, dataset=args.dataset, class_names=names,
-                                      splits={args.split: labels}, split_class_names=multi)
+            st = Store.open_or_create(
+                store, dataset=args.dataset, class_names=names, splits={args.split: labels}, split_class_names=multi
+            )
         else:
             Store.open(store)  # raises: no store
             raise AssertionError  # pragma: no cover
         if args.split not in st.splits():
             from norep.store import StoreError
 
-            raise StoreError(f"split {args.split!r} is not in store {store} (it has {', '.join(st.splits())}); "
-                             "give --labels to add it")
+            raise StoreError(
+                f"split {args.split!r} is not in store {store} (it has {', '.join(st.splits())}); "
+                "give --labels to add it"
+            )
         logit_map = {args.split: logits} if logits is not None else {}
         emb_map = {args.split: emb} if emb is not None else {}
-        meta = {"category": args.category, "method": args.method, "data": args.data, "head": args.head,
-                "source": "norep import", "imported_from": {args.split: [args.logits, args.embeddings]}}
+        meta = {
+            "category": args.category,
+            "method": args.method,
+            "data": args.data,
+            "head": args.head,
+            "source": "norep import",
+            "imported_from": {args.split: [args.logits, args.embeddings]},
+        }
         if args.temperature is not None:
             meta["temperature"] = args.temperature
-        out = st.add_model(args.name, logits=logit_map, embeddings=emb_map, meta=meta,
-                           overwrite=args.overwrite, merge=True)
+        out = st.add_model(
+            args.name, logits=logit_map, embeddings=emb_map, meta=meta, overwrite=args.overwrite, merge=True
+        )
     except FileNotFoundError as exc:
         msg = str(exc)
         if "no norep store" in msg and not (args.labels and args.class_names):
@@ -139,8 +153,10 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         return fail(str(exc))
     acc = out.get("accuracy", {}).get(args.split)
-    print(f"{args.name}: {args.split} imported into {args.store}"
-          + (f" (accuracy {acc:.4f}, temperature {out['temperature']:.3g})" if acc is not None else ""))
+    print(
+        f"{args.name}: {args.split} imported into {args.store}"
+        + (f" (accuracy {acc:.4f}, temperature {out['temperature']:.3g})" if acc is not None else "")
+    )
     _next_steps(st, args.store)
     return 0
 
@@ -148,13 +164,15 @@ def run(args: argparse.Namespace) -> int:
 def _new_store_hint(args: argparse.Namespace) -> str:
     """What a first import must give to create a store (every flag, with this call's values)."""
     missing = [f for f, v in (("--labels", args.labels), ("--class-names", args.class_names)) if not v]
-    return (f"to create it give {' and '.join(missing)}: a new store needs --labels (an .npy of the class ids "
-            f"of split {args.split!r}) and --class-names (a text file, one class name a line), and takes "
-            f"--dataset NAME (default 'imported'); e.g. norep import --store {args.store} --dataset mydata "
-            f"--class-names classes.txt --split {args.split} --labels {args.split}_labels.npy --name {args.name} "
-            f"--category {args.category} --method '{args.method}' --logits FILE.npy. Add the other splits "
-            "(every chapter needs test and calib) the same way with --split and --labels, then set the base "
-            f"model and accuracy band with norep store set {args.store} --base-model NAME --band LO HI")
+    return (
+        f"to create it give {' and '.join(missing)}: a new store needs --labels (an .npy of the class ids "
+        f"of split {args.split!r}) and --class-names (a text file, one class name a line), and takes "
+        f"--dataset NAME (default 'imported'); e.g. norep import --store {args.store} --dataset mydata "
+        f"--class-names classes.txt --split {args.split} --labels {args.split}_labels.npy --name {args.name} "
+        f"--category {args.category} --method '{args.method}' --logits FILE.npy. Add the other splits "
+        "(every chapter needs test and calib) the same way with --split and --labels, then set the base "
+        f"model and accuracy band with norep store set {args.store} --base-model NAME --band LO HI"
+    )
 
 
 def _next_steps(st, store) -> None:

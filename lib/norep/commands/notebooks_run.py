@@ -27,15 +27,34 @@ examples:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, help="prediction store to analyse (the notebooks' `store` parameter)")
-    parser.add_argument("--out", default="book/generated", help="folder for the executed notebooks (default: %(default)s)")
-    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE", dest="parameters",
-                        help="parameter for every notebook, a Python literal or a string; repeatable")
-    parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help="run only this notebook (full name, number or part of the name); repeatable")
-    parser.add_argument("--notebooks", default=None, metavar="DIR", help="folder of the sources (default: the checkout's notebooks/)")
+    parser.add_argument(
+        "--out", default="book/generated", help="folder for the executed notebooks (default: %(default)s)"
+    )
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="parameters",
+        help="parameter for every notebook, a Python literal or a string; repeatable",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this notebook (full name, number or part of the name); repeatable",
+    )
+    parser.add_argument(
+        "--notebooks", default=None, metavar="DIR", help="folder of the sources (default: the checkout's notebooks/)"
+    )
     parser.add_argument("--force", action="store_true", help="execute even if the cache says nothing changed")
-    parser.add_argument("--keep-going", action="store_true",
-                        help="run every notebook even after one fails; report all failures at the end")
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every notebook even after one fails; report all failures at the end",
+    )
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
@@ -47,14 +66,25 @@ def run(args: argparse.Namespace) -> int:
         params = parse_parameters(args.parameters)
         if "store" in params:
             raise ValueError("set the store with --store, not -p store=...")
-        runs = run_notebooks(args.store, out=args.out, parameters=params, only=args.only or None,
-                             notebook_dir=args.notebooks, force=args.force, progress=not args.quiet,
-                             timeout=args.timeout, keep_going=args.keep_going)
+        runs = run_notebooks(
+            args.store,
+            out=args.out,
+            parameters=params,
+            only=args.only or None,
+            notebook_dir=args.notebooks,
+            force=args.force,
+            progress=not args.quiet,
+            timeout=args.timeout,
+            keep_going=args.keep_going,
+        )
     except NotebooksFailed as exc:
         for err in exc.errors:
             print(f"norep: {err}", file=sys.stderr)
-        print(f"norep: {len(exc.errors)} notebook(s) failed; {len(exc.runs)} ran or were cached; the failed "
-              f"chapters are placeholder pages in {args.out}", file=sys.stderr)
+        print(
+            f"norep: {len(exc.errors)} notebook(s) failed; {len(exc.runs)} ran or were cached; the failed "
+            f"chapters are placeholder pages in {args.out}",
+            file=sys.stderr,
+        )
         return 1
     except NotebookError as exc:
         print(f"norep: {exc}", file=sys.stderr)
@@ -64,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not args.quiet:
         executed = sum(not r.cached for r in runs)
-        print(f"norep: {len(runs)} notebook(s) in {args.out} ({executed} executed, {len(runs) - executed} cached)",
-              file=sys.stderr)
+        print(
+            f"norep: {len(runs)} notebook(s) in {args.out} ({executed} executed, {len(runs) - executed} cached)",
+            file=sys.stderr,
+        )
     return 0

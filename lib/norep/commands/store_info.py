@@ -21,8 +21,9 @@ examples:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", help="path of the prediction store")
     parser.add_argument("--split", default="test", help="evaluation split of the chapters (default: %(default)s)")
-    parser.add_argument("--calib-split", default="calib",
-                        help="calibration / selection split of the chapters (default: %(default)s)")
+    parser.add_argument(
+        "--calib-split", default="calib", help="calibration / selection split of the chapters (default: %(default)s)"
+    )
 
 
 def _tier(acc, band) -> str:
@@ -48,12 +49,17 @@ def _model_lines(st, sel: str) -> list[str]:
         tiers = [_tier(float(a) if a is not None else None, band) for a in (rows[col] if col else [None] * len(rows))]
         counts.append((cat, len(rows), {t: tiers.count(t) for t in ("low", "band", "high")}))
         for (_, r), t in zip(rows.iterrows(), tiers, strict=True):
-            accs = ", ".join(f"{c[:-9]} {float(r[c]):.4f}" for c in table.columns
-                             if c.endswith("_accuracy") and r[c] is not None and r[c] == r[c])
+            accs = ", ".join(
+                f"{c[:-9]} {float(r[c]):.4f}"
+                for c in table.columns
+                if c.endswith("_accuracy") and r[c] is not None and r[c] == r[c]
+            )
             base = "  (base)" if r["name"] == st.base_model else ""
             lines.append(f"  {cat:<8} {t:<5} {r['name']}{base}: {accs or 'no logits'}")
-    lines.append("by category (low / band / high): " + "; ".join(
-        f"{cat} {n} ({c['low']}/{c['band']}/{c['high']})" for cat, n, c in counts))
+    lines.append(
+        "by category (low / band / high): "
+        + "; ".join(f"{cat} {n} ({c['low']}/{c['band']}/{c['high']})" for cat, n, c in counts)
+    )
     return lines
 
 
@@ -73,9 +79,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {s}: {st.n_examples(s)} examples, {kind}")
     print(f"base model: {st.base_model or f'not set (`norep store set {args.store} --base-model NAME`)'}")
     band = st.accuracy_band
-    print("accuracy band: " + (f"{band[0]:.4f}-{band[1]:.4f}" if band else
-                               f"not set: every model counts as in the band (`norep store set {args.store} "
-                               "--band LO HI`, fractions)"))
+    print(
+        "accuracy band: "
+        + (
+            f"{band[0]:.4f}-{band[1]:.4f}"
+            if band
+            else f"not set: every model counts as in the band (`norep store set {args.store} --band LO HI`, fractions)"
+        )
+    )
     for line in _model_lines(st, args.calib_split):
         print(line)
     print("chapters:")

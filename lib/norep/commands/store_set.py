@@ -22,8 +22,13 @@ examples:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", help="path of the prediction store")
     parser.add_argument("--base-model", metavar="NAME", help="a model of the store")
-    parser.add_argument("--band", nargs=2, type=float, metavar=("LO", "HI"),
-                        help="accuracy band as fractions, 0 <= LO < HI <= 1 (e.g. 0.74 0.78)")
+    parser.add_argument(
+        "--band",
+        nargs=2,
+        type=float,
+        metavar=("LO", "HI"),
+        help="accuracy band as fractions, 0 <= LO < HI <= 1 (e.g. 0.74 0.78)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     if args.base_model is not None:
         names = st.model_names()
         if args.base_model not in names:
-            return fail(f"--base-model {args.base_model!r} is not in store {args.store}; models: "
-                        f"{', '.join(names) or 'none yet (import them first)'}")
+            return fail(
+                f"--base-model {args.base_model!r} is not in store {args.store}; models: "
+                f"{', '.join(names) or 'none yet (import them first)'}"
+            )
         extras["base_model"] = args.base_model
     if args.band is not None:
         lo, hi = args.band
@@ -59,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(" ".join(str(exc).split()))
     st = Store.open(args.store)
     band = st.accuracy_band
-    print(f"store {args.store}: base model {st.base_model or 'not set'}, accuracy band "
-          + (f"{band[0]:.4f}-{band[1]:.4f}" if band else "not set"))
+    print(
+        f"store {args.store}: base model {st.base_model or 'not set'}, accuracy band "
+        + (f"{band[0]:.4f}-{band[1]:.4f}" if band else "not set")
+    )
     return 0

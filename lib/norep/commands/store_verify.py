@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     for note in report.get("notes", []):
         print(f"note: {note}")
     if report["leftovers"]:
-        print(f"note: {len(report['leftovers'])} leftover(s) of interrupted or superseded writes, not part of "
-              f"the store (`norep store clean {args.store}` removes them): {', '.join(report['leftovers'][:5])}"
-              + (" ..." if len(report["leftovers"]) > 5 else ""))
+        print(
+            f"note: {len(report['leftovers'])} leftover(s) of interrupted or superseded writes, not part of "
+            f"the store (`norep store clean {args.store}` removes them): {', '.join(report['leftovers'][:5])}"
+            + (" ..." if len(report["leftovers"]) > 5 else "")
+        )
     return 0

@@ -56,7 +56,17 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "csv":
         df.to_csv(sys.stdout, index=False)
     else:
-        with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
-                               "display.max_colwidth", 200, "display.float_format", "{:.4g}".format):
+        with pd.option_context(
+            "display.max_rows",
+            None,
+            "display.max_columns",
+            None,
+            "display.width",
+            250,
+            "display.max_colwidth",
+            200,
+            "display.float_format",
+            "{:.4g}".format,
+        ):
             print(df.to_string(index=False))
     return 0

@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         st = Store.open(args.store)
-        rep = zoo_report(st, split=args.split, in_band_only=not args.all_models,
-                         n_resamples=args.resamples, seed=args.seed)
+        rep = zoo_report(
+            st, split=args.split, in_band_only=not args.all_models, n_resamples=args.resamples, seed=args.seed
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"norep: {exc}", file=sys.stderr)
         return 1

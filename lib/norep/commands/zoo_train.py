@@ -32,29 +32,48 @@ examples:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=["fashion", "digits"], default="fashion",
-                        help="data set: Fashion-MNIST (default) or scikit-learn's digits (fast, for tests)")
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer, shorter models (every category still present), for CI")
+    parser.add_argument(
+        "--preset",
+        choices=["fashion", "digits"],
+        default="fashion",
+        help="data set: Fashion-MNIST (default) or scikit-learn's digits (fast, for tests)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer, shorter models (every category still present), for CI"
+    )
     parser.add_argument("--out", required=True, metavar="STORE", help="store directory (created if absent)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="replicate number: K > 0 trains every model with seeds no other replicate uses, on the "
-                             "same data splits (default 0)")
-    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
-                        help="where the networks train: cpu (default), cuda, or auto (cuda when a GPU is visible)")
-    parser.add_argument("--only", nargs="+", metavar="NAME",
-                        help="train only these models (plus base and their dependencies)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="replicate number: K > 0 trains every model with seeds no other replicate uses, on the "
+        "same data splits (default 0)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda", "auto"],
+        default="cpu",
+        help="where the networks train: cpu (default), cuda, or auto (cuda when a GPU is visible)",
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help="train only these models (plus base and their dependencies)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads while training (default 2)")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="training arithmetic: bf16 = bfloat16 autocast, about 1.2x faster on CPUs with "
-                             "native bfloat16 (AVX512-BF16/AMX); auto (default) uses it there and fp32 elsewhere; "
-                             "inference is always fp32")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="training arithmetic: bf16 = bfloat16 autocast, about 1.2x faster on CPUs with "
+        "native bfloat16 (AVX512-BF16/AMX); auto (default) uses it there and fp32 elsewhere; "
+        "inference is always fp32",
+    )
     parser.add_argument("--data", metavar="DIR", help="Fashion-MNIST folder (default: $NOREP_DATA, Debian, cache)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def idle_cpus(interval: float = 0.5) -> float | None:
     """How many CPUs were idle over the next ``interval`` seconds (from ``/proc/stat``; None elsewhere)."""
+
     def sample():
         with open("/proc/stat") as f:
             lines = f.read().splitlines()
@@ -87,8 +106,9 @@ def choose_omp_wait(threads: int) -> str:
         os.environ["GOMP_SPINCOUNT"] = "3000"
         return f"spinning briefly (GOMP_SPINCOUNT=3000): {idle:.1f} CPUs idle at the start"
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    return "sleeping (OMP_WAIT_POLICY=PASSIVE): " + (f"only {idle:.1f} CPUs idle at the start" if idle is not None
-                                                     else "CPU load unknown")
+    return "sleeping (OMP_WAIT_POLICY=PASSIVE): " + (
+        f"only {idle:.1f} CPUs idle at the start" if idle is not None else "CPU load unknown"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,9 +123,18 @@ def run(args: argparse.Namespace) -> int:
     from norep.zoo.embedded import format_timing_table, train_zoo
 
     try:
-        table = train_zoo(args.out, preset=args.preset, quick=args.quick, seed=args.seed, only=args.only,
-                          data_path=args.data, progress=not args.no_progress, threads=args.threads,
-                          precision=args.precision, device=args.device)
+        table = train_zoo(
+            args.out,
+            preset=args.preset,
+            quick=args.quick,
+            seed=args.seed,
+            only=args.only,
+            data_path=args.data,
+            progress=not args.no_progress,
+            threads=args.threads,
+            precision=args.precision,
+            device=args.device,
+        )
     except (DataNotFoundError, ValueError) as exc:
         print(f"norep: {exc}", file=sys.stderr)
         return 1

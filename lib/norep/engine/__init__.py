@@ -82,8 +82,7 @@ def resolve_device(device: str | None) -> str | None:
         if not torch.cuda.is_available():
             raise DeviceError(f"device {device!r} asked for, but torch sees no CUDA device on this machine")
         if d.index is not None and d.index >= torch.cuda.device_count():
-            raise DeviceError(f"device {device!r} asked for, but torch sees {torch.cuda.device_count()} CUDA "
-                              "device(s)")
+            raise DeviceError(f"device {device!r} asked for, but torch sees {torch.cuda.device_count()} CUDA device(s)")
     elif d.type != "cpu":
         raise DeviceError(f"device {device!r} is not supported; use 'numpy', 'auto', 'cpu' or 'cuda'")
     return str(d)
@@ -97,8 +96,14 @@ def _read_whole(arr):
 
     import numpy as np
 
-    if not (isinstance(arr, np.memmap) and isinstance(arr.base, mmap.mmap) and arr.flags.c_contiguous
-            and not arr.flags.writeable and getattr(arr, "filename", None) and hasattr(os, "preadv")):
+    if not (
+        isinstance(arr, np.memmap)
+        and isinstance(arr.base, mmap.mmap)
+        and arr.flags.c_contiguous
+        and not arr.flags.writeable
+        and getattr(arr, "filename", None)
+        and hasattr(os, "preadv")
+    ):
         return arr
     out = np.empty(arr.shape, dtype=arr.dtype)
     view = memoryview(out).cast("B")

@@ -1,13 +1,13 @@
 """The analysis engine on a torch device (a GPU, or torch's CPU backend): identical results.
 
-The numpy path (:mod:`norep.engine.pairs`, :mod:`norep.engine.greedy`) reproduces the reference bit for bit by recomputing numpy's
-own softmax. A torch device cannot: its ``exp`` and its summation order differ from numpy's in the
-last bits. This backend therefore computes every calibrated probability on the device to within a
-stated tolerance of the reference value, decides each outcome on the device only when that
-tolerance cannot change it, and settles the rest on the CPU from the reference's exact
-probabilities (:func:`norep.calibration.softmax` of those rows). The results (counts, accuracies,
-selections, theta histograms) are therefore identical to the numpy path's; only which examples
-needed the exact computation differs (reported in ``levels``).
+The numpy path (:mod:`norep.engine.pairs`, :mod:`norep.engine.greedy`) reproduces the reference bit
+for bit by recomputing numpy's own softmax. A torch device cannot: its ``exp`` and its summation
+order differ from numpy's in the last bits. This backend therefore computes every calibrated
+probability on the device to within a stated tolerance of the reference value, decides each outcome
+on the device only when that tolerance cannot change it, and settles the rest on the CPU from the
+reference's exact probabilities (:func:`norep.calibration.softmax` of those rows). The results
+(counts, accuracies, selections, theta histograms) are therefore identical to the numpy path's; only
+which examples needed the exact computation differs (reported in ``levels``).
 
 The tolerance
 -------------
@@ -189,8 +189,9 @@ class _ConfBounds:
 # all pairs
 
 
-def pairwise_torch(y: np.ndarray, mats: Sequence[np.ndarray], temps: Sequence[float], *, device: str,
-                   progress: bool = False) -> dict:
+def pairwise_torch(
+    y: np.ndarray, mats: Sequence[np.ndarray], temps: Sequence[float], *, device: str, progress: bool = False
+) -> dict:
     """Member correctness, confidences and the per-pair (i < j) ensemble counts on a torch device.
 
     Returns a dict with ``correct`` (M, N) bool, ``conf`` (M, N), ``ensemble_correct`` and
@@ -210,8 +211,14 @@ def pairwise_torch(y: np.ndarray, mats: Sequence[np.ndarray], temps: Sequence[fl
     ens = np.zeros(len(ia), dtype=np.int64)
     conv = np.zeros(len(ia), dtype=np.int64)
     if len(ia) == 0:
-        return {"correct": correct, "conf": conf, "ensemble_correct": ens, "converted": conv,
-                "levels": levels, "conf_bounds": _ConfBounds(models, conf, exact)}
+        return {
+            "correct": correct,
+            "conf": conf,
+            "ensemble_correct": ens,
+            "converted": conv,
+            "levels": levels,
+            "conf_bounds": _ConfBounds(models, conf, exact),
+        }
     dev = models[0].x.device
     yt = torch.from_numpy(y).to(dev)
     corr_t = torch.from_numpy(correct).to(dev)
@@ -258,8 +265,14 @@ def pairwise_torch(y: np.ndarray, mats: Sequence[np.ndarray], temps: Sequence[fl
             ok = tot.argmax(axis=1) == y[e]
             ens[pid] += int(np.count_nonzero(ok))
             conv[pid] += int(np.count_nonzero(ok & (correct[i, e] != correct[j, e])))
-    return {"correct": correct, "conf": conf, "ensemble_correct": ens, "converted": conv, "levels": levels,
-            "conf_bounds": _ConfBounds(models, conf, exact)}
+    return {
+        "correct": correct,
+        "conf": conf,
+        "ensemble_correct": ens,
+        "converted": conv,
+        "levels": levels,
+        "conf_bounds": _ConfBounds(models, conf, exact),
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -335,9 +348,18 @@ class _Ensemble:
         return out
 
 
-def greedy_selection_torch(y: np.ndarray, mats: Sequence[np.ndarray], temps: Sequence[float], steps: int, *,
-                           replace: bool, device: str, progress: bool = False, eval_y: np.ndarray | None = None,
-                           eval_logits: Callable[[int], np.ndarray] | None = None):
+def greedy_selection_torch(
+    y: np.ndarray,
+    mats: Sequence[np.ndarray],
+    temps: Sequence[float],
+    steps: int,
+    *,
+    replace: bool,
+    device: str,
+    progress: bool = False,
+    eval_y: np.ndarray | None = None,
+    eval_logits: Callable[[int], np.ndarray] | None = None,
+):
     """Greedy selection on a torch device (index 0 is the base). Returns ``(selected indices,
     correct counts per step, evaluation counts or None, levels)``."""
     levels = {"device": 0, "exact": 0}
@@ -415,8 +437,16 @@ def _moments(x, yt, beta: float, *, need_third: bool = True):
     return tuple(out)
 
 
-def fit_temperature_torch(logits, y_true, *, device: str, bounds: tuple[float, float] = (1e-3, 1e3),
-                          rtol: float = 1e-7, max_iter: int = 50, subsample: int = 8192) -> float:
+def fit_temperature_torch(
+    logits,
+    y_true,
+    *,
+    device: str,
+    bounds: tuple[float, float] = (1e-3, 1e3),
+    rtol: float = 1e-7,
+    max_iter: int = 50,
+    subsample: int = 8192,
+) -> float:
     """:func:`norep.calibration.fit_temperature` with its passes on a torch device.
 
     The same starting point, subsample stage, safeguarded Newton iteration, stopping rule and
@@ -453,9 +483,11 @@ def fit_temperature_torch(logits, y_true, *, device: str, bounds: tuple[float, f
         beta0 = float(beta0)
         k3 = last[2] if last and math.isfinite(last[2]) else None
     if k3 is None:
+
         def derivs(b):
             return _moments(x, yt, b)
     else:
+
         def derivs(b):
             return (*_moments(x, yt, b, need_third=False)[:2], k3)
 

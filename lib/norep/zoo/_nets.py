@@ -63,11 +63,18 @@ def build(arch: str, n_classes: int = 10, **kw):
             super().__init__(2 * width, dropout)
             w = width
             self.trunk = nn.Sequential(
-                nn.Conv2d(1, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(1, w, 3, padding=1, bias=False),
+                nn.BatchNorm2d(w),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
                 Block(w),
-                nn.Conv2d(w, 2 * w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(),
+                nn.Conv2d(w, 2 * w, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(2 * w),
+                nn.ReLU(),
                 Block(2 * w),
-                nn.AdaptiveAvgPool2d(1), nn.Flatten())
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+            )
 
         def features(self, x):
             return self.trunk(x)
@@ -90,9 +97,18 @@ def build(arch: str, n_classes: int = 10, **kw):
         def __init__(self, dropout=0.0):
             super().__init__(84, dropout)
             self.body = nn.Sequential(
-                nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU())
+                nn.Conv2d(1, 6, 5, padding=2),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(6, 16, 5),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Flatten(),
+                nn.Linear(16 * 5 * 5, 120),
+                nn.ReLU(),
+                nn.Linear(120, 84),
+                nn.ReLU(),
+            )
 
         def features(self, x):
             return self.body(x)
@@ -107,9 +123,18 @@ def build(arch: str, n_classes: int = 10, **kw):
                 return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
 
             self.body = nn.Sequential(
-                *cbr(1, 16), nn.MaxPool2d(2), *cbr(16, 32), *cbr(32, 32), nn.MaxPool2d(2),
-                *cbr(32, 48), *cbr(48, 48), nn.MaxPool2d(2), nn.Flatten(),
-                nn.Linear(48 * 3 * 3, 128), nn.ReLU())
+                *cbr(1, 16),
+                nn.MaxPool2d(2),
+                *cbr(16, 32),
+                *cbr(32, 32),
+                nn.MaxPool2d(2),
+                *cbr(32, 48),
+                *cbr(48, 48),
+                nn.MaxPool2d(2),
+                nn.Flatten(),
+                nn.Linear(48 * 3 * 3, 128),
+                nn.ReLU(),
+            )
 
         def features(self, x):
             return self.body(x)
@@ -122,8 +147,9 @@ def build(arch: str, n_classes: int = 10, **kw):
             self.patch = nn.Conv2d(1, dim, patch, stride=patch)
             n = (28 // patch) ** 2
             self.pos = nn.Parameter(0.02 * __import__("torch").randn(1, n, dim))
-            layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=0.0,
-                                               activation="gelu", batch_first=True, norm_first=True)
+            layer = nn.TransformerEncoderLayer(
+                dim, heads, dim_feedforward=2 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+            )
             self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(dim)
 
@@ -137,9 +163,13 @@ def build(arch: str, n_classes: int = 10, **kw):
         def __init__(self, width=24, dropout=0.0):
             super().__init__(width, dropout)
             self.decoder = nn.Sequential(
-                nn.Linear(2 * width, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
-                nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), nn.ReLU(),
-                nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1))
+                nn.Linear(2 * width, 32 * 7 * 7),
+                nn.ReLU(),
+                nn.Unflatten(1, (32, 7, 7)),
+                nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),
+                nn.ReLU(),
+                nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),
+            )
 
         def reconstruct(self, x):
             return self.decoder(self.features(x))
@@ -169,14 +199,30 @@ def build(arch: str, n_classes: int = 10, **kw):
         def __init__(self, c1=32, c2=128, pool=3, dropout=0.0):
             super().__init__(c2 * pool * pool, dropout)
             self.body = nn.Sequential(
-                nn.Conv2d(1, c1, 5, padding=2, bias=False), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(c1, c2, 3, padding=1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(),
-                nn.AdaptiveAvgPool2d(pool), nn.Flatten())
+                nn.Conv2d(1, c1, 5, padding=2, bias=False),
+                nn.BatchNorm2d(c1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(c1, c2, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c2),
+                nn.ReLU(),
+                nn.AdaptiveAvgPool2d(pool),
+                nn.Flatten(),
+            )
 
         def features(self, x):
             return self.body(x)
 
-    table = {"cnn": CNN, "encoder": Encoder, "resnet": ResNet, "mlp": MLP, "lenet": LeNet, "vgg": VGG, "vit": ViT, "autoencoder": AutoEncoder}
+    table = {
+        "cnn": CNN,
+        "encoder": Encoder,
+        "resnet": ResNet,
+        "mlp": MLP,
+        "lenet": LeNet,
+        "vgg": VGG,
+        "vit": ViT,
+        "autoencoder": AutoEncoder,
+    }
     if arch not in table:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(table)}")
     return table[arch](**kw)
@@ -223,7 +269,8 @@ def procedural_images(n: int, *, seed: int = 0) -> np.ndarray:
         stroke = (np.abs(v) <= 1.0) & (np.abs(u) <= a + 4)
         freq = rng.uniform(0.3, 1.2, (n, 1, 1)).astype(np.float32)
         grating = (0.5 + 0.5 * np.sin(freq * u)) * (r <= 2.0)
-        shape = np.select([kind[:, None, None] == 0, kind[:, None, None] == 1, kind[:, None, None] == 2],
-                          [ell, rect, stroke], grating).astype(np.float32)
+        shape = np.select(
+            [kind[:, None, None] == 0, kind[:, None, None] == 1, kind[:, None, None] == 2], [ell, rect, stroke], grating
+        ).astype(np.float32)
         img = np.where(on[:, None, None], np.maximum(img, shape * val), img)
     return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)

@@ -94,8 +94,11 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     partners = C.band_partners(study) if in_band_only else names
     partners = [n for n in partners if n in names]
     lo, hi = C.selection_band(study)
-    excluded = [dict(name=n, category=study.category(n), tier="low" if sel_acc[n] < lo else "high",
-                     accuracy=sel_acc[n]) for n in names if n not in partners]
+    excluded = [
+        dict(name=n, category=study.category(n), tier="low" if sel_acc[n] < lo else "high", accuracy=sel_acc[n])
+        for n in names
+        if n not in partners
+    ]
     d = C.pair_data(study, partners, split)
     incons = d.correct != d.base_correct[None]
     base_acc = float(d.base_correct.mean())
@@ -104,17 +107,36 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
         acc = float(d.correct[i].mean())
         ens = float(d.ensemble_correct[i].mean())
         inc = incons[i]
-        rows.append(dict(
-            name=n, category=study.category(n), tier="band" if lo <= sel_acc[n] <= hi else
-            ("high" if sel_acc[n] > hi else "low"), accuracy=acc, selection_accuracy=sel_acc[n],
-            error_inconsistency=float(inc.mean()),
-            both_correct=float((d.correct[i] & d.base_correct).mean()),
-            both_wrong=float((~d.correct[i] & ~d.base_correct).mean()),
-            ensemble_accuracy=ens, ensemble_gain=ens - (acc + base_acc) / 2,
-            conversion_rate=float((d.ensemble_correct[i] & inc).sum() / inc.sum()) if inc.any() else float("nan"),
-            beats_both=bool(ens > max(acc, base_acc))))
-    cols = ["name", "category", "tier", "accuracy", "selection_accuracy", "error_inconsistency", "both_correct",
-            "both_wrong", "ensemble_accuracy", "ensemble_gain", "conversion_rate", "beats_both"]
+        rows.append(
+            dict(
+                name=n,
+                category=study.category(n),
+                tier="band" if lo <= sel_acc[n] <= hi else ("high" if sel_acc[n] > hi else "low"),
+                accuracy=acc,
+                selection_accuracy=sel_acc[n],
+                error_inconsistency=float(inc.mean()),
+                both_correct=float((d.correct[i] & d.base_correct).mean()),
+                both_wrong=float((~d.correct[i] & ~d.base_correct).mean()),
+                ensemble_accuracy=ens,
+                ensemble_gain=ens - (acc + base_acc) / 2,
+                conversion_rate=float((d.ensemble_correct[i] & inc).sum() / inc.sum()) if inc.any() else float("nan"),
+                beats_both=bool(ens > max(acc, base_acc)),
+            )
+        )
+    cols = [
+        "name",
+        "category",
+        "tier",
+        "accuracy",
+        "selection_accuracy",
+        "error_inconsistency",
+        "both_correct",
+        "both_wrong",
+        "ensemble_accuracy",
+        "ensemble_gain",
+        "conversion_rate",
+        "beats_both",
+    ]
     per_model = pd.DataFrame(rows, columns=cols)
     per_model["order"] = [CATEGORY_ORDER.index(c) for c in per_model["category"]]
     per_model = per_model.sort_values(["order", "name"], kind="stable").drop(columns="order").reset_index(drop=True)
@@ -124,15 +146,18 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     def category_ci(values_fn, idx):
         def stat(members, w):
             return float(np.nanmean(values_fn(w)[members[0]]))
-        return hierarchical_bootstrap_ci(stat, [idx], d.y.shape[0], n_resamples=n_resamples, confidence=confidence,
-                                         seed=seed)
+
+        return hierarchical_bootstrap_ci(
+            stat, [idx], d.y.shape[0], n_resamples=n_resamples, confidence=confidence, seed=seed
+        )
 
     conv_hit = (d.ensemble_correct & incons).astype(np.float64)
     inc_f = incons.astype(np.float64)
     measures = {
         "ei": lambda w: d.weighted(inc_f, w),
-        "gain": lambda w: d.weighted(d.ensemble_correct, w) - (d.weighted(d.correct, w)
-                                                               + float(d.base_correct @ w / w.sum())) / 2,
+        "gain": lambda w: (
+            d.weighted(d.ensemble_correct, w) - (d.weighted(d.correct, w) + float(d.base_correct @ w / w.sum())) / 2
+        ),
         "conv": lambda w: np.where(inc_f @ w > 0, (conv_hit @ w) / np.maximum(inc_f @ w, 1e-300), np.nan),
     }
     cat_rows = []
@@ -140,53 +165,100 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
         sub = per_model[per_model["category"] == c]
         idx = np.array([pos[n] for n in sub["name"]])
         ci = {k: category_ci(f, idx) for k, f in measures.items()}
-        cat_rows.append(dict(
-            category=c, n_models=len(sub), models=", ".join(sub["name"]), mean_accuracy=sub["accuracy"].mean(),
-            error_inconsistency=ci["ei"].estimate, ei_low=ci["ei"].low, ei_high=ci["ei"].high,
-            ensemble_gain=ci["gain"].estimate, gain_low=ci["gain"].low, gain_high=ci["gain"].high,
-            conversion_rate=ci["conv"].estimate, conv_low=ci["conv"].low, conv_high=ci["conv"].high,
-            both_correct=sub["both_correct"].mean(), both_wrong=sub["both_wrong"].mean()))
+        cat_rows.append(
+            dict(
+                category=c,
+                n_models=len(sub),
+                models=", ".join(sub["name"]),
+                mean_accuracy=sub["accuracy"].mean(),
+                error_inconsistency=ci["ei"].estimate,
+                ei_low=ci["ei"].low,
+                ei_high=ci["ei"].high,
+                ensemble_gain=ci["gain"].estimate,
+                gain_low=ci["gain"].low,
+                gain_high=ci["gain"].high,
+                conversion_rate=ci["conv"].estimate,
+                conv_low=ci["conv"].low,
+                conv_high=ci["conv"].high,
+                both_correct=sub["both_correct"].mean(),
+                both_wrong=sub["both_wrong"].mean(),
+            )
+        )
     per_category = pd.DataFrame(cat_rows)
 
-    results = [C.c1_error_inconsistency(study, n_boot=n_resamples, seed=seed),
-               C.c2_ensemble_gain(study, n_boot=n_resamples, seed=seed),
-               C.c3_conversion_rate(study, n_boot=n_resamples, seed=seed)]
-    claims_df = pd.DataFrame([dict(claim=r.claim, test=r.effect_name or r.title, statistic=r.effect, ci_low=r.low,
-                                   ci_high=r.high, verdict=r.status, n_models=r.n_models, n_pairs=r.n_pairs,
-                                   resampled=r.resampled, detail=r.sentence) for r in results])
+    results = [
+        C.c1_error_inconsistency(study, n_boot=n_resamples, seed=seed),
+        C.c2_ensemble_gain(study, n_boot=n_resamples, seed=seed),
+        C.c3_conversion_rate(study, n_boot=n_resamples, seed=seed),
+    ]
+    claims_df = pd.DataFrame(
+        [
+            dict(
+                claim=r.claim,
+                test=r.effect_name or r.title,
+                statistic=r.effect,
+                ci_low=r.low,
+                ci_high=r.high,
+                verdict=r.status,
+                n_models=r.n_models,
+                n_pairs=r.n_pairs,
+                resampled=r.resampled,
+                detail=r.sentence,
+            )
+            for r in results
+        ]
+    )
     excluded_df = pd.DataFrame(excluded, columns=["name", "category", "tier", "accuracy"])
     band = None if band is None else C.selection_band(study)
-    return ZooReport(base=base, band=band, split=split, in_band_only=in_band_only, per_model=per_model,
-                     per_category=per_category, claims=claims_df, excluded=excluded_df)
+    return ZooReport(
+        base=base,
+        band=band,
+        split=split,
+        in_band_only=in_band_only,
+        per_model=per_model,
+        per_category=per_category,
+        claims=claims_df,
+        excluded=excluded_df,
+    )
 
 
 def format_report(rep: ZooReport) -> str:
     """The report as text (what ``norep zoo report`` prints)."""
     band = "none" if rep.band is None else f"[{rep.band[0]:.4f}, {rep.band[1]:.4f}]"
-    out = [f"base model: {rep.base}; accuracy band: {band} (membership on calib); split: {rep.split}; "
-           f"{'in-band models only' if rep.in_band_only else 'all models'}", ""]
+    out = [
+        f"base model: {rep.base}; accuracy band: {band} (membership on calib); split: {rep.split}; "
+        f"{'in-band models only' if rep.in_band_only else 'all models'}",
+        "",
+    ]
     out.append("per category (mean over models, vs the base; 95% CI resampling models, then examples):")
-    out.append(f"{'category':9s} {'n':>2s} {'acc':>6s}  {'error inconsistency':>24s}  {'ensemble gain':>26s}  "
-               f"{'conversion rate':>24s}")
+    out.append(
+        f"{'category':9s} {'n':>2s} {'acc':>6s}  {'error inconsistency':>24s}  {'ensemble gain':>26s}  "
+        f"{'conversion rate':>24s}"
+    )
     for r in rep.per_category.itertuples():
-        out.append(f"{r.category:9s} {r.n_models:2d} {r.mean_accuracy:6.4f}  "
-                   f"{r.error_inconsistency:.4f} [{r.ei_low:.4f}, {r.ei_high:.4f}]  "
-                   f"{r.ensemble_gain:+.4f} [{r.gain_low:+.4f}, {r.gain_high:+.4f}]  "
-                   f"{r.conversion_rate:.4f} [{r.conv_low:.4f}, {r.conv_high:.4f}]")
+        out.append(
+            f"{r.category:9s} {r.n_models:2d} {r.mean_accuracy:6.4f}  "
+            f"{r.error_inconsistency:.4f} [{r.ei_low:.4f}, {r.ei_high:.4f}]  "
+            f"{r.ensemble_gain:+.4f} [{r.gain_low:+.4f}, {r.gain_high:+.4f}]  "
+            f"{r.conversion_rate:.4f} [{r.conv_low:.4f}, {r.conv_high:.4f}]"
+        )
     out += ["", "per model:"]
     out.append(f"{'model':24s} {'category':9s} {'acc':>6s} {'EI':>6s} {'gain':>7s} {'conv':>6s}")
     for r in rep.per_model.itertuples():
-        out.append(f"{r.name:24s} {r.category:9s} {r.accuracy:6.4f} {r.error_inconsistency:6.4f} "
-                   f"{r.ensemble_gain:+7.4f} {r.conversion_rate:6.4f}")
+        out.append(
+            f"{r.name:24s} {r.category:9s} {r.accuracy:6.4f} {r.error_inconsistency:6.4f} "
+            f"{r.ensemble_gain:+7.4f} {r.conversion_rate:6.4f}"
+        )
     if len(rep.excluded):
         out += ["", "outside the band on calib (excluded):"]
         for r in rep.excluded.itertuples():
             out.append(f"  {r.name:24s} {r.category:9s} {r.tier:5s} calib acc {r.accuracy:.4f}")
     out += ["", "claims (norep.claims):"]
     for r in rep.claims.itertuples():
-        stat = ("n/a" if not np.isfinite(r.statistic) else
-                f"{r.statistic:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
-        out.append(f"  {r.claim}: {r.verdict.upper()} -- {r.test}: {stat}; {r.n_models} models, {r.n_pairs} pairs"
-                   f"{'; resampled: ' + r.resampled if r.resampled else ''}")
+        stat = "n/a" if not np.isfinite(r.statistic) else f"{r.statistic:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+        out.append(
+            f"  {r.claim}: {r.verdict.upper()} -- {r.test}: {stat}; {r.n_models} models, {r.n_pairs} pairs"
+            f"{'; resampled: ' + r.resampled if r.resampled else ''}"
+        )
         out.append(f"      {r.detail}")
     return "\n".join(out)

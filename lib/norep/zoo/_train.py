@@ -72,8 +72,10 @@ def native_bf16() -> bool:
     if isa in _ONEDNN_NO_BF16:
         return False
     cpu = torch.cpu
-    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-                or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    return bool(
+        getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    )
 
 
 def resolve_precision(precision: str = "auto") -> str:
@@ -201,9 +203,27 @@ def _optimizer(net, name, lr, wd):
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e-4, label_smoothing=0.0,
-                   optimizer="sgd", shift=2, flip=True, seed=0, teacher=None, kd_weight=0.0,
-                   kd_temperature=4.0, precision="fp32", progress=None, device="cpu"):
+def fit_supervised(
+    net,
+    X,
+    y,
+    *,
+    epochs,
+    lr=0.1,
+    batch_size=128,
+    weight_decay=5e-4,
+    label_smoothing=0.0,
+    optimizer="sgd",
+    shift=2,
+    flip=True,
+    seed=0,
+    teacher=None,
+    kd_weight=0.0,
+    kd_temperature=4.0,
+    precision="fp32",
+    progress=None,
+    device="cpu",
+):
     """Train ``net`` on images ``X`` (uint8) and labels ``y`` with cross-entropy (paper Sec. 3.1 recipes).
 
     With ``teacher`` the loss is ``(1 - kd_weight) * CE + kd_weight * T^2 * KL(teacher_T || net_T)``
@@ -228,7 +248,7 @@ def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e
         net.train()
         perm = torch.randperm(n, generator=gen)
         for k in range(steps_per_epoch):
-            idx = perm[k * batch_size:(k + 1) * batch_size]
+            idx = perm[k * batch_size : (k + 1) * batch_size]
             xb = _norm(_shift_flip(Xt[idx], gen, shift, flip)).to(device)
             with _autocast(precision, device):
                 out = net(xb).float()
@@ -236,8 +256,10 @@ def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e
             if teacher is not None:
                 with torch.no_grad(), _autocast(precision, device):
                     soft = F.log_softmax(teacher(xb).float() / kd_temperature, 1)
-                kd = F.kl_div(F.log_softmax(out / kd_temperature, 1), soft, log_target=True,
-                              reduction="batchmean") * kd_temperature ** 2
+                kd = (
+                    F.kl_div(F.log_softmax(out / kd_temperature, 1), soft, log_target=True, reduction="batchmean")
+                    * kd_temperature**2
+                )
                 loss = (1 - kd_weight) * loss + kd_weight * kd
             _update(opt, loss, lr * _schedule(step, total), progress)
             step += 1
@@ -245,8 +267,21 @@ def fit_supervised(net, X, y, *, epochs, lr=0.1, batch_size=128, weight_decay=5e
     return net
 
 
-def fit_simclr(net, X, *, epochs, lr=2e-3, batch_size=256, temperature=0.2, weight_decay=1e-4, flip=True,
-               seed=0, precision="fp32", progress=None, device="cpu"):
+def fit_simclr(
+    net,
+    X,
+    *,
+    epochs,
+    lr=2e-3,
+    batch_size=256,
+    temperature=0.2,
+    weight_decay=1e-4,
+    flip=True,
+    seed=0,
+    precision="fp32",
+    progress=None,
+    device="cpu",
+):
     """SimCLR-style contrastive pretraining of ``net.features`` (Chen et al. 2020): NT-Xent over two views."""
     import torch
     import torch.nn as nn
@@ -264,7 +299,7 @@ def fit_simclr(net, X, *, epochs, lr=2e-3, batch_size=256, temperature=0.2, weig
         params.train()
         perm = torch.randperm(n, generator=gen)
         for k in range(steps_per_epoch):
-            xb = Xt[perm[k * batch_size:(k + 1) * batch_size]]
+            xb = Xt[perm[k * batch_size : (k + 1) * batch_size]]
             v = torch.cat([_simclr_view(xb, gen, flip), _simclr_view(xb, gen, flip)]).to(device)
             with _autocast(precision, device):
                 h = proj(net.features(_norm(v)))
@@ -283,9 +318,14 @@ def fit_simclr(net, X, *, epochs, lr=2e-3, batch_size=256, temperature=0.2, weig
 def _decoder(dim):
     import torch.nn as nn
 
-    return nn.Sequential(nn.Linear(dim, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
-                         nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), nn.ReLU(),
-                         nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1))
+    return nn.Sequential(
+        nn.Linear(dim, 32 * 7 * 7),
+        nn.ReLU(),
+        nn.Unflatten(1, (32, 7, 7)),
+        nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),
+    )
 
 
 def _pretext_loss(task, net, extra, xb, gen, device, precision):
@@ -312,8 +352,20 @@ def _pretext_loss(task, net, extra, xb, gen, device, precision):
     return F.mse_loss(rec, _norm(xb).to(device))
 
 
-def fit_pretext(net, X, *, task, epochs, lr=2e-3, batch_size=128, weight_decay=1e-4, seed=0, precision="fp32",
-                progress=None, device="cpu"):
+def fit_pretext(
+    net,
+    X,
+    *,
+    task,
+    epochs,
+    lr=2e-3,
+    batch_size=128,
+    weight_decay=1e-4,
+    seed=0,
+    precision="fp32",
+    progress=None,
+    device="cpu",
+):
     """Self-supervised pretraining of ``net.features`` on images ``X`` (no labels) with a pretext ``task``.
 
     ``autoencoder``: denoising reconstruction (Gaussian noise 0.2, MSE on pixels, Vincent et al. 2008);
@@ -336,7 +388,7 @@ def fit_pretext(net, X, *, task, epochs, lr=2e-3, batch_size=128, weight_decay=1
         params.train()
         perm = torch.randperm(n, generator=gen)
         for k in range(steps_per_epoch):
-            xb = Xt[perm[k * batch_size:(k + 1) * batch_size]]
+            xb = Xt[perm[k * batch_size : (k + 1) * batch_size]]
             loss = _pretext_loss(task, net, extra, xb, gen, device, precision)
             _update(opt, loss, lr * _schedule(step, total), progress)
             step += 1
@@ -354,7 +406,7 @@ def predict(net, X, *, batch_size=2000):
     logits, emb = [], []
     with torch.no_grad():
         for i in range(0, Xt.shape[0], batch_size):
-            f = net.features(_norm(Xt[i:i + batch_size]).to(device))
+            f = net.features(_norm(Xt[i : i + batch_size]).to(device))
             emb.append(f.cpu())
             logits.append(net.head(f).cpu())
     return torch.cat(logits).numpy().astype(np.float32), torch.cat(emb).numpy().astype(np.float32)
@@ -382,7 +434,7 @@ def fit_linear_head(net, X, y, *, l2=1e-4, max_iter=200, seed=0):
 
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(z @ W.T + b, yt) + l2 * (W ** 2).sum()
+        loss = F.cross_entropy(z @ W.T + b, yt) + l2 * (W**2).sum()
         loss.backward()
         return loss
 

@@ -82,32 +82,89 @@ class ZooSpec:
     def key(self, fingerprint: str, dep_keys: dict[str, str], precision: str = "fp32", device: str = "cpu") -> str:
         own = self.precision(precision)
         on_gpu = device != "cpu" and self.kind != "sklearn"
-        blob = json.dumps({"v": ZOO_VERSION, "kind": self.kind, "recipe": self.recipe, "seed": self.seed,
-                           "data": fingerprint, "deps": [dep_keys[d] for d in self.deps],
-                           **({"precision": own} if own != "fp32" else {}),
-                           **({"device": device} if on_gpu else {})}, sort_keys=True)
+        blob = json.dumps(
+            {
+                "v": ZOO_VERSION,
+                "kind": self.kind,
+                "recipe": self.recipe,
+                "seed": self.seed,
+                "data": fingerprint,
+                "deps": [dep_keys[d] for d in self.deps],
+                **({"precision": own} if own != "fp32" else {}),
+                **({"device": device} if on_gpu else {}),
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------------------ presets
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "fashion": dict(n_train=10000, cnn=dict(c1=16, c2=32, pool=3), epochs=3, band_halfwidth=0.02,
-                    enc=dict(c1=32, c2=32, pool=2), n_reinit=7, long_epochs=(8, 15), mlp_epochs=6,
-                    pretrain_epochs=3, simclr_epochs=4, n_other=10000, forest_trees=100,
-                    down_sizes=(3000, 1000, 2000), full=True),
-    "fashion-quick": dict(n_train=4000, cnn=dict(c1=16, c2=32, pool=3), epochs=2, band_halfwidth=0.02,
-                          enc=dict(c1=16, c2=32, pool=3), n_reinit=1, long_epochs=(6,), mlp_epochs=3,
-                          pretrain_epochs=1, simclr_epochs=1, n_other=2000, forest_trees=30,
-                          down_sizes=(1500, 500, 1000), full=False),
-    "digits": dict(n_train=None, cnn=dict(c1=16, c2=32, pool=3), epochs=10, band_halfwidth=0.03,
-                   enc=dict(c1=16, c2=32, pool=3), n_reinit=3, long_epochs=(30,), mlp_epochs=30,
-                   pretrain_epochs=3, simclr_epochs=3, n_other=2000, forest_trees=60,
-                   down_sizes=(300, 100, 200), full=True),
-    "digits-quick": dict(n_train=None, cnn=dict(c1=16, c2=32, pool=3), epochs=8, band_halfwidth=0.03,
-                         enc=dict(c1=16, c2=32, pool=3), n_reinit=1, long_epochs=(24,), mlp_epochs=20,
-                         pretrain_epochs=1, simclr_epochs=1, n_other=1000, forest_trees=30,
-                         down_sizes=(200, 100, 200), full=False),
+    "fashion": dict(
+        n_train=10000,
+        cnn=dict(c1=16, c2=32, pool=3),
+        epochs=3,
+        band_halfwidth=0.02,
+        enc=dict(c1=32, c2=32, pool=2),
+        n_reinit=7,
+        long_epochs=(8, 15),
+        mlp_epochs=6,
+        pretrain_epochs=3,
+        simclr_epochs=4,
+        n_other=10000,
+        forest_trees=100,
+        down_sizes=(3000, 1000, 2000),
+        full=True,
+    ),
+    "fashion-quick": dict(
+        n_train=4000,
+        cnn=dict(c1=16, c2=32, pool=3),
+        epochs=2,
+        band_halfwidth=0.02,
+        enc=dict(c1=16, c2=32, pool=3),
+        n_reinit=1,
+        long_epochs=(6,),
+        mlp_epochs=3,
+        pretrain_epochs=1,
+        simclr_epochs=1,
+        n_other=2000,
+        forest_trees=30,
+        down_sizes=(1500, 500, 1000),
+        full=False,
+    ),
+    "digits": dict(
+        n_train=None,
+        cnn=dict(c1=16, c2=32, pool=3),
+        epochs=10,
+        band_halfwidth=0.03,
+        enc=dict(c1=16, c2=32, pool=3),
+        n_reinit=3,
+        long_epochs=(30,),
+        mlp_epochs=30,
+        pretrain_epochs=3,
+        simclr_epochs=3,
+        n_other=2000,
+        forest_trees=60,
+        down_sizes=(300, 100, 200),
+        full=True,
+    ),
+    "digits-quick": dict(
+        n_train=None,
+        cnn=dict(c1=16, c2=32, pool=3),
+        epochs=8,
+        band_halfwidth=0.03,
+        enc=dict(c1=16, c2=32, pool=3),
+        n_reinit=1,
+        long_epochs=(24,),
+        mlp_epochs=20,
+        pretrain_epochs=1,
+        simclr_epochs=1,
+        n_other=1000,
+        forest_trees=30,
+        down_sizes=(200, 100, 200),
+        full=False,
+    ),
 }
 """Sizes of each preset (``<preset>-quick`` is what ``--quick`` selects). ``fashion``: every network
 trains on the first ``n_train`` = 10,000 official training images; the base is a two-convolution CNN
@@ -121,61 +178,83 @@ SEED_STRIDE = 1000
 
 
 def _sgd(p):
-    return dict(optimizer="sgd", lr=0.1, weight_decay=5e-4, batch_size=128, label_smoothing=0.0,
-                shift=0, flip=False)
+    return dict(optimizer="sgd", lr=0.1, weight_decay=5e-4, batch_size=128, label_smoothing=0.0, shift=0, flip=False)
 
 
 def _hparam_rows(p):
     """(name, text, recipe changes, seed offset) of the HPARAM category: one training setting each."""
-    rows = [("learning-rate-0.05", "learning rate 0.05 (base 0.1)", dict(lr=0.05)),
-            ("learning-rate-0.2", "learning rate 0.2", dict(lr=0.2)),
-            ("weight-decay-5e-5", "weight decay 5e-5 (base 5e-4)", dict(weight_decay=5e-5)),
-            ("weight-decay-2e-3", "weight decay 2e-3", dict(weight_decay=2e-3)),
-            ("label-smoothing-0.1", "label smoothing 0.1 (base none)", dict(label_smoothing=0.1)),
-            ("dropout-0.3", "dropout 0.3 before the head (base none)", dict(dropout=0.3)),
-            ("batch-size-64", "batch size 64 (base 128)", dict(batch_size=64)),
-            ("batch-size-256", "batch size 256", dict(batch_size=256)),
-            ("shift-augmentation", "random shifts of up to 2 pixels (base none)", dict(shift=2)),
-            ("adamw", "AdamW at learning rate 2e-3 (base SGD with Nesterov momentum)",
-             dict(optimizer="adamw", lr=2e-3, weight_decay=0.05)),
-            ("learning-rate-0.003", "learning rate 0.003 (low-accuracy model)", dict(lr=0.003)),
-            ("batch-size-1024", "batch size 1024 (low-accuracy model)", dict(batch_size=1024))]
+    rows = [
+        ("learning-rate-0.05", "learning rate 0.05 (base 0.1)", dict(lr=0.05)),
+        ("learning-rate-0.2", "learning rate 0.2", dict(lr=0.2)),
+        ("weight-decay-5e-5", "weight decay 5e-5 (base 5e-4)", dict(weight_decay=5e-5)),
+        ("weight-decay-2e-3", "weight decay 2e-3", dict(weight_decay=2e-3)),
+        ("label-smoothing-0.1", "label smoothing 0.1 (base none)", dict(label_smoothing=0.1)),
+        ("dropout-0.3", "dropout 0.3 before the head (base none)", dict(dropout=0.3)),
+        ("batch-size-64", "batch size 64 (base 128)", dict(batch_size=64)),
+        ("batch-size-256", "batch size 256", dict(batch_size=256)),
+        ("shift-augmentation", "random shifts of up to 2 pixels (base none)", dict(shift=2)),
+        (
+            "adamw",
+            "AdamW at learning rate 2e-3 (base SGD with Nesterov momentum)",
+            dict(optimizer="adamw", lr=2e-3, weight_decay=0.05),
+        ),
+        ("learning-rate-0.003", "learning rate 0.003 (low-accuracy model)", dict(lr=0.003)),
+        ("batch-size-1024", "batch size 1024 (low-accuracy model)", dict(batch_size=1024)),
+    ]
     if not p["full"]:
         rows = [rows[4], rows[10]]
     out = [(n, t, ch, 10 + k) for k, (n, t, ch) in enumerate(rows)]
     for k, e in enumerate(p["long_epochs"]):
-        out.append(("long-training" if k == len(p["long_epochs"]) - 1 else f"epochs-{e}",
-                    f"{e} epochs (base {p['epochs']}; high-accuracy model)", dict(epochs=e), 30 + k))
+        out.append(
+            (
+                "long-training" if k == len(p["long_epochs"]) - 1 else f"epochs-{e}",
+                f"{e} epochs (base {p['epochs']}; high-accuracy model)",
+                dict(epochs=e),
+                30 + k,
+            )
+        )
     return out
 
 
 def _arch_rows(p):
     """(name, text, arch, arch_kw, recipe changes) of the neural ARCH models (base recipe, other network)."""
     c = p["cnn"]
-    rows = [("mlp", "MLP 784-256-128", "mlp", {}, dict(epochs=p["mlp_epochs"], lr=0.05)),
-            ("cnn-gap", "the base CNN with global average pooling (32-dim embedding; low-accuracy model)",
-             "cnn", dict(c, pool=1), {}),
-            ("lenet", "LeNet-5 (ReLU, max-pool)", "lenet", {}, dict(lr=0.05)),
-            ("cnn-wide", "the base CNN twice as wide (32 and 64 channels)", "cnn",
-             dict(c, c1=2 * c["c1"], c2=2 * c["c2"]), {}),
-            ("cnn-3conv", "a three-convolution CNN (16, 32, 32 channels)", "cnn", dict(c, convs=3), {}),
-            ("cnn-5x5", "the base CNN with 5x5 kernels", "cnn", dict(c, kernel=5), {}),
-            ("mlp-deep", "MLP 784-512-256-128", "mlp", dict(hidden=[512, 256, 128]), dict(epochs=p["mlp_epochs"],
-                                                                                          lr=0.05)),
-            ("vgg", "plain VGG-style CNN (5 conv + BN, no residuals)", "vgg", {}, dict(lr=0.05)),
-            ("resnet", "small ResNet (width 16, two residual blocks)", "resnet", dict(width=16), {}),
-            ("mlp-narrow", "MLP 784-32 (low-accuracy model)", "mlp", dict(hidden=[32]),
-             dict(epochs=1, lr=0.05))]
+    rows = [
+        ("mlp", "MLP 784-256-128", "mlp", {}, dict(epochs=p["mlp_epochs"], lr=0.05)),
+        (
+            "cnn-gap",
+            "the base CNN with global average pooling (32-dim embedding; low-accuracy model)",
+            "cnn",
+            dict(c, pool=1),
+            {},
+        ),
+        ("lenet", "LeNet-5 (ReLU, max-pool)", "lenet", {}, dict(lr=0.05)),
+        (
+            "cnn-wide",
+            "the base CNN twice as wide (32 and 64 channels)",
+            "cnn",
+            dict(c, c1=2 * c["c1"], c2=2 * c["c2"]),
+            {},
+        ),
+        ("cnn-3conv", "a three-convolution CNN (16, 32, 32 channels)", "cnn", dict(c, convs=3), {}),
+        ("cnn-5x5", "the base CNN with 5x5 kernels", "cnn", dict(c, kernel=5), {}),
+        ("mlp-deep", "MLP 784-512-256-128", "mlp", dict(hidden=[512, 256, 128]), dict(epochs=p["mlp_epochs"], lr=0.05)),
+        ("vgg", "plain VGG-style CNN (5 conv + BN, no residuals)", "vgg", {}, dict(lr=0.05)),
+        ("resnet", "small ResNet (width 16, two residual blocks)", "resnet", dict(width=16), {}),
+        ("mlp-narrow", "MLP 784-32 (low-accuracy model)", "mlp", dict(hidden=[32]), dict(epochs=1, lr=0.05)),
+    ]
     if not p["full"]:
         rows = [rows[0]]
     return rows
 
 
 def _sklearn_rows(p):
-    rows = [("logreg", "logreg", "logistic regression on pixels", True),
-            ("knn", "knn", "10-NN (distance-weighted) on PCA-50", False),
-            ("random-forest", "forest", f"random forest ({p['forest_trees']} trees) on PCA-50", True),
-            ("naive-bayes", "bayes", "Gaussian naive Bayes on PCA-50 (low-accuracy model)", True)]
+    rows = [
+        ("logreg", "logreg", "logistic regression on pixels", True),
+        ("knn", "knn", "10-NN (distance-weighted) on PCA-50", False),
+        ("random-forest", "forest", f"random forest ({p['forest_trees']} trees) on PCA-50", True),
+        ("naive-bayes", "bayes", "Gaussian naive Bayes on PCA-50 (low-accuracy model)", True),
+    ]
     return [r for r in rows if p["full"] or not r[3]]
 
 
@@ -194,41 +273,98 @@ def _representation_specs(p, seed, data):
     enc = f"encoder CNN ({e['c1']}+{e['c2']} channels, {e['c2'] * e['pool'] ** 2}-dim)"
     lin = dict(l2=1e-4, arch="encoder", arch_kw=dict(p["enc"]))
     gap = dict(lin, arch_kw=dict(p["enc"], pool=1))
-    fwork = [("simclr", "simclr", "Cont. (SimCLR)"), ("autoencoder", "autoencoder", "Reconstruction (denoising AE)"),
-             ("inpainting", "inpaint", "Masked-patch reconstruction"), ("rotation", "rotation", "Rotation prediction")]
-    other = [("procedural", "simclr", "procedural", f"{n} procedural shape images", "Cont. (SimCLR)"),
-             ("glyphs", "supervised", "glyphs", f"{n} rendered letters (52 classes)", "Sup."),
-             ("natural", "simclr", "natural", f"{n} crops of two photographs", "Cont. (SimCLR)"),
-             ("natural-autoencoder", "autoencoder", "natural", f"{n} crops of two photographs",
-              "Reconstruction (denoising AE)"),
-             ("procedural-rotation", "rotation", "procedural", f"{n} procedural shape images", "Rotation prediction"),
-             ("glyphs-rotation", "rotation", "glyphs", f"{n} rendered letters (no labels)", "Rotation prediction"),
-             ("natural-rotation", "rotation", "natural", f"{n} crops of two photographs", "Rotation prediction")]
+    fwork = [
+        ("simclr", "simclr", "Cont. (SimCLR)"),
+        ("autoencoder", "autoencoder", "Reconstruction (denoising AE)"),
+        ("inpainting", "inpaint", "Masked-patch reconstruction"),
+        ("rotation", "rotation", "Rotation prediction"),
+    ]
+    other = [
+        ("procedural", "simclr", "procedural", f"{n} procedural shape images", "Cont. (SimCLR)"),
+        ("glyphs", "supervised", "glyphs", f"{n} rendered letters (52 classes)", "Sup."),
+        ("natural", "simclr", "natural", f"{n} crops of two photographs", "Cont. (SimCLR)"),
+        (
+            "natural-autoencoder",
+            "autoencoder",
+            "natural",
+            f"{n} crops of two photographs",
+            "Reconstruction (denoising AE)",
+        ),
+        ("procedural-rotation", "rotation", "procedural", f"{n} procedural shape images", "Rotation prediction"),
+        ("glyphs-rotation", "rotation", "glyphs", f"{n} rendered letters (no labels)", "Rotation prediction"),
+        ("natural-rotation", "rotation", "natural", f"{n} crops of two photographs", "Rotation prediction"),
+    ]
     if not p["full"]:
         fwork, other = [fwork[1]], [other[1]]
     specs = []
     for k, (name, task, text) in enumerate(fwork):
         s = seed + 50 + k
         specs.append(_encoder(f"{name}-encoder", task, "fashion", f"{text} pretraining", data, p, s))
-        specs.append(ZooSpec(f"{name}-linear", "FWORK", f"{text} {enc} on the training images (no labels), "
-                             "frozen, L-BFGS linear head", data, "L-BFGS", "linear", lin, s, deps=(f"{name}-encoder",)))
+        specs.append(
+            ZooSpec(
+                f"{name}-linear",
+                "FWORK",
+                f"{text} {enc} on the training images (no labels), frozen, L-BFGS linear head",
+                data,
+                "L-BFGS",
+                "linear",
+                lin,
+                s,
+                deps=(f"{name}-encoder",),
+            )
+        )
     for k, (name, task, src, what, text) in enumerate(other):
         s = seed + 70 + k
         extra = dict(n_classes=52) if task == "supervised" else {}
         specs.append(_encoder(f"{name}-encoder", task, src, f"{text} pretraining on {what}", what, p, s, **extra))
-        specs.append(ZooSpec(f"{name}-linear", "DATASET", f"{text} {enc} on {what}, frozen, L-BFGS linear head",
-                             what, "L-BFGS", "linear", lin, s, deps=(f"{name}-encoder",)))
-    specs.append(ZooSpec("random-features-linear", "DATASET", f"Random (untrained) {enc} features, L-BFGS linear "
-                         "head", "none (random init)", "L-BFGS", "linear", lin, seed + 90))
+        specs.append(
+            ZooSpec(
+                f"{name}-linear",
+                "DATASET",
+                f"{text} {enc} on {what}, frozen, L-BFGS linear head",
+                what,
+                "L-BFGS",
+                "linear",
+                lin,
+                s,
+                deps=(f"{name}-encoder",),
+            )
+        )
+    specs.append(
+        ZooSpec(
+            "random-features-linear",
+            "DATASET",
+            f"Random (untrained) {enc} features, L-BFGS linear head",
+            "none (random init)",
+            "L-BFGS",
+            "linear",
+            lin,
+            seed + 90,
+        )
+    )
     if p["full"]:  # low-accuracy readouts: the same frozen encoders, globally pooled
-        for name, cat, of in (("autoencoder-linear-gap", "FWORK", "autoencoder-linear"),
-                              ("rotation-linear-gap", "FWORK", "rotation-linear"),
-                              ("random-features-gap", "DATASET", "random-features-linear"),
-                              ("natural-linear-gap", "DATASET", "natural-linear")):
+        for name, cat, of in (
+            ("autoencoder-linear-gap", "FWORK", "autoencoder-linear"),
+            ("rotation-linear-gap", "FWORK", "rotation-linear"),
+            ("random-features-gap", "DATASET", "random-features-linear"),
+            ("natural-linear-gap", "DATASET", "natural-linear"),
+        ):
             src = specs[[x.name for x in specs].index(of)]
-            specs.append(ZooSpec(name, cat, src.method.replace("L-BFGS linear head", "globally pooled, "
-                                                               "L-BFGS linear head (low-accuracy model)"),
-                                 src.data, "L-BFGS", "linear", gap, src.seed, deps=src.deps))
+            specs.append(
+                ZooSpec(
+                    name,
+                    cat,
+                    src.method.replace(
+                        "L-BFGS linear head", "globally pooled, L-BFGS linear head (low-accuracy model)"
+                    ),
+                    src.data,
+                    "L-BFGS",
+                    "linear",
+                    gap,
+                    src.seed,
+                    deps=src.deps,
+                )
+            )
     return specs
 
 
@@ -285,15 +421,45 @@ def zoo_specs(preset: str = "fashion", *, quick: bool = False, seed: int = 0) ->
     for k, (name, text, arch, kw, ch) in enumerate(_arch_rows(p)):
         sup(name, "ARCH", f"Sup. {text}, base recipe", 40 + k, arch=(arch, kw), **ch)
     for name, learner, text, _ in _sklearn_rows(p):
-        specs.append(ZooSpec(name, "ARCH", f"scikit-learn {text}; log-probabilities as logits", data,
-                             "Non-neural", "sklearn", dict(learner=learner, trees=p["forest_trees"]), seed + 48))
-    specs.append(ZooSpec("kd-from-long", "FWORK", f"Knowledge distillation (T=4, weight 0.7) of {cnn} from the "
-                         "long-trained model, base recipe", data, "Distilled", "kd",
-                         dict(base_recipe, kd_weight=0.7, kd_temperature=4.0), seed + 49, deps=("long-training",)))
+        specs.append(
+            ZooSpec(
+                name,
+                "ARCH",
+                f"scikit-learn {text}; log-probabilities as logits",
+                data,
+                "Non-neural",
+                "sklearn",
+                dict(learner=learner, trees=p["forest_trees"]),
+                seed + 48,
+            )
+        )
+    specs.append(
+        ZooSpec(
+            "kd-from-long",
+            "FWORK",
+            f"Knowledge distillation (T=4, weight 0.7) of {cnn} from the long-trained model, base recipe",
+            data,
+            "Distilled",
+            "kd",
+            dict(base_recipe, kd_weight=0.7, kd_temperature=4.0),
+            seed + 49,
+            deps=("long-training",),
+        )
+    )
     if p["full"]:
-        specs.append(ZooSpec("kd-from-vgg", "FWORK", f"Knowledge distillation (T=4, weight 0.7) of {cnn} from the "
-                             "VGG-style CNN, base recipe", data, "Distilled", "kd",
-                             dict(base_recipe, kd_weight=0.7, kd_temperature=4.0), seed + 60, deps=("vgg",)))
+        specs.append(
+            ZooSpec(
+                "kd-from-vgg",
+                "FWORK",
+                f"Knowledge distillation (T=4, weight 0.7) of {cnn} from the VGG-style CNN, base recipe",
+                data,
+                "Distilled",
+                "kd",
+                dict(base_recipe, kd_weight=0.7, kd_temperature=4.0),
+                seed + 60,
+                deps=("vgg",),
+            )
+        )
     specs += _representation_specs(p, seed, data)
     # put dependencies before their users, keep base first and the teacher second
     order = {s.name: i for i, s in enumerate(specs)}
@@ -403,8 +569,9 @@ class _Trainer:
         """A network of ``spec``'s architecture carrying ``enc``'s weights but a fresh head."""
         net = _build(spec.recipe, self.n_classes).to(self.device)
         if enc is not None:
-            missing = net.load_state_dict({k: v for k, v in enc.state_dict().items() if not k.startswith("head.")},
-                                          strict=False)
+            missing = net.load_state_dict(
+                {k: v for k, v in enc.state_dict().items() if not k.startswith("head.")}, strict=False
+            )
             assert all(k.startswith("head.") for k in missing.missing_keys), missing
         return net
 
@@ -420,17 +587,21 @@ class _Trainer:
             return self._pretrain(spec, prec)
         if spec.kind == "sklearn":
             evals = {"calib": self.s.X_calib, "test": self.s.X_test}
-            return T.sklearn_logits(r["learner"], self.X, self.y, evals, n_classes=self.n_classes, seed=spec.seed,
-                                    trees=r.get("trees", 60))
+            return T.sklearn_logits(
+                r["learner"], self.X, self.y, evals, n_classes=self.n_classes, seed=spec.seed, trees=r.get("trees", 60)
+            )
         if spec.kind in ("supervised", "kd"):
             net = _build(r, self.n_classes)
-            kw = {k: r[k] for k in ("epochs", "lr", "batch_size", "weight_decay", "label_smoothing",
-                                    "optimizer", "shift", "flip")}
+            kw = {
+                k: r[k]
+                for k in ("epochs", "lr", "batch_size", "weight_decay", "label_smoothing", "optimizer", "shift", "flip")
+            }
             if spec.kind == "kd":
                 kw.update(teacher=deps[spec.deps[0]], kd_weight=r["kd_weight"], kd_temperature=r["kd_temperature"])
             with _progress(_steps(len(self.y), r), spec.name, self.progress) as bar:
-                T.fit_supervised(net, self.X, self.y, seed=spec.seed, progress=bar, precision=prec,
-                                 device=self.device, **kw)
+                T.fit_supervised(
+                    net, self.X, self.y, seed=spec.seed, progress=bar, precision=prec, device=self.device, **kw
+                )
             return net
         if spec.kind == "linear":
             net = self._from_encoder(spec, deps[spec.deps[0]] if spec.deps else None)
@@ -470,8 +641,20 @@ def _store_splits(splits, down):
     return labels
 
 
-def train_zoo(store_path, *, preset="fashion", quick=False, seed=0, only=None, data_path=None,
-              progress=True, log=None, threads=2, precision="auto", device="cpu"):
+def train_zoo(
+    store_path,
+    *,
+    preset="fashion",
+    quick=False,
+    seed=0,
+    only=None,
+    data_path=None,
+    progress=True,
+    log=None,
+    threads=2,
+    precision="auto",
+    device="cpu",
+):
     """Train the embedded zoo into the store at ``store_path`` (created if absent); skip finished models.
 
     Parameters
@@ -545,18 +728,32 @@ def train_zoo(store_path, *, preset="fashion", quick=False, seed=0, only=None, d
     p = PRESETS[preset + ("-quick" if quick else "")]
     splits = load_splits(preset, path=data_path)
     down, down_names, down_text = embedded_downstream(preset, splits, sizes=p["down_sizes"], seed=0)
-    fingerprint = splits.fingerprint() + hashlib.sha256(
-        b"".join(np.ascontiguousarray(a).tobytes() for v in down.values() for a in v)).hexdigest()[:8]
+    fingerprint = (
+        splits.fingerprint()
+        + hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for v in down.values() for a in v)).hexdigest()[:8]
+    )
     if p["n_train"]:
         fingerprint += f"-n{p['n_train']}"
     st = Store.open_or_create(
-        store_path, dataset=splits.source, class_names=splits.class_names,
-        splits=_store_splits(splits, down), split_class_names=dict.fromkeys(down, down_names),
-        info={"base_model": "base", "preset": preset, "quick": quick, "class_groups": splits.class_groups})
-    st.update_info(base_model="base", preset=preset, quick=bool(quick), class_groups=splits.class_groups,
-                   downstream=down_text, n_train=p["n_train"] or len(splits.y_train), replicate_seed=int(seed))
-    trainer = _Trainer(store_path, splits, down, n_train=p["n_train"], progress=progress, precision=precision,
-                       device=device)
+        store_path,
+        dataset=splits.source,
+        class_names=splits.class_names,
+        splits=_store_splits(splits, down),
+        split_class_names=dict.fromkeys(down, down_names),
+        info={"base_model": "base", "preset": preset, "quick": quick, "class_groups": splits.class_groups},
+    )
+    st.update_info(
+        base_model="base",
+        preset=preset,
+        quick=bool(quick),
+        class_groups=splits.class_groups,
+        downstream=down_text,
+        n_train=p["n_train"] or len(splits.y_train),
+        replicate_seed=int(seed),
+    )
+    trainer = _Trainer(
+        store_path, splits, down, n_train=p["n_train"], progress=progress, precision=precision, device=device
+    )
     keys: dict[str, str] = {}
     nets: dict[str, Any] = {}
     rows = []
@@ -574,9 +771,17 @@ def train_zoo(store_path, *, preset="fashion", quick=False, seed=0, only=None, d
                 net = trainer.train(spec, {d: need_net(d) for d in spec.deps})
             trainer.save_net(spec, keys[name], net)
             if not spec.in_store:
-                rows.append(dict(name=name, category="(pretrain)", tier=None, test_accuracy=None,
-                                 seconds=round(time.time() - t0, 1),
-                                 cpu_seconds=round(time.process_time() - c0, 1), status="trained"))
+                rows.append(
+                    dict(
+                        name=name,
+                        category="(pretrain)",
+                        tier=None,
+                        test_accuracy=None,
+                        seconds=round(time.time() - t0, 1),
+                        cpu_seconds=round(time.process_time() - c0, 1),
+                        status="trained",
+                    )
+                )
                 log(f"{name:24s} pretrained in {time.time() - t0:6.1f} s")
         nets[name] = net
         return net
@@ -590,9 +795,17 @@ def train_zoo(store_path, *, preset="fashion", quick=False, seed=0, only=None, d
         c0 = time.process_time()
         if spec.name in st and st.meta(spec.name).get("recipe_key") == keys[spec.name]:
             m = st.meta(spec.name)
-            rows.append(dict(name=spec.name, category=spec.category, tier=m.get("tier"),
-                             test_accuracy=m["accuracy"]["test"], seconds=0.0, cpu_seconds=0.0,
-                             status="skipped"))
+            rows.append(
+                dict(
+                    name=spec.name,
+                    category=spec.category,
+                    tier=m.get("tier"),
+                    test_accuracy=m["accuracy"]["test"],
+                    seconds=0.0,
+                    cpu_seconds=0.0,
+                    status="skipped",
+                )
+            )
             continue
         deps = {d: need_net(d) for d in spec.deps}  # pretrained representations: timed on their own
         t0, c0 = time.time(), time.process_time()
@@ -612,20 +825,41 @@ def train_zoo(store_path, *, preset="fashion", quick=False, seed=0, only=None, d
             hw = p["band_halfwidth"]
             band = (max(0.0, acc - hw), min(1.0, acc + hw))
             st.update_info(accuracy_band=band, band_halfwidth=hw)
-        meta = dict(category=spec.category, method=spec.method, data=spec.data, head=spec.head, source=SOURCE,
-                    recipe=spec.recipe, seed=spec.seed, kind=spec.kind, recipe_key=keys[spec.name],
-                    preset=preset, tier=_tier(acc, band), train_seconds=round(time.time() - t0, 2),
-                    precision=_precision_text(spec, by_name, precision),
-                    deps=list(spec.deps), **({"device": device} if device != "cpu" else {}))
+        meta = dict(
+            category=spec.category,
+            method=spec.method,
+            data=spec.data,
+            head=spec.head,
+            source=SOURCE,
+            recipe=spec.recipe,
+            seed=spec.seed,
+            kind=spec.kind,
+            recipe_key=keys[spec.name],
+            preset=preset,
+            tier=_tier(acc, band),
+            train_seconds=round(time.time() - t0, 2),
+            precision=_precision_text(spec, by_name, precision),
+            deps=list(spec.deps),
+            **({"device": device} if device != "cpu" else {}),
+        )
         st.add_model(spec.name, logits=logits, embeddings=emb or None, meta=meta, overwrite=spec.name in st)
         secs = time.time() - t0
-        rows.append(dict(name=spec.name, category=spec.category, tier=meta["tier"], test_accuracy=acc,
-                         seconds=round(secs, 1), cpu_seconds=round(time.process_time() - c0, 1),
-                         status="trained"))
+        rows.append(
+            dict(
+                name=spec.name,
+                category=spec.category,
+                tier=meta["tier"],
+                test_accuracy=acc,
+                seconds=round(secs, 1),
+                cpu_seconds=round(time.process_time() - c0, 1),
+                status="trained",
+            )
+        )
         log(f"{spec.name:24s} {spec.category:8s} test acc {acc:.4f}  tier {meta['tier']:5s} {secs:6.1f} s")
     _retier(st)
-    table = pd.DataFrame(rows, columns=["name", "category", "tier", "test_accuracy", "seconds", "cpu_seconds",
-                                        "status"])
+    table = pd.DataFrame(
+        rows, columns=["name", "category", "tier", "test_accuracy", "seconds", "cpu_seconds", "status"]
+    )
     tiers = {n: st.meta(n).get("tier") for n in st.model_names()}
     table["tier"] = [tiers.get(n, t) for n, t in zip(table["name"], table["tier"], strict=True)]
     return table
@@ -644,8 +878,20 @@ def _retier(st):
         if m.get("tier") != tier:
             logits = {s: np.array(st.logits(name, s)) for s in st.splits() if st.has_logits(name, s)}
             emb = {s: np.array(st.embeddings(name, s)) for s in st.splits() if st.has_embeddings(name, s)}
-            keep = {k: v for k, v in m.items() if k not in ("name", "accuracy", "added_at", "schema_version",
-                                                             "files", "embedding_dim", "temperature_fitted_on")}
+            keep = {
+                k: v
+                for k, v in m.items()
+                if k
+                not in (
+                    "name",
+                    "accuracy",
+                    "added_at",
+                    "schema_version",
+                    "files",
+                    "embedding_dim",
+                    "temperature_fitted_on",
+                )
+            }
             keep["tier"] = tier
             st.add_model(name, logits=logits, embeddings=emb or None, meta=keep, overwrite=True)
 
@@ -663,15 +909,23 @@ def format_timing_table(table) -> str:
     total: 1.0 s (1 trained, 0 skipped)
     """
     cpu = "cpu_seconds" in table.columns
-    lines = [f"{'model':24s} {'category':10s} {'tier':5s} {'test acc':>8s} {'seconds':>8s}"
-             + (f" {'cpu s':>8s}" if cpu else "") + "  status"]
+    lines = [
+        f"{'model':24s} {'category':10s} {'tier':5s} {'test acc':>8s} {'seconds':>8s}"
+        + (f" {'cpu s':>8s}" if cpu else "")
+        + "  status"
+    ]
     for r in table.itertuples():
         acc = "" if r.test_accuracy is None or r.test_accuracy != r.test_accuracy else f"{r.test_accuracy:.4f}"
-        lines.append(f"{r.name:24s} {r.category:10s} {(r.tier if isinstance(r.tier, str) else ''):5s} {acc:>8s} {r.seconds:8.1f}"
-                     + (f" {r.cpu_seconds:8.1f}" if cpu else "") + f"  {r.status}")
+        lines.append(
+            f"{r.name:24s} {r.category:10s} {(r.tier if isinstance(r.tier, str) else ''):5s} {acc:>8s} {r.seconds:8.1f}"
+            + (f" {r.cpu_seconds:8.1f}" if cpu else "")
+            + f"  {r.status}"
+        )
     trained = int((table["status"] == "trained").sum())
-    lines.append(f"total: {table['seconds'].sum():.1f} s ({trained} trained, {len(table) - trained} skipped)"
-                 + (f"; CPU time {table['cpu_seconds'].sum():.1f} s" if cpu else ""))
+    lines.append(
+        f"total: {table['seconds'].sum():.1f} s ({trained} trained, {len(table) - trained} skipped)"
+        + (f"; CPU time {table['cpu_seconds'].sum():.1f} s" if cpu else "")
+    )
     return "\n".join(lines)
 
 

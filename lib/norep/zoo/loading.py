@@ -104,8 +104,10 @@ def _fetch_hint(mn: ModelName) -> str:
         code = f"import open_clip; open_clip.create_model_and_transforms('{mn.arch}', pretrained='{mn.tag}')"
     else:
         code = f"from huggingface_hub import snapshot_download; snapshot_download('{mn.arch}')"
-    return (f'fetch them ahead of time on a machine with network access: python -c "{code}" '
-            "(they land in HF_HOME / TORCH_HOME; copy that cache over), then run with HF_HUB_OFFLINE=1")
+    return (
+        f'fetch them ahead of time on a machine with network access: python -c "{code}" '
+        "(they land in HF_HOME / TORCH_HOME; copy that cache over), then run with HF_HUB_OFFLINE=1"
+    )
 
 
 def _weights_error(mn: ModelName, exc: BaseException) -> WeightsUnavailableError:
@@ -209,8 +211,13 @@ class ImageModel:
 
     def describe(self) -> dict:
         """Metadata for the store: source, arch, weights tag, preprocessing, random_init."""
-        return {"source": self.name.source, "arch": self.name.arch, "weights": self.name.tag or "default",
-                "random_init": self.random_init, "preprocessing": self.preprocessing}
+        return {
+            "source": self.name.source,
+            "arch": self.name.arch,
+            "weights": self.name.tag or "default",
+            "random_init": self.random_init,
+            "preprocessing": self.preprocessing,
+        }
 
 
 def load(name: str, *, random_init: bool = False, device: str = "cpu") -> tuple[ImageModel, Any]:
@@ -264,8 +271,10 @@ def _load_timm(mn: ModelName, random_init: bool) -> tuple[ImageModel, Any]:
         raise UnknownModelError(f"timm has no model {mn.arch!r} (see timm.list_models())")
     full = f"{mn.arch}.{mn.tag}" if mn.tag else mn.arch
     if mn.tag and full not in timm.list_pretrained(full):
-        raise UnknownModelError(f"timm has no weights tag {mn.tag!r} for {mn.arch!r}; "
-                                f"known: {', '.join(timm.list_pretrained(mn.arch + '.*')[:12]) or 'none'}")
+        raise UnknownModelError(
+            f"timm has no weights tag {mn.tag!r} for {mn.arch!r}; "
+            f"known: {', '.join(timm.list_pretrained(mn.arch + '.*')[:12]) or 'none'}"
+        )
     try:
         module = timm.create_model(full, pretrained=not random_init)
     except Exception as exc:  # noqa: BLE001 - hub/network errors of many types
@@ -276,8 +285,9 @@ def _load_timm(mn: ModelName, random_init: bool) -> tuple[ImageModel, Any]:
     cfg = resolve_data_config({}, model=module)
     preprocess = create_transform(**cfg)
     num_classes = int(getattr(module, "num_classes", 0) or 0) or None
-    return ImageModel(ModelName(mn.source, mn.arch, tag), module, num_classes, int(module.num_features),
-                      _jsonable(cfg), random_init), preprocess
+    return ImageModel(
+        ModelName(mn.source, mn.arch, tag), module, num_classes, int(module.num_features), _jsonable(cfg), random_init
+    ), preprocess
 
 
 def _load_open_clip(mn: ModelName, random_init: bool) -> tuple[ImageModel, Any]:
@@ -288,7 +298,9 @@ def _load_open_clip(mn: ModelName, random_init: bool) -> tuple[ImageModel, Any]:
     tag = mn.tag
     if tag and (mn.arch, tag) not in set(open_clip.list_pretrained()) and not os.path.isfile(tag):
         known = [t for a, t in open_clip.list_pretrained() if a == mn.arch]
-        raise UnknownModelError(f"open_clip has no weights tag {tag!r} for {mn.arch!r}; known: {', '.join(known) or 'none'}")
+        raise UnknownModelError(
+            f"open_clip has no weights tag {tag!r} for {mn.arch!r}; known: {', '.join(known) or 'none'}"
+        )
     kwargs: dict[str, Any] = {}
     if tag and random_init:  # keep the named weights' preprocessing
         pcfg = open_clip.get_pretrained_cfg(mn.arch, tag) or {}
@@ -300,7 +312,8 @@ def _load_open_clip(mn: ModelName, random_init: bool) -> tuple[ImageModel, Any]:
     logging.disable(logging.ERROR)  # open_clip logs the download failure before raising it
     try:
         module, _, preprocess = open_clip.create_model_and_transforms(
-            mn.arch, pretrained=None if random_init else tag, **kwargs)
+            mn.arch, pretrained=None if random_init else tag, **kwargs
+        )
     except Exception as exc:  # noqa: BLE001
         if random_init or not _looks_like_missing_weights(exc):
             raise
@@ -309,8 +322,11 @@ def _load_open_clip(mn: ModelName, random_init: bool) -> tuple[ImageModel, Any]:
         logging.disable(logging.NOTSET)
     tokenizer = open_clip.get_tokenizer(mn.arch)
     pp = getattr(getattr(module, "visual", None), "preprocess_cfg", None) or {}
-    desc = {"input_size": [3, *_pair(getattr(module.visual, "image_size", 224))], **_jsonable(pp),
-            "transform": repr(preprocess)}
+    desc = {
+        "input_size": [3, *_pair(getattr(module.visual, "image_size", 224))],
+        **_jsonable(pp),
+        "transform": repr(preprocess),
+    }
     embed_dim = int(getattr(module.visual, "output_dim", 0) or module.text_projection.shape[-1])
     return ImageModel(mn, module, None, embed_dim, desc, random_init, tokenizer), preprocess
 
@@ -320,8 +336,8 @@ def _load_hf(mn: ModelName, random_init: bool) -> tuple[ImageModel, Any]:
         import transformers
     except ImportError:
         raise UnknownModelError(
-            f"{mn} needs the Hugging Face 'transformers' package, which is not installed: "
-            "pip install transformers") from None
+            f"{mn} needs the Hugging Face 'transformers' package, which is not installed: pip install transformers"
+        ) from None
     kwargs = {"revision": mn.tag} if mn.tag else {}
     try:
         processor = transformers.AutoProcessor.from_pretrained(mn.arch, **kwargs)
@@ -348,8 +364,18 @@ def _load_hf(mn: ModelName, random_init: bool) -> tuple[ImageModel, Any]:
 
 def _looks_like_missing_weights(exc: BaseException) -> bool:
     names = {c.__name__ for c in type(exc).__mro__}
-    if names & {"LocalEntryNotFoundError", "EntryNotFoundError", "RepositoryNotFoundError", "HfHubHTTPError",
-                "OfflineModeIsEnabled", "ConnectionError", "URLError", "HTTPError", "Timeout", "OSError"}:
+    if names & {
+        "LocalEntryNotFoundError",
+        "EntryNotFoundError",
+        "RepositoryNotFoundError",
+        "HfHubHTTPError",
+        "OfflineModeIsEnabled",
+        "ConnectionError",
+        "URLError",
+        "HTTPError",
+        "Timeout",
+        "OSError",
+    }:
         return True
     text = str(exc).lower()
     return any(k in text for k in ("offline", "download", "connection", "cache", "hub", "not found", "resolve"))
@@ -369,5 +395,12 @@ def _jsonable(obj: Any) -> Any:
     return repr(obj)
 
 
-__all__ = ["ImageModel", "ModelName", "SOURCES", "UnknownModelError", "WeightsUnavailableError", "load",
-           "parse_model_name"]
+__all__ = [
+    "ImageModel",
+    "ModelName",
+    "SOURCES",
+    "UnknownModelError",
+    "WeightsUnavailableError",
+    "load",
+    "parse_model_name",
+]

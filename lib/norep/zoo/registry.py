@@ -62,8 +62,19 @@ HPARAM_SUBSTITUTES = (
 hyper-parameters): stand-ins for the paper's HPARAM category, whose 26 models are not public.
 Most score above the paper's 74-78% band."""
 
-COLUMNS = ("table", "model", "category", "method", "head_type", "paper_top1", "paper_temperature",
-           "status", "load", "head", "differs")
+COLUMNS = (
+    "table",
+    "model",
+    "category",
+    "method",
+    "head_type",
+    "paper_top1",
+    "paper_temperature",
+    "status",
+    "load",
+    "head",
+    "differs",
+)
 
 
 def paper_registry() -> Any:
@@ -147,5 +158,13 @@ def format_registry(df: Any = None) -> str:
     return df[cols].to_string(index=False, justify="left")
 
 
-__all__ = ["COLUMNS", "HEADS", "HPARAM_SUBSTITUTES", "PAPER_BASE", "STATUSES", "format_registry",
-           "paper_registry", "registry_entry"]
+__all__ = [
+    "COLUMNS",
+    "HEADS",
+    "HPARAM_SUBSTITUTES",
+    "PAPER_BASE",
+    "STATUSES",
+    "format_registry",
+    "paper_registry",
+    "registry_entry",
+]

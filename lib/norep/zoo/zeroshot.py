@@ -92,13 +92,27 @@ def zero_shot_logits(image_embeddings: Any, classifier: Any, *, logit_scale: flo
 
 def _cache_key(model: Any, class_names: list[str], template_set: str) -> str:
     desc = model.describe()
-    key = json.dumps({"model": str(model.name), "weights": desc["weights"], "random_init": desc["random_init"],
-                      "templates": templates(template_set), "classes": list(class_names)}, sort_keys=True)
+    key = json.dumps(
+        {
+            "model": str(model.name),
+            "weights": desc["weights"],
+            "random_init": desc["random_init"],
+            "templates": templates(template_set),
+            "classes": list(class_names),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def text_classifier(model: Any, class_names: list[str], *, template_set: str = "openai80",
-                    cache_dir: str | Path | None = None, batch_size: int = 256) -> np.ndarray:
+def text_classifier(
+    model: Any,
+    class_names: list[str],
+    *,
+    template_set: str = "openai80",
+    cache_dir: str | Path | None = None,
+    batch_size: int = 256,
+) -> np.ndarray:
     """Zero-shot class embeddings (D, C) of a CLIP-like model (Radford et al. 2021; paper Table 1).
 
     Parameters
@@ -145,7 +159,7 @@ def text_classifier(model: Any, class_names: list[str], *, template_set: str = "
     chunks = []
     with torch.no_grad():
         for i in range(0, len(prompts), batch_size):
-            chunks.append(model.encode_text(prompts[i:i + batch_size]).float().cpu().numpy())
+            chunks.append(model.encode_text(prompts[i : i + batch_size]).float().cpu().numpy())
     T = _normalize(np.concatenate(chunks).reshape(len(class_names), len(temps), -1))
     W = _normalize(T.mean(axis=1)).T.astype(np.float32)
     if path is not None:
@@ -157,8 +171,16 @@ def text_classifier(model: Any, class_names: list[str], *, template_set: str = "
     return W
 
 
-def linear_head(X_train: Any, y_train: Any, *, n_classes: int, val_fraction: float = 0.2, Cs: Any = None,
-                device: str = "cpu", seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+def linear_head(
+    X_train: Any,
+    y_train: Any,
+    *,
+    n_classes: int,
+    val_fraction: float = 0.2,
+    Cs: Any = None,
+    device: str = "cpu",
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Fit the paper's "L-BFGS" linear head on training-subset embeddings (Table 1, Sec. 4.6).
 
     The training subset is split (seeded, stratified by shuffling) into a fitting part and a
@@ -205,8 +227,12 @@ def linear_head(X_train: Any, y_train: Any, *, n_classes: int, val_fraction: flo
     cls = np.asarray(res.classes, dtype=np.int64)
     W[:, cls] = np.asarray(res.coef, dtype=np.float32).T
     b[cls] = np.asarray(res.intercept, dtype=np.float32)
-    info = {"best_C": float(res.best_C), "val_accuracy": float(res.val_accuracy),
-            "n_train": int(fit.size), "n_val": int(val.size)}
+    info = {
+        "best_C": float(res.best_C),
+        "val_accuracy": float(res.val_accuracy),
+        "n_train": int(fit.size),
+        "n_val": int(val.size),
+    }
     return W, b, info
 
 
@@ -261,5 +287,14 @@ def map_classes(logits: Any, indices: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["MISSING_CLASS_LOGIT", "TEMPLATE_SETS", "apply_linear_head", "class_mapping_indices", "linear_head",
-           "map_classes", "templates", "text_classifier", "zero_shot_logits"]
+__all__ = [
+    "MISSING_CLASS_LOGIT",
+    "TEMPLATE_SETS",
+    "apply_linear_head",
+    "class_mapping_indices",
+    "linear_head",
+    "map_classes",
+    "templates",
+    "text_classifier",
+    "zero_shot_logits",
+]
