@@ -305,9 +305,10 @@ report_claim(
 # ## Try it
 #
 # - For a class: `-p profile=student` lightens this chapter (at most 200 bootstrap resamples, two
-#   values of the probe's C, top_k at most 3). On the quick store (`norep zoo train --quick`) it
-#   still takes a few minutes on 2 CPU cores: the multi-label probes converge slowly on the base
-#   CNN's embedding.
+#   values of the probe's C, top_k at most 3); on the quick store (`norep zoo train --quick`) it
+#   runs in well under a minute on 2 CPU cores (the README gives the measured times).
+# - A GPU speeds up the probes on large embeddings: `device="auto"` (the default) uses one when
+#   present; `-p device=cpu` forces the CPU.
 # - Concatenate more models: `-p top_k=8` (the number of probes grows as top_k squared).
 # - Replace the embedded downstream task by your own multi-label data: add `down_*` splits and
 #   embeddings to a store (see {doc}`../store`).
