@@ -60,7 +60,8 @@ class _EnsembleState:
         self.lo_best = np.zeros(n)
         self.hard_index = np.full(n, -1, dtype=np.int64)
         self.hard_rows = np.empty(0, dtype=np.int64)
-        self.hard_tot = np.empty((0, self.c))
+        self._tot_buf = np.empty((0, self.c))  # capacity for the hard rows' sums, grown by doubling
+        self.hard_tot = self._tot_buf[:0]
         self._hard_summary = None
         self.levels = {"level1": 0, "level2": 0, "level3": 0, "full_row": 0}
 
@@ -97,18 +98,24 @@ class _EnsembleState:
         rows = np.setdiff1d(rows, self.hard_rows)
         if not len(rows):
             return
-        tot = np.zeros((len(rows), self.c))
+        h0, h1 = len(self.hard_rows), len(self.hard_rows) + len(rows)
+        if h1 > len(self._tot_buf):
+            buf = np.empty((max(h1, 2 * len(self._tot_buf), 256), self.c))
+            buf[:h0] = self.hard_tot
+            self._tot_buf = buf
+        tot = self._tot_buf[h0:h1]
+        tot.fill(0.0)
         for i in self.members:  # the reference's sum, in member order
             tot += self.ops[i].rows(rows)
-        self.hard_index[rows] = np.arange(len(self.hard_rows), len(self.hard_rows) + len(rows))
+        self.hard_index[rows] = np.arange(h0, h1)
         self.hard_rows = np.concatenate([self.hard_rows, rows])
-        self.hard_tot = np.concatenate([self.hard_tot, tot])
+        self.hard_tot = self._tot_buf[:h1]
         self._hard_summary = None
 
     def _hard(self):
         if self._hard_summary is None:
-            tot = self.hard_tot.copy()
-            q, v, w, t, _, _ = summarise(tot, self.y[self.hard_rows], self.k)
+            # summarise() changes the rows it is given and restores them exactly: no copy needed
+            q, v, w, t, _, _ = summarise(self.hard_tot, self.y[self.hard_rows], self.k)
             self._hard_summary = (v, w, t)
         return self._hard_summary
 
