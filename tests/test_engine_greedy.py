@@ -141,3 +141,21 @@ def test_evaluation_summaries_reused_from_all_pairs(tmp_path):
     assert _kept_summary(sres, "a", st.logits("a", "test"), y_test, t_a, 2) is not None
     assert _kept_summary(sres, "a", st.logits("b", "test"), y_test, t_a, 2) is None
     assert _kept_summary(sres, "a", st.logits("a", "test"), y_test, t_a, 3) is None
+
+
+def test_evaluation_errors_reach_the_caller():
+    """The evaluation split runs beside the selection: a bad evaluation matrix of a chosen model
+    is still reported to the caller, and one the selection never chooses is never read."""
+    rng = np.random.default_rng(14)
+    y, lg = random_store(rng, 3, 200, 6)
+    names = ["base", "a", "b"]
+    sel = dict(zip(names, lg, strict=True))
+    first = fast_greedy_selection(y, sel, "base", 1).selected[0]
+    other = "b" if first == "a" else "a"
+    good = {m: z[:150] for m, z in sel.items()}
+    bad = {**good, first: good[first][:, :5]}
+    with pytest.raises(ValueError, match=rf"eval_logits\['{first}'\]"):
+        fast_greedy_selection(y, sel, "base", 1, eval_y_true=y[:150], eval_logits=bad)
+    unread = {**good, other: good[other][:, :5]}
+    res = fast_greedy_selection(y, sel, "base", 1, eval_y_true=y[:150], eval_logits=unread)
+    assert res.selected == [first] and len(res.eval_accuracies) == 2

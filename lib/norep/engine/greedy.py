@@ -380,10 +380,18 @@ def fast_greedy_selection(
     dev = resolve_device(device)
     if dev is not None:
         return _greedy_torch(g, steps, replace, dev, progress)
-    ops, selected, accuracies, levels = _select(g, steps, replace, k, n_jobs, progress)
+    evaluator = _Evaluator(g, len(g.names) + 1, k, eval_summaries) if g.has_eval else None
+    try:
+        ops, selected, accuracies, levels = _select(
+            g, steps, replace, k, n_jobs, progress, on_choice=evaluator.push if evaluator else None
+        )
+    except BaseException:
+        if evaluator is not None:
+            evaluator.finish(aborted=True)
+        raise
     eval_accuracies = None
-    if g.has_eval:
-        eval_accuracies, eval_levels = _evaluate(g, ops, selected, k, n_jobs, progress, eval_summaries)
+    if evaluator is not None:
+        eval_accuracies, eval_levels = evaluator.finish()
         levels.update(eval_levels)
     result = GreedyResult(
         selected=[g.names[i - 1] for i in selected], accuracies=accuracies, eval_accuracies=eval_accuracies
@@ -498,8 +506,9 @@ def _greedy_torch(g: _GreedyInputs, steps: int, replace: bool, dev: str, progres
     return result
 
 
-def _select(g: _GreedyInputs, steps: int, replace: bool, k: int, n_jobs: int, progress: bool):
-    """The greedy steps on the selection split: operands, chosen indices, accuracies, level counts."""
+def _select(g: _GreedyInputs, steps: int, replace: bool, k: int, n_jobs: int, progress: bool, on_choice=None):
+    """The greedy steps on the selection split: operands, chosen indices, accuracies, level counts.
+    ``on_choice(j)`` is called with each chosen model as soon as it is chosen."""
     y, n = g.y, len(g.y)
 
     def make_op(m):
@@ -515,6 +524,8 @@ def _select(g: _GreedyInputs, steps: int, replace: bool, k: int, n_jobs: int, pr
         counts = state.counts(available)
         best = int(np.argmax(counts))  # first best in candidate order
         j = available[best]
+        if on_choice is not None:
+            on_choice(j)
         state.add(j)
         selected.append(j)
         accuracies.append(float(counts[best] / n))
@@ -523,40 +534,61 @@ def _select(g: _GreedyInputs, steps: int, replace: bool, k: int, n_jobs: int, pr
     return ops, selected, accuracies, dict(state.levels)
 
 
-def _evaluate(g: _GreedyInputs, ops, selected, k: int, n_jobs: int, progress: bool, eval_summaries):
-    """Accuracies of the chosen ensembles on the evaluation split, and its level counts."""
-    ey = g.ey
-    distinct = list(dict.fromkeys([0, *selected]))
-    for i in distinct[1:]:
-        m = g.names[i - 1]
-        g.e_mats[m] = as_logits(g.eval_logits[m], f"eval_logits[{m!r}]", len(ey), g.mats[g.base].shape[1])
-    label = {i: g.label(i) for i in distinct}
-    e_ops = {}
-    for i in distinct:
-        r = _kept_summary(eval_summaries, label[i], g.e_mats[label[i]], ey, g.temps[label[i]], k)
-        if r is not None:
-            e_ops[i] = Operand(g.e_mats[label[i]], ey, g.temps[label[i]], k, r)
-    todo = [i for i in distinct if i not in e_ops]
-    e_ops.update(
-        zip(
-            todo,
-            _summarise_ops(
-                lambda i: Operand(g.e_mats[label[i]], ey, g.temps[label[i]], k),
-                todo,
-                n_jobs,
-                progress,
-                "greedy: evaluation split",
-            ),
-            strict=True,
-        )
-    )
-    e_state = _EnsembleState([e_ops.get(i) for i in range(len(ops))], ey, k)
-    e_state.add(0)
-    hits = [int(np.count_nonzero(e_ops[0].pred == ey))]
-    for j in selected:
-        hits.append(int(e_state.counts([j])[0]))
-        e_state.add(j)
-    return [float(h / len(ey)) for h in hits], {"eval_" + key: val for key, val in e_state.levels.items()}
+class _Evaluator:
+    """Accuracies of the chosen ensembles on the evaluation split, computed in a worker thread
+    while the selection goes on: each chosen model is summarised on that split (or its summary
+    taken from ``eval_summaries``) and added as soon as it is chosen, so the evaluation overlaps
+    the selection's steps instead of following them."""
+
+    def __init__(self, g: _GreedyInputs, n_models: int, k: int, eval_summaries):
+        import queue
+        import threading
+
+        self.g, self.n_models, self.k, self.kept = g, n_models, k, eval_summaries
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.hits: list[int] = []
+        self.levels: dict = {}
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="greedy-evaluation", daemon=True)
+        self.thread.start()
+
+    def push(self, j: int) -> None:
+        self.queue.put(j)
+
+    def finish(self, aborted: bool = False):
+        """Wait for the worker; its accuracies and level counts (re-raising its error, if any)."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and not aborted:
+            raise self.error
+        ey = self.g.ey
+        return [float(h / len(ey)) for h in self.hits], {"eval_" + key: val for key, val in self.levels.items()}
+
+    def _op(self, i: int) -> Operand:
+        g, ey, k = self.g, self.g.ey, self.k
+        name = g.label(i)
+        mat = g.eval_mat(name)
+        r = _kept_summary(self.kept, name, mat, ey, g.temps[name], k)
+        return Operand(mat, ey, g.temps[name], k, r)
+
+    def _run(self) -> None:
+        try:
+            ops: list = [None] * self.n_models
+            ops[0] = self._op(0)
+            state = _EnsembleState(ops, self.g.ey, self.k)
+            state.add(0)
+            self.hits.append(int(np.count_nonzero(ops[0].pred == self.g.ey)))
+            while (j := self.queue.get()) is not None:
+                if ops[j] is None:
+                    ops[j] = self._op(j)
+                    state._stacked = None  # a new operand: restack the summaries
+                self.hits.append(int(state.counts([j])[0]))
+                state.add(j)
+            self.levels = dict(state.levels)
+        except BaseException as exc:  # re-raised by finish()
+            self.error = exc
+            while self.queue.get() is not None:  # drain until finish() says stop
+                pass
 
 
 def store_greedy_selection(
