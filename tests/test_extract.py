@@ -287,14 +287,15 @@ def test_voc_embeddings_only_and_lbfgs_head(tmp_path, tiny_clip):
 
 _EXTRACT_SCRIPT = """
 import json, sys, time
+import norep._extract_chunks as chunks
 import norep.extract as ex
 mode, model, spec, store = sys.argv[1:5]
 if mode == "slow":  # slow enough to kill midway
-    get = ex._Images.__getitem__
-    ex._Images.__getitem__ = lambda self, i: (time.sleep(0.15), get(self, i))[1]
+    get = chunks._Images.__getitem__
+    chunks._Images.__getitem__ = lambda self, i: (time.sleep(0.15), get(self, i))[1]
 written = []
-save = ex._save_npz_atomic
-ex._save_npz_atomic = lambda p, **a: (written.append(p.name), save(p, **a))[1]
+save = chunks._save_npz_atomic
+chunks._save_npz_atomic = lambda p, **a: (written.append(p.name), save(p, **a))[1]
 ex.extract(model, spec, store, random_init=True, device="cpu", batch_size=2, chunk_size=2, progress=False)
 print(json.dumps(written))
 """

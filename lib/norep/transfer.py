@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from norep._probe import DEFAULT_CS, _resolve_device, _standardized
 from norep._validation import check_2d, check_binary, check_Cs, check_scores
-from norep.features import DEFAULT_CS, _resolve_device, _standardized
 
 __all__ = [
     "MultilabelProbeResult",
