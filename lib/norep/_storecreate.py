@@ -206,6 +206,7 @@ def _is_empty_dir(path: Path) -> bool:
 
 
 def _build_beside(path: Path, record: dict, arrays: dict) -> Path:
+    """Build the store in a new hidden directory beside ``path``; return that directory."""
     new = path.with_name(f".{path.name}.new-{uuid.uuid4().hex[:8]}")
     try:
         new.mkdir(mode=DIR_MODE)
@@ -217,6 +218,7 @@ def _build_beside(path: Path, record: dict, arrays: dict) -> Path:
 
 
 def _write_store(path: Path, record: dict, arrays: dict) -> None:
+    """Write the label files and the first ``store.json`` (no models) into the directory ``path``."""
     record = copy.deepcopy(record)
     try:
         (path / "splits").mkdir(exist_ok=True)
@@ -230,6 +232,7 @@ def _write_store(path: Path, record: dict, arrays: dict) -> None:
 
 
 def _write_labels(path: Path, split: str, arr: np.ndarray) -> str:
+    """Write the labels of ``split`` atomically; return their SHA-256."""
     final = path / "splits" / f"{split}.labels.npy"
     tmp = final.with_name(f".{split}.labels.{uuid.uuid4().hex[:8]}.tmp")
     sha = save_npy(tmp, arr, shown=final)  # removes tmp on failure
@@ -244,6 +247,7 @@ def _write_labels(path: Path, split: str, arr: np.ndarray) -> str:
 
 
 def _build_record(dataset, class_names, splits, split_class_names, info) -> tuple[dict, dict]:
+    """Validate the arguments of :meth:`_Creation.create`; return the ``store.json`` record and the labels."""
     if isinstance(class_names, str):
         raise StoreError("class_names must be a list of names, not one string")
     class_names = [str(c) for c in class_names]
@@ -275,6 +279,7 @@ def _build_record(dataset, class_names, splits, split_class_names, info) -> tupl
 
 
 def _split_record(split: str, labels: Any, n_classes: int, names: list[str] | None) -> tuple[dict, np.ndarray]:
+    """Validate one split's labels; return its ``store.json`` entry and the labels as stored."""
     _check_split_name(split)
     arr, multilabel = _as_labels(split, labels, n_classes)
     rec: dict[str, Any] = {"n": int(arr.shape[0]), "multilabel": multilabel}
