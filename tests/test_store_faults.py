@@ -441,7 +441,7 @@ def test_byte_flip_read_path_refuses_after_cached_ok(filled):
 
 
 def test_verification_cache_skips_hashing_when_unchanged(filled, monkeypatch):
-    import norep.store as ns
+    import norep._storecheck as ns  # Store.verify's checksums
 
     filled.verify_cached()
     calls = {"n": 0}
