@@ -231,20 +231,21 @@ def _encoder(name, task, data, text, other, p, seed, **extra):
     return ZooSpec(name, None, text, other, "", "pretrain", recipe, seed, in_store=False)
 
 
-def _representation_specs(p, seed, data):
-    """FWORK (other objectives on the training images) and DATASET (representations learned on other data)."""
-    n = p["n_other"]
-    e = p["enc"]
-    enc = f"encoder CNN ({e['c1']}+{e['c2']} channels, {e['c2'] * e['pool'] ** 2}-dim)"
-    lin = dict(l2=1e-4, arch="encoder", arch_kw=dict(p["enc"]))
-    gap = dict(lin, arch_kw=dict(p["enc"], pool=1))
-    fwork = [
+def _fwork_rows(p):
+    """(name, pretext task, text) of the FWORK representation learners (on the training images)."""
+    rows = [
         ("simclr", "simclr", "Cont. (SimCLR)"),
         ("autoencoder", "autoencoder", "Reconstruction (denoising AE)"),
         ("inpainting", "inpaint", "Masked-patch reconstruction"),
         ("rotation", "rotation", "Rotation prediction"),
     ]
-    other = [
+    return rows if p["full"] else [rows[1]]
+
+
+def _other_data_rows(p):
+    """(name, pretext task, data, what, text) of the DATASET representation learners (on other data)."""
+    n = p["n_other"]
+    rows = [
         ("procedural", "simclr", "procedural", f"{n} procedural shape images", "Cont. (SimCLR)"),
         ("glyphs", "supervised", "glyphs", f"{n} rendered letters (52 classes)", "Sup."),
         ("natural", "simclr", "natural", f"{n} crops of two photographs", "Cont. (SimCLR)"),
@@ -259,77 +260,50 @@ def _representation_specs(p, seed, data):
         ("glyphs-rotation", "rotation", "glyphs", f"{n} rendered letters (no labels)", "Rotation prediction"),
         ("natural-rotation", "rotation", "natural", f"{n} crops of two photographs", "Rotation prediction"),
     ]
-    if not p["full"]:
-        fwork, other = [fwork[1]], [other[1]]
+    return rows if p["full"] else [rows[1]]
+
+
+def _linear(name, category, method, data, recipe, seed, deps=()):
+    """A store member read by an L-BFGS linear head from a frozen (or random) encoder."""
+    return ZooSpec(name, category, method, data, "L-BFGS", "linear", recipe, seed, deps=deps)
+
+
+def _gap_specs(specs, gap):
+    """The low-accuracy readouts: the frozen encoders of some linear models, globally pooled."""
+    out = []
+    for name, cat, of in (
+        ("autoencoder-linear-gap", "FWORK", "autoencoder-linear"),
+        ("rotation-linear-gap", "FWORK", "rotation-linear"),
+        ("random-features-gap", "DATASET", "random-features-linear"),
+        ("natural-linear-gap", "DATASET", "natural-linear"),
+    ):
+        src = specs[[x.name for x in specs].index(of)]
+        method = src.method.replace("L-BFGS linear head", "globally pooled, L-BFGS linear head (low-accuracy model)")
+        out.append(_linear(name, cat, method, src.data, gap, src.seed, src.deps))
+    return out
+
+
+def _representation_specs(p, seed, data):
+    """FWORK (other objectives on the training images) and DATASET (representations learned on other data)."""
+    e = p["enc"]
+    enc = f"encoder CNN ({e['c1']}+{e['c2']} channels, {e['c2'] * e['pool'] ** 2}-dim)"
+    lin = dict(l2=1e-4, arch="encoder", arch_kw=dict(p["enc"]))
     specs = []
-    for k, (name, task, text) in enumerate(fwork):
+    for k, (name, task, text) in enumerate(_fwork_rows(p)):
         s = seed + 50 + k
         specs.append(_encoder(f"{name}-encoder", task, "fashion", f"{text} pretraining", data, p, s))
-        specs.append(
-            ZooSpec(
-                f"{name}-linear",
-                "FWORK",
-                f"{text} {enc} on the training images (no labels), frozen, L-BFGS linear head",
-                data,
-                "L-BFGS",
-                "linear",
-                lin,
-                s,
-                deps=(f"{name}-encoder",),
-            )
-        )
-    for k, (name, task, src, what, text) in enumerate(other):
+        method = f"{text} {enc} on the training images (no labels), frozen, L-BFGS linear head"
+        specs.append(_linear(f"{name}-linear", "FWORK", method, data, lin, s, (f"{name}-encoder",)))
+    for k, (name, task, src, what, text) in enumerate(_other_data_rows(p)):
         s = seed + 70 + k
         extra = dict(n_classes=52) if task == "supervised" else {}
         specs.append(_encoder(f"{name}-encoder", task, src, f"{text} pretraining on {what}", what, p, s, **extra))
-        specs.append(
-            ZooSpec(
-                f"{name}-linear",
-                "DATASET",
-                f"{text} {enc} on {what}, frozen, L-BFGS linear head",
-                what,
-                "L-BFGS",
-                "linear",
-                lin,
-                s,
-                deps=(f"{name}-encoder",),
-            )
-        )
-    specs.append(
-        ZooSpec(
-            "random-features-linear",
-            "DATASET",
-            f"Random (untrained) {enc} features, L-BFGS linear head",
-            "none (random init)",
-            "L-BFGS",
-            "linear",
-            lin,
-            seed + 90,
-        )
-    )
+        method = f"{text} {enc} on {what}, frozen, L-BFGS linear head"
+        specs.append(_linear(f"{name}-linear", "DATASET", method, what, lin, s, (f"{name}-encoder",)))
+    method = f"Random (untrained) {enc} features, L-BFGS linear head"
+    specs.append(_linear("random-features-linear", "DATASET", method, "none (random init)", lin, seed + 90))
     if p["full"]:  # low-accuracy readouts: the same frozen encoders, globally pooled
-        for name, cat, of in (
-            ("autoencoder-linear-gap", "FWORK", "autoencoder-linear"),
-            ("rotation-linear-gap", "FWORK", "rotation-linear"),
-            ("random-features-gap", "DATASET", "random-features-linear"),
-            ("natural-linear-gap", "DATASET", "natural-linear"),
-        ):
-            src = specs[[x.name for x in specs].index(of)]
-            specs.append(
-                ZooSpec(
-                    name,
-                    cat,
-                    src.method.replace(
-                        "L-BFGS linear head", "globally pooled, L-BFGS linear head (low-accuracy model)"
-                    ),
-                    src.data,
-                    "L-BFGS",
-                    "linear",
-                    gap,
-                    src.seed,
-                    deps=src.deps,
-                )
-            )
+        specs += _gap_specs(specs, dict(lin, arch_kw=dict(p["enc"], pool=1)))
     return specs
 
 
