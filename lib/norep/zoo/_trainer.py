@@ -187,6 +187,183 @@ def _store_splits(splits, down):
     return labels
 
 
+def _with_dependencies(specs, by_name, only):
+    """The specs of ``only``, ``base`` and their dependencies, in training order."""
+    unknown = [n for n in only if n not in by_name]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; this preset has: {', '.join(s.name for s in specs)}")
+    wanted = {"base", *only}
+    stack = list(wanted)
+    while stack:
+        for d in by_name[stack.pop()].deps:
+            if d not in wanted:
+                wanted.add(d)
+                stack.append(d)
+    return [s for s in specs if s.name in wanted]
+
+
+def _fingerprint(splits, down, n_train):
+    """The data part of every recipe key: the splits, the downstream arrays and the training subset."""
+    fingerprint = (
+        splits.fingerprint()
+        + hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for v in down.values() for a in v)).hexdigest()[:8]
+    )
+    if n_train:
+        fingerprint += f"-n{n_train}"
+    return fingerprint
+
+
+def _open_store(store_path, splits, downstream, p, *, preset, quick, seed):
+    """Open (or create) the zoo's store and record the preset, the data and the replicate in its info."""
+    from norep.store import Store
+
+    down, down_names, down_text = downstream
+    st = Store.open_or_create(
+        store_path,
+        dataset=splits.source,
+        class_names=splits.class_names,
+        splits=_store_splits(splits, down),
+        split_class_names=dict.fromkeys(down, down_names),
+        info={"base_model": "base", "preset": preset, "quick": quick, "class_groups": splits.class_groups},
+    )
+    st.update_info(
+        base_model="base",
+        preset=preset,
+        quick=bool(quick),
+        class_groups=splits.class_groups,
+        downstream=down_text,
+        n_train=p["n_train"] or len(splits.y_train),
+        replicate_seed=int(seed),
+    )
+    return st
+
+
+def _row(name, category, tier, test_accuracy, seconds, cpu_seconds, status):
+    """One row of the timing table."""
+    return dict(
+        name=name,
+        category=category,
+        tier=tier,
+        test_accuracy=test_accuracy,
+        seconds=seconds,
+        cpu_seconds=cpu_seconds,
+        status=status,
+    )
+
+
+class _ZooRun:
+    """One :func:`train_zoo` call: the recipe keys, the networks kept in memory (dependencies), the
+    accuracy band, and the timing rows."""
+
+    def __init__(self, st, trainer, by_name, *, threads, log, preset, precision, device, band_halfwidth):
+        self.st = st
+        self.trainer = trainer
+        self.by_name = by_name
+        self.threads = threads
+        self.log = log
+        self.preset = preset
+        self.precision = precision
+        self.device = device
+        self.band_halfwidth = band_halfwidth
+        self.keys: dict[str, str] = {}
+        self.nets: dict[str, Any] = {}
+        self.rows: list[dict] = []
+        self.band = st.accuracy_band if "base" in st else None
+
+    def need_net(self, name):
+        """Load or train (into the cache) the network of dependency ``name``."""
+        from norep.zoo._train import torch_threads
+
+        if name in self.nets:
+            return self.nets[name]
+        spec = self.by_name[name]
+        net = self.trainer.cached_net(spec, self.keys[name])
+        if net is None:
+            t0, c0 = time.time(), time.process_time()
+            with torch_threads(self.threads):
+                net = self.trainer.train(spec, {d: self.need_net(d) for d in spec.deps})
+            self.trainer.save_net(spec, self.keys[name], net)
+            if not spec.in_store:
+                secs, cpu = round(time.time() - t0, 1), round(time.process_time() - c0, 1)
+                self.rows.append(_row(name, "(pretrain)", None, None, secs, cpu, "trained"))
+                self.log(f"{name:24s} pretrained in {time.time() - t0:6.1f} s")
+        self.nets[name] = net
+        return net
+
+    def skip(self, spec):
+        """Whether store member ``spec`` is in the store with its current recipe key (recorded as skipped)."""
+        st = self.st
+        if spec.name not in st or st.meta(spec.name).get("recipe_key") != self.keys[spec.name]:
+            return False
+        m = st.meta(spec.name)
+        self.rows.append(_row(spec.name, spec.category, m.get("tier"), m["accuracy"]["test"], 0.0, 0.0, "skipped"))
+        return True
+
+    def _outputs(self, spec, deps, keep):
+        """Logits and embeddings of store member ``spec``; ``keep``: another spec needs its network."""
+        from norep.zoo._train import torch_threads
+
+        trainer = self.trainer
+        with torch_threads(self.threads):
+            if spec.kind == "sklearn":
+                return trainer.train(spec, {}), {}
+            cached = trainer.cached_net(spec, self.keys[spec.name]) if keep else None
+            net = cached if cached is not None else trainer.train(spec, deps)
+            if keep:
+                trainer.save_net(spec, self.keys[spec.name], net)
+                self.nets[spec.name] = net
+            return trainer.outputs(net)
+
+    def _meta(self, spec, acc, t0):
+        return dict(
+            category=spec.category,
+            method=spec.method,
+            data=spec.data,
+            head=spec.head,
+            source=SOURCE,
+            recipe=spec.recipe,
+            seed=spec.seed,
+            kind=spec.kind,
+            recipe_key=self.keys[spec.name],
+            preset=self.preset,
+            tier=_tier(acc, self.band),
+            train_seconds=round(time.time() - t0, 2),
+            precision=_precision_text(spec, self.by_name, self.precision),
+            deps=list(spec.deps),
+            **({"device": self.device} if self.device != "cpu" else {}),
+        )
+
+    def member(self, spec, needed_by):
+        """Train store member ``spec`` (its pretrained dependencies timed on their own) and write it."""
+        st = self.st
+        deps = {d: self.need_net(d) for d in spec.deps}
+        t0, c0 = time.time(), time.process_time()
+        logits, emb = self._outputs(spec, deps, spec.name in needed_by)
+        acc = float(np.mean(np.argmax(logits["test"], 1) == self.trainer.s.y_test))
+        if spec.name == "base":
+            hw = self.band_halfwidth
+            self.band = (max(0.0, acc - hw), min(1.0, acc + hw))
+            st.update_info(accuracy_band=self.band, band_halfwidth=hw)
+        meta = self._meta(spec, acc, t0)
+        st.add_model(spec.name, logits=logits, embeddings=emb or None, meta=meta, overwrite=spec.name in st)
+        secs = time.time() - t0
+        cpu = round(time.process_time() - c0, 1)
+        self.rows.append(_row(spec.name, spec.category, meta["tier"], acc, round(secs, 1), cpu, "trained"))
+        self.log(f"{spec.name:24s} {spec.category:8s} test acc {acc:.4f}  tier {meta['tier']:5s} {secs:6.1f} s")
+
+
+def _timing_table(rows, st):
+    """The timing table, with every model's tier as the store has it now."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        rows, columns=["name", "category", "tier", "test_accuracy", "seconds", "cpu_seconds", "status"]
+    )
+    tiers = {n: st.meta(n).get("tier") for n in st.model_names()}
+    table["tier"] = [tiers.get(n, t) for n, t in zip(table["name"], table["tier"], strict=True)]
+    return table
+
+
 def train_zoo(
     store_path,
     *,
@@ -247,12 +424,9 @@ def train_zoo(
     >>> list(t["name"]), list(t["status"])
     (['base', 'mlp'], ['trained', 'trained'])
     """
-    import pandas as pd
-
     from norep.data import load_splits
     from norep.downstream import embedded_downstream
-    from norep.store import Store
-    from norep.zoo._train import resolve_device, resolve_precision, torch_threads
+    from norep.zoo._train import resolve_device, resolve_precision
 
     device = resolve_device(device)
     precision = resolve_precision(precision) if device == "cpu" else ("fp32" if precision == "auto" else precision)
@@ -260,155 +434,34 @@ def train_zoo(
     specs = zoo_specs(preset, quick=quick, seed=seed)
     by_name = {s.name: s for s in specs}
     if only:
-        unknown = [n for n in only if n not in by_name]
-        if unknown:
-            raise ValueError(f"unknown model(s) {unknown}; this preset has: {', '.join(s.name for s in specs)}")
-        wanted = {"base", *only}
-        stack = list(wanted)
-        while stack:
-            for d in by_name[stack.pop()].deps:
-                if d not in wanted:
-                    wanted.add(d)
-                    stack.append(d)
-        specs = [s for s in specs if s.name in wanted]
+        specs = _with_dependencies(specs, by_name, only)
     p = PRESETS[preset + ("-quick" if quick else "")]
     splits = load_splits(preset, path=data_path)
-    down, down_names, down_text = embedded_downstream(preset, splits, sizes=p["down_sizes"], seed=0)
-    fingerprint = (
-        splits.fingerprint()
-        + hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for v in down.values() for a in v)).hexdigest()[:8]
-    )
-    if p["n_train"]:
-        fingerprint += f"-n{p['n_train']}"
-    st = Store.open_or_create(
-        store_path,
-        dataset=splits.source,
-        class_names=splits.class_names,
-        splits=_store_splits(splits, down),
-        split_class_names=dict.fromkeys(down, down_names),
-        info={"base_model": "base", "preset": preset, "quick": quick, "class_groups": splits.class_groups},
-    )
-    st.update_info(
-        base_model="base",
-        preset=preset,
-        quick=bool(quick),
-        class_groups=splits.class_groups,
-        downstream=down_text,
-        n_train=p["n_train"] or len(splits.y_train),
-        replicate_seed=int(seed),
-    )
+    downstream = embedded_downstream(preset, splits, sizes=p["down_sizes"], seed=0)
+    down = downstream[0]
+    fingerprint = _fingerprint(splits, down, p["n_train"])
+    st = _open_store(store_path, splits, downstream, p, preset=preset, quick=quick, seed=seed)
     trainer = _Trainer(
         store_path, splits, down, n_train=p["n_train"], progress=progress, precision=precision, device=device
     )
-    keys: dict[str, str] = {}
-    nets: dict[str, Any] = {}
-    rows = []
-    band = st.accuracy_band if "base" in st else None
-
-    def need_net(name):
-        """Load or train (into the cache) the network of dependency ``name``."""
-        if name in nets:
-            return nets[name]
-        spec = by_name[name]
-        net = trainer.cached_net(spec, keys[name])
-        if net is None:
-            t0, c0 = time.time(), time.process_time()
-            with torch_threads(threads):
-                net = trainer.train(spec, {d: need_net(d) for d in spec.deps})
-            trainer.save_net(spec, keys[name], net)
-            if not spec.in_store:
-                rows.append(
-                    dict(
-                        name=name,
-                        category="(pretrain)",
-                        tier=None,
-                        test_accuracy=None,
-                        seconds=round(time.time() - t0, 1),
-                        cpu_seconds=round(time.process_time() - c0, 1),
-                        status="trained",
-                    )
-                )
-                log(f"{name:24s} pretrained in {time.time() - t0:6.1f} s")
-        nets[name] = net
-        return net
-
+    run = _ZooRun(
+        st,
+        trainer,
+        by_name,
+        threads=threads,
+        log=log,
+        preset=preset,
+        precision=precision,
+        device=device,
+        band_halfwidth=p["band_halfwidth"],
+    )
     needed_by = {d for s in specs for d in s.deps}
     for spec in specs:
-        keys[spec.name] = spec.key(fingerprint, keys, precision, device)
-        if not spec.in_store:
-            continue
-        t0 = time.time()
-        c0 = time.process_time()
-        if spec.name in st and st.meta(spec.name).get("recipe_key") == keys[spec.name]:
-            m = st.meta(spec.name)
-            rows.append(
-                dict(
-                    name=spec.name,
-                    category=spec.category,
-                    tier=m.get("tier"),
-                    test_accuracy=m["accuracy"]["test"],
-                    seconds=0.0,
-                    cpu_seconds=0.0,
-                    status="skipped",
-                )
-            )
-            continue
-        deps = {d: need_net(d) for d in spec.deps}  # pretrained representations: timed on their own
-        t0, c0 = time.time(), time.process_time()
-        with torch_threads(threads):
-            if spec.kind == "sklearn":
-                logits = trainer.train(spec, {})
-                emb = {}
-            else:
-                cached = trainer.cached_net(spec, keys[spec.name]) if spec.name in needed_by else None
-                net = cached if cached is not None else trainer.train(spec, deps)
-                if spec.name in needed_by:
-                    trainer.save_net(spec, keys[spec.name], net)
-                    nets[spec.name] = net
-                logits, emb = trainer.outputs(net)
-        acc = float(np.mean(np.argmax(logits["test"], 1) == splits.y_test))
-        if spec.name == "base":
-            hw = p["band_halfwidth"]
-            band = (max(0.0, acc - hw), min(1.0, acc + hw))
-            st.update_info(accuracy_band=band, band_halfwidth=hw)
-        meta = dict(
-            category=spec.category,
-            method=spec.method,
-            data=spec.data,
-            head=spec.head,
-            source=SOURCE,
-            recipe=spec.recipe,
-            seed=spec.seed,
-            kind=spec.kind,
-            recipe_key=keys[spec.name],
-            preset=preset,
-            tier=_tier(acc, band),
-            train_seconds=round(time.time() - t0, 2),
-            precision=_precision_text(spec, by_name, precision),
-            deps=list(spec.deps),
-            **({"device": device} if device != "cpu" else {}),
-        )
-        st.add_model(spec.name, logits=logits, embeddings=emb or None, meta=meta, overwrite=spec.name in st)
-        secs = time.time() - t0
-        rows.append(
-            dict(
-                name=spec.name,
-                category=spec.category,
-                tier=meta["tier"],
-                test_accuracy=acc,
-                seconds=round(secs, 1),
-                cpu_seconds=round(time.process_time() - c0, 1),
-                status="trained",
-            )
-        )
-        log(f"{spec.name:24s} {spec.category:8s} test acc {acc:.4f}  tier {meta['tier']:5s} {secs:6.1f} s")
+        run.keys[spec.name] = spec.key(fingerprint, run.keys, precision, device)
+        if spec.in_store and not run.skip(spec):
+            run.member(spec, needed_by)
     _retier(st)
-    table = pd.DataFrame(
-        rows, columns=["name", "category", "tier", "test_accuracy", "seconds", "cpu_seconds", "status"]
-    )
-    tiers = {n: st.meta(n).get("tier") for n in st.model_names()}
-    table["tier"] = [tiers.get(n, t) for n, t in zip(table["name"], table["tier"], strict=True)]
-    return table
+    return _timing_table(run.rows, st)
 
 
 def _retier(st):
