@@ -14,6 +14,8 @@ ZOO_VERSION = 2
 """Bumped when a training loop changes in a way that changes results: invalidates every cache key."""
 
 SOURCE = "norep.zoo.embedded"
+"""The ``source`` every model of the embedded study records in its metadata."""
+
 BF16_ARCHS = ("resnet", "vgg", "autoencoder")
 """Architectures trained under bfloat16 autocast when the zoo's precision is ``bf16`` (where it is
 faster: not the LeNet, the MLP or the ViT)."""

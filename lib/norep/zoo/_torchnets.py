@@ -2,8 +2,8 @@
 :func:`norep.zoo._nets.build`, which loads this module only when a network is built).
 
 Every network takes ``n_classes`` (the outputs of its linear ``head``) and ``dropout`` (before the
-head); the parameters are created in the same order as always (the head first), so a seed gives the
-same initial weights.
+head). Each creates its head's parameters first, then its body's, in a fixed order, so the seed set
+before :func:`~norep.zoo._nets.build` fixes the initial weights.
 """
 
 from __future__ import annotations
