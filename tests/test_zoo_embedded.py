@@ -314,7 +314,7 @@ def test_quick_fashion_preset(tmp_path):
 def _record_pretraining(monkeypatch):
     """Instrument the training loops: every array a ``pretrain`` spec's loop receives, by spec name."""
     from norep.zoo import _train as T
-    from norep.zoo import embedded
+    from norep.zoo import _trainer
 
     seen, current = {}, []
 
@@ -328,7 +328,7 @@ def _record_pretraining(monkeypatch):
 
     for fn in ("fit_supervised", "fit_simclr", "fit_pretext"):
         monkeypatch.setattr(T, fn, recorder(getattr(T, fn)))
-    orig = embedded._Trainer._pretrain
+    orig = _trainer._Trainer._pretrain
 
     def pretrain(self, spec, prec):
         current.append(spec.name)
@@ -337,7 +337,7 @@ def _record_pretraining(monkeypatch):
         finally:
             current.pop()
 
-    monkeypatch.setattr(embedded._Trainer, "_pretrain", pretrain)
+    monkeypatch.setattr(_trainer._Trainer, "_pretrain", pretrain)
     return seen
 
 

@@ -80,7 +80,6 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     import pandas as pd
 
     from norep import claims as C
-    from norep.stats import hierarchical_bootstrap_ci
     from norep.store import Store
 
     st = store if isinstance(store, Store) else Store.open(store)
@@ -90,16 +89,64 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     band = st.accuracy_band
     study = C.open_study(st.path, split=split, accuracy_band=None if in_band_only else (0.0, 1.0))
     sel_acc = C.selection_accuracy(study)
+    sel_band = C.selection_band(study)
+    partners, excluded = _partners(study, base, sel_acc, sel_band, in_band_only)
+    d = C.pair_data(study, partners, split)
+    per_model = _per_model_table(study, d, partners, sel_acc, sel_band)
+    per_category = _per_category_table(per_model, d, partners, n_resamples, confidence, seed)
+    claims_df = _claims_table(study, n_resamples, seed)
+    excluded_df = pd.DataFrame(excluded, columns=["name", "category", "tier", "accuracy"])
+    band = None if band is None else sel_band
+    return ZooReport(
+        base=base,
+        band=band,
+        split=split,
+        in_band_only=in_band_only,
+        per_model=per_model,
+        per_category=per_category,
+        claims=claims_df,
+        excluded=excluded_df,
+    )
+
+
+def _partners(study, base, sel_acc, sel_band, in_band_only):
+    """The models compared with the base (in the band on the selection split, or all), and the rows of
+    those left out."""
+    from norep import claims as C
+
     names = [str(n) for n in study.table["name"] if n != base and study.category(n) in CATEGORY_ORDER]
     partners = C.band_partners(study) if in_band_only else names
     partners = [n for n in partners if n in names]
-    lo, hi = C.selection_band(study)
+    lo, hi = sel_band
     excluded = [
         dict(name=n, category=study.category(n), tier="low" if sel_acc[n] < lo else "high", accuracy=sel_acc[n])
         for n in names
         if n not in partners
     ]
-    d = C.pair_data(study, partners, split)
+    return partners, excluded
+
+
+_PER_MODEL_COLUMNS = [
+    "name",
+    "category",
+    "tier",
+    "accuracy",
+    "selection_accuracy",
+    "error_inconsistency",
+    "both_correct",
+    "both_wrong",
+    "ensemble_accuracy",
+    "ensemble_gain",
+    "conversion_rate",
+    "beats_both",
+]
+
+
+def _per_model_table(study, d, partners, sel_acc, sel_band):
+    """One row per partner: accuracy, error inconsistency, ensemble gain and conversion rate with the base."""
+    import pandas as pd
+
+    lo, hi = sel_band
     incons = d.correct != d.base_correct[None]
     base_acc = float(d.base_correct.mean())
     rows = []
@@ -123,23 +170,31 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
                 beats_both=bool(ens > max(acc, base_acc)),
             )
         )
-    cols = [
-        "name",
-        "category",
-        "tier",
-        "accuracy",
-        "selection_accuracy",
-        "error_inconsistency",
-        "both_correct",
-        "both_wrong",
-        "ensemble_accuracy",
-        "ensemble_gain",
-        "conversion_rate",
-        "beats_both",
-    ]
-    per_model = pd.DataFrame(rows, columns=cols)
+    per_model = pd.DataFrame(rows, columns=_PER_MODEL_COLUMNS)
     per_model["order"] = [CATEGORY_ORDER.index(c) for c in per_model["category"]]
-    per_model = per_model.sort_values(["order", "name"], kind="stable").drop(columns="order").reset_index(drop=True)
+    return per_model.sort_values(["order", "name"], kind="stable").drop(columns="order").reset_index(drop=True)
+
+
+def _category_measures(d):
+    """Error inconsistency, ensemble gain and conversion rate of every partner under example weights ``w``."""
+    incons = d.correct != d.base_correct[None]
+    conv_hit = (d.ensemble_correct & incons).astype(np.float64)
+    inc_f = incons.astype(np.float64)
+    return {
+        "ei": lambda w: d.weighted(inc_f, w),
+        "gain": lambda w: (
+            d.weighted(d.ensemble_correct, w) - (d.weighted(d.correct, w) + float(d.base_correct @ w / w.sum())) / 2
+        ),
+        "conv": lambda w: np.where(inc_f @ w > 0, (conv_hit @ w) / np.maximum(inc_f @ w, 1e-300), np.nan),
+    }
+
+
+def _per_category_table(per_model, d, partners, n_resamples, confidence, seed):
+    """Category means with hierarchical bootstrap intervals (models within the category, then examples)."""
+    import pandas as pd
+
+    from norep.stats import hierarchical_bootstrap_ci
+
     cats = [c for c in CATEGORY_ORDER if (per_model["category"] == c).any()]
     pos = {n: i for i, n in enumerate(partners)}
 
@@ -151,15 +206,7 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
             stat, [idx], d.y.shape[0], n_resamples=n_resamples, confidence=confidence, seed=seed
         )
 
-    conv_hit = (d.ensemble_correct & incons).astype(np.float64)
-    inc_f = incons.astype(np.float64)
-    measures = {
-        "ei": lambda w: d.weighted(inc_f, w),
-        "gain": lambda w: (
-            d.weighted(d.ensemble_correct, w) - (d.weighted(d.correct, w) + float(d.base_correct @ w / w.sum())) / 2
-        ),
-        "conv": lambda w: np.where(inc_f @ w > 0, (conv_hit @ w) / np.maximum(inc_f @ w, 1e-300), np.nan),
-    }
+    measures = _category_measures(d)
     cat_rows = []
     for c in cats:
         sub = per_model[per_model["category"] == c]
@@ -184,14 +231,21 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
                 both_wrong=sub["both_wrong"].mean(),
             )
         )
-    per_category = pd.DataFrame(cat_rows)
+    return pd.DataFrame(cat_rows)
+
+
+def _claims_table(study, n_resamples, seed):
+    """The verdicts on claims C1-C3 of :mod:`norep.claims`, one row each."""
+    import pandas as pd
+
+    from norep import claims as C
 
     results = [
         C.c1_error_inconsistency(study, n_boot=n_resamples, seed=seed),
         C.c2_ensemble_gain(study, n_boot=n_resamples, seed=seed),
         C.c3_conversion_rate(study, n_boot=n_resamples, seed=seed),
     ]
-    claims_df = pd.DataFrame(
+    return pd.DataFrame(
         [
             dict(
                 claim=r.claim,
@@ -207,18 +261,6 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
             )
             for r in results
         ]
-    )
-    excluded_df = pd.DataFrame(excluded, columns=["name", "category", "tier", "accuracy"])
-    band = None if band is None else C.selection_band(study)
-    return ZooReport(
-        base=base,
-        band=band,
-        split=split,
-        in_band_only=in_band_only,
-        per_model=per_model,
-        per_category=per_category,
-        claims=claims_df,
-        excluded=excluded_df,
     )
 
 
