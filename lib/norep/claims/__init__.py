@@ -57,11 +57,9 @@ from norep.claims._features import (
     MIXED_RATES,
     c7_embedding_mixes,
     c8_compression,
-    c9_transfer,
     feature_partners,
     mix_probes,
     probe_splits,
-    transfer_probes,
 )
 from norep.claims._greedy import (
     LOW_ACCURACY_ERROR_RATIO,
@@ -86,6 +84,7 @@ from norep.claims._special import (
     c4_specialization_angle,
     c5_class_groups,
 )
+from norep.claims._transfer import c9_transfer, transfer_probes
 
 CLAIMS = {
     "C1": c1_error_inconsistency,

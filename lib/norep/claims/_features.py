@@ -1,5 +1,5 @@
-"""Claims on features: C7 (mixes of two embeddings), C8 (compression by the diversity heuristic) and
-C9 (downstream transfer of single and concatenated embeddings)."""
+"""Claims on features: C7 (mixes of two embeddings) and C8 (compression by the diversity heuristic); the
+linear probes, partners and checks they share with C9 (:mod:`norep.claims._transfer`)."""
 
 from __future__ import annotations
 
@@ -126,8 +126,6 @@ def mix_probes(
     cache = _cache(study)
     if key in cache:
         return cache[key]
-    from norep.features import concat_at_rate, linear_probe
-
     parts = feature_partners(study, splits=splits, max_per_category=max_per_category, categories=categories)
     if not study.store.has_embeddings(study.base, study.split) or not study.store.has_embeddings(
         study.base, study.calib_split
@@ -135,6 +133,33 @@ def mix_probes(
         parts = {}
     take = probe_splits(study, seed=seed)
     y = _labels(study, take)
+    probe = _probe_fn(y, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device)
+    rows, correct = [], {}
+    out = {"partners": parts, "rows": rows, "correct": correct, "y": y, "take": take}
+    if not parts:
+        cache[key] = out
+        return out
+    E = {study.base: _emb(study, study.base, take)}
+    res = probe(E[study.base])
+    base_row = _probe_row(study.base, "base", 1.0, E[study.base], res)
+    base_correct = res.predict(E[study.base]["test"]) == y["test"]
+    for cat, names in parts.items():
+        for other in names:
+            E[other] = _emb(study, other, take)
+            rows.append({**base_row, "partner": other, "category": cat})
+            correct[(other, 1.0)] = base_correct
+            for r, X, pr in _partner_probes(E[study.base], E[other], probe, rates=rates, seed=seed):
+                correct[(other, r)] = pr.predict(X["test"]) == y["test"]
+                rows.append(_probe_row(other, cat, r, X, pr))
+    out["E"] = E
+    out["base_val_accuracy"] = base_row["val_accuracy"]
+    cache[key] = out
+    return out
+
+
+def _probe_fn(y, *, probe_Cs, probe_max_iter, device):
+    """A linear probe of embeddings ``X`` (split -> rows) on the labels ``y`` (the same splits)."""
+    from norep.features import linear_probe
 
     def probe(X):
         return linear_probe(
@@ -149,57 +174,30 @@ def mix_probes(
             max_iter=probe_max_iter,
         )
 
-    rows, correct = [], {}
-    out = {"partners": parts, "rows": rows, "correct": correct, "y": y, "take": take}
-    if not parts:
-        cache[key] = out
-        return out
-    E = {study.base: _emb(study, study.base, take)}
-    res = probe(E[study.base])
-    base_row = {
-        "partner": study.base,
-        "category": "base",
-        "rate": 1.0,
-        "dims": E[study.base]["train"].shape[1],
+    return probe
+
+
+def _partner_probes(E_base, E_other, probe, *, rates, seed):
+    """Probes of the base's and a partner's embeddings mixed at each of ``rates``, then of the partner's full
+    embedding (rate 0.0), in that order: ``(rate, embeddings, probe result)`` each."""
+    from norep.features import concat_at_rate
+
+    for r in rates:
+        X = {k: concat_at_rate(E_base[k], E_other[k], float(r), seed=seed)[0] for k in E_other}
+        yield float(r), X, probe(X)
+    yield 0.0, E_other, probe(E_other)  # 0/100: the partner's full embedding
+
+
+def _probe_row(partner, category, rate, X, res) -> dict:
+    """One row of :func:`mix_probes`' table."""
+    return {
+        "partner": partner,
+        "category": category,
+        "rate": rate,
+        "dims": X["train"].shape[1],
         "val_accuracy": res.val_accuracy,
         "accuracy": res.test_accuracy,
     }
-    base_correct = res.predict(E[study.base]["test"]) == y["test"]
-    for cat, names in parts.items():
-        for other in names:
-            E[other] = _emb(study, other, take)
-            rows.append({**base_row, "partner": other, "category": cat})
-            correct[(other, 1.0)] = base_correct
-            for r in rates:
-                X = {k: concat_at_rate(E[study.base][k], E[other][k], float(r), seed=seed)[0] for k in E[other]}
-                pr = probe(X)
-                correct[(other, float(r))] = pr.predict(X["test"]) == y["test"]
-                rows.append(
-                    {
-                        "partner": other,
-                        "category": cat,
-                        "rate": float(r),
-                        "dims": X["train"].shape[1],
-                        "val_accuracy": pr.val_accuracy,
-                        "accuracy": pr.test_accuracy,
-                    }
-                )
-            pr = probe(E[other])  # 0/100: the partner's full embedding
-            correct[(other, 0.0)] = pr.predict(E[other]["test"]) == y["test"]
-            rows.append(
-                {
-                    "partner": other,
-                    "category": cat,
-                    "rate": 0.0,
-                    "dims": E[other]["train"].shape[1],
-                    "val_accuracy": pr.val_accuracy,
-                    "accuracy": pr.test_accuracy,
-                }
-            )
-    out["E"] = E
-    out["base_val_accuracy"] = base_row["val_accuracy"]
-    cache[key] = out
-    return out
 
 
 def c7_embedding_mixes(
@@ -340,8 +338,6 @@ def c8_compression(
     *Not testable* without Reinit and Dataset partners, or when every pair already reaches the
     target at the first prefix on validation (the target saturates).
     """
-    from norep.features import diversity_order, linear_probe
-
     title = "divergent pairs reach the target accuracy with fewer diverse dimensions"
     paper = "dims to reach 76 % (multiples of 256): Reinit 2304, Hyper-parameters 2057, Architecture 1392, Dataset 512"
     n_points = check_positive_int("n_points", n_points, 2)
@@ -362,38 +358,8 @@ def c8_compression(
     y, E = mp["y"], mp["E"]
     target = TARGET_FRACTION * float(mp["base_val_accuracy"])
     names = [n for c in CATEGORIES if c in parts for n in parts[c]]
-    curves, reach_rows, saturated = [], [], []
-    for n in names:
-        X = {k: np.concatenate([E[study.base][k], E[n][k]], axis=1) for k in ("train", "val", "test")}
-        order = diversity_order(E[study.base]["train"], E[n]["train"])
-        total = X["train"].shape[1]
-        ks = np.unique(np.round(np.geomspace(max(1, total / 64), total, n_points)).astype(int))
-        preds = []
-        for k in ks:
-            cols = np.sort(order[:k])
-            res = linear_probe(
-                X["train"][:, cols],
-                y["train"],
-                X["val"][:, cols],
-                y["val"],
-                X["test"][:, cols],
-                y["test"],
-                Cs=list(probe_Cs),
-                device=device,
-                max_iter=probe_max_iter,
-            )
-            preds.append(res.predict(X["test"][:, cols]) == y["test"])
-            curves.append(
-                {
-                    "partner": n,
-                    "category": categories_of(study, [n])[0],
-                    "dims": int(k),
-                    "val_accuracy": res.val_accuracy,
-                    "accuracy": res.test_accuracy,
-                }
-            )
-        saturated.append(curves[-len(ks)]["val_accuracy"] >= target)
-        reach_rows.append((n, ks, np.array(preds, dtype=np.float64), total))
+    probe = _probe_fn(y, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device)
+    curves, reach_rows, saturated = _compression_curves(study, names, E, y, probe, target=target, n_points=n_points)
     if all(saturated):
         return not_testable(
             "C8",
@@ -406,30 +372,12 @@ def c8_compression(
         )
     cats, groups, i_lo, i_hi = end_groups(parts)
 
-    def log_dims(w):
-        """log2 of the dimensions where each test curve first reaches the target, interpolated linearly
-        in log2(dims) between the two prefixes around the crossing (twice the total when never)."""
-        out = []
-        for _, ks, P, total in reach_rows:
-            acc = P @ w / w.sum()
-            hit = np.flatnonzero(acc >= target - 1e-12)
-            lk = np.log2(ks.astype(np.float64))
-            if not hit.size:
-                out.append(np.log2(2 * total))
-            elif hit[0] == 0:
-                out.append(lk[0])
-            else:
-                i = hit[0]
-                frac = (target - acc[i - 1]) / (acc[i] - acc[i - 1])
-                out.append(lk[i - 1] + frac * (lk[i] - lk[i - 1]))
-        return np.array(out)
-
     def stat(members, w):
-        ld = log_dims(w)
+        ld = _log_dims_to_target(reach_rows, target, w)
         return float(ld[members[i_lo]].mean() - ld[members[i_hi]].mean())
 
     ci = hierarchical_bootstrap_ci(stat, groups, y["test"].shape[0], n_resamples=n_boot, seed=seed)
-    ld = log_dims(np.ones(y["test"].shape[0]))
+    ld = _log_dims_to_target(reach_rows, target, np.ones(y["test"].shape[0]))
     dims = {n: (int(round(2**v)) if 2**v <= r[3] else None) for n, v, r in zip(names, ld, reach_rows, strict=True)}
     s = sign(ci.low, ci.high)
     status = {1: "reproduced", -1: "not reproduced", 0: "inconclusive"}[s]
@@ -465,198 +413,54 @@ def c8_compression(
     )
 
 
-def transfer_probes(
-    study,
-    *,
-    down_splits=("down_train", "down_val", "down_test"),
-    probe_Cs=(0.1, 1.0, 10.0),
-    probe_refit="train",
-    max_per_category=2,
-    categories=None,
-    device="cpu",
-):
-    """Multi-label probes of every model with downstream embeddings and of the base paired with partners
-    (up to ``max_per_category`` per category of ``categories``, default all; cached on the study).
-    ``device`` is the torch device of the probes (``"auto"``: a GPU when present)."""
-    from norep.transfer import multilabel_probe
+def _compression_curves(study, names, E, y, probe, *, target: float, n_points: int):
+    """C8's probes: for each partner, probes of ``n_points`` prefixes of ``[base | partner]`` ordered most
+    diverse first. Returns the curve rows, per pair ``(name, prefix sizes, test correctness per prefix,
+    total dimensions)``, and whether the first prefix already reaches ``target`` on validation."""
+    from norep.features import diversity_order
 
-    categories = tuple(c for c in CATEGORIES if c in (categories or CATEGORIES))
-    key = ("transfer", tuple(down_splits), tuple(probe_Cs), probe_refit, max_per_category, categories, device)
-    cache = _cache(study)
-    if key in cache:
-        return cache[key]
-    st = study.store
-    tr, va, te = down_splits
-    models = [str(n) for n in study.table["name"] if all(st.has_embeddings(n, s) for s in down_splits)]
-    Y = {s: np.asarray(st.labels(s)) for s in down_splits}
-
-    def emb(n):
-        return [np.asarray(st.embeddings(n, s), dtype=np.float32) for s in down_splits]
-
-    def probe(Xs):
-        return multilabel_probe(
-            Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=list(probe_Cs), refit=probe_refit, device=device
-        )
-
-    singles = {}
-    for n in models:
-        r = probe(emb(n))
-        singles[n] = {"val_map": r.val_map, "test_map": r.test_map, "scores": r.test_scores}
-    parts = {}
-    if study.base in models:
-        acc = selection_accuracy(study)
-        partners = [n for n in band_partners(study) if n in models]
-        for c in categories:
-            names = [n for n, k in zip(partners, categories_of(study, partners), strict=True) if k == c]
-            if names:
-                parts[c] = sorted(names, key=lambda n: -acc[n])[:max_per_category]
-    pairs = {}
-    eb = emb(study.base) if study.base in models else None
-    for names in parts.values():
-        for n in names:
-            r = probe([np.concatenate([a, b], axis=1) for a, b in zip(eb, emb(n), strict=True)])
-            pairs[n] = {"val_map": r.val_map, "test_map": r.test_map, "scores": r.test_scores}
-    out = {"models": models, "singles": singles, "pairs": pairs, "partners": parts, "Y": Y[te]}
-    cache[key] = out
-    return out
+    curves, reach_rows, saturated = [], [], []
+    for n in names:
+        X = {k: np.concatenate([E[study.base][k], E[n][k]], axis=1) for k in ("train", "val", "test")}
+        order = diversity_order(E[study.base]["train"], E[n]["train"])
+        total = X["train"].shape[1]
+        ks = np.unique(np.round(np.geomspace(max(1, total / 64), total, n_points)).astype(int))
+        preds = []
+        for k in ks:
+            cols = np.sort(order[:k])
+            res = probe({s: X[s][:, cols] for s in ("train", "val", "test")})
+            preds.append(res.predict(X["test"][:, cols]) == y["test"])
+            curves.append(
+                {
+                    "partner": n,
+                    "category": categories_of(study, [n])[0],
+                    "dims": int(k),
+                    "val_accuracy": res.val_accuracy,
+                    "accuracy": res.test_accuracy,
+                }
+            )
+        saturated.append(curves[-len(ks)]["val_accuracy"] >= target)
+        reach_rows.append((n, ks, np.array(preds, dtype=np.float64), total))
+    return curves, reach_rows, saturated
 
 
-def c9_transfer(
-    study,
-    *,
-    down_splits=("down_train", "down_val", "down_test"),
-    probe_Cs=(0.1, 1.0, 10.0),
-    probe_refit: str = "train",
-    max_per_category: int = 2,
-    categories=None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    device: str = "cpu",
-) -> ClaimResult:
-    """C9 (Sec. 4.7, Fig. 7): the best upstream model is not the best transfer model, and concatenating two
-    models' embeddings helps most for the most differently trained pairs.
-
-    Probes: one-vs-rest logistic regression on each model's downstream embedding, and on the base's
-    embedding concatenated with each partner's (up to ``max_per_category`` in-band partners per
-    category, the most accurate on the selection split); every pair holds the base, so pairs are
-    compared with pairs at matched dimensions (when the partners' widths match), not with single
-    models of half the width. Everything is chosen on validation splits and reported on
-    ``down_test`` (11-point mAP). Two parts:
-
-    * *pairs help most for divergent partners* (the effect): a pair's gain is its test mAP minus
-      the test mAP of the member with the better validation mAP; mean gain of the Dataset pairs minus
-      that of the Reinit pairs (hierarchical bootstrap: partners within categories, then test examples);
-    * *best upstream is not best downstream*: the model with the best selection-split accuracy versus
-      the model with the best validation mAP; test mAP of the latter minus the former above 0
-      (bootstrap over test examples; the same model gives 0, and the part fails).
-
-    Verdict: *reproduced* when both hold; *partly reproduced* when one does; *not reproduced* when the
-    first interval lies below 0; else *inconclusive*. *Not testable* without the downstream splits,
-    or without Reinit and Dataset partners with downstream embeddings.
-    """
-    from norep.transfer import voc07_map_resampler
-
-    title = "best upstream model is not the best transfer model; concatenation helps divergent pairs most"
-    paper = (
-        "best ImageNet model (MPL) is not the best transfer model; "
-        "a pair reaches 91.4 % mAP vs 90.7 % for its best member"
-    )
-    st = study.store
-    missing = [s for s in down_splits if s not in st.splits() or not st.is_multilabel(s)]
-    if missing:
-        return not_testable("C9", title, f"the store has no multi-label downstream split(s) {missing}", paper=paper)
-    tp = transfer_probes(
-        study,
-        down_splits=down_splits,
-        probe_Cs=probe_Cs,
-        probe_refit=probe_refit,
-        max_per_category=max_per_category,
-        categories=categories,
-        device=device,
-    )
-    parts = tp["partners"]
-    bad = _ends_check("C9", title, paper, parts)
-    if bad:
-        return bad
-    Y = tp["Y"]
-    n_ex = Y.shape[0]
-    names = [n for c in CATEGORIES if c in parts for n in parts[c]]
-    singles, pairs = tp["singles"], tp["pairs"]
-    better = {n: (study.base if singles[study.base]["val_map"] >= singles[n]["val_map"] else n) for n in names}
-
-    pair_member_map = voc07_map_resampler(
-        Y, [pairs[n]["scores"] for n in names] + [singles[better[n]]["scores"] for n in names]
-    )
-
-    def gains(counts=None):  # every pair's mAP minus its better member's (test examples drawn counts times)
-        m = pair_member_map(counts)
-        return m[: len(names)] - m[len(names) :]
-
-    cats, groups, i_lo, i_hi = end_groups(parts)
-
-    def stat(members, w):
-        g = gains(w)
-        return float(g[members[i_hi]].mean() - g[members[i_lo]].mean())
-
-    ci = hierarchical_bootstrap_ci(stat, groups, n_ex, n_resamples=n_boot, seed=seed)
-    acc = selection_accuracy(study)
-    models = tp["models"]
-    up_best = max(models, key=lambda n: acc[n])
-    down_best = max(models, key=lambda n: singles[n]["val_map"])
-
-    down_up_map = voc07_map_resampler(Y, [singles[down_best]["scores"], singles[up_best]["scores"]])
-
-    def up_down(members, w):
-        m = down_up_map(w)
-        return float(m[0] - m[1])
-
-    ci_a = hierarchical_bootstrap_ci(up_down, [np.arange(1)], n_ex, n_resamples=n_boot, seed=seed)
-    s1, s2 = sign(ci.low, ci.high), sign(ci_a.low, ci_a.high)
-    if s1 > 0 and s2 > 0:
-        status = "reproduced"
-    elif s1 < 0:
-        status = "not reproduced"
-    elif s1 > 0 or s2 > 0:
-        status = "partly reproduced"
-    else:
-        status = "inconclusive"
-    g_all = dict(zip(names, gains().tolist(), strict=True))
-    dims = {n: int(np.asarray(st.embeddings(n, down_splits[0])).shape[1]) for n in [study.base, *names]}
-    matched = len({dims[n] for n in names}) == 1
-    sentence = (
-        f"{lead(status)}: mAP gain of the base's embedding concatenated with a partner's over the better member "
-        f"(chosen on validation), Dataset minus Reinit pairs = "
-        f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=1, scale=100, unit=' points')}"
-        f"{'' if matched else ' (partners of different widths: dimensions not matched)'}; the best upstream "
-        f"model on the selection split, {up_best}, is {'also' if up_best == down_best else 'not'} the best "
-        f"transfer model on validation ({down_best}; test mAP difference "
-        f"{fmt_interval(ci_a.estimate, ci_a.low, ci_a.high, digits=1, scale=100, unit=' points')})."
-    )
-    return ClaimResult(
-        "C9",
-        title,
-        status,
-        ci.estimate,
-        ci.low,
-        ci.high,
-        effect_name="downstream mAP gain of a pair over its better member, Dataset minus Reinit pairs",
-        resampled=FEATURES_RESAMPLED + " (downstream test examples)",
-        n_models=len(models),
-        n_pairs=len(names),
-        sentence=sentence,
-        paper=paper,
-        checks={
-            "pairs_help_divergent": f"interval {'above' if s1 > 0 else 'below' if s1 < 0 else 'includes'} 0",
-            "best_upstream_not_best_downstream": up_best != down_best and s2 > 0,
-        },
-        choices={"partners": parts, "better_member": better, "best_upstream": up_best, "best_downstream": down_best},
-        details={
-            "pair_gain": g_all,
-            "singles": {n: {k: v for k, v in s.items() if k != "scores"} for n, s in singles.items()},
-            "pairs": {n: {k: v for k, v in s.items() if k != "scores"} for n, s in pairs.items()},
-            "matched_dims": matched,
-        },
-    )
+def _log_dims_to_target(reach_rows, target: float, w) -> np.ndarray:
+    """log2 of the dimensions where each test curve first reaches the target, interpolated linearly
+    in log2(dims) between the two prefixes around the crossing (twice the total when never)."""
+    out = []
+    for _, ks, P, total in reach_rows:
+        acc = P @ w / w.sum()
+        hit = np.flatnonzero(acc >= target - 1e-12)
+        lk = np.log2(ks.astype(np.float64))
+        if not hit.size:
+            out.append(np.log2(2 * total))
+        elif hit[0] == 0:
+            out.append(lk[0])
+        else:
+            i = hit[0]
+            frac = (target - acc[i - 1]) / (acc[i] - acc[i - 1])
+            out.append(lk[i - 1] + frac * (lk[i] - lk[i - 1]))
+    return np.array(out)
 
 
 __all__ = [
@@ -666,8 +470,6 @@ __all__ = [
     "feature_partners",
     "probe_splits",
     "mix_probes",
-    "transfer_probes",
     "c7_embedding_mixes",
     "c8_compression",
-    "c9_transfer",
 ]

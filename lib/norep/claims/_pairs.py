@@ -180,30 +180,8 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResult
         )
     d = pair_data(study, partners, study.split)
     incons = d.correct != d.base_correct[None]
-
-    def fit(members, w):
-        m = members[0]
-        ei = d.weighted(incons, w)[m]
-        acc = d.weighted(d.correct, w)[m]
-        base = float(d.base_correct @ w / w.sum())
-        gain = d.weighted(d.ensemble_correct, w)[m] - (acc + base) / 2
-        if np.ptp(ei) == 0:
-            return np.nan
-        return float(np.polyfit(ei, gain, 1)[0])
-
-    slope = hierarchical_bootstrap_ci(fit, [np.arange(len(partners))], d.y.shape[0], n_resamples=n_boot, seed=seed)
-    # the absolute half: the best partner is chosen on the selection split
-    sel = pair_data(study, partners, study.calib_split)
-    j = int(np.argmax(sel.ensemble_correct.mean(axis=1)))
-    best = partners[j]
-
-    # the better member is also chosen on the selection split (a max over test accuracies would be biased)
-    member_ok = d.correct[j] if sel.correct[j].mean() > sel.base_correct.mean() else d.base_correct
-
-    def absolute(e, m):
-        return float(e.mean() - m.mean())
-
-    abs_ci = bootstrap_ci(absolute, d.ensemble_correct[j], member_ok, n_resamples=n_boot, seed=seed)
+    slope = _gain_slope_ci(d, incons, n_boot=n_boot, seed=seed)
+    best, abs_ci = _absolute_gain_ci(study, partners, d, n_boot=n_boot, seed=seed)
     ei_m, gain_m = d.weighted(incons, None), None
     acc_m = d.correct.mean(axis=1)
     gain_m = d.ensemble_correct.mean(axis=1) - (acc_m + d.base_correct.mean()) / 2
@@ -248,6 +226,40 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResult
             "slope_mean_conversion": float(np.nanmean(conv)) - 0.5,
         },
     )
+
+
+def _gain_slope_ci(d, incons, *, n_boot: int, seed: int):
+    """C2's first part: the slope of the ensemble gain over the members' mean accuracy on error
+    inconsistency, across the pairs of ``d`` (bootstrap: pairs, then test examples)."""
+
+    def fit(members, w):
+        m = members[0]
+        ei = d.weighted(incons, w)[m]
+        acc = d.weighted(d.correct, w)[m]
+        base = float(d.base_correct @ w / w.sum())
+        gain = d.weighted(d.ensemble_correct, w)[m] - (acc + base) / 2
+        if np.ptp(ei) == 0:
+            return np.nan
+        return float(np.polyfit(ei, gain, 1)[0])
+
+    return hierarchical_bootstrap_ci(fit, [np.arange(d.correct.shape[0])], d.y.shape[0], n_resamples=n_boot, seed=seed)
+
+
+def _absolute_gain_ci(study, partners, d, *, n_boot: int, seed: int):
+    """C2's second part: the partner whose ensemble with the base is the most accurate on the selection
+    split, and its ensemble's test accuracy minus the better member's (chosen on the selection split;
+    bootstrap over test examples)."""
+    sel = pair_data(study, partners, study.calib_split)
+    j = int(np.argmax(sel.ensemble_correct.mean(axis=1)))
+    best = partners[j]
+
+    # the better member is also chosen on the selection split (a max over test accuracies would be biased)
+    member_ok = d.correct[j] if sel.correct[j].mean() > sel.base_correct.mean() else d.base_correct
+
+    def absolute(e, m):
+        return float(e.mean() - m.mean())
+
+    return best, bootstrap_ci(absolute, d.ensemble_correct[j], member_ok, n_resamples=n_boot, seed=seed)
 
 
 def c3_conversion_rate(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResult:

@@ -192,13 +192,7 @@ def c5_class_groups(
     y = d.y
     only_a = (~d.correct & d.base_correct[None]).astype(np.float64)
     only_b = (d.correct & ~d.base_correct[None]).astype(np.float64)
-    pos = {c: i for i, c in enumerate(classes.tolist())}
-    keep = np.array([pos.get(int(c), -1) for c in y])
-    mask = keep >= 0
-    k_idx = keep[mask]
-
-    def class_counts(arr, w):
-        return _class_counts(arr, w, mask, k_idx, classes.size)
+    class_counts = _class_counter(y, classes)
 
     rng = np.random.default_rng(seed)
     perms = [rng.permutation(labels) for _ in range(int(n_permutations))]
@@ -207,10 +201,7 @@ def c5_class_groups(
     obs = _group_structure(a_c, b_c, labels)
     null = np.array([_group_structure(a_c, b_c, p) for p in perms])  # (K, P)
     local = {"ARCH": np.arange(len(idx["ARCH"])), "DATASET": len(idx["ARCH"]) + np.arange(len(idx["DATASET"]))}
-    pvals = {}
-    for cat, li in local.items():
-        o = obs[li].mean()
-        pvals[cat] = float((1 + np.count_nonzero(null[:, li].mean(axis=1) >= o - 1e-12)) / (1 + len(perms)))
+    pvals = _category_pvalues(obs, null, local)
     few = perms[:50]
 
     def stat(members, w):
@@ -219,16 +210,7 @@ def c5_class_groups(
         return float(exc[members[1]].mean() - exc[members[0]].mean())
 
     ci = hierarchical_bootstrap_ci(stat, [local["ARCH"], local["DATASET"]], y.shape[0], n_resamples=n_boot, seed=seed)
-    ds, ar = pvals["DATASET"] < ALPHA, pvals["ARCH"] < ALPHA
-    status = (
-        "reproduced"
-        if ds and not ar
-        else "partly reproduced"
-        if ds and ar
-        else "not reproduced"
-        if ar
-        else "inconclusive"
-    )
+    status = _c5_status(pvals["DATASET"] < ALPHA, pvals["ARCH"] < ALPHA)
     dc_group = _dataset_wins_by_group(a_c, b_c, labels, names_g, local["DATASET"])
     partner_best = min(dc_group, key=lambda g: dc_group[g]) if dc_group else ""
     sentence = (
@@ -267,6 +249,44 @@ def c5_class_groups(
             "dataset_wins_by_group": dc_group,
             "groups": names_g,
         },
+    )
+
+
+def _class_counter(y, classes):
+    """``counts(arr, w)``: the per-class sums of ``arr`` (pairs x examples) weighted by ``w``, over the
+    examples whose label is one of ``classes`` (in that order)."""
+    pos = {c: i for i, c in enumerate(classes.tolist())}
+    keep = np.array([pos.get(int(c), -1) for c in y])
+    mask = keep >= 0
+    k_idx = keep[mask]
+
+    def class_counts(arr, w):
+        return _class_counts(arr, w, mask, k_idx, classes.size)
+
+    return class_counts
+
+
+def _category_pvalues(obs, null, local) -> dict[str, float]:
+    """Permutation p-value of each category's mean group structure (``obs``: per pair; ``null``:
+    permutations x pairs; ``local``: category -> the pairs' positions)."""
+    pvals = {}
+    for cat, li in local.items():
+        o = obs[li].mean()
+        pvals[cat] = float((1 + np.count_nonzero(null[:, li].mean(axis=1) >= o - 1e-12)) / (1 + null.shape[0]))
+    return pvals
+
+
+def _c5_status(dataset_structured: bool, arch_structured: bool) -> str:
+    """C5's verdict: Dataset pairs structured and Architecture pairs not."""
+    ds, ar = dataset_structured, arch_structured
+    return (
+        "reproduced"
+        if ds and not ar
+        else "partly reproduced"
+        if ds and ar
+        else "not reproduced"
+        if ar
+        else "inconclusive"
     )
 
 
