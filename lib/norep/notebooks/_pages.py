@@ -345,7 +345,7 @@ def _benchmark_lines(info: Mapping) -> list[str]:
 
 
 def collect_claims(notebooks: Iterable[str | os.PathLike]) -> list[dict]:
-    """Claim verdicts recorded by :func:`report_claim` in executed notebooks, in order.
+    """Claim verdicts recorded by :func:`norep.study.report_claim` in executed notebooks, in order.
 
     Examples
     --------

@@ -86,7 +86,7 @@ def run_notebooks(
     FileNotFoundError
         If ``store`` holds no store.
     ValueError
-        If the store fails verification (:func:`verify_store`) or ``out`` is a file.
+        If the store fails verification (:func:`norep.study.verify_store`) or ``out`` is a file.
     NotebookError
         On the first failing notebook (later ones are not run), unless ``keep_going``.
     NotebooksFailed
