@@ -78,7 +78,7 @@ from IPython.display import display
 from scipy import stats as sps
 
 from norep import CATEGORIES, allpairs, claims, ensembles, metrics, plots
-from norep.notebooks import apply_profile, check_parameters, glue_figure, load_study, report_claim
+from norep.study import apply_profile, check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]
 # ## Parameters and data

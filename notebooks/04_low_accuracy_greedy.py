@@ -79,7 +79,7 @@ import pandas as pd
 from IPython.display import display
 
 from norep import claims, plots
-from norep.notebooks import apply_profile, check_parameters, glue_figure, load_study, report_claim
+from norep.study import apply_profile, check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]
 # ## Parameters and data

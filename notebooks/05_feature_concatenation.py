@@ -93,7 +93,7 @@ import pandas as pd
 from IPython.display import display
 
 from norep import claims, plots
-from norep.notebooks import (
+from norep.study import (
     apply_profile,
     check_parameters,
     glue_figure,

@@ -92,7 +92,7 @@ import pandas as pd
 from IPython.display import display
 
 from norep import claims, plots, transfer
-from norep.notebooks import (
+from norep.study import (
     apply_profile,
     check_parameters,
     glue_figure,

@@ -22,7 +22,7 @@ EXPECTED = {"planted": "reproduced", "null": "inconclusive", "reverse": "not rep
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    from norep.notebooks import limit_threads
+    from norep.study import limit_threads
 
     limit_threads(1)
 
@@ -253,7 +253,7 @@ def test_shuffled_test_labels_change_no_choice(tmp_path, which):
 
 
 def test_sign_and_verdict_touching_zero_is_inconclusive():
-    from norep.notebooks import verdict
+    from norep.study import verdict
 
     assert claims.sign(-0.2, 0.0) == 0 and claims.sign(0.0, 0.3) == 0
     assert verdict(-0.2, 0.0) == "inconclusive" and verdict(-0.2, -0.01) == "not reproduced"

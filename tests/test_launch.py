@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from norep import notebooks as nbrun
+from norep.study import DEFAULT_STORE, resolve_store
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
@@ -122,7 +123,7 @@ def test_colab_setup_cell_logic(tmp_path, monkeypatch, in_colab, present):
         assert "download_fashion_mnist" in kinds[2] and "zoo train" in kinds[3]
     assert os.environ["NOREP_STORE"] == f"{root}/stores/quick"
     assert Path.cwd() == root and sys.path[0] == f"{root}/lib"
-    assert nbrun.resolve_store(nbrun.DEFAULT_STORE) == Path(f"{root}/stores/quick")
+    assert resolve_store(DEFAULT_STORE) == Path(f"{root}/stores/quick")
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pip's vendored pkg_resources

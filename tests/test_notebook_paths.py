@@ -14,6 +14,7 @@ import pytest
 from guards import HANG_S
 from norep import notebooks as nbrun
 from norep.store import Store
+from norep.study import DEFAULT_STORE, load_study, project_root, resolve_store
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_LINER = (
@@ -44,9 +45,9 @@ def project(tmp_path):
 def test_default_store_is_found_from_every_start_folder(project, monkeypatch, start):
     monkeypatch.delenv("NOREP_STORE", raising=False)
     monkeypatch.chdir(project / start)
-    assert nbrun.project_root() == project.resolve()
-    assert nbrun.resolve_store(nbrun.DEFAULT_STORE).resolve() == (project / "stores" / "fashion").resolve()
-    study = nbrun.load_study(nbrun.DEFAULT_STORE, verify=False)
+    assert project_root() == project.resolve()
+    assert resolve_store(DEFAULT_STORE).resolve() == (project / "stores" / "fashion").resolve()
+    study = load_study(DEFAULT_STORE, verify=False)
     assert Path(study.store.path).resolve() == (project / "stores" / "fashion").resolve()
 
 
@@ -54,11 +55,11 @@ def test_norep_store_replaces_only_the_default(project, tmp_path_factory, monkey
     other = _tiny_store(tmp_path_factory.mktemp("env") / "mine")
     monkeypatch.setenv("NOREP_STORE", str(other))
     monkeypatch.chdir(project / "notebooks")
-    assert nbrun.resolve_store(nbrun.DEFAULT_STORE) == other
-    assert nbrun.resolve_store("stores/fashion-other").resolve() == (project / "stores" / "fashion-other").resolve()
-    assert nbrun.resolve_store(str(project / "stores" / "fashion")) == project / "stores" / "fashion"
+    assert resolve_store(DEFAULT_STORE) == other
+    assert resolve_store("stores/fashion-other").resolve() == (project / "stores" / "fashion-other").resolve()
+    assert resolve_store(str(project / "stores" / "fashion")) == project / "stores" / "fashion"
     with pytest.raises(ValueError, match="stores/nosuch"):
-        nbrun.load_study("stores/nosuch")
+        load_study("stores/nosuch")
 
 
 def test_jupytext_config_reads_the_sources_as_percent_notebooks():

@@ -22,6 +22,7 @@ import pytest
 from guards import HANG_S
 from norep import CATEGORIES
 from norep import notebooks as nbrun
+from norep.study import STATUSES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -201,6 +202,31 @@ def test_parse_parameters_and_only():
         nbrun.find_notebooks(only=["99"])
 
 
+def test_study_api_is_still_importable_from_the_runner():
+    from norep import study
+
+    for name in [*study.__all__, "verify_store"]:
+        assert getattr(nbrun, name) is getattr(study, name), name
+
+
+def test_package_fingerprint_covers_every_module(tmp_path, monkeypatch):
+    import shutil
+
+    import norep
+    from norep.notebooks._execute import _package_fingerprint
+
+    copy = tmp_path / "norep"
+    shutil.copytree(Path(norep.__file__).resolve().parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(norep, "__file__", str(copy / "__init__.py"))
+    modules = sorted(copy.rglob("*.py"))
+    assert {"study.py", "_execute.py", "_pages.py", "_run.py", "_sources.py"} <= {p.name for p in modules}
+    seen = {_package_fingerprint()}
+    for p in modules:
+        p.write_bytes(p.read_bytes() + b"\n")
+        seen.add(_package_fingerprint())
+    assert len(seen) == len(modules) + 1
+
+
 def test_cli_errors_are_one_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "norep.cli", "notebooks", "run", "--store", str(tmp_path / "none")],
@@ -263,7 +289,7 @@ def test_claims_are_reported_with_generated_verdicts(executed):
     claims = nbrun.collect_claims(r.output for r in executed["runs"])
     ids = {c["id"] for c in claims}
     assert {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"} <= ids
-    assert all(c["status"] in nbrun.STATUSES for c in claims)
+    assert all(c["status"] in STATUSES for c in claims)
     assert (executed["out"] / "claims.md").exists()
     page = (executed["out"] / "claims.md").read_text()
     assert "| models | pairs | resampled |" in page

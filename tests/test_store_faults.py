@@ -418,7 +418,7 @@ def test_damage_is_detected_and_named(filled, how, capsys):
     rc, out, err = _cli(["store", "verify", filled.path], capsys)
     assert rc == 1 and "ok:" not in out and expect in err and "Traceback" not in err
     # analyses refuse it too, naming the problem (the verification cache does not hide it)
-    from norep.notebooks import load_study
+    from norep.study import load_study
 
     with pytest.raises(ValueError, match=expect):
         load_study(filled.path, needs=())
@@ -429,7 +429,7 @@ def test_damage_is_detected_and_named(filled, how, capsys):
 
 
 def test_byte_flip_read_path_refuses_after_cached_ok(filled):
-    from norep.notebooks import load_study
+    from norep.study import load_study
 
     load_study(filled.path, needs=())  # verified and cached
     t0 = time.perf_counter()
@@ -484,7 +484,7 @@ def test_legacy_half_overwrite_is_reported_and_restored(tmp_path):
 
 
 def test_load_study_names_what_it_leaves_out(tmp_path, capsys):
-    from norep.notebooks import load_study
+    from norep.study import load_study
 
     st = _new_store(tmp_path / "s")
     st.add_model("m", logits={"test": np.eye(N_TEST, 4), "calib": np.eye(N_CALIB, 4)}, meta=_meta())

@@ -1,7 +1,7 @@
 """The paper's claims C1-C10, each a tested function of a study that returns its verdict.
 
 Every verdict the book and ``norep zoo report`` show comes from here. A claim function takes a
-:class:`norep.notebooks.Study` (a store, its base model, the accuracy band, the evaluation split
+:class:`norep.study.Study` (a store, its base model, the accuracy band, the evaluation split
 ``study.split`` and the selection split ``study.calib_split``) and returns a :class:`ClaimResult`:
 the effect, its 95 % interval and what was resampled, the number of models and pairs it rests on,
 the status and the sentence the book prints.

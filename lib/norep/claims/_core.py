@@ -349,12 +349,12 @@ def open_study(
     selection_split: str = "calib",
     require_embeddings: Sequence[str] = (),
 ):
-    """Open a store as a :class:`norep.notebooks.Study` for the claims.
+    """Open a store as a :class:`norep.study.Study` for the claims.
 
     The study's ``calib_split`` is the selection split: every choice a claim makes (partners,
     pools, mixes, targets) reads it, and effects are reported on ``split``.
     """
-    from norep.notebooks import load_study
+    from norep.study import load_study
 
     return load_study(
         store,
