@@ -120,6 +120,11 @@ class _EnsembleState:
         return self._hard_summary
 
     # -------------------------------------------------------------------------------- candidates
+    def set_operand(self, j: int, op: Operand) -> None:
+        """Give model ``j`` its operand (one not known when the state was made)."""
+        self.ops[j] = op
+        self._stacked = None  # restack the summaries on next use
+
     def _stack(self):
         """The models' summaries stacked (models, N, ...) so that a step handles every
         (candidate, example) pair in a few vectorised operations."""
@@ -501,8 +506,7 @@ class _Evaluator:
             self.hits.append(int(np.count_nonzero(ops[0].pred == self.g.ey)))
             while (j := self.queue.get()) is not None:
                 if ops[j] is None:
-                    ops[j] = self._op(j)
-                    state._stacked = None  # a new operand: restack the summaries
+                    state.set_operand(j, self._op(j))
                 self.hits.append(int(state.counts([j])[0]))
                 state.add(j)
             self.levels = dict(state.levels)
