@@ -28,7 +28,9 @@ at a few blocks; a bounded Brent search in ``log T`` is the fallback. It works f
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -175,14 +177,34 @@ def _copy_rows(dst: np.ndarray, src: np.ndarray) -> None:
             import warnings
 
             from_numpy = _TORCH_COPY
-            # at most 32768 elements per call: below torch's parallel grain, so no thread pool stalls
-            rows = max(1, 32768 // max(1, src.shape[-1])) if src.ndim == 2 else len(src)
+            # one call per block: every call takes and releases the GIL, and threads converting
+            # their own blocks queue on it (see torch_one_thread for the threads' own pools)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # torch warns on read-only memory maps
-                for a in range(0, len(src), rows):
-                    from_numpy(dst[a : a + rows]).copy_(from_numpy(np.asarray(src[a : a + rows])))
+                from_numpy(dst).copy_(from_numpy(np.asarray(src)))
             return
     dst[...] = src
+
+
+@contextlib.contextmanager
+def torch_one_thread(active: bool = True):
+    """Torch converts each block on the calling thread only, restored afterwards.
+
+    Between two block conversions a streaming pass runs a dozen numpy operations, long enough for
+    torch's intra-op pool to fall asleep: waking it costs more than the conversion gains (a 262 x
+    1,000 float16 block: about 150 us with the pool of 2 threads in a streaming pass, 66 us on the
+    calling thread), and threads of our own converting at once would queue on that pool. Does
+    nothing unless ``active`` and torch is already imported."""
+    torch = sys.modules.get("torch") if active else None
+    if torch is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 _MADVISE = None
@@ -222,8 +244,12 @@ def _release_rows(arr: np.ndarray, start: int, stop: int) -> None:
         madvise(lo, hi - lo, flag)
 
 
-def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise dot products of two (m, c) arrays (batched BLAS), as a float64 (m,) array."""
+def _rowdot(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise dot products of two (m, c) arrays (batched BLAS): into ``out`` (m,) of their
+    dtype when given, else as a float64 (m,) array."""
+    if out is not None:
+        np.matmul(a[:, None, :], b[:, :, None], out=out[:, None, None])
+        return out
     return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0].astype(np.float64)
 
 
@@ -233,50 +259,54 @@ def _moment_pass(logits: np.ndarray, y: np.ndarray, beta: float, *, need_nll: bo
     ``L`` is the mean NLL of ``softmax(beta * logits)``; its derivatives in ``beta`` are the means
     over rows of ``E_p[z] - z_y``, ``Var_p[z]`` and the third central moment of ``z`` under ``p``.
     Rows are read in blocks, converted to float32 (float64 input stays float64) and shifted by their
-    max; per-row moments come from batched dot products, accumulated over rows in float64. ``L`` is
-    NaN unless ``need_nll``, the third derivative NaN unless ``third``.
+    max; per-row sums come from BLAS products into whole-split arrays, and the means are taken once
+    in float64 after the pass (few small operations per block: threads fitting other models wait on
+    the GIL less). ``L`` is NaN unless ``need_nll``, the third derivative NaN unless ``third``.
     """
     n, c = logits.shape
     dt = compute_dtype(logits.dtype)
     beta = float(beta)
-    acc = np.zeros(4)
     step = max(1, _BLOCK_ELEMS // c)
     buf = np.empty((step, c), dtype=dt)
     ebuf = np.empty((step, c), dtype=dt)
     wbuf = np.empty((step, c), dtype=dt)
     ones = np.ones(c, dtype=dt)
+    starts = np.arange(0, step * c, c, dtype=np.int64)
+    # per row: max, label logit (shifted), sum of e, of e z, of e z^2 (and of e z^3)
+    zmax, zy, s0, s1, s2 = (np.empty(n, dtype=dt) for _ in range(5))
+    s3 = np.empty(n, dtype=dt) if third else None
     for a in range(0, n, step):
         b_ = min(n, a + step)
         m = b_ - a
-        z = buf[:m]
+        z, e, w = buf[:m], ebuf[:m], wbuf[:m]
         _copy_rows(z, logits[a:b_])
-        zmax = z.max(axis=1, keepdims=True)
-        if not np.all(np.isfinite(zmax)):
+        np.max(z, axis=1, out=zmax[a:b_])
+        if not np.isfinite(zmax[a:b_]).all():
             raise ValueError("logits contain NaN or Inf")
-        z -= zmax  # z <= 0, max exactly 0
-        zy = z[np.arange(m), y[a:b_]].astype(np.float64)
-        e = ebuf[:m]
-        w = wbuf[:m]
+        z -= zmax[a:b_, None]  # z <= 0, max exactly 0
+        np.take(z.reshape(-1), starts[:m] + y[a:b_], out=zy[a:b_])
         np.multiply(z, dt(beta), out=e)
         np.exp(e, out=e)
-        s0 = (e @ ones).astype(np.float64)
+        np.matmul(e, ones, out=s0[a:b_])
         np.multiply(e, z, out=w)  # e * z
-        m1 = (w @ ones).astype(np.float64) / s0
-        m2 = _rowdot(w, z) / s0
-        acc[0] += np.sum(m1 - zy)
-        acc[1] += np.sum(np.maximum(m2 - m1 * m1, 0.0))
+        np.matmul(w, ones, out=s1[a:b_])
+        _rowdot(w, z, out=s2[a:b_])
         if third:
             w *= z
-            m3 = _rowdot(w, z) / s0
-            acc[2] += np.sum(m3 - 3.0 * m1 * m2 + 2.0 * m1**3)
-        if need_nll:
-            acc[3] += np.sum(np.log(s0) - beta * zy)
+            _rowdot(w, z, out=s3[a:b_])
         _release_rows(logits, a, b_)
-    out = acc / n
-    if not need_nll:
-        out[3] = np.nan
-    if not third:
-        out[2] = np.nan
+    f0 = s0.astype(np.float64)
+    m1 = s1.astype(np.float64) / f0
+    m2 = s2.astype(np.float64) / f0
+    zy64 = zy.astype(np.float64)
+    out = np.full(4, np.nan)
+    out[0] = np.sum(m1 - zy64) / n
+    out[1] = np.sum(np.maximum(m2 - m1 * m1, 0.0)) / n
+    if third:
+        m3 = s3.astype(np.float64) / f0
+        out[2] = np.sum(m3 - 3.0 * m1 * m2 + 2.0 * m1**3) / n
+    if need_nll:
+        out[3] = np.sum(np.log(f0) - beta * zy64) / n
     return tuple(float(v) for v in out)
 
 
@@ -402,20 +432,27 @@ def fit_temperature(
     # Newton on that subsample (cheap), so that the full passes start within a few percent
     n_sub = min(int(subsample), n // 4) if subsample else 0
     idx = np.linspace(0, n - 1, max(n_sub, min(n, 256))).astype(np.int64)
-    sub_logits = np.asarray(logits[idx], dtype=compute_dtype(logits.dtype))
+    sub_logits = np.asarray(logits[idx])  # stored dtype: each pass converts its blocks
     sub_y = y[idx]
-    spread = float(np.mean(sub_logits.std(axis=1)))
+    few = sub_logits[:: max(1, len(idx) // 256)]
+    spread = float(np.mean(np.asarray(few, dtype=compute_dtype(logits.dtype)).std(axis=1)))
     beta0 = min(max(1.0 / spread if spread > 0 and math.isfinite(spread) else 1.0, b_lo), b_hi)
     k3 = None
     if n_sub >= 256:
         last = []
+        # Newton first on every 8th subsample row to 1 %, then on the subsample to 0.1 %
+        for stride, tol in ((8, 1e-2), (1, 1e-3)):
+            if stride > 1 and n_sub < 256 * stride:
+                continue
 
-        def sub_derivs(b):
-            last[:] = _moment_pass(sub_logits, sub_y, b)[:3]
-            return tuple(last)
+            rows, labels = np.ascontiguousarray(sub_logits[::stride]), sub_y[::stride]
 
-        beta0, _, _ = _newton_beta(sub_derivs, beta0, b_lo, b_hi, rtol=max(rtol, 1e-3), max_iter=max_iter)
-        beta0 = float(beta0)
+            def sub_derivs(b, rows=rows, labels=labels):
+                last[:] = _moment_pass(rows, labels, b)[:3]
+                return tuple(last)
+
+            beta0, _, _ = _newton_beta(sub_derivs, beta0, b_lo, b_hi, rtol=max(rtol, tol), max_iter=max_iter)
+            beta0 = float(beta0)
         k3 = last[2] if last and math.isfinite(last[2]) else None
 
     if k3 is None:

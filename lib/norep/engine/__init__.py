@@ -164,10 +164,13 @@ def fit_temperatures(logits, y_true, *, n_jobs: int = 1, device: str | None = No
     def fit(lg):
         return fit_temperature(_read_whole(lg), y_true, **kwargs)
 
-    logits = list(logits)
-    if n_jobs and int(n_jobs) > 1 and len(logits) > 1:
-        from concurrent.futures import ThreadPoolExecutor
+    from norep.calibration import torch_one_thread
 
-        with ThreadPoolExecutor(int(n_jobs)) as pool:
-            return list(pool.map(fit, logits))
-    return [fit(lg) for lg in logits]
+    logits = list(logits)
+    with torch_one_thread():
+        if n_jobs and int(n_jobs) > 1 and len(logits) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(int(n_jobs)) as pool:
+                return list(pool.map(fit, logits))
+        return [fit(lg) for lg in logits]

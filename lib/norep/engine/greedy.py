@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from norep._validation import check_k
+from norep.calibration import torch_one_thread
 from norep.engine._greedy_inputs import _check_greedy_inputs, _GreedyInputs
 from norep.engine._rows import ROWS_PER_BATCH, progress_bar
 from norep.engine.result import AllPairsResult
@@ -123,7 +124,8 @@ class _EnsembleState:
     def set_operand(self, j: int, op: Operand) -> None:
         """Give model ``j`` its operand (one not known when the state was made)."""
         self.ops[j] = op
-        self._stacked = None  # restack the summaries on next use
+        if getattr(self, "_stacked", None) is not None:
+            self._fill(self._stacked, j, op)
 
     def _stack(self):
         """The models' summaries stacked (models, N, ...) so that a step handles every
@@ -140,10 +142,14 @@ class _EnsembleState:
             }
             for i, op in enumerate(self.ops):
                 if op is not None:
-                    st["q"][i], st["v1"][i], st["w"][i] = op.q, op.v[:, 0], op.w
-                    st["v"][i], st["tp"][i], st["t"][i] = op.v, op.tplus, op.t
+                    self._fill(st, i, op)
             self._stacked = st
         return self._stacked
+
+    @staticmethod
+    def _fill(st: dict, i: int, op: Operand) -> None:
+        st["q"][i], st["v1"][i], st["w"][i] = op.q, op.v[:, 0], op.w
+        st["v"][i], st["tp"][i], st["t"][i] = op.v, op.tplus, op.t
 
     def counts(self, cands: Sequence[int]) -> np.ndarray:
         """Exact number of correct examples of the ensemble with each candidate added."""
@@ -385,19 +391,20 @@ def fast_greedy_selection(
     dev = resolve_device(device)
     if dev is not None:
         return _greedy_torch(g, steps, replace, dev, progress)
-    evaluator = _Evaluator(g, len(g.names) + 1, k, eval_summaries) if g.has_eval else None
-    try:
-        ops, selected, accuracies, levels = _select(
-            g, steps, replace, k, n_jobs, progress, on_choice=evaluator.push if evaluator else None
-        )
-    except BaseException:
+    with torch_one_thread():
+        evaluator = _Evaluator(g, len(g.names) + 1, k, eval_summaries) if g.has_eval else None
+        try:
+            ops, selected, accuracies, levels = _select(
+                g, steps, replace, k, n_jobs, progress, on_choice=evaluator.push if evaluator else None
+            )
+        except BaseException:
+            if evaluator is not None:
+                evaluator.finish(aborted=True)
+            raise
+        eval_accuracies = None
         if evaluator is not None:
-            evaluator.finish(aborted=True)
-        raise
-    eval_accuracies = None
-    if evaluator is not None:
-        eval_accuracies, eval_levels = evaluator.finish()
-        levels.update(eval_levels)
+            eval_accuracies, eval_levels = evaluator.finish()
+            levels.update(eval_levels)
     result = GreedyResult(
         selected=[g.names[i - 1] for i in selected], accuracies=accuracies, eval_accuracies=eval_accuracies
     )
@@ -437,27 +444,81 @@ def _select(g: _GreedyInputs, steps: int, replace: bool, k: int, n_jobs: int, pr
     ``on_choice(j)`` is called with each chosen model as soon as it is chosen."""
     y, n = g.y, len(g.y)
 
-    def make_op(m):
-        return Operand(g.mats[m], y, g.temps[m], k)
+    threaded = bool(n_jobs and int(n_jobs) > 1)
 
-    ops = [make_op(g.base)] + _summarise_ops(make_op, g.names, n_jobs, progress, "greedy: summarise candidates")
-    state = _EnsembleState(ops, y, k)
-    state.add(0)
-    accuracies = [float(np.count_nonzero(ops[0].pred == y) / n)]
-    selected: list[int] = []
-    available = list(range(1, len(ops)))
-    for _ in progress_bar(range(steps), progress, desc="greedy steps", unit="step"):
-        counts = state.counts(available)
-        best = int(np.argmax(counts))  # first best in candidate order
-        j = available[best]
-        if on_choice is not None:
-            on_choice(j)
-        state.add(j)
-        selected.append(j)
-        accuracies.append(float(counts[best] / n))
-        if not replace:
-            available.pop(best)
-    return ops, selected, accuracies, dict(state.levels)
+    def make_op(m):
+        return Operand(g.mats[m], y, g.temps[m], k, threaded=threaded)
+
+    ops = _summarise_ops(make_op, [g.base, *g.names], n_jobs, progress, "greedy: summarise models")
+    with _PartedState(ops, y, k, n_jobs) as state:
+        state.add(0)
+        accuracies = [float(np.count_nonzero(ops[0].pred == y) / n)]
+        selected: list[int] = []
+        available = list(range(1, len(ops)))
+        for _ in progress_bar(range(steps), progress, desc="greedy steps", unit="step"):
+            counts = state.counts(available)
+            best = int(np.argmax(counts))  # first best in candidate order
+            j = available[best]
+            if on_choice is not None:
+                on_choice(j)
+            state.add(j)
+            selected.append(j)
+            accuracies.append(float(counts[best] / n))
+            if not replace:
+                available.pop(best)
+        return ops, selected, accuracies, state.levels()
+
+
+class _PartedState:
+    """An :class:`_EnsembleState` per contiguous range of examples, stepped in parallel threads.
+
+    Every decision of the state is per example, so the examples split into ``n_jobs`` ranges, each
+    with its own state over views of the summaries; a candidate's count is the (exact, integer) sum
+    of the ranges' counts. numpy releases the GIL inside its array loops, so the ranges' steps
+    overlap on several cores. One range (no threads) when ``n_jobs`` is 1 or the split is small.
+    """
+
+    MIN_ROWS = 2048  # fewer examples per range than this: not worth a thread
+
+    def __init__(self, ops: list[Operand], y: np.ndarray, k: int, n_jobs: int):
+        n = len(y)
+        parts = max(1, min(int(n_jobs or 1), n // self.MIN_ROWS))
+        bounds = np.linspace(0, n, parts + 1).astype(np.int64).tolist()
+        if parts == 1:
+            self.states = [_EnsembleState(ops, y, k)]
+        else:
+            ranges = zip(bounds[:-1], bounds[1:], strict=True)
+            self.states = [_EnsembleState([op.part(a, b) for op in ops], y[a:b], k) for a, b in ranges]
+        self.pool = None
+        if parts > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(parts, thread_name_prefix="greedy-range")
+
+    def _each(self, fn):
+        if self.pool is None:
+            return [fn(st) for st in self.states]
+        return list(self.pool.map(fn, self.states))
+
+    def add(self, j: int) -> None:
+        self._each(lambda st: st.add(j))
+
+    def counts(self, cands: Sequence[int]) -> np.ndarray:
+        return np.sum(self._each(lambda st: st.counts(cands)), axis=0)
+
+    def levels(self) -> dict:
+        out: dict = {}
+        for st in self.states:
+            for key, val in st.levels.items():
+                out[key] = out.get(key, 0) + val
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 class _Evaluator:

@@ -71,7 +71,15 @@ from norep._validation import (
     check_theta_bins,
     compute_dtype,
 )
-from norep.engine._rows import BLOCK_ELEMS, ROWS_PER_BATCH, RowReader, progress_bar, softmax_checked
+from norep.calibration import torch_one_thread
+from norep.engine._rows import (
+    BLOCK_ELEMS,
+    ROWS_PER_BATCH,
+    THREADED_BLOCK_ELEMS,
+    RowReader,
+    progress_bar,
+    softmax_checked,
+)
 from norep.engine.result import AllPairsResult
 from norep.engine.summary import decide_level1, decide_level2, summarise_exp
 
@@ -289,36 +297,42 @@ class _ChunkPass:
         correct_all = np.zeros((m_models, n), dtype=bool)
         conf_all = np.zeros((m_models, n), dtype=self.dt)
         levels = {"level1": 0, "level2": 0, "full_row": 0}
+        if n_jobs and int(n_jobs) > 1:  # threads streaming at once: larger blocks (see THREADED_BLOCK_ELEMS)
+            self.step = max(self.step, min(self.cs, THREADED_BLOCK_ELEMS // self.probs.shape[2]))
         self.readers = [RowReader(lg, o, self.step) for lg, o in zip(self.mats, self.own, strict=True)]
         pool = None
+        serial = torch_one_thread()
         if n_jobs and int(n_jobs) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             pool = ThreadPoolExecutor(int(n_jobs))
-        try:
-            starts = range(0, n, self.cs)
-            for a in progress_bar(starts, progress, desc="all pairs", unit="chunk", total=len(starts)):
-                b = min(n, a + self.cs)
-                nb, yc = b - a, y[a:b]
-                if pool is None:
-                    for mi in range(m_models):
-                        self.one_model(mi, a, b, yc)
-                else:
-                    list(pool.map(self.one_model, range(m_models), [a] * m_models, [b] * m_models, [yc] * m_models))
-                corr = self.pred[:, :nb] == yc[None, :]
-                correct_all[:, a:b] = corr
-                conf_all[:, a:b] = self.conf[:, :nb]
-                if len(ia) == 0:
-                    continue
-                ens = _pairs_chunk(self.probs, self.sums, self.q, self.v, self.w, self.tb, corr, yc, ia, ib, nb, levels)
-                inconsistent = corr[ia] != corr[ib]
-                ens_correct += ens.sum(axis=1)
-                converted += (ens & inconsistent).sum(axis=1)
-        finally:
-            if pool is not None:
-                pool.shutdown()
-            for r in self.readers:
-                r.close()
+        with serial:
+            try:
+                starts = range(0, n, self.cs)
+                for a in progress_bar(starts, progress, desc="all pairs", unit="chunk", total=len(starts)):
+                    b = min(n, a + self.cs)
+                    nb, yc = b - a, y[a:b]
+                    if pool is None:
+                        for mi in range(m_models):
+                            self.one_model(mi, a, b, yc)
+                    else:
+                        list(pool.map(self.one_model, range(m_models), [a] * m_models, [b] * m_models, [yc] * m_models))
+                    corr = self.pred[:, :nb] == yc[None, :]
+                    correct_all[:, a:b] = corr
+                    conf_all[:, a:b] = self.conf[:, :nb]
+                    if len(ia) == 0:
+                        continue
+                    ens = _pairs_chunk(
+                        self.probs, self.sums, self.q, self.v, self.w, self.tb, corr, yc, ia, ib, nb, levels
+                    )
+                    inconsistent = corr[ia] != corr[ib]
+                    ens_correct += ens.sum(axis=1)
+                    converted += (ens & inconsistent).sum(axis=1)
+            finally:
+                if pool is not None:
+                    pool.shutdown()
+                for r in self.readers:
+                    r.close()
         res = _assemble(self.names, n, correct_all, conf_all, ens_correct, converted, levels)
         if self.full is not None:
             res._summaries = {"y": y, "k": self.k, "temps": self.temps, "logits": self.mats, **self.full}

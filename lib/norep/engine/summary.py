@@ -16,6 +16,7 @@ from norep._validation import as_logits, check_k, check_labels, check_temperatur
 from norep.calibration import _release_rows as release_rows
 from norep.engine._rows import (
     BLOCK_ELEMS,
+    THREADED_BLOCK_ELEMS,
     RowReader,
     gather_rows,
     preadable,
@@ -59,33 +60,41 @@ def summarise(p: np.ndarray, y: np.ndarray, k: int):
     return q, v, w, t, pred, conf
 
 
-def summarise_exp(e: np.ndarray, s: np.ndarray, y: np.ndarray, k: int):
+def summarise_exp(e: np.ndarray, s: np.ndarray, y: np.ndarray, k: int, *, restore: bool = True):
     """:func:`summarise` of ``p = e / s`` from the unnormalised exponentials ``e`` (n, C) and
     their row sums ``s`` (n,), dividing only the selected entries (the same IEEE division the
     softmax performs, so the values are bit-identical). Division is monotone, so the order of
     ``e`` is the order of ``p`` up to ties it may create; those are resolved exactly: the
     prediction is the first class whose probability equals the maximum, and rows where a class
     outside the kept ones could reach it are computed in full.
+
+    ``e`` (C-contiguous) is changed while the classes are picked and restored afterwards; with
+    ``restore=False`` only the rows computed in full are restored (for a scratch block). Entries
+    are addressed through flat indices, numpy's cheapest fancy indexing: a block's few dozen small
+    operations hold the GIL, and threads summarising other blocks wait for it.
     """
     n, c = e.shape
-    ar = np.arange(n)
+    if not e.flags.c_contiguous:
+        raise ValueError("summarise_exp needs a C-contiguous block")
+    flat = e.reshape(-1)  # a view
     ke = min(k, c - 1)
-    ey = e[ar, y].copy()
-    e[ar, y] = -1.0
+    starts = np.arange(0, n * c, c, dtype=np.int64)
+    iy = starts + y
+    ey = flat[iy]
+    flat[iy] = -1.0
     w = np.empty((n, k), dtype=np.int32)
     ev = np.empty((n, k), dtype=e.dtype)
+    picked = np.empty((ke, n), dtype=np.int64)
     for j in range(ke):
         wj = e.argmax(axis=1)
         w[:, j] = wj
-        ev[:, j] = e[ar, wj]
-        e[ar, wj] = -1.0
+        np.add(starts, wj, out=picked[j])
+        ev[:, j] = flat[picked[j]]
+        flat[picked[j]] = -1.0
     if ke < k:
         w[:, ke:] = w[:, ke - 1 : ke]
         ev[:, ke:] = ev[:, ke - 1 : ke]
     et = e.max(axis=1)
-    for j in range(ke - 1, -1, -1):
-        e[ar, w[:, j]] = ev[:, j]
-    e[ar, y] = ey
     q = ey / s
     v = ev / s[:, None]
     t = np.where(et < 0, et, et / s)  # -1: no wrong class outside w
@@ -95,6 +104,11 @@ def summarise_exp(e: np.ndarray, s: np.ndarray, y: np.ndarray, k: int):
         hit = (v[:, j] == pmax) & (w[:, j] < pred)
         pred[hit] = w[hit, j]
     unsure = np.nonzero(t == pmax)[0]
+    rows = slice(None) if restore else unsure
+    if restore or len(unsure):
+        for j in range(ke - 1, -1, -1):
+            flat[picked[j, rows]] = ev[rows, j]
+        flat[iy[rows]] = ey[rows]
     if len(unsure):
         pred[unsure] = (e[unsure] / s[unsure, None]).argmax(axis=1)
     return q, v, w, t, pred, pmax
@@ -149,11 +163,12 @@ class CalibratedSummary:
         return z / self.row_sum[rows]
 
 
-def summary_pass(logits: np.ndarray, y: np.ndarray, temperature: float, k: int, out=None):
-    """Stream over row blocks: softmax then summarise. ``out``: dict of preallocated arrays."""
+def summary_pass(logits: np.ndarray, y: np.ndarray, temperature: float, k: int, out=None, *, threaded: bool = False):
+    """Stream over row blocks: softmax then summarise. ``out``: dict of preallocated arrays;
+    ``threaded``: other threads stream at the same time (larger blocks, see THREADED_BLOCK_ELEMS)."""
     n, c = logits.shape
     dt = compute_dtype(logits.dtype)
-    step = max(1, BLOCK_ELEMS // c)
+    step = max(1, (THREADED_BLOCK_ELEMS if threaded else BLOCK_ELEMS) // c)
     buf = np.empty((step, c), dtype=dt)
     res = (
         out
@@ -175,7 +190,7 @@ def summary_pass(logits: np.ndarray, y: np.ndarray, temperature: float, k: int, 
             z = buf[: b - a]
             reader.read(a, b, z)
             m, s = softmax_checked(z, temperature, normalize=False)
-            q, v, w, t, pred, conf = summarise_exp(z, s[:, 0], y[a:b], k)
+            q, v, w, t, pred, conf = summarise_exp(z, s[:, 0], y[a:b], k, restore=False)
             res["q"][a:b], res["v"][a:b], res["w"][a:b], res["t"][a:b] = q, v, w, t
             res["pred"][a:b], res["conf"][a:b] = pred, conf
             res["m"][a:b], res["s"][a:b] = m[:, 0], s[:, 0]
@@ -253,15 +268,29 @@ class Operand:
     recomputed from the logits on demand, bit-identically.
     """
 
-    def __init__(self, logits: np.ndarray, y: np.ndarray, temperature: float, k: int, r: dict | None = None):
+    _FIELDS = ("q", "v", "w", "t", "pred", "m", "s", "tplus")
+
+    def __init__(
+        self, logits: np.ndarray, y: np.ndarray, temperature: float, k: int, r: dict | None = None, threaded=False
+    ):
         self.logits = logits
         self.temperature = temperature
         self.dtype = compute_dtype(logits.dtype)
+        self.offset = 0  # row of the logits where this operand's examples start (see part())
         if r is None:
-            r = summary_pass(logits, y, temperature, k)
+            r = summary_pass(logits, y, temperature, k, threaded=threaded)
         self.q, self.v, self.w, self.t, self.pred = r["q"], r["v"], r["w"], r["t"], r["pred"]
         self.m, self.s = r["m"], r["s"]
         self.tplus = np.maximum(self.t, 0).astype(np.float64)  # bound of every other wrong class
+
+    def part(self, a: int, b: int) -> Operand:
+        """The same model on examples ``[a, b)`` only: views of the summary, rows numbered from 0."""
+        op = object.__new__(Operand)
+        op.logits, op.temperature, op.dtype = self.logits, self.temperature, self.dtype
+        op.offset = self.offset + a
+        for key in self._FIELDS:
+            setattr(op, key, getattr(self, key)[a:b])
+        return op
 
     def at(self, rows, cols) -> np.ndarray:
         """Exact calibrated probabilities at (rows, cols) (see CalibratedSummary.probs_at)."""
@@ -270,9 +299,9 @@ class Operand:
         cols = np.asarray(cols, dtype=np.int64)
         if preadable(self.logits):
             uniq, inv = np.unique(rows, return_inverse=True)
-            z = gather_rows(self.logits, uniq)[inv.reshape(-1), cols].astype(dt)
+            z = gather_rows(self.logits, uniq + self.offset)[inv.reshape(-1), cols].astype(dt)
         else:
-            z = np.asarray(self.logits[rows, cols], dtype=dt)
+            z = np.asarray(self.logits[rows + self.offset, cols], dtype=dt)
             release_rows(self.logits, 0, self.n)
         t = dt(self.temperature)
         if t != 1:
@@ -286,7 +315,8 @@ class Operand:
         return self.logits.shape[0]
 
     def rows(self, rows) -> np.ndarray:
-        return softmax_rows(self.logits, rows, self.temperature, self.dtype)
+        """Exact calibrated probabilities of the given rows (numbered as this operand's examples)."""
+        return softmax_rows(self.logits, np.asarray(rows, dtype=np.int64) + self.offset, self.temperature, self.dtype)
 
 
 def lookup(w: np.ndarray, v: np.ndarray, classes: np.ndarray):
