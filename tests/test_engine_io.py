@@ -45,3 +45,61 @@ def test_read_whole(memmap):
     assert not isinstance(whole, np.memmap)
     np.testing.assert_array_equal(whole, arr)
     assert _read_whole(arr) is arr
+
+
+def test_torch_runs_on_one_thread_during_the_engine_and_is_restored():
+    torch = pytest.importorskip("torch")
+    from norep.calibration import torch_one_thread
+    from norep.engine import fit_temperatures
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch_one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with torch_one_thread(active=False):
+            assert torch.get_num_threads() == 2
+        rng = np.random.default_rng(0)
+        y = rng.integers(0, 5, 300)
+        z = (rng.normal(size=(300, 5)) + 2 * np.eye(5)[y]).astype(np.float16)
+        seen = []
+        import norep.calibration as cal
+
+        orig = cal._moment_pass
+
+        def spy(*a, **k):
+            seen.append(torch.get_num_threads())
+            return orig(*a, **k)
+
+        cal._moment_pass = spy
+        try:
+            temps = fit_temperatures([z, z], y, n_jobs=2)
+        finally:
+            cal._moment_pass = orig
+        assert temps[0] == temps[1] and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_summarise_exp_restores_or_leaves_only_scratch():
+    """The summary of a block is the same whether the block is restored afterwards or not; when
+    restored it is bit for bit what it was; rows with a tie at the top are restored either way."""
+    from norep.engine.summary import summarise_exp
+
+    rng = np.random.default_rng(3)
+    e = np.exp(rng.integers(-4, 1, size=(64, 9)).astype(np.float32))  # many ties
+    s = e.sum(axis=1)
+    y = rng.integers(0, 9, 64)
+    before = e.copy()
+    kept = summarise_exp(e, s, y, 2)
+    assert np.array_equal(e, before)
+    scratch = e.copy()
+    once = summarise_exp(scratch, s, y, 2, restore=False)
+    for a, b in zip(kept, once, strict=True):
+        assert np.array_equal(a, b)
+    # the predictions are the first maximal class of e / s, ties included
+    assert np.array_equal(kept[4], (before / s[:, None]).argmax(axis=1))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        summarise_exp(np.asfortranarray(before), s, y, 2)
