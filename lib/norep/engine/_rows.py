@@ -162,9 +162,46 @@ def pread_into(fd: int, dst: np.ndarray, pos: int) -> None:
         got += r
 
 
+def softmax_row_blocks(logits: np.ndarray, rows, temperature: float, dtype):
+    """Yield ``(a, b, p)``: ``p`` the exact calibrated probabilities of ``rows[a:b]`` (an index
+    array), in cache-sized blocks of a reused buffer, so that no pass of the softmax streams a
+    large array from memory and nothing large is allocated (fresh pages cost a fault each). Rows of
+    a memory map are gathered through the map and its pages released once at the end."""
+    rows = np.asarray(rows, dtype=np.int64)
+    n, c = len(rows), logits.shape[1]
+    if n == 0:
+        return
+    step = max(1, BLOCK_ELEMS // c)
+    buf = np.empty((min(step, n), c), dtype=dtype)
+    few = n <= 8 and preadable(logits)
+    try:
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            z = buf[: b - a]
+            src = gather_rows(logits, rows[a:b]) if few else np.asarray(logits[rows[a:b]])
+            _copy_rows(z, np.ascontiguousarray(src))
+            _softmax_inplace(z, temperature)
+            yield a, b, z
+    finally:
+        if not few and isinstance(logits, np.memmap):
+            _release_rows(logits, int(rows.min()), int(rows.max()) + 2)
+
+
 def softmax_rows(logits: np.ndarray, rows, temperature: float, dtype) -> np.ndarray:
     """Exact calibrated probabilities of the given rows (a slice or index array)."""
-    src = logits[rows] if isinstance(rows, slice) else gather_rows(logits, rows)
-    out = np.empty(src.shape, dtype=dtype)
-    _copy_rows(out, np.ascontiguousarray(src))
-    return _softmax_inplace(out, temperature)
+    if isinstance(rows, slice):
+        src = logits[rows]
+        out = np.empty(src.shape, dtype=dtype)
+        _copy_rows(out, np.ascontiguousarray(src))
+        return _softmax_inplace(out, temperature)
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty((len(rows), logits.shape[1]), dtype=dtype)
+    for a, b, p in softmax_row_blocks(logits, rows, temperature, dtype):
+        out[a:b] = p
+    return out
+
+
+def add_softmax_rows(logits: np.ndarray, rows, temperature: float, dtype, dst: np.ndarray) -> None:
+    """``dst += softmax_rows(logits, rows, ...)`` block by block (the same sums, element for element)."""
+    for a, b, p in softmax_row_blocks(logits, rows, temperature, dtype):
+        dst[a:b] += p

@@ -18,6 +18,7 @@ from norep.engine._rows import (
     BLOCK_ELEMS,
     THREADED_BLOCK_ELEMS,
     RowReader,
+    add_softmax_rows,
     gather_rows,
     preadable,
     softmax_checked,
@@ -317,6 +318,11 @@ class Operand:
     def rows(self, rows) -> np.ndarray:
         """Exact calibrated probabilities of the given rows (numbered as this operand's examples)."""
         return softmax_rows(self.logits, np.asarray(rows, dtype=np.int64) + self.offset, self.temperature, self.dtype)
+
+    def add_rows(self, rows, dst: np.ndarray) -> None:
+        """``dst += self.rows(rows)``, block by block (no large temporary)."""
+        rows = np.asarray(rows, dtype=np.int64) + self.offset
+        add_softmax_rows(self.logits, rows, self.temperature, self.dtype, dst)
 
 
 def lookup(w: np.ndarray, v: np.ndarray, classes: np.ndarray):
