@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -73,27 +74,43 @@ def category_strip(
             ax=ax,
             legend=False,
         )
-        sns.stripplot(
-            data=table,
-            x=category,
-            y=col,
-            hue=category,
-            order=order,
-            hue_order=order,
-            palette=palette,
-            size=6,
-            jitter=0.15,
-            edgecolor="black",
-            linewidth=0.5,
-            ax=ax,
-            legend=False,
-        )
+        with _seeded_jitter(i):  # seaborn jitters with numpy's global RNG: the same figure every run
+            _stripplot(sns, table, category, col, order, palette, ax)
         ax.set_xticks(range(len(order)))
         ax.set_xticklabels([CATEGORY_LABELS.get(c, c) for c in order], rotation=30, ha="right")
         ax.set_xlabel("")
         ax.set_title(titles[i] if titles else col)
         ax.set_ylabel(ylabel if (ylabel and i == 0) else ("" if ylabel else col))
     return fig
+
+
+def _stripplot(sns, table, category, col, order, palette, ax) -> None:
+    sns.stripplot(
+        data=table,
+        x=category,
+        y=col,
+        hue=category,
+        order=order,
+        hue_order=order,
+        palette=palette,
+        size=6,
+        jitter=0.15,
+        edgecolor="black",
+        linewidth=0.5,
+        ax=ax,
+        legend=False,
+    )
+
+
+@contextlib.contextmanager
+def _seeded_jitter(seed: int):
+    """numpy's global RNG seeded with ``seed`` inside the block, its earlier state restored after."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def pairwise_heatmap(
