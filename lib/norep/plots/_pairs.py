@@ -61,45 +61,16 @@ def category_strip(
     palette = {c: pal.get(c, (0.5, 0.5, 0.5)) for c in order}
     fig, axes = _new_figure(len(values), width=3.9)
     for i, (ax, col) in enumerate(zip(axes, values, strict=True)):
-        sns.barplot(
-            data=table,
-            x=category,
-            y=col,
-            hue=category,
-            order=order,
-            hue_order=order,
-            palette=palette,
-            errorbar=None,
-            alpha=0.35,
-            ax=ax,
-            legend=False,
-        )
+        common = dict(data=table, x=category, y=col, hue=category, order=order, hue_order=order, palette=palette, ax=ax)
+        sns.barplot(**common, errorbar=None, alpha=0.35, legend=False)
         with _seeded_jitter(i):  # seaborn jitters with numpy's global RNG: the same figure every run
-            _stripplot(sns, table, category, col, order, palette, ax)
+            sns.stripplot(**common, size=6, jitter=0.15, edgecolor="black", linewidth=0.5, legend=False)
         ax.set_xticks(range(len(order)))
         ax.set_xticklabels([CATEGORY_LABELS.get(c, c) for c in order], rotation=30, ha="right")
         ax.set_xlabel("")
         ax.set_title(titles[i] if titles else col)
         ax.set_ylabel(ylabel if (ylabel and i == 0) else ("" if ylabel else col))
     return fig
-
-
-def _stripplot(sns, table, category, col, order, palette, ax) -> None:
-    sns.stripplot(
-        data=table,
-        x=category,
-        y=col,
-        hue=category,
-        order=order,
-        hue_order=order,
-        palette=palette,
-        size=6,
-        jitter=0.15,
-        edgecolor="black",
-        linewidth=0.5,
-        ax=ax,
-        legend=False,
-    )
 
 
 @contextlib.contextmanager
