@@ -172,7 +172,7 @@ class _Bench:
         log(f"  {t_fast:.2f} s; selected {gres.selected}")
 
         log("fast: theta histograms (all pairs)")
-        _, t_fast, pk = timed(res.compute_theta, 18)
+        _, t_fast, pk = timed(res.compute_theta, 18, n_jobs=args.jobs)
         rows["theta"] = {"fast": t_fast, "fast_rss": pk}
         self.fast_peak = max(r["fast_rss"] for r in rows.values())
         self.temps, self.res, self.gres = temps, res, gres

@@ -238,3 +238,21 @@ def test_theta_binning_matches_numpy_histogram_on_edges():
         counts = np.bincount(idx[idx >= 0], minlength=len(edges) - 1)
         np.testing.assert_array_equal(counts, np.histogram(x, bins=edges)[0])
         assert np.all(idx[(x < 0) | (x > 90)] == -1)
+
+
+def test_theta_blocks_in_threads_equal_one_pass():
+    """Theta counts filled by several threads, a few pairs per block, equal the single pass and
+    numpy's histograms, outcome by outcome (outcome columns: both right, only a, only b, both wrong)."""
+    rng = np.random.default_rng(21)
+    y, logits = random_logits(rng, 6, 257, 9, dtype=np.float16, quantum=0.5)
+    res = pairwise_analysis(y, logits, theta=False)
+    one = res.compute_theta(18).copy()
+    many = res.compute_theta(18, pairs_per_block=2, n_jobs=3)
+    np.testing.assert_array_equal(one, many)
+    probs = [softmax(z) for z in logits]
+    for i in range(6):
+        for j in range(i + 1, 6):
+            ca, cb = probs[i].argmax(1) == y, probs[j].argmax(1) == y
+            th = np.degrees(np.arctan2(probs[i].max(1).astype(np.float64), probs[j].max(1).astype(np.float64)))
+            for o, sel in enumerate([ca & cb, ca & ~cb, ~ca & cb, ~ca & ~cb]):
+                np.testing.assert_array_equal(many[i, j, o], np.histogram(th[sel], bins=np.linspace(0, 90, 19))[0])

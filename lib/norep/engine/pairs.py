@@ -178,7 +178,7 @@ def pairwise_analysis(
     else:
         res = _ChunkPass(y, mats, temps, names, k, int(chunk_size)).run(n_jobs, progress)
     if theta:
-        res.compute_theta(theta_bins)
+        res.compute_theta(theta_bins, n_jobs=n_jobs)
     return res
 
 

@@ -45,48 +45,70 @@ class AllPairsResult:
     _summaries: dict | None = field(default=None, repr=False)
     _conf_bounds: Any = field(default=None, repr=False)
 
-    def compute_theta(self, bins=18, *, pairs_per_block: int | None = None) -> np.ndarray:
+    def compute_theta(self, bins=18, *, pairs_per_block: int | None = None, n_jobs: int = 1) -> np.ndarray:
         """Fill ``theta_counts`` for every pair ``i < j`` from the kept confidences and correctness.
 
         ``theta = degrees(atan2(conf_i, conf_j))`` per example, binned as ``numpy.histogram`` bins
         (half-open, the last closed) and split by outcome, exactly as
-        :func:`norep.specialization.theta_histogram`. Vectorised over blocks of pairs.
+        :func:`norep.specialization.theta_histogram`. Vectorised over blocks of pairs; ``n_jobs``
+        threads take blocks at once (each block fills its own pairs).
         """
         edges = check_theta_bins(bins)
-        n_bins = len(edges) - 1
         m, n = self.conf.shape
         ia, ib = np.triu_indices(m, 1)
-        out = np.zeros((m, m, 4, n_bins), dtype=np.int64)
+        out = np.zeros((m, m, 4, len(edges) - 1), dtype=np.int64)
         cf = self.conf.astype(np.float64)
-        corr = self.correct
         block = pairs_per_block or max(1, (1 << 22) // max(1, n))
-        bounds = self._conf_bounds
-        for p0 in range(0, len(ia), block):
+        starts = range(0, len(ia), block)
+
+        def one(p0: int) -> int:
             a, b = ia[p0 : p0 + block], ib[p0 : p0 + block]
-            th = np.degrees(np.arctan2(cf[a], cf[b]))
-            idx = _theta_bins(edges, th)
-            if bounds is not None:
-                # confidences known to within bounds (torch backend): bins that the bounds leave
-                # open are settled from the exact confidences of those examples
-                lo, hi = bounds.lo, bounds.hi
-                pad = 1e-9
-                ilo = _theta_bins(edges, np.degrees(np.arctan2(lo[a], hi[b])) - pad)
-                ihi = _theta_bins(edges, np.degrees(np.arctan2(hi[a], lo[b])) + pad)
-                pp, ee = np.nonzero((ilo != ihi) | (ilo != idx))
-                if len(pp):
-                    ca_ex = bounds.exact(a[pp], ee)
-                    cb_ex = bounds.exact(b[pp], ee)
-                    th_ex = np.degrees(np.arctan2(ca_ex.astype(np.float64), cb_ex.astype(np.float64)))
-                    idx[pp, ee] = _theta_bins(edges, th_ex)
-                    self.levels["theta_exact"] = self.levels.get("theta_exact", 0) + len(pp)
-            ca, cb = corr[a], corr[b]
-            outcome = np.where(ca, np.where(cb, 0, 1), np.where(cb, 2, 3))
-            keep = idx >= 0
-            pair = np.broadcast_to(np.arange(len(a))[:, None], idx.shape)
-            flat = (pair[keep] * 4 + outcome[keep]) * n_bins + idx[keep]
-            out[a, b] = np.bincount(flat, minlength=len(a) * 4 * n_bins).reshape(len(a), 4, n_bins)
+            out[a, b], n_exact = self._theta_block(edges, cf, a, b)
+            return n_exact
+
+        if n_jobs and int(n_jobs) > 1 and len(starts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(int(n_jobs)) as pool:
+                n_exact = sum(pool.map(one, starts))
+        else:
+            n_exact = sum(one(p0) for p0 in starts)
+        if self._conf_bounds is not None:
+            self.levels["theta_exact"] = self.levels.get("theta_exact", 0) + n_exact
         self.theta_edges, self.theta_counts = edges, out
         return out
+
+    def _theta_block(self, edges: np.ndarray, cf: np.ndarray, a: np.ndarray, b: np.ndarray):
+        """Theta counts (len(a), 4, bins) of the pairs ``(a[p], b[p])``, and how many examples the
+        confidence bounds left to their exact confidences."""
+        n_bins = len(edges) - 1
+        th = np.degrees(np.arctan2(cf[a], cf[b]))
+        idx = _theta_bins(edges, th)
+        bounds, n_exact = self._conf_bounds, 0
+        if bounds is not None:
+            # confidences known to within bounds (torch backend): bins that the bounds leave
+            # open are settled from the exact confidences of those examples
+            lo, hi = bounds.lo, bounds.hi
+            pad = 1e-9
+            ilo = _theta_bins(edges, np.degrees(np.arctan2(lo[a], hi[b])) - pad)
+            ihi = _theta_bins(edges, np.degrees(np.arctan2(hi[a], lo[b])) + pad)
+            pp, ee = np.nonzero((ilo != ihi) | (ilo != idx))
+            if len(pp):
+                ca_ex = bounds.exact(a[pp], ee)
+                cb_ex = bounds.exact(b[pp], ee)
+                th_ex = np.degrees(np.arctan2(ca_ex.astype(np.float64), cb_ex.astype(np.float64)))
+                idx[pp, ee] = _theta_bins(edges, th_ex)
+                n_exact = len(pp)
+        # outcome 0: both right, 1: only a, 2: only b, 3: both wrong; outside the edges: column n_bins
+        wrong_a, wrong_b = ~self.correct[a], ~self.correct[b]
+        outcome = wrong_a.view(np.uint8) * np.uint8(2)
+        outcome += wrong_b.view(np.uint8)
+        idx[idx < 0] = n_bins
+        flat = np.arange(len(a), dtype=np.intp)[:, None] * 4 + outcome
+        flat *= n_bins + 1
+        flat += idx
+        counts = np.bincount(flat.reshape(-1), minlength=len(a) * 4 * (n_bins + 1))
+        return counts.reshape(len(a), 4, n_bins + 1)[:, :, :n_bins], n_exact
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
