@@ -9,4 +9,13 @@ __version__ = "0.1.0"
 CATEGORIES = ("REINIT", "HPARAM", "ARCH", "FWORK", "DATASET")
 """The paper's five categories of training-methodology divergence (Sec. 3.1), in order."""
 
-__all__ = ["CATEGORIES", "__version__"]
+CATEGORY_LABELS = {
+    "REINIT": "Reinit",
+    "HPARAM": "Hyper-parameters",
+    "ARCH": "Architecture",
+    "FWORK": "Framework",
+    "DATASET": "Dataset",
+}
+"""How figures and tables name the categories."""
+
+__all__ = ["CATEGORIES", "CATEGORY_LABELS", "__version__"]

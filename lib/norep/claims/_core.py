@@ -9,18 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from norep import CATEGORIES
+from norep import CATEGORIES, CATEGORY_LABELS
 
 STATUSES = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "not testable")
 """The verdicts a claim can get."""
 
-CATEGORY_LABELS = {
-    "REINIT": "Reinit",
-    "HPARAM": "Hyper-parameters",
-    "ARCH": "Architecture",
-    "FWORK": "Framework",
-    "DATASET": "Dataset",
-}
 
 MODELS_AND_EXAMPLES = "models within categories, then test examples (hierarchical bootstrap)"
 EXAMPLES_ONLY = "test examples only"

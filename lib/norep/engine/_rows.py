@@ -188,12 +188,7 @@ def softmax_row_blocks(logits: np.ndarray, rows, temperature: float, dtype):
 
 
 def softmax_rows(logits: np.ndarray, rows, temperature: float, dtype) -> np.ndarray:
-    """Exact calibrated probabilities of the given rows (a slice or index array)."""
-    if isinstance(rows, slice):
-        src = logits[rows]
-        out = np.empty(src.shape, dtype=dtype)
-        _copy_rows(out, np.ascontiguousarray(src))
-        return _softmax_inplace(out, temperature)
+    """Exact calibrated probabilities of the given rows (an index array)."""
     rows = np.asarray(rows, dtype=np.int64)
     out = np.empty((len(rows), logits.shape[1]), dtype=dtype)
     for a, b, p in softmax_row_blocks(logits, rows, temperature, dtype):

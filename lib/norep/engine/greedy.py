@@ -64,6 +64,7 @@ class _EnsembleState:
         self._tot_buf = np.empty((0, self.c))  # capacity for the hard rows' sums, grown by doubling
         self.hard_tot = self._tot_buf[:0]
         self._hard_summary = None
+        self._stacked = None  # the models' summaries stacked, made on first use (see _stack)
         self.levels = {"level1": 0, "level2": 0, "level3": 0, "full_row": 0}
 
     # ----------------------------------------------------------------------------------- members
@@ -124,13 +125,13 @@ class _EnsembleState:
     def set_operand(self, j: int, op: Operand) -> None:
         """Give model ``j`` its operand (one not known when the state was made)."""
         self.ops[j] = op
-        if getattr(self, "_stacked", None) is not None:
+        if self._stacked is not None:
             self._fill(self._stacked, j, op)
 
     def _stack(self):
         """The models' summaries stacked (models, N, ...) so that a step handles every
         (candidate, example) pair in a few vectorised operations."""
-        if getattr(self, "_stacked", None) is None:
+        if self._stacked is None:
             nm, n, k = len(self.ops), self.n, self.k
             st = {
                 "q": np.zeros((nm, n)),

@@ -301,12 +301,11 @@ class _ChunkPass:
             self.step = max(self.step, min(self.cs, THREADED_BLOCK_ELEMS // self.probs.shape[2]))
         self.readers = [RowReader(lg, o, self.step) for lg, o in zip(self.mats, self.own, strict=True)]
         pool = None
-        serial = torch_one_thread()
         if n_jobs and int(n_jobs) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             pool = ThreadPoolExecutor(int(n_jobs))
-        with serial:
+        with torch_one_thread():
             try:
                 starts = range(0, n, self.cs)
                 for a in progress_bar(starts, progress, desc="all pairs", unit="chunk", total=len(starts)):

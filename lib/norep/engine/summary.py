@@ -22,7 +22,6 @@ from norep.engine._rows import (
     gather_rows,
     preadable,
     softmax_checked,
-    softmax_rows,
 )
 
 __all__ = ["CalibratedSummary", "calibrated_summary"]
@@ -315,12 +314,9 @@ class Operand:
     def n(self) -> int:
         return self.logits.shape[0]
 
-    def rows(self, rows) -> np.ndarray:
-        """Exact calibrated probabilities of the given rows (numbered as this operand's examples)."""
-        return softmax_rows(self.logits, np.asarray(rows, dtype=np.int64) + self.offset, self.temperature, self.dtype)
-
     def add_rows(self, rows, dst: np.ndarray) -> None:
-        """``dst += self.rows(rows)``, block by block (no large temporary)."""
+        """``dst +=`` the exact calibrated probabilities of ``rows`` (numbered as this operand's
+        examples), block by block (no large temporary)."""
         rows = np.asarray(rows, dtype=np.int64) + self.offset
         add_softmax_rows(self.logits, rows, self.temperature, self.dtype, dst)
 

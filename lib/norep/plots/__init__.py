@@ -18,6 +18,7 @@ the calibration check) and ``_features`` (greedy ensembles and features: Figs. 5
 
 from __future__ import annotations
 
+from norep import CATEGORY_LABELS
 from norep.plots._features import (
     compression_curves,
     dims_to_target_bars,
@@ -33,7 +34,7 @@ from norep.plots._pairs import (
     per_class_bars,
     theta_histograms,
 )
-from norep.plots._style import CATEGORY_LABELS, OUTCOME_LABELS, category_palette, paper_style
+from norep.plots._style import OUTCOME_LABELS, category_palette, paper_style
 
 __all__ = [
     "CATEGORY_LABELS",

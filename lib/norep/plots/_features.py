@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from norep import CATEGORY_LABELS
 from norep.plots._pairs import category_strip, gain_vs_inconsistency
-from norep.plots._style import CATEGORY_LABELS, _categories_present, _check_columns, _new_figure, category_palette
+from norep.plots._style import _categories_present, _check_columns, _new_figure, category_palette
 
 
 def greedy_curves(

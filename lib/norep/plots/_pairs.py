@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from norep import CATEGORY_LABELS
 from norep.plots._style import (
-    CATEGORY_LABELS,
     OUTCOME_LABELS,
     _categories_present,
     _check_columns,

@@ -7,13 +7,6 @@ from collections.abc import Sequence
 
 from norep import CATEGORIES
 
-CATEGORY_LABELS = {
-    "REINIT": "Reinit",
-    "HPARAM": "Hyper-parameters",
-    "ARCH": "Architecture",
-    "FWORK": "Framework",
-    "DATASET": "Dataset",
-}
 """Readable names of the paper's categories, as in its figure legends."""
 
 OUTCOME_LABELS = {
