@@ -182,6 +182,91 @@ def test_fit_temperature_clips_to_bounds():
     assert fit_temperature(noise, y_noise, bounds=(0.01, 100)) == pytest.approx(100)
 
 
+def test_central_pass_derivatives_match_bernoulli_cumulants():
+    # two classes with logits (1, 0): under p, z is Bernoulli(q), q = sigmoid(b); the derivatives of
+    # the NLL in b = 1/T are E[z] - z_y and Bernoulli's cumulants (hand-worked closed forms)
+    from norep.calibration import _central_pass
+
+    b = 0.8
+    q = 1.0 / (1.0 + math.exp(-b))
+    v = q * (1 - q)
+    expected = [
+        q - 1.0,  # label = class 0, whose logit is 1
+        v,
+        v * (1 - 2 * q),
+        v * (1 - 6 * v),
+        v * (1 - 2 * q) * (1 - 12 * v),
+    ]
+    logits = np.tile([[1.0, 0.0]], (300, 1))
+    got = _central_pass(logits, np.zeros(300, dtype=np.int64), b)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
+
+
+def test_central_pass_derivatives_match_float64_definitions():
+    from norep.calibration import _central_pass
+
+    logits, y = synthetic(2000, 50, 3.0, seed=11, dtype=np.float32)
+    b = 0.9
+    z = logits.astype(np.float64)
+    p = sp_softmax(b * z, axis=1)
+    mu = (p * z).sum(axis=1)
+    c = z - mu[:, None]
+    m2, m3, m4, m5 = ((p * c**k).sum(axis=1) for k in (2, 3, 4, 5))
+    expected = [
+        np.mean(mu - z[np.arange(len(y)), y]),
+        m2.mean(),
+        m3.mean(),
+        np.mean(m4 - 3 * m2**2),
+        np.mean(m5 - 10 * m3 * m2),
+    ]
+    got = _central_pass(logits, y, b)
+    # float32 sums: each derivative to about 1e-5 of its scale
+    for g, e, scale in zip(got, expected, [expected[1], *expected[1:]], strict=True):
+        assert abs(g - e) <= 2e-5 * abs(scale), (g, e)
+
+
+def test_taylor_root_of_a_known_function():
+    # L'(b) = exp(b) - e has its root at 1; every derivative above the first is exp(b)
+    from norep.calibration import _taylor_root
+
+    for b0 in (1.01, 0.99, 1.03):
+        derivs = (math.exp(b0) - math.e, *([math.exp(b0)] * 4))
+        beta, err = _taylor_root(derivs, b0)
+        actual = abs(beta - 1.0)
+        assert actual < 1e-6
+        assert err >= 0.3 * actual  # the estimate of the truncation error is of the right size
+    assert _taylor_root((1.0, -1.0, 0.0, 0.0, 0.0), 1.0) is None  # no curvature: no guide
+    assert _taylor_root((1.0, 1e-3, 0.0, 0.0, 0.0), 1.0) is None  # root beyond 10 %
+
+
+def test_fit_temperature_ends_after_one_full_pass_from_a_close_start(monkeypatch):
+    import norep.calibration as cal
+
+    logits, y = synthetic(20000, 100, 2.0, seed=12, dtype=np.float32)
+    full = {"central": 0, "newton": 0}
+    central, moment = cal._central_pass, cal._moment_pass
+
+    def count_central(lg, yy, b):
+        full["central"] += len(yy) == len(y)
+        return central(lg, yy, b)
+
+    def count_moment(lg, yy, b, **kw):
+        full["newton"] += len(yy) == len(y)
+        return moment(lg, yy, b, **kw)
+
+    monkeypatch.setattr(cal, "_central_pass", count_central)
+    monkeypatch.setattr(cal, "_moment_pass", count_moment)
+    t = fit_temperature(logits, y)
+    assert full == {"central": 1, "newton": 0}
+    t_ref, _ = ref_fit(logits.astype(np.float64), y, lo=0.1, hi=100, n_grid=41)
+    assert abs(t - t_ref) <= 1e-6 * t_ref
+    # a tolerance below what the Taylor root can promise: Newton passes follow, the answer agrees
+    full.update(central=0, newton=0)
+    t_tight = fit_temperature(logits, y, rtol=1e-14)
+    assert full["central"] == 1 and full["newton"] >= 1
+    assert abs(t_tight - t_ref) <= 1e-6 * t_ref
+
+
 def test_fit_temperature_bad_input():
     logits = np.zeros((4, 3))
     with pytest.raises(ValueError, match="y_true has 3 labels"):

@@ -20,10 +20,14 @@ Fitting the temperature
 -----------------------
 With ``b = 1 / T`` the NLL ``L(b) = mean_i [logsumexp(b z_i) - b z_{i, y_i}]`` is convex in ``b``, with
 ``L'(b) = mean_i (E_{p_i}[z] - z_{i, y_i})`` and ``L''(b) = mean_i Var_{p_i}[z]``. :func:`fit_temperature`
-runs a safeguarded (bracketed) Newton iteration on ``L'`` over a strided subsample to get close, then
-on all rows, streaming over row blocks of the (possibly memory-mapped, float16) logits so memory stays
-at a few blocks; a bounded Brent search in ``log T`` is the fallback. It works from ``T`` of about 1e-3
-(CLIP zero-shot cosine logits, ``T`` about 0.01) to about 1e3.
+runs a safeguarded (bracketed) Newton iteration on ``L'`` over a strided subsample to get close (about
+1 %), then one pass over all rows gives ``L'`` and its next four derivatives there (``L^(k)`` is the
+mean of the ``k``-th cumulant of ``z`` under ``p_i``), and the root of that Taylor polynomial is the
+answer when the first term it leaves out is below a quarter of the tolerance; otherwise Newton goes
+on over all rows from that root. Every pass streams over row blocks of the (possibly memory-mapped,
+float16) logits, so memory stays at a few blocks; a bounded Brent search in ``log T`` is the
+fallback. It works from ``T`` of about 1e-3 (CLIP zero-shot cosine logits, ``T`` about 0.01) to
+about 1e3.
 """
 
 from __future__ import annotations
@@ -310,6 +314,109 @@ def _moment_pass(logits: np.ndarray, y: np.ndarray, beta: float, *, need_nll: bo
     return tuple(float(v) for v in out)
 
 
+def _central_pass(logits: np.ndarray, y: np.ndarray, beta: float) -> tuple[float, ...]:
+    """One streaming pass at inverse temperature ``beta``: the first five derivatives of ``L``.
+
+    ``L`` is the mean NLL of ``softmax(beta * logits)``; its first derivative in ``beta`` is the
+    mean over rows of ``E_p[z] - z_y``, its ``k``-th (``k >= 2``) the mean of the ``k``-th cumulant of
+    ``z`` under ``p`` (variance, third central moment, ``m4 - 3 m2^2``, ``m5 - 10 m3 m2``). Each row is
+    centred on its mean under ``p`` before the powers are summed (float32 sums of powers of
+    uncentred logits lose the higher cumulants to cancellation); the centre is the float32 mean, and
+    the exact float64 mean's small offset from it is corrected for afterwards.
+    """
+    n, c = logits.shape
+    dt = compute_dtype(logits.dtype)
+    beta = float(beta)
+    step = max(1, _BLOCK_ELEMS // c)
+    buf = np.empty((step, c), dtype=dt)
+    ebuf = np.empty((step, c), dtype=dt)
+    wbuf = np.empty((step, c), dtype=dt)
+    ones = np.ones(c, dtype=dt)
+    starts = np.arange(0, step * c, c, dtype=np.int64)
+    # per row: max, label logit (shifted), sum of e, of e z, the centre; sums of e (z - centre)^k
+    zmax, zy, s0, s1, ctr = (np.empty(n, dtype=dt) for _ in range(5))
+    rho = np.empty((4, n), dtype=dt)  # k = 2, 3, 4, 5
+    for a in range(0, n, step):
+        b_ = min(n, a + step)
+        m = b_ - a
+        z, e, w = buf[:m], ebuf[:m], wbuf[:m]
+        _copy_rows(z, logits[a:b_])
+        np.max(z, axis=1, out=zmax[a:b_])
+        if not np.isfinite(zmax[a:b_]).all():
+            raise ValueError("logits contain NaN or Inf")
+        z -= zmax[a:b_, None]  # z <= 0, max exactly 0
+        np.take(z.reshape(-1), starts[:m] + y[a:b_], out=zy[a:b_])
+        np.multiply(z, dt(beta), out=e)
+        np.exp(e, out=e)
+        np.matmul(e, ones, out=s0[a:b_])
+        _rowdot(e, z, out=s1[a:b_])
+        np.divide(s1[a:b_], s0[a:b_], out=ctr[a:b_])
+        z -= ctr[a:b_, None]  # centred
+        np.multiply(e, z, out=w)
+        w *= z  # e z^2
+        np.matmul(w, ones, out=rho[0, a:b_])
+        _rowdot(w, z, out=rho[1, a:b_])
+        w *= z
+        w *= z  # e z^4
+        np.matmul(w, ones, out=rho[2, a:b_])
+        _rowdot(w, z, out=rho[3, a:b_])
+        _release_rows(logits, a, b_)
+    f0 = s0.astype(np.float64)
+    mu = s1.astype(np.float64) / f0
+    d = mu - ctr  # the exact mean's offset from the centre (first moment about the centre)
+    r2, r3, r4, r5 = rho.astype(np.float64) / f0
+    m2 = r2 - d**2
+    m3 = r3 - 3 * d * r2 + 2 * d**3
+    m4 = r4 - 4 * d * r3 + 6 * d**2 * r2 - 3 * d**4
+    m5 = r5 - 5 * d * r4 + 10 * d**2 * r3 - 10 * d**3 * r2 + 4 * d**5
+    out = (
+        np.sum(mu - zy.astype(np.float64)) / n,
+        np.sum(np.maximum(m2, 0.0)) / n,
+        np.sum(m3) / n,
+        np.sum(m4 - 3.0 * m2 * m2) / n,
+        np.sum(m5 - 10.0 * m3 * m2) / n,
+    )
+    return tuple(float(v) for v in out)
+
+
+def _taylor_root(derivs: tuple[float, ...], beta0: float):
+    """Root of ``L'`` near ``beta0`` from its Taylor polynomial there (``derivs`` = ``L'``, ``L''``,
+    ... at ``beta0``, as :func:`_central_pass` returns them).
+
+    Returns ``(beta, err)``: the polynomial's root next to the Newton step and an estimate of its
+    distance from the true root (the last term's share of the root, times the ratio of the last two
+    terms: the size of the first term left out); ``None`` where the polynomial is no guide (``L''``
+    not positive, no converging root within 10 % of ``beta0``, or terms that do not decrease).
+    """
+    g, h = derivs[0], derivs[1]
+    if not (h > 0 and math.isfinite(g) and all(math.isfinite(v) for v in derivs)):
+        return None
+    coef = [v / math.factorial(i) for i, v in enumerate(derivs)]  # P(d) = sum coef[i] d^i
+    deg = len(coef) - 1
+    d = -g / h
+    for _ in range(50):
+        p = sum(cf * d**i for i, cf in enumerate(coef))
+        dp = sum(i * coef[i] * d ** (i - 1) for i in range(1, deg + 1))
+        if not (dp > 0) or abs(d) > 0.1 * beta0:
+            return None
+        nxt = d - p / dp
+        if abs(nxt - d) <= 1e-15 * beta0:
+            d = nxt
+            break
+        d = nxt
+    else:
+        return None
+    dp = sum(i * coef[i] * d ** (i - 1) for i in range(1, deg + 1))
+    if not (dp > 0) or abs(d) > 0.1 * beta0:
+        return None
+    last = abs(coef[deg] * d**deg) / dp
+    prev = abs(coef[deg - 1] * d ** (deg - 1)) / dp
+    if last > prev:  # not converging at this distance
+        return None
+    err = last * (last / prev) if prev > 0 else 0.0
+    return beta0 + d, err
+
+
 def _nll_at(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
     """Mean NLL of ``softmax(logits / T)`` in float64 (streaming)."""
     n, c = logits.shape
@@ -385,7 +492,9 @@ def fit_temperature(
 
     Fit it on a calibration split disjoint from the evaluation split. The NLL is convex in ``1 / T``;
     a safeguarded Newton iteration on its exact derivative (``mean(E_p[z] - z_y)`` in ``1 / T``) first
-    runs on a strided subsample of ``subsample`` rows, then on all rows, streaming over row blocks, so
+    runs on a strided subsample of ``subsample`` rows; one pass over all rows then gives five
+    derivatives, and the root of their Taylor polynomial ends the fit unless its truncation error
+    could exceed ``rtol / 4`` (then Newton goes on over all rows). Passes stream over row blocks, so
     float16 or memory-mapped logits of 50,000 x 1,000 need only a few MB extra; a bounded Brent search
     in ``log T`` is the fallback.
 
@@ -454,6 +563,18 @@ def fit_temperature(
             beta0, _, _ = _newton_beta(sub_derivs, beta0, b_lo, b_hi, rtol=max(rtol, tol), max_iter=max_iter)
             beta0 = float(beta0)
         k3 = last[2] if last and math.isfinite(last[2]) else None
+
+    if k3 is not None:
+        # one full pass: L' and four more derivatives at the subsample's root, and the root of their
+        # Taylor polynomial; from a start within about 1 % (what the subsample gives) the polynomial's
+        # root is as close to L''s as float32 sums allow, and the fit ends after this single pass
+        root = _taylor_root(_central_pass(logits, y, beta0), beta0)
+        if root is not None:
+            beta1, err = root
+            if b_lo < beta1 < b_hi:
+                if err <= 0.25 * rtol * beta1:
+                    return float(min(max(1.0 / beta1, t_lo), t_hi))
+                beta0 = beta1  # a better start for the Newton passes below
 
     if k3 is None:
 
