@@ -124,7 +124,7 @@ def fit_temperatures(logits, y_true, *, n_jobs: int = 1, device: str | None = No
     """Fitted temperatures of several models on one split (:func:`norep.calibration.fit_temperature`).
 
     On the numpy path each memory-mapped file is read once into memory (no page faults across the
-    fit's passes) and models are fitted ``n_jobs`` at a time; on a torch device the same
+    fit's passes) and models are fitted ``n_jobs`` at a time; on a torch device the fit's
     safeguarded Newton iteration runs there (:func:`norep.engine.torch_backend.fit_temperature_torch`),
     agreeing with the numpy fit to the fit's tolerance (``rtol``, 1e-7 relative by default).
 

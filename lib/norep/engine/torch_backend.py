@@ -21,9 +21,11 @@ absolute ``ETA = 1e-30`` for results near underflow. A comparison ``a > b`` of t
 taken on the device only when ``a (1 - eps) - ETA > b (1 + eps) + ETA`` (or the reverse) with
 ``eps`` the tolerance of the compared sums; otherwise it goes to the CPU.
 
-Temperatures are fitted on the device by the same safeguarded Newton iteration as
-:func:`norep.calibration.fit_temperature` (the same subsample stage, stopping rule and bounds), so
-they agree with the numpy fit to its tolerance (``rtol``, 1e-7 relative by default), not bit for bit.
+Temperatures are fitted on the device with the subsample stage, safeguarded Newton iteration,
+stopping rule and bounds of :func:`norep.calibration.fit_temperature` (which, on the CPU, usually
+ends after one full pass at the root of a Taylor polynomial instead of Newton's passes on all rows;
+passes are cheap on a GPU), so they agree with the numpy fit to its tolerance (``rtol``, 1e-7
+relative by default), not bit for bit.
 
 torch is imported here only; ``import norep`` never imports it.
 """
@@ -450,8 +452,9 @@ def fit_temperature_torch(
     """:func:`norep.calibration.fit_temperature` with its passes on a torch device.
 
     The same starting point, subsample stage, safeguarded Newton iteration, stopping rule and
-    bounds (the iteration itself is :func:`norep.calibration._newton_beta`); only the moment passes
-    run on the device, so the result agrees with the numpy fit to ``rtol``.
+    bounds (the iteration itself is :func:`norep.calibration._newton_beta`), with the moment passes
+    on the device; the full-data stage is Newton's throughout (the numpy fit usually ends after one
+    pass at a Taylor polynomial's root), so the result agrees with the numpy fit to ``rtol``.
     """
     torch = _torch()
     from norep._validation import check_fit_inputs, compute_dtype
