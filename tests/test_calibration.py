@@ -267,6 +267,19 @@ def test_fit_temperature_ends_after_one_full_pass_from_a_close_start(monkeypatch
     assert abs(t_tight - t_ref) <= 1e-6 * t_ref
 
 
+def test_fit_temperature_at_a_bound_skips_the_taylor_pass(monkeypatch):
+    # the subsample already finds the root beyond the upper bound of 1/T: no pass at the bound
+    import norep.calibration as cal
+
+    y = np.arange(4000) % 5
+    perfect = np.eye(5)[y] * 10.0
+    calls = []
+    central = cal._central_pass
+    monkeypatch.setattr(cal, "_central_pass", lambda *a: calls.append(1) or central(*a))
+    assert fit_temperature(perfect, y, bounds=(0.01, 100)) == pytest.approx(0.01)
+    assert calls == []
+
+
 def test_fit_temperature_bad_input():
     logits = np.zeros((4, 3))
     with pytest.raises(ValueError, match="y_true has 3 labels"):

@@ -564,7 +564,7 @@ def fit_temperature(
             beta0 = float(beta0)
         k3 = last[2] if last and math.isfinite(last[2]) else None
 
-    if k3 is not None:
+    if k3 is not None and b_lo < beta0 < b_hi:
         # one full pass: L' and four more derivatives at the subsample's root, and the root of their
         # Taylor polynomial; from a start within about 1 % (what the subsample gives) the polynomial's
         # root is as close to L''s as float32 sums allow, and the fit ends after this single pass
