@@ -257,6 +257,32 @@ def _rowdot(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.n
     return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0].astype(np.float64)
 
 
+def _exp_blocks(logits: np.ndarray, y: np.ndarray, beta: float, zmax: np.ndarray, zy: np.ndarray):
+    """Row blocks of a temperature pass: yield ``(a, b, z, e, w)`` with ``z`` the rows ``[a, b)``
+    shifted by their max (filled into ``zmax``), ``e = exp(beta * z)`` and ``w`` a scratch block of
+    the same shape; the shifted label logits go into ``zy``. Reused 1 MB buffers (float32 for
+    float16/float32 logits); a memory map's rows are released after each block."""
+    n, c = logits.shape
+    dt = compute_dtype(logits.dtype)
+    step = max(1, _BLOCK_ELEMS // c)
+    buf, ebuf, wbuf = (np.empty((step, c), dtype=dt) for _ in range(3))
+    starts = np.arange(0, step * c, c, dtype=np.int64)
+    for a in range(0, n, step):
+        b_ = min(n, a + step)
+        m = b_ - a
+        z, e = buf[:m], ebuf[:m]
+        _copy_rows(z, logits[a:b_])
+        np.max(z, axis=1, out=zmax[a:b_])
+        if not np.isfinite(zmax[a:b_]).all():
+            raise ValueError("logits contain NaN or Inf")
+        z -= zmax[a:b_, None]  # z <= 0, max exactly 0
+        np.take(z.reshape(-1), starts[:m] + y[a:b_], out=zy[a:b_])
+        np.multiply(z, dt(float(beta)), out=e)
+        np.exp(e, out=e)
+        yield a, b_, z, e, wbuf[:m]
+        _release_rows(logits, a, b_)
+
+
 def _moment_pass(logits: np.ndarray, y: np.ndarray, beta: float, *, need_nll: bool = False, third: bool = True):
     """One streaming pass at inverse temperature ``beta``: first three derivatives of ``L`` and ``L``.
 
@@ -269,28 +295,11 @@ def _moment_pass(logits: np.ndarray, y: np.ndarray, beta: float, *, need_nll: bo
     """
     n, c = logits.shape
     dt = compute_dtype(logits.dtype)
-    beta = float(beta)
-    step = max(1, _BLOCK_ELEMS // c)
-    buf = np.empty((step, c), dtype=dt)
-    ebuf = np.empty((step, c), dtype=dt)
-    wbuf = np.empty((step, c), dtype=dt)
     ones = np.ones(c, dtype=dt)
-    starts = np.arange(0, step * c, c, dtype=np.int64)
     # per row: max, label logit (shifted), sum of e, of e z, of e z^2 (and of e z^3)
     zmax, zy, s0, s1, s2 = (np.empty(n, dtype=dt) for _ in range(5))
     s3 = np.empty(n, dtype=dt) if third else None
-    for a in range(0, n, step):
-        b_ = min(n, a + step)
-        m = b_ - a
-        z, e, w = buf[:m], ebuf[:m], wbuf[:m]
-        _copy_rows(z, logits[a:b_])
-        np.max(z, axis=1, out=zmax[a:b_])
-        if not np.isfinite(zmax[a:b_]).all():
-            raise ValueError("logits contain NaN or Inf")
-        z -= zmax[a:b_, None]  # z <= 0, max exactly 0
-        np.take(z.reshape(-1), starts[:m] + y[a:b_], out=zy[a:b_])
-        np.multiply(z, dt(beta), out=e)
-        np.exp(e, out=e)
+    for a, b_, z, e, w in _exp_blocks(logits, y, beta, zmax, zy):
         np.matmul(e, ones, out=s0[a:b_])
         np.multiply(e, z, out=w)  # e * z
         np.matmul(w, ones, out=s1[a:b_])
@@ -298,7 +307,6 @@ def _moment_pass(logits: np.ndarray, y: np.ndarray, beta: float, *, need_nll: bo
         if third:
             w *= z
             _rowdot(w, z, out=s3[a:b_])
-        _release_rows(logits, a, b_)
     f0 = s0.astype(np.float64)
     m1 = s1.astype(np.float64) / f0
     m2 = s2.astype(np.float64) / f0
@@ -326,28 +334,11 @@ def _central_pass(logits: np.ndarray, y: np.ndarray, beta: float) -> tuple[float
     """
     n, c = logits.shape
     dt = compute_dtype(logits.dtype)
-    beta = float(beta)
-    step = max(1, _BLOCK_ELEMS // c)
-    buf = np.empty((step, c), dtype=dt)
-    ebuf = np.empty((step, c), dtype=dt)
-    wbuf = np.empty((step, c), dtype=dt)
     ones = np.ones(c, dtype=dt)
-    starts = np.arange(0, step * c, c, dtype=np.int64)
     # per row: max, label logit (shifted), sum of e, of e z, the centre; sums of e (z - centre)^k
     zmax, zy, s0, s1, ctr = (np.empty(n, dtype=dt) for _ in range(5))
     rho = np.empty((4, n), dtype=dt)  # k = 2, 3, 4, 5
-    for a in range(0, n, step):
-        b_ = min(n, a + step)
-        m = b_ - a
-        z, e, w = buf[:m], ebuf[:m], wbuf[:m]
-        _copy_rows(z, logits[a:b_])
-        np.max(z, axis=1, out=zmax[a:b_])
-        if not np.isfinite(zmax[a:b_]).all():
-            raise ValueError("logits contain NaN or Inf")
-        z -= zmax[a:b_, None]  # z <= 0, max exactly 0
-        np.take(z.reshape(-1), starts[:m] + y[a:b_], out=zy[a:b_])
-        np.multiply(z, dt(beta), out=e)
-        np.exp(e, out=e)
+    for a, b_, z, e, w in _exp_blocks(logits, y, beta, zmax, zy):
         np.matmul(e, ones, out=s0[a:b_])
         _rowdot(e, z, out=s1[a:b_])
         np.divide(s1[a:b_], s0[a:b_], out=ctr[a:b_])
@@ -360,7 +351,6 @@ def _central_pass(logits: np.ndarray, y: np.ndarray, beta: float) -> tuple[float
         w *= z  # e z^4
         np.matmul(w, ones, out=rho[2, a:b_])
         _rowdot(w, z, out=rho[3, a:b_])
-        _release_rows(logits, a, b_)
     f0 = s0.astype(np.float64)
     mu = s1.astype(np.float64) / f0
     d = mu - ctr  # the exact mean's offset from the centre (first moment about the centre)
