@@ -1,4 +1,5 @@
-"""Checked inputs of a greedy ensemble selection (:func:`norep.engine.greedy.fast_greedy_selection`)."""
+"""Checked inputs of a greedy ensemble selection (:func:`norep.engine.greedy.fast_greedy_selection`),
+and the selection rule both backends step with."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from norep._validation import as_logits, check_labels, check_temperature
+from norep.engine._rows import progress_bar
 
 
 @dataclass
@@ -88,3 +90,26 @@ def _check_greedy_inputs(
         }
         ey = check_labels(ey0, e_mats[base].shape[0], c, name="eval_y_true")
     return _GreedyInputs(y, base, names, temps, mats, ey, e_mats, eval_logits)
+
+
+def greedy_steps(state, n_models: int, steps: int, replace: bool, progress: bool, desc: str, on_choice=None):
+    """The greedy rule, shared by the numpy and torch backends: at each step the candidate whose
+    addition gives the most correct examples (``state.counts(candidates)``), the first in candidate
+    order on ties, is added (``state.add(j)``) and, unless ``replace``, leaves the candidates. Models
+    are numbered 0 (the base, already in ``state``) to ``n_models - 1``; ``on_choice(j)`` is called
+    with each choice before it is added. Returns the chosen indices and their correct counts."""
+    selected: list[int] = []
+    counts: list[int] = []
+    available = list(range(1, n_models))
+    for _ in progress_bar(range(steps), progress, desc=desc, unit="step"):
+        cnt = state.counts(available)
+        best = int(np.argmax(cnt))  # first best in candidate order
+        j = available[best]
+        if on_choice is not None:
+            on_choice(j)
+        state.add(j)
+        selected.append(j)
+        counts.append(int(cnt[best]))
+        if not replace:
+            available.pop(best)
+    return selected, counts

@@ -18,7 +18,7 @@ import numpy as np
 
 from norep._validation import check_k
 from norep.calibration import torch_one_thread
-from norep.engine._greedy_inputs import _check_greedy_inputs, _GreedyInputs
+from norep.engine._greedy_inputs import _check_greedy_inputs, _GreedyInputs, greedy_steps
 from norep.engine._rows import ROWS_PER_BATCH, progress_bar
 from norep.engine.result import AllPairsResult
 from norep.engine.summary import Operand, decide_level2, lookup, summarise
@@ -455,19 +455,8 @@ def _select(g: _GreedyInputs, steps: int, replace: bool, k: int, n_jobs: int, pr
     with _PartedState(ops, y, k, n_jobs) as state:
         state.add(0)
         accuracies = [float(np.count_nonzero(ops[0].pred == y) / n)]
-        selected: list[int] = []
-        available = list(range(1, len(ops)))
-        for _ in progress_bar(range(steps), progress, desc="greedy steps", unit="step"):
-            counts = state.counts(available)
-            best = int(np.argmax(counts))  # first best in candidate order
-            j = available[best]
-            if on_choice is not None:
-                on_choice(j)
-            state.add(j)
-            selected.append(j)
-            accuracies.append(float(counts[best] / n))
-            if not replace:
-                available.pop(best)
+        selected, counts = greedy_steps(state, len(ops), steps, replace, progress, "greedy steps", on_choice)
+        accuracies += [float(c / n) for c in counts]
         return ops, selected, accuracies, state.levels()
 
 

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from norep.engine._greedy_inputs import greedy_steps
 from norep.engine._rows import progress_bar
 
 DELTA = 2e-5
@@ -371,17 +372,8 @@ def greedy_selection_torch(
     counts = [int(np.count_nonzero(ok0[0]))]
     ens = _Ensemble(models, y, levels)
     ens.add(0)
-    selected: list[int] = []
-    available = list(range(1, len(models)))
-    for _ in progress_bar(range(steps), progress, desc="greedy steps (device)", unit="step"):
-        cnt = ens.counts(available)
-        best = int(np.argmax(cnt))  # first best in candidate order
-        j = available[best]
-        ens.add(j)
-        selected.append(j)
-        counts.append(int(cnt[best]))
-        if not replace:
-            available.pop(best)
+    selected, step_counts = greedy_steps(ens, len(models), steps, replace, progress, "greedy steps (device)")
+    counts += step_counts
     del ens, models
     eval_hits = None
     if eval_logits is not None:
