@@ -77,7 +77,8 @@ import pandas as pd
 from IPython.display import display
 from scipy import stats as sps
 
-from norep import CATEGORIES, allpairs, claims, ensembles, metrics, plots
+from norep import CATEGORIES, allpairs, claims, plots
+from norep.measures import ensembles, metrics
 from norep.study import apply_profile, check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]

@@ -82,7 +82,8 @@ fig_format = "png"  # inline figure format: png, svg or retina
 import pandas as pd
 from IPython.display import display
 
-from norep import claims, plots, specialization
+from norep import claims, plots
+from norep.measures import specialization
 from norep.study import apply_profile, check_parameters, glue_figure, load_study, report_claim
 
 # %% [markdown]

@@ -91,7 +91,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from norep import claims, plots, transfer
+from norep import claims, plots
+from norep.measures import transfer
 from norep.study import (
     apply_profile,
     check_parameters,
@@ -207,7 +208,7 @@ glue_figure("fig_06_transfer", fig)
 # with the better validation mAP).
 
 # %%
-from norep import metrics  # noqa: E402
+from norep.measures import metrics  # noqa: E402
 
 y_up = study.labels()
 centre = []

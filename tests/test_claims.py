@@ -12,7 +12,7 @@ import pytest
 
 from claims_stores import Spec, build, feature_specs, greedy_specs, group_specs, pair_specs
 from norep import claims
-from norep.stats import hierarchical_bootstrap_ci, permutation_pvalue
+from norep.measures.stats import hierarchical_bootstrap_ci, permutation_pvalue
 from norep.store import Store
 
 N_BOOT = 200
@@ -305,8 +305,8 @@ def test_run_claims_and_records(stores):
 
 def test_weighted_ece_matches_repeated_rows():
     """C10's example weights (bootstrap counts) give the ECE of the data with rows repeated that often."""
-    from norep.calibration import expected_calibration_error
     from norep.claims._pairs import _ece_terms, _weighted_ece
+    from norep.measures.calibration import expected_calibration_error
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 300)

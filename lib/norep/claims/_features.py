@@ -21,7 +21,7 @@ from norep.claims._core import (
     sign,
     two_part_status,
 )
-from norep.stats import hierarchical_bootstrap_ci
+from norep.measures.stats import hierarchical_bootstrap_ci
 
 MIN_PARTNERS_PER_END = 1
 """C7, C8, C9: partners with embeddings needed in each end category (Reinit and Dataset). With one,
@@ -159,7 +159,7 @@ def mix_probes(
 
 def _probe_fn(y, *, probe_Cs, probe_max_iter, device):
     """A linear probe of embeddings ``X`` (split -> rows) on the labels ``y`` (the same splits)."""
-    from norep.features import linear_probe
+    from norep.measures.features import linear_probe
 
     def probe(X):
         return linear_probe(
@@ -180,7 +180,7 @@ def _probe_fn(y, *, probe_Cs, probe_max_iter, device):
 def _partner_probes(E_base, E_other, probe, *, rates, seed):
     """Probes of the base's and a partner's embeddings mixed at each of ``rates``, then of the partner's full
     embedding (rate 0.0), in that order: ``(rate, embeddings, probe result)`` each."""
-    from norep.features import concat_at_rate
+    from norep.measures.features import concat_at_rate
 
     for r in rates:
         X = {k: concat_at_rate(E_base[k], E_other[k], float(r), seed=seed)[0] for k in E_other}
@@ -218,7 +218,7 @@ def c7_embedding_mixes(
     For the base and each partner (up to ``max_per_category`` in-band partners per category with
     embeddings, the most accurate on the selection split), linear probes are fitted on the base's
     full embedding, the partner's full embedding and the mixes at :data:`MIXED_RATES`
-    (:func:`norep.features.concat_at_rate`, budget = the base's dimension). On the *validation*
+    (:func:`norep.measures.features.concat_at_rate`, budget = the base's dimension). On the *validation*
     split, the best mix and the better full embedding are chosen; on test, a pair's gain is the
     chosen mix's accuracy minus the chosen full embedding's. Two parts:
 
@@ -323,7 +323,7 @@ def c8_compression(
     divergently trained pairs reach the target accuracy with fewer dimensions.
 
     For each partner of C7, the dimensions of ``[base | partner]`` are ordered most-diverse first
-    (:func:`norep.features.diversity_order`, fitted on the probes' training rows) and probes are
+    (:func:`norep.measures.features.diversity_order`, fitted on the probes' training rows) and probes are
     fitted on ``n_points`` prefixes spaced geometrically from 1/64 of the concatenation to all of
     it. The target, fixed on the *validation* split, is :data:`TARGET_FRACTION` of the validation
     accuracy of the base's full embedding (the paper's 76 % is about its ResNet-50's accuracy); a
@@ -417,7 +417,7 @@ def _compression_curves(study, names, E, y, probe, *, target: float, n_points: i
     """C8's probes: for each partner, probes of ``n_points`` prefixes of ``[base | partner]`` ordered most
     diverse first. Returns the curve rows, per pair ``(name, prefix sizes, test correctness per prefix,
     total dimensions)``, and whether the first prefix already reaches ``target`` on validation."""
-    from norep.features import diversity_order
+    from norep.measures.features import diversity_order
 
     curves, reach_rows, saturated = [], [], []
     for n in names:

@@ -17,7 +17,7 @@ from norep.claims._core import (
     selection_band,
     sign,
 )
-from norep.stats import hierarchical_bootstrap_ci
+from norep.measures.stats import hierarchical_bootstrap_ci
 
 LOW_ACCURACY_ERROR_RATIO = 1.25
 """C6 pool rule, fixed in advance: a candidate for a start model has a selection-split error rate at
@@ -95,7 +95,7 @@ def c6_low_accuracy_greedy(
     *inconclusive*. *Not testable* with fewer than :data:`MIN_STARTS_C6` starts whose pool holds
     :data:`MIN_POOL_C6` candidates.
     """
-    from norep.ensembles import ensemble_probs
+    from norep.measures.ensembles import ensemble_probs
 
     title = "low-accuracy models improve high-accuracy ones in greedy ensembles"
     paper = (

@@ -23,7 +23,7 @@ from norep.claims._core import (
     sign,
     two_part_status,
 )
-from norep.stats import bootstrap_ci, hierarchical_bootstrap_ci
+from norep.measures.stats import bootstrap_ci, hierarchical_bootstrap_ci
 
 MIN_MODELS_PER_END = 2
 """C1, C3 (and C4): in-band models needed in each end category (Reinit and Dataset), so that models
@@ -333,7 +333,7 @@ def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
     *inconclusive*; *not testable* when fewer than :data:`MIN_MODELS_C10` models have a
     temperature fitted on the selection split.
     """
-    from norep.calibration import expected_calibration_error
+    from norep.measures.calibration import expected_calibration_error
 
     title = "temperature scaling before ensembling (method check)"
     paper = "every model is temperature-scaled before ensembling; temperatures 0.01-1.70; analyses in the 74-78 % band"
@@ -411,7 +411,7 @@ def _ece_terms(y, probs, n_bins: int = 15) -> tuple[np.ndarray, np.ndarray, int]
 
 def _weighted_ece(bins: np.ndarray, gap: np.ndarray, n_bins: int, w: np.ndarray) -> float:
     """``sum_b |sum_{i in b} w_i (correct_i - conf_i)| / sum_i w_i``: the ECE with example weights
-    (bootstrap counts); equal to :func:`norep.calibration.expected_calibration_error` when all are 1."""
+    (bootstrap counts); equal to :func:`norep.measures.calibration.expected_calibration_error` when all are 1."""
     return float(np.abs(np.bincount(bins, weights=w * gap, minlength=n_bins)).sum() / w.sum())
 
 

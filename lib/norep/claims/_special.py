@@ -22,7 +22,7 @@ from norep.claims._core import (
     sign,
 )
 from norep.claims._pairs import MIN_MODELS_PER_END, _ends
-from norep.stats import hierarchical_bootstrap_ci
+from norep.measures.stats import hierarchical_bootstrap_ci
 
 ALPHA = 0.05
 """Level of the C5 permutation tests."""
@@ -36,7 +36,7 @@ MIN_PERMUTATIONS_C5 = 40
 
 def _thetas(study, names, split):
     """(M, N) specialization angle of the base (A) against each partner (B), degrees."""
-    from norep.specialization import theta
+    from norep.measures.specialization import theta
 
     key = ("theta", tuple(names), split)
     cache = _cache(study)

@@ -18,7 +18,7 @@ from norep.claims._core import (
     sign,
 )
 from norep.claims._features import FEATURES_RESAMPLED, _ends_check
-from norep.stats import hierarchical_bootstrap_ci
+from norep.measures.stats import hierarchical_bootstrap_ci
 
 
 def transfer_probes(
@@ -34,7 +34,7 @@ def transfer_probes(
     """Multi-label probes of every model with downstream embeddings and of the base paired with partners
     (up to ``max_per_category`` per category of ``categories``, default all; cached on the study).
     ``device`` is the torch device of the probes (``"auto"``: a GPU when present)."""
-    from norep.transfer import multilabel_probe
+    from norep.measures.transfer import multilabel_probe
 
     categories = tuple(c for c in CATEGORIES if c in (categories or CATEGORIES))
     key = ("transfer", tuple(down_splits), tuple(probe_Cs), probe_refit, max_per_category, categories, device)
@@ -190,7 +190,7 @@ def _pair_gain_ci(tp, parts, names, better, *, n_boot: int, seed: int):
     """C9's effect: each pair's test mAP minus its better member's, Dataset minus Reinit pairs (hierarchical
     bootstrap: partners within categories, then test examples), and the function that gives every pair's gain
     (on the whole test set when called without counts)."""
-    from norep.transfer import voc07_map_resampler
+    from norep.measures.transfer import voc07_map_resampler
 
     Y, singles, pairs = tp["Y"], tp["singles"], tp["pairs"]
     pair_member_map = voc07_map_resampler(
@@ -214,7 +214,7 @@ def _pair_gain_ci(tp, parts, names, better, *, n_boot: int, seed: int):
 def _upstream_vs_downstream(study, tp, *, n_boot: int, seed: int):
     """The best upstream model (selection-split accuracy), the best transfer model (validation mAP) and the
     interval of the latter's test mAP minus the former's (bootstrap over test examples)."""
-    from norep.transfer import voc07_map_resampler
+    from norep.measures.transfer import voc07_map_resampler
 
     Y, singles, models = tp["Y"], tp["singles"], tp["models"]
     acc = selection_accuracy(study)
