@@ -457,7 +457,7 @@ def test_script_runs_one_extract_per_data_and_refuses_bad_tasks(tmp_path):
     """The script without Slurm (a task run by hand): flags for every model, then the model's own
     flags, one `extract` per data set in order; a task beyond the list or none is one clear line."""
     models = tmp_path / "models.txt"
-    models.write_text("# comment\ntimm:a\n\n  \nopen_clip:b --batch-size 8 --name B\n")
+    models.write_text("# comment\ntimm:a\n\n  \n paper:VGG19 BatchNorm --batch-size 8 --name B\n")
     (tmp_path / "echo.py").write_text("import sys\nprint(sys.argv[1:])\n")
     env = {**os.environ, "NOREP": f"{sys.executable} {tmp_path / 'echo.py'}"}  # NOREP: words, no quoting
 
@@ -471,8 +471,8 @@ def test_script_runs_one_extract_per_data_and_refuses_bad_tasks(tmp_path):
     calls = [line for line in p.stdout.splitlines() if line.startswith("[")]
     common = ["--store", "S", "--no-progress", "--precision", "bf16", "--batch-size", "8", "--name", "B"]
     assert calls == [
-        str(["extract", "--model", "open_clip:b", "--data", "imagenet:/v", *common]),
-        str(["extract", "--model", "open_clip:b", "--data", "voc2007:/d", *common]),
+        str(["extract", "--model", "paper:VGG19 BatchNorm", "--data", "imagenet:/v", *common]),
+        str(["extract", "--model", "paper:VGG19 BatchNorm", "--data", "voc2007:/d", *common]),
     ]
     p = task("1")
     assert (
@@ -483,3 +483,62 @@ def test_script_runs_one_extract_per_data_and_refuses_bad_tasks(tmp_path):
         p = task(n)
         assert p.returncode == 1 and p.stderr.startswith("norep-extract: ") and match in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_fetch_weights_loads_each_listed_model_and_names_each_failure(tmp_path, monkeypatch, capsys):
+    """`scripts/slurm/fetch_weights.py` reads the array's model list, resolves `paper:` names and loads
+    each model with its weights (the tokenizer too for CLIP-like ones); offline and uncached, every
+    model fails with its own line and the exit status says so."""
+    import importlib.util
+
+    import norep.zoo.loading as loading
+
+    spec = importlib.util.spec_from_file_location("fetch_weights", SCRIPT.parent / "fetch_weights.py")
+    fetch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch)
+    models = tmp_path / "models.txt"
+    models.write_text(
+        "# header\ntimm:resnet18.a1_in1k --batch-size 8\n\npaper:CLIP-S\npaper:VGG19 BatchNorm --name V\npaper:MPL\n"
+    )
+
+    loaded, texts = [], []
+
+    class Fake:
+        def __init__(self, name):
+            self.is_clip_like = name.startswith("open_clip:")
+
+        def encode_text(self, t):
+            texts.append(t)
+
+    def fake_load(name, random_init=False, device="cpu"):
+        assert not random_init
+        loaded.append(name)
+        return Fake(name), None
+
+    monkeypatch.setattr(loading, "load", fake_load)
+    assert fetch.main([str(models)]) == 1  # MPL has no public weights
+    out, err = capsys.readouterr()
+    assert loaded == ["timm:resnet18.a1_in1k", "open_clip:ViT-B-32.openai", "timm:vgg19_bn.tv_in1k"]
+    assert len(texts) == 1  # the CLIP model's tokenizer
+    assert out.splitlines() == [
+        "cached: timm:resnet18.a1_in1k",
+        "cached: paper:CLIP-S (open_clip:ViT-B-32.openai)",
+        "cached: paper:VGG19 BatchNorm (timm:vgg19_bn.tv_in1k)",
+    ]
+    assert "norep-fetch: paper:MPL: no public weights" in err
+    monkeypatch.undo()
+
+    models.write_text("timm:test_resnet.r160_in1k\ntimm:test_convnext.r160_in1k\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path / "th")}
+    p = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "fetch_weights.py"), str(models)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and not p.stdout, p.stderr
+    for line, m in zip(lines[1:3], ("test_resnet", "test_convnext"), strict=True):
+        assert line.startswith(f"norep-fetch: timm:{m}.r160_in1k: weights for") and "not in the local cache" in line
+    assert lines[0].startswith("norep-fetch: HF_HUB_OFFLINE is set") and "2 model(s) not cached" in lines[3]
