@@ -248,7 +248,8 @@ def cluster(tmp_path_factory):
 def task_env(cluster, tmp_path_factory):
     """The data and the environment the array tasks run with (what sbatch exports to them)."""
     import norep
-    from norep.imagedata import imagenet_synsets
+    from norep.imagedata import VOC_CLASSES, imagenet_synsets
+    from test_imagedata import _voc
 
     d = tmp_path_factory.mktemp("inputs")
     (d / "clip").mkdir()
@@ -259,6 +260,11 @@ def task_env(cluster, tmp_path_factory):
         (d / "val" / wnid).mkdir(parents=True)
         for i in range(5):
             Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(d / "val" / wnid / f"{i}.png")
+    # a small VOC 2007 (20 train, 10 val, 10 test images) in which every class has positives and
+    # negatives in every image set: image i shows classes i and i + 1 (mod 20)
+    sets = {"train": range(20), "val": range(20, 40, 2), "test": range(40, 60, 2)}
+    obj = lambda i: [(VOC_CLASSES[i % 20], 0), (VOC_CLASSES[(i + 1) % 20], 0)]  # noqa: E731
+    _voc(d, {s: {f"{i + 1:06d}": obj(i) for i in ids} for s, ids in sets.items()})
     lib = str(Path(norep.__file__).resolve().parents[1])
     env = {
         **cluster.env,
@@ -275,7 +281,7 @@ def task_env(cluster, tmp_path_factory):
     return d, env
 
 
-def _submit(env, models_file: Path, store: Path, data: Path, logs: Path, array: str, *, wait: bool = True):
+def _submit(env, models_file: Path, store: Path, data: list[str], logs: Path, array: str, *, wait: bool = True):
     """``sbatch --wait --array`` of the repository's script: the finished process, or (``wait=False``)
     the running one, whose first line of output is the job id."""
     argv = [
@@ -288,7 +294,7 @@ def _submit(env, models_file: Path, store: Path, data: Path, logs: Path, array: 
         str(SCRIPT),
         str(models_file),
         str(store),
-        f"imagenet:{data}",
+        *data,
         "--",
         "--random-init",
         "--device",
@@ -322,7 +328,9 @@ def test_job_array_fills_one_store_then_verify_and_notebooks(cluster, task_env, 
     logs.mkdir()
 
     t0 = time.monotonic()
-    proc = _submit(env, models, store, d / "val", logs, "1-4")
+    # every task extracts two data sets: the first task creates the store from the ImageNet folder,
+    # then each adds the VOC splits (under the store's lock) and merges their embeddings into its model
+    proc = _submit(env, models, store, [f"imagenet:{d / 'val'}", f"voc2007:{d / 'VOCdevkit'}"], logs, "1-4")
     wall = time.monotonic() - t0
     assert proc.returncode == 0, f"{proc.stderr}\n{_logs(logs)}"
     job = proc.stdout.split()[0]
@@ -339,9 +347,12 @@ def test_job_array_fills_one_store_then_verify_and_notebooks(cluster, task_env, 
     st = Store.open(store)
     assert sorted(st.model_names()) == sorted(MODELS)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "models.txt", "store", "times.jsonl"]  # built once
-    assert st.splits() == ["calib", "test"] and (st.n_examples("calib"), st.n_examples("test")) == (4, 16)
+    assert {s: st.n_examples(s) for s in st.splits()} == {
+        "calib": 4, "test": 16, "down_train": 20, "down_val": 10, "down_test": 10,
+    }  # fmt: skip
     for m in MODELS:
         assert st.logits(m, "test").shape == (16, 1000) and st.embeddings(m, "calib").shape[0] == 4
+        assert st.embeddings(m, "down_train").shape[0] == 20 and not st.has_logits(m, "down_train")
     assert st.meta(CLIP)["recipe"]["template_set"] == "simple"
     verify = _cli("store", "verify", str(store), env=env)
     assert verify.returncode == 0, verify.stderr
@@ -350,20 +361,22 @@ def test_job_array_fills_one_store_then_verify_and_notebooks(cluster, task_env, 
     assert _cli("store", "set", str(store), "--base-model", MODELS[0], env=env).returncode == 0
     out = tmp_path / "book"
     # The chapters a store of four random-initialised models supports: 02 and 04 need models whose
-    # error rates differ (here every model is at chance, accuracy 0), 06 the VOC splits.
-    chapters = ["00", "01", "03", "05"]
+    # error rates differ (here every model is at chance, accuracy 0).
+    chapters = ["00", "01", "03", "05", "06"]
     t0 = time.monotonic()
     only = [a for c in chapters for a in ("--only", c)]
     nb = _cli(
         "notebooks", "run", "--store", str(store), "--out", str(out), "-q", "-p", "profile=student", *only, env=env
     )
     assert nb.returncode == 0, nb.stderr[-3000:]
-    executed = sorted(json.loads((out / ".norep-notebooks.json").read_text())["notebooks"])
+    runs = json.loads((out / ".norep-notebooks.json").read_text())["notebooks"]
+    executed = sorted(runs)
     assert [e[:2] for e in executed] == chapters, executed
     for e in executed:
         cells = json.loads((out / f"{e}.ipynb").read_text())["cells"]
         assert any(c.get("outputs") for c in cells if c["cell_type"] == "code"), e
-    print(f"notebooks: {', '.join(executed)} executed in {time.monotonic() - t0:.1f} s")
+    seconds = ", ".join(f"{e[:2]} {v['seconds']:.1f} s" for e, v in sorted(runs.items()))
+    print(f"notebooks: {len(executed)} chapters executed in {time.monotonic() - t0:.1f} s ({seconds})")
 
 
 @pytest.mark.slow
@@ -380,7 +393,7 @@ def test_cancelled_task_leaves_nothing_half_visible_and_a_resubmission_completes
     logs.mkdir()
     slow_env = {**env, "NOREP_TEST_SLOW_MODEL": slow, "NOREP_TEST_CHUNK_LOG": str(chunk_log)}
 
-    proc = _submit(slow_env, models, store, d / "val", logs, "1-2", wait=False)
+    proc = _submit(slow_env, models, store, [f"imagenet:{d / 'val'}"], logs, "1-2", wait=False)
     try:
         job = proc.stdout.readline().split()[0]
         deadline = time.monotonic() + JOB_S
@@ -409,7 +422,7 @@ def test_cancelled_task_leaves_nothing_half_visible_and_a_resubmission_completes
     assert verify.returncode == 0, verify.stderr
 
     before = len(chunk_log.read_text().splitlines())
-    proc = _submit(env | {"NOREP_TEST_CHUNK_LOG": str(chunk_log)}, models, store, d / "val", logs, "2")
+    proc = _submit(env | {"NOREP_TEST_CHUNK_LOG": str(chunk_log)}, models, store, [f"imagenet:{d / 'val'}"], logs, "2")
     assert proc.returncode == 0, f"{proc.stderr}\n{_logs(logs)}"
     rerun = {tuple(json.loads(line)[1:]) for line in chunk_log.read_text().splitlines()[before:]}
     assert not rerun & finished, "finished chunks were computed again"
