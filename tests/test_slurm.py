@@ -496,6 +496,9 @@ def test_script_runs_one_extract_per_data_and_refuses_bad_tasks(tmp_path):
         p = task(n)
         assert p.returncode == 1 and p.stderr.startswith("norep-extract: ") and match in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1
+    models.write_text("# only a comment\n")
+    p = task("1")
+    assert p.returncode == 1 and p.stderr.startswith(f"norep-extract: {models} lists no model (one per line;")
 
 
 def test_fetch_weights_loads_each_listed_model_and_names_each_failure(tmp_path, monkeypatch, capsys):
