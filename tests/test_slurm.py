@@ -3,7 +3,8 @@
 A private cluster is started in a temporary folder: `munged` with its own key and socket,
 `slurmctld` and `slurmd` with a one-node `slurm.conf` on free local ports (no systemd, no cgroups
 needed: `proctrack/linuxproc`, `task/none`). Array tasks extract small random-initialised timm and
-open_clip models into one store at once; one test cancels a task while it writes and resubmits it.
+open_clip models into one store at once; one test cancels a task while it writes (its chunks, then
+the store's commit) and resubmits it.
 Where Slurm is missing or cannot start, these tests skip and say why (`NOREP_REQUIRE_SLURM=1`, set
 by `.ci/run`, makes that a failure instead). The last test, without Slurm, replays a race between
 two array tasks.
@@ -48,7 +49,8 @@ MODELS = [
 ]
 
 # What the tasks run as `norep` (the script's NOREP): the real CLI, after registering the tiny
-# open_clip configuration; for the cancel test it slows one model down and logs the chunks written.
+# open_clip configuration; for the cancel test it slows one model down, logs the chunks written, or
+# stops inside the commit of a model.
 WRAPPER = """
 import json, os, sys, time
 argv = sys.argv[1:]
@@ -73,6 +75,18 @@ if log:
         with open(log, "a") as f:
             f.write(json.dumps([model, path.parent.name, path.name]) + "\\n")
     chunks._save_npz_atomic = logged
+if model == os.environ.get("NOREP_TEST_HANG_IN_COMMIT"):  # stop inside add_model, just before store.json
+    from norep.store import Store
+    add, commit, adding = Store.add_model, Store._commit, []
+    def add_model(self, *args, **kwargs):
+        adding.append(True)
+        return add(self, *args, **kwargs)
+    def hanging_commit(self, change, info=None):
+        if adding:  # the model's version directory is written and both locks are held
+            open(os.environ["NOREP_TEST_HANG_FLAG"], "w").close()
+            time.sleep(3600)
+        return commit(self, change, info)
+    Store.add_model, Store._commit = add_model, hanging_commit
 from norep.cli import main
 rc = main(argv)
 stamp("end")
@@ -379,55 +393,78 @@ def test_job_array_fills_one_store_then_verify_and_notebooks(cluster, task_env, 
     print(f"notebooks: {len(executed)} chapters executed in {time.monotonic() - t0:.1f} s ({seconds})")
 
 
-@pytest.mark.slow
-def test_cancelled_task_leaves_nothing_half_visible_and_a_resubmission_completes(cluster, task_env, tmp_path):
-    """`scancel` of a task while it writes its chunks: the store stays valid, the other task's model
-    is kept, the cancelled model is absent (or complete), and resubmitting that one task resumes from
-    the chunks already written and completes the store."""
-    d, env = task_env
-    fast, slow = MODELS[1], MODELS[0]
-    chunk_log = tmp_path / "chunks.jsonl"
-    models = tmp_path / "models.txt"
-    models.write_text(f"{fast}\n{slow} --batch-size 2 --chunk-size 2\n")  # the slow one: 10 chunks of 2 images
-    store, logs = tmp_path / "store", tmp_path / "logs"
-    logs.mkdir()
-    slow_env = {**env, "NOREP_TEST_SLOW_MODEL": slow, "NOREP_TEST_CHUNK_LOG": str(chunk_log)}
-
-    proc = _submit(slow_env, models, store, [f"imagenet:{d / 'val'}"], logs, "1-2", wait=False)
+def _cancel_when(cluster, proc, task: str, ready, logs: Path) -> None:
+    """Wait until ``ready()``, then ``scancel`` array task ``task`` of the running ``sbatch --wait``."""
     try:
-        job = proc.stdout.readline().split()[0]
         deadline = time.monotonic() + JOB_S
-        while time.monotonic() < deadline and len(list(store.glob("_partial/*/*/*/chunk_*.npz"))) < 3:
-            assert proc.poll() is None, f"the array ended before the slow task wrote 3 chunks\n{_logs(logs)}"
+        while time.monotonic() < deadline and not ready():
+            assert proc.poll() is None, f"the array ended before it could be cancelled\n{_logs(logs)}"
             time.sleep(0.1)
-        cluster.run("scancel", f"{job}_2", timeout=30)
+        cluster.run("scancel", task, timeout=30)
         proc.communicate(timeout=JOB_S)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0  # sbatch --wait reports the cancelled task
+
+
+@pytest.mark.slow
+def test_cancelled_tasks_leave_nothing_half_visible_and_a_resubmission_completes(cluster, task_env, tmp_path):
+    """`scancel` of a task while it writes its chunks, then of its resubmission inside the store's
+    commit (arrays written, locks held): each time the store stays valid, the other task's model is
+    kept and the cancelled model is absent; the next resubmission resumes from the chunks already
+    written and completes the store."""
+    d, env = task_env
+    fast, slow = MODELS[1], MODELS[0]
+    chunks, flag = tmp_path / "chunks.jsonl", tmp_path / "in-commit"
+    models = tmp_path / "models.txt"
+    models.write_text(f"{fast}\n{slow} --batch-size 2 --chunk-size 2\n")  # the slow one: 10 chunks of 2 images
+    store, logs, data = tmp_path / "store", tmp_path / "logs", [f"imagenet:{d / 'val'}"]
+    logs.mkdir()
+    env = {**env, "NOREP_TEST_CHUNK_LOG": str(chunks)}
+
+    def written(since: int = 0) -> set:
+        return {tuple(json.loads(line)[1:]) for line in chunks.read_text().splitlines()[since:]}
+
+    def check_store() -> Store:
+        st = Store.open(store)
+        st.verify()  # every listed array complete and matching its checksum
+        assert st.model_names() == [fast], "the cancelled model is visible"
+        verify = _cli("store", "verify", str(store), env=env)
+        assert verify.returncode == 0, verify.stderr
+        return st
+
+    # 1. cancelled while it writes its chunks
+    proc = _submit({**env, "NOREP_TEST_SLOW_MODEL": slow}, models, store, data, logs, "1-2", wait=False)
+    job = proc.stdout.readline().split()[0]
+    _cancel_when(cluster, proc, f"{job}_2", lambda: len(list(store.glob("_partial/*/*/*/chunk_*.npz"))) >= 3, logs)
     assert "task 1 done" in (logs / f"{job}_1.out").read_text(), _logs(logs)
     task2 = (logs / f"{job}_2.out").read_text()
     assert "CANCELLED" in task2 and "task 2 done" not in task2, task2  # slurmstepd's line: *** JOB ... CANCELLED ***
-
     finished = {tuple(p.parts[-2:]) for p in store.glob("_partial/*/*/*/chunk_*.npz")}
     assert 3 <= len(finished) < 10, finished
-    st = Store.open(store)
-    st.verify()  # nothing half-visible: every listed array is complete and matches its checksum
-    assert slow not in st.model_names(), "the cancelled model is visible"
-    assert st.model_names() == [fast]
+    st = check_store()
     kept = {s: st.logits(fast, s).copy() for s in ("calib", "test")}
     added_at = st.meta(fast)["added_at"]
-    verify = _cli("store", "verify", str(store), env=env)
-    assert verify.returncode == 0, verify.stderr
 
-    before = len(chunk_log.read_text().splitlines())
-    proc = _submit(env | {"NOREP_TEST_CHUNK_LOG": str(chunk_log)}, models, store, [f"imagenet:{d / 'val'}"], logs, "2")
-    assert proc.returncode == 0, f"{proc.stderr}\n{_logs(logs)}"
-    rerun = {tuple(json.loads(line)[1:]) for line in chunk_log.read_text().splitlines()[before:]}
+    # 2. resubmitted: resumes the chunks, then is cancelled inside the commit
+    before = len(chunks.read_text().splitlines())
+    hang = {**env, "NOREP_TEST_HANG_IN_COMMIT": slow, "NOREP_TEST_HANG_FLAG": str(flag)}
+    proc = _submit(hang, models, store, data, logs, "2", wait=False)
+    job2 = proc.stdout.readline().split()[0]
+    _cancel_when(cluster, proc, f"{job2}_2", flag.exists, logs)
+    rerun = written(before)
     assert not rerun & finished, "finished chunks were computed again"
     assert len(rerun | finished) == 10  # calib: 2 chunks, test: 8
+    assert list(store.glob("models/*test_resnet*/v*/meta.json")), "the commit was not reached"
+    check_store()
 
+    # 3. resubmitted again: nothing left to compute, the model is committed (the locks of the killed
+    # task were released with it)
+    before = len(chunks.read_text().splitlines())
+    proc = _submit(env, models, store, data, logs, "2")
+    assert proc.returncode == 0, f"{proc.stderr}\n{_logs(logs)}"
+    assert not written(before)
     st = Store.open(store)
     st.verify()
     assert sorted(st.model_names()) == sorted([fast, slow])
@@ -436,8 +473,15 @@ def test_cancelled_task_leaves_nothing_half_visible_and_a_resubmission_completes
         np.testing.assert_array_equal(st.logits(fast, s), arr)
     assert st.logits(slow, "test").shape == (16, 1000) and st.embeddings(slow, "calib").shape[0] == 4
     assert not (store / "_partial").exists()
-    assert _cli("store", "verify", str(store), env=env).returncode == 0
-    print(f"\nslurm cancel: task {job}_2 cancelled after {len(finished)} of 10 chunks; resubmitted, wrote {len(rerun)}")
+    # the killed commit's version directory was removed by the commit that succeeded it
+    assert len(list(store.glob("models/*test_resnet*/v*"))) == 1
+    verify = _cli("store", "verify", str(store), env=env)
+    assert verify.returncode == 0 and "leftover" not in verify.stdout + verify.stderr, verify.stdout
+    print(
+        f"\nslurm cancel: task {job}_2 cancelled after {len(finished)} of 10 chunks; resubmitted, it wrote "
+        f"{len(rerun)} and was cancelled inside the commit; resubmitted again, it completed the store "
+        f"({verify.stdout.strip()})"
+    )
 
 
 def test_a_task_finishing_while_another_starts_does_not_fail_it(tmp_path, monkeypatch):
