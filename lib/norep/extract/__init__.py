@@ -307,7 +307,7 @@ def run_extraction(cfg: ExtractConfig) -> dict:
         return {**old, "skipped": True}
 
     partial = cfg.store / "_partial" / _dirname(cfg.name) / fingerprint[:16]
-    partial.mkdir(parents=True, exist_ok=True)
+    _make_partial(partial)
     with open(partial / "inputs.json", "w") as f:
         json.dump(fp_inputs, f, indent=1, default=str)
     head_info, head_fn = _fit_head(cfg, model, preprocess, ds, single, train_ds, n_out, partial, fp_inputs)
@@ -332,6 +332,22 @@ def run_extraction(cfg: ExtractConfig) -> dict:
     except OSError:
         pass
     return out
+
+
+def _make_partial(partial: Path) -> None:
+    """Create the model's partial folder ``STORE/_partial/<model>/<fingerprint>``.
+
+    A process that finishes removes the shared ``_partial`` folder once it is empty; another one may
+    have just created it on its way down to its own folder, which then fails to appear. Creating the
+    whole path again succeeds: a non-empty ``_partial`` is never removed.
+    """
+    for _ in range(99):
+        try:
+            partial.mkdir(parents=True, exist_ok=True)
+            return
+        except FileNotFoundError:  # _partial removed between the two mkdir calls
+            continue
+    partial.mkdir(parents=True, exist_ok=True)
 
 
 def _open_data(cfg: ExtractConfig):
