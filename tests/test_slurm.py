@@ -63,7 +63,7 @@ stamp("start")
 if any(a.startswith("open_clip:") for a in argv):
     import open_clip
     open_clip.add_model_config(os.environ["NOREP_TEST_CLIP_CONFIGS"])
-import norep._extract_chunks as chunks
+import norep.extract._chunks as chunks
 if model == os.environ.get("NOREP_TEST_SLOW_MODEL"):
     get = chunks._Images.__getitem__
     chunks._Images.__getitem__ = lambda self, i: (time.sleep(0.4), get(self, i))[1]
@@ -262,7 +262,7 @@ def cluster(tmp_path_factory):
 def task_env(cluster, tmp_path_factory):
     """The data and the environment the array tasks run with (what sbatch exports to them)."""
     import norep
-    from norep.imagedata import VOC_CLASSES, imagenet_synsets
+    from norep.data.imagedata import VOC_CLASSES, imagenet_synsets
     from test_imagedata import _voc
 
     d = tmp_path_factory.mktemp("inputs")
