@@ -35,10 +35,23 @@ GROUP_HELP = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``norep: ...`` line (exit 1), naming ``--help``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        text = " ".join(message.split())
+        where = self.prog.partition(" ")[2]
+        try:
+            print(f"norep: {where + ': ' if where else ''}{text}; `{self.prog} --help` lists the options", file=sys.stderr)
+        except (BrokenPipeError, OSError):
+            pass
+        self.exit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from norep import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="norep",
         description=(
             "Companion to 'No One Representation to Rule Them All' (Gontijo-Lopes, Dauphin, "

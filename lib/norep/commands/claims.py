@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         study = claims.open_study(path)
         results[str(path)] = [r.record() for r in claims.run_claims(study, ids, n_boot=args.resamples, seed=args.seed)]
     lines = claims.replicate_table(results)
+    lines += _untestable_reasons(results)
     print("\n".join(lines))
     if args.markdown:
         with open(args.markdown, "w") as fh:
@@ -56,3 +57,15 @@ def run(args: argparse.Namespace) -> int:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
     return 0
+
+
+def _untestable_reasons(results: dict[str, list[dict]]) -> list[str]:
+    """One line per *not testable* verdict, saying why (and on which store, with several)."""
+    lines = []
+    for path, records in results.items():
+        for r in records:
+            if r["status"] == "not testable":
+                where = f" on {path}" if len(results) > 1 else ""
+                why = " ".join(str(r.get("reason") or r.get("sentence") or "no reason recorded").split())
+                lines.append(f"- {r['id']} not testable{where}: {why}")
+    return [""] + lines if lines else []
