@@ -603,7 +603,13 @@ def test_real_full_filesystem(tiny_fs, capsys):
     )
     assert rc == 1 and "no space left on device" in _one_line(err)
     st = Store.open(st.path)
-    assert st.model_names() == ["m"] and st.verify() == {"models": 1, "arrays": 1, "leftovers": [], "superseded": [], "notes": []}
+    assert st.model_names() == ["m"] and st.verify() == {
+        "models": 1,
+        "arrays": 1,
+        "leftovers": [],
+        "superseded": [],
+        "notes": [],
+    }
     np.testing.assert_array_equal(st.logits("m", "test"), np.eye(N_TEST, 4))
     leftovers = [p for p in tiny_fs.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".labels")]
     assert leftovers == []

@@ -21,7 +21,6 @@ import numpy as np
 from norep._storeio import StoreError, file_lock, load_npy, sha256_file, write_json_atomic
 from norep._storeschema import _MODEL_META, _STORE_FILE, _VERSION_RE, _argmax_rows, _home_name
 
-
 _VERIFIED: dict[str, tuple] = {}
 """Files whose SHA-256 this process has checked: real path -> (size, mtime, ctime, inode, sha256)."""
 
@@ -288,7 +287,9 @@ class _Integrity:
     def _mark_all_verified(self, fp: str) -> None:
         """Record every array of the store (as verified under fingerprint ``fp``) as checked in this process."""
         files = [
-            (self.path / "splits" / f"{s}.labels.npy", r["sha256"]) for s, r in self._info["splits"].items() if r.get("sha256")
+            (self.path / "splits" / f"{s}.labels.npy", r["sha256"])
+            for s, r in self._info["splits"].items()
+            if r.get("sha256")
         ]
         for name, entry in self._manifest().items():
             files += self._model_arrays(name, entry)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from norep._storeinputs import check_class_names, check_extras, names_differ
 from norep._storeio import (
     DIR_MODE,
     StoreError,
@@ -28,7 +29,6 @@ from norep._storeio import (
     write_error,
     write_json_atomic,
 )
-from norep._storeinputs import check_class_names, check_extras, names_differ
 from norep._storeschema import (
     _RESERVED_INFO,
     _STORE_FILE,
@@ -164,7 +164,9 @@ class _Creation:
                 os.rename(new, path)
             except OSError as exc:
                 if (path / _STORE_FILE).exists():
-                    raise FileExistsError(f"{path} was created by another process meanwhile; add the model to it") from None
+                    raise FileExistsError(
+                        f"{path} was created by another process meanwhile; add the model to it"
+                    ) from None
                 raise write_error(path, exc) from None
             new = None
             fsync_dir(path.parent)
@@ -369,7 +371,9 @@ def _split_record(split: str, labels: Any, n_classes: int, names: list[str] | No
         if k == 0:
             raise StoreError(f"split {split!r}: multi-hot labels with no columns; give one column per label")
         given = names is not None
-        names = check_class_names(names, f"label names of split {split!r}") if given else [f"label_{i}" for i in range(k)]
+        names = (
+            check_class_names(names, f"label names of split {split!r}") if given else [f"label_{i}" for i in range(k)]
+        )
         if len(names) != k:
             raise StoreError(f"split {split!r}: {len(names)} class names for {k} label columns")
         rec["class_names"] = names

@@ -70,8 +70,7 @@ def check_class_groups(groups: Any, n_classes: int) -> dict[str, list[int]]:
             c = int(c)
             if not 0 <= c < n_classes:
                 raise StoreError(
-                    f"class_groups: group {g!r} holds class id {c}, outside 0..{n_classes - 1} "
-                    f"({n_classes} classes)"
+                    f"class_groups: group {g!r} holds class id {c}, outside 0..{n_classes - 1} ({n_classes} classes)"
                 )
             if c in owner:
                 where = "twice" if owner[c] == g else f"in groups {owner[c]!r} and {g!r}"

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from norep import CATEGORIES
+from norep._storeinputs import refuse_probabilities
 from norep._storeio import (
     DIR_MODE,
     StoreError,
@@ -32,7 +33,6 @@ from norep._storeio import (
     write_error,
     write_json_atomic,
 )
-from norep._storeinputs import refuse_probabilities
 from norep._storeschema import (
     _MODEL_META,
     _VERSION_RE,
@@ -108,7 +108,9 @@ class _Writing:
         """
         _check_name(name)
         if not isinstance(meta, Mapping):
-            raise StoreError(f"model {name!r}: meta must be a mapping (category, method, ...), got {type(meta).__name__}")
+            raise StoreError(
+                f"model {name!r}: meta must be a mapping (category, method, ...), got {type(meta).__name__}"
+            )
         meta = dict(meta)
         if isinstance(meta.get("category"), str):
             meta["category"] = meta["category"].strip().upper()
@@ -173,7 +175,11 @@ class _Writing:
                 )
             carried: dict[str, dict] = {}
             if old is not None:
-                same = plan[1] if plan and plan[0] == old_entry else self._identical(name, old, old_entry, arrays, overwrite)
+                same = (
+                    plan[1]
+                    if plan and plan[0] == old_entry
+                    else self._identical(name, old, old_entry, arrays, overwrite)
+                )
                 arrays = {k: a for k, a in arrays.items() if k not in same}
                 meta, carried = self._merge(name, old, old_entry, meta, arrays, overwrite)
             meta = self._complete_meta(name, meta, arrays, old, carried)

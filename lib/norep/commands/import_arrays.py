@@ -106,7 +106,9 @@ def _read_class_names(path: str) -> list[str]:
     names = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not names:
         raise StoreError(f"{path}: no class names (one name a line)")
-    return names
+    from norep._storeinputs import check_class_names
+
+    return check_class_names(names, f"--class-names {path}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,7 +164,9 @@ def _import(args: argparse.Namespace):
         "head": args.head,
         "source": "norep import",
         "imported_from": {
-            f"{kind}.{args.split}": path for kind, path in (("logits", args.logits), ("embeddings", args.embeddings)) if path
+            f"{kind}.{args.split}": path
+            for kind, path in (("logits", args.logits), ("embeddings", args.embeddings))
+            if path
         },
     }
     if args.temperature is not None:

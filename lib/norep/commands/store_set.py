@@ -99,8 +99,10 @@ def _read_groups(path: str, class_names: list[str]) -> dict[str, list[int]]:
     except OSError as exc:
         raise read_error(path, exc) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StoreError(f"--class-groups {path}: not a JSON file ({exc}); give an object like "
-                         '{"nature": [0, 1], "anthropogenic": [2, 3]}') from None
+        raise StoreError(
+            f"--class-groups {path}: not a JSON file ({exc}); give an object like "
+            '{"nature": [0, 1], "anthropogenic": [2, 3]}'
+        ) from None
     if not isinstance(groups, dict):
         raise StoreError(f"--class-groups {path}: expected a JSON object mapping group names to class lists")
     index = {c: i for i, c in enumerate(class_names)}

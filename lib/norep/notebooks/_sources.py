@@ -202,7 +202,9 @@ def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[
     split, calib = p.get("split", "test"), p.get("calib_split", "calib")
     splits = st.splits()
     base = p.get("base_model") or st.base_model
-    missing = [f"split `{s}`: {_how_to_add_split(where, s, False, st, base)}" for s in (split, calib) if s not in splits]
+    missing = [
+        f"split `{s}`: {_how_to_add_split(where, s, False, st, base)}" for s in (split, calib) if s not in splits
+    ]
     if base is None:
         missing.append(
             f"a base model: set it with `norep store set {where} --base-model NAME` "
