@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -239,6 +242,11 @@ def test_reader_refuses_a_flipped_byte(tmp_path):
     raw = bytearray(f.read_bytes())
     raw[-3] ^= 0x10
     f.write_bytes(bytes(raw))
+    # a researcher's own script (a new process) reading the store
+    code = f"from norep.store import Store; Store.open({str(st.path)!r}).logits('base', 'test')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "does not match its checksum" in proc.stderr.splitlines()[-1], proc.stderr
+    check._VERIFIED.clear()  # as in a new process
     with pytest.raises(StoreError, match=r"logits of 'test'.*does not match its checksum.*norep store verify"):
         Store.open(st.path).logits("base", "test")
     with pytest.raises(StoreError, match="does not match its checksum"):
@@ -250,6 +258,7 @@ def test_reader_refuses_a_flipped_byte(tmp_path):
     raw = bytearray(lab.read_bytes())
     raw[-1] ^= 0x01
     lab.write_bytes(bytes(raw))
+    check._VERIFIED.clear()
     with pytest.raises(StoreError, match="labels of split 'calib'.*does not match its checksum"):
         Store.open(st.path).labels("calib")
 
@@ -265,7 +274,9 @@ def test_reader_hashes_a_file_once_per_process(tmp_path, monkeypatch):
     Store.open(st.path).logits("base", "test")
     assert len(calls) == 1
     f = calls[0]
-    f.write_bytes(f.read_bytes())  # rewritten in place (same bytes): new times, so checked again
+    f.write_bytes(f.read_bytes())  # rewritten in place (same bytes) a second later: checked again
+    s = os.stat(f)
+    os.utime(f, ns=(s.st_atime_ns, s.st_mtime_ns + 1_000_000_000))
     st.logits("base", "test")
     assert len(calls) == 2
     check._VERIFIED.clear()
