@@ -426,6 +426,14 @@ def test_store_set_class_groups(tmp_path, capsys):
     (tmp_path / "g.json").write_text("{nope")
     rc, _, err = _cli(["store", "set", st.path, "--class-groups", tmp_path / "g.json"], capsys)
     assert rc == 1 and "not a JSON file" in _one_line(err)
+    for argv, match in [
+        (["--band", "0.9", "0.5"], "needs 0 <= LO < HI <= 1"),
+        (["--band", "74", "78"], "fractions, not percent"),
+        (["--base-model", "nosuch"], "is not in store"),
+        (["--base-model", "base", "--class-groups", tmp_path / "nofile.json"], "nofile.json"),
+    ]:
+        rc, _, err = _cli(["store", "set", st.path, *argv], capsys)
+        assert rc == 1 and match in _one_line(err), argv
     assert _snapshot(st.path) == before
 
 
@@ -499,3 +507,9 @@ def test_extract_refuses_bad_settings_before_any_work(tmp_path, capsys):
         rc, _, err = _cli(argv, capsys)
         assert rc == 1 and match in _one_line(err), (extra, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_extras_must_be_json(tmp_path):
+    with pytest.raises(StoreError, match="must be JSON values"):
+        Store.create(tmp_path / "s", dataset="t", class_names=["a", "b"], splits={"t": [0, 1]}, info={"x": object()})
+    assert not (tmp_path / "s").exists()

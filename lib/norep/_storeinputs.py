@@ -104,7 +104,7 @@ def check_extras(extras: dict, n_classes: int) -> dict:
     try:
         canonical_sha(extras)
     except (TypeError, ValueError) as exc:
-        raise StoreError(f"store extras must be JSON values without NaN or infinity: {exc}") from None
+        raise StoreError(f"store extras must be JSON values (numbers, strings, lists, mappings): {exc}") from None
     return extras
 
 

@@ -199,8 +199,8 @@ class Store(_Creation, _Writing, _Integrity):
         ``class_groups={"nature": [0, 1], "anthropogenic": [2, 3]}``).
 
         The known extras are checked first (a band of fractions, class groups of at least two
-        disjoint, non-empty groups of class ids of this store; values JSON without NaN); nothing is
-        written (and no lock taken) when every value is already set.
+        disjoint, non-empty groups of class ids of this store; JSON values, NaN stored as null); nothing
+        is written (and no lock taken) when every value is already set.
         """
         reserved = _RESERVED_INFO & set(extras)
         if reserved:
