@@ -107,7 +107,7 @@ def test_claims_command_on_replicates(tmp_path, capsys):
     assert rows["C1"].startswith("| C1 | reproduced") and "not reproduced" in rows["C1"]
     assert rows["C1"].endswith("| 1 of 2 |")
     assert md.read_text().strip() == out.strip()
-    assert main(["claims", paths[0], "--ids", "C11"]) == 2
+    assert main(["claims", paths[0], "--ids", "C11"]) == 1
     assert "unknown claim id(s) C11" in capsys.readouterr().err
 
 

@@ -513,3 +513,31 @@ def test_extras_must_be_json(tmp_path):
     with pytest.raises(StoreError, match="must be JSON values"):
         Store.create(tmp_path / "s", dataset="t", class_names=["a", "b"], splits={"t": [0, 1]}, info={"x": object()})
     assert not (tmp_path / "s").exists()
+
+
+def test_concurrent_first_imports_into_one_new_store_all_land(tmp_path):
+    np.save(tmp_path / "y.npy", _labels(20, 0))
+    (tmp_path / "names.txt").write_text("a\nb\nc\nd\n")
+    procs = []
+    for i in range(4):
+        np.save(tmp_path / f"l{i}.npy", _logits(20, i))
+        argv = _imp(
+            tmp_path / "s",
+            "--split",
+            "test",
+            "--labels",
+            tmp_path / "y.npy",
+            "--class-names",
+            tmp_path / "names.txt",
+            "--logits",
+            tmp_path / f"l{i}.npy",
+            name=f"m{i}",
+        )
+        cmd = [sys.executable, "-m", "norep.cli", *map(str, argv)]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    st = Store.open(tmp_path / "s")
+    assert sorted(st.model_names()) == ["m0", "m1", "m2", "m3"] and st.verify()["models"] == 4
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"norep: unknown claim id(s) {', '.join(unknown)}; known: {', '.join(claims.CLAIMS)}", file=sys.stderr
             )
-            return 2
+            return 1
     results = {}
     for path in args.stores:
         print(f"claims on {path} ...", file=sys.stderr, flush=True)
