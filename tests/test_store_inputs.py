@@ -541,3 +541,14 @@ def test_concurrent_first_imports_into_one_new_store_all_land(tmp_path):
     st = Store.open(tmp_path / "s")
     assert sorted(st.model_names()) == ["m0", "m1", "m2", "m3"] and st.verify()["models"] == 4
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_claims_refuses_bad_options(tmp_path, capsys):
+    st = _store(tmp_path / "s")
+    for argv, match in [
+        (["--resamples", "0"], "--resamples must be at least 1"),
+        (["--ids", ","], "names no claim"),
+        (["--ids", "C0"], "unknown claim id(s) C0"),
+    ]:
+        rc, _, err = _cli(["claims", st.path, *argv], capsys)
+        assert rc == 1 and match in _one_line(err), argv

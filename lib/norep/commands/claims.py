@@ -33,9 +33,15 @@ def run(args: argparse.Namespace) -> int:
 
     from norep import claims
 
+    if args.resamples < 1:
+        print(f"norep: --resamples must be at least 1 (default 1000), got {args.resamples}", file=sys.stderr)
+        return 1
     ids = None
-    if args.ids:
+    if args.ids is not None:
         ids = [c.strip().upper() for c in args.ids.split(",") if c.strip()]
+        if not ids:
+            print(f"norep: --ids {args.ids!r} names no claim; give e.g. --ids C1,C5", file=sys.stderr)
+            return 1
         unknown = [c for c in ids if c not in claims.CLAIMS]
         if unknown:
             print(
