@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
             return 1
     results = {}
     for path in args.stores:
-        print(f"claims on {path} ...", file=sys.stderr, flush=True)
         study = claims.open_study(path)
+        print(f"claims on {path} ...", file=sys.stderr, flush=True)
         results[str(path)] = [r.record() for r in claims.run_claims(study, ids, n_boot=args.resamples, seed=args.seed)]
     lines = claims.replicate_table(results)
     lines += _untestable_reasons(results)
