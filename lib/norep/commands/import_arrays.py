@@ -11,7 +11,11 @@ and/or embeddings (N, D) for any split, as .npy or .npz (an .npz holding one arr
 named 'logits' / 'embeddings' / after the split). The store checks shapes against its labels and
 class count. Importing into an existing model merges: every array and metadata field it has is
 kept (after checking its checksum), the same category and method are required, and an array it
-already has is replaced only with --overwrite (which also allows a new category or method).
+already has is replaced only with --overwrite (which also allows a new category or method); the
+same array again changes nothing, so re-running an import script is safe. Probabilities are refused
+as logits: pass --probabilities to store their logarithm. Everything is checked before anything is
+written: a refused import leaves the store as it was, and a new store or split appears only
+together with the arrays of its first import.
 
 --labels (an .npy of the split's class ids or multi-hot rows) creates the store if absent
 (with --class-names, a text file, one name a line), or adds --split to an existing store.
