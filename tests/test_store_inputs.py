@@ -83,6 +83,8 @@ BAD_CREATE = [
     ({"dataset": ""}, "dataset must be a non-empty name"),
     ({"splits": {"test": np.array([0, 1, 9])}}, "labels out of range"),
     ({"splits": {"test": np.array([0.0, np.nan])}}, "integer class ids"),
+    ({"splits": {"test": np.array([[0], [1], [1]])}}, r"give class ids as a 1-D array"),
+    ({"splits": {"test": np.array([[0, 2], [1, 3]])}}, r"must be 0/1; give class ids as a 1-D array"),
     ({"info": {"class_groups": {"g": [0, 1]}}}, "at least two groups"),
     ({"info": {"class_groups": {"g": [0, 1], "h": [1, 2]}}}, "in groups 'g' and 'h'"),
     ({"info": {"class_groups": {"g": [0], "h": [7]}}}, "outside 0..3"),
