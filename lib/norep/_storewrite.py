@@ -163,6 +163,10 @@ class _Writing:
             entry = self._entry(name)
             old = self._load_meta(name, entry)
             plan = (dict(entry), self._identical(name, old, entry, arrays, overwrite))
+            if set(arrays) <= plan[1] and not self._pending:  # perhaps nothing to do: then take no lock
+                merged, carried = self._merge(name, old, entry, dict(meta), {}, overwrite)
+                if _same_meta(self._complete_meta(name, merged, {}, old, carried), old):
+                    return dict(old)
 
         with self._model_lock(name):
             self._refresh()
