@@ -48,6 +48,13 @@ def _store(path) -> Store:
     return Store.open(path)
 
 
+def _unlocked(st: Store) -> Store:
+    """``st`` without lock files (as a copied store may be), so that a snapshot also sees new ones."""
+    shutil.rmtree(st.path / ".locks", ignore_errors=True)
+    (st.path / ".lock").unlink(missing_ok=True)
+    return st
+
+
 def _snapshot(root) -> dict | None:
     """Every file below ``root`` (lock files included) with its SHA-256, and every directory; None if absent."""
     if not root.exists():
@@ -161,7 +168,7 @@ BAD_MODEL = [
 
 @pytest.mark.parametrize(("change", "match"), BAD_MODEL, ids=[m for _, m in BAD_MODEL])
 def test_add_model_refuses_and_leaves_the_store_as_it_was(tmp_path, change, match):
-    st = _store(tmp_path / "s")
+    st = _unlocked(_store(tmp_path / "s"))
     before = _snapshot(st.path)
     kw = {"name": "new", "meta": _meta(), **change}
     with pytest.raises(StoreError, match=match):
@@ -189,7 +196,7 @@ def test_add_model_with_a_new_split_is_one_step(tmp_path):
 
 
 def test_add_split_refuses_and_leaves_the_store_as_it_was(tmp_path):
-    st = _store(tmp_path / "s")
+    st = _unlocked(_store(tmp_path / "s"))
     before = _snapshot(st.path)
     for split, labels, match in [
         ("e", np.array([], dtype=np.int64), "no examples"),
@@ -200,6 +207,8 @@ def test_add_split_refuses_and_leaves_the_store_as_it_was(tmp_path):
     ]:
         with pytest.raises(StoreError, match=match):
             st.add_split(split, labels, class_names=["x", "q", "z"] if split == "down" else None)
+    with pytest.raises(StoreError, match="out of range"):  # through open_or_create: no lock taken either
+        Store.open_or_create(st.path, dataset="toy", class_names=list("abcd"), splits={"e": np.array([0, 9])})
     assert _snapshot(st.path) == before
 
 
@@ -216,7 +225,7 @@ def test_add_split_refuses_and_leaves_the_store_as_it_was(tmp_path):
     ],
 )
 def test_update_info_refuses_and_leaves_the_store_as_it_was(tmp_path, extras, match):
-    st = _store(tmp_path / "s")
+    st = _unlocked(_store(tmp_path / "s"))
     before = _snapshot(st.path)
     with pytest.raises(StoreError, match=match):
         st.update_info(**extras)
@@ -324,7 +333,7 @@ def test_failed_first_import_creates_nothing_and_the_retry_works(tmp_path, capsy
 
 
 def test_failed_import_into_a_store_changes_nothing(tmp_path, capsys):
-    st = _store(tmp_path / "s")
+    st = _unlocked(_store(tmp_path / "s"))
     np.save(tmp_path / "y.npy", _labels(12, 3))
     np.save(tmp_path / "l11.npy", _logits(11, 0))
     np.save(tmp_path / "l12.npy", _logits(12, 0))
@@ -411,7 +420,7 @@ def test_store_info_suggests_commands_that_work(tmp_path, capsys, monkeypatch):
 
 
 def test_store_set_class_groups(tmp_path, capsys):
-    st = _store(tmp_path / "s")
+    st = _unlocked(_store(tmp_path / "s"))
     (tmp_path / "g.json").write_text(json.dumps({"nature": ["a", 1], "made": [2, "d"]}))
     rc, out, err = _cli(["store", "set", st.path, "--class-groups", tmp_path / "g.json"], capsys)
     assert rc == 0, err

@@ -191,7 +191,7 @@ class _Creation:
         splits = create_kwargs.get("splits", {})
         if (path / _STORE_FILE).exists():
             st = cls.open(path)
-            if all(st._has_same_split(s, y, names.get(s)) for s, y in splits.items()):
+            if all([st._has_same_split(s, y, names.get(s)) for s, y in splits.items()]):
                 return st
         else:  # check the arguments before anything is created
             _build_record(
@@ -216,9 +216,11 @@ class _Creation:
             return st
 
     def _has_same_split(self, split: str, labels: Any, names: list[str] | None = None) -> bool:
+        """True if the store holds ``split`` with these labels, False if it lacks it (the labels are
+        checked either way); raise if it holds it with others."""
+        rec, arr = _split_record(split, labels, len(self.class_names), names)
         if split not in self._info["splits"]:
             return False
-        rec, arr = _split_record(split, labels, len(self.class_names), names)
         self._check_same_split(split, rec, arr)
         return True
 

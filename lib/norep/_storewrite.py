@@ -163,6 +163,12 @@ class _Writing:
             entry = self._entry(name)
             old = self._load_meta(name, entry)
             plan = (dict(entry), self._identical(name, old, entry, arrays, overwrite))
+            dims = {
+                r["shape"][1] for f, r in old["files"].items() if f.startswith("embeddings.") and f[:-4] not in arrays
+            }
+            dims |= {a.shape[1] for k, a in arrays.items() if k.startswith("embeddings.")}
+            if len(dims) > 1:
+                raise StoreError(f"model {name!r}: embeddings have different widths across splits: {sorted(dims)}")
             if set(arrays) <= plan[1] and not self._pending:  # perhaps nothing to do: then take no lock
                 merged, carried = self._merge(name, old, entry, dict(meta), {}, overwrite)
                 if _same_meta(self._complete_meta(name, merged, {}, old, carried), old):
