@@ -427,6 +427,8 @@ def _open_store(cfg: ExtractConfig, ds, single, n_out: int):
             raise ExtractionError(
                 f"{cfg.model_name} ({cfg.head} head) scores {n_out} classes but {cfg.data} has {len(class_names)}"
             )
+    if (cfg.store / "store.json").exists():  # contradictions with the store refused before a split is added
+        _check_store_classes(cfg, Store.open(cfg.store), class_names, single, n_out, info)
     try:
         st = Store.open_or_create(
             cfg.store,
@@ -438,6 +440,12 @@ def _open_store(cfg: ExtractConfig, ds, single, n_out: int):
         )
     except ValueError as exc:
         raise ExtractionError(f"store {cfg.store}: {exc}") from None
+    _check_store_classes(cfg, st, class_names, single, n_out, info)
+    return st
+
+
+def _check_store_classes(cfg: ExtractConfig, st, class_names: list[str], single, n_out: int, info: dict) -> None:
+    """Refuse data whose class names, or a model whose class count, contradict the store ``st``."""
     if single and st.class_names != class_names and len(st.class_names) == n_out and not info:
         raise ExtractionError(
             f"store {cfg.store} has other class names than {cfg.data} ({st.class_names[:3]}... vs {class_names[:3]}...)"
@@ -446,7 +454,6 @@ def _open_store(cfg: ExtractConfig, ds, single, n_out: int):
         raise ExtractionError(
             f"store {cfg.store} has {len(st.class_names)} classes but {cfg.model_name} ({cfg.head} head) scores {n_out}"
         )
-    return st
 
 
 def _fingerprint_inputs(cfg: ExtractConfig, model_desc: dict, train_ds) -> dict[str, Any]:
