@@ -554,3 +554,25 @@ def test_hf_without_transformers_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers -> ImportError
     with pytest.raises(UnknownModelError, match="pip install transformers"):
         load("hf:kakaobrain/align-base")
+
+
+def test_extract_into_a_store_with_other_classes_changes_nothing(tmp_path, capsys):
+    """A store whose classes contradict the data or the model is refused before a split is added."""
+    import hashlib
+
+    data = _folder(tmp_path / "data", classes=("a", "b", "c"), per_class=1)
+    st = Store.create(tmp_path / "S", dataset="d", class_names=["x", "y", "z"], splits={"calib": np.array([0, 1, 2])})
+    (st.path / ".lock").unlink(missing_ok=True)
+
+    def snap():
+        return {
+            p.relative_to(st.path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+            for p in sorted(st.path.rglob("*"))
+        }
+
+    before = snap()
+    argv = ["extract", "--model", "timm:resnet18", "--data", f"imagefolder:{data}", "--store", str(st.path)]
+    assert main([*argv, "--device", "cpu", "--random-init", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has 3 classes but timm:resnet18" in err[0], err
+    assert snap() == before and Store.open(st.path).splits() == ["calib"]

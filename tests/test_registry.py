@@ -174,4 +174,4 @@ def test_zoo_list_store(tmp_path, capsys):
     assert "m1" in capsys.readouterr().out
     assert main(["zoo", "list", str(tmp_path / "nope")]) == 1
     assert capsys.readouterr().err.startswith("norep: ")
-    assert main(["zoo", "list"]) == 2
+    assert main(["zoo", "list"]) == 1

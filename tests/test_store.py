@@ -142,7 +142,7 @@ def test_bad_embeddings_and_splits(store):
 def test_bad_meta(store):
     x = {"test": np.zeros((40, 4))}
     with pytest.raises(ValueError, match=r"meta\['category'\] must be one of REINIT, HPARAM, ARCH, FWORK, DATASET"):
-        store.add_model("m", logits=x, meta={"category": "Arch", "method": "x"})
+        store.add_model("m", logits=x, meta={"category": "Architecture", "method": "x"})
     with pytest.raises(ValueError, match=r"meta\['method'\]"):
         store.add_model("m", logits=x, meta={"category": "ARCH"})
     with pytest.raises(ValueError, match="temperature must be a positive"):
@@ -213,7 +213,7 @@ def test_open_missing_store(tmp_path):
 def test_verify_detects_corruption(store):
     rng = np.random.default_rng(0)
     store.add_model("m", logits={"test": rng.normal(size=(40, 4))}, meta=_meta())
-    assert store.verify() == {"models": 1, "arrays": 1, "leftovers": [], "notes": []}
+    assert store.verify() == {"models": 1, "arrays": 1, "leftovers": [], "superseded": [], "notes": []}
     f = next((store.path / "models").glob("m/v*/logits.test.npy"))
     raw = bytearray(f.read_bytes())
     raw[-3] ^= 0xFF

@@ -222,9 +222,13 @@ def test_merge_keeps_arrays_and_metadata(tmp_path, capsys):
     assert st.has_logits("m", "test") and st.has_embeddings("m", "test")
     assert meta["data"] == "IN" and meta["head"] == "trained"
     assert meta["accuracy"]["test"] == pytest.approx(np.mean(np.eye(N_TEST, 4).argmax(1) == st.labels("test")))
-    # the same array again without --overwrite: refused, nothing changed
-    rc, _, err = _cli([*base, "--logits", tmp_path / "l.npy"], capsys)
-    assert rc == 1 and "already has logits.test.npy" in _one_line(err) and "--overwrite" in err
+    # the same import again: a no-op; other values without --overwrite: refused, nothing changed
+    before = (st.path / "store.json").read_bytes()
+    rc, out, _ = _cli([*base, "--logits", tmp_path / "l.npy", "--data", "IN", "--head", "trained"], capsys)
+    assert rc == 0 and "nothing changed" in out and (st.path / "store.json").read_bytes() == before
+    np.save(tmp_path / "l2.npy", np.eye(N_TEST, 4)[::-1])
+    rc, _, err = _cli([*base, "--logits", tmp_path / "l2.npy"], capsys)
+    assert rc == 1 and "already has logits.test.npy with other values" in _one_line(err) and "--overwrite" in err
     assert Store.open(st.path).meta("m") == meta
 
 
@@ -519,6 +523,7 @@ def test_simulated_enospc_says_so_and_leaves_nothing(filled, monkeypatch, capsys
         filled.add_model("m", logits={"calib": np.eye(N_CALIB, 4)}, meta=_meta(), overwrite=True, merge=True)
     calls["n"] = 0
     np.save(filled.path.parent / "y.npy", np.zeros(7, dtype=np.int64))
+    np.save(filled.path.parent / "e.npy", np.ones((7, 3)))
     monkeypatch.setattr(io_, "_write_all", full)
     rc, _, err = _cli(
         [
@@ -536,7 +541,7 @@ def test_simulated_enospc_says_so_and_leaves_nothing(filled, monkeypatch, capsys
             "--labels",
             filled.path.parent / "y.npy",
             "--embeddings",
-            filled.path.parent / "y.npy",
+            filled.path.parent / "e.npy",
         ],
         capsys,
     )
@@ -598,7 +603,13 @@ def test_real_full_filesystem(tiny_fs, capsys):
     )
     assert rc == 1 and "no space left on device" in _one_line(err)
     st = Store.open(st.path)
-    assert st.model_names() == ["m"] and st.verify() == {"models": 1, "arrays": 1, "leftovers": [], "notes": []}
+    assert st.model_names() == ["m"] and st.verify() == {
+        "models": 1,
+        "arrays": 1,
+        "leftovers": [],
+        "superseded": [],
+        "notes": [],
+    }
     np.testing.assert_array_equal(st.logits("m", "test"), np.eye(N_TEST, 4))
     leftovers = [p for p in tiny_fs.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".labels")]
     assert leftovers == []

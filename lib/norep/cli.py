@@ -35,10 +35,22 @@ GROUP_HELP = {
 }
 
 
+class _UsageError(Exception):
+    """A command line that does not parse; :func:`main` prints it as one line and returns 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``norep: ...`` line (exit 1), naming ``--help``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        where = self.prog.partition(" ")[2]
+        raise _UsageError(f"{where + ': ' if where else ''}{message}; `{self.prog} --help` lists the options")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from norep import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="norep",
         description=(
             "Companion to 'No One Representation to Rule Them All' (Gontijo-Lopes, Dauphin, "
@@ -84,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except BrokenPipeError:
         return _broken_pipe()
+    except _UsageError as exc:
+        return _one_line_error(exc)
     module = getattr(args, "_module", None)
     if module is None:
         group_parser = getattr(args, "_group_parser", None)

@@ -33,21 +33,28 @@ def run(args: argparse.Namespace) -> int:
 
     from norep import claims
 
+    if args.resamples < 1:
+        print(f"norep: --resamples must be at least 1 (default 1000), got {args.resamples}", file=sys.stderr)
+        return 1
     ids = None
-    if args.ids:
+    if args.ids is not None:
         ids = [c.strip().upper() for c in args.ids.split(",") if c.strip()]
+        if not ids:
+            print(f"norep: --ids {args.ids!r} names no claim; give e.g. --ids C1,C5", file=sys.stderr)
+            return 1
         unknown = [c for c in ids if c not in claims.CLAIMS]
         if unknown:
             print(
                 f"norep: unknown claim id(s) {', '.join(unknown)}; known: {', '.join(claims.CLAIMS)}", file=sys.stderr
             )
-            return 2
+            return 1
     results = {}
     for path in args.stores:
-        print(f"claims on {path} ...", file=sys.stderr, flush=True)
         study = claims.open_study(path)
+        print(f"claims on {path} ...", file=sys.stderr, flush=True)
         results[str(path)] = [r.record() for r in claims.run_claims(study, ids, n_boot=args.resamples, seed=args.seed)]
     lines = claims.replicate_table(results)
+    lines += _untestable_reasons(results)
     print("\n".join(lines))
     if args.markdown:
         with open(args.markdown, "w") as fh:
@@ -56,3 +63,15 @@ def run(args: argparse.Namespace) -> int:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
     return 0
+
+
+def _untestable_reasons(results: dict[str, list[dict]]) -> list[str]:
+    """One line per *not testable* verdict, saying why (and on which store, with several)."""
+    lines = []
+    for path, records in results.items():
+        for r in records:
+            if r["status"] == "not testable":
+                where = f" on {path}" if len(results) > 1 else ""
+                why = " ".join(str(r.get("reason") or r.get("sentence") or "no reason recorded").split())
+                lines.append(f"- {r['id']} not testable{where}: {why}")
+    return [""] + lines if lines else []

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         params = parse_parameters(args.parameters)
         if "store" in params:
             raise ValueError("set the store with --store, not -p store=...")
+        _check_base_model(args.store, params)
         runs = run_notebooks(
             args.store,
             out=args.out,
@@ -86,12 +87,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    except NotebookError as exc:
-        print(f"norep: {exc}", file=sys.stderr)
+    except (NotebookError, ValueError, FileNotFoundError) as exc:
+        print(f"norep: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"norep: {exc}", file=sys.stderr)
-        return 2
     if not args.quiet:
         executed = sum(not r.cached for r in runs)
         print(
@@ -99,3 +97,23 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _check_base_model(store: str, params: dict) -> None:
+    """Refuse a store whose base model (the one every chapter compares with) is unset or absent."""
+    from norep.store import Store
+
+    st = Store.open(store)
+    base = params.get("base_model") or st.base_model
+    names = st.model_names()
+    models = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "") if names else "none yet"
+    if base is None:
+        raise ValueError(
+            f"store {store} has no base model, which every chapter compares with; set it with "
+            f"`norep store set {store} --base-model NAME` (models: {models})"
+        )
+    if base not in st:
+        raise ValueError(
+            f"the base model {base!r} is not in store {store}; set another with "
+            f"`norep store set {store} --base-model NAME` or -p base_model=NAME (models: {models})"
+        )

@@ -10,8 +10,9 @@ DESCRIPTION = """\
 Check a prediction store: store.json (schema, its checksum, the manifest of models), every split's
 labels, every model's meta.json (present, matching the checksum in the manifest, schema) and every
 array (present, header, shape, dtype, SHA-256), and each model's recorded accuracies against its
-logits. Prints one line per problem and exits 1 when there is any; leftovers of interrupted writes
-are listed as a note (remove them with `norep store clean`).
+logits. Prints one line per problem and exits 1 when there is any. Previous versions of rewritten
+models (kept for readers that opened the store before) and leftovers of interrupted writes are
+listed as harmless notes (remove them with `norep store clean`).
 """
 
 
@@ -35,10 +36,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"ok: {report['models']} models, {report['arrays']} arrays verified")
     for note in report.get("notes", []):
         print(f"note: {note}")
-    if report["leftovers"]:
+    old = report.get("superseded", [])
+    if old:
         print(
-            f"note: {len(report['leftovers'])} leftover(s) of interrupted or superseded writes, not part of "
-            f"the store (`norep store clean {args.store}` removes them): {', '.join(report['leftovers'][:5])}"
-            + (" ..." if len(report["leftovers"]) > 5 else "")
+            f"note: {len(old)} previous version(s) of rewritten models, kept for readers that opened the "
+            f"store before the rewrite: normal and harmless (`norep store clean {args.store}` removes them)"
+        )
+    rest = [r for r in report["leftovers"] if r not in old]
+    if rest:
+        print(
+            f"note: {len(rest)} leftover(s) of interrupted writes, not part of the store and harmless "
+            f"(`norep store clean {args.store}` removes them): {', '.join(rest[:5])}"
+            + (" ..." if len(rest) > 5 else "")
         )
     return 0

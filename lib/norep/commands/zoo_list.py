@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.paper == bool(args.store):
         print("norep: give a STORE to list, or --paper for the paper's registry", file=sys.stderr)
-        return 2
+        return 1
     if args.paper:
         from norep.zoo.registry import paper_registry
 

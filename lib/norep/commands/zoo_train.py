@@ -114,7 +114,7 @@ def choose_omp_wait(threads: int) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         print("norep: --threads must be at least 1", file=sys.stderr)
-        return 2
+        return 1
     omp = choose_omp_wait(args.threads)
     from norep.data import DataNotFoundError
     from norep.zoo._train import keep_freed_memory

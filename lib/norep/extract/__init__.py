@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from norep.extract._chunks import ExtractionError, _EmbeddingsOnly, _run_chunks
+from norep.store._schema import _check_name
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 HEADS = ("trained", "zero-shot", "l-bfgs", "class-mapping")
@@ -248,6 +249,18 @@ class ExtractConfig:
             raise ExtractionError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
         if self.batch_size < 1:
             raise ExtractionError("batch size must be at least 1")
+        if self.workers < 0:
+            raise ExtractionError(f"--workers must be 0 or more, got {self.workers}")
+        if self.train_per_class < 1:
+            raise ExtractionError(f"--train-per-class must be at least 1, got {self.train_per_class}")
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ExtractionError(f"--chunk-size must be a positive multiple of the batch size, got {self.chunk_size}")
+        if self.store.exists() and not self.store.is_dir():
+            raise ExtractionError(f"--store {self.store} is a file; give a store directory (created when absent)")
+        try:
+            _check_name(self.name)
+        except ValueError as exc:
+            raise ExtractionError(f"--name: {exc}") from None
         self.chunk_size = self.chunk_size or 16 * self.batch_size
         if self.chunk_size % self.batch_size:
             raise ExtractionError(
@@ -264,10 +277,12 @@ class ExtractConfig:
                 raise ExtractionError(
                     f"unknown template set {self.template_set!r}; use {', '.join(zeroshot.TEMPLATE_SETS)}"
                 )
-        self.category = self.category or (entry["category"] if entry else "ARCH")
+        self.category = (self.category or (entry["category"] if entry else "ARCH")).strip().upper()
         if self.category not in CATEGORIES:
             raise ExtractionError(f"category {self.category!r} must be one of {', '.join(CATEGORIES)}")
         self.method = self.method or (entry["method"] if entry else f"{self.model_name} ({self.head} head)")
+        if not self.method.strip():
+            raise ExtractionError("--method must describe the training method (e.g. 'Sup. / IN')")
         return self
 
     def chunk_kwargs(self) -> dict[str, Any]:
@@ -424,6 +439,8 @@ def _open_store(cfg: ExtractConfig, ds, single, n_out: int):
             raise ExtractionError(
                 f"{cfg.model_name} ({cfg.head} head) scores {n_out} classes but {cfg.data} has {len(class_names)}"
             )
+    if (cfg.store / "store.json").exists():  # contradictions with the store refused before a split is added
+        _check_store_classes(cfg, Store.open(cfg.store), class_names, single, n_out, info)
     try:
         st = Store.open_or_create(
             cfg.store,
@@ -435,6 +452,12 @@ def _open_store(cfg: ExtractConfig, ds, single, n_out: int):
         )
     except ValueError as exc:
         raise ExtractionError(f"store {cfg.store}: {exc}") from None
+    _check_store_classes(cfg, st, class_names, single, n_out, info)
+    return st
+
+
+def _check_store_classes(cfg: ExtractConfig, st, class_names: list[str], single, n_out: int, info: dict) -> None:
+    """Refuse data whose class names, or a model whose class count, contradict the store ``st``."""
     if single and st.class_names != class_names and len(st.class_names) == n_out and not info:
         raise ExtractionError(
             f"store {cfg.store} has other class names than {cfg.data} ({st.class_names[:3]}... vs {class_names[:3]}...)"
@@ -443,7 +466,6 @@ def _open_store(cfg: ExtractConfig, ds, single, n_out: int):
         raise ExtractionError(
             f"store {cfg.store} has {len(st.class_names)} classes but {cfg.model_name} ({cfg.head} head) scores {n_out}"
         )
-    return st
 
 
 def _fingerprint_inputs(cfg: ExtractConfig, model_desc: dict, train_ds) -> dict[str, Any]:

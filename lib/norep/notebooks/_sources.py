@@ -142,13 +142,26 @@ def declared_parameters(source: str | os.PathLike) -> dict[str, str]:
     return found
 
 
-def _how_to_add_split(store: str, split: str, multilabel: bool) -> str:
+def _how_to_add_split(store: str, split: str, multilabel: bool, st=None, base: str | None = None) -> str:
+    import shlex
+
     labels = "multi-hot rows (N, K) of 0/1" if multilabel else "class ids (N,)"
     extra = " --class-names attributes.txt" if multilabel else ""
+    model = "--name MODEL --category CAT --method METHOD"
+    if st is not None and base is not None and base in st:
+        meta = st.meta(base)
+        model = f"--name {shlex.quote(base)} --category {meta['category']} --method {shlex.quote(meta['method'])}"
+    arrays = f"--embeddings {split}_embeddings.npy"
+    if not multilabel:
+        arrays = f"--logits {split}_logits.npy " + arrays
+    what = (
+        f"{split}_labels.npy: {labels}"
+        + ("; attributes.txt: one label name a line" if multilabel else "")
+        + f"; the arrays: one row per example{'; multi-label splits take embeddings only' if multilabel else ''}"
+    )
     return (
-        f"add it with `norep import --store {store} --split {split} --labels {split}_labels.npy{extra} "
-        f"--name MODEL --category CAT --method METHOD --logits ... --embeddings ...` ({split}_labels.npy: "
-        f"{labels})"
+        f"add it with `norep import --store {shlex.quote(store)} --split {split} --labels {split}_labels.npy{extra} "
+        f"{model} {arrays}` ({what})"
     )
 
 
@@ -188,8 +201,10 @@ def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[
     where = str(p.get("store") or st.path)
     split, calib = p.get("split", "test"), p.get("calib_split", "calib")
     splits = st.splits()
-    missing = [f"split `{s}`: {_how_to_add_split(where, s, False)}" for s in (split, calib) if s not in splits]
     base = p.get("base_model") or st.base_model
+    missing = [
+        f"split `{s}`: {_how_to_add_split(where, s, False, st, base)}" for s in (split, calib) if s not in splits
+    ]
     if base is None:
         missing.append(
             f"a base model: set it with `norep store set {where} --base-model NAME` "
@@ -209,12 +224,18 @@ def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[
         emb_on = [split, calib]
     elif name.startswith("06"):
         down = list(p.get("down_splits") or ["down_train", "down_val", "down_test"])
-        missing += [f"split `{s}` (multi-label): {_how_to_add_split(where, s, True)}" for s in down if s not in splits]
+        missing += [
+            f"split `{s}` (multi-label): {_how_to_add_split(where, s, True, st, base)}" for s in down if s not in splits
+        ]
         emb_on = [s for s in down if s in splits]
     if base is not None and base in st:
+        import shlex
+
+        meta = st.meta(base)
+        who = f"--name {shlex.quote(base)} --category {meta['category']} --method {shlex.quote(meta['method'])}"
         missing += [
             f"embeddings of the base model `{base}` on split `{s}` (add them with `norep import "
-            f"--store {where} --name {base} --split {s} --embeddings FILE.npy` and its category and method)"
+            f"--store {shlex.quote(where)} {who} --split {s} --embeddings {s}_embeddings.npy`, one row per example)"
             for s in emb_on
             if s in splits and not st.has_embeddings(base, s)
         ]

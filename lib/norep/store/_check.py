@@ -19,7 +19,39 @@ from pathlib import Path
 import numpy as np
 
 from norep.store._io import StoreError, file_lock, load_npy, sha256_file, write_json_atomic
-from norep.store._schema import _MODEL_META, _STORE_FILE, _argmax_rows, _home_name
+from norep.store._schema import _MODEL_META, _STORE_FILE, _VERSION_RE, _argmax_rows, _home_name
+
+_VERIFIED: dict[str, tuple] = {}
+"""Files whose SHA-256 this process has checked: real path -> (size, mtime, ctime, inode, sha256)."""
+
+
+def _stat_key(path: Path, sha: str) -> tuple[str, tuple]:
+    s = os.stat(path)
+    return os.path.realpath(path), (s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, sha)
+
+
+def check_once(path: Path, sha: str, what: str) -> None:
+    """Check ``path`` against its recorded SHA-256 ``sha`` unless this process already did so for the
+    file as it is now (same size, modification and change times, inode); raise :class:`StoreError` on a
+    mismatch. A file rewritten or edited in place gets new times, so it is checked again."""
+    try:
+        real, key = _stat_key(path, sha)
+    except OSError as exc:
+        raise StoreError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    if _VERIFIED.get(real) == key:
+        return
+    if sha256_file(path) != sha:
+        raise StoreError(
+            f"{what}: {path} does not match its checksum (corrupted or changed since it was written); "
+            "`norep store verify` lists the damage: re-import or re-extract it (verify=False reads it anyway)"
+        )
+    _VERIFIED[real] = key
+
+
+def _mark_verified(path: Path, sha: str) -> None:
+    with contextlib.suppress(OSError):
+        real, key = _stat_key(path, sha)
+        _VERIFIED[real] = key
 
 
 class VerifyError(StoreError):
@@ -47,7 +79,10 @@ class _Integrity:
         Returns
         -------
         dict
-            ``{"models": n, "arrays": n, "leftovers": [...], "notes": [...]}``.
+            ``{"models": n, "arrays": n, "leftovers": [...], "superseded": [...], "notes": [...]}``:
+            ``leftovers`` lists every file or directory no reader needs (what :meth:`clean` removes);
+            ``superseded``, the part of it that is a model's previous complete version, kept by
+            every write for readers that opened the store before it (normal after a rewrite).
         """
         notes: list[str] = []
         try:
@@ -71,9 +106,16 @@ class _Integrity:
         for name, entry in manifest.items():
             n_arrays += self._verify_model(name, entry, labels, real_root, problems)
         leftovers = self._leftovers(manifest)
+        superseded = [rel for rel in leftovers if _superseded(self.path, rel, manifest)]
         if problems:
             raise VerifyError(self.path, problems)
-        return {"models": len(manifest), "arrays": n_arrays, "leftovers": leftovers, "notes": notes}
+        return {
+            "models": len(manifest),
+            "arrays": n_arrays,
+            "leftovers": leftovers,
+            "superseded": superseded,
+            "notes": notes,
+        }
 
     def _verify_labels(self, real_root: str, problems: list[str]) -> dict[str, np.ndarray]:
         """Check every split's labels; append the problems, return the labels that passed."""
@@ -87,13 +129,15 @@ class _Integrity:
                 problems.append(f"labels of split {split!r}: {p} points outside the store")
                 continue
             try:
-                arr = self.labels(split)
+                arr = self.labels(split, verify=False)
             except StoreError as exc:
                 problems.append(str(exc))
                 continue
             if rec.get("sha256") and sha256_file(p) != rec["sha256"]:
                 problems.append(f"labels of split {split!r}: {p} checksum mismatch (corrupted)")
                 continue
+            if rec.get("sha256"):
+                _mark_verified(p, rec["sha256"])
             labels[split] = arr
             if not rec["multilabel"] and arr.size and int(arr.max()) >= len(self.class_names):
                 problems.append(
@@ -132,6 +176,7 @@ class _Integrity:
             return str(exc)
         if sha256_file(p) != frec["sha256"]:
             return f"model {name!r}: {rel} checksum mismatch (corrupted)"
+        _mark_verified(p, frec["sha256"])
         kind, split, _ = p.name.split(".")
         acc = (meta.get("accuracy") or {}).get(split)
         if kind == "logits" and split in labels and acc is not None:
@@ -225,8 +270,7 @@ class _Integrity:
         for name, entry in sorted(self._manifest().items()):
             mdir = self.path / "models" / entry["dir"]
             paths.append(mdir / _MODEL_META)
-            meta = self._load_meta(name, entry)
-            paths += [mdir / f for f in sorted(meta["files"])]
+            paths += [p for p, _ in self._model_arrays(name, entry)]
         for p in paths:
             try:
                 s = os.stat(p)
@@ -234,6 +278,27 @@ class _Integrity:
             except OSError:
                 h.update(f"{p}\0missing\n".encode())
         return h.hexdigest()
+
+    def _model_arrays(self, name: str, entry: dict) -> list[tuple[Path, str]]:
+        mdir = self.path / "models" / entry["dir"]
+        files = self._load_meta(name, entry)["files"]
+        return [(mdir / f, files[f]["sha256"]) for f in sorted(files)]
+
+    def _mark_all_verified(self, fp: str) -> None:
+        """Record every array of the store (as verified under fingerprint ``fp``) as checked in this process."""
+        files = [
+            (self.path / "splits" / f"{s}.labels.npy", r["sha256"])
+            for s, r in self._info["splits"].items()
+            if r.get("sha256")
+        ]
+        for name, entry in self._manifest().items():
+            files += self._model_arrays(name, entry)
+        keys = []
+        for p, sha in files:
+            with contextlib.suppress(OSError):
+                keys.append(_stat_key(p, sha))
+        if self.fingerprint() == fp:  # nothing changed while the keys were taken
+            _VERIFIED.update(keys)
 
     def verify_cached(self) -> dict:
         """:meth:`verify`, skipped when the store's :meth:`fingerprint` matches the last successful one.
@@ -249,6 +314,7 @@ class _Integrity:
         with contextlib.suppress(OSError, ValueError):
             rec = json.loads(cache.read_text())
             if rec.get("fingerprint") == fp:
+                self._mark_all_verified(fp)
                 return rec["report"]
         report = self.verify()
         if self.fingerprint() == fp:
@@ -259,6 +325,18 @@ class _Integrity:
                     {"path": str(self.path.resolve()), "fingerprint": fp, "report": report, "verified_at": time.time()},
                 )
         return report
+
+
+def _superseded(root: Path, rel: str, manifest: dict) -> bool:
+    """True when leftover ``rel`` is a complete version of a model older than its current one."""
+    parts = rel.split("/")
+    if len(parts) != 3 or parts[0] != "models" or not _VERSION_RE.match(parts[2]):
+        return False
+    current = next((e["dir"] for e in manifest.values() if e["dir"].split("/")[0] == parts[1]), None)
+    if current is None or "/" not in current:
+        return False
+    older = int(parts[2][1:]) < int(current.split("/")[1][1:])
+    return older and (root / rel / _MODEL_META).is_file()
 
 
 def _remove(p: Path) -> None:

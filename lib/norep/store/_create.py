@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from norep.store._inputs import check_class_names, check_extras, names_differ
 from norep.store._io import (
     DIR_MODE,
     StoreError,
@@ -106,11 +107,12 @@ class _Creation:
         if path.is_dir():  # empty, or the leftovers of an interrupted creation: build in place
             _write_store(path, record, arrays)
             return cls(path)
+        made = make_parents(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise write_error(path.parent, exc) from None
-        new = _build_beside(path, record, arrays)
+            new = _build_beside(path, record, arrays)
+        except BaseException:
+            remove_parents(made)
+            raise
         try:
             os.rename(new, path)
             fsync_dir(path.parent)
@@ -118,8 +120,61 @@ class _Creation:
             shutil.rmtree(new, ignore_errors=True)
             if path.is_dir() and (path / _STORE_FILE).exists():
                 raise StoreError(f"{path} was created by another process at the same time; open it") from None
+            remove_parents(made)
             raise write_error(path, exc) from None
         return cls(path)
+
+    @classmethod
+    def create_with_model(cls, path: str | os.PathLike, *, model: Mapping[str, Any], **create_kwargs: Any) -> tuple:
+        """Create a new store holding one model, in one step: nothing appears at ``path`` unless both
+        the store (``create_kwargs`` as :meth:`create` takes them) and the model (``model``, the
+        keyword arguments of :meth:`add_model`) are valid and written.
+
+        The store is built in a hidden directory beside ``path`` and renamed into place. Raises
+        ``FileExistsError`` when ``path`` holds a store by then (created by another process: add the
+        model to it instead) and :class:`StoreError` when it holds anything else.
+
+        Returns
+        -------
+        (Store, dict)
+            The new store and the stored metadata of the model.
+        """
+        path = Path(path)
+        record, arrays = _build_record(
+            create_kwargs.get("dataset"),
+            create_kwargs.get("class_names"),
+            create_kwargs.get("splits"),
+            create_kwargs.get("split_class_names"),
+            create_kwargs.get("info"),
+        )
+        unknown = sorted(set(create_kwargs) - {"dataset", "class_names", "splits", "split_class_names", "info"})
+        if unknown:
+            raise TypeError(f"create_with_model() got unexpected arguments {unknown}")
+        if (path / _STORE_FILE).exists():
+            raise FileExistsError(f"{path} holds a norep store already; add the model to it")
+        if path.exists() and not (path.is_dir() and not any(path.iterdir())):
+            raise StoreError(f"{path} exists and is not a norep store; give a new folder (or an empty one)")
+        made = make_parents(path)
+        new = None
+        try:
+            new = _build_beside(path, record, arrays)
+            meta = cls(new).add_model(**model)
+            try:
+                os.rename(new, path)
+            except OSError as exc:
+                if (path / _STORE_FILE).exists():
+                    raise FileExistsError(
+                        f"{path} was created by another process meanwhile; add the model to it"
+                    ) from None
+                raise write_error(path, exc) from None
+            new = None
+            fsync_dir(path.parent)
+        except BaseException:
+            if new is not None:
+                shutil.rmtree(new, ignore_errors=True)
+            remove_parents(made)
+            raise
+        return cls(path), meta
 
     @classmethod
     def open_or_create(cls: type[_S], path: str | os.PathLike, **create_kwargs: Any) -> _S:
@@ -135,8 +190,16 @@ class _Creation:
         splits = create_kwargs.get("splits", {})
         if (path / _STORE_FILE).exists():
             st = cls.open(path)
-            if all(st._has_same_split(s, y) for s, y in splits.items()):
+            if all([st._has_same_split(s, y, names.get(s)) for s, y in splits.items()]):
                 return st
+        else:  # check the arguments before anything is created
+            _build_record(
+                create_kwargs.get("dataset"),
+                create_kwargs.get("class_names"),
+                splits,
+                names,
+                create_kwargs.get("info"),
+            )
         if path.exists() and not path.is_dir():
             raise StoreError(f"{path} exists and is not a directory")
         try:
@@ -151,11 +214,30 @@ class _Creation:
                 st.add_split(split, labels, class_names=names.get(split), _lock=False)
             return st
 
-    def _has_same_split(self, split: str, labels: Any) -> bool:
+    def _has_same_split(self, split: str, labels: Any, names: list[str] | None = None) -> bool:
+        """True if the store holds ``split`` with these labels, False if it lacks it (the labels are
+        checked either way); raise if it holds it with others."""
+        rec, arr = _split_record(split, labels, len(self.class_names), names)
         if split not in self._info["splits"]:
             return False
-        arr, _ = _as_labels(split, labels, len(self.class_names))
-        return bool(np.array_equal(self.labels(split), arr))
+        self._check_same_split(split, rec, arr)
+        return True
+
+    def _check_same_split(self, split: str, rec: dict, arr: np.ndarray) -> None:
+        """Raise unless the existing ``split`` holds the labels ``arr`` (and label names of ``rec``)."""
+        held = self._info["splits"][split]
+        if held["multilabel"] != rec["multilabel"] or not np.array_equal(self.labels(split), arr):
+            raise StoreError(
+                f"split {split!r} already exists in {self.path} with different labels "
+                f"({held['n']} {'multi-hot rows' if held['multilabel'] else 'class ids'}); give its own "
+                "labels, or a new split name for these"
+            )
+        if rec["multilabel"] and rec.get("names_given") and rec["class_names"] != held["class_names"]:
+            diff = names_differ(rec["class_names"], held["class_names"])
+            raise StoreError(
+                f"split {split!r}: the label names given differ from the store's ({diff}); leave them out "
+                "or give the same"
+            )
 
     def add_split(self, split: str, labels: Any, *, class_names: list[str] | None = None, _lock: bool = True) -> None:
         """Add a split (e.g. a downstream task) to an existing store.
@@ -165,17 +247,16 @@ class _Creation:
         rec, arr = _split_record(split, labels, len(self.class_names), class_names)
         self._refresh()
         if split in self._info["splits"]:
-            if not np.array_equal(self.labels(split), arr):
-                raise StoreError(f"split {split!r} already exists in {self.path} with different labels")
+            self._check_same_split(split, rec, arr)
             return
         ctx = file_lock(self.path / ".lock", what=f"store {self.path}") if _lock else contextlib.nullcontext()
         with ctx:
             info = self._read_info()
             if split in info["splits"]:
                 self._refresh()
-                if not np.array_equal(self.labels(split), arr):
-                    raise StoreError(f"split {split!r} already exists in {self.path} with different labels")
+                self._check_same_split(split, rec, arr)
                 return
+            rec.pop("names_given", None)
             rec["sha256"] = _write_labels(self.path, split, arr)
 
             def change(record):
@@ -247,20 +328,16 @@ def _write_labels(path: Path, split: str, arr: np.ndarray) -> str:
 
 def _build_record(dataset, class_names, splits, split_class_names, info) -> tuple[dict, dict]:
     """Validate the arguments of :meth:`_Creation.create`; return the ``store.json`` record and the labels."""
-    if isinstance(class_names, str):
-        raise StoreError("class_names must be a list of names, not one string")
-    class_names = [str(c) for c in class_names]
-    if not class_names:
-        raise StoreError("class_names must not be empty")
-    if len(set(class_names)) != len(class_names):
-        dup = sorted({c for c in class_names if class_names.count(c) > 1})
-        raise StoreError(f"class_names must be unique; repeated: {', '.join(dup[:5])}")
-    if not splits:
-        raise StoreError("a store needs at least one split")
+    class_names = check_class_names(class_names)
+    if not isinstance(dataset, str) or not dataset.strip():
+        raise StoreError(f"dataset must be a non-empty name of the data set, got {dataset!r}")
+    if not isinstance(splits, Mapping) or not splits:
+        raise StoreError("a store needs at least one split: splits={name: labels}")
     extras = dict(info or {})
     clash = _RESERVED_INFO & set(extras)
     if clash:
         raise StoreError(f"info must not set reserved keys {sorted(clash)}")
+    extras = check_extras(extras, len(class_names))
     record = {
         "schema_version": SCHEMA_VERSION,
         "dataset": str(dataset),
@@ -269,8 +346,12 @@ def _build_record(dataset, class_names, splits, split_class_names, info) -> tupl
         **extras,
     }
     arrays = {}
+    unknown = sorted(set(split_class_names or {}) - set(splits))
+    if unknown:
+        raise StoreError(f"split_class_names names split(s) {', '.join(unknown)} that splits does not give")
     for split, labels in splits.items():
         rec, arr = _split_record(split, labels, len(class_names), (split_class_names or {}).get(split))
+        rec.pop("names_given", None)
         record["splits"][split] = rec
         arrays[split] = arr
     canonical_sha(record)  # fail early on unserialisable extras
@@ -280,14 +361,45 @@ def _build_record(dataset, class_names, splits, split_class_names, info) -> tupl
 def _split_record(split: str, labels: Any, n_classes: int, names: list[str] | None) -> tuple[dict, np.ndarray]:
     """Validate one split's labels; return its ``store.json`` entry and the labels as stored."""
     _check_split_name(split)
+    if labels is None:
+        raise StoreError(f"split {split!r}: labels are missing")
     arr, multilabel = _as_labels(split, labels, n_classes)
+    if arr.shape[0] == 0:
+        raise StoreError(f"split {split!r} has no examples; give at least one labelled example")
     rec: dict[str, Any] = {"n": int(arr.shape[0]), "multilabel": multilabel}
     if multilabel:
         k = arr.shape[1]
-        names = list(names) if names is not None else [f"label_{i}" for i in range(k)]
+        if k == 0:
+            raise StoreError(f"split {split!r}: multi-hot labels with no columns; give one column per label")
+        given = names is not None
+        names = (
+            check_class_names(names, f"label names of split {split!r}") if given else [f"label_{i}" for i in range(k)]
+        )
         if len(names) != k:
             raise StoreError(f"split {split!r}: {len(names)} class names for {k} label columns")
-        rec["class_names"] = [str(n) for n in names]
+        rec["class_names"] = names
+        rec["names_given"] = given
     elif names is not None:
         raise StoreError(f"split {split!r}: split_class_names is only for multi-label splits")
     return rec, arr
+
+
+def make_parents(path: Path) -> list[Path]:
+    """Create the missing parent directories of ``path``; return those created (outermost first)."""
+    missing = [p for p in reversed(path.parents) if not p.exists()]
+    try:
+        for p in missing:
+            p.mkdir()
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        remove_parents([p for p in missing if p.is_dir()])
+        raise write_error(path.parent, exc) from None
+    return missing
+
+
+def remove_parents(made: list[Path]) -> None:
+    """Remove the directories ``make_parents`` created, if still empty (innermost first)."""
+    for p in reversed(made):
+        with contextlib.suppress(OSError):
+            p.rmdir()

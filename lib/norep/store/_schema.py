@@ -103,8 +103,15 @@ def _as_labels(split: str, labels: Any, n_classes: int | None) -> tuple[np.ndarr
             )
         return arr, False
     if arr.ndim == 2:
+        if arr.shape[1] == 1:
+            raise StoreError(
+                f"split {split!r}: labels of shape {arr.shape}: give class ids as a 1-D array (N,), or "
+                "multi-hot rows with one column per label"
+            )
         if not np.isin(arr, (0, 1)).all():
-            raise StoreError(f"split {split!r}: multi-label labels must be 0/1 multi-hot")
+            raise StoreError(
+                f"split {split!r}: 2-D labels are multi-hot rows and must be 0/1; give class ids as a 1-D array (N,)"
+            )
         return arr.astype(np.uint8), True
     raise StoreError(f"split {split!r}: labels must be 1-D class ids or 2-D multi-hot, got shape {arr.shape}")
 

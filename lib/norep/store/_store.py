@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from norep import CATEGORIES
-from norep.store._check import VerifyError, _Integrity
+from norep.store._check import VerifyError, _Integrity, check_once
 from norep.store._create import _Creation
+from norep.store._inputs import check_extras
 from norep.store._io import StoreError, canonical_sha, file_lock, load_npy, read_json, write_json_atomic
 from norep.store._schema import (
     _MODEL_META,
@@ -48,19 +49,27 @@ class Store(_Creation, _Writing, _Integrity):
         The store directory. Use :meth:`open` rather than the constructor.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, verify: bool = True) -> None:
         self.path = Path(path)
+        self.verify_arrays = bool(verify)
         self._stat: tuple | None = None
         self._info: dict = {}
         self._legacy: dict | None = None
         self._meta_cache: dict[tuple, dict] = {}
+        self._pending: dict[str, tuple[dict, np.ndarray]] = {}  # new splits of an add_model call
         self._refresh()
 
     # ---------------------------------------------------------------------------- opening
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> Store:
-        """Open an existing store; raise ``FileNotFoundError`` if ``path`` holds none."""
+    def open(cls, path: str | os.PathLike, *, verify: bool = True) -> Store:
+        """Open an existing store; raise ``FileNotFoundError`` if ``path`` holds none.
+
+        With ``verify`` (the default) every array reader (:meth:`logits`, :meth:`embeddings`,
+        :meth:`labels`, :meth:`probs`, :meth:`predictions`) checks a file's SHA-256 the first time
+        this process reads it (see :meth:`logits`); ``verify=False`` (or setting
+        ``store.verify_arrays = False``) skips that check.
+        """
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise StoreError(f"{path} is a file, not a norep store (a store is a directory)")
@@ -77,7 +86,7 @@ class Store(_Creation, _Writing, _Integrity):
                 f"no norep store at {path} (missing {_STORE_FILE}); build one with "
                 f"`norep zoo train`, `norep extract` or `norep import`{hint}"
             )
-        return cls(path)
+        return cls(path, verify=verify)
 
     # ---------------------------------------------------------------------------- store.json
 
@@ -132,19 +141,18 @@ class Store(_Creation, _Writing, _Integrity):
         return {k: v for k, v in copy.deepcopy(self._info).items() if k not in ("models", "checksum")}
 
     def update_info(self, **extras: Any) -> None:
-        """Set extras in ``store.json`` atomically (e.g. ``base_model=``, ``accuracy_band=(lo, hi)``).
+        """Set extras in ``store.json`` atomically (e.g. ``base_model=``, ``accuracy_band=(lo, hi)``,
+        ``class_groups={"nature": [0, 1], "anthropogenic": [2, 3]}``).
 
-        Nothing is written (and no lock taken) when every value is already set.
+        The known extras are checked first (a band of fractions, class groups of at least two
+        disjoint, non-empty groups of class ids of this store; JSON values, NaN stored as null); nothing
+        is written (and no lock taken) when every value is already set.
         """
         reserved = _RESERVED_INFO & set(extras)
         if reserved:
             raise StoreError(f"update_info cannot change {sorted(reserved)}")
-        if "accuracy_band" in extras and extras["accuracy_band"] is not None:
-            lo, hi = (float(v) for v in extras["accuracy_band"])
-            if not 0 <= lo <= hi <= 1:
-                raise StoreError(f"accuracy_band must be (lo, hi) fractions with 0 <= lo <= hi <= 1, got {(lo, hi)}")
-            extras["accuracy_band"] = [lo, hi]
         self._refresh()
+        extras = check_extras(extras, len(self.class_names))
         plain = json.loads(json.dumps(extras, default=list, allow_nan=True))
         if all(k in self._info and canonical_sha(self._info[k]) == canonical_sha(v) for k, v in plain.items()):
             return
@@ -181,6 +189,8 @@ class Store(_Creation, _Writing, _Integrity):
         return list(self._info["splits"])
 
     def _split(self, split: str) -> dict:
+        if isinstance(split, str) and split in self._pending:
+            return self._pending[split][0]
         try:
             return self._info["splits"][split]
         except (KeyError, TypeError):
@@ -199,12 +209,17 @@ class Store(_Creation, _Writing, _Integrity):
         rec = self._split(split)
         return list(rec["class_names"]) if rec["multilabel"] else self.class_names
 
-    def labels(self, split: str) -> np.ndarray:
-        """Labels of ``split``: (N,) int64 class ids, or (N, K) uint8 multi-hot."""
+    def labels(self, split: str, *, verify: bool | None = None) -> np.ndarray:
+        """Labels of ``split``: (N,) int64 class ids, or (N, K) uint8 multi-hot (checksum checked as
+        :meth:`logits` checks it)."""
         rec = self._split(split)
+        if split in self._pending:
+            return self._pending[split][1]
         path = self.path / "splits" / f"{split}.labels.npy"
         if not path.exists():
             raise StoreError(f"labels of split {split!r} are missing: {path}")
+        if rec.get("sha256") and (self.verify_arrays if verify is None else verify):
+            check_once(path, rec["sha256"], f"labels of split {split!r}")
         arr = load_npy(path, mmap=False, what=f"labels of split {split!r}")
         want = (rec["n"], len(rec["class_names"])) if rec["multilabel"] else (rec["n"],)
         if arr.shape != want:
@@ -392,7 +407,7 @@ class Store(_Creation, _Writing, _Integrity):
     def has_embeddings(self, name: str, split: str) -> bool:
         return self._file(name, split, "embeddings") is not None
 
-    def _open_array(self, name: str, split: str, kind: str) -> np.ndarray | None:
+    def _open_array(self, name: str, split: str, kind: str, verify: bool | None) -> np.ndarray | None:
         found = self._file(name, split, kind)
         if found is None:
             return None
@@ -400,39 +415,57 @@ class Store(_Creation, _Writing, _Integrity):
         if not path.is_file():
             self._raise_if_moved(name, path)
             raise StoreError(f"model {name!r}: {path} is missing (`norep store verify` lists the problems)")
-        return load_npy(path, shape=rec["shape"], dtype=rec["dtype"], what=f"model {name!r}, {kind} of {split!r}")
+        what = f"model {name!r}, {kind} of {split!r}"
+        arr = load_npy(path, shape=rec["shape"], dtype=rec["dtype"], what=what)
+        if self.verify_arrays if verify is None else verify:
+            check_once(path, rec["sha256"], what)
+        return arr
 
-    def logits(self, name: str, split: str) -> np.ndarray:
-        """Memory-mapped (N, C) logits of model ``name`` on ``split``."""
-        arr = self._open_array(name, split, "logits")
+    def logits(self, name: str, split: str, *, verify: bool | None = None) -> np.ndarray:
+        """Memory-mapped (N, C) logits of model ``name`` on ``split``, checked against their checksum.
+
+        The first read of a file in a process computes its SHA-256 and compares it with the one
+        recorded when it was written (a corrupted file raises :class:`StoreError`); later reads of
+        the unchanged file (same size, modification and change times, inode) skip the check, and
+        :meth:`verify` or a :meth:`verify_cached` hit counts as that first check (as does writing
+        the file in this process). Measured on an AMD EPYC (family 25 model 17, Zen 4, with SHA
+        instructions; 2 cores shared, load average 7.5): 0.09-0.10 s for a 50,000 x 1,000 float16
+        array (100 MB, in the page cache), once per process; 0.5 ms for a later read. An edit in
+        place within one tick of the file system's clock, by this process, can go unnoticed until
+        the next process; :meth:`verify` checks every byte. ``verify=False`` here, or
+        ``Store.open(path, verify=False)`` for every reader, skips the check.
+        """
+        arr = self._open_array(name, split, "logits", verify)
         if arr is None:
             raise StoreError(f"model {name!r} has no logits for split {split!r}")
         return arr
 
-    def embeddings(self, name: str, split: str) -> np.ndarray | None:
-        """Memory-mapped (N, D) embeddings of model ``name`` on ``split``, or None where absent."""
-        return self._open_array(name, split, "embeddings")
+    def embeddings(self, name: str, split: str, *, verify: bool | None = None) -> np.ndarray | None:
+        """Memory-mapped (N, D) embeddings of model ``name`` on ``split`` (checked as :meth:`logits`
+        checks), or None where absent."""
+        return self._open_array(name, split, "embeddings", verify)
 
     def temperature(self, name: str) -> float:
         return float(self.meta(name)["temperature"])
 
-    def probs(self, name: str, split: str, calibrated: bool = True) -> np.ndarray:
+    def probs(self, name: str, split: str, calibrated: bool = True, *, verify: bool | None = None) -> np.ndarray:
         """Softmax probabilities (float32) of ``name`` on ``split``, temperature-scaled if ``calibrated``."""
         from norep.measures.calibration import softmax
 
         t = self.temperature(name) if calibrated else 1.0
         return np.asarray(
-            softmax(np.asarray(self.logits(name, split), dtype=np.float32), temperature=t), dtype=np.float32
+            softmax(np.asarray(self.logits(name, split, verify=verify), dtype=np.float32), temperature=t),
+            dtype=np.float32,
         )
 
-    def predictions(self, name: str, split: str) -> np.ndarray:
+    def predictions(self, name: str, split: str, *, verify: bool | None = None) -> np.ndarray:
         """Top-1 class ids: argmax of the logits (first maximum on ties).
 
         Temperature scaling does not change the argmax in exact arithmetic; the analyses
         (:mod:`norep.measures.metrics`, :mod:`norep.allpairs`) take the argmax of float32 calibrated
         probabilities, which can differ from this in rare float rounding ties.
         """
-        return _argmax_rows(self.logits(name, split))
+        return _argmax_rows(self.logits(name, split, verify=verify))
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r}, dataset={self.dataset!r}, models={len(self)}, splits={self.splits()})"

@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from norep import CATEGORIES
+from norep.store._check import _mark_verified
+from norep.store._inputs import refuse_probabilities
 from norep.store._io import (
     DIR_MODE,
     StoreError,
     canonical_sha,
     file_lock,
     fsync_dir,
+    load_npy,
     read_npy_header,
     save_npy,
     sha256_file,
@@ -62,8 +65,12 @@ class _Writing:
         meta: Mapping[str, Any],
         overwrite: bool = False,
         merge: bool = False,
+        splits: Mapping[str, Any] | None = None,
+        split_class_names: Mapping[str, list[str]] | None = None,
     ) -> dict:
         """Validate and add one model's arrays in one atomic step.
+
+        Everything is checked before the first write: a call that raises leaves the store as it was.
 
         Parameters
         ----------
@@ -71,12 +78,13 @@ class _Writing:
             Unique model name (any characters; e.g. ``"timm:resnet50.a1_in1k"``).
         logits : mapping of split to (N, C) array, optional
             Logits for single-label splits; float16 is kept, other floats are stored as float32.
+            Probabilities (every row in [0, 1], summing to 1) are refused: store their logarithm.
         embeddings : mapping of split to (N, D) array, optional
-            Penultimate embeddings, for any split (including multi-label ones).
+            Penultimate embeddings (D >= 1), for any split (including multi-label ones).
         meta : mapping
-            Must hold ``category`` (one of ``norep.CATEGORIES``) and ``method`` (free text); usually also
-            ``data``, ``head``, ``source``, ``recipe``, ``seed``. ``temperature`` is fitted on the
-            ``calib`` logits (paper Sec. 3.2) unless given; 1.0 when there is no ``calib`` split.
+            Must hold ``category`` (one of ``norep.CATEGORIES``, any case) and ``method`` (free text);
+            usually also ``data``, ``head``, ``source``, ``recipe``, ``seed``. ``temperature`` is fitted
+            on the ``calib`` logits (paper Sec. 3.2) unless given; 1.0 when there is no ``calib`` split.
             NaN and infinite values are stored as ``null``.
         overwrite : bool, default False
             Without ``merge``: replace an existing model of the same name. With ``merge``: allow
@@ -84,7 +92,15 @@ class _Writing:
         merge : bool, default False
             Add to an existing model: every array it has is kept (after its checksum is checked;
             a corrupted one makes the call fail), and so is every metadata field not given again
-            (a ``None`` value does not erase one; dict values are merged one level deep).
+            (a ``None`` value does not erase one; dict values are merged one level deep). An array
+            given again with identical content is no change, and a merge that changes nothing writes
+            nothing (re-running an import is a no-op).
+        splits : mapping of str to array, optional
+            Labels of splits the arrays belong to that the store may not have yet (as
+            :meth:`add_split` takes them): new ones are added in the same atomic step as the model,
+            existing ones must hold the same labels.
+        split_class_names : mapping of str to list of str, optional
+            Label names of new multi-label ``splits``.
 
         Returns
         -------
@@ -92,11 +108,16 @@ class _Writing:
             The stored metadata, with ``temperature`` and ``accuracy`` (per split) filled in.
         """
         _check_name(name)
-        meta = dict(meta)
-        category = meta.get("category")
-        if category not in CATEGORIES:
+        if not isinstance(meta, Mapping):
             raise StoreError(
-                f"model {name!r}: meta['category'] must be one of {', '.join(CATEGORIES)}, got {category!r}"
+                f"model {name!r}: meta must be a mapping (category, method, ...), got {type(meta).__name__}"
+            )
+        meta = dict(meta)
+        if isinstance(meta.get("category"), str):
+            meta["category"] = meta["category"].strip().upper()
+        if meta.get("category") not in CATEGORIES:
+            raise StoreError(
+                f"model {name!r}: meta['category'] must be one of {', '.join(CATEGORIES)}, got {meta.get('category')!r}"
             )
         if not isinstance(meta.get("method"), str) or not meta["method"].strip():
             raise StoreError(f"model {name!r}: meta['method'] must be a non-empty description of the training method")
@@ -105,14 +126,53 @@ class _Writing:
         if not logits and not embeddings:
             raise StoreError(f"model {name!r}: give logits and/or embeddings for at least one split")
         self._refresh()
+        self._pending = self._pending_splits(splits or {}, split_class_names or {})
+        try:
+            return self._add_model(name, logits, embeddings, meta, overwrite, merge)
+        finally:
+            self._pending = {}
+
+    def _pending_splits(self, splits: Mapping, names: Mapping) -> dict[str, tuple[dict, np.ndarray]]:
+        """The checked new splits of an :meth:`add_model` call (existing ones must be identical)."""
+        from norep.store._create import _split_record
+
+        unknown = sorted(set(names) - set(splits))
+        if unknown:
+            raise StoreError(f"split_class_names names split(s) {', '.join(unknown)} that splits does not give")
+        pending = {}
+        for split, labels in splits.items():
+            rec, arr = _split_record(split, labels, len(self.class_names), names.get(split))
+            if split in self._info["splits"]:
+                self._check_same_split(split, rec, arr)
+            else:
+                rec.pop("names_given", None)
+                pending[split] = (rec, arr)
+        return pending
+
+    def _add_model(self, name, logits, embeddings, meta, overwrite, merge) -> dict:
         if name in self and not (overwrite or merge):
             raise StoreError(f"model {name!r} already exists in store {self.path}; pass overwrite=True to replace it")
         if merge and not overwrite and name in self:
-            self._same_kind(name, self.meta(name), meta)
+            self._same_kind(name, self._load_meta(name, self._entry(name)), meta)
         arrays = self._check_arrays(name, logits, embeddings)
         if meta.get("temperature") is not None and (not _is_num(meta["temperature"]) or meta["temperature"] <= 0):
             raise StoreError(f"model {name!r}: temperature must be a positive number, got {meta['temperature']}")
         canonical_sha(meta)  # fail early on unserialisable metadata
+        plan = None
+        if merge and name in self:  # every check that needs no lock, before the first file is touched
+            entry = self._entry(name)
+            old = self._load_meta(name, entry)
+            plan = (dict(entry), self._identical(name, old, entry, arrays, overwrite))
+            dims = {
+                r["shape"][1] for f, r in old["files"].items() if f.startswith("embeddings.") and f[:-4] not in arrays
+            }
+            dims |= {a.shape[1] for k, a in arrays.items() if k.startswith("embeddings.")}
+            if len(dims) > 1:
+                raise StoreError(f"model {name!r}: embeddings have different widths across splits: {sorted(dims)}")
+            if set(arrays) <= plan[1] and not self._pending:  # perhaps nothing to do: then take no lock
+                merged, carried = self._merge(name, old, entry, dict(meta), {}, overwrite)
+                if _same_meta(self._complete_meta(name, merged, {}, old, carried), old):
+                    return dict(old)
 
         with self._model_lock(name):
             self._refresh()
@@ -125,24 +185,85 @@ class _Writing:
                     "(added concurrently); pass overwrite=True to replace it"
                 )
             carried: dict[str, dict] = {}
-            if old is not None and merge:
+            if old is not None:
+                same = (
+                    plan[1]
+                    if plan and plan[0] == old_entry
+                    else self._identical(name, old, old_entry, arrays, overwrite)
+                )
+                arrays = {k: a for k, a in arrays.items() if k not in same}
                 meta, carried = self._merge(name, old, old_entry, meta, arrays, overwrite)
-            meta = self._complete_meta(name, meta, arrays, old if merge else None, carried)
+            meta = self._complete_meta(name, meta, arrays, old, carried)
+            if old is not None and not arrays and not self._pending and _same_meta(meta, old):
+                return dict(old)  # nothing changes: write nothing
             version_dir = self._write_version(name, arrays, carried, old_entry, meta)
+            self._commit_model(name, version_dir)
             rel = version_dir.relative_to(self.path / "models").as_posix()
-            meta_sha = sha256_file(version_dir / _MODEL_META)
-            try:
-                with file_lock(self.path / ".lock", what=f"store {self.path}"):
-                    self._commit(
-                        lambda record: record["models"].__setitem__(name, {"dir": rel, "meta_sha256": meta_sha})
-                    )
-            except BaseException:
-                shutil.rmtree(version_dir, ignore_errors=True)
-                with contextlib.suppress(OSError):
-                    version_dir.parent.rmdir()
-                raise
             self._prune(name, keep={rel, old_entry["dir"]} if old_entry else {rel})
         return meta
+
+    def _commit_model(self, name: str, version_dir: Path) -> None:
+        """Make ``version_dir`` the model's version (and add the pending splits) in one commit."""
+        rel = version_dir.relative_to(self.path / "models").as_posix()
+        meta_sha = sha256_file(version_dir / _MODEL_META)
+        written: list[Path] = []
+        try:
+            with file_lock(self.path / ".lock", what=f"store {self.path}"):
+                new = self._write_pending(written)
+
+                def change(record):
+                    record["splits"].update(new)
+                    record["models"][name] = {"dir": rel, "meta_sha256": meta_sha}
+
+                self._commit(change)
+        except BaseException:
+            for p in written:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            shutil.rmtree(version_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                version_dir.parent.rmdir()
+            raise
+
+    def _write_pending(self, written: list[Path]) -> dict[str, dict]:
+        """Write the label files of the pending new splits (store lock held); return their records."""
+        from norep.store._create import _write_labels
+
+        info = self._read_info()
+        new = {}
+        for split, (rec, arr) in self._pending.items():
+            if split in info["splits"]:  # added by another process meanwhile
+                self._stat = None
+                self._refresh()
+                self._check_same_split(split, {**rec, "names_given": False}, arr)
+                continue
+            final = self.path / "splits" / f"{split}.labels.npy"
+            written.append(final)
+            new[split] = {**rec, "sha256": _write_labels(self.path, split, arr)}
+        return new
+
+    def _identical(self, name, old, old_entry, arrays, overwrite) -> set[str]:
+        """Keys of ``arrays`` the model ``old`` already holds with identical content; without
+        ``overwrite``, raise naming the arrays it holds with other content."""
+        old_dir = self.path / "models" / old_entry["dir"]
+        same, clash = set(), []
+        for key, arr in arrays.items():
+            rec = old["files"].get(f"{key}.npy")
+            if rec is None:
+                continue
+            if rec["shape"] == list(arr.shape) and rec["dtype"] == str(arr.dtype):
+                with contextlib.suppress(StoreError, OSError):
+                    held = load_npy(old_dir / f"{key}.npy", shape=rec["shape"], dtype=rec["dtype"], what=name)
+                    if _equal_rows(held, arr):
+                        same.add(key)
+                        continue
+            clash.append(f"{key}.npy")
+        if clash and not overwrite:
+            raise StoreError(
+                f"model {name!r} already has {', '.join(clash)} with other values; pass overwrite "
+                "(--overwrite) to replace that array, or import under another --name"
+            )
+        return same
 
     def _check_arrays(self, name, logits, embeddings) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
@@ -157,8 +278,10 @@ class _Writing:
             if arr.shape[1] != len(self.class_names):
                 raise StoreError(
                     f"model {name!r}, split {split!r}: logits have {arr.shape[1]} columns but the "
-                    f"store has {len(self.class_names)} classes"
+                    f"store has {len(self.class_names)} classes; give one column per class, in the "
+                    "order of the store's class names"
                 )
+            refuse_probabilities(arr, f"model {name!r}, split {split!r}, logits")
             arrays[f"logits.{split}"] = arr
         for split, arr in embeddings.items():
             self._split(split)
@@ -262,8 +385,10 @@ class _Writing:
         try:
             files = {}
             for key, arr in arrays.items():
+                sha = save_npy(vdir / f"{key}.npy", arr)
+                _mark_verified(vdir / f"{key}.npy", sha)  # hashed as written: readers of this process trust it
                 files[f"{key}.npy"] = {
-                    "sha256": save_npy(vdir / f"{key}.npy", arr),
+                    "sha256": sha,
                     "shape": list(arr.shape),
                     "dtype": str(arr.dtype),
                 }
@@ -312,7 +437,12 @@ class _Writing:
             )
         n = self.n_examples(split)
         if arr.shape[0] != n:
-            raise StoreError(f"{what}: {arr.shape[0]} rows but split {split!r} has {n} labels")
+            raise StoreError(
+                f"{what}: {arr.shape[0]} rows but split {split!r} has {n} labels; give one row per "
+                "example of the split, in the order of its labels"
+            )
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise StoreError(f"{what}: the array is empty (shape {arr.shape}); give at least one row and one column")
         if not np.issubdtype(arr.dtype, np.floating):
             if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
                 arr = arr.astype(np.float32)
@@ -332,3 +462,20 @@ class _Writing:
                 self._commit(lambda record: record["models"].pop(name, None))
             home = self.path / "models" / entry["dir"].split("/")[0]
             shutil.rmtree(home, ignore_errors=True)
+
+
+def _equal_rows(a: np.ndarray, b: np.ndarray, rows: int = 8192) -> bool:
+    """``np.array_equal`` of two arrays of one shape, in blocks of rows (``a`` may be memory-mapped)."""
+    return all(np.array_equal(a[i : i + rows], b[i : i + rows]) for i in range(0, a.shape[0], rows))
+
+
+def _same_meta(meta: dict, old: dict) -> bool:
+    """True when the metadata ``meta`` of a merge says what ``old`` says (``files`` and unset fields aside)."""
+
+    def plain(m):
+        return {k: v for k, v in m.items() if k != "files" and v is not None}
+
+    try:
+        return canonical_sha(plain(meta)) == canonical_sha(plain(old))
+    except (TypeError, ValueError):
+        return False
