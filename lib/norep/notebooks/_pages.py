@@ -12,8 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from norep.notebooks._sources import _CHECKOUT, NOTEBOOKS
+from norep.plots._overview import STATUS_WORDS, effect_text, status_words
 
-_SUMMARY_PAGES = ("claims.md", "environment.md", "about_store.md")
+STATUSES = tuple(STATUS_WORDS)
+
+_SUMMARY_PAGES = ("claims.md", "environment.md", "about_store.md", "overview.md")
 
 
 def _nb_origin(path: Path) -> dict:
@@ -28,22 +31,18 @@ def _write_summaries(out: Path, store_path: Path, cache: dict, origin: dict) -> 
     _write_environment(out, store_path, cache, origin)
     _write_about_store(out, store_path, origin)
     _write_claims(out, origin)
+    _write_overview(out, origin)
 
 
 def _cell(v) -> str:
     return str(v).replace("|", "/").replace("\n", " ")
 
 
-def _interval(c: dict) -> str:
-    if c.get("effect") is None or c.get("low") is None:
-        return "none"
-    return f"{c['effect']:.3g} [{c['low']:.3g}, {c['high']:.3g}]"
-
-
 CLAIM_COLUMNS: list[tuple[str, object]] = [
     ("claim", lambda c: c["id"] + (" (method check)" if c.get("kind") == "method check" else "")),
     ("verdict", lambda c: f"**{c['status']}**"),
-    ("effect [95 % interval]", _interval),
+    ("effect [95 % interval]", lambda c: _cell(effect_text(c))),
+    ("in words", lambda c: _cell(c.get("title") or "-")),
     ("models", lambda c: c.get("n_models", "")),
     ("pairs", lambda c: c.get("n_pairs", "")),
     ("resampled", lambda c: _cell(c.get("resampled") or "-")),
@@ -116,6 +115,13 @@ def _untested_claims(paths: Sequence[Path]) -> list[dict]:
     return found
 
 
+def _all_claims(out: Path) -> list[dict]:
+    """Every claim record of the chapters in ``out``: the executed ones' and, for the chapters not run
+    on this store, *not testable* records."""
+    paths = [out / f"{n}.ipynb" for n in NOTEBOOKS if (out / f"{n}.ipynb").exists()]
+    return collect_claims(paths) + _untested_claims(paths)
+
+
 def _claim_order(c: dict) -> int:
     return int(c["id"][1:]) if c["id"][1:].isdigit() else 99
 
@@ -124,8 +130,7 @@ def _write_claims(out: Path, origin: dict | None = None) -> Path:
     """Write ``claims.md``: the verdict of every paper claim in the executed notebooks, with the
     models and pairs it rests on and what its interval resampled; the claims of chapters not run
     on this store are *not testable*. The table's columns are :data:`CLAIM_COLUMNS`."""
-    paths = [out / f"{n}.ipynb" for n in NOTEBOOKS if (out / f"{n}.ipynb").exists()]
-    claims = collect_claims(paths) + _untested_claims(paths)
+    claims = _all_claims(out)
     lines = _generated_header(origin)
     if not claims:
         lines.append("No claim verdicts were found in the executed notebooks.")
@@ -159,6 +164,70 @@ def _write_claims(out: Path, origin: dict | None = None) -> Path:
                 f"- **{c['id']}, {c['status']}.** Paper: {clean['paper']}. This run: {clean['this_run']}{what}{why}"
             )
     return _write_if_changed(out / "claims.md", lines)
+
+
+OVERVIEW_FIGURE = "overview.svg"
+"""The verdict forest plot :func:`_write_overview` writes beside ``overview.md``."""
+
+
+def _write_overview(out: Path, origin: dict | None = None) -> Path:
+    """Write ``overview.md`` (which the book's first page includes) and its figure: the verdicts at a
+    glance (:func:`norep.plots.verdict_forest`) and, per claim, the paper's statement beside this
+    run's result, linking to its chapter."""
+    claims = sorted(_all_claims(out), key=_claim_order)
+    lines = [_generated_header(origin)[0], ""]
+    if not claims:
+        lines.append("No claim verdicts were found in the executed notebooks.")
+        (out / OVERVIEW_FIGURE).unlink(missing_ok=True)
+        return _write_if_changed(out / "overview.md", lines)
+    _write_figure(out / OVERVIEW_FIGURE, claims)
+    counts = {s: sum(c["status"] == s for c in claims) for s in STATUSES}
+    tally = ", ".join(f"{n} {status_words(s)}" for s, n in counts.items() if n)
+    lines += [
+        f"```{{figure}} /book/generated/{OVERVIEW_FIGURE}",
+        ":name: fig-verdict-overview",
+        ":class: norep-overview",
+        ":width: 100%",
+        f":alt: Forest plot of the {len(claims)} claims' verdicts: {tally}.",
+        "```",
+        "",
+        f"**The {len(claims)} claims at a glance** ({tally}). One row per claim of the paper: the dot is "
+        "this run's effect and the bar its 95 % interval, both divided by the smallest effect this study "
+        "would detect (80 % power at the 5 % level); inside the grey band an effect is too small for this "
+        "study to see. The effect in its own units is printed above each bar; the colour is the verdict.",
+        "",
+        "| claim | the paper | this study | chapter |",
+        "|---|---|---|---|",
+    ]
+    for c in claims:
+        title = _cell(c.get("title") or "")
+        result = f"**{status_words(c['status'])}**: {_cell(effect_text(c))}"
+        if c["status"] == "not testable" and c.get("reason"):
+            result = f"**{status_words(c['status'])}**: {_cell(c['reason'])}"
+        chapter = f"{{doc}}`{c['notebook'][:2]} </book/generated/{c['notebook']}>`"
+        lines.append(f"| **{c['id']}** {title} | {_cell(c.get('paper') or '-')} | {result} | {chapter} |")
+    return _write_if_changed(out / "overview.md", lines)
+
+
+def _write_figure(path: Path, claims: Sequence[dict]) -> None:
+    """Save the verdict forest plot as SVG, rewriting the file only when its content changed."""
+    import io
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from norep.plots import verdict_forest
+
+    with matplotlib.rc_context({"svg.hashsalt": "norep", "svg.fonttype": "path"}):
+        fig = verdict_forest(claims)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+        plt.close(fig)
+    data = buf.getvalue()
+    if not path.exists() or path.read_bytes() != data:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
 
 
 def _generated_header(origin: dict | None) -> list[str]:
