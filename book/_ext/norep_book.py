@@ -56,8 +56,8 @@ def _is_thebe(script) -> bool:
 def _page_scripts(app, pagename, templatename, context, doctree) -> None:
     """Drop Thebe's scripts from every page; add plotly.js to the pages with a Plotly figure."""
     files = context.get("script_files")
-    if files is not None:
-        context["script_files"] = [s for s in files if not _is_thebe(s)]
+    if files is not None:  # the builder's own list: edited in place, Sphinx restores it after the page
+        files[:] = [s for s in files if not _is_thebe(s)]
     body = context.get("body", "")
     if PLOTLY_MARKER in body and _plotly_js() is not None:
         app.add_js_file(f"{_STATIC}/plotly.min.js", priority=400)

@@ -7,7 +7,6 @@ import ast
 import json
 import os
 import platform
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -335,46 +334,69 @@ def _versions(names: Sequence[str]) -> dict[str, str]:
     return found
 
 
+_VERSIONED = (
+    "norep",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "torch",
+    "torchvision",
+    "timm",
+    "open_clip_torch",
+    "matplotlib",
+    "seaborn",
+    "plotly",
+    "papermill",
+    "jupytext",
+    "jupyter-book",
+    "sphinx",
+    "myst-nb",
+)
+"""The packages whose versions the reproducibility page lists (``constraints.txt`` pins them all)."""
+
+
+def _checkout_commit() -> str | None:
+    """The commit of the checkout ``norep`` is imported from (``+ local changes`` when the work tree
+    differs from it), or None outside a git checkout."""
+    import subprocess
+
+    if not (_CHECKOUT / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(_CHECKOUT), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=30
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(_CHECKOUT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0 or not head.stdout.strip():
+        return None
+    return head.stdout.strip() + (" + local changes" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
 def _write_environment(out: Path, store_path: Path, cache: dict, origin: dict | None = None) -> Path:
-    """Write ``environment.md``, included by the book's reproducibility page: the versions, the store
-    (with its fingerprint), the execution times of this store's notebooks and, for the embedded
-    study only, the project's benchmark results."""
+    """Write ``environment.md``, included by the book's reproducibility page: the commit, the store
+    (with its fingerprint), the versions, and the execution time and parameters of this store's
+    notebooks."""
     from norep.store import Store
 
     st = Store.open(store_path)
-    pkgs = [
-        "norep",
-        "numpy",
-        "scipy",
-        "pandas",
-        "scikit-learn",
-        "torch",
-        "torchvision",
-        "timm",
-        "open_clip_torch",
-        "matplotlib",
-        "seaborn",
-        "papermill",
-        "jupytext",
-        "jupyter-book",
-        "sphinx",
-        "myst-nb",
-    ]
-    lines = _generated_header(origin) + [
-        "| package | version |",
-        "|---|---|",
-        f"| Python | {platform.python_version()} ({platform.python_implementation()}) |",
-    ]
-    lines += [f"| {k} | {v} |" for k, v in _versions(pkgs).items()]
     info = st.info
-    lines += [
-        "",
-        f"Platform: `{platform.platform()}`, {os.cpu_count()} logical CPUs.",
-        "",
-        f"Store: `{store_path}` (dataset `{info.get('dataset')}`, {len(st)} models, "
-        f"preset `{info.get('preset', 'n/a')}`, base model `{info.get('base_model')}`"
-        + (f", fingerprint `{origin['store_fingerprint']}`" if origin else "")
-        + ").",
+    commit = _checkout_commit()
+    versions = ", ".join(f"{k} {v}" for k, v in _versions(_VERSIONED).items())
+    lines = _generated_header(origin) + [
+        f"- **Commit**: `{commit}`." if commit else "- **Commit**: not run from a git checkout.",
+        f"- **Store**: `{store_path}` (dataset `{info.get('dataset')}`, {len(st)} models, "
+        f"preset `{info.get('preset', 'n/a')}`, base model `{info.get('base_model')}`)"
+        + (f"; fingerprint `{origin['store_fingerprint']}`." if origin else "."),
+        f"- **Python** {platform.python_version()} ({platform.python_implementation()}); {versions}.",
+        f"- **Platform**: `{platform.platform()}`, {os.cpu_count()} logical CPUs.",
         "",
         "| notebook | execution time (s) | executed at | parameters |",
         "|---|---|---|---|",
@@ -389,28 +411,7 @@ def _write_environment(out: Path, store_path: Path, cache: dict, origin: dict | 
     if timing_keys:
         lines += ["", "Store build timings recorded by its producer:", ""]
         lines += [f"- `{k}`: {info[k]}" for k in sorted(timing_keys)]
-    lines += _benchmark_lines(info)
     return _write_if_changed(out / "environment.md", lines)
-
-
-def _benchmark_lines(info: Mapping) -> list[str]:
-    """The project's benchmark results, for a store of the embedded study only (they measure it)."""
-    if not _zoo_preset(info):
-        return []
-    lines = ["", "### Benchmarks of the embedded study", ""]
-    bench = sorted((_CHECKOUT / "bench" / "results").glob("*.md"))
-    if bench:
-        for b in bench:
-            body = re.sub(
-                r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + 3) + " ", b.read_text().strip(), flags=re.M
-            )
-            lines += [f"From `bench/results/{b.name}`:", "", body, ""]
-    else:
-        lines.append(
-            "No benchmark results in `bench/results/` of this checkout "
-            "(`norep bench analyses` and `norep bench extract` print and save them)."
-        )
-    return lines
 
 
 def collect_claims(notebooks: Iterable[str | os.PathLike]) -> list[dict]:

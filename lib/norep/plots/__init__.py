@@ -26,6 +26,7 @@ from norep.plots._features import (
     rate_curves,
     transfer_scatter,
 )
+from norep.plots._interactive import interactive, model_table, pairs_heatmap, pairs_scatter
 from norep.plots._overview import STATUS_COLOURS, claim_unit, verdict_forest
 from norep.plots._pairs import (
     calibration_bars,
@@ -56,4 +57,8 @@ __all__ = [
     "STATUS_COLOURS",
     "claim_unit",
     "verdict_forest",
+    "interactive",
+    "pairs_heatmap",
+    "pairs_scatter",
+    "model_table",
 ]
