@@ -52,6 +52,26 @@ def test_config_and_toc_are_consistent():
         assert pattern in cfg["exclude_patterns"], pattern
 
 
+def test_config_keeps_the_book_offline_and_its_launch_links_valid():
+    """Math by KaTeX, whose script ships with its package (MathJax would come from a CDN), the book's
+    extension that serves plotly.js and drops Thebe, and a book path that adds no "/./" to launch links."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    sphinx = cfg["sphinx"]
+    assert "sphinxcontrib.katex" in sphinx["extra_extensions"]
+    assert sphinx["config"]["html_math_renderer"] == "katex"
+    assert "mathml" in sphinx["config"]["katex_options"]
+    assert not str(sphinx["config"]["katex_css_path"]).startswith("http")  # the default is a CDN
+    ext = sphinx["local_extensions"]["norep_book"]
+    assert (ROOT / ext / "norep_book.py").exists()
+    rel = str(cfg["repository"]["path_to_book"]).strip("/")  # as sphinx-book-theme joins it into the links
+    assert "./" not in f"{rel}/" and rel != ".", f"path_to_book {rel!r} puts /./ in the launch links"
+    import sphinxcontrib.katex as katex
+
+    assert (Path(katex.__file__).parent / "katex.min.js").exists()  # the script the book serves
+
+
 def test_every_citation_is_in_the_bibliography():
     import re
 

@@ -1,5 +1,6 @@
 """Sphinx extension of the book (``_config.yml``: ``sphinx.local_extensions``): pages that need no network.
 
+* Printed output wraps at the text column (``norep.css``).
 * The scripts that interactive outputs need are served from the book's own ``_static/norep/``
   folder, copied from the installed Python packages (plotly.js from ``plotly``), and added only to
   the pages that hold such an output.
@@ -30,10 +31,23 @@ def _plotly_js() -> Path | None:
     return path if path.exists() else None
 
 
+CSS = """
+/* printed output wraps at the text column instead of running 2,000 px to the right */
+div.cell_output div.output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+/* the verdict overview and other wide figures never exceed the column */
+figure.norep-overview img, div.norep-interactive { max-width: 100%; height: auto; }
+/* display math (KaTeX's MathML) gets room above and below */
+div.math { margin: 0.8em 0; overflow-x: auto; }
+"""
+"""The book's own style sheet (``_static/norep/norep.css``, on every page)."""
+
+
 def _copy_scripts(app) -> None:
-    """Put the bundled scripts in a static folder of this build (``_static/norep/``)."""
+    """Put the bundled scripts and the style sheet in a static folder of this build (``_static/norep/``)."""
     folder = Path(tempfile.mkdtemp(prefix="norep-static-"))
     (folder / _STATIC).mkdir()
+    (folder / _STATIC / "norep.css").write_text(CSS)
+    app.add_css_file(f"{_STATIC}/norep.css")
     js = _plotly_js()
     if js is not None:
         shutil.copyfile(js, folder / _STATIC / "plotly.min.js")
