@@ -185,7 +185,7 @@ def _write_overview(out: Path, origin: dict | None = None) -> Path:
     lines += [
         f"```{{figure}} /book/generated/{OVERVIEW_FIGURE}",
         ":name: fig-verdict-overview",
-        ":class: norep-overview",
+        ":figclass: norep-overview",
         ":width: 100%",
         f":alt: Forest plot of the {len(claims)} claims' verdicts: {tally}.",
         "```",
