@@ -141,3 +141,65 @@ def test_pip_reads_the_binder_requirements_with_the_constraints_beside_them(tmp_
     pinned = sum(1 for ln in (ROOT / "constraints.txt").read_text().splitlines() if "==" in ln)
     assert len(constraints) == pinned
     assert len(parsed) - len(constraints) == len(_requirements())
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for ln in (ROOT / "constraints.txt").read_text().splitlines():
+        if "==" in ln and not ln.startswith("#"):
+            name, version = ln.split("==", 1)
+            pins[_name(name)] = version.strip()
+    return pins
+
+
+def test_binder_pins_a_python_that_every_pinned_package_supports():
+    """repo2docker's default Python may be older than the pinned numpy, pandas, scipy and scikit-learn
+    accept: runtime.txt names one that each installed pinned package's Requires-Python allows."""
+    from importlib import metadata
+
+    from packaging.specifiers import SpecifierSet
+
+    text = (BINDER / "runtime.txt").read_text().strip()
+    m = re.fullmatch(r"python-(3\.\d+)", text)
+    assert m, f"binder/runtime.txt should read python-3.X, not {text!r}"
+    python = m.group(1)
+    pins, checked = _pins(), []
+    for name in ("numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "torch", "jupyter-book"):
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if dist.version != pins.get(name):
+            continue  # not the pinned version: its metadata says nothing about the pin
+        spec = dist.metadata.get("Requires-Python")
+        if spec:
+            assert SpecifierSet(spec).contains(f"{python}.0"), f"{name}=={dist.version} requires Python {spec}"
+            checked.append(name)
+    assert {"numpy", "pandas"} <= set(checked), checked
+    assert f"python={python}" in (ROOT / "environment.yml").read_text()  # conda's environment agrees
+
+
+def test_the_lab_extra_installs_jupyterlab_with_jupytext_and_the_book_tooling():
+    tomllib = pytest.importorskip("tomllib")
+    from packaging.requirements import Requirement
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    lab = {_name(Requirement(r).name) for r in extras["lab"]}
+    assert "jupyterlab" in lab and "norep" in lab  # norep[book] brings jupytext, papermill, ipykernel
+    book = {_name(Requirement(r).name) for r in extras["book"]}
+    assert {"jupytext", "ipykernel", "sphinxcontrib-katex", "plotly"} <= book
+    pins = _pins()
+    for r in extras["lab"] + extras["book"]:
+        req = Requirement(r)
+        n = _name(req.name)
+        if n != "norep":
+            assert n in pins and req.specifier.contains(pins[n], prereleases=True), f"{r} vs constraints.txt"
+
+
+def test_store_page_points_online_readers_at_the_quick_store_binder_uses():
+    text = (ROOT / "book" / "store.md").read_text()
+    online = text[text.index("## Running a chapter online") :]
+    assert "--out stores/fashion" not in online
+    assert "stores/quick" in online and "NOREP_STORE" in online
+    start = (BINDER / "start").read_text()
+    assert "stores/quick" in start  # the store the page names is the one Binder's start script uses

@@ -10,10 +10,11 @@ A notebook is skipped when nothing it depends on changed: its source text, the p
 store (``store.json`` and every file's size and modification time) and the ``norep`` package
 (version and source files). This is what makes a second ``make book`` fast.
 
-Besides the notebooks, every run writes ``OUT/environment.md`` (package versions, interpreter,
-per-notebook execution times, the store's model count) which the book's reproducibility page
-includes, ``OUT/about_store.md`` (what the pages were made from) which the introduction includes,
-and ``OUT/claims.md``, so the numbers a reader sees come from the run that produced the pages.
+Besides the notebooks, every run writes ``OUT/environment.md`` (the commit, the store and its
+fingerprint, package versions, per-notebook execution times) which the book's reproducibility page
+includes, ``OUT/about_store.md`` (what the pages were made from) and ``OUT/overview.md`` with its
+figure ``OUT/overview.svg`` (the verdicts at a glance) which the introduction includes, and
+``OUT/claims.md``, so the numbers a reader sees come from the run that produced the pages.
 
 One run, one store: every executed notebook records the store and its fingerprint in
 ``metadata["norep"]`` and every summary page names them; a run first removes from ``OUT`` every

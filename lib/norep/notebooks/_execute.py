@@ -261,6 +261,7 @@ def execute_notebook(
                 str(exc).strip().splitlines()[0] if str(exc).strip() else "",
                 failed if failed.exists() else None,
             ) from None
+    _hide_injected_parameters(tmp)
     errors = _error_outputs(executed)
     if errors:
         os.replace(tmp, failed)
@@ -269,6 +270,24 @@ def execute_notebook(
     os.replace(tmp, output)
     failed.unlink(missing_ok=True)
     return output
+
+
+def _hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected parameters cell ``remove-cell`` in the executed notebook at ``path``, so
+    that the book does not show it (the chapter's own parameters cell stays, with its defaults)."""
+    import nbformat
+
+    if not path.exists():
+        return
+    nb = nbformat.read(str(path), as_version=4)
+    changed = False
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.setdefault("metadata", {})["tags"] = [*tags, "remove-cell"]
+            changed = True
+    if changed:
+        nbformat.write(nb, str(path))
 
 
 def _plain(value):

@@ -7,13 +7,15 @@ import ast
 import json
 import os
 import platform
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from norep.notebooks._sources import _CHECKOUT, NOTEBOOKS
+from norep.plots._overview import STATUS_WORDS, effect_text, status_words
 
-_SUMMARY_PAGES = ("claims.md", "environment.md", "about_store.md")
+STATUSES = tuple(STATUS_WORDS)
+
+_SUMMARY_PAGES = ("claims.md", "environment.md", "about_store.md", "overview.md")
 
 
 def _nb_origin(path: Path) -> dict:
@@ -28,22 +30,18 @@ def _write_summaries(out: Path, store_path: Path, cache: dict, origin: dict) -> 
     _write_environment(out, store_path, cache, origin)
     _write_about_store(out, store_path, origin)
     _write_claims(out, origin)
+    _write_overview(out, origin)
 
 
 def _cell(v) -> str:
     return str(v).replace("|", "/").replace("\n", " ")
 
 
-def _interval(c: dict) -> str:
-    if c.get("effect") is None or c.get("low") is None:
-        return "none"
-    return f"{c['effect']:.3g} [{c['low']:.3g}, {c['high']:.3g}]"
-
-
 CLAIM_COLUMNS: list[tuple[str, object]] = [
     ("claim", lambda c: c["id"] + (" (method check)" if c.get("kind") == "method check" else "")),
     ("verdict", lambda c: f"**{c['status']}**"),
-    ("effect [95 % interval]", _interval),
+    ("effect [95 % interval]", lambda c: _cell(effect_text(c))),
+    ("in words", lambda c: _cell(c.get("title") or "-")),
     ("models", lambda c: c.get("n_models", "")),
     ("pairs", lambda c: c.get("n_pairs", "")),
     ("resampled", lambda c: _cell(c.get("resampled") or "-")),
@@ -116,6 +114,13 @@ def _untested_claims(paths: Sequence[Path]) -> list[dict]:
     return found
 
 
+def _all_claims(out: Path) -> list[dict]:
+    """Every claim record of the chapters in ``out``: the executed ones' and, for the chapters not run
+    on this store, *not testable* records."""
+    paths = [out / f"{n}.ipynb" for n in NOTEBOOKS if (out / f"{n}.ipynb").exists()]
+    return collect_claims(paths) + _untested_claims(paths)
+
+
 def _claim_order(c: dict) -> int:
     return int(c["id"][1:]) if c["id"][1:].isdigit() else 99
 
@@ -124,8 +129,7 @@ def _write_claims(out: Path, origin: dict | None = None) -> Path:
     """Write ``claims.md``: the verdict of every paper claim in the executed notebooks, with the
     models and pairs it rests on and what its interval resampled; the claims of chapters not run
     on this store are *not testable*. The table's columns are :data:`CLAIM_COLUMNS`."""
-    paths = [out / f"{n}.ipynb" for n in NOTEBOOKS if (out / f"{n}.ipynb").exists()]
-    claims = collect_claims(paths) + _untested_claims(paths)
+    claims = _all_claims(out)
     lines = _generated_header(origin)
     if not claims:
         lines.append("No claim verdicts were found in the executed notebooks.")
@@ -159,6 +163,70 @@ def _write_claims(out: Path, origin: dict | None = None) -> Path:
                 f"- **{c['id']}, {c['status']}.** Paper: {clean['paper']}. This run: {clean['this_run']}{what}{why}"
             )
     return _write_if_changed(out / "claims.md", lines)
+
+
+OVERVIEW_FIGURE = "overview.svg"
+"""The verdict forest plot :func:`_write_overview` writes beside ``overview.md``."""
+
+
+def _write_overview(out: Path, origin: dict | None = None) -> Path:
+    """Write ``overview.md`` (which the book's first page includes) and its figure: the verdicts at a
+    glance (:func:`norep.plots.verdict_forest`) and, per claim, the paper's statement beside this
+    run's result, linking to its chapter."""
+    claims = sorted(_all_claims(out), key=_claim_order)
+    lines = [_generated_header(origin)[0], ""]
+    if not claims:
+        lines.append("No claim verdicts were found in the executed notebooks.")
+        (out / OVERVIEW_FIGURE).unlink(missing_ok=True)
+        return _write_if_changed(out / "overview.md", lines)
+    _write_figure(out / OVERVIEW_FIGURE, claims)
+    counts = {s: sum(c["status"] == s for c in claims) for s in STATUSES}
+    tally = ", ".join(f"{n} {status_words(s)}" for s, n in counts.items() if n)
+    lines += [
+        f"```{{figure}} /book/generated/{OVERVIEW_FIGURE}",
+        ":name: fig-verdict-overview",
+        ":figclass: norep-overview",
+        ":width: 100%",
+        f":alt: Forest plot of the {len(claims)} claims' verdicts: {tally}.",
+        "```",
+        "",
+        f"**The {len(claims)} claims at a glance** ({tally}). One row per claim of the paper: the dot is "
+        "this run's effect and the bar its 95 % interval, both divided by the smallest effect this study "
+        "would detect (80 % power at the 5 % level); inside the grey band an effect is too small for this "
+        "study to see. The effect in its own units is printed above each bar; the colour is the verdict.",
+        "",
+        "| claim | the paper | this study | chapter |",
+        "|---|---|---|---|",
+    ]
+    for c in claims:
+        title = _cell(c.get("title") or "")
+        result = f"**{status_words(c['status'])}**: {_cell(effect_text(c))}"
+        if c["status"] == "not testable" and c.get("reason"):
+            result = f"**{status_words(c['status'])}**: {_cell(c['reason'])}"
+        chapter = f"{{doc}}`{c['notebook'][:2]} </book/generated/{c['notebook']}>`"
+        lines.append(f"| **{c['id']}** {title} | {_cell(c.get('paper') or '-')} | {result} | {chapter} |")
+    return _write_if_changed(out / "overview.md", lines)
+
+
+def _write_figure(path: Path, claims: Sequence[dict]) -> None:
+    """Save the verdict forest plot as SVG, rewriting the file only when its content changed."""
+    import io
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from norep.plots import verdict_forest
+
+    with matplotlib.rc_context({"svg.hashsalt": "norep", "svg.fonttype": "path"}):
+        fig = verdict_forest(claims)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+        plt.close(fig)
+    data = buf.getvalue()
+    if not path.exists() or path.read_bytes() != data:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
 
 
 def _generated_header(origin: dict | None) -> list[str]:
@@ -266,46 +334,69 @@ def _versions(names: Sequence[str]) -> dict[str, str]:
     return found
 
 
+_VERSIONED = (
+    "norep",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "torch",
+    "torchvision",
+    "timm",
+    "open_clip_torch",
+    "matplotlib",
+    "seaborn",
+    "plotly",
+    "papermill",
+    "jupytext",
+    "jupyter-book",
+    "sphinx",
+    "myst-nb",
+)
+"""The packages whose versions the reproducibility page lists (``constraints.txt`` pins them all)."""
+
+
+def _checkout_commit() -> str | None:
+    """The commit of the checkout ``norep`` is imported from (``+ local changes`` when the work tree
+    differs from it), or None outside a git checkout."""
+    import subprocess
+
+    if not (_CHECKOUT / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(_CHECKOUT), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=30
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(_CHECKOUT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0 or not head.stdout.strip():
+        return None
+    return head.stdout.strip() + (" + local changes" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
 def _write_environment(out: Path, store_path: Path, cache: dict, origin: dict | None = None) -> Path:
-    """Write ``environment.md``, included by the book's reproducibility page: the versions, the store
-    (with its fingerprint), the execution times of this store's notebooks and, for the embedded
-    study only, the project's benchmark results."""
+    """Write ``environment.md``, included by the book's reproducibility page: the commit, the store
+    (with its fingerprint), the versions, and the execution time and parameters of this store's
+    notebooks."""
     from norep.store import Store
 
     st = Store.open(store_path)
-    pkgs = [
-        "norep",
-        "numpy",
-        "scipy",
-        "pandas",
-        "scikit-learn",
-        "torch",
-        "torchvision",
-        "timm",
-        "open_clip_torch",
-        "matplotlib",
-        "seaborn",
-        "papermill",
-        "jupytext",
-        "jupyter-book",
-        "sphinx",
-        "myst-nb",
-    ]
-    lines = _generated_header(origin) + [
-        "| package | version |",
-        "|---|---|",
-        f"| Python | {platform.python_version()} ({platform.python_implementation()}) |",
-    ]
-    lines += [f"| {k} | {v} |" for k, v in _versions(pkgs).items()]
     info = st.info
-    lines += [
-        "",
-        f"Platform: `{platform.platform()}`, {os.cpu_count()} logical CPUs.",
-        "",
-        f"Store: `{store_path}` (dataset `{info.get('dataset')}`, {len(st)} models, "
-        f"preset `{info.get('preset', 'n/a')}`, base model `{info.get('base_model')}`"
-        + (f", fingerprint `{origin['store_fingerprint']}`" if origin else "")
-        + ").",
+    commit = _checkout_commit()
+    versions = ", ".join(f"{k} {v}" for k, v in _versions(_VERSIONED).items())
+    lines = _generated_header(origin) + [
+        f"- **Commit**: `{commit}`." if commit else "- **Commit**: not run from a git checkout.",
+        f"- **Store**: `{store_path}` (dataset `{info.get('dataset')}`, {len(st)} models, "
+        f"preset `{info.get('preset', 'n/a')}`, base model `{info.get('base_model')}`)"
+        + (f"; fingerprint `{origin['store_fingerprint']}`." if origin else "."),
+        f"- **Python** {platform.python_version()} ({platform.python_implementation()}); {versions}.",
+        f"- **Platform**: `{platform.platform()}`, {os.cpu_count()} logical CPUs.",
         "",
         "| notebook | execution time (s) | executed at | parameters |",
         "|---|---|---|---|",
@@ -320,28 +411,7 @@ def _write_environment(out: Path, store_path: Path, cache: dict, origin: dict | 
     if timing_keys:
         lines += ["", "Store build timings recorded by its producer:", ""]
         lines += [f"- `{k}`: {info[k]}" for k in sorted(timing_keys)]
-    lines += _benchmark_lines(info)
     return _write_if_changed(out / "environment.md", lines)
-
-
-def _benchmark_lines(info: Mapping) -> list[str]:
-    """The project's benchmark results, for a store of the embedded study only (they measure it)."""
-    if not _zoo_preset(info):
-        return []
-    lines = ["", "### Benchmarks of the embedded study", ""]
-    bench = sorted((_CHECKOUT / "bench" / "results").glob("*.md"))
-    if bench:
-        for b in bench:
-            body = re.sub(
-                r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + 3) + " ", b.read_text().strip(), flags=re.M
-            )
-            lines += [f"From `bench/results/{b.name}`:", "", body, ""]
-    else:
-        lines.append(
-            "No benchmark results in `bench/results/` of this checkout "
-            "(`norep bench analyses` and `norep bench extract` print and save them)."
-        )
-    return lines
 
 
 def collect_claims(notebooks: Iterable[str | os.PathLike]) -> list[dict]:

@@ -26,6 +26,8 @@ from norep.plots._features import (
     rate_curves,
     transfer_scatter,
 )
+from norep.plots._interactive import interactive, model_table, pairs_heatmap, pairs_scatter
+from norep.plots._overview import STATUS_COLOURS, claim_unit, verdict_forest
 from norep.plots._pairs import (
     calibration_bars,
     category_strip,
@@ -52,4 +54,11 @@ __all__ = [
     "dims_to_target_bars",
     "transfer_scatter",
     "calibration_bars",
+    "STATUS_COLOURS",
+    "claim_unit",
+    "verdict_forest",
+    "interactive",
+    "pairs_heatmap",
+    "pairs_scatter",
+    "model_table",
 ]
