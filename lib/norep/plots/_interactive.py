@@ -50,7 +50,7 @@ def pairs_heatmap(
     Parameters
     ----------
     matrix : array-like of shape (M, M)
-        Values computed elsewhere (e.g. :func:`norep.metrics.pairwise_error_inconsistency`); NaN
+        Values computed elsewhere (e.g. :func:`norep.measures.metrics.pairwise_error_inconsistency`); NaN
         cells (the diagonal, say) stay empty.
     names, categories : sequence of str, length M
         Model names and their categories, in the matrix's order (sort them by category first).
