@@ -168,7 +168,7 @@ def verdict_forest(records: Sequence[Mapping], *, width: float = 8.0):
     ax.set_yticks(range(n), labels, fontsize=9)
     ax.set_ylim(n - 0.5, -0.75)
     ax.set_xlim(-lim, lim)
-    ax.set_xlabel("effect / smallest detectable effect (grey band: smaller than this study can detect)")
+    ax.set_xlabel("effect / smallest detectable effect (grey band: too small for this study to detect)")
     ax.grid(axis="x", color="#e0e0e0", lw=0.6)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
