@@ -7,7 +7,7 @@ import sys
 
 HELP = "the verdict on each of the paper's claims, for one store or several"
 DESCRIPTION = """\
-Runs the claims engine (norep.claims) on each store and prints, per claim, the verdict, the effect
+Runs the claims of the paper (norep.paper) on each store and prints, per claim, the verdict, the effect
 with its 95% interval, the models and pairs it rests on and the smallest effect the store could
 detect (80% power). With several stores (e.g. zoos trained with different --seed), a last column
 says in how many of them each verdict holds: a finding that holds in one replicate only is fragile.
@@ -31,22 +31,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from norep import claims
+    from norep import claims, paper
 
     ids = None
     if args.ids:
         ids = [c.strip().upper() for c in args.ids.split(",") if c.strip()]
-        unknown = [c for c in ids if c not in claims.CLAIMS]
+        unknown = [c for c in ids if c not in paper.REGISTRY]
         if unknown:
             print(
-                f"norep: unknown claim id(s) {', '.join(unknown)}; known: {', '.join(claims.CLAIMS)}", file=sys.stderr
+                f"norep: unknown claim id(s) {', '.join(unknown)}; known: {', '.join(paper.claim_ids())}",
+                file=sys.stderr,
             )
             return 2
     results = {}
     for path in args.stores:
         print(f"claims on {path} ...", file=sys.stderr, flush=True)
         study = claims.open_study(path)
-        results[str(path)] = [r.record() for r in claims.run_claims(study, ids, n_boot=args.resamples, seed=args.seed)]
+        results[str(path)] = [r.record() for r in paper.run_claims(study, ids, n_boot=args.resamples, seed=args.seed)]
     lines = claims.replicate_table(results)
     print("\n".join(lines))
     if args.markdown:

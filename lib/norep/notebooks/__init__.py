@@ -34,7 +34,6 @@ from norep.notebooks._execute import NotebookError, NotebookRun, execute_noteboo
 from norep.notebooks._pages import CLAIM_COLUMNS, collect_claims, describe_store
 from norep.notebooks._run import NotebooksFailed, run_notebooks
 from norep.notebooks._sources import (
-    CHAPTER_CLAIMS,
     NOTEBOOKS,
     declared_parameters,
     default_notebook_dir,
@@ -57,10 +56,8 @@ from norep.study import (
     limit_threads,
     load_study,
     project_root,
-    report_claim,
     resolve_store,
     set_figure_format,
-    verdict,
     verify_store,  # noqa: F401 (public before the move; not in __all__ then either)
 )
 
@@ -69,7 +66,6 @@ __all__ = [
     "NotebookError",
     "NotebookRun",
     "NotebooksFailed",
-    "CHAPTER_CLAIMS",
     "CLAIM_COLUMNS",
     "missing_inputs",
     "describe_store",
@@ -92,8 +88,6 @@ __all__ = [
     "limit_threads",
     "set_figure_format",
     "glue_figure",
-    "verdict",
     "fmt_ci",
-    "report_claim",
     "collect_claims",
 ]

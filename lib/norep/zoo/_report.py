@@ -38,8 +38,8 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     """Per-category error inconsistency, ensemble gain and conversion rate with the base, and C1-C3 verdicts.
 
     Paper Sec. 4.1 (Fig. 1: error inconsistency by category) and Sec. 4.2 (Fig. 2: ensemble gain and
-    conversion rate). The verdicts are :func:`norep.claims.c1_error_inconsistency`,
-    :func:`norep.claims.c2_ensemble_gain` and :func:`norep.claims.c3_conversion_rate` (models as
+    conversion rate). The verdicts are :func:`norep.paper.c1_error_inconsistency`,
+    :func:`norep.paper.c2_ensemble_gain` and :func:`norep.paper.c3_conversion_rate` (models as
     units, selection on ``calib``); a store that lacks what a claim needs gets *not testable*.
 
     Parameters
@@ -235,16 +235,12 @@ def _per_category_table(per_model, d, partners, n_resamples, confidence, seed):
 
 
 def _claims_table(study, n_resamples, seed):
-    """The verdicts on claims C1-C3 of :mod:`norep.claims`, one row each."""
+    """The verdicts on claims C1-C3 of :mod:`norep.paper`, one row each."""
     import pandas as pd
 
-    from norep import claims as C
+    from norep.paper import run_claims
 
-    results = [
-        C.c1_error_inconsistency(study, n_boot=n_resamples, seed=seed),
-        C.c2_ensemble_gain(study, n_boot=n_resamples, seed=seed),
-        C.c3_conversion_rate(study, n_boot=n_resamples, seed=seed),
-    ]
+    results = run_claims(study, ["C1", "C2", "C3"], n_boot=n_resamples, seed=seed)
     return pd.DataFrame(
         [
             dict(
