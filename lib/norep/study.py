@@ -1,10 +1,12 @@
-"""What a section notebook calls: open and check its store, validate its parameters, show figures
-and claim verdicts.
+"""What a section notebook calls: open and check its store, validate its parameters, set up Colab, show
+figures.
 
 A chapter opens its store with :func:`load_study`, which verifies it (:func:`verify_store`) and returns a
-:class:`Study`, the one object that crosses layers: the claims of :mod:`norep.claims` take it as their
-input. The helpers here load and present; every measure comes from norep's analysis modules and every
-verdict from :mod:`norep.claims`. The runner that executes the notebooks is :mod:`norep.notebooks`.
+:class:`Study`, the one object that crosses layers: the chapters and claims of :mod:`norep.paper` take it
+as their input. The study also fixes the accuracy band's members, once, on the selection split
+(:func:`band_partners`): what a chapter prints as in or out of the band is the set its claims use. The
+helpers here load and present; every measure comes from norep's analysis modules, every table and
+verdict from :mod:`norep.paper`. This module imports neither: the runner is :mod:`norep.notebooks`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "verify_store",
     "load_study",
     "check_parameters",
+    "colab_setup",
     "PROFILES",
     "apply_profile",
     "limit_threads",
@@ -106,7 +109,7 @@ class Study:
         The accuracy band (lo, hi) of the main analyses (paper: 74-78 % on ImageNet).
     table : pandas.DataFrame
         :meth:`Store.models` plus ``tier`` (``"low"``, ``"band"`` or ``"high"``, from the
-        evaluation accuracy and ``band``) and ``in_band``.
+        selection-split accuracy and :func:`selection_band`) and ``in_band``: the set every claim uses.
     split, calib_split : str
         Evaluation and selection/calibration splits.
     """
@@ -473,8 +476,12 @@ def _thin(values: list, mode: str, keep: int) -> list:
     return [values[i] for i in idx]
 
 
-def check_parameters(*, n_boot, seed, fig_format) -> None:
-    """Validate the parameters every section notebook shares and set the figure format.
+def check_parameters(*, n_boot, seed, fig_format, profile: str = "full", **sweeps):
+    """Validate the parameters every section notebook shares, lower them to ``profile`` (see
+    :func:`apply_profile`) and set the figure format.
+
+    Returns ``n_boot`` lowered to the profile's bound, or ``(n_boot, *sweeps)`` in the order given when
+    sweeps (``probe_Cs``, ``rates``, ...) are passed.
 
     Examples
     --------
@@ -482,6 +489,8 @@ def check_parameters(*, n_boot, seed, fig_format) -> None:
     Traceback (most recent call last):
     ...
     ValueError: parameter n_boot=0 must be an integer >= 10 (bootstrap resamples)
+    >>> check_parameters(n_boot=1000, seed=0, fig_format="png", profile="student", top_k=4)
+    (200, 3)
     """
     import numbers
 
@@ -490,6 +499,27 @@ def check_parameters(*, n_boot, seed, fig_format) -> None:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"parameter seed={seed!r} must be a non-negative integer")
     set_figure_format(fig_format)
+    return apply_profile(profile, n_boot=n_boot, **sweeps)
+
+
+def colab_setup(root: str = "/content/norep") -> None:
+    """Set up a Google Colab session in which the project is installed at ``root``: train the quick
+    embedded study once (a few minutes), point ``$NOREP_STORE`` at it and run from the project's folder.
+
+    The notebooks' hidden first cell installs the project when ``import norep`` fails, then calls this.
+    """
+    import subprocess
+    import sys
+
+    quick = f"{root}/stores/quick"
+    os.environ.setdefault("NOREP_STORE", quick)
+    if not os.path.isfile(f"{quick}/store.json"):
+        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=root)
+        train = ["zoo", "train", "--preset", "fashion", "--quick", "--out", quick, "--no-progress"]
+        subprocess.run([sys.executable, "-m", "norep.cli", *train], check=True, cwd=root)
+    if sys.path[:1] != [f"{root}/lib"]:
+        sys.path.insert(0, f"{root}/lib")
+    os.chdir(root)
 
 
 def limit_threads(threads: int | None) -> None:

@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from norep.paper import CHAPTERS as NOTEBOOKS  # noqa: F401 (re-exported: the chapters, in book order)
+
 _CHECKOUT = Path(__file__).resolve().parents[3]
 """The folder holding ``lib/`` (the checkout ``norep`` is imported from, when it is one)."""
 

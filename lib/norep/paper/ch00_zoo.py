@@ -29,7 +29,7 @@ def tables(study) -> dict:
     it was fitted, accuracy on the evaluation and selection splits, error inconsistency with the base
     and accuracy of its ensemble with the base (:mod:`norep.metrics`, :mod:`norep.ensembles`), and the
     expected calibration error before and after temperature scaling (:mod:`norep.calibration`);
-    ``tiers``, the count of models per category and tier."""
+    ``tiers``, the count of models per category and tier; ``band``, the band on the selection split."""
     import pandas as pd
 
     from norep import calibration, ensembles, metrics
@@ -53,7 +53,30 @@ def tables(study) -> dict:
     keep = [c for c in study.table.columns if c != "temperature"]
     zoo = study.table[keep].merge(pd.DataFrame(rows), on="name")
     tiers = zoo.groupby("category", sort=False)["tier"].value_counts().unstack(fill_value=0)
-    return {"zoo": zoo, "tiers": tiers}
+    return {"zoo": zoo, "tiers": tiers, "band": selection_band(study)}
+
+
+def design(study) -> list[str]:
+    """What the chapter prints about a store trained by ``norep zoo train``: its preset, training images,
+    split sizes, the base's accuracy, the band (as set, and on the selection split, where its members
+    are chosen) and the downstream task; one line saying so for any other store."""
+    st, info = study.store, study.store.info
+    if not info.get("preset"):
+        return ["this store was not trained by norep zoo train: no design to show"]
+    lo, hi = selection_band(study)
+    base_acc = st.meta(study.base)["accuracy"]
+    lines = [
+        f"preset {info['preset']!r}{' (quick)' if info.get('quick') else ''}: {info.get('n_train', 'all')} "
+        f"training images per model; {study.calib_split} {st.n_examples(study.calib_split)} and {study.split} "
+        f"{st.n_examples(study.split)} examples",
+        f"base {study.base}: {study.split} accuracy {base_acc[study.split]:.4f}, {study.calib_split} accuracy "
+        f"{base_acc.get(study.calib_split, float('nan')):.4f}; band {study.band[0]:.4f}-{study.band[1]:.4f} "
+        f"(half-width {info.get('band_halfwidth')}), on the selection split {study.calib_split!r} {lo:.4f}-{hi:.4f}: "
+        f"{int(study.table['in_band'].sum())} models in it, the base included",
+    ]
+    if info.get("downstream"):
+        lines.append(f"downstream task: {info['downstream']}")
+    return lines
 
 
 @claim(
@@ -154,4 +177,4 @@ def _weighted_ece(bins: np.ndarray, gap: np.ndarray, n_bins: int, w: np.ndarray)
     return float(np.abs(np.bincount(bins, weights=w * gap, minlength=n_bins)).sum() / w.sum())
 
 
-__all__ = ["CHAPTER", "MIN_MODELS_C10", "tables", "c10_temperature_scaling"]
+__all__ = ["CHAPTER", "MIN_MODELS_C10", "tables", "design", "c10_temperature_scaling"]
