@@ -183,7 +183,7 @@ glue_figure("fig_00_calibration", fig)
 # whose logits are scaled cosine similarities) to 1.70.
 
 # %% [markdown]
-# This is a step of the paper's method, not a finding: the check below (from `norep.claims`)
+# This is a step of the paper's method, not a finding: the check below (`c10_temperature_scaling` of `norep.paper.ch00_zoo`, read from the table above)
 # confirms that every model carries a temperature fitted on the calibration split and that scaling
 # lowers the expected calibration error on the evaluation split, on average over models (the
 # interval resamples models).
