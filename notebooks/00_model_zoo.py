@@ -13,8 +13,8 @@
 # %% [markdown]
 # # The model zoo
 #
-# The paper studies 82 ImageNet models, grouped by how far their training methodology diverges
-# from a typical base model (ResNet-50): **Reinit** (same recipe, another seed), **Hyper-parameters**,
+# The paper studies 82 ImageNet models, grouped by how far their training methodology diverges from
+# a typical base model (ResNet-50): **Reinit** (same recipe, another seed), **Hyper-parameters**,
 # **Architecture**, **Framework** (e.g. contrastive or semi-supervised learning) and **Dataset**
 # (trained on other data, e.g. CLIP on WIT or ALIGN on a web corpus) {cite}`gontijolopes2022norep`.
 # Its Tables 1-4 list every model with its category, temperature, accuracy, error
@@ -26,9 +26,9 @@
 # ensembling (Sec. 3.2).
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this page alone: install the project when `import norep` fails
-# (so a retry after a failed install tries again), then train the quick study once and run from the
-# project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
@@ -100,18 +100,18 @@ st, base = study.store, study.base
 #   or zero-shot head.
 #
 # **Where the base and the band are.** The paper's band (74-78 %) sits around its base (ResNet-50,
-# 76 %) and well below its best models, so that models of every category can reach it. Here the
-# base is a small two-convolution CNN trained for a few epochs on a subset of the training images,
-# which puts it where a linear head on a frozen encoder learned elsewhere can also arrive; the
-# band is the base's accuracy plus or minus a half-width fixed in the preset before any verdict was
-# computed (2 points: the paper's band is 4 points wide). Its members are chosen on `calib`, with the
-# band centred on the base's `calib` accuracy, so that the test split chooses nothing; every chapter
-# and every claim uses that one set. Models trained longer or with
-# bigger networks land above it (the high-accuracy models of Sec. 4.5); deliberately weak
-# variants of every category but Reinit (a tiny learning rate or a huge batch, a 32-unit MLP or
-# naive Bayes, globally pooled readouts of frozen encoders) land below it, the low-accuracy pool.
-# Reinit has no low-accuracy member: another seed of the base recipe reaches the base's accuracy,
-# and a recipe that does not would be a Hyper-parameters model.
+# 76 %) and well below its best models, so that models of every category can reach it. Here the base
+# is a small two-convolution CNN trained for a few epochs on a subset of the training images, which
+# puts it where a linear head on a frozen encoder learned elsewhere can also arrive; the band is the
+# base's accuracy plus or minus a half-width fixed in the preset before any verdict was computed (2
+# points: the paper's band is 4 points wide). Its members are chosen on `calib`, with the band
+# centred on the base's `calib` accuracy, so that the test split chooses nothing; every chapter and
+# every claim uses that one set. Models trained longer or with bigger networks land above it (the
+# high-accuracy models of Sec. 4.5); deliberately weak variants of every category but Reinit (a tiny
+# learning rate or a huge batch, a 32-unit MLP or naive Bayes, globally pooled readouts of frozen
+# encoders) land below it, the low-accuracy pool. Reinit has no low-accuracy member: another seed of
+# the base recipe reaches the base's accuracy, and a recipe that does not would be a
+# Hyper-parameters model.
 #
 # **Splits.** Temperatures are fitted, and models are selected, on `calib`, and every number is
 # reported on `test`; both are halves of the official test set, so selection sees the evaluation
@@ -183,10 +183,10 @@ glue_figure("fig_00_calibration", fig)
 # whose logits are scaled cosine similarities) to 1.70.
 
 # %% [markdown]
-# This is a step of the paper's method, not a finding: the check below (`c10_temperature_scaling` of `norep.paper.ch00_zoo`, read from the table above)
-# confirms that every model carries a temperature fitted on the calibration split and that scaling
-# lowers the expected calibration error on the evaluation split, on average over models (the
-# interval resamples models).
+# This is a step of the paper's method, not a finding: the check below (`c10_temperature_scaling` of
+# `norep.paper.ch00_zoo`, read from the table above) confirms that every model carries a temperature
+# fitted on the calibration split and that scaling lowers the expected calibration error on the
+# evaluation split, on average over models (the interval resamples models).
 
 # %% tags=["remove-input"]
 report_claim(chapter.c10_temperature_scaling(study, n_boot=n_boot, seed=seed, chapter_tables=t))

@@ -27,9 +27,9 @@
 # models for what their accuracies alone would predict.
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this page alone: install the project when `import norep` fails
-# (so a retry after a failed install tries again), then train the quick study once and run from the
-# project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
@@ -57,7 +57,7 @@ seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
-import pandas as pd
+import pandas as pd  # noqa: F401 (the exercise below)
 from IPython.display import display
 
 from norep import plots
@@ -148,7 +148,9 @@ glue_figure("fig_01_allpairs", fig)
 # ```
 
 # %%
-fig = plots.pairwise_heatmap(t["kappa_matrix"], names, cats, cbar_label="Cohen's kappa error consistency", cmap="rocket_r")
+fig = plots.pairwise_heatmap(
+    t["kappa_matrix"], names, cats, cbar_label="Cohen's kappa error consistency", cmap="rocket_r"
+)
 glue_figure("fig_01_kappa", fig)
 
 # %% [markdown]

@@ -23,9 +23,9 @@
 # stacked generalization {cite}`wolpert1992stacked`.
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this page alone: install the project when `import norep` fails
-# (so a retry after a failed install tries again), then train the quick study once and run from the
-# project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
@@ -55,7 +55,7 @@ fig_format = "png"  # inline figure format: png, svg or retina
 # %%
 from IPython.display import display
 
-from norep import ensembles, plots
+from norep import ensembles, plots  # noqa: F401 (ensembles: Try it)
 from norep.paper import ch02_ensembles as chapter
 from norep.paper import report_claim
 from norep.study import check_parameters, glue_figure, load_study
@@ -121,19 +121,20 @@ glue_figure("fig_02_accuracy", fig)
 
 # %% [markdown]
 # `c2_ensemble_gain` (in `norep.paper.ch02_ensembles`) tests both parts, reading the table and the
-# line above. The slope of the gain on error inconsistency across pairs, the line's (the interval resamples pairs, then test examples) is close to *conversion rate − ½*
-# by construction, so a positive slope follows from any conversion rate above one half and cannot
-# decide the claim alone. The absolute part can fail: the partner whose ensemble with the base is
-# the most accurate on the *calibration* split, and its test accuracy against the member that is
-# better on the calibration split.
+# line above. The slope of the gain on error inconsistency across pairs, the line's (the interval
+# resamples pairs, then test examples) is close to *conversion rate − ½* by construction, so a
+# positive slope follows from any conversion rate above one half and cannot decide the claim alone.
+# The absolute part can fail: the partner whose ensemble with the base is the most accurate on the
+# *calibration* split, and its test accuracy against the member that is better on the calibration
+# split.
 
 # %% tags=["remove-input"]
 report_claim(chapter.c2_ensemble_gain(study, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
-# **Paper (claim C3).** The conversion rate also grows as methodology diverges (Fig. 2 right;
-# no number is given). `c3_conversion_rate` compares the Dataset and Reinit partners of the table above,
-# resampling models within categories, then test examples.
+# **Paper (claim C3).** The conversion rate also grows as methodology diverges (Fig. 2 right; no
+# number is given). `c3_conversion_rate` compares the Dataset and Reinit partners of the table
+# above, resampling models within categories, then test examples.
 
 # %% tags=["remove-input"]
 report_claim(chapter.c3_conversion_rate(study, n_boot=n_boot, seed=seed, chapter_tables=t))

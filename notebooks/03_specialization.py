@@ -26,9 +26,9 @@
 # classes: on ImageNet, CLIP is better on man-made objects and ResNet-50 on nature classes.
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this page alone: install the project when `import norep` fails
-# (so a retry after a failed install tries again), then train the quick study once and run from the
-# project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
@@ -51,7 +51,8 @@ accuracy_band = None  # (lo, hi) accuracy fractions; None: the store's band
 split = "test"  # evaluation split
 calib_split = "calib"  # split the temperatures were fitted on
 pair_models = None  # {"REINIT": name, "ARCH": name, "DATASET": name} in the figures; None: see below
-# (None: the most accurate band model of each on the calibration split, closest in accuracy if none in the band)
+# (None: the most accurate band model of each on the calibration split, closest in accuracy if none
+# in the band)
 class_groups = None  # {"group": [class ids]}; None: the store's class groups
 bins = 18  # histogram bins over 0-90 degrees
 profile = "full"  # "student": lighter settings for a class (see Try it)
@@ -84,7 +85,9 @@ chosen, groups, base = t["chosen"], t["groups"], study.base
 print(f"pairs shown: {chosen}; class groups: { {g: len(ids) for g, ids in groups.items()} }")
 outside = [n for n in chosen.values() if n not in set(t["separation"]["name"])]
 if outside:
-    print(f"note: {outside} lie outside the accuracy band; their comparison with the base mixes methodology with accuracy")
+    print(
+        f"note: {outside} lie outside the accuracy band; their comparison with the base mixes methodology with accuracy"
+    )
 
 # %% [markdown]
 # ## The specialization angle by outcome (Fig. 3)
@@ -129,16 +132,18 @@ wins = t["class_wins"]
 group_of = {int(c): g for c, g in zip(wins["class_id"], wins["group"], strict=True)}
 panels = {f"{base} vs the {c} partners": wins[wins["category"] == c] for c in ("ARCH", "DATASET")}
 panels = {k: v for k, v in panels.items() if len(v)}
-fig = plots.per_class_bars(panels, value="d", group_of=group_of or None, ylabel="disagreements won: base minus partners")
+fig = plots.per_class_bars(
+    panels, value="d", group_of=group_of or None, ylabel="disagreements won: base minus partners"
+)
 glue_figure("fig_03_classes", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_03_classes
 # :name: fig-03-classes
 #
-# Analogue of Fig. 4: who wins the disagreements, class by class. For each class, among the
-# examples where exactly one model of a pair is right, the share the base wins minus the share the
-# partner wins, $d_c = (\text{only base} - \text{only partner}) / (\text{only base} + \text{only partner})$,
+# Analogue of Fig. 4: who wins the disagreements, class by class. For each class, among the examples
+# where exactly one model of a pair is right, the share the base wins minus the share the partner
+# wins, $d_c = (\text{only base} - \text{only partner}) / (\text{only base} + \text{only partner})$,
 # pooled over the in-band Architecture pairs (left) and the in-band Dataset pairs (right); bars are
 # coloured by class group. This is the quantity claim C5 tests: group-structured specialization
 # shows as bars of one sign within a group and the other sign in another.

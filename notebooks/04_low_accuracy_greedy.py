@@ -24,9 +24,9 @@
 # so the choice cannot overfit the numbers shown.
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this page alone: install the project when `import norep` fails
-# (so a retry after a failed install tries again), then train the quick study once and run from the
-# project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
@@ -113,12 +113,15 @@ display(
 # (82.85 %) with only models below 77.44 % reaches 86.66 %; the same holds from CLIP-L, ALIGN
 # and EfficientNet-B3, and the best first addition complements the start's training methodology.
 # `c6_low_accuracy_greedy` (in `norep.paper.ch04_greedy`, from the table above) takes several starts,
-# a pool fixed in advance by a rule on the error rate (a candidate errs at least 1.25 times as often as the start, on the calibration
-# split), the ensemble length with the best calibration-split accuracy (at least one addition), and
-# bootstraps the mean test gain over starts, resampling the starts and then the test examples.
+# a pool fixed in advance by a rule on the error rate (a candidate errs at least 1.25 times as often
+# as the start, on the calibration split), the ensemble length with the best calibration-split
+# accuracy (at least one addition), and bootstraps the mean test gain over starts, resampling the
+# starts and then the test examples.
 
 # %% tags=["remove-input"]
-report_claim(chapter.c6_low_accuracy_greedy(study, starts=starts, steps=steps, n_boot=n_boot, seed=seed, chapter_tables=t))
+report_claim(
+    chapter.c6_low_accuracy_greedy(study, starts=starts, steps=steps, n_boot=n_boot, seed=seed, chapter_tables=t)
+)
 
 # %% [markdown]
 # ## Try it

@@ -514,7 +514,9 @@ def colab_setup(root: str = "/content/norep") -> None:
     quick = f"{root}/stores/quick"
     os.environ.setdefault("NOREP_STORE", quick)
     if not os.path.isfile(f"{quick}/store.json"):
-        subprocess.run([sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=root)
+        subprocess.run(
+            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=root
+        )
         train = ["zoo", "train", "--preset", "fashion", "--quick", "--out", quick, "--no-progress"]
         subprocess.run([sys.executable, "-m", "norep.cli", *train], check=True, cwd=root)
     if sys.path[:1] != [f"{root}/lib"]:

@@ -59,8 +59,9 @@ def tables(
     """
     import pandas as pd
 
-    rates = tuple(float(r) for r in rates)
+    rates = mixed_rates(rates)
     n_points = check_positive_int("n_points", n_points, 2)
+    max_per_category = check_positive_int("max_per_category", max_per_category)
     mp = mix_probes(
         study,
         max_per_category=max_per_category,
@@ -93,6 +94,22 @@ def tables(
         out.update(compression=pd.DataFrame(curves), target=target, reach=reach, reach_rows=reach_rows)
         out["saturated"] = saturated
     return out
+
+
+def mixed_rates(rates) -> tuple[float, ...]:
+    """The shares of ``rates`` strictly between 0 and 1 (1.0 and 0.0, the full embeddings, are always probed).
+
+    Examples
+    --------
+    >>> mixed_rates([1.0, 0.75, 0.5, 0.0])
+    (0.75, 0.5)
+    """
+    if not len(rates) or any(not 0.0 <= float(r) <= 1.0 for r in rates):
+        raise ValueError(f"parameter rates={rates!r} must be shares in [0, 1]")
+    mixed = tuple(float(r) for r in rates if 0.0 < float(r) < 1.0)
+    if not mixed:
+        raise ValueError("parameter rates must contain at least one share strictly between 0 and 1")
+    return mixed
 
 
 def _gains(mix, rates):
@@ -374,4 +391,4 @@ def _log_dims_to_target(reach_rows, target: float, w) -> np.ndarray:
     return np.array(out)
 
 
-__all__ = ["CHAPTER", "tables", "c7_embedding_mixes", "c8_compression"]
+__all__ = ["CHAPTER", "tables", "mixed_rates", "c7_embedding_mixes", "c8_compression"]
