@@ -478,7 +478,7 @@ def _thin(values: list, mode: str, keep: int) -> list:
 
 def check_parameters(*, n_boot, seed, fig_format, profile: str = "full", **sweeps):
     """Validate the parameters every section notebook shares, lower them to ``profile`` (see
-    :func:`apply_profile`) and set the figure format.
+    :func:`apply_profile`), set the figure format and print the values the chapter uses.
 
     Returns ``n_boot`` lowered to the profile's bound, or ``(n_boot, *sweeps)`` in the order given when
     sweeps (``probe_Cs``, ``rates``, ...) are passed.
@@ -490,6 +490,7 @@ def check_parameters(*, n_boot, seed, fig_format, profile: str = "full", **sweep
     ...
     ValueError: parameter n_boot=0 must be an integer >= 10 (bootstrap resamples)
     >>> check_parameters(n_boot=1000, seed=0, fig_format="png", profile="student", top_k=4)
+    Parameters: n_boot=200, top_k=3, seed=0, profile='student', fig_format='png'
     (200, 3)
     """
     import numbers
@@ -499,7 +500,11 @@ def check_parameters(*, n_boot, seed, fig_format, profile: str = "full", **sweep
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"parameter seed={seed!r} must be a non-negative integer")
     set_figure_format(fig_format)
-    return apply_profile(profile, n_boot=n_boot, **sweeps)
+    out = apply_profile(profile, n_boot=n_boot, **sweeps)
+    values = dict(zip(["n_boot", *sweeps], out if sweeps else [out], strict=True))
+    shown = ", ".join(f"{k}={v!r}" for k, v in {**values, "seed": seed, "profile": profile}.items())
+    print(f"Parameters: {shown}, fig_format={fig_format!r}")
+    return out
 
 
 def colab_setup(root: str = "/content/norep") -> None:

@@ -42,8 +42,10 @@ from norep.notebooks._sources import (
     parse_parameters,
 )
 
-# What the section notebooks call moved to norep.study; re-exported here so that older code importing
-# it from norep.notebooks keeps working.
+# What the section notebooks call moved to norep.study (report_claim to norep.paper, verdict to
+# norep.claims); re-exported here so that older code importing it from norep.notebooks keeps working.
+from norep.claims import verdict
+from norep.paper import report_claim
 from norep.study import (
     DEFAULT_STORE,
     PROFILES,
@@ -89,5 +91,7 @@ __all__ = [
     "set_figure_format",
     "glue_figure",
     "fmt_ci",
+    "verdict",
+    "report_claim",
     "collect_claims",
 ]
