@@ -30,9 +30,7 @@ chapters not run) and :mod:`norep.notebooks._pages` (the summary pages).
 
 from __future__ import annotations
 
-# What the section notebooks call moved to norep.study (report_claim to norep.paper, verdict to
-# norep.claims); re-exported here so that older code importing it from norep.notebooks keeps working.
-from norep.claims import verdict
+from norep.claims import verdict  # (re-exported, see below)
 from norep.notebooks._execute import NotebookError, NotebookRun, execute_notebook, store_fingerprint
 from norep.notebooks._pages import CLAIM_COLUMNS, collect_claims, describe_store
 from norep.notebooks._run import NotebooksFailed, run_notebooks
@@ -44,6 +42,9 @@ from norep.notebooks._sources import (
     missing_inputs,
     parse_parameters,
 )
+
+# What the section notebooks call moved to norep.study (report_claim to norep.paper, verdict to
+# norep.claims); re-exported here so that older code importing it from norep.notebooks keeps working.
 from norep.paper import report_claim
 from norep.study import (
     DEFAULT_STORE,
