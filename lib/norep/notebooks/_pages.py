@@ -322,7 +322,7 @@ def _benchmark_lines(info: Mapping) -> list[str]:
 
 
 def collect_claims(notebooks: Iterable[str | os.PathLike]) -> list[dict]:
-    """Claim verdicts recorded by :func:`norep.study.report_claim` in executed notebooks, in order.
+    """Claim verdicts recorded by :func:`norep.paper.report_claim` in executed notebooks, in order.
 
     Examples
     --------
