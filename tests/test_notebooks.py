@@ -322,7 +322,7 @@ def test_rerun_is_cached_and_parameter_change_reruns(executed, tmp_path):
 
     nb = nbformat.read(str(runs[0].output), as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert "accuracy_band = (0.0, 1.0)" in injected[0].source
+    assert "accuracy_band = [0.0, 1.0]" in injected[0].source
     outs = "\n".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", "")) for o in _outputs(nb))
     assert "0.000-1.000" in outs  # the band the chapter's claim uses
 
