@@ -44,6 +44,7 @@ book: notebooks
 lint: $(STAMP)
 	$(BIN)/ruff check lib tests notebooks bench
 	$(BIN)/ruff format --check lib tests notebooks bench
+	$(BIN)/lint-imports
 
 # Record the exact versions of the current environment (run after changing dependencies).
 constraints: $(STAMP)

@@ -114,11 +114,11 @@ class _Bench:
     def fast(self) -> None:
         """The fast path's four stages, timed."""
         from norep.allpairs import fast_greedy_selection, pairwise_analysis
-        from norep.engine import fit_temperatures
+        from norep.engine._device import fit_temperatures
 
         args, st, names, device, rows, log = self.args, self.st, self.names, self.device, self.rows, self.log
         # one-time imports (torch, used for float16 conversion) are not part of any stage
-        from norep.calibration import _copy_rows
+        from norep.measures.calibration import _copy_rows
 
         _copy_rows(np.empty((1, 2), np.float32), np.zeros((1, 2), np.float16))
         log("fast: temperatures")
@@ -333,7 +333,7 @@ class _Bench:
         if args.probe:
             pr = _probe_comparison(args, self.log)
             print(
-                f"# probe {pr['n']} x {pr['d']} x {pr['classes']} classes: norep.features.linear_probe "
+                f"# probe {pr['n']} x {pr['d']} x {pr['classes']} classes: norep.measures.features.linear_probe "
                 f"{pr['norep_s']:.2f} s (test acc {pr['norep_acc']:.4f}), sklearn lbfgs "
                 f"{pr['sklearn_s']:.2f} s (test acc {pr['sklearn_acc']:.4f}); time ratio "
                 f"{pr['sklearn_s'] / pr['norep_s']:.2f}, accuracy difference "
@@ -349,13 +349,13 @@ def _fmt_gb(b):
 
 
 def _probe_comparison(args, log):
-    """norep.features.linear_probe vs scikit-learn's lbfgs LogisticRegression at a stated scale."""
+    """norep.measures.features.linear_probe vs scikit-learn's lbfgs LogisticRegression at a stated scale."""
     import time
 
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from norep.features import linear_probe
+    from norep.measures.features import linear_probe
 
     rng = np.random.default_rng(args.seed)
     n, d, k = args.probe_examples, args.probe_dim, args.probe_classes

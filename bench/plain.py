@@ -34,7 +34,7 @@ def reference_fit_temperature(logits, y) -> float:
 
 def reference_probs(st, name, split, temperature):
     """Calibrated probabilities as the library defines them (the definition both paths share)."""
-    from norep.calibration import softmax
+    from norep.measures.calibration import softmax
 
     return softmax(st.logits(name, split), temperature)
 

@@ -75,7 +75,7 @@ from norep.study import check_parameters, glue_figure, load_study
 # %% tags=["hide-input"]
 n_boot = check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format, profile=profile)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
-t = chapter.tables(study, all_pairs=True)  # every number of this page, from norep.metrics
+t = chapter.tables(study, all_pairs=True)  # every number of this page, from norep.measures.metrics
 pairs, base = t["pairs"], study.base
 print(f"{len(pairs)} models in the band besides the base model {base}")
 

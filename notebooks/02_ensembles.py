@@ -55,7 +55,8 @@ fig_format = "png"  # inline figure format: png, svg or retina
 # %%
 from IPython.display import display
 
-from norep import ensembles, plots  # noqa: F401 (ensembles: Try it)
+from norep import plots
+from norep.measures import ensembles  # noqa: F401 (ensembles: Try it)
 from norep.paper import ch02_ensembles as chapter
 from norep.paper import report_claim
 from norep.study import check_parameters, glue_figure, load_study
@@ -70,7 +71,7 @@ from norep.study import check_parameters, glue_figure, load_study
 # %% tags=["hide-input"]
 n_boot = check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format, profile=profile)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
-t = chapter.tables(study, all_pairs=True)  # every number of this page, from norep.metrics and norep.ensembles
+t = chapter.tables(study, all_pairs=True)  # every number of this page, from norep.measures
 ens, base, y = t["pairs"], study.base, study.labels()
 
 # %% [markdown]

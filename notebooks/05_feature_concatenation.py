@@ -26,7 +26,7 @@
 #
 # ```{note}
 # The paper says only that it "compute[s] the covariance of each dimension of embeddings from
-# both models". `norep.features.diversity_order` reads this as each dimension's largest absolute
+# both models". `norep.measures.features.diversity_order` reads this as each dimension's largest absolute
 # correlation with any dimension of the *other* model: a dimension is diverse when the other
 # model has nothing like it (see its docstring for the alternative, per-dimension variance).
 # ```

@@ -67,7 +67,8 @@ fig_format = "png"  # inline figure format: png, svg or retina
 # %%
 from IPython.display import display
 
-from norep import plots, transfer  # noqa: F401 (transfer: the exercise)
+from norep import plots
+from norep.measures import transfer  # noqa: F401 (transfer: the exercise)
 from norep.paper import ch06_transfer as chapter
 from norep.paper import report_claim
 from norep.study import check_parameters, glue_figure, limit_threads, load_study

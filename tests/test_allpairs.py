@@ -1,11 +1,10 @@
-"""The fast all-pairs engine equals the plain reference (norep.metrics / ensembles / specialization
+"""The fast all-pairs engine equals the plain reference (norep.measures.metrics / ensembles / specialization
 on softmax(logits, T)) exactly, including ties and examples where the top-k bound fails."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from norep import ensembles, metrics, specialization
 from norep.allpairs import (
     calibrated_summary,
     fast_greedy_selection,
@@ -13,7 +12,8 @@ from norep.allpairs import (
     store_greedy_selection,
     store_pairwise_analysis,
 )
-from norep.calibration import softmax
+from norep.measures import ensembles, metrics, specialization
+from norep.measures.calibration import softmax
 
 
 def random_logits(rng, m, n, c, *, dtype=np.float16, quantum=None, scale=3.0):

@@ -1,4 +1,4 @@
-"""Tests for norep.calibration against independent references (scipy, scikit-learn, hand-worked cases)."""
+"""Tests for norep.measures.calibration against independent references (scipy, scikit-learn, hand-worked cases)."""
 
 import math
 import tracemalloc
@@ -11,7 +11,7 @@ from scipy.special import logsumexp
 from scipy.special import softmax as sp_softmax
 from sklearn.metrics import log_loss
 
-from norep.calibration import (
+from norep.measures.calibration import (
     expected_calibration_error,
     fit_temperature,
     log_softmax,
@@ -185,7 +185,7 @@ def test_fit_temperature_clips_to_bounds():
 def test_central_pass_derivatives_match_bernoulli_cumulants():
     # two classes with logits (1, 0): under p, z is Bernoulli(q), q = sigmoid(b); the derivatives of
     # the NLL in b = 1/T are E[z] - z_y and Bernoulli's cumulants (hand-worked closed forms)
-    from norep.calibration import _central_pass
+    from norep.measures.calibration import _central_pass
 
     b = 0.8
     q = 1.0 / (1.0 + math.exp(-b))
@@ -203,7 +203,7 @@ def test_central_pass_derivatives_match_bernoulli_cumulants():
 
 
 def test_central_pass_derivatives_match_float64_definitions():
-    from norep.calibration import _central_pass
+    from norep.measures.calibration import _central_pass
 
     logits, y = synthetic(2000, 50, 3.0, seed=11, dtype=np.float32)
     b = 0.9
@@ -227,7 +227,7 @@ def test_central_pass_derivatives_match_float64_definitions():
 
 def test_taylor_root_of_a_known_function():
     # L'(b) = exp(b) - e has its root at 1; every derivative above the first is exp(b)
-    from norep.calibration import _taylor_root
+    from norep.measures.calibration import _taylor_root
 
     for b0 in (1.01, 0.99, 1.03):
         derivs = (math.exp(b0) - math.e, *([math.exp(b0)] * 4))
@@ -240,7 +240,7 @@ def test_taylor_root_of_a_known_function():
 
 
 def test_fit_temperature_ends_after_one_full_pass_from_a_close_start(monkeypatch):
-    import norep.calibration as cal
+    import norep.measures.calibration as cal
 
     logits, y = synthetic(20000, 100, 2.0, seed=12, dtype=np.float32)
     full = {"central": 0, "newton": 0}
@@ -269,7 +269,7 @@ def test_fit_temperature_ends_after_one_full_pass_from_a_close_start(monkeypatch
 
 def test_fit_temperature_at_a_bound_skips_the_taylor_pass(monkeypatch):
     # the subsample already finds the root beyond the upper bound of 1/T: no pass at the bound
-    import norep.calibration as cal
+    import norep.measures.calibration as cal
 
     y = np.arange(4000) % 5
     perfect = np.eye(5)[y] * 10.0

@@ -132,7 +132,7 @@ def test_c4_reads_the_separation_table(studies):
     reinit = sep.loc[sep["category"] == "REINIT", "separation_deg"].mean()
     assert f"Reinit pairs alone {reinit:.1f} deg" in res.sentence
     # the separation of a pair is the mean angle where only the base is right minus where only the partner is
-    from norep.specialization import outcome_labels, theta
+    from norep.measures.specialization import outcome_labels, theta
 
     name = sep["name"].iloc[0]
     pa, pb, y = study.probs(study.base), study.probs(name), study.labels()
@@ -167,7 +167,7 @@ def test_c5_reads_the_disagreements_the_figure_draws(studies):
 
 
 def test_c6_reads_the_summary_table(studies):
-    from norep.ensembles import ensemble_accuracy
+    from norep.measures.ensembles import ensemble_accuracy
 
     study = studies("greedy")
     t = paper.ch04_greedy.tables(study)

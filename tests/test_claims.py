@@ -12,7 +12,7 @@ import pytest
 
 from claims_stores import Spec, build, feature_specs, greedy_specs, group_specs, pair_specs
 from norep import claims, paper
-from norep.stats import hierarchical_bootstrap_ci, permutation_pvalue
+from norep.measures.stats import hierarchical_bootstrap_ci, permutation_pvalue
 from norep.store import Store
 
 N_BOOT = 200
@@ -305,7 +305,7 @@ def test_run_claims_and_records(stores):
 
 def test_weighted_ece_matches_repeated_rows():
     """C10's example weights (bootstrap counts) give the ECE of the data with rows repeated that often."""
-    from norep.calibration import expected_calibration_error
+    from norep.measures.calibration import expected_calibration_error
     from norep.paper.ch00_zoo import _ece_terms, _weighted_ece
 
     rng = np.random.default_rng(0)

@@ -138,8 +138,9 @@ def test_analysis_library_needs_no_extras(tmp_path):
         BLOCK_EXTRAS.format(BLOCKED=blocked)
         + f"""
 import numpy as np
-import norep.store, norep.metrics, norep.ensembles, norep.calibration, norep.allpairs, norep.stats
-import norep.specialization, norep.features, norep.transfer, norep.plots
+import norep.store, norep.measures.metrics, norep.measures.ensembles, norep.measures.calibration
+import norep.allpairs, norep.measures.stats
+import norep.measures.specialization, norep.measures.features, norep.measures.transfer, norep.plots
 from norep import claims, paper
 from norep.cli import main
 rng = np.random.default_rng(0)

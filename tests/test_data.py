@@ -1,4 +1,4 @@
-"""Tests of norep.data (Fashion-MNIST / digits loaders) and norep.downstream (multi-label canvases)."""
+"""Tests of norep.data (Fashion-MNIST / digits loaders) and norep.data.downstream (multi-label canvases)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from guards import HANG_S
 from norep import data
-from norep.downstream import downstream_splits, make_canvases
+from norep.data.downstream import downstream_splits, make_canvases
 
 STEMS = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
@@ -185,7 +185,7 @@ def test_other_data_is_deterministic_and_not_digits_or_fashion():
 
 
 def test_embedded_downstream_labels_are_digits_not_upstream():
-    from norep.downstream import embedded_downstream
+    from norep.data.downstream import embedded_downstream
 
     class _S:  # the fashion downstream needs no Fashion-MNIST array
         X_calib = y_calib = None

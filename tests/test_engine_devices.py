@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from norep.allpairs import fast_greedy_selection, pairwise_analysis
-from norep.calibration import softmax
 from norep.engine import DeviceError, fit_temperatures, resolve_device
+from norep.measures.calibration import softmax
 from random_logits import random_store
 
 torch = pytest.importorskip("torch")
@@ -113,7 +113,7 @@ def test_resolve_device():
 
 def test_importing_norep_imports_no_torch():
     code = (
-        "import sys, norep, norep.allpairs, norep.engine, norep.calibration, norep.ensembles; "
+        "import sys, norep, norep.allpairs, norep.engine, norep.measures.calibration, norep.measures.ensembles; "
         "import norep.commands.bench_analyses; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

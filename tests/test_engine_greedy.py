@@ -4,9 +4,9 @@ ties included (between classes, between candidates, between whole models)."""
 import numpy as np
 import pytest
 
-from norep import ensembles
 from norep.allpairs import fast_greedy_selection
-from norep.calibration import softmax
+from norep.measures import ensembles
+from norep.measures.calibration import softmax
 from random_logits import random_store as _random_store
 
 

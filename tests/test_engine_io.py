@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from norep.engine import _read_whole
-from norep.engine._rows import RowReader, gather_rows, preadable
+from norep.engine._rows import RowReader, gather_rows, preadable, read_whole
 
 
 @pytest.fixture
@@ -39,18 +38,18 @@ def test_gather_rows(memmap, n_rows):
     np.testing.assert_array_equal(gather_rows(arr, rows), arr[rows])
 
 
-def test_read_whole(memmap):
+def testread_whole(memmap):
     arr, mm = memmap
-    whole = _read_whole(mm)
+    whole = read_whole(mm)
     assert not isinstance(whole, np.memmap)
     np.testing.assert_array_equal(whole, arr)
-    assert _read_whole(arr) is arr
+    assert read_whole(arr) is arr
 
 
 def test_torch_runs_on_one_thread_during_the_engine_and_is_restored():
     torch = pytest.importorskip("torch")
-    from norep.calibration import torch_one_thread
-    from norep.engine import fit_temperatures
+    from norep.engine._device import fit_temperatures
+    from norep.measures.calibration import torch_one_thread
 
     old = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -64,7 +63,7 @@ def test_torch_runs_on_one_thread_during_the_engine_and_is_restored():
         y = rng.integers(0, 5, 300)
         z = (rng.normal(size=(300, 5)) + 2 * np.eye(5)[y]).astype(np.float16)
         seen = []
-        import norep.calibration as cal
+        import norep.measures.calibration as cal
 
         orig = cal._moment_pass
 

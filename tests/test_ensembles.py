@@ -1,4 +1,4 @@
-"""Tests of norep.ensembles against hand-worked cases, scikit-learn and naive references."""
+"""Tests of norep.measures.ensembles against hand-worked cases, scikit-learn and naive references."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sklearn.metrics as skm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from norep import ensembles
+from norep.measures import ensembles
 
 # Hand-worked case (2 classes, 4 examples).
 Y = np.array([0, 1, 1, 0])

@@ -287,7 +287,7 @@ def test_voc_embeddings_only_and_lbfgs_head(tmp_path, tiny_clip):
 
 _EXTRACT_SCRIPT = """
 import json, sys, time
-import norep._extract_chunks as chunks
+import norep.extract._chunks as chunks
 import norep.extract as ex
 mode, model, spec, store = sys.argv[1:5]
 if mode == "slow":  # slow enough to kill midway

@@ -1,10 +1,10 @@
-"""Tests for norep.features (paper Sec. 4.6): concatenation, diversity order, linear probe."""
+"""Tests for norep.measures.features (paper Sec. 4.6): concatenation, diversity order, linear probe."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from norep.features import (
+from norep.measures.features import (
     compression_curve,
     concat_at_rate,
     dims_to_reach,

@@ -1,4 +1,4 @@
-"""Local image data: ImageFolder, ImageNet validation layouts, VOC 2007 (norep.imagedata)."""
+"""Local image data: ImageFolder, ImageNet validation layouts, VOC 2007 (norep.data.imagedata)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from norep import imagedata
-from norep.imagedata import DataLayoutError, calib_test_split, open_data
+from norep.data import imagedata
+from norep.data.imagedata import DataLayoutError, calib_test_split, open_data
 
 
 def _img(path, seed=0):

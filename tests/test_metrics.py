@@ -1,4 +1,4 @@
-"""Tests of norep.metrics against hand-worked cases, scikit-learn and a naive loop reference."""
+"""Tests of norep.measures.metrics against hand-worked cases, scikit-learn and a naive loop reference."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sklearn.metrics as skm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from norep import metrics
+from norep.measures import metrics
 
 # Hand-worked case: 8 examples.
 #            index: 0  1  2  3  4  5  6  7

@@ -1,4 +1,4 @@
-"""Tests of norep.specialization against hand-worked cases and naive loop references."""
+"""Tests of norep.measures.specialization against hand-worked cases and naive loop references."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sklearn.metrics as skm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from norep import metrics
-from norep import specialization as sp
+from norep.measures import metrics
+from norep.measures import specialization as sp
 
 
 def random_probs(rng, n, c):

@@ -1,4 +1,4 @@
-"""Tests of norep.stats.bootstrap_ci against normal theory, scipy and hand-worked cases."""
+"""Tests of norep.measures.stats.bootstrap_ci against normal theory, scipy and hand-worked cases."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from norep import ensembles, metrics
-from norep.stats import BootstrapCI, bootstrap_ci
+from norep.measures import ensembles, metrics
+from norep.measures.stats import BootstrapCI, bootstrap_ci
 
 
 def test_estimate_is_the_measure_on_the_full_data():
@@ -114,10 +114,10 @@ def test_vector_valued_measure():
 
 
 def test_batches_of_indices(monkeypatch):
-    import norep.stats
+    import norep.measures.stats
 
     x = np.random.default_rng(4).normal(size=50)
-    monkeypatch.setattr(norep.stats, "_INDEX_BATCH_ELEMENTS", 50 * 3)  # 3 resamples per batch
+    monkeypatch.setattr(norep.measures.stats, "_INDEX_BATCH_ELEMENTS", 50 * 3)  # 3 resamples per batch
     ci = bootstrap_ci(np.mean, x, n_resamples=10)
     assert ci.low < ci.estimate < ci.high
 

@@ -223,7 +223,7 @@ def test_verify_detects_corruption(store):
 
 
 def test_crash_mid_write_leaves_no_model(store, monkeypatch):
-    import norep._storewrite as ns  # the model writer's arrays
+    import norep.store._write as ns  # the model writer's arrays
 
     calls = {"n": 0}
     real = ns.save_npy

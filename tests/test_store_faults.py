@@ -297,7 +297,7 @@ def _reseal_meta(st, name, meta):
     """Write ``meta`` and make the manifest agree: a deliberate, crafted edit."""
     import hashlib
 
-    from norep.store import _seal
+    from norep.store._schema import _seal
 
     p = _vdir(st, name) / "meta.json"
     p.write_text(json.dumps(meta))
@@ -358,14 +358,14 @@ def _damage(st, how):
         _reseal_meta(st, "m", meta)
         return "not an array of a split"
     if how == "crafted split name":
-        from norep.store import _seal
+        from norep.store._schema import _seal
 
         info = json.loads(info_path.read_text())
         info["splits"]["../../etc"] = info["splits"].pop("calib")
         info_path.write_text(json.dumps(_seal(info)))
         return "invalid split name"
     if how == "crafted manifest dir":
-        from norep.store import _seal
+        from norep.store._schema import _seal
 
         info = json.loads(info_path.read_text())
         info["models"]["m"]["dir"] = "../../outside"
@@ -441,7 +441,7 @@ def test_byte_flip_read_path_refuses_after_cached_ok(filled):
 
 
 def test_verification_cache_skips_hashing_when_unchanged(filled, monkeypatch):
-    import norep._storecheck as ns  # Store.verify's checksums
+    import norep.store._check as ns  # Store.verify's checksums
 
     filled.verify_cached()
     calls = {"n": 0}
@@ -502,7 +502,7 @@ def test_load_study_names_what_it_leaves_out(tmp_path, capsys):
 
 
 def test_simulated_enospc_says_so_and_leaves_nothing(filled, monkeypatch, capsys):
-    import norep._storeio as io_
+    import norep.store._io as io_
 
     real = io_._write_all
     calls = {"n": 0}

@@ -1,4 +1,4 @@
-"""Tests for norep.transfer: VOC 2007 11-point AP and the multi-label probe (paper Sec. 4.7)."""
+"""Tests for norep.measures.transfer: VOC 2007 11-point AP and the multi-label probe (paper Sec. 4.7)."""
 
 from fractions import Fraction
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from norep.transfer import (
+from norep.measures.transfer import (
     multilabel_probe,
     voc07_average_precision,
     voc07_map_resampler,

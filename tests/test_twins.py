@@ -95,6 +95,6 @@ def test_twins_name_real_functions_and_cover_the_fast_api():
 
 def test_a_wrong_twin_is_caught(store):
     """The comparison can fail: a result off by one example is not accepted."""
-    ref, fast = TWINS["norep.ensembles.pairwise_ensemble_accuracy"].compare(_case(store, None))
+    ref, fast = TWINS["norep.measures.ensembles.pairwise_ensemble_accuracy"].compare(_case(store, None))
     with pytest.raises(AssertionError):
         np.testing.assert_equal(fast + 1.0 / store.n_examples("calib"), ref)

@@ -212,7 +212,7 @@ def test_native_bf16_is_false_under_an_avx2_cap(env):
 
 
 def test_report_against_direct_computation(digits_store):
-    from norep.zoo.embedded import zoo_report
+    from norep.commands.zoo_report import zoo_report
 
     path, _ = digits_store
     st = Store.open(path)

@@ -1,7 +1,7 @@
 """norep: companion library to "No One Representation to Rule Them All" (ICLR 2022).
 
 Importing ``norep`` has no side effects: no seeding, no plotting defaults, no network.
-Submodules are imported explicitly, e.g. ``from norep import metrics``.
+Submodules are imported explicitly, e.g. ``from norep.measures import metrics``.
 """
 
 __version__ = "0.1.0"

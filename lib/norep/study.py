@@ -578,7 +578,7 @@ def fmt_ci(ci, *, percent: bool = False, digits: int = 3, unit: str | None = Non
 
     Examples
     --------
-    >>> from norep.stats import BootstrapCI
+    >>> from norep.measures.stats import BootstrapCI
     >>> fmt_ci(BootstrapCI(0.1234, 0.1, 0.15))
     '0.123 (95 % CI 0.100 to 0.150)'
     >>> fmt_ci(BootstrapCI(0.1234, 0.1, 0.15), percent=True, digits=1)

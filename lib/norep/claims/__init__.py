@@ -13,8 +13,8 @@ Rules shared by all claims
   *not reproduced*, *inconclusive* (the interval contains or touches 0) and *not testable* (the store
   lacks a category, enough models or pairs, or a split; the minimum counts are module constants).
 * **Models as units**: a statement about categories resamples models within categories, then test
-  examples (:func:`norep.stats.hierarchical_bootstrap_ci`), or permutes labels
-  (:func:`norep.stats.permutation_pvalue`); each result says what was resampled.
+  examples (:func:`norep.measures.stats.hierarchical_bootstrap_ci`), or permutes labels
+  (:func:`norep.measures.stats.permutation_pvalue`); each result says what was resampled.
 * **Selection never on test**: band membership, partners, pools, greedy candidates, mixes, targets
   and best pairs are chosen on the selection split (the store's ``calib``) or on validation splits,
   and reported on test. ``ClaimResult.choices`` records every choice.

@@ -419,7 +419,7 @@ class PairData:
 
     ``correct`` (M, N) partners' correctness, ``base_correct`` (N,), ``ensemble_correct`` (M, N)
     correctness of the equal-weight mean of calibrated probabilities
-    (:func:`norep.ensembles.ensemble_probs`), ``conf`` (M, N) and ``base_conf`` (N,) top-1
+    (:func:`norep.measures.ensembles.ensemble_probs`), ``conf`` (M, N) and ``base_conf`` (N,) top-1
     calibrated confidences, ``y`` the labels.
     """
 
@@ -439,7 +439,7 @@ class PairData:
 
 def pair_data(study, names: Sequence[str], split: str) -> PairData:
     """:class:`PairData` of the base with ``names`` on ``split`` (cached on the study)."""
-    from norep.ensembles import ensemble_probs
+    from norep.measures.ensembles import ensemble_probs
 
     key = ("pairs", tuple(names), split)
     cache = _cache(study)

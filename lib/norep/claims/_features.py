@@ -151,7 +151,7 @@ def mix_probes(
 
 def probe_fn(y, *, probe_Cs, probe_max_iter, device):
     """A linear probe of embeddings ``X`` (split -> rows) on the labels ``y`` (the same splits)."""
-    from norep.features import linear_probe
+    from norep.measures.features import linear_probe
 
     def probe(X):
         return linear_probe(
@@ -172,7 +172,7 @@ def probe_fn(y, *, probe_Cs, probe_max_iter, device):
 def _partner_probes(E_base, E_other, probe, *, rates, seed):
     """Probes of the base's and a partner's embeddings mixed at each of ``rates``, then of the partner's full
     embedding (rate 0.0), in that order: ``(rate, embeddings, probe result)`` each."""
-    from norep.features import concat_at_rate
+    from norep.measures.features import concat_at_rate
 
     for r in rates:
         X = {k: concat_at_rate(E_base[k], E_other[k], float(r), seed=seed)[0] for k in E_other}

@@ -94,7 +94,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "cuda:N (torch devices; results are identical)",
     )
     parser.add_argument(
-        "--probe", action="store_true", help="also compare norep.features.linear_probe with scikit-learn's lbfgs"
+        "--probe",
+        action="store_true",
+        help="also compare norep.measures.features.linear_probe with scikit-learn's lbfgs",
     )
     parser.add_argument("--probe-examples", type=int, default=10000, help="probe training examples")
     parser.add_argument("--probe-dim", type=int, default=256, help="probe feature dimension")

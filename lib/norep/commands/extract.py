@@ -63,8 +63,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from norep.data.imagedata import DataLayoutError
     from norep.extract import ExtractionError, extract
-    from norep.imagedata import DataLayoutError
     from norep.zoo.loading import UnknownModelError, WeightsUnavailableError
 
     try:

@@ -59,7 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _read_array(path: str, kinds: tuple[str, ...]):
     from pathlib import Path
 
-    from norep._storeio import StoreError, load_npy, load_npz_member
+    from norep.store._io import StoreError, load_npy, load_npz_member
 
     p = Path(path)
     if not p.exists():
@@ -76,14 +76,14 @@ def _read_array(path: str, kinds: tuple[str, ...]):
 def _read_class_names(path: str) -> list[str]:
     from pathlib import Path
 
-    from norep._storeio import StoreError
+    from norep.store._io import StoreError
 
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise StoreError(f"{path}: class names must be UTF-8 text, one name a line") from None
     except OSError as exc:
-        from norep._storeio import read_error
+        from norep.store._io import read_error
 
         raise read_error(path, exc) from None
     names = [ln.strip() for ln in text.splitlines() if ln.strip()]

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from norep._validation import as_logits, check_labels, check_temperature
 from norep.engine._rows import progress_bar
+from norep.measures._validation import as_logits, check_labels, check_temperature
 
 
 @dataclass

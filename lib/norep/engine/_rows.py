@@ -3,14 +3,14 @@
 Memory-mapped store files are read with ``preadv`` into reused buffers (:class:`RowReader`), so a
 streaming pass maps no page of the file (no page faults, no growth of the resident set); a few rows
 are gathered the same way. Each block is turned into calibrated probabilities by
-:func:`norep.calibration.softmax`'s own in-place kernel, so every value is the reference's, bit for bit.
+:func:`norep.measures.calibration.softmax`'s own in-place kernel, so every value is the reference's, bit for bit.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from norep.calibration import _copy_rows, _release_rows, _softmax_inplace
+from norep.measures.calibration import _copy_rows, _release_rows, _softmax_inplace
 
 BLOCK_ELEMS = 1 << 18
 """Elements per row block of a streaming pass (1 MB of float32)."""
@@ -101,7 +101,7 @@ class RowReader:
 
 
 def softmax_checked(z: np.ndarray, temperature: float, what: str = "logits", *, normalize: bool = True):
-    """:func:`norep.calibration.softmax` of the block ``z`` in place; returns its row stats.
+    """:func:`norep.measures.calibration.softmax` of the block ``z`` in place; returns its row stats.
 
     NaN and +inf propagate into the row max, so checking the (n,) maxima replaces a full pass.
     """
@@ -200,3 +200,35 @@ def add_softmax_rows(logits: np.ndarray, rows, temperature: float, dtype, dst: n
     """``dst += softmax_rows(logits, rows, ...)`` block by block (the same sums, element for element)."""
     for a, b, p in softmax_row_blocks(logits, rows, temperature, dtype):
         dst[a:b] += p
+
+
+def read_whole(arr):
+    """A read-only memory map of a whole ``.npy`` file read into memory with ``preadv`` (one copy,
+    no page faults, nothing left mapped); any other array as it is."""
+    import mmap
+    import os
+
+    import numpy as np
+
+    if not (
+        isinstance(arr, np.memmap)
+        and isinstance(arr.base, mmap.mmap)
+        and arr.flags.c_contiguous
+        and not arr.flags.writeable
+        and getattr(arr, "filename", None)
+        and hasattr(os, "preadv")
+    ):
+        return arr
+    out = np.empty(arr.shape, dtype=arr.dtype)
+    view = memoryview(out).cast("B")
+    fd = os.open(arr.filename, os.O_RDONLY)
+    try:
+        got = 0
+        while got < view.nbytes:
+            r = os.preadv(fd, [view[got:]], arr.offset + got)
+            if r <= 0:  # pragma: no cover - truncated file
+                raise OSError(f"could not read {arr.filename}")
+            got += r
+    finally:
+        os.close(fd)
+    return out

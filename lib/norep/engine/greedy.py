@@ -1,6 +1,6 @@
 """Exact, fast greedy ensemble selection from a base model (paper Sec. 4.5, Fig. 5).
 
-The same numbers as :func:`norep.ensembles.greedy_selection` on ``softmax(logits_m, T_m)``, from
+The same numbers as :func:`norep.measures.ensembles.greedy_selection` on ``softmax(logits_m, T_m)``, from
 the per-model summaries of :mod:`norep.engine.summary`, computed once per model and reused by every
 step and every candidate: the running ensemble's label score is an exact float64 sum of the members'
 ``q``, every wrong class is bounded by the sum of their ``v_1`` (level 1), the classes the members
@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from norep._validation import check_k
-from norep.calibration import torch_one_thread
 from norep.engine._greedy_inputs import _check_greedy_inputs, _GreedyInputs, greedy_steps
 from norep.engine._rows import ROWS_PER_BATCH, progress_bar
 from norep.engine.result import AllPairsResult
 from norep.engine.summary import Operand, decide_level2, lookup, summarise
+from norep.measures._validation import check_k
+from norep.measures.calibration import torch_one_thread
 
 __all__ = ["fast_greedy_selection", "store_greedy_selection"]
 
@@ -325,7 +325,7 @@ def fast_greedy_selection(
     eval_summaries: AllPairsResult | None = None,
 ):
     """Greedy ensemble selection from a base model (Sec. 4.5, Fig. 5), exactly as
-    :func:`norep.ensembles.greedy_selection` but from logits, in about one softmax pass per model.
+    :func:`norep.measures.ensembles.greedy_selection` but from logits, in about one softmax pass per model.
 
     Each model's calibrated probabilities are summarised once (one streaming softmax pass: the
     label's probability, the ``k`` largest wrong ones with their classes and a bound for the rest);
@@ -368,7 +368,7 @@ def fast_greedy_selection(
 
     Returns
     -------
-    norep.ensembles.GreedyResult
+    norep.measures.ensembles.GreedyResult
         ``selected``, ``accuracies`` (selection split, index 0 = base alone), ``eval_accuracies``.
 
     Examples
@@ -383,12 +383,12 @@ def fast_greedy_selection(
     >>> res.selected, [round(a, 3) for a in res.accuracies]
     (['c1', 'c2'], [0.5, 0.75, 1.0])
     """
-    from norep.ensembles import GreedyResult
+    from norep.measures.ensembles import GreedyResult
 
     g = _check_greedy_inputs(y_true, logits, base, steps, temperatures, candidates, eval_y_true, eval_logits, replace)
     k = check_k(k)
 
-    from norep.engine import resolve_device
+    from norep.engine._device import resolve_device
 
     dev = resolve_device(device)
     if dev is not None:
@@ -417,7 +417,7 @@ def fast_greedy_selection(
 def _greedy_torch(g: _GreedyInputs, steps: int, replace: bool, dev: str, progress: bool):
     """The selection on a torch device (:func:`norep.engine.torch_backend.greedy_selection_torch`)."""
     from norep.engine.torch_backend import greedy_selection_torch
-    from norep.ensembles import GreedyResult
+    from norep.measures.ensembles import GreedyResult
 
     order = [g.base, *g.names]
     n = len(g.y)
@@ -595,7 +595,7 @@ def store_greedy_selection(
 
     Returns
     -------
-    norep.ensembles.GreedyResult
+    norep.measures.ensembles.GreedyResult
     """
     base = base or store.base_model
     if base is None:

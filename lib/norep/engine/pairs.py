@@ -8,15 +8,15 @@ computation's, bit for bit, including ties.
 
 The reference it reproduces
 ---------------------------
-* calibrated probabilities ``p_m = norep.calibration.softmax(logits_m, T_m)`` (float32 for float16
+* calibrated probabilities ``p_m = norep.measures.calibration.softmax(logits_m, T_m)`` (float32 for float16
   and float32 logits, with the exact operation order documented there);
 * a member's prediction is the first maximal class of ``p_m`` (``numpy.argmax``);
 * an ensemble of ``K`` members scores class ``c`` by ``((0 + p_1[c]) + ... + p_K[c]) / K`` in float64,
   members added in order, and predicts the first maximal class. This is exactly
-  :func:`norep.ensembles.ensemble_accuracy`, :func:`norep.ensembles.pairwise_ensemble_accuracy`,
-  :func:`norep.ensembles.pairwise_conversion_rate` and :func:`norep.ensembles.greedy_selection`;
-  outcome fractions are those of :func:`norep.metrics.pairwise_outcomes` and theta histograms those
-  of :func:`norep.specialization.theta_histogram`.
+  :func:`norep.measures.ensembles.ensemble_accuracy`, :func:`norep.measures.ensembles.pairwise_ensemble_accuracy`,
+  :func:`norep.measures.ensembles.pairwise_conversion_rate` and :func:`norep.measures.ensembles.greedy_selection`;
+  outcome fractions are those of :func:`norep.measures.metrics.pairwise_outcomes` and theta histograms those
+  of :func:`norep.measures.specialization.theta_histogram`.
 
 How it is fast and still exact
 ------------------------------
@@ -63,15 +63,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from norep._validation import (
-    as_logits,
-    check_k,
-    check_labels,
-    check_temperature,
-    check_theta_bins,
-    compute_dtype,
-)
-from norep.calibration import torch_one_thread
 from norep.engine._rows import (
     BLOCK_ELEMS,
     ROWS_PER_BATCH,
@@ -82,6 +73,15 @@ from norep.engine._rows import (
 )
 from norep.engine.result import AllPairsResult
 from norep.engine.summary import decide_level1, decide_level2, summarise_exp
+from norep.measures._validation import (
+    as_logits,
+    check_k,
+    check_labels,
+    check_temperature,
+    check_theta_bins,
+    compute_dtype,
+)
+from norep.measures.calibration import torch_one_thread
 
 __all__ = ["AllPairsResult", "pairwise_analysis", "store_pairwise_analysis"]
 
@@ -102,9 +102,10 @@ def pairwise_analysis(
 ) -> AllPairsResult:
     """Outcomes, ensemble accuracy, conversion rate and theta histograms of every pair (Secs. 4.1-4.3).
 
-    Exactly the numbers of :func:`norep.metrics.pairwise_outcomes`,
-    :func:`norep.ensembles.pairwise_ensemble_accuracy`, :func:`norep.ensembles.pairwise_conversion_rate`
-    and :func:`norep.specialization.theta_histogram` on ``softmax(logits_m, T_m)``, computed by
+    Exactly the numbers of :func:`norep.measures.metrics.pairwise_outcomes`,
+    :func:`norep.measures.ensembles.pairwise_ensemble_accuracy`,
+    :func:`norep.measures.ensembles.pairwise_conversion_rate`
+    and :func:`norep.measures.specialization.theta_histogram` on ``softmax(logits_m, T_m)``, computed by
     streaming over ``chunk_size`` examples at a time (each model's calibrated probabilities are
     computed once per chunk and reused by all its pairs) with the bound-based pruning described in
     the module docstring.
@@ -164,7 +165,7 @@ def pairwise_analysis(
     if theta:
         check_theta_bins(theta_bins)  # validate before the long pass
 
-    from norep.engine import resolve_device
+    from norep.engine._device import resolve_device
 
     dev = resolve_device(device)
     if dev is not None:
@@ -342,7 +343,7 @@ def _assemble(names, n, correct_all, conf_all, ens_correct, converted, levels) -
     """The result from the members' correctness (M, N) and the per-pair (i < j) ensemble counts."""
     m_models = len(names)
     ia, ib = np.triu_indices(m_models, 1)
-    # outcome counts from the correctness matrix (as norep.metrics.pairwise_outcomes)
+    # outcome counts from the correctness matrix (as norep.measures.metrics.pairwise_outcomes)
     kf = correct_all.astype(np.float32 if n < 2**24 else np.float64)
     both = np.rint(kf @ kf.T).astype(np.int64)
     n_correct = correct_all.sum(axis=1, dtype=np.int64)

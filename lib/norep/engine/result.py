@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from norep._validation import check_theta_bins
-from norep.metrics import OUTCOMES
+from norep.measures._validation import check_theta_bins
+from norep.measures.metrics import OUTCOMES
 
 __all__ = ["AllPairsResult"]
 
@@ -17,8 +17,8 @@ __all__ = ["AllPairsResult"]
 class AllPairsResult:
     """All-pairs outcome fractions, ensemble accuracies, conversion rates and theta histograms.
 
-    Matrices are (M, M) in the order of ``names`` and follow :mod:`norep.metrics` /
-    :mod:`norep.ensembles`: ``both_correct[i, j]`` etc. with A = model i and B = model j;
+    Matrices are (M, M) in the order of ``names`` and follow :mod:`norep.measures.metrics` /
+    :mod:`norep.measures.ensembles`: ``both_correct[i, j]`` etc. with A = model i and B = model j;
     ``ensemble_accuracy`` has the single accuracies on its diagonal; ``conversion_rate`` is nan on
     the diagonal and where a pair has no error-inconsistent example. ``theta_counts[i, j]`` (only
     for ``i < j``, zeros elsewhere) is the (4, bins) histogram of the specialization angle per
@@ -50,7 +50,7 @@ class AllPairsResult:
 
         ``theta = degrees(atan2(conf_i, conf_j))`` per example, binned as ``numpy.histogram`` bins
         (half-open, the last closed) and split by outcome, exactly as
-        :func:`norep.specialization.theta_histogram`. Vectorised over blocks of pairs; ``n_jobs``
+        :func:`norep.measures.specialization.theta_histogram`. Vectorised over blocks of pairs; ``n_jobs``
         threads take blocks at once (each block fills its own pairs).
         """
         edges = check_theta_bins(bins)
@@ -144,7 +144,7 @@ class AllPairsResult:
             raise ValueError(f"unknown model {name!r}; models are {self.names}") from None
 
     def theta_histogram(self, a, b):
-        """The pair's theta histogram as :func:`norep.specialization.theta_histogram` returns it.
+        """The pair's theta histogram as :func:`norep.measures.specialization.theta_histogram` returns it.
 
         ``a`` must come before ``b`` in ``names`` (angles are computed once per unordered pair, as
         ``atan2(conf_a, conf_b)``).

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from norep._validation import as_logits, check_k, check_labels, check_temperature, compute_dtype
-from norep.calibration import _release_rows as release_rows
 from norep.engine._rows import (
     BLOCK_ELEMS,
     THREADED_BLOCK_ELEMS,
@@ -23,6 +21,8 @@ from norep.engine._rows import (
     preadable,
     softmax_checked,
 )
+from norep.measures._validation import as_logits, check_k, check_labels, check_temperature, compute_dtype
+from norep.measures.calibration import _release_rows as release_rows
 
 __all__ = ["CalibratedSummary", "calibrated_summary"]
 

@@ -5,7 +5,7 @@ for bit by recomputing numpy's own softmax. A torch device cannot: its ``exp`` a
 order differ from numpy's in the last bits. This backend therefore computes every calibrated
 probability on the device to within a stated tolerance of the reference value, decides each outcome
 on the device only when that tolerance cannot change it, and settles the rest on the CPU from the
-reference's exact probabilities (:func:`norep.calibration.softmax` of those rows). The results
+reference's exact probabilities (:func:`norep.measures.calibration.softmax` of those rows). The results
 (counts, accuracies, selections, theta histograms) are therefore identical to the numpy path's; only
 which examples needed the exact computation differs (reported in ``levels``).
 
@@ -22,7 +22,7 @@ taken on the device only when ``a (1 - eps) - ETA > b (1 + eps) + ETA`` (or the 
 ``eps`` the tolerance of the compared sums; otherwise it goes to the CPU.
 
 Temperatures are fitted on the device with the subsample stage, safeguarded Newton iteration,
-stopping rule and bounds of :func:`norep.calibration.fit_temperature` (which, on the CPU, usually
+stopping rule and bounds of :func:`norep.measures.calibration.fit_temperature` (which, on the CPU, usually
 ends after one full pass at the root of a Taylor polynomial instead of Newton's passes on all rows;
 passes are cheap on a GPU), so they agree with the numpy fit to its tolerance (``rtol``, 1e-7
 relative by default), not bit for bit.
@@ -55,9 +55,9 @@ def _torch():
 
 
 def _whole(arr):
-    from norep.engine import _read_whole
+    from norep.engine._rows import read_whole
 
-    return np.ascontiguousarray(_read_whole(arr))
+    return np.ascontiguousarray(read_whole(arr))
 
 
 def _to_device(arr: np.ndarray, device):
@@ -75,7 +75,7 @@ class _Model:
 
     def __init__(self, logits: np.ndarray, temperature: float, device: str, what: str = "logits"):
         torch = _torch()
-        from norep._validation import compute_dtype
+        from norep.measures._validation import compute_dtype
 
         self.np = logits
         self.temperature = float(temperature)
@@ -401,7 +401,7 @@ def greedy_selection_torch(
 
 def _moments(x, yt, beta: float, *, need_third: bool = True):
     """Mean ``L'``, ``L''`` and ``L'''`` of the NLL in ``beta = 1 / T`` (as
-    :func:`norep.calibration._moment_pass`), rows of ``x`` on the device, float64 accumulation."""
+    :func:`norep.measures.calibration._moment_pass`), rows of ``x`` on the device, float64 accumulation."""
     torch = _torch()
     n, c = x.shape
     cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -441,16 +441,16 @@ def fit_temperature_torch(
     max_iter: int = 50,
     subsample: int = 8192,
 ) -> float:
-    """:func:`norep.calibration.fit_temperature` with its passes on a torch device.
+    """:func:`norep.measures.calibration.fit_temperature` with its passes on a torch device.
 
     The same starting point, subsample stage, safeguarded Newton iteration, stopping rule and
-    bounds (the iteration itself is :func:`norep.calibration._newton_beta`), with the moment passes
+    bounds (the iteration itself is :func:`norep.measures.calibration._newton_beta`), with the moment passes
     on the device; the full-data stage is Newton's throughout (the numpy fit usually ends after one
     pass at a Taylor polynomial's root), so the result agrees with the numpy fit to ``rtol``.
     """
     torch = _torch()
-    from norep._validation import check_fit_inputs, compute_dtype
-    from norep.calibration import _newton_beta
+    from norep.measures._validation import check_fit_inputs, compute_dtype
+    from norep.measures.calibration import _newton_beta
 
     logits, y, (t_lo, t_hi) = check_fit_inputs(logits, y_true, bounds)
     n, c = logits.shape
@@ -488,7 +488,7 @@ def fit_temperature_torch(
 
     beta, ok, _ = _newton_beta(derivs, beta0, b_lo, b_hi, rtol=rtol, max_iter=max_iter)
     if not ok:  # pragma: no cover - the safeguarded iteration converges in practice
-        from norep.calibration import fit_temperature
+        from norep.measures.calibration import fit_temperature
 
         return fit_temperature(logits, y, bounds=bounds, rtol=rtol, max_iter=max_iter, subsample=subsample)
     return float(min(max(1.0 / beta, t_lo), t_hi))

@@ -1,7 +1,7 @@
 """Which fast function is the twin of which reference measure, and how to compare the two.
 
-Every entry of :data:`TWINS` names a reference measure (a plain definition in :mod:`norep.metrics`,
-:mod:`norep.ensembles`, :mod:`norep.specialization` or :mod:`norep.calibration`) and the fast
+Every entry of :data:`TWINS` names a reference measure (a plain definition in :mod:`norep.measures.metrics`,
+:mod:`norep.measures.ensembles`, :mod:`norep.measures.specialization` or :mod:`norep.measures.calibration`) and the fast
 function of :mod:`norep.engine` that computes the same numbers, with a recipe that computes both on
 a :class:`Case` (labels, logits and temperatures: a random store in the tests). ``compare(case)``
 returns the reference's value and the twin's, which must be equal: the fast paths are exact, so
@@ -19,7 +19,7 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> y = rng.integers(0, 4, size=60)
 >>> case = Case(y, [rng.normal(size=(60, 4)) + 2 * np.eye(4)[y] for _ in range(3)], [1.0, 0.5, 2.0])
->>> ref, fast = TWINS["norep.ensembles.pairwise_ensemble_accuracy"].compare(case)
+>>> ref, fast = TWINS["norep.measures.ensembles.pairwise_ensemble_accuracy"].compare(case)
 >>> bool(np.array_equal(ref, fast))
 True
 """
@@ -56,7 +56,7 @@ class Case:
     @cached_property
     def probs(self) -> list[np.ndarray]:
         """The reference's calibrated probabilities of every model."""
-        from norep.calibration import softmax
+        from norep.measures.calibration import softmax
 
         return [softmax(z, t) for z, t in zip(self.logits, self.temperatures, strict=True)]
 
@@ -102,43 +102,43 @@ class Twin:
 
 
 def _outcomes(case: Case):
-    from norep.metrics import OUTCOMES, pairwise_outcomes
+    from norep.measures.metrics import OUTCOMES, pairwise_outcomes
 
     return pairwise_outcomes(case.y, case.preds), {o: case.pairs[o] for o in OUTCOMES}
 
 
 def _error_inconsistency(case: Case):
-    from norep.metrics import pairwise_error_inconsistency
+    from norep.measures.metrics import pairwise_error_inconsistency
 
     return pairwise_error_inconsistency(case.y, case.preds), case.pairs.error_inconsistency
 
 
 def _accuracy(case: Case):
-    from norep.metrics import accuracy_score
+    from norep.measures.metrics import accuracy_score
 
     return np.array([accuracy_score(case.y, p) for p in case.preds]), case.pairs.accuracy
 
 
 def _ensemble_accuracy(case: Case):
-    from norep.ensembles import pairwise_ensemble_accuracy
+    from norep.measures.ensembles import pairwise_ensemble_accuracy
 
     return pairwise_ensemble_accuracy(case.y, case.probs), case.pairs.ensemble_accuracy
 
 
 def _ensemble_gain(case: Case):
-    from norep.ensembles import pairwise_ensemble_gain
+    from norep.measures.ensembles import pairwise_ensemble_gain
 
     return pairwise_ensemble_gain(case.y, case.probs), case.pairs.ensemble_gain
 
 
 def _conversion_rate(case: Case):
-    from norep.ensembles import pairwise_conversion_rate
+    from norep.measures.ensembles import pairwise_conversion_rate
 
     return pairwise_conversion_rate(case.y, case.probs), case.pairs.conversion_rate
 
 
 def _theta_histograms(case: Case):
-    from norep.specialization import theta_histogram
+    from norep.measures.specialization import theta_histogram
 
     m = len(case.logits)
     pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
@@ -149,13 +149,13 @@ def _theta_histograms(case: Case):
 
 def _greedy(case: Case):
     from norep.engine.greedy import fast_greedy_selection
-    from norep.ensembles import greedy_selection
+    from norep.measures.ensembles import greedy_selection
 
     steps = len(case.logits) - 1
     base, cands = case.names[0], case.names[1:]
     kw_ref, kw_fast = {}, {}
     if case.eval_y is not None:
-        from norep.calibration import softmax
+        from norep.measures.calibration import softmax
 
         eprobs = [softmax(z, t) for z, t in zip(case.eval_logits, case.temperatures, strict=True)]
         kw_ref = {
@@ -191,8 +191,8 @@ def _calibrated_summary(case: Case):
 
 
 def _fit_temperatures(case: Case):
-    from norep.calibration import fit_temperature
-    from norep.engine import fit_temperatures
+    from norep.engine._device import fit_temperatures
+    from norep.measures.calibration import fit_temperature
 
     return [fit_temperature(z, case.y) for z in case.logits], fit_temperatures(case.logits, case.y)
 
@@ -201,7 +201,7 @@ TWINS: dict[str, Twin] = {
     t.reference: t
     for t in [
         Twin(
-            "norep.metrics.pairwise_outcomes",
+            "norep.measures.metrics.pairwise_outcomes",
             "norep.engine.pairs.pairwise_analysis",
             _outcomes,
             output="both_correct, only_a, only_b, both_wrong",
@@ -209,40 +209,45 @@ TWINS: dict[str, Twin] = {
         # only_a / n + only_b / n against the reference's (only_a + only_b) / n: the same counts, one
         # more rounding (at most one unit in the last place)
         Twin(
-            "norep.metrics.pairwise_error_inconsistency",
+            "norep.measures.metrics.pairwise_error_inconsistency",
             "norep.engine.pairs.pairwise_analysis",
             _error_inconsistency,
             output="error_inconsistency",
             rtol=4e-16,
         ),
-        Twin("norep.metrics.accuracy_score", "norep.engine.pairs.pairwise_analysis", _accuracy, output="accuracy"),
         Twin(
-            "norep.ensembles.pairwise_ensemble_accuracy",
+            "norep.measures.metrics.accuracy_score",
+            "norep.engine.pairs.pairwise_analysis",
+            _accuracy,
+            output="accuracy",
+        ),
+        Twin(
+            "norep.measures.ensembles.pairwise_ensemble_accuracy",
             "norep.engine.pairs.pairwise_analysis",
             _ensemble_accuracy,
             output="ensemble_accuracy",
         ),
         Twin(
-            "norep.ensembles.pairwise_ensemble_gain",
+            "norep.measures.ensembles.pairwise_ensemble_gain",
             "norep.engine.pairs.pairwise_analysis",
             _ensemble_gain,
             output="ensemble_gain",
         ),
         Twin(
-            "norep.ensembles.pairwise_conversion_rate",
+            "norep.measures.ensembles.pairwise_conversion_rate",
             "norep.engine.pairs.pairwise_analysis",
             _conversion_rate,
             output="conversion_rate",
         ),
         Twin(
-            "norep.specialization.theta_histogram",
+            "norep.measures.specialization.theta_histogram",
             "norep.engine.pairs.pairwise_analysis",
             _theta_histograms,
             output="theta_histogram(i, j)",
         ),
-        Twin("norep.ensembles.greedy_selection", "norep.engine.greedy.fast_greedy_selection", _greedy),
+        Twin("norep.measures.ensembles.greedy_selection", "norep.engine.greedy.fast_greedy_selection", _greedy),
         Twin(
-            "norep.calibration.softmax",
+            "norep.measures.calibration.softmax",
             "norep.engine.summary.calibrated_summary",
             _calibrated_summary,
             output="pred, conf, q",
@@ -250,7 +255,10 @@ TWINS: dict[str, Twin] = {
         ),
         # on a torch device the fit agrees to its tolerance only, not bit for bit
         Twin(
-            "norep.calibration.fit_temperature", "norep.engine.fit_temperatures", _fit_temperatures, devices=("numpy",)
+            "norep.measures.calibration.fit_temperature",
+            "norep.engine.fit_temperatures",
+            _fit_temperatures,
+            devices=("numpy",),
         ),
     ]
 }

@@ -14,8 +14,8 @@ from norep.claims._core import (
     selection_band,
     sign,
 )
+from norep.measures.stats import hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
-from norep.stats import hierarchical_bootstrap_ci
 
 CHAPTER = "00_model_zoo"
 
@@ -27,12 +27,12 @@ def tables(study) -> dict:
     """The chapter's tables: ``zoo``, one row per model of the study: its category, method, tier and
     ``in_band`` (accuracy band on the selection split, the set every claim uses), temperature and where
     it was fitted, accuracy on the evaluation and selection splits, error inconsistency with the base
-    and accuracy of its ensemble with the base (:mod:`norep.metrics`, :mod:`norep.ensembles`), and the
-    expected calibration error before and after temperature scaling (:mod:`norep.calibration`);
+    and accuracy of its ensemble with the base (:mod:`norep.measures.metrics`, :mod:`norep.measures.ensembles`), and the
+    expected calibration error before and after temperature scaling (:mod:`norep.measures.calibration`);
     ``tiers``, the count of models per category and tier; ``band``, the band on the selection split."""
     import pandas as pd
 
-    from norep import calibration, ensembles, metrics
+    from norep.measures import calibration, ensembles, metrics
 
     st, base, y = study.store, study.base, study.labels()
     pred_base, probs_base = st.predictions(base, study.split), study.probs(base)
@@ -173,7 +173,7 @@ def _ece_terms(y, probs, n_bins: int = 15) -> tuple[np.ndarray, np.ndarray, int]
 
 def _weighted_ece(bins: np.ndarray, gap: np.ndarray, n_bins: int, w: np.ndarray) -> float:
     """``sum_b |sum_{i in b} w_i (correct_i - conf_i)| / sum_i w_i``: the ECE with example weights
-    (bootstrap counts); equal to :func:`norep.calibration.expected_calibration_error` when all are 1."""
+    (bootstrap counts); equal to :func:`norep.measures.calibration.expected_calibration_error` when all are 1."""
     return float(np.abs(np.bincount(bins, weights=w * gap, minlength=n_bins)).sum() / w.sum())
 
 

@@ -18,8 +18,8 @@ from norep.claims._core import (
     require_ends,
     sign,
 )
+from norep.measures.stats import hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
-from norep.stats import hierarchical_bootstrap_ci
 
 CHAPTER = "01_error_correlation"
 
@@ -28,7 +28,7 @@ MEASURES = ("error_inconsistency", "both_correct", "both_wrong", "kappa")
 
 
 def tables(study, *, all_pairs: bool = False) -> dict:
-    """The chapter's tables, every number from :mod:`norep.metrics`.
+    """The chapter's tables, every number from :mod:`norep.measures.metrics`.
 
     ``pairs``: one row per in-band partner of the base (band on the selection split): its category,
     the four joint outcomes, error inconsistency, Cohen's kappa and the dominance probability.
@@ -38,7 +38,7 @@ def tables(study, *, all_pairs: bool = False) -> dict:
     """
     import pandas as pd
 
-    from norep import metrics
+    from norep.measures import metrics
 
     st, base, y = study.store, study.base, study.labels()
     partners = band_partners(study)

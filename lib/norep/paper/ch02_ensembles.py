@@ -20,9 +20,9 @@ from norep.claims._core import (
     sign,
     two_part_status,
 )
+from norep.measures.stats import bootstrap_ci, hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
 from norep.paper.ch01_error_correlation import category_means, end_gap
-from norep.stats import bootstrap_ci, hierarchical_bootstrap_ci
 
 CHAPTER = "02_ensembles"
 
@@ -31,7 +31,7 @@ MIN_PAIRS_C2 = 5
 
 
 def tables(study, *, all_pairs: bool = False) -> dict:
-    """The chapter's tables, every number from :mod:`norep.metrics` and :mod:`norep.ensembles`.
+    """The chapter's tables, every number from :mod:`norep.measures.metrics` and :mod:`norep.measures.ensembles`.
 
     ``pairs``: one row per in-band partner of the base (band on the selection split): accuracy,
     ensemble accuracy, ensemble gain, error inconsistency and conversion rate on the evaluation split,
@@ -46,7 +46,7 @@ def tables(study, *, all_pairs: bool = False) -> dict:
     """
     import pandas as pd
 
-    from norep import ensembles, metrics
+    from norep.measures import ensembles, metrics
 
     y, ys, base = study.labels(), study.labels(study.calib_split), study.base
     pb, pbs = study.probs(base), study.probs(base, study.calib_split)
@@ -95,7 +95,7 @@ def line_fit(table, x: str, y: str) -> dict:
 def _best_pair(study, pairs) -> dict:
     """C2's second part, chosen on the selection split: the partner with the most accurate ensemble, and the
     test accuracy of its ensemble minus the test accuracy of the member better on the selection split."""
-    from norep.metrics import accuracy_score
+    from norep.measures.metrics import accuracy_score
 
     row = pairs.loc[int(np.argmax(pairs["sel_ensemble_accuracy"].to_numpy()))]
     base_sel = accuracy_score(study.labels(study.calib_split), study.probs(study.base, study.calib_split).argmax(1))

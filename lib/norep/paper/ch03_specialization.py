@@ -24,8 +24,8 @@ from norep.claims._core import (
     require_ends,
     sign,
 )
+from norep.measures.stats import hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
-from norep.stats import hierarchical_bootstrap_ci
 
 CHAPTER = "03_specialization"
 
@@ -40,7 +40,7 @@ MIN_PERMUTATIONS_C5 = 40
 
 
 def tables(study, *, pair_models=None, class_groups=None, bins: int = 18) -> dict:
-    """The chapter's tables, every number from :mod:`norep.specialization`.
+    """The chapter's tables, every number from :mod:`norep.measures.specialization`.
 
     ``chosen``: the pairs the figures show (category -> partner: ``pair_models``, else the most accurate
     in-band partner on the selection split, see :meth:`norep.study.Study.pick`); ``hists``: their
@@ -55,7 +55,7 @@ def tables(study, *, pair_models=None, class_groups=None, bins: int = 18) -> dic
     """
     import pandas as pd
 
-    from norep import specialization
+    from norep.measures import specialization
 
     groups = class_groups if class_groups is not None else study.store.class_groups
     if not isinstance(groups, dict):
@@ -156,7 +156,7 @@ def _pooled(classes, by):
 
 def _thetas(study, names, split):
     """(M, N) specialization angle of the base (A) against each partner (B), degrees."""
-    from norep.specialization import theta
+    from norep.measures.specialization import theta
 
     key = ("theta", tuple(names), split)
     cache = _cache(study)

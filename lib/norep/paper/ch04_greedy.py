@@ -17,8 +17,8 @@ from norep.claims._core import (
     selection_band,
     sign,
 )
+from norep.measures.stats import hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
-from norep.stats import hierarchical_bootstrap_ci
 
 CHAPTER = "04_low_accuracy_greedy"
 
@@ -84,11 +84,11 @@ def tables(study, *, starts=None, steps: int = 3, max_starts: int = 6) -> dict:
     """The chapter's tables: ``runs`` (:func:`greedy_runs`); ``curves``, the test accuracy of each start's
     greedy ensemble after each step (the engine's, :mod:`norep.allpairs`); ``summary``, one row per start:
     its category and test accuracy, the first model added, the ensemble length chosen on the selection
-    split, the test accuracy of the ensemble of that length (:func:`norep.ensembles.ensemble_accuracy`)
+    split, the test accuracy of the ensemble of that length (:func:`norep.measures.ensembles.ensemble_accuracy`)
     and its ``gain`` over the start; ``pool_top``, the best selection-split accuracy in any pool."""
     import pandas as pd
 
-    from norep import ensembles, metrics
+    from norep.measures import ensembles, metrics
 
     runs = greedy_runs(study, starts=starts, steps=steps, max_starts=max_starts)
     acc_sel, y = selection_accuracy(study), study.labels()
@@ -221,7 +221,7 @@ def c6_low_accuracy_greedy(
 def _gain_ci(study, runs, *, n_boot: int, seed: int):
     """C6's interval: the mean over starts of the greedy ensemble's test accuracy minus the start's
     (starts, then test examples)."""
-    from norep.ensembles import ensemble_probs
+    from norep.measures.ensembles import ensemble_probs
 
     y = np.asarray(study.labels())
     start_ok, ens_ok = [], []

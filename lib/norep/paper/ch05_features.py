@@ -27,8 +27,8 @@ from norep.claims._features import (
     mix_probes,
     probe_fn,
 )
+from norep.measures.stats import hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
-from norep.stats import hierarchical_bootstrap_ci
 
 CHAPTER = "05_feature_concatenation"
 
@@ -165,7 +165,7 @@ def c7_embedding_mixes(
     For the base and each partner (up to ``max_per_category`` in-band partners per category with
     embeddings, the most accurate on the selection split), linear probes are fitted on the base's
     full embedding, the partner's full embedding and the mixes at :data:`MIXED_RATES`
-    (:func:`norep.features.concat_at_rate`, budget = the base's dimension). On the *validation*
+    (:func:`norep.measures.features.concat_at_rate`, budget = the base's dimension). On the *validation*
     split, the best mix and the better full embedding are chosen; on test, a pair's gain is the
     chosen mix's accuracy minus the chosen full embedding's. Two parts:
 
@@ -263,7 +263,7 @@ def c8_compression(
     divergently trained pairs reach the target accuracy with fewer dimensions.
 
     For each partner of C7, the dimensions of ``[base | partner]`` are ordered most-diverse first
-    (:func:`norep.features.diversity_order`, fitted on the probes' training rows) and probes are
+    (:func:`norep.measures.features.diversity_order`, fitted on the probes' training rows) and probes are
     fitted on ``n_points`` prefixes spaced geometrically from 1/64 of the concatenation to all of
     it. The target, fixed on the *validation* split, is :data:`TARGET_FRACTION` of the validation
     accuracy of the base's full embedding (the paper's 76 % is about its ResNet-50's accuracy); a
@@ -345,7 +345,7 @@ def _compression_curves(study, names, E, y, probe, *, target: float, n_points: i
     """C8's probes: for each partner, probes of ``n_points`` prefixes of ``[base | partner]`` ordered most
     diverse first. Returns the curve rows, per pair ``(name, prefix sizes, test correctness per prefix,
     total dimensions)``, and whether the first prefix already reaches ``target`` on validation."""
-    from norep.features import diversity_order
+    from norep.measures.features import diversity_order
 
     curves, reach_rows, saturated = [], [], []
     for n in names:

@@ -19,8 +19,8 @@ from norep.claims._core import (
     sign,
 )
 from norep.claims._features import FEATURES_RESAMPLED, ends_check
+from norep.measures.stats import hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
-from norep.stats import hierarchical_bootstrap_ci
 
 CHAPTER = "06_voc_transfer"
 
@@ -41,7 +41,7 @@ def transfer_probes(
     """Multi-label probes of every model with downstream embeddings and of the base paired with partners
     (up to ``max_per_category`` per category of ``categories``, default all; cached on the study).
     ``device`` is the torch device of the probes (``"auto"``: a GPU when present)."""
-    from norep.transfer import multilabel_probe
+    from norep.measures.transfer import multilabel_probe
 
     categories = tuple(c for c in CATEGORIES if c in (categories or CATEGORIES))
     key = ("transfer", tuple(down_splits), tuple(probe_Cs), probe_refit, max_per_category, categories, device)
@@ -106,7 +106,7 @@ def tables(
 
     ``singles``: per model with downstream embeddings, its selection-split accuracy upstream and its
     downstream validation and test mAP; ``pairs``: per partner of the base, its upstream error
-    inconsistency with the base (:func:`norep.metrics.error_inconsistency`), the member of the pair
+    inconsistency with the base (:func:`norep.measures.metrics.error_inconsistency`), the member of the pair
     with the better validation mAP and the pair's test mAP minus that member's (``pair_gain``);
     ``best``: the best upstream model (selection split), the best transfer model (validation mAP) and
     the test mAP of the latter minus the former. With ``top_k``: ``top`` (the ``top_k`` models by
@@ -114,7 +114,7 @@ def tables(
     """
     import pandas as pd
 
-    from norep.metrics import error_inconsistency
+    from norep.measures.metrics import error_inconsistency
 
     _check_down_splits(study, down_splits, probe_refit)
     tp = transfer_probes(
@@ -180,7 +180,7 @@ def _top_pairs(study, tp, singles, down_splits, probe_Cs, probe_refit, device, t
 
     import pandas as pd
 
-    from norep.transfer import multilabel_probe
+    from norep.measures.transfer import multilabel_probe
 
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 2:
         raise ValueError(f"parameter top_k={top_k!r} must be an integer >= 2")
@@ -317,7 +317,7 @@ def c9_transfer(
 def _pair_gain_ci(tp, parts, names, better, *, n_boot: int, seed: int):
     """C9's interval: each pair's test mAP minus its better member's, Dataset minus Reinit pairs (hierarchical
     bootstrap: partners within categories, then test examples)."""
-    from norep.transfer import voc07_map_resampler
+    from norep.measures.transfer import voc07_map_resampler
 
     Y, singles, pairs = tp["Y"], tp["singles"], tp["pairs"]
     pair_member_map = voc07_map_resampler(
@@ -340,7 +340,7 @@ def _pair_gain_ci(tp, parts, names, better, *, n_boot: int, seed: int):
 def _upstream_vs_downstream_ci(tp, up_best: str, down_best: str, *, n_boot: int, seed: int):
     """The interval of the best transfer model's test mAP minus the best upstream model's (bootstrap over
     test examples)."""
-    from norep.transfer import voc07_map_resampler
+    from norep.measures.transfer import voc07_map_resampler
 
     down_up_map = voc07_map_resampler(tp["Y"], [tp["singles"][down_best]["scores"], tp["singles"][up_best]["scores"]])
 

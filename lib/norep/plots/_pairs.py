@@ -31,7 +31,7 @@ def category_strip(
     ----------
     table : DataFrame
         One row per model (or pair), with a ``category`` column and the columns named in
-        ``values`` (numbers computed elsewhere, e.g. by :mod:`norep.metrics`).
+        ``values`` (numbers computed elsewhere, e.g. by :mod:`norep.measures.metrics`).
     values : sequence of str
         Columns to plot, one panel each.
     titles : sequence of str, optional
@@ -102,7 +102,7 @@ def pairwise_heatmap(
     Parameters
     ----------
     matrix : array-like of shape (M, M)
-        Values computed elsewhere (e.g. :func:`norep.metrics.pairwise_error_inconsistency`).
+        Values computed elsewhere (e.g. :func:`norep.measures.metrics.pairwise_error_inconsistency`).
     names, categories : sequence of str, length M
         Model names and their categories, in the matrix's order.
     title, cbar_label : str
@@ -242,7 +242,7 @@ def theta_histograms(histograms: Mapping[str, object], *, value: str = "fraction
     Parameters
     ----------
     histograms : mapping
-        Panel title -> table as returned by :func:`norep.specialization.theta_histogram`
+        Panel title -> table as returned by :func:`norep.measures.specialization.theta_histogram`
         (columns ``outcome``, ``bin_left``, ``bin_right`` and ``value``).
     value : str
         Column to plot as bar height (``"fraction"`` or ``"count"``).
@@ -305,7 +305,7 @@ def per_class_bars(
     Parameters
     ----------
     tables : mapping
-        Panel title -> table from :func:`norep.specialization.per_class_specialization`
+        Panel title -> table from :func:`norep.measures.specialization.per_class_specialization`
         (columns ``class_id``, ``class_name`` and ``value``).
     value : str
         Column to plot.

@@ -21,7 +21,6 @@ _LAZY = {
     "PAPER_BASE": "norep.zoo.registry",
     "HPARAM_SUBSTITUTES": "norep.zoo.registry",
     "train_zoo": "norep.zoo.embedded",
-    "zoo_report": "norep.zoo.embedded",
     "zoo_specs": "norep.zoo.embedded",
 }
 

@@ -425,7 +425,7 @@ def train_zoo(
     (['base', 'mlp'], ['trained', 'trained'])
     """
     from norep.data import load_splits
-    from norep.downstream import embedded_downstream
+    from norep.data.downstream import embedded_downstream
     from norep.zoo._train import resolve_device, resolve_precision
 
     device = resolve_device(device)

@@ -43,7 +43,7 @@ from norep.zoo._specs import SOURCE as SOURCE
 from norep.zoo._specs import ZOO_VERSION as ZOO_VERSION
 from norep.zoo._trainer import train_zoo
 
-__all__ = ["ZooSpec", "PRESETS", "zoo_specs", "train_zoo", "zoo_report", "format_timing_table"]
+__all__ = ["ZooSpec", "PRESETS", "zoo_specs", "train_zoo", "format_timing_table"]
 
 
 def format_timing_table(table) -> str:
@@ -77,10 +77,3 @@ def format_timing_table(table) -> str:
         + (f"; CPU time {table['cpu_seconds'].sum():.1f} s" if cpu else "")
     )
     return "\n".join(lines)
-
-
-def zoo_report(store, **kw):
-    """Per-category report of a store and the verdicts on claims C1-C3; see :func:`norep.zoo._report.zoo_report`."""
-    from norep.zoo._report import zoo_report as _zr
-
-    return _zr(store, **kw)

@@ -9,7 +9,7 @@ with a linear head fitted by L-BFGS on ImageNet features ("CLIP-S L-BFGS", Table
   ``logit_scale x cosine(image embedding, class embedding)``. Template sets ship as package data:
   ``openai80`` (CLIP's 80 ImageNet templates) and ``simple`` (``"a photo of a {}."``). Text
   embeddings are cached per (model, weights, template set, class names).
-* L-BFGS: multinomial logistic regression fitted with :func:`norep.features.linear_probe` on the
+* L-BFGS: multinomial logistic regression fitted with :func:`norep.measures.features.linear_probe` on the
   embeddings of an ImageNet training subset, its L2 strength chosen on a held-out part of it.
 * Class mapping: the columns of an ImageNet-21k head whose WordNet ids are ImageNet-1k classes
   (999 of the 1,000 are in the 21k list; the missing one gets a constant low logit).
@@ -212,7 +212,7 @@ def linear_head(
     >>> float(apply_linear_head(X[:1], W, b)[0, 2])
     -10000.0
     """
-    from norep.features import linear_probe
+    from norep.measures.features import linear_probe
 
     X = np.asarray(X_train, dtype=np.float32)
     y = np.asarray(y_train, dtype=np.int64)
@@ -261,7 +261,7 @@ def class_mapping_indices(model: Any) -> np.ndarray:
 
     from timm.data import imagenet_info
 
-    from norep.imagedata import imagenet_synsets
+    from norep.data.imagedata import imagenet_synsets
 
     subset = imagenet_info.infer_imagenet_subset(model.module)
     if subset is None or subset == "imagenet-1k":

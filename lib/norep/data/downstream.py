@@ -50,7 +50,7 @@ def make_canvases(X, y, n, *, n_classes=None, max_items=4, seed=0):
     Examples
     --------
     >>> import numpy as np
-    >>> from norep.downstream import make_canvases
+    >>> from norep.data.downstream import make_canvases
     >>> X = np.full((4, 28, 28), 200, np.uint8); y = np.array([0, 1, 2, 3])
     >>> imgs, Y = make_canvases(X, y, 5, seed=0)
     >>> imgs.shape, Y.shape, bool((Y.sum(1) >= 1).all())
@@ -107,7 +107,7 @@ def downstream_splits(X, y, *, sizes=(3000, 1000, 2000), pool_fractions=(0.5, 0.
     Examples
     --------
     >>> import numpy as np
-    >>> from norep.downstream import downstream_splits
+    >>> from norep.data.downstream import downstream_splits
     >>> rng = np.random.default_rng(0)
     >>> d = downstream_splits(rng.integers(0, 255, (50, 28, 28), dtype=np.uint8),
     ...                       np.arange(50) % 5, sizes=(8, 4, 4))
@@ -136,7 +136,7 @@ def embedded_downstream(preset, splits, *, sizes, seed=0):
     Examples
     --------
     >>> from norep.data import load_splits
-    >>> from norep.downstream import embedded_downstream
+    >>> from norep.data.downstream import embedded_downstream
     >>> down, names, text = embedded_downstream("digits", load_splits("digits"), sizes=(8, 4, 4))
     >>> sorted(down), names[:3]
     (['down_test', 'down_train', 'down_val'], ['0', '1', '2'])

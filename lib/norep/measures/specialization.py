@@ -9,7 +9,7 @@ Sec. 4.4 splits the same data by class id and by groups of classes (for ImageNet
 classes 0-300 versus "anthropogenic" classes 500-900).
 
 Predictions are argmax of the probabilities (first maximal class on ties, see
-:mod:`norep.metrics`).
+:mod:`norep.measures.metrics`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from norep._validation import check_mask, check_pred, check_probs, check_theta_bins, check_y_true
-from norep.metrics import OUTCOMES
+from norep.measures._validation import check_mask, check_pred, check_probs, check_theta_bins, check_y_true
+from norep.measures.metrics import OUTCOMES
 
 __all__ = [
     "IMAGENET_CLASS_GROUPS",

@@ -1,7 +1,8 @@
 """Argument checks shared by the measures and the fast engine.
 
-Every public measure (:mod:`norep.metrics`, :mod:`norep.ensembles`, :mod:`norep.specialization`,
-:mod:`norep.calibration`, :mod:`norep.features`, :mod:`norep.transfer`) and the fast engine
+Every public measure (:mod:`norep.measures.metrics`, :mod:`norep.measures.ensembles`,
+:mod:`norep.measures.specialization`,
+:mod:`norep.measures.calibration`, :mod:`norep.measures.features`, :mod:`norep.measures.transfer`) and the fast engine
 (:mod:`norep.engine`) check their inputs with these helpers, so a wrong shape, dtype or value gives
 the same ``ValueError`` message wherever it is passed, and no measure module imports another's
 private helpers. Each helper returns the checked (and, where stated, converted) value or raises
@@ -133,14 +134,14 @@ def check_probs(probs, y_true: np.ndarray | None, *, name: str, n: int | None = 
     if arr.min() < 0:
         raise ValueError(
             f"{name} contains negative values: pass probabilities (e.g. "
-            "norep.calibration.softmax(logits, temperature)), not logits"
+            "norep.measures.calibration.softmax(logits, temperature)), not logits"
         )
     sums = arr.sum(axis=1, dtype=np.float64)
     worst = float(np.max(np.abs(sums - 1.0)))
     if worst > tol:
         raise ValueError(
             f"{name} rows must sum to 1 (largest deviation {worst:.3g}): pass probabilities "
-            "(e.g. norep.calibration.softmax(logits, temperature)), not logits or scores"
+            "(e.g. norep.measures.calibration.softmax(logits, temperature)), not logits or scores"
         )
     if y_true is not None:
         check_label_range(y_true, arr.shape[1], name=name)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from norep._probe import DEFAULT_CS, _resolve_device, _standardized
-from norep._validation import check_2d, check_binary, check_Cs, check_scores
+from norep.measures._probe import DEFAULT_CS, _resolve_device, _standardized
+from norep.measures._validation import check_2d, check_binary, check_Cs, check_scores
 
 __all__ = [
     "MultilabelProbeResult",
@@ -407,7 +407,7 @@ def multilabel_probe(
         Multi-hot 0/1 labels. Every class needs positives and negatives in ``Y_train`` and
         positives in ``Y_val`` (and ``Y_test``).
     Cs : sequence of float, optional
-        Sweep of ``C``; default ``norep.features.DEFAULT_CS`` (1e-4 ... 1e4).
+        Sweep of ``C``; default ``norep.measures.features.DEFAULT_CS`` (1e-4 ... 1e4).
     refit : {"train+val", "train"}, default "train+val"
         What the final probe is trained on.
     standardize : bool, default True

@@ -16,6 +16,10 @@ from typing import Any
 import numpy as np
 
 
+class ExtractionError(ValueError):
+    """A user-fixable problem with an extraction request (bad flags, mismatched store, ...)."""
+
+
 def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -37,7 +41,7 @@ class _Images:
         return len(self.files)
 
     def __getitem__(self, i: int) -> Any:
-        from norep.imagedata import load_image
+        from norep.data.imagedata import load_image
 
         return self.preprocess(load_image(self.files[i])), i
 
@@ -124,8 +128,6 @@ def _run_chunks(
     emb = np.concatenate(embs)
     lg = None if any(lgt is None for lgt in logits) else np.concatenate(logits)
     if emb.shape[0] != n:
-        from norep.extract import ExtractionError
-
         raise ExtractionError(
             f"partial results in {folder} do not match the data ({emb.shape[0]} rows for {n} "
             "images); delete that folder and rerun"

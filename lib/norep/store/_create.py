@@ -13,11 +13,11 @@ import shutil
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from norep._storeio import (
+from norep.store._io import (
     DIR_MODE,
     StoreError,
     canonical_sha,
@@ -28,7 +28,7 @@ from norep._storeio import (
     write_error,
     write_json_atomic,
 )
-from norep._storeschema import (
+from norep.store._schema import (
     _RESERVED_INFO,
     _STORE_FILE,
     SCHEMA_VERSION,
@@ -37,8 +37,7 @@ from norep._storeschema import (
     _seal,
 )
 
-if TYPE_CHECKING:
-    from norep.store import Store
+_S = TypeVar("_S", bound="_Creation")
 
 
 class _Creation:
@@ -46,7 +45,7 @@ class _Creation:
 
     @classmethod
     def create(
-        cls,
+        cls: type[_S],
         path: str | os.PathLike,
         *,
         dataset: str,
@@ -55,7 +54,7 @@ class _Creation:
         split_class_names: Mapping[str, list[str]] | None = None,
         info: Mapping[str, Any] | None = None,
         overwrite: bool = False,
-    ) -> Store:
+    ) -> _S:
         """Create a new, empty store.
 
         Parameters
@@ -123,7 +122,7 @@ class _Creation:
         return cls(path)
 
     @classmethod
-    def open_or_create(cls, path: str | os.PathLike, **create_kwargs: Any) -> Store:
+    def open_or_create(cls: type[_S], path: str | os.PathLike, **create_kwargs: Any) -> _S:
         """Open the store at ``path``, or create it with ``create_kwargs`` if absent.
 
         Safe when several processes call it at once (an inter-process lock guards creation). If the

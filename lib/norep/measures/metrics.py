@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from norep._validation import check_pred, check_preds, check_y_true
+from norep.measures._validation import check_pred, check_preds, check_y_true
 
 __all__ = [
     "OUTCOMES",

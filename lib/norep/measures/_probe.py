@@ -1,8 +1,8 @@
 """Linear probe: multinomial logistic regression fitted by full-batch L-BFGS in torch.
 
 The linear evaluation of paper Sections 3 and 4.6 ("L-BFGS linear evaluation"), used by
-:mod:`norep.features` (which re-exports :func:`linear_probe`, :class:`ProbeResult` and
-``DEFAULT_CS``; import them from there), by the multi-label probe of :mod:`norep.transfer` (which
+:mod:`norep.measures.features` (which re-exports :func:`linear_probe`, :class:`ProbeResult` and
+``DEFAULT_CS``; import them from there), by the multi-label probe of :mod:`norep.measures.transfer` (which
 shares the device and standardisation helpers) and by the ``l-bfgs`` heads of :mod:`norep.zoo.zeroshot`.
 
 Importing this module does not import torch; :func:`linear_probe` imports it when called.
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from norep._validation import check_2d, check_class_ids, check_Cs
+from norep.measures._validation import check_2d, check_class_ids, check_Cs
 
 __all__ = ["DEFAULT_CS", "ProbeResult", "linear_probe"]
 

@@ -29,7 +29,7 @@ Kinds and expected layouts
 
 Examples
 --------
->>> from norep.imagedata import parse_data_spec, VOC_CLASSES
+>>> from norep.data.imagedata import parse_data_spec, VOC_CLASSES
 >>> parse_data_spec("voc2007:/data/VOCdevkit")
 ('voc2007', PosixPath('/data/VOCdevkit'))
 >>> len(VOC_CLASSES)

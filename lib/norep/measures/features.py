@@ -10,7 +10,7 @@ representations", Fig. 6):
   taken here is stated in the function's docstring;
 * :func:`linear_probe` -- linear evaluation by multinomial logistic regression, fitted by full-batch
   L-BFGS in torch (CPU or GPU) with an L2 sweep chosen on a validation split (implemented in
-  :mod:`norep._probe`, importable from here together with :class:`ProbeResult` and ``DEFAULT_CS``);
+  :mod:`norep.measures._probe`, importable from here together with :class:`ProbeResult` and ``DEFAULT_CS``);
 * :func:`compression_curve` and :func:`dims_to_reach` -- accuracy as a function of the number of
   most-diverse dimensions kept, and the smallest number reaching a target accuracy.
 
@@ -23,8 +23,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from norep._probe import DEFAULT_CS, ProbeResult, linear_probe  # noqa: F401  (DEFAULT_CS re-exported)
-from norep._validation import check_2d, check_rate, check_same_rows
+from norep.measures._probe import DEFAULT_CS, ProbeResult, linear_probe  # noqa: F401  (DEFAULT_CS re-exported)
+from norep.measures._validation import check_2d, check_rate, check_same_rows
 
 __all__ = [
     "ProbeResult",

@@ -3,7 +3,7 @@
 An **ensemble** is the (optionally weighted) mean of its members' probabilities; the paper
 averages temperature-calibrated probabilities (Sec. 3.2-3.3), so pass ``store.probs(name, split)``
 (calibrated by default). The ensemble's prediction is the argmax of the mean, with ties going to
-the first maximal class as everywhere in :mod:`norep` (see :mod:`norep.metrics`).
+the first maximal class as everywhere in :mod:`norep` (see :mod:`norep.measures.metrics`).
 
 The mean is accumulated in float64 in member order and divided by the total weight once, with
 the same arithmetic in every function here, so that :func:`pairwise_ensemble_accuracy` and
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from norep._validation import (
+from norep.measures._validation import (
     check_candidates,
     check_probs,
     check_probs_stack,
@@ -161,7 +161,7 @@ def conversion_rate(y_true, probs_a, probs_b) -> float:
     (only A or only B correct), the fraction on which the two-model mean-probability ensemble
     predicts the label, i.e. on which the correct member's confidence "wins". Symmetric in A
     and B. Returns ``nan`` when no example has exactly one correct member (the rate is then
-    undefined); :func:`norep.stats.bootstrap_ci` ignores such resamples.
+    undefined); :func:`norep.measures.stats.bootstrap_ci` ignores such resamples.
 
     Parameters
     ----------

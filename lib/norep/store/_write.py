@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from norep import CATEGORIES
-from norep._storeio import (
+from norep.store._io import (
     DIR_MODE,
     StoreError,
     canonical_sha,
@@ -31,7 +31,7 @@ from norep._storeio import (
     write_error,
     write_json_atomic,
 )
-from norep._storeschema import (
+from norep.store._schema import (
     _MODEL_META,
     _VERSION_RE,
     SCHEMA_VERSION,
@@ -44,8 +44,8 @@ from norep._storeschema import (
 
 
 def _calib_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature fitted on a model's ``calib`` logits (paper Sec. 3.2) by :mod:`norep.calibration`."""
-    from norep.calibration import fit_temperature
+    """The temperature fitted on a model's ``calib`` logits (paper Sec. 3.2) by :mod:`norep.measures.calibration`."""
+    from norep.measures.calibration import fit_temperature
 
     return float(fit_temperature(logits, labels))
 

@@ -1,58 +1,4 @@
-"""The prediction store: the one artifact between producers and analyses.
-
-A store is a directory::
-
-    STORE/
-      store.json                          schema version, dataset, class names, splits, extras (base model,
-                                          band, ...), the manifest of models and a checksum of itself
-      splits/<split>.labels.npy           (N,) int64 class ids, or (N, K) uint8 multi-hot (multi-label splits)
-      models/<model-dir>/v<k>/meta.json   metadata, temperature, accuracies, file checksums
-      models/<model-dir>/v<k>/logits.<split>.npy       (N, C) float16/float32
-      models/<model-dir>/v<k>/embeddings.<split>.npy   (N, D) float16/float32
-      .lock, .locks/<model-dir>.lock      inter-process locks of writers (readers take none)
-
-Guarantees (see also the book's store page):
-
-* **One commit point.** A model version is written completely into a new ``v<k>`` directory; it
-  becomes visible when ``store.json`` (written to a temporary file, fsynced, renamed) points to it.
-  Adding, overwriting, merging into or removing a model is therefore one atomic step: after a crash
-  (even ``SIGKILL``) or a full disk a reader sees either the old or the new model, never a mix.
-  Unreferenced versions and temporary files are leftovers that :meth:`Store.clean` removes.
-* **Writers.** Every read-modify-write holds a per-model lock (different models are written in
-  parallel, e.g. a cluster job array) and, for the short commit, a store lock. Merging
-  (``merge=True``, used by ``norep import`` and ``norep extract``) keeps every existing array and
-  metadata field, checks each kept array's checksum first, and replaces an existing array only with
-  ``overwrite=True``.
-* **Readers.** ``store.json`` carries a manifest of the models with the SHA-256 of each model's
-  ``meta.json`` and a checksum of itself; both files are schema-checked on every read, and a model's
-  arrays are checked against their metadata (shape, dtype, size) when opened, memory-mapped.
-  :meth:`Store.verify` also checks every array's SHA-256; :meth:`Store.verify_cached` skips that
-  when no file changed since the last successful verification.
-* arrays are plain ``.npy`` files, never pickles; files follow the umask.
-
-Examples
---------
->>> import numpy as np, tempfile
->>> from norep.store import Store
->>> d = tempfile.mkdtemp()
->>> st = Store.create(d + "/s", dataset="toy", class_names=["a", "b", "c"],
-...                   splits={"calib": np.array([0, 1, 2, 0]), "test": np.array([2, 1, 0])},
-...                   info={"base_model": "m1"})
->>> rng = np.random.default_rng(0)
->>> meta = st.add_model("m1", logits={"calib": rng.normal(size=(4, 3)), "test": np.eye(3)[[2, 1, 0]] * 5},
-...                     meta={"category": "REINIT", "method": "toy model"})
->>> meta["accuracy"]
-{'calib': 0.0, 'test': 1.0}
->>> st.models()[["name", "category", "test_accuracy"]]
-  name category  test_accuracy
-0   m1   REINIT            1.0
->>> st.base_model
-'m1'
->>> _ = st.add_model("m1", embeddings={"test": np.ones((3, 2))}, meta={"category": "REINIT", "method": "toy model"},
-...                  merge=True)
->>> sorted(st.meta("m1")["files"]), st.verify()["arrays"]
-(['embeddings.test.npy', 'logits.calib.npy', 'logits.test.npy'], 3)
-"""
+"""The :class:`Store` class: opening a store, reading it, its ``store.json``; see :mod:`norep.store`."""
 
 from __future__ import annotations
 
@@ -67,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from norep import CATEGORIES
-from norep._storecheck import VerifyError, _Integrity
-from norep._storecreate import _Creation
-from norep._storeio import StoreError, canonical_sha, file_lock, load_npy, read_json, write_json_atomic
-from norep._storeschema import (
+from norep.store._check import VerifyError, _Integrity
+from norep.store._create import _Creation
+from norep.store._io import StoreError, canonical_sha, file_lock, load_npy, read_json, write_json_atomic
+from norep.store._schema import (
     _MODEL_META,
     _RESERVED_INFO,
     _STORE_FILE,
@@ -82,7 +28,7 @@ from norep._storeschema import (
     _seal,
     _suggest,
 )
-from norep._storewrite import _Writing
+from norep.store._write import _Writing
 
 _BASE_COLUMNS = ["name", "category", "method", "data", "head", "source", "temperature"]
 _HIDDEN_META = {"files", "recipe", "added_at", "name", "schema_version"}
@@ -94,7 +40,7 @@ class Store(_Creation, _Writing, _Integrity):
     """A prediction store on disk. Create with :meth:`create`, open with :meth:`open`.
 
     The methods that create a store, write models and check a store are defined in
-    :mod:`norep._storecreate`, :mod:`norep._storewrite` and :mod:`norep._storecheck`.
+    :mod:`norep.store._create`, :mod:`norep.store._write` and :mod:`norep.store._check`.
 
     Parameters
     ----------
@@ -472,7 +418,7 @@ class Store(_Creation, _Writing, _Integrity):
 
     def probs(self, name: str, split: str, calibrated: bool = True) -> np.ndarray:
         """Softmax probabilities (float32) of ``name`` on ``split``, temperature-scaled if ``calibrated``."""
-        from norep.calibration import softmax
+        from norep.measures.calibration import softmax
 
         t = self.temperature(name) if calibrated else 1.0
         return np.asarray(
@@ -483,7 +429,7 @@ class Store(_Creation, _Writing, _Integrity):
         """Top-1 class ids: argmax of the logits (first maximum on ties).
 
         Temperature scaling does not change the argmax in exact arithmetic; the analyses
-        (:mod:`norep.metrics`, :mod:`norep.allpairs`) take the argmax of float32 calibrated
+        (:mod:`norep.measures.metrics`, :mod:`norep.allpairs`) take the argmax of float32 calibrated
         probabilities, which can differ from this in rare float rounding ties.
         """
         return _argmax_rows(self.logits(name, split))

@@ -2,7 +2,7 @@
 
 This is the paper-scale producer (paper Sec. 3.2: "we collect representations and predictions for
 82 models"): it runs one model of :mod:`norep.zoo.loading` over the images of
-:mod:`norep.imagedata` and adds the model to a :class:`norep.store.Store`.
+:mod:`norep.data.imagedata` and adds the model to a :class:`norep.store.Store`.
 
 * **Heads.** ``trained`` (the model's own classifier), ``zero-shot`` (text prompts,
   :func:`norep.zoo.zeroshot.text_classifier`), ``l-bfgs`` (linear head fitted on a training
@@ -18,7 +18,7 @@ This is the paper-scale producer (paper Sec. 3.2: "we collect representations an
   set, the chunks computed before and after the crash agree to float32 rounding (about 1e-7 relative)
   but not bit for bit, since the order of floating-point sums changes. Finished chunks are assembled
   and added with :meth:`Store.add_model`, then the partial folder is removed (the chunked data pass
-  is :mod:`norep._extract_chunks`).
+  is :mod:`norep.extract._chunks`).
 * **Content cache.** The model's metadata records a fingerprint of (model, weights tag,
   random-init flag, preprocessing, head, template set, precision) and the manifest checksum of
   every split; a rerun with the same inputs does nothing.
@@ -48,14 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from norep._extract_chunks import _EmbeddingsOnly, _run_chunks
+from norep.extract._chunks import ExtractionError, _EmbeddingsOnly, _run_chunks
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 HEADS = ("trained", "zero-shot", "l-bfgs", "class-mapping")
-
-
-class ExtractionError(ValueError):
-    """A user-fixable problem with an extraction request (bad flags, mismatched store, ...)."""
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -121,7 +117,7 @@ def extract(
         model of the paper's registry by its name in the paper (``"paper:CLIP-S"``): its public
         weights and head, stored under the paper's name.
     data : str
-        ``KIND:PATH`` (:mod:`norep.imagedata`): ``imagefolder``, ``imagenet``, ``voc2007``.
+        ``KIND:PATH`` (:mod:`norep.data.imagedata`): ``imagefolder``, ``imagenet``, ``voc2007``.
     store : path
         The store; created from the data's labels when absent, extended with new splits otherwise.
     name : str, optional
@@ -150,7 +146,7 @@ def extract(
     seed : int, default 0
         Seed of random weights and of the probe's held-out split.
     probe_Cs : sequence of float, optional
-        L2 sweep of the ``l-bfgs`` head (default: :func:`norep.features.linear_probe`'s).
+        L2 sweep of the ``l-bfgs`` head (default: :func:`norep.measures.features.linear_probe`'s).
 
     Returns
     -------
@@ -340,7 +336,7 @@ def run_extraction(cfg: ExtractConfig) -> dict:
 
 def _open_data(cfg: ExtractConfig):
     """The data, its single-label splits (those that get logits) and the l-bfgs head's training data."""
-    from norep import imagedata
+    from norep.data import imagedata
 
     ds = imagedata.open_data(cfg.data, split=cfg.split)
     single = [s for s in ds.splits if ds.splits[s].labels.ndim == 1]  # splits that get logits
@@ -395,7 +391,7 @@ def _head_outputs(cfg: ExtractConfig, model, ds, train_ds):
 
 def _open_store(cfg: ExtractConfig, ds, single, n_out: int):
     """Create the store from the data's labels (under a lock), or add the data's splits to it."""
-    from norep import imagedata
+    from norep.data import imagedata
     from norep.store import Store
 
     class_names = list(ds.class_names)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from norep._storeio import StoreError, file_lock, load_npy, sha256_file, write_json_atomic
-from norep._storeschema import _MODEL_META, _STORE_FILE, _argmax_rows, _home_name
+from norep.store._io import StoreError, file_lock, load_npy, sha256_file, write_json_atomic
+from norep.store._schema import _MODEL_META, _STORE_FILE, _argmax_rows, _home_name
 
 
 class VerifyError(StoreError):

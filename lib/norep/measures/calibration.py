@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from norep._validation import (
+from norep.measures._validation import (
     check_fit_inputs,
     check_labels,
     check_logits,
@@ -107,7 +107,7 @@ def softmax(logits, temperature: float = 1.0) -> np.ndarray:
 
     Examples
     --------
-    >>> from norep.calibration import softmax
+    >>> from norep.measures.calibration import softmax
     >>> softmax([[0.0, 0.0], [2.0, 0.0]]).round(3)
     array([[0.5  , 0.5  ],
            [0.881, 0.119]])
@@ -143,7 +143,7 @@ def log_softmax(logits, temperature: float = 1.0) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from norep.calibration import log_softmax
+    >>> from norep.measures.calibration import log_softmax
     >>> np.exp(log_softmax([[1.0, 1.0, 1.0, 1.0]]))
     array([[0.25, 0.25, 0.25, 0.25]])
     >>> log_softmax([[1000.0, 0.0]]).round(3)   # no overflow
@@ -512,7 +512,7 @@ def fit_temperature(
     Examples
     --------
     >>> import numpy as np
-    >>> from norep.calibration import fit_temperature
+    >>> from norep.measures.calibration import fit_temperature
     >>> rng = np.random.default_rng(0)
     >>> y = rng.integers(0, 10, size=2000)
     >>> logits = rng.normal(size=(2000, 10)) + 2.0 * np.eye(10)[y]   # Bayes posterior at T = 1/2
@@ -612,7 +612,7 @@ def negative_log_likelihood(y_true, probs) -> float:
 
     Examples
     --------
-    >>> from norep.calibration import negative_log_likelihood
+    >>> from norep.measures.calibration import negative_log_likelihood
     >>> round(negative_log_likelihood([0, 1], [[0.5, 0.5], [0.2, 0.8]]), 4)
     0.4581
     """
@@ -646,7 +646,7 @@ def expected_calibration_error(y_true, probs, *, n_bins: int = 15) -> float:
 
     Examples
     --------
-    >>> from norep.calibration import expected_calibration_error
+    >>> from norep.measures.calibration import expected_calibration_error
     >>> probs = [[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]]
     >>> y = [0, 1, 0, 1]
     >>> round(expected_calibration_error(y, probs, n_bins=10), 3)   # bins: 0.9 -> acc 0.5; 0.6, 0.7 -> acc 1

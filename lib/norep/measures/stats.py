@@ -51,7 +51,7 @@ def bootstrap_ci(
     Parameters
     ----------
     measure : callable
-        ``measure(*arrays) -> float``, e.g. :func:`norep.metrics.error_inconsistency`. It may
+        ``measure(*arrays) -> float``, e.g. :func:`norep.measures.metrics.error_inconsistency`. It may
         also return an array of fixed shape (each entry then gets its own interval).
     *arrays : array-like
         The data, examples along axis 0 and all of the same length N (e.g. ``y_true``,
@@ -72,7 +72,7 @@ def bootstrap_ci(
     Examples
     --------
     >>> import numpy as np
-    >>> from norep.metrics import accuracy_score
+    >>> from norep.measures.metrics import accuracy_score
     >>> y = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 1])
     >>> pred = np.array([0, 1, 0, 0, 1, 1, 0, 1, 1, 1])
     >>> ci = bootstrap_ci(accuracy_score, y, pred, n_resamples=200, seed=0)
