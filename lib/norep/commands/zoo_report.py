@@ -64,7 +64,7 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     --------
     >>> import numpy as np, tempfile
     >>> from norep.store import Store
-    >>> from norep.zoo.embedded import zoo_report
+    >>> from norep.commands.zoo_report import zoo_report
     >>> rng = np.random.default_rng(0)
     >>> y = rng.integers(0, 3, 300)
     >>> st = Store.create(tempfile.mkdtemp() + "/s", dataset="toy", class_names=list("abc"),
