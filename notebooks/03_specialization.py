@@ -132,9 +132,11 @@ wins = t["class_wins"]
 group_of = {int(c): g for c, g in zip(wins["class_id"], wins["group"], strict=True)}
 panels = {f"{base} vs the {c} partners": wins[wins["category"] == c] for c in ("ARCH", "DATASET")}
 panels = {k: v for k, v in panels.items() if len(v)}
-fig = plots.per_class_bars(
-    panels, value="d", group_of=group_of or None, ylabel="disagreements won: base minus partners"
-)
+ylabel = "disagreements won: base minus partners"
+if panels:
+    fig = plots.per_class_bars(panels, value="d", group_of=group_of or None, ylabel=ylabel)
+else:
+    fig = plots.message_figure("no in-band Architecture or Dataset partner, or no class groups")
 glue_figure("fig_03_classes", fig)
 
 # %% [markdown]
