@@ -130,7 +130,8 @@ report_claim(chapter.c4_specialization_angle(study, n_boot=n_boot, seed=seed, ch
 # %%
 wins = t["class_wins"]
 group_of = {int(c): g for c, g in zip(wins["class_id"], wins["group"], strict=True)}
-panels = {f"{base} vs the {c} partners": wins[wins["category"] == c] for c in ("ARCH", "DATASET")}
+ends = {"ARCH": "Architecture", "DATASET": "Dataset"}
+panels = {f"{base} vs the {lab} partners": wins[wins["category"] == c] for c, lab in ends.items()}
 panels = {k: v for k, v in panels.items() if len(v)}
 ylabel = "disagreements won: base minus partners"
 if panels:
