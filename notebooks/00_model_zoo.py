@@ -13,8 +13,8 @@
 # %% [markdown]
 # # The model zoo
 #
-# The paper studies 82 ImageNet models, grouped by how far their training methodology diverges
-# from a typical base model (ResNet-50): **Reinit** (same recipe, another seed), **Hyper-parameters**,
+# The paper studies 82 ImageNet models, grouped by how far their training methodology diverges from
+# a typical base model (ResNet-50): **Reinit** (same recipe, another seed), **Hyper-parameters**,
 # **Architecture**, **Framework** (e.g. contrastive or semi-supervised learning) and **Dataset**
 # (trained on other data, e.g. CLIP on WIT or ALIGN on a web corpus) {cite}`gontijolopes2022norep`.
 # Its Tables 1-4 list every model with its category, temperature, accuracy, error
@@ -26,78 +26,54 @@
 # ensembling (Sec. 3.2).
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
-# fetch and install the project and train the quick embedded study (a few minutes), then run from the
-# project's folder. Anywhere else this cell does nothing.
-import os
-import subprocess
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
-    _root = "/content/norep"
-    if not os.path.isdir(_root):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
-    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
-    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run(
-            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
-        )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "norep.cli",
-                "zoo",
-                "train",
-                "--preset",
-                "fashion",
-                "--quick",
-                "--out",
-                f"{_root}/stores/quick",
-                "--no-progress",
-            ],
-            check=True,
-            cwd=_root,
-        )
-    sys.path.insert(0, f"{_root}/lib")
-    os.chdir(_root)
+    try:
+        import norep  # noqa: F401
+    except ImportError:
+        import subprocess
+
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", "/content/norep"])
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/norep[book,zoo]"], check=True)
+        sys.path.insert(0, "/content/norep/lib")
+    from norep.study import colab_setup
+
+    colab_setup("/content/norep")
 
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
 base_model = None  # None: the store's base model
 accuracy_band = None  # (lo, hi) accuracy fractions of the main analyses; None: the store's band
 split = "test"  # evaluation split
-calib_split = "calib"  # split the temperatures were fitted on
+calib_split = "calib"  # selection split: temperatures, the band's members and every choice
 profile = "full"  # "student": lighter settings for a class (see Try it)
 n_boot = 1000  # bootstrap resamples for confidence intervals
 seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
-import pandas as pd
 from IPython.display import display
 
-from norep import claims, plots
-from norep.measures import calibration, ensembles, metrics
-from norep.study import apply_profile, check_parameters, glue_figure, load_study, report_claim
+from norep import plots
+from norep.paper import ch00_zoo as chapter
+from norep.paper import report_claim
+from norep.study import check_parameters, glue_figure, load_study
 
 # %% [markdown]
 # ## Parameters and data
 #
-# The parameters are checked first, with a clear message for any bad value (expand the cell to
-# see the checks); then the store is opened.
+# The parameters are checked first, with a clear message for any bad value; then the store is
+# opened. The models outside the accuracy band on the calibration split are listed: the band's
+# members are chosen there, once, and every chapter and claim uses that same set.
 
 # %% tags=["hide-input"]
-n_boot = apply_profile(profile, n_boot=n_boot)
-check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
+n_boot = check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format, profile=profile)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
 st, base = study.store, study.base
-print(
-    f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
-    f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
-)
-print(st)
 
 # %% [markdown]
 # ## How the embedded zoo is designed
@@ -124,16 +100,18 @@ print(st)
 #   or zero-shot head.
 #
 # **Where the base and the band are.** The paper's band (74-78 %) sits around its base (ResNet-50,
-# 76 %) and well below its best models, so that models of every category can reach it. Here the
-# base is a small two-convolution CNN trained for a few epochs on a subset of the training images,
-# which puts it where a linear head on a frozen encoder learned elsewhere can also arrive; the
-# band is the base's test accuracy plus or minus a half-width fixed in the preset before any
-# verdict was computed (2 points: the paper's band is 4 points wide). Models trained longer or with
-# bigger networks land above it (the high-accuracy models of Sec. 4.5); deliberately weak
-# variants of every category but Reinit (a tiny learning rate or a huge batch, a 32-unit MLP or
-# naive Bayes, globally pooled readouts of frozen encoders) land below it, the low-accuracy pool.
-# Reinit has no low-accuracy member: another seed of the base recipe reaches the base's accuracy,
-# and a recipe that does not would be a Hyper-parameters model.
+# 76 %) and well below its best models, so that models of every category can reach it. Here the base
+# is a small two-convolution CNN trained for a few epochs on a subset of the training images, which
+# puts it where a linear head on a frozen encoder learned elsewhere can also arrive; the band is the
+# base's accuracy plus or minus a half-width fixed in the preset before any verdict was computed (2
+# points: the paper's band is 4 points wide). Its members are chosen on `calib`, with the band
+# centred on the base's `calib` accuracy, so that the test split chooses nothing; every chapter and
+# every claim uses that one set. Models trained longer or with bigger networks land above it (the
+# high-accuracy models of Sec. 4.5); deliberately weak variants of every category but Reinit (a tiny
+# learning rate or a huge batch, a 32-unit MLP or naive Bayes, globally pooled readouts of frozen
+# encoders) land below it, the low-accuracy pool. Reinit has no low-accuracy member: another seed of
+# the base recipe reaches the base's accuracy, and a recipe that does not would be a
+# Hyper-parameters model.
 #
 # **Splits.** Temperatures are fitted, and models are selected, on `calib`, and every number is
 # reported on `test`; both are halves of the official test set, so selection sees the evaluation
@@ -141,63 +119,23 @@ print(st)
 # classes (see {doc}`06_voc_transfer`). The cell below prints these facts for the store at hand.
 
 # %% tags=["hide-input"]
-info = st.info
-if info.get("preset"):
-    tier_counts = study.table.groupby("category")["tier"].value_counts().unstack(fill_value=0)
-    print(
-        f"preset {info['preset']!r}{' (quick)' if info.get('quick') else ''}: "
-        f"{info.get('n_train', 'all')} training images per model; calib {st.n_examples(calib_split)} and "
-        f"{split} {st.n_examples(split)} examples"
-    )
-    print(
-        f"base {base}: {split} accuracy {st.meta(base)['accuracy'][split]:.4f}; band {study.band[0]:.4f}-"
-        f"{study.band[1]:.4f} (half-width {info.get('band_halfwidth')})"
-    )
-    if info.get("downstream"):
-        print(f"downstream task: {info['downstream']}")
-    display(tier_counts)
-else:
-    print("this store was not trained by norep zoo train: no design to show")
+t = chapter.tables(study)
+print("\n".join(chapter.design(study)))
+display(t["tiers"])
 
 # %% [markdown]
 # ## The table of models (paper Tables 1-4)
 #
 # Error inconsistency is the share of test examples where exactly one of the two models is
 # correct (Sec. 4.1); the ensemble is the mean of the two calibrated probability vectors
-# (Sec. 4.2). The `tier` column places each model relative to the accuracy band: `band` models
-# are the ones the main analyses compare (the paper's 74-78 % ImageNet band), `high` and `low`
-# models serve the greedy-ensemble section.
+# (Sec. 4.2). The `tier` column places each model relative to the accuracy band on the calibration
+# split: `band` models are the ones the main analyses compare (the paper's 74-78 % ImageNet band),
+# `high` and `low` models serve the greedy-ensemble section.
 
 # %%
-y = study.labels()
-pred_base, probs_base = st.predictions(base, split), study.probs(base)
-rows = []
-for name in study.table["name"]:
-    pred, probs = st.predictions(name, split), study.probs(name)
-    raw = study.probs(name, calibrated=False)
-    rows.append(
-        {
-            "name": name,
-            "error_inconsistency": metrics.error_inconsistency(y, pred_base, pred),
-            "ensemble_accuracy": ensembles.ensemble_accuracy(y, [probs_base, probs]),
-            "ece_before": calibration.expected_calibration_error(y, raw),
-            "ece_after": calibration.expected_calibration_error(y, probs),
-        }
-    )
-zoo = study.table.merge(pd.DataFrame(rows), on="name")
-columns = [
-    "name",
-    "category",
-    "method",
-    "head",
-    "tier",
-    "temperature",
-    f"{split}_accuracy",
-    "error_inconsistency",
-    "ensemble_accuracy",
-    "ece_before",
-    "ece_after",
-]
+zoo = t["zoo"]
+columns = ["name", "category", "method", "head", "tier", "temperature", f"{calib_split}_accuracy", f"{split}_accuracy"]
+columns += ["error_inconsistency", "ensemble_accuracy", "ece_before", "ece_after"]
 display(
     zoo[[c for c in columns if c in zoo.columns]]
     .round(4)
@@ -207,21 +145,17 @@ display(
 )
 
 # %%
-counts = zoo.groupby("category", sort=False)["tier"].value_counts().unstack(fill_value=0)
-display(counts)
-
-# %%
-fig = plots.category_strip(zoo, [f"{split}_accuracy"], titles=["accuracy of every model"], ylabel="accuracy")
-ax = fig.axes[0]
-ax.axhspan(*study.band, color="grey", alpha=0.15, zorder=0)
+fig = plots.category_strip(zoo, [f"{calib_split}_accuracy"], titles=["accuracy of every model"], ylabel="accuracy")
+fig.axes[0].axhspan(*t["band"], color="grey", alpha=0.15, zorder=0)
 glue_figure("fig_00_accuracy", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_00_accuracy
 # :name: fig-00-accuracy
 #
-# Accuracy of every model of the store on the evaluation split, by category (dots: models;
-# bars: category means). The grey band is the accuracy band of the main analyses.
+# Accuracy of every model of the store on the calibration split, where the accuracy band's members
+# are chosen, by category (dots: models; bars: category means). The grey band is the accuracy band
+# on that split: the models inside it (tier `band`) are the ones every chapter and claim compares.
 # ```
 
 # %% [markdown]
@@ -249,13 +183,13 @@ glue_figure("fig_00_calibration", fig)
 # whose logits are scaled cosine similarities) to 1.70.
 
 # %% [markdown]
-# This is a step of the paper's method, not a finding: the check below (from `norep.claims`)
-# confirms that every model carries a temperature fitted on the calibration split and that scaling
-# lowers the expected calibration error on the evaluation split, on average over models (the
-# interval resamples models).
+# This is a step of the paper's method, not a finding: the check below (`c10_temperature_scaling` of
+# `norep.paper.ch00_zoo`, read from the table above) confirms that every model carries a temperature
+# fitted on the calibration split and that scaling lowers the expected calibration error on the
+# evaluation split, on average over models (the interval resamples models).
 
 # %% tags=["remove-input"]
-report_claim(claims.c10_temperature_scaling(study, n_boot=n_boot, seed=seed))
+report_claim(chapter.c10_temperature_scaling(study, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
 # ## Try it

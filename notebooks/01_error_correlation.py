@@ -27,42 +27,23 @@
 # models for what their accuracies alone would predict.
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
-# fetch and install the project and train the quick embedded study (a few minutes), then run from the
-# project's folder. Anywhere else this cell does nothing.
-import os
-import subprocess
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
-    _root = "/content/norep"
-    if not os.path.isdir(_root):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
-    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
-    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run(
-            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
-        )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "norep.cli",
-                "zoo",
-                "train",
-                "--preset",
-                "fashion",
-                "--quick",
-                "--out",
-                f"{_root}/stores/quick",
-                "--no-progress",
-            ],
-            check=True,
-            cwd=_root,
-        )
-    sys.path.insert(0, f"{_root}/lib")
-    os.chdir(_root)
+    try:
+        import norep  # noqa: F401
+    except ImportError:
+        import subprocess
+
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", "/content/norep"])
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/norep[book,zoo]"], check=True)
+        sys.path.insert(0, "/content/norep/lib")
+    from norep.study import colab_setup
+
+    colab_setup("/content/norep")
 
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
@@ -76,54 +57,32 @@ seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
-import pandas as pd
+import pandas as pd  # noqa: F401 (the exercise below)
 from IPython.display import display
 
-from norep import claims, plots
-from norep.measures import metrics
-from norep.study import apply_profile, check_parameters, glue_figure, load_study, report_claim
+from norep import plots
+from norep.paper import ch01_error_correlation as chapter
+from norep.paper import report_claim
+from norep.study import check_parameters, glue_figure, load_study
 
 # %% [markdown]
 # ## Parameters and data
 #
-# The parameters are checked first, with a clear message for any bad value (expand the cell to
-# see the checks); then the store is opened.
+# The parameters are checked first, with a clear message for any bad value; then the store is
+# opened. The models outside the accuracy band on the calibration split are listed: the band's
+# members are chosen there, never on test, and are the same in every chapter.
 
 # %% tags=["hide-input"]
-n_boot = apply_profile(profile, n_boot=n_boot)
-check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
+n_boot = check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format, profile=profile)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
-st, base = study.store, study.base
-others = claims.band_partners(study)  # band membership on the calibration split, never on test
-if not others:
-    raise ValueError(f"no model besides {base!r} lies in the accuracy band {study.band}; widen accuracy_band")
-print(
-    f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
-    f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
-)
-print(f"{len(others)} models in the band besides the base model")
+t = chapter.tables(study, all_pairs=True)  # every number of this page, from norep.measures.metrics
+pairs, base = t["pairs"], study.base
+print(f"{len(pairs)} models in the band besides the base model {base}")
 
 # %% [markdown]
 # ## Pairs with the base model (Figs. 1 and 8)
 
 # %%
-y = study.labels()
-pred_base = st.predictions(base, split)
-rows = []
-for name in others:
-    pred = st.predictions(name, split)
-    out = metrics.pair_outcomes(y, pred_base, pred)
-    rows.append(
-        {
-            "name": name,
-            "category": study.category(name),
-            **out,
-            "error_inconsistency": metrics.error_inconsistency(y, pred_base, pred),
-            "kappa": metrics.error_consistency_kappa(y, pred_base, pred),
-            "dominance": metrics.dominance_probability(y, pred_base, pred),
-        }
-    )
-pairs = pd.DataFrame(rows)
 display(
     pairs.round(4)
     .style.hide(axis="index")
@@ -150,15 +109,15 @@ glue_figure("fig_01_outcomes", fig)
 # ```
 
 # %%
-means = pairs.groupby("category", sort=False)[["error_inconsistency", "both_correct", "both_wrong", "kappa"]].mean()
-display(means.round(4))
+display(t["means"].round(4))
 
 # %% [markdown]
 # **Paper (claim C1).** Error inconsistency with ResNet-50 (Table 1): Reinit 0.085;
 # Hyper-parameters 0.085-0.113; Architecture 0.103-0.147; Framework 0.125-0.128; Dataset
 # 0.125-0.230. Both-correct and both-wrong shares shrink as methodology diverges.
 #
-# `norep.claims.c1_error_inconsistency` tests it with the models as units: the mean error
+# `c1_error_inconsistency` (in `norep.paper.ch01_error_correlation`, from the table above) tests it
+# with the models as units: the mean error
 # inconsistency of the Dataset partners minus that of the Reinit partners (models whose accuracy on
 # the calibration split lies in the band), with a bootstrap that resamples models within categories
 # and then test examples; the order of the categories in between and the both-correct and
@@ -166,7 +125,7 @@ display(means.round(4))
 # in-band Reinit and Dataset models cannot test the claim, and says so.
 
 # %% tags=["remove-input"]
-report_claim(claims.c1_error_inconsistency(study, n_boot=n_boot, seed=seed))
+report_claim(chapter.c1_error_inconsistency(study, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
 # ## All pairs (beyond the paper)
@@ -176,11 +135,7 @@ report_claim(claims.c1_error_inconsistency(study, n_boot=n_boot, seed=seed))
 # same category.
 
 # %%
-names = [base, *others]
-cats = [study.category(n) for n in names]
-P = study.predictions(names)
-ei_matrix = metrics.pairwise_error_inconsistency(y, P)
-kappa_matrix = metrics.pairwise_error_consistency_kappa(y, P)
+names, cats, ei_matrix = t["names"], t["categories"], t["error_inconsistency_matrix"]
 fig = plots.pairwise_heatmap(ei_matrix, names, cats, cbar_label="error inconsistency")
 glue_figure("fig_01_allpairs", fig)
 
@@ -193,7 +148,9 @@ glue_figure("fig_01_allpairs", fig)
 # ```
 
 # %%
-fig = plots.pairwise_heatmap(kappa_matrix, names, cats, cbar_label="Cohen's kappa error consistency", cmap="rocket_r")
+fig = plots.pairwise_heatmap(
+    t["kappa_matrix"], names, cats, cbar_label="Cohen's kappa error consistency", cmap="rocket_r"
+)
 glue_figure("fig_01_kappa", fig)
 
 # %% [markdown]

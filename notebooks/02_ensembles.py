@@ -23,42 +23,23 @@
 # stacked generalization {cite}`wolpert1992stacked`.
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
-# fetch and install the project and train the quick embedded study (a few minutes), then run from the
-# project's folder. Anywhere else this cell does nothing.
-import os
-import subprocess
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
-    _root = "/content/norep"
-    if not os.path.isdir(_root):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
-    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
-    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run(
-            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
-        )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "norep.cli",
-                "zoo",
-                "train",
-                "--preset",
-                "fashion",
-                "--quick",
-                "--out",
-                f"{_root}/stores/quick",
-                "--no-progress",
-            ],
-            check=True,
-            cwd=_root,
-        )
-    sys.path.insert(0, f"{_root}/lib")
-    os.chdir(_root)
+    try:
+        import norep  # noqa: F401
+    except ImportError:
+        import subprocess
+
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", "/content/norep"])
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/norep[book,zoo]"], check=True)
+        sys.path.insert(0, "/content/norep/lib")
+    from norep.study import colab_setup
+
+    colab_setup("/content/norep")
 
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
@@ -72,67 +53,42 @@ seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
-import numpy as np
-import pandas as pd
 from IPython.display import display
-from scipy import stats as sps
 
-from norep import CATEGORIES, allpairs, claims, plots
-from norep.measures import ensembles, metrics
-from norep.study import apply_profile, check_parameters, glue_figure, load_study, report_claim
+from norep import plots
+from norep.measures import ensembles  # noqa: F401 (ensembles: Try it)
+from norep.paper import ch02_ensembles as chapter
+from norep.paper import report_claim
+from norep.study import check_parameters, glue_figure, load_study
 
 # %% [markdown]
 # ## Parameters and data
 #
-# The parameters are checked first, with a clear message for any bad value (expand the cell to
-# see the checks); then the store is opened.
+# The parameters are checked first, with a clear message for any bad value; then the store is
+# opened. The models outside the accuracy band on the calibration split are listed: the band's
+# members are chosen there, never on test, and are the same in every chapter.
 
 # %% tags=["hide-input"]
-n_boot = apply_profile(profile, n_boot=n_boot)
-check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
+n_boot = check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format, profile=profile)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
-st, base = study.store, study.base
-others = claims.band_partners(study)  # band membership on the calibration split, never on test
-if len(others) < 2:
-    raise ValueError(f"fewer than two models besides {base!r} lie in the band {study.band}; widen accuracy_band")
-print(
-    f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
-    f"n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
-)
+t = chapter.tables(study, all_pairs=True)  # every number of this page, from norep.measures
+ens, base, y = t["pairs"], study.base, study.labels()
 
 # %% [markdown]
 # ## Each band model ensembled with the base model
 
 # %%
-y = study.labels()
-pb = study.probs(base)
-pred_base = st.predictions(base, split)
-acc_base = metrics.accuracy_score(y, pred_base)
-rows = []
-for name in others:
-    pm = study.probs(name)
-    rows.append(
-        {
-            "name": name,
-            "category": study.category(name),
-            "accuracy": metrics.accuracy_score(y, st.predictions(name, split)),
-            "ensemble_accuracy": ensembles.ensemble_accuracy(y, [pb, pm]),
-            "gain": ensembles.ensemble_gain(y, pb, pm),
-            "error_inconsistency": metrics.error_inconsistency(y, pred_base, st.predictions(name, split)),
-            "conversion_rate": ensembles.conversion_rate(y, pb, pm),
-        }
-    )
-ens = pd.DataFrame(rows)
+cols = ["name", "category", "accuracy", "ensemble_accuracy", "gain", "error_inconsistency", "conversion_rate"]
 display(
-    ens.round(4)
+    ens[cols]
+    .round(4)
     .style.hide(axis="index")
     .format(precision=4)
-    .set_caption(f"Pairs with {base} (accuracy {acc_base:.4f}) on {split}")
+    .set_caption(f"Pairs with {base} (accuracy {t['base_accuracy']:.4f}) on {split}")
 )
 
 # %%
-fit = sps.linregress(ens["error_inconsistency"], ens["gain"])
-fig = plots.gain_vs_inconsistency(ens, fit={"slope": fit.slope, "intercept": fit.intercept, "r": fit.rvalue})
+fig = plots.gain_vs_inconsistency(ens, fit=t["fit"])  # the line whose slope claim C2 tests
 glue_figure("fig_02_gain", fig)
 
 # %% [markdown]
@@ -141,14 +97,14 @@ glue_figure("fig_02_gain", fig)
 #
 # Analogue of Fig. 2 (left): gain of the two-model ensemble over its members' mean accuracy
 # against the pair's error inconsistency, one point per model paired with the base model, with
-# a least-squares line and its Pearson correlation.
+# the least-squares line and its Pearson correlation whose slope claim C2 tests below.
 # ```
 
 # %%
 fig = plots.category_strip(
     ens, ["ensemble_accuracy", "conversion_rate"], titles=["ensemble accuracy with the base", "conversion rate"]
 )
-fig.axes[0].axhline(acc_base, color="black", ls="--", lw=1)
+fig.axes[0].axhline(t["base_accuracy"], color="black", ls="--", lw=1)
 glue_figure("fig_02_accuracy", fig)
 
 # %% [markdown]
@@ -165,23 +121,24 @@ glue_figure("fig_02_accuracy", fig)
 # with ALIGN zero-shot (75.5 %) reaches 83.4 % top-1, about +7 points.
 
 # %% [markdown]
-# `norep.claims.c2_ensemble_gain` tests both parts. The slope of the gain on error inconsistency
-# across pairs (the interval resamples pairs, then test examples) is close to *conversion rate − ½*
-# by construction, so a positive slope follows from any conversion rate above one half and cannot
-# decide the claim alone. The absolute part can fail: the partner whose ensemble with the base is
-# the most accurate on the *calibration* split, and its test accuracy against the member that is
-# better on the calibration split.
+# `c2_ensemble_gain` (in `norep.paper.ch02_ensembles`) tests both parts, reading the table and the
+# line above. The slope of the gain on error inconsistency across pairs, the line's (the interval
+# resamples pairs, then test examples) is close to *conversion rate − ½* by construction, so a
+# positive slope follows from any conversion rate above one half and cannot decide the claim alone.
+# The absolute part can fail: the partner whose ensemble with the base is the most accurate on the
+# *calibration* split, and its test accuracy against the member that is better on the calibration
+# split.
 
 # %% tags=["remove-input"]
-report_claim(claims.c2_ensemble_gain(study, n_boot=n_boot, seed=seed))
+report_claim(chapter.c2_ensemble_gain(study, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
-# **Paper (claim C3).** The conversion rate also grows as methodology diverges (Fig. 2 right;
-# no number is given). `norep.claims.c3_conversion_rate` compares the Dataset and Reinit partners,
-# resampling models within categories, then test examples.
+# **Paper (claim C3).** The conversion rate also grows as methodology diverges (Fig. 2 right; no
+# number is given). `c3_conversion_rate` compares the Dataset and Reinit partners of the table
+# above, resampling models within categories, then test examples.
 
 # %% tags=["remove-input"]
-report_claim(claims.c3_conversion_rate(study, n_boot=n_boot, seed=seed))
+report_claim(chapter.c3_conversion_rate(study, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
 # ## All pairs (beyond the paper)
@@ -190,29 +147,8 @@ report_claim(claims.c3_conversion_rate(study, n_boot=n_boot, seed=seed))
 # gain and error inconsistency hold between any two models?
 
 # %%
-names = [base, *others]
-# norep.allpairs streams over examples (memory-mapped logits), so this scales to paper-size stores
-res = allpairs.store_pairwise_analysis(st, split=split, names=names, theta=False)
-gain_all = res.ensemble_accuracy - (res.accuracy[:, None] + res.accuracy[None, :]) / 2  # Sec. 4.2 definition
-ei_all = res.only_a + res.only_b
-iu = np.triu_indices(len(names), k=1)
-allpairs_table = pd.DataFrame(
-    {
-        "name": [f"{names[i]} + {names[j]}" for i, j in zip(*iu, strict=True)],
-        "category": [
-            max(study.category(names[i]), study.category(names[j]), key=CATEGORIES.index)
-            for i, j in zip(*iu, strict=True)
-        ],
-        "error_inconsistency": ei_all[iu],
-        "gain": gain_all[iu],
-    }
-)
-fit_all = sps.linregress(allpairs_table["error_inconsistency"], allpairs_table["gain"])
 fig = plots.gain_vs_inconsistency(
-    allpairs_table,
-    fit={"slope": fit_all.slope, "intercept": fit_all.intercept, "r": fit_all.rvalue},
-    label=None,
-    xlabel="error inconsistency of the pair",
+    t["allpairs"], fit=t["allpairs_fit"], label=None, xlabel="error inconsistency of the pair"
 )
 glue_figure("fig_02_allpairs", fig)
 

@@ -26,42 +26,23 @@
 # classes: on ImageNet, CLIP is better on man-made objects and ResNet-50 on nature classes.
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
-# fetch and install the project and train the quick embedded study (a few minutes), then run from the
-# project's folder. Anywhere else this cell does nothing.
-import os
-import subprocess
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
-    _root = "/content/norep"
-    if not os.path.isdir(_root):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
-    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
-    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run(
-            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
-        )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "norep.cli",
-                "zoo",
-                "train",
-                "--preset",
-                "fashion",
-                "--quick",
-                "--out",
-                f"{_root}/stores/quick",
-                "--no-progress",
-            ],
-            check=True,
-            cwd=_root,
-        )
-    sys.path.insert(0, f"{_root}/lib")
-    os.chdir(_root)
+    try:
+        import norep  # noqa: F401
+    except ImportError:
+        import subprocess
+
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", "/content/norep"])
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/norep[book,zoo]"], check=True)
+        sys.path.insert(0, "/content/norep/lib")
+    from norep.study import colab_setup
+
+    colab_setup("/content/norep")
 
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
@@ -70,7 +51,8 @@ accuracy_band = None  # (lo, hi) accuracy fractions; None: the store's band
 split = "test"  # evaluation split
 calib_split = "calib"  # split the temperatures were fitted on
 pair_models = None  # {"REINIT": name, "ARCH": name, "DATASET": name} in the figures; None: see below
-# (None: the most accurate band model of each on the calibration split, closest in accuracy if none in the band)
+# (None: the most accurate band model of each on the calibration split, closest in accuracy if none
+# in the band)
 class_groups = None  # {"group": [class ids]}; None: the store's class groups
 bins = 18  # histogram bins over 0-90 degrees
 profile = "full"  # "student": lighter settings for a class (see Try it)
@@ -79,68 +61,39 @@ seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
-import pandas as pd
 from IPython.display import display
 
-from norep import claims, plots
-from norep.measures import specialization
-from norep.study import apply_profile, check_parameters, glue_figure, load_study, report_claim
+from norep import plots
+from norep.paper import ch03_specialization as chapter
+from norep.paper import report_claim
+from norep.study import check_parameters, glue_figure, load_study
 
 # %% [markdown]
 # ## Parameters and data
 #
-# The parameters are checked first, with a clear message for any bad value (expand the cell to
-# see the checks); then the store is opened.
+# The parameters are checked first, with a clear message for any bad value; then the store is
+# opened and the chapter's tables computed (`norep.paper.ch03_specialization.tables`). The pairs
+# shown in the figures are, per category, the partner most accurate on the calibration split
+# inside the band (band on the calibration split, the same set in every chapter), unless
+# `pair_models` names them.
 
 # %% tags=["hide-input"]
-n_boot = apply_profile(profile, n_boot=n_boot)
-check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
+n_boot = check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format, profile=profile)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
-st, base = study.store, study.base
-if pair_models is None:
-    chosen = {cat: study.pick(cat) for cat in ("REINIT", "ARCH", "DATASET")}
-    chosen = {cat: name for cat, name in chosen.items() if name is not None}
-else:
-    if not isinstance(pair_models, dict) or not pair_models:
-        raise ValueError(f"parameter pair_models={pair_models!r} must be a dict category -> model name")
-    chosen = dict(pair_models)
-missing = [n for n in chosen.values() if n not in set(study.table["name"])]
-if missing:
-    raise ValueError(f"parameter pair_models names unknown models {missing}")
-if not chosen:
-    raise ValueError("the store has no Reinit, Architecture or Dataset model besides the base; set pair_models")
-groups = class_groups if class_groups is not None else st.class_groups
-if not isinstance(groups, dict):
-    raise ValueError(f"parameter class_groups={class_groups!r} must be a dict group -> class ids")
-if not isinstance(bins, int) or bins < 2:
-    raise ValueError(f"parameter bins={bins!r} must be an integer >= 2")
-print(
-    f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, split={split!r}, "
-    f"pairs={chosen}, bins={bins}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
-)
-print(f"class groups: { {g: len(ids) for g, ids in groups.items()} }")
-in_band = set(claims.band_partners(study))  # band membership on the calibration split
-outside = [n for n in chosen.values() if n not in in_band]
+t = chapter.tables(study, pair_models=pair_models, class_groups=class_groups, bins=bins)
+chosen, groups, base = t["chosen"], t["groups"], study.base
+print(f"pairs shown: {chosen}; class groups: { {g: len(ids) for g, ids in groups.items()} }")
+outside = [n for n in chosen.values() if n not in set(t["separation"]["name"])]
 if outside:
     print(
-        f"note: {outside} lie outside the accuracy band (no model of their category is inside it); "
-        "their comparison with the base mixes methodology with accuracy"
+        f"note: {outside} lie outside the accuracy band; their comparison with the base mixes methodology with accuracy"
     )
 
 # %% [markdown]
 # ## The specialization angle by outcome (Fig. 3)
 
 # %%
-y = study.labels()
-pb = study.probs(base)
-probs = {cat: study.probs(name) for cat, name in chosen.items()}
-# the paper's population: examples where at least one of the shown pairs is error-inconsistent
-disagree = specialization.any_inconsistent(y, [(pb, p) for p in probs.values()])
-hists = {
-    f"{base} vs {name} ({cat})": specialization.theta_histogram(y, pb, probs[cat], bins=bins, mask=disagree)
-    for cat, name in chosen.items()
-}
-fig = plots.theta_histograms(hists, value="fraction")
+fig = plots.theta_histograms(t["hists"], value="fraction")
 glue_figure("fig_03_theta", fig)
 
 # %% [markdown]
@@ -155,87 +108,64 @@ glue_figure("fig_03_theta", fig)
 # ```
 
 # %%
-all_classes = {"all classes": list(range(len(st.class_names)))}
-
-
-def separation(yy, pa, pbb):
-    """Mean theta where only A is right minus where only B is right (degrees)."""
-    per_class = specialization.per_class_specialization(yy, pa, pbb)
-    s = specialization.class_group_summary(per_class, all_classes).iloc[0]
-    return float(s["mean_theta_only_a"] - s["mean_theta_only_b"])
-
-
-sep = pd.DataFrame(
-    [
-        {"pair": f"{base} vs {name}", "category": cat, "separation_deg": separation(y, pb, probs[cat])}
-        for cat, name in chosen.items()
-    ]
-)
-display(sep.round(2).style.hide(axis="index").format(precision=2))
+display(t["separation_means"].round(2).to_frame("mean separation (deg)"))
+sep = t["separation"]
+display(sep[sep["name"].isin(list(chosen.values()))].round(2).style.hide(axis="index").format(precision=2))
 
 # %% [markdown]
 # **Paper (claim C4).** As methodology diverges, each model is more confident where only it is
 # correct: the histograms separate by outcome, most for the Dataset pair (ResNet-50 vs CLIP-S),
-# not at all for the Reinit pair. `norep.claims.c4_specialization_angle` summarises a pair by its
-# separation (the table above) and tests both halves over every in-band partner: Dataset pairs
+# not at all for the Reinit pair. `c4_specialization_angle` (in `norep.paper.ch03_specialization`)
+# summarises a pair by its separation (the tables above: category means over every in-band partner,
+# then the pairs shown) and tests both halves over every in-band partner: Dataset pairs
 # separate more than Reinit pairs (models within categories, then test examples, resampled), and
 # the Reinit pairs' separation is absent (its interval includes 0).
 
 # %% tags=["remove-input"]
-report_claim(claims.c4_specialization_angle(study, n_boot=n_boot, seed=seed))
+report_claim(chapter.c4_specialization_angle(study, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
 # ## Specialization by class (Fig. 4)
 
 # %%
-per_class = {
-    cat: specialization.per_class_specialization(y, pb, probs[cat], class_names=st.class_names) for cat in chosen
-}
-group_of = {int(c): g for g, ids in groups.items() for c in ids}
-fig = plots.per_class_bars(
-    {f"{base} vs {chosen[c]} ({c})": t.assign(theta_offset=t["mean_theta"] - 45.0) for c, t in per_class.items()},
-    value="theta_offset",
-    group_of=group_of or None,
-    ylabel="mean θ − 45° (above: base more confident)",
-)
+wins = t["class_wins"]
+group_of = {int(c): g for c, g in zip(wins["class_id"], wins["group"], strict=True)}
+ends = {"ARCH": "Architecture", "DATASET": "Dataset"}
+panels = {f"{base} vs the {lab} partners": wins[wins["category"] == c] for c, lab in ends.items()}
+panels = {k: v for k, v in panels.items() if len(v)}
+ylabel = "disagreements won: base minus partners"
+if panels:
+    fig = plots.per_class_bars(panels, value="d", group_of=group_of or None, ylabel=ylabel)
+else:
+    fig = plots.message_figure("no in-band Architecture or Dataset partner, or no class groups")
 glue_figure("fig_03_classes", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_03_classes
 # :name: fig-03-classes
 #
-# Analogue of Fig. 4: the specialization angle by class, the mean of $\theta$ over each class's
-# examples minus 45° (positive: the base model is the more confident one on that class), for each
-# pair; bars are coloured by class group. Group-structured specialization shows as bars of one
-# sign within a group and the other sign in another.
+# Analogue of Fig. 4: who wins the disagreements, class by class. For each class, among the examples
+# where exactly one model of a pair is right, the share the base wins minus the share the partner
+# wins, $d_c = (\text{only base} - \text{only partner}) / (\text{only base} + \text{only partner})$,
+# pooled over the in-band Architecture pairs (left) and the in-band Dataset pairs (right); bars are
+# coloured by class group. This is the quantity claim C5 tests: group-structured specialization
+# shows as bars of one sign within a group and the other sign in another.
 # ```
 
 # %%
-if groups:
-    summaries = pd.concat(
-        [
-            specialization.class_group_summary(t, groups).assign(pair=f"{base} vs {chosen[c]}", category=c)
-            for c, t in per_class.items()
-        ]
-    )
-    display(
-        summaries[["pair", "category", "group", "n", "acc_a", "acc_b", "acc_diff", "mean_theta"]]
-        .round(4)
-        .style.hide(axis="index")
-        .format(precision=4)
-    )
+display(t["group_wins"].round(4).style.hide(axis="index").format(precision=4))
 
 # %% [markdown]
 # **Paper (claim C5).** Dataset pairs specialise along groups of classes (CLIP-S better on
 # anthropogenic ImageNet classes, ids ~500-900; ResNet-50 on nature, ids ~0-300); Architecture
-# pairs specialise without class structure. `norep.claims.c5_class_groups` measures, per class,
+# pairs specialise without class structure. `c5_class_groups` measures, per class (the bars above),
 # who wins the examples where exactly one model is right (so the measure is normalised by the
 # pair's error inconsistency), and tests whether these shares follow the class groups with a
 # permutation test that moves classes between groups: Dataset pairs should be structured,
 # Architecture pairs not.
 
 # %% tags=["remove-input"]
-report_claim(claims.c5_class_groups(study, class_groups=groups or None, n_boot=n_boot, seed=seed))
+report_claim(chapter.c5_class_groups(study, class_groups=class_groups, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
 # ## Try it

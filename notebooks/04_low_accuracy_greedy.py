@@ -24,42 +24,23 @@
 # so the choice cannot overfit the numbers shown.
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
-# fetch and install the project and train the quick embedded study (a few minutes), then run from the
-# project's folder. Anywhere else this cell does nothing.
-import os
-import subprocess
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
-    _root = "/content/norep"
-    if not os.path.isdir(_root):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
-    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
-    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run(
-            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
-        )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "norep.cli",
-                "zoo",
-                "train",
-                "--preset",
-                "fashion",
-                "--quick",
-                "--out",
-                f"{_root}/stores/quick",
-                "--no-progress",
-            ],
-            check=True,
-            cwd=_root,
-        )
-    sys.path.insert(0, f"{_root}/lib")
-    os.chdir(_root)
+    try:
+        import norep  # noqa: F401
+    except ImportError:
+        import subprocess
+
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", "/content/norep"])
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/norep[book,zoo]"], check=True)
+        sys.path.insert(0, "/content/norep/lib")
+    from norep.study import colab_setup
+
+    colab_setup("/content/norep")
 
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
@@ -75,60 +56,38 @@ seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
-import pandas as pd
 from IPython.display import display
 
-from norep import claims, plots
-from norep.study import apply_profile, check_parameters, glue_figure, load_study, report_claim
+from norep import plots
+from norep.paper import ch04_greedy as chapter
+from norep.paper import report_claim
+from norep.study import check_parameters, glue_figure, load_study
 
 # %% [markdown]
 # ## Parameters and data
 #
-# The parameters are checked first, with a clear message for any bad value (expand the cell to
-# see the checks); then the store is opened.
+# The parameters are checked first, with a clear message for any bad value; then the store is
+# opened. The models outside the accuracy band on the calibration split are listed: the band's
+# members are chosen there, never on test, and are the same in every chapter.
 
 # %% tags=["hide-input"]
-n_boot = apply_profile(profile, n_boot=n_boot)
-check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
+n_boot = check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format, profile=profile)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
-st, table = study.store, study.table
-if not isinstance(steps, int) or steps < 1:
-    raise ValueError(f"parameter steps={steps!r} must be a positive integer")
-# starts, pools (error-rate rule) and greedy additions are all chosen on the calibration split
-runs = claims.greedy_runs(study, starts=starts, steps=steps)
-if not runs:
+t = chapter.tables(study, starts=starts, steps=steps)
+if not t["runs"]:
     raise ValueError("no start model has low-accuracy candidates by the error-rate rule; set starts")
-start_names = list(runs)
-acc_sel = claims.selection_accuracy(study)
-max_pool = max(max(acc_sel[m] for m in r["pool"]) for r in runs.values())
+results = {s: r["result"] for s, r in t["runs"].items()}
+start_names = list(results)
 print(
-    f"Parameters: store={store!r}, accuracy_band={study.band}, split={split!r}, calib_split={calib_split!r}, "
-    f"starts={start_names}, steps={steps}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
-)
-print(
-    f"pool rule: candidates with at least {claims.LOW_ACCURACY_ERROR_RATIO}x the start's error on {calib_split}; "
-    f"the best candidate of any pool has {100 * max_pool:.1f} % on {calib_split}"
+    f"starts: {start_names}; pool rule: candidates with at least {chapter.LOW_ACCURACY_ERROR_RATIO}x the start's "
+    f"error on {calib_split}; the best candidate of any pool has {100 * t['pool_top']:.1f} % on {calib_split}"
 )
 
 # %% [markdown]
 # ## Greedy ensembles (Fig. 5)
 
 # %%
-results, rows = {s: r["result"] for s, r in runs.items()}, []
-for s, res in results.items():
-    for k, acc in enumerate(res.eval_accuracies):
-        added = res.selected[k - 1] if k else None
-        rows.append(
-            {
-                "start": s,
-                "step": k,
-                "accuracy": acc,
-                "added": added,
-                "added_category": study.category(added) if added else "none",
-            }
-        )
-curves = pd.DataFrame(rows)
-fig = plots.greedy_curves(curves)
+fig = plots.greedy_curves(t["curves"])
 glue_figure("fig_04_greedy", fig)
 
 # %% [markdown]
@@ -141,39 +100,28 @@ glue_figure("fig_04_greedy", fig)
 # ```
 
 # %%
-summary = pd.DataFrame(
-    [
-        {
-            "start": s,
-            "start_category": study.category(s),
-            "start_accuracy": r.eval_accuracies[0],
-            "first_added": r.selected[0],
-            "first_added_category": study.category(r.selected[0]),
-            "first_added_calib_accuracy": acc_sel[r.selected[0]],
-            "length_chosen_on_calib": runs[s]["length"],
-            "accuracy_at_chosen_length": r.eval_accuracies[runs[s]["length"]],
-        }
-        for s, r in results.items()
-    ]
-)
 display(
-    summary.round(4)
+    t["summary"]
+    .round(4)
     .style.hide(axis="index")
     .format(precision=4)
-    .set_caption("Analogue of Fig. 5 (right): the first model added to each start")
+    .set_caption("Analogue of Fig. 5 (right): the first model added to each start, and the gain C6 averages")
 )
 
 # %% [markdown]
 # **Paper (claim C6).** ResNet-50 (76.2 %) + CLIP-S zero-shot (63.3 %) reaches 77.7 %; BiT-1k
 # (82.85 %) with only models below 77.44 % reaches 86.66 %; the same holds from CLIP-L, ALIGN
 # and EfficientNet-B3, and the best first addition complements the start's training methodology.
-# `norep.claims.c6_low_accuracy_greedy` takes several starts, a pool fixed in advance by a rule on
-# the error rate (a candidate errs at least 1.25 times as often as the start, on the calibration
-# split), the ensemble length with the best calibration-split accuracy (at least one addition), and
-# bootstraps the mean test gain over starts, resampling the starts and then the test examples.
+# `c6_low_accuracy_greedy` (in `norep.paper.ch04_greedy`, from the table above) takes several starts,
+# a pool fixed in advance by a rule on the error rate (a candidate errs at least 1.25 times as often
+# as the start, on the calibration split), the ensemble length with the best calibration-split
+# accuracy (at least one addition), and bootstraps the mean test gain over starts, resampling the
+# starts and then the test examples.
 
 # %% tags=["remove-input"]
-report_claim(claims.c6_low_accuracy_greedy(study, starts=starts, steps=steps, n_boot=n_boot, seed=seed))
+report_claim(
+    chapter.c6_low_accuracy_greedy(study, starts=starts, steps=steps, n_boot=n_boot, seed=seed, chapter_tables=t)
+)
 
 # %% [markdown]
 # ## Try it

@@ -32,42 +32,23 @@
 # ```
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
-# fetch and install the project and train the quick embedded study (a few minutes), then run from the
-# project's folder. Anywhere else this cell does nothing.
-import os
-import subprocess
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
-    _root = "/content/norep"
-    if not os.path.isdir(_root):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
-    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
-    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run(
-            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
-        )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "norep.cli",
-                "zoo",
-                "train",
-                "--preset",
-                "fashion",
-                "--quick",
-                "--out",
-                f"{_root}/stores/quick",
-                "--no-progress",
-            ],
-            check=True,
-            cwd=_root,
-        )
-    sys.path.insert(0, f"{_root}/lib")
-    os.chdir(_root)
+    try:
+        import norep  # noqa: F401
+    except ImportError:
+        import subprocess
+
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", "/content/norep"])
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/norep[book,zoo]"], check=True)
+        sys.path.insert(0, "/content/norep/lib")
+    from norep.study import colab_setup
+
+    colab_setup("/content/norep")
 
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
@@ -88,91 +69,46 @@ seed = 0  # seed of the dimension choice and of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
-import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import display
 
-from norep import claims, plots
-from norep.study import (
-    apply_profile,
-    check_parameters,
-    glue_figure,
-    limit_threads,
-    load_study,
-    report_claim,
-)
+from norep import plots
+from norep.paper import ch05_features as chapter
+from norep.paper import report_claim
+from norep.study import check_parameters, glue_figure, limit_threads, load_study
 
 # %% [markdown]
 # ## Parameters and data
 #
-# The parameters are checked first, with a clear message for any bad value (expand the cell to
-# see the checks); then the store is opened.
+# The parameters are checked first, with a clear message for any bad value; then the store is
+# opened. The models outside the accuracy band on the calibration split are listed: the band's
+# members are chosen there, never on test, and are the same in every chapter.
 
 # %% tags=["hide-input"]
-n_boot, probe_Cs, probe_max_iter, compression_points, rates = apply_profile(
-    profile,
-    n_boot=n_boot,
-    probe_Cs=probe_Cs,
-    probe_max_iter=probe_max_iter,
-    compression_points=compression_points,
-    rates=rates,
+sweeps = dict(probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, compression_points=compression_points, rates=rates)
+n_boot, probe_Cs, probe_max_iter, compression_points, rates = check_parameters(
+    n_boot=n_boot, seed=seed, fig_format=fig_format, profile=profile, **sweeps
 )
-check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
 limit_threads(threads)
-study = load_study(
-    store,
-    base_model=base_model,
-    accuracy_band=accuracy_band,
-    split=split,
-    calib_split=calib_split,
-    require_embeddings=[split, calib_split],
-)
-st, base = study.store, study.base
-if not rates or any(not 0.0 <= float(r) <= 1.0 for r in rates):
-    raise ValueError(f"parameter rates={rates!r} must be shares in [0, 1]")
-mixed_rates = [float(r) for r in rates if 0.0 < float(r) < 1.0]
-if not mixed_rates:
-    raise ValueError("parameter rates must contain at least one share strictly between 0 and 1")
-if not isinstance(max_per_category, int) or max_per_category < 1:
-    raise ValueError(f"parameter max_per_category={max_per_category!r} must be a positive integer")
-if not isinstance(compression_points, int) or compression_points < 2:
-    raise ValueError(f"parameter compression_points={compression_points!r} must be an integer >= 2")
-probe_kw = dict(
-    max_per_category=max_per_category,
-    probe_Cs=tuple(probe_Cs),
-    probe_max_iter=probe_max_iter,
-    device=device,
-    rates=tuple(mixed_rates),
-    seed=seed,
-)
-print(
-    f"Parameters: store={store!r}, base_model={base!r}, accuracy_band={study.band}, "
-    f"max_per_category={max_per_category}, "
-    f"rates={rates}, probe_Cs={probe_Cs}, probe_max_iter={probe_max_iter}, compression_points={compression_points}, "
-    f"device={device!r}, threads={threads}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
-)
+where = dict(base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
+study = load_study(store, **where, require_embeddings=[split, calib_split])
+probe_kw = dict(max_per_category=max_per_category, probe_Cs=tuple(probe_Cs), probe_max_iter=probe_max_iter)
+probe_kw.update(device=device, rates=chapter.mixed_rates(rates), seed=seed)
+t = chapter.tables(study, **probe_kw, n_points=compression_points)  # every probe of this page
 
 # %% [markdown]
 # ## Concatenation at rates (Fig. 6 left and center)
 #
 # Partners (per category, the in-band models with embeddings that are most accurate on the
 # calibration split), probe splits (the store's `train` split, or halves of the calibration split)
-# and every probe come from `norep.claims.mix_probes`, which the claims below read too. At 100/0
+# and every probe come from the chapter's tables, which the claims below read too. At 100/0
 # the probe sees the base's full embedding; at 0/100 the partner's full embedding.
 
 # %%
-mp = claims.mix_probes(study, **{k: v for k, v in probe_kw.items() if k != "rates"}, rates=tuple(mixed_rates))
-print("partners:", mp["partners"] or "none with embeddings in the band")
-print(
-    "probe splits:", {k: f"{s} ({'all' if isinstance(i, slice) else len(i)} rows)" for k, (s, i) in mp["take"].items()}
+mix = t["mix"]
+print("partners:", t["partners"] or "none with embeddings in the band")
+fig = (
+    plots.rate_curves(mix, label="partner") if len(mix) else plots.message_figure("no in-band partner with embeddings")
 )
-mix = pd.DataFrame(mp["rows"], columns=["partner", "category", "rate", "dims", "val_accuracy", "accuracy"])
-if len(mix):
-    fig = plots.rate_curves(mix, label="partner")
-else:
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
-    ax.text(0.5, 0.5, "no in-band partner with embeddings", ha="center", va="center")
-    ax.set_axis_off()
 glue_figure("fig_05_rates", fig)
 
 # %% [markdown]
@@ -188,38 +124,37 @@ glue_figure("fig_05_rates", fig)
 # %%
 if len(mix):
     display(mix.pivot_table(index=["category", "partner"], columns="rate", values="accuracy", sort=False).round(4))
+    display(t["gains"].round(4).style.hide(axis="index").format(precision=4))
 
 # %% [markdown]
 # **Paper (claim C7).** Mixes of two embeddings (25/75, 50/50, 75/25) beat either full
 # embedding under linear evaluation, more so for more divergent pairs; the best pair is
-# ResNet-50 + CLIP-S. `norep.claims.c7_embedding_mixes` picks, per pair, the mix and the better
+# ResNet-50 + CLIP-S. `c7_embedding_mixes` (in `norep.paper.ch05_features`) picks, per pair (the
+# second table above), the mix and the better
 # full embedding on the *validation* split and compares them on test; it tests both halves (the
 # Dataset pairs gain, and gain more than the Reinit pairs), resampling partners within categories
 # and then test examples.
 
 # %% tags=["remove-input"]
-report_claim(claims.c7_embedding_mixes(study, **probe_kw, n_boot=n_boot))
+report_claim(chapter.c7_embedding_mixes(study, **probe_kw, n_boot=n_boot, chapter_tables=t))
 
 # %% [markdown]
 # ## Compression by the diversity heuristic (Fig. 6 right)
 #
 # **Paper (claim C8).** Features needed to reach 76 % (multiples of 256): Reinit 2304,
-# Hyper-parameters 2057, Architecture 1392, Dataset 512. `norep.claims.c8_compression` fixes the
+# Hyper-parameters 2057, Architecture 1392, Dataset 512. `c8_compression` fixes the
 # target on the validation split (98 % of the base embedding's validation accuracy, so that it
 # does not saturate at the first prefix), reads the dimensions each pair needs on test, and
 # compares Reinit with Dataset pairs in log2 dimensions.
 
 # %% tags=["remove-input"]
-c8 = claims.c8_compression(study, **probe_kw, n_points=compression_points, n_boot=n_boot)
-report_claim(c8)
+report_claim(chapter.c8_compression(study, **probe_kw, n_points=compression_points, n_boot=n_boot, chapter_tables=t))
 
 # %%
-if "curves" in c8.details:
-    fig = plots.compression_curves(c8.details["curves"], label="partner", target=c8.details["target"])
+if "compression" in t:
+    fig = plots.compression_curves(t["compression"], label="partner", target=t["target"])
 else:
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
-    ax.text(0.5, 0.5, "no compression curves: " + c8.reason, ha="center", va="center", wrap=True, fontsize=8)
-    ax.set_axis_off()
+    fig = plots.message_figure("no compression curves: no Reinit or Dataset partner with embeddings")
 glue_figure("fig_05_compression", fig)
 
 # %% [markdown]
@@ -235,8 +170,8 @@ glue_figure("fig_05_compression", fig)
 # ## Try it
 #
 # - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
-#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples, two values of the probe's C,
-#   100 iterations, 4 compression points and the rates 1, 0.5 and 0.
+#   store (`norep zoo train --quick`) on 2 CPU cores, with at most 200 bootstrap resamples, two
+#   values of the probe's C, 100 iterations, 4 compression points and the rates 1, 0.5 and 0.
 # - Finer rates: `-p "rates=[1.0, 0.9, 0.75, 0.5, 0.25, 0.1, 0.0]"`.
 # - A GPU makes the probes fast at paper scale: `device="auto"` (the default) uses one when present;
 #   `-p device=cpu` forces the CPU.

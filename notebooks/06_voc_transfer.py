@@ -28,42 +28,23 @@
 # the task is VOC 2007 extracted with `norep extract`.
 
 # %% tags=["remove-cell"]
-# Google Colab (the launch button) opens this notebook alone, without the project: once per session,
-# fetch and install the project and train the quick embedded study (a few minutes), then run from the
-# project's folder. Anywhere else this cell does nothing.
-import os
-import subprocess
+# Google Colab (the launch button) opens this page alone: install the project when `import norep`
+# fails (so a retry after a failed install tries again), then train the quick study once and run
+# from the project's folder (norep.study.colab_setup). Anywhere else this cell does nothing.
 import sys
 
 if "google.colab" in sys.modules:
-    _root = "/content/norep"
-    if not os.path.isdir(_root):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", _root], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", f"{_root}[book,zoo]"], check=True)
-    os.environ.setdefault("NOREP_STORE", f"{_root}/stores/quick")
-    if not os.path.isfile(f"{_root}/stores/quick/store.json"):
-        subprocess.run(
-            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=_root
-        )
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "norep.cli",
-                "zoo",
-                "train",
-                "--preset",
-                "fashion",
-                "--quick",
-                "--out",
-                f"{_root}/stores/quick",
-                "--no-progress",
-            ],
-            check=True,
-            cwd=_root,
-        )
-    sys.path.insert(0, f"{_root}/lib")
-    os.chdir(_root)
+    try:
+        import norep  # noqa: F401
+    except ImportError:
+        import subprocess
+
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/norep-companion/norep", "/content/norep"])
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/norep[book,zoo]"], check=True)
+        sys.path.insert(0, "/content/norep/lib")
+    from norep.study import colab_setup
+
+    colab_setup("/content/norep")
 
 # %% tags=["parameters"]
 store = "stores/fashion"  # prediction store to analyse
@@ -84,111 +65,42 @@ seed = 0  # seed of the bootstrap
 fig_format = "png"  # inline figure format: png, svg or retina
 
 # %%
-import itertools
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 from IPython.display import display
 
-from norep import claims, plots
-from norep.measures import transfer
-from norep.study import (
-    apply_profile,
-    check_parameters,
-    glue_figure,
-    limit_threads,
-    load_study,
-    report_claim,
-)
+from norep import plots
+from norep.measures import transfer  # noqa: F401 (transfer: the exercise)
+from norep.paper import ch06_transfer as chapter
+from norep.paper import report_claim
+from norep.study import check_parameters, glue_figure, limit_threads, load_study
 
 # %% [markdown]
 # ## Parameters and data
 #
-# The parameters are checked first, with a clear message for any bad value (expand the cell to
-# see the checks); then the store is opened.
+# The parameters are checked first, with a clear message for any bad value; then the store is
+# opened. The models outside the accuracy band on the calibration split are listed: the band's
+# members are chosen there, never on test, and are the same in every chapter.
 
 # %% tags=["hide-input"]
-n_boot, probe_Cs, top_k = apply_profile(profile, n_boot=n_boot, probe_Cs=probe_Cs, top_k=top_k)
-check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format)
+n_boot, probe_Cs, top_k = check_parameters(
+    n_boot=n_boot, seed=seed, fig_format=fig_format, profile=profile, probe_Cs=probe_Cs, top_k=top_k
+)
 limit_threads(threads)
-if len(down_splits) != 3:
-    raise ValueError(f"parameter down_splits={down_splits!r} must name the train, validation and test splits")
-study = load_study(
-    store,
-    base_model=base_model,
-    accuracy_band=accuracy_band,
-    split=split,
-    calib_split=calib_split,
-    require_embeddings=down_splits,
-)
-st, base = study.store, study.base
-for s in down_splits:
-    if not st.is_multilabel(s):
-        raise ValueError(f"parameter down_splits: split {s!r} is not multi-label")
-models = [n for n in study.table["name"] if all(st.has_embeddings(n, s) for s in down_splits)]
-if not isinstance(top_k, int) or top_k < 2:
-    raise ValueError(f"parameter top_k={top_k!r} must be an integer >= 2")
-tr, va, te = down_splits
-Y = {s: st.labels(s) for s in down_splits}
-if probe_refit not in ("train", "train+val"):
-    raise ValueError(f"parameter probe_refit={probe_refit!r} must be 'train' or 'train+val'")
-print(
-    f"Parameters: store={store!r}, base_model={base!r}, down_splits={down_splits}, probe_Cs={probe_Cs}, "
-    f"probe_refit={probe_refit!r}, device={device!r}, "
-    f"top_k={top_k}, n_boot={n_boot}, seed={seed}, fig_format={fig_format!r}"
-)
-print(
-    f"{len(models)} models with downstream embeddings; {Y[tr].shape[1]} labels: {', '.join(st.split_class_names(tr))}"
-)
+where = dict(base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
+study = load_study(store, **where, require_embeddings=list(down_splits))
+probe_kw = dict(down_splits=tuple(down_splits), probe_Cs=tuple(probe_Cs), probe_refit=probe_refit, device=device)
+probe_kw["max_per_category"] = max_per_category
+t = chapter.tables(study, **probe_kw, top_k=top_k)  # every probe, shared with C9
 
 # %% [markdown]
 # ## One probe per model (Fig. 7 left)
 
 
 # %%
-def emb(name):
-    return [np.asarray(st.embeddings(name, s), dtype=np.float32) for s in down_splits]
-
-
-def probe(Xs):
-    return transfer.multilabel_probe(
-        Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=probe_Cs, refit=probe_refit, device=device
-    )
-
-
-# one probe per model and per pair (base + partner), shared with the claim below
-tp = claims.transfer_probes(
-    study,
-    down_splits=tuple(down_splits),
-    probe_Cs=tuple(probe_Cs),
-    probe_refit=probe_refit,
-    max_per_category=max_per_category,
-    device=device,
-)
-acc_sel = claims.selection_accuracy(study)
-singles = pd.DataFrame(
-    [
-        {
-            "name": n,
-            "category": study.category(n),
-            "upstream_accuracy": acc_sel[n],
-            "downstream_val_map": tp["singles"][n]["val_map"],
-            "downstream_map": tp["singles"][n]["test_map"],
-        }
-        for n in tp["models"]
-    ]
-)
-scores = {n: tp["singles"][n]["scores"] for n in tp["models"]}
+singles, (tr, va, te) = t["singles"], down_splits
+Y, scores = {s: study.store.labels(s) for s in down_splits}, {n: s["scores"] for n, s in t["probes"]["singles"].items()}
 display(singles.sort_values("downstream_map", ascending=False).round(4).style.hide(axis="index").format(precision=4))
-fig = plots.gain_vs_inconsistency(
-    singles,
-    x="upstream_accuracy",
-    y="downstream_map",
-    fit=None,
-    xlabel=f"upstream accuracy ({calib_split})",
-    ylabel="downstream mAP (11-point, test)",
-)
+labels = dict(xlabel=f"upstream accuracy ({calib_split})", ylabel="downstream mAP (11-point, test)")
+fig = plots.gain_vs_inconsistency(singles, x="upstream_accuracy", y="downstream_map", fit=None, **labels)
 glue_figure("fig_06_transfer", fig)
 
 # %% [markdown]
@@ -208,36 +120,13 @@ glue_figure("fig_06_transfer", fig)
 # with the better validation mAP).
 
 # %%
-from norep.measures import metrics  # noqa: E402
-
-y_up = study.labels()
-centre = []
-for n, res in tp["pairs"].items():
-    better = base if tp["singles"][base]["val_map"] >= tp["singles"][n]["val_map"] else n
-    centre.append(
-        {
-            "name": n,
-            "category": study.category(n),
-            "error_inconsistency": metrics.error_inconsistency(
-                y_up, st.predictions(base, split), st.predictions(n, split)
-            ),
-            "pair_gain": res["test_map"] - tp["singles"][better]["test_map"],
-        }
-    )
-centre = pd.DataFrame(centre, columns=["name", "category", "error_inconsistency", "pair_gain"])
+centre = t["pairs"]
+labels = dict(xlabel=f"error inconsistency with {study.base} (upstream, {split})")
+labels["ylabel"] = "mAP of the pair minus its better member"
 if len(centre):
-    fig = plots.gain_vs_inconsistency(
-        centre,
-        x="error_inconsistency",
-        y="pair_gain",
-        fit=None,
-        xlabel=f"error inconsistency with {base} (upstream, {split})",
-        ylabel="mAP of the pair minus its better member",
-    )
+    fig = plots.gain_vs_inconsistency(centre, x="error_inconsistency", y="pair_gain", fit=None, **labels)
 else:
-    fig, ax = plt.subplots(figsize=(4.2, 3.4))
-    ax.text(0.5, 0.5, "no in-band partner with downstream embeddings", ha="center", va="center")
-    ax.set_axis_off()
+    fig = plots.message_figure("no in-band partner with downstream embeddings", width=4.2, height=3.4)
 glue_figure("fig_06_centre", fig)
 
 # %% [markdown]
@@ -253,18 +142,8 @@ glue_figure("fig_06_centre", fig)
 # ## Pairs of embeddings (Fig. 7 right)
 
 # %%
-top = singles.sort_values("downstream_val_map", ascending=False)["name"].head(top_k).tolist()  # chosen on validation
-pair_map = pd.DataFrame(np.nan, index=top, columns=top)
-pair_scores = {}
-for a in top:
-    pair_map.loc[a, a] = singles.set_index("name").loc[a, "downstream_map"]
-for a, b in itertools.combinations(top, 2):
-    res = probe([np.concatenate([xa, xb], axis=1) for xa, xb in zip(emb(a), emb(b), strict=True)])
-    pair_map.loc[a, b] = pair_map.loc[b, a] = res.test_map
-    pair_scores[(a, b)] = res.test_scores
-fig = plots.pairwise_heatmap(
-    pair_map.to_numpy(), top, [study.category(n) for n in top], cbar_label="downstream mAP", cmap="viridis"
-)
+top, cats = t["top"], [study.category(n) for n in t["top"]]
+fig = plots.pairwise_heatmap(t["pair_map"].to_numpy(), top, cats, cbar_label="downstream mAP", cmap="viridis")
 glue_figure("fig_06_pairs", fig)
 
 # %% [markdown]
@@ -282,25 +161,15 @@ glue_figure("fig_06_pairs", fig)
 # pair whose best member alone has 90.7 %.
 
 # %% [markdown]
-# `norep.claims.c9_transfer` chooses everything on validation splits (the best upstream model on
-# the calibration split, the best transfer model and each pair's better member on the downstream
-# validation split) and compares pairs with pairs: every pair holds the base model, so a Dataset
-# pair and a Reinit pair have the same number of dimensions, while a pair against a single model
-# would not. Partners are resampled within categories, then downstream test examples.
+# `c9_transfer` (in `norep.paper.ch06_transfer`, from the tables above) chooses everything on
+# validation splits (the best upstream model on the calibration split, the best transfer model and
+# each pair's better member on the downstream validation split) and compares pairs with pairs: every
+# pair holds the base model, so a Dataset pair and a Reinit pair have the same number of dimensions,
+# while a pair against a single model would not. Partners are resampled within categories, then
+# downstream test examples.
 
 # %% tags=["remove-input"]
-report_claim(
-    claims.c9_transfer(
-        study,
-        down_splits=tuple(down_splits),
-        probe_Cs=tuple(probe_Cs),
-        probe_refit=probe_refit,
-        max_per_category=max_per_category,
-        n_boot=n_boot,
-        seed=seed,
-        device=device,
-    )
-)
+report_claim(chapter.c9_transfer(study, **probe_kw, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
 # ## Try it

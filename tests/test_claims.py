@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from claims_stores import Spec, build, feature_specs, greedy_specs, group_specs, pair_specs
-from norep import claims
+from norep import claims, paper
 from norep.measures.stats import hierarchical_bootstrap_ci, permutation_pvalue
 from norep.store import Store
 
@@ -48,7 +48,7 @@ def stores(tmp_path_factory):
 
 
 def _run(cid, study):
-    fn = claims.CLAIMS[cid]
+    fn = paper.CLAIMS[cid]
     kw = {"n_boot": N_BOOT}
     if cid in ("C7", "C8"):
         kw.update(FEATURE_KW)
@@ -104,7 +104,7 @@ def test_halves_are_tested(stores):
     c4_rev = _run("C4", stores("reverse", "pairs"))
     assert c4_rev.checks["absent_for_reinit"] is False
     c5 = _run("C5", stores("planted", "groups"))
-    assert c5.details["p_values"]["DATASET"] < claims.ALPHA <= c5.details["p_values"]["ARCH"]
+    assert c5.details["p_values"]["DATASET"] < paper.ALPHA <= c5.details["p_values"]["ARCH"]
     # both categories structured: only partly reproduced
     both = group_specs("planted")
     both = [
@@ -134,14 +134,14 @@ def test_c10_method_check(tmp_path):
         build(tmp_path / name, specs)
         return claims.open_study(tmp_path / name)
 
-    res = claims.c10_temperature_scaling(store("under"), n_boot=N_BOOT)
+    res = paper.c10_temperature_scaling(store("under"), n_boot=N_BOOT)
     assert res.status == "reproduced" and res.kind == "method check" and res.sentence.startswith("Method check")
     temps = {n: s.store.temperature(n) for s in [store("ref")] for n in s.store.model_names()}
-    null = claims.c10_temperature_scaling(
+    null = paper.c10_temperature_scaling(
         store("calibrated", lambda sp: dict.fromkeys(("calib", "test"), 1 / temps[sp.name])), n_boot=N_BOOT
     )
     assert null.status == "inconclusive", null.sentence
-    rev = claims.c10_temperature_scaling(store("shifted", lambda sp: {"calib": 3.0, "test": 0.3}), n_boot=N_BOOT)
+    rev = paper.c10_temperature_scaling(store("shifted", lambda sp: {"calib": 3.0, "test": 0.3}), n_boot=N_BOOT)
     assert rev.status == "not reproduced", rev.sentence
 
 
@@ -170,21 +170,21 @@ def test_one_reinit_model_is_not_testable(tmp_path):
 def test_c2_with_two_pairs_is_not_testable(tmp_path):
     study = _subset(tmp_path, pair_specs("planted"), lambda s: s.name in ("base", "reinit_0", "dataset_0"))
     res = _run("C2", study)
-    assert res.status == "not testable" and res.n_pairs == 2 and str(claims.MIN_PAIRS_C2) in res.reason
+    assert res.status == "not testable" and res.n_pairs == 2 and str(paper.MIN_PAIRS_C2) in res.reason
 
 
 def test_c5_needs_an_architecture_partner_and_groups(tmp_path):
     study = _subset(tmp_path, group_specs("planted"), lambda s: s.category != "ARCH")
     assert _run("C5", study).status == "not testable"
     full = claims.open_study(build(tmp_path / "g", group_specs("planted"), n=400).path)
-    res = claims.c5_class_groups(full, class_groups={"a": [0, 1], "b": [2]}, n_boot=20, n_permutations=19)
+    res = paper.c5_class_groups(full, class_groups={"a": [0, 1], "b": [2]}, n_boot=20, n_permutations=19)
     assert res.status == "not testable" and "classes" in res.reason
 
 
 def test_c6_with_one_start_is_not_testable(tmp_path):
     study = claims.open_study(build(tmp_path / "g", greedy_specs("planted"), band=(0.6, 0.75)).path)
-    res = claims.c6_low_accuracy_greedy(study, starts=["start_0"], n_boot=N_BOOT)
-    assert res.status == "not testable" and str(claims.MIN_STARTS_C6) in res.reason
+    res = paper.c6_low_accuracy_greedy(study, starts=["start_0"], n_boot=N_BOOT)
+    assert res.status == "not testable" and str(paper.MIN_STARTS_C6) in res.reason
 
 
 def test_features_without_dataset_embeddings_are_not_testable(tmp_path):
@@ -200,7 +200,7 @@ def test_features_without_dataset_embeddings_are_not_testable(tmp_path):
 
 
 def test_c9_without_downstream_splits_is_not_testable(stores):
-    res = claims.c9_transfer(stores("planted", "pairs"), n_boot=20)
+    res = paper.c9_transfer(stores("planted", "pairs"), n_boot=20)
     assert res.status == "not testable" and "downstream" in res.reason
 
 
@@ -217,7 +217,7 @@ def test_c10_without_fitted_temperatures_is_not_testable(tmp_path):
             logits={"calib": np.eye(3)[y], "test": np.eye(3)[y]},
             meta={"category": "REINIT", "method": "t", "temperature": 1.0},
         )
-    res = claims.c10_temperature_scaling(claims.open_study(st.path), n_boot=20)
+    res = paper.c10_temperature_scaling(claims.open_study(st.path), n_boot=20)
     assert res.status == "not testable" and res.kind == "method check"
 
 
@@ -226,7 +226,7 @@ def test_c10_without_fitted_temperatures_is_not_testable(tmp_path):
 
 def _choices(study):
     out = {}
-    for cid in claims.CLAIMS:
+    for cid in paper.CLAIMS:
         if cid in ("C7", "C8", "C9") and not study.store.has_embeddings(study.base, study.split):
             continue
         out[cid] = _run(cid, study).choices
@@ -253,7 +253,7 @@ def test_shuffled_test_labels_change_no_choice(tmp_path, which):
 
 
 def test_sign_and_verdict_touching_zero_is_inconclusive():
-    from norep.study import verdict
+    from norep.claims import verdict
 
     assert claims.sign(-0.2, 0.0) == 0 and claims.sign(0.0, 0.3) == 0
     assert verdict(-0.2, 0.0) == "inconclusive" and verdict(-0.2, -0.01) == "not reproduced"
@@ -296,7 +296,7 @@ def test_permutation_pvalue_matches_exact_enumeration():
 
 
 def test_run_claims_and_records(stores):
-    res = claims.run_claims(stores("planted", "pairs"), ["C1", "C3"], n_boot=50, probe_Cs=(1.0,))
+    res = paper.run_claims(stores("planted", "pairs"), ["C1", "C3"], n_boot=50, probe_Cs=(1.0,))
     assert [r.claim for r in res] == ["C1", "C3"]
     rec = res[0].record()
     assert rec["id"] == "C1" and rec["n_models"] == 16 and rec["n_pairs"] == 15 and "hierarchical" in rec["resampled"]
@@ -305,8 +305,8 @@ def test_run_claims_and_records(stores):
 
 def test_weighted_ece_matches_repeated_rows():
     """C10's example weights (bootstrap counts) give the ECE of the data with rows repeated that often."""
-    from norep.claims._pairs import _ece_terms, _weighted_ece
     from norep.measures.calibration import expected_calibration_error
+    from norep.paper.ch00_zoo import _ece_terms, _weighted_ece
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 300)
@@ -332,7 +332,7 @@ def test_c10_interval_resamples_models_and_examples(tmp_path):
     for k in range(3):
         lg = (np.eye(3)[y] * 1.0 + rng.normal(size=(2000, 3))) * 4.0  # over-confident: scaling helps
         st.add_model(f"m{k}", logits={"calib": lg, "test": lg}, meta={"category": "ARCH", "method": "toy"})
-    res = claims.c10_temperature_scaling(claims.open_study(st.path), n_boot=200)
+    res = paper.c10_temperature_scaling(claims.open_study(st.path), n_boot=200)
     assert "test examples" in res.resampled
     assert res.low > 0 and res.high > res.low
 

@@ -143,7 +143,7 @@ import numpy as np
 import norep.store, norep.measures.metrics, norep.measures.ensembles, norep.measures.calibration
 import norep.allpairs, norep.measures.stats
 import norep.measures.specialization, norep.measures.features, norep.measures.transfer, norep.plots
-from norep import claims
+from norep import claims, paper
 from norep.cli import main
 rng = np.random.default_rng(0)
 y = rng.integers(0, 3, 300)
@@ -152,7 +152,7 @@ st = norep.store.Store.create({str(tmp_path / "s")!r}, dataset="toy", class_name
 for k in range(3):
     lg = np.eye(3)[y] * 2 + rng.normal(size=(300, 3))
     st.add_model(f"m{{k}}", logits={{"calib": lg, "test": lg}}, meta={{"category": "ARCH", "method": "toy"}})
-print(claims.c10_temperature_scaling(claims.open_study(st.path), n_boot=20).status)
+print(paper.c10_temperature_scaling(claims.open_study(st.path), n_boot=20).status)
 print("rc", main(["notebooks", "run", "--store", str(st.path), "--out", {str(tmp_path / "out")!r}]))
 """
     )

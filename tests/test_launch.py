@@ -81,33 +81,45 @@ def test_colab_setup_cell_is_the_same_in_every_chapter_and_precedes_the_paramete
     assert re.search(r"colab_url: https://colab\.research\.google\.com", cfg)
 
 
-@pytest.mark.parametrize("in_colab, present", [(False, False), (True, False), (True, True)])
-def test_colab_setup_cell_logic(tmp_path, monkeypatch, in_colab, present):
-    """Outside Colab the cell does nothing; on Colab it clones, installs and trains once, then runs
-    from the project folder with $NOREP_STORE on the quick store."""
+@pytest.mark.parametrize(
+    "in_colab, installed, present",
+    [(False, True, False), (True, False, False), (True, True, False), (True, True, True)],
+)
+def test_colab_setup_cell_logic(tmp_path, monkeypatch, in_colab, installed, present):
+    """Outside Colab the cell does nothing; on Colab it clones and installs only when `import norep` fails
+    (so a retry after a failed install tries again), trains the quick study once, then runs from the
+    project folder with $NOREP_STORE on the quick store."""
     import subprocess
 
+    import norep
+
     root = tmp_path / "content" / "norep"
+    if installed:
+        root.mkdir(parents=True)  # installed on Colab: the project was cloned there
     if present:
-        (root / "stores" / "quick").mkdir(parents=True)
+        (root / "stores" / "quick").mkdir(parents=True, exist_ok=True)
         (root / "stores" / "quick" / "store.json").write_text("{}")
     calls = []
 
     def fake_run(cmd, **kw):
         calls.append(cmd)
         if cmd[:2] == ["git", "clone"]:
-            root.mkdir(parents=True)
+            root.mkdir(parents=True, exist_ok=True)
+        if "pip" in cmd:
+            sys.modules["norep"] = norep  # the install makes `norep` importable
         return subprocess.CompletedProcess(cmd, 0)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.delenv("NOREP_STORE", raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
+    if not installed:
+        monkeypatch.setitem(sys.modules, "norep", None)  # `import norep` fails
     if in_colab:
         monkeypatch.setitem(sys.modules, "google.colab", object())
     else:
         monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    code = _setup_cell(nbrun.find_notebooks()[0]).replace('"/content/norep"', repr(str(root)))
+    code = _setup_cell(nbrun.find_notebooks()[0]).replace('"/content/norep', '"' + str(root))
     exec(compile(code, "setup-cell", "exec"), {})
     import os
 
@@ -115,15 +127,23 @@ def test_colab_setup_cell_logic(tmp_path, monkeypatch, in_colab, present):
         assert calls == [] and "NOREP_STORE" not in os.environ and Path.cwd() == tmp_path
         return
     kinds = [" ".join(map(str, c)) for c in calls]
+    if not installed:
+        assert kinds[0].startswith("git clone") and "pip install" in kinds[1]
+        assert kinds[1].endswith(f"{root}[book,zoo]")  # the notebooks glue figures (book) and train (zoo)
+        kinds = kinds[2:]
     if present:
         assert kinds == []
     else:
-        assert kinds[0].startswith("git clone") and "pip install" in kinds[1]
-        assert kinds[1].endswith(f"{root}[book,zoo]")  # the notebooks glue figures (book) and train (zoo)
-        assert "download_fashion_mnist" in kinds[2] and "zoo train" in kinds[3]
+        assert "download_fashion_mnist" in kinds[0] and "zoo train" in kinds[1] and len(kinds) == 2
     assert os.environ["NOREP_STORE"] == f"{root}/stores/quick"
     assert Path.cwd() == root and sys.path[0] == f"{root}/lib"
     assert resolve_store(DEFAULT_STORE) == Path(f"{root}/stores/quick")
+
+
+def test_colab_setup_cell_is_short():
+    cell = _setup_cell(nbrun.find_notebooks()[0])
+    code = [ln for ln in cell.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert len(code) <= 12, cell
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pip's vendored pkg_resources

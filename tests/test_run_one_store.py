@@ -56,8 +56,8 @@ def test_keep_going_runs_every_chapter_and_reports_all_failures(tmp_path):
     failed = _meta(out / "00_model_zoo.ipynb")
     assert failed["not_run"] == "This chapter failed on this store." and failed["store_fingerprint"] == fp
     claims = (out / "claims.md").read_text()
-    assert fp in claims and "| C10 (method check) | **not testable** |" not in claims  # C10 is a finding here
-    assert "| C10 | **not testable** |" in claims and "planted failure" not in claims
+    assert fp in claims and "| C10 | **not testable** |" not in claims  # the registry knows C10's kind
+    assert "| C10 (method check) | **not testable** |" in claims and "planted failure" not in claims
 
 
 def test_without_keep_going_the_run_stops_but_every_chapter_has_a_page(tmp_path):

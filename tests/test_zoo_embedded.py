@@ -241,15 +241,15 @@ def test_report_against_direct_computation(digits_store):
         "inconclusive",
         "not testable",
     }
-    # the verdicts are norep.claims' (the book's), on the same study
-    from norep import claims
+    # the verdicts are norep.paper's (the book's), on the same study
+    from norep import claims, paper
 
     study = claims.open_study(path, accuracy_band=(0.0, 1.0))
     c = rep.claims.set_index("claim")
     for claim, fn in (
-        ("C1", claims.c1_error_inconsistency),
-        ("C2", claims.c2_ensemble_gain),
-        ("C3", claims.c3_conversion_rate),
+        ("C1", paper.c1_error_inconsistency),
+        ("C2", paper.c2_ensemble_gain),
+        ("C3", paper.c3_conversion_rate),
     ):
         res = fn(study, n_boot=200)
         assert c.loc[claim, "verdict"] == res.status, claim

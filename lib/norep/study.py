@@ -1,10 +1,12 @@
-"""What a section notebook calls: open and check its store, validate its parameters, show figures
-and claim verdicts.
+"""What a section notebook calls: open and check its store, validate its parameters, set up Colab, show
+figures.
 
 A chapter opens its store with :func:`load_study`, which verifies it (:func:`verify_store`) and returns a
-:class:`Study`, the one object that crosses layers: the claims of :mod:`norep.claims` take it as their
-input. The helpers here load and present; every measure comes from norep's analysis modules and every
-verdict from :mod:`norep.claims`. The runner that executes the notebooks is :mod:`norep.notebooks`.
+:class:`Study`, the one object that crosses layers: the chapters and claims of :mod:`norep.paper` take it
+as their input. The study also fixes the accuracy band's members, once, on the selection split
+(:func:`band_partners`): what a chapter prints as in or out of the band is the set its claims use. The
+helpers here load and present; every measure comes from norep's analysis modules, every table and
+verdict from :mod:`norep.paper`. This module imports neither: the runner is :mod:`norep.notebooks`.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ __all__ = [
     "verify_store",
     "load_study",
     "check_parameters",
+    "colab_setup",
     "PROFILES",
     "apply_profile",
     "limit_threads",
     "set_figure_format",
     "glue_figure",
-    "verdict",
     "fmt_ci",
-    "report_claim",
+    "selection_accuracy",
+    "selection_band",
+    "band_partners",
+    "display_partner",
 ]
 
 DEFAULT_STORE = "stores/fashion"
@@ -104,7 +109,7 @@ class Study:
         The accuracy band (lo, hi) of the main analyses (paper: 74-78 % on ImageNet).
     table : pandas.DataFrame
         :meth:`Store.models` plus ``tier`` (``"low"``, ``"band"`` or ``"high"``, from the
-        evaluation accuracy and ``band``) and ``in_band``.
+        selection-split accuracy and :func:`selection_band`) and ``in_band``: the set every claim uses.
     split, calib_split : str
         Evaluation and selection/calibration splits.
     """
@@ -132,20 +137,16 @@ class Study:
 
     def band_models(self, *, include_base: bool = False) -> list[str]:
         """Models whose accuracy on the selection split (``calib_split``) lies in the band, in
-        category order (see :func:`norep.claims.band_partners`); the evaluation split chooses nothing."""
-        from norep.claims import band_partners
-
+        store order (see :func:`band_partners`); the evaluation split chooses nothing."""
         return ([self.base] if include_base else []) + band_partners(self)
 
     def pick(self, category: str, *, embeddings_on: Sequence[str] = ()) -> str | None:
         """A partner for the base model from ``category``, chosen on the selection split
         (``calib_split``): the most accurate one in the band, else the one closest in accuracy to
-        the base (see :func:`norep.claims.display_partner`).
+        the base (see :func:`display_partner`).
 
         Models must have embeddings on every split of ``embeddings_on``. None if there is none.
         """
-        from norep.claims import display_partner
-
         return display_partner(self, category, embeddings_on=embeddings_on)
 
     def category(self, name: str) -> str:
@@ -223,8 +224,9 @@ def load_study(
     lo, hi = _accuracy_band(accuracy_band, st.accuracy_band)
     table = _drop_lacking(st, table, base, needed)
     _check_embeddings(st, base, require_embeddings)
-    table = _with_tiers(table, base, split, lo, hi)
-    return Study(st, base, (lo, hi), table, split, calib_split)
+    study = Study(st, base, (lo, hi), table, split, calib_split)
+    study.table = _with_tiers(study)
+    return study
 
 
 def _open_store(store, verify: bool):
@@ -317,25 +319,96 @@ def _check_embeddings(st, base: str, require_embeddings: Sequence[str]) -> None:
             raise ValueError(f"base model {base!r} has no embeddings on split {s!r}; this notebook needs them")
 
 
-def _with_tiers(table, base: str, split: str, lo: float, hi: float):
-    """``table`` with ``tier`` and ``in_band`` from the accuracy on ``split``; prints the models outside the band."""
-    acc = table[f"{split}_accuracy"].astype(float)
-    table = table.copy()
-    table["tier"] = ["low" if a < lo else ("high" if a > hi else "band") for a in acc]
+def _with_tiers(study) -> object:
+    """``study.table`` with ``tier`` (``"low"``, ``"band"``, ``"high"``) and ``in_band`` from the accuracy
+    on the selection split and :func:`selection_band`: the set every claim uses. Prints the models
+    outside the band."""
+    lo, hi = selection_band(study)
+    acc = selection_accuracy(study)
+    table = study.table.copy()
+    table["tier"] = ["low" if acc[str(n)] < lo else ("high" if acc[str(n)] > hi else "band") for n in table["name"]]
     table["in_band"] = table["tier"] == "band"
-    table.loc[table["name"] == base, "in_band"] = True
-    outside = {t: table.loc[(table["tier"] == t) & (table["name"] != base), "name"].tolist() for t in ("low", "high")}
+    table.loc[table["name"] == study.base, "in_band"] = True
+    outside = {
+        t: table.loc[(table["tier"] == t) & (table["name"] != study.base), "name"].tolist() for t in ("low", "high")
+    }
     if outside["low"] or outside["high"]:
         parts = [
             f"below: {', '.join(outside['low'])}" if outside["low"] else "",
             f"above: {', '.join(outside['high'])}" if outside["high"] else "",
         ]
         print(
-            f"Outside the accuracy band {lo:.3f}-{hi:.3f} on {split!r} (left out of the band's analyses): "
-            + "; ".join(p for p in parts if p)
-            + "."
+            f"Outside the accuracy band {lo:.3f}-{hi:.3f} on the selection split {study.calib_split!r} "
+            "(left out of the band's analyses): " + "; ".join(p for p in parts if p) + "."
         )
     return table
+
+
+def selection_accuracy(study) -> dict[str, float]:
+    """Every model's accuracy on the selection split (``study.calib_split``)."""
+    import numpy as np
+
+    col = f"{study.calib_split}_accuracy"
+    t = study.table
+    if col in t.columns and t[col].notna().all():
+        return {str(n): float(a) for n, a in zip(t["name"], t[col], strict=True)}
+    y = study.labels(study.calib_split)
+    return {str(n): float(np.mean(study.store.predictions(n, study.calib_split) == y)) for n in t["name"]}
+
+
+def selection_band(study) -> tuple[float, float]:
+    """The accuracy band on the selection split, fixed without reading the evaluation split.
+
+    Where the store defines its band as the base's accuracy +- a half-width (``info["band_halfwidth"]``,
+    as the embedded study does) and the study uses that band, the band is re-centred on the base's
+    *selection-split* accuracy: a split whose accuracies differ from the evaluation split's for every
+    model alike then moves the band with them. Otherwise (an explicit ``accuracy_band``, or a store
+    with an absolute band) the band is applied to selection-split accuracies as it stands.
+    """
+    lo, hi = (float(v) for v in study.band)
+    st = study.store
+    hw = st.info.get("band_halfwidth") if hasattr(st, "info") else None
+    stored = st.accuracy_band
+    if hw is None or stored is None or (lo, hi) != tuple(float(v) for v in stored):
+        return lo, hi
+    centre = selection_accuracy(study)[study.base]
+    return max(0.0, centre - float(hw)), min(1.0, centre + float(hw))
+
+
+def band_partners(study, *, embeddings_on: Sequence[str] = ()) -> list[str]:
+    """Models other than the base whose *selection-split* accuracy lies in the band, in store order.
+
+    Band membership is decided on the selection split (with :func:`selection_band`) so that the
+    evaluation split chooses nothing; it is the ``in_band`` column of the study's table.
+    """
+    lo, hi = selection_band(study)
+    acc = selection_accuracy(study)
+    out = []
+    for n in study.table["name"]:
+        n = str(n)
+        if n == study.base or not lo <= acc[n] <= hi:
+            continue
+        if embeddings_on and not all(study.store.has_embeddings(n, s) for s in embeddings_on):
+            continue
+        out.append(n)
+    return out
+
+
+def display_partner(study, category: str, *, embeddings_on=()) -> str | None:
+    """The partner a chapter shows for ``category``: the in-band model (band on the selection split) most
+    accurate on the selection split, else the one closest to the base in selection-split accuracy.
+    None when the category has no model besides the base."""
+    acc = selection_accuracy(study)
+    t = study.table
+    names = [str(n) for n, c in zip(t["name"], t["category"], strict=True) if c == category and n != study.base]
+    names = [n for n in names if all(study.store.has_embeddings(n, s) for s in embeddings_on)]
+    if not names:
+        return None
+    lo, hi = selection_band(study)
+    inside = [n for n in names if lo <= acc[n] <= hi]
+    if inside:
+        return max(inside, key=lambda n: acc[n])
+    return min(names, key=lambda n: abs(acc[n] - acc[study.base]))
 
 
 PROFILES: dict[str, dict] = {
@@ -403,8 +476,12 @@ def _thin(values: list, mode: str, keep: int) -> list:
     return [values[i] for i in idx]
 
 
-def check_parameters(*, n_boot, seed, fig_format) -> None:
-    """Validate the parameters every section notebook shares and set the figure format.
+def check_parameters(*, n_boot, seed, fig_format, profile: str = "full", **sweeps):
+    """Validate the parameters every section notebook shares, lower them to ``profile`` (see
+    :func:`apply_profile`), set the figure format and print the values the chapter uses.
+
+    Returns ``n_boot`` lowered to the profile's bound, or ``(n_boot, *sweeps)`` in the order given when
+    sweeps (``probe_Cs``, ``rates``, ...) are passed.
 
     Examples
     --------
@@ -412,6 +489,9 @@ def check_parameters(*, n_boot, seed, fig_format) -> None:
     Traceback (most recent call last):
     ...
     ValueError: parameter n_boot=0 must be an integer >= 10 (bootstrap resamples)
+    >>> check_parameters(n_boot=1000, seed=0, fig_format="png", profile="student", top_k=4)
+    Parameters: n_boot=200, top_k=3, seed=0, profile='student', fig_format='png'
+    (200, 3)
     """
     import numbers
 
@@ -420,6 +500,33 @@ def check_parameters(*, n_boot, seed, fig_format) -> None:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"parameter seed={seed!r} must be a non-negative integer")
     set_figure_format(fig_format)
+    out = apply_profile(profile, n_boot=n_boot, **sweeps)
+    values = dict(zip(["n_boot", *sweeps], out if sweeps else [out], strict=True))
+    shown = ", ".join(f"{k}={v!r}" for k, v in {**values, "seed": seed, "profile": profile}.items())
+    print(f"Parameters: {shown}, fig_format={fig_format!r}")
+    return out
+
+
+def colab_setup(root: str = "/content/norep") -> None:
+    """Set up a Google Colab session in which the project is installed at ``root``: train the quick
+    embedded study once (a few minutes), point ``$NOREP_STORE`` at it and run from the project's folder.
+
+    The notebooks' hidden first cell installs the project when ``import norep`` fails, then calls this.
+    """
+    import subprocess
+    import sys
+
+    quick = f"{root}/stores/quick"
+    os.environ.setdefault("NOREP_STORE", quick)
+    if not os.path.isfile(f"{quick}/store.json"):
+        subprocess.run(
+            [sys.executable, "-c", "import norep.data as d; d.download_fashion_mnist()"], check=True, cwd=root
+        )
+        train = ["zoo", "train", "--preset", "fashion", "--quick", "--out", quick, "--no-progress"]
+        subprocess.run([sys.executable, "-m", "norep.cli", *train], check=True, cwd=root)
+    if sys.path[:1] != [f"{root}/lib"]:
+        sys.path.insert(0, f"{root}/lib")
+    os.chdir(root)
 
 
 def limit_threads(threads: int | None) -> None:
@@ -466,35 +573,6 @@ def glue_figure(key: str, fig) -> None:
     plt.close(fig)
 
 
-def verdict(low: float, high: float, *, expect: str = "positive", ordered: bool = True) -> str:
-    """Verdict for an effect that should be positive (or negative) given its 95 % interval.
-
-    ``"reproduced"`` when the whole interval has the expected sign, ``"not reproduced"`` when the
-    whole interval has the opposite sign, else ``"inconclusive"`` (the interval contains or touches
-    zero, or is nan). ``ordered=False`` lowers "reproduced" to ``"partly reproduced"``. The claims
-    themselves are decided by :mod:`norep.claims`, which applies this rule part by part.
-
-    Examples
-    --------
-    >>> verdict(0.01, 0.05), verdict(-0.02, 0.03), verdict(-0.05, -0.01), verdict(-0.05, 0.0)
-    ('reproduced', 'inconclusive', 'not reproduced', 'inconclusive')
-    >>> verdict(-0.05, -0.01, expect="negative")
-    'reproduced'
-    >>> verdict(0.01, 0.05, ordered=False), verdict(-0.02, 0.03, ordered=False)
-    ('partly reproduced', 'inconclusive')
-    """
-    from norep.claims import sign
-
-    if expect not in ("positive", "negative"):
-        raise ValueError(f"expect must be 'positive' or 'negative', got {expect!r}")
-    s = sign(low, high)
-    if expect == "negative":
-        s = -s
-    if s > 0:
-        return "reproduced" if ordered else "partly reproduced"
-    return "not reproduced" if s < 0 else "inconclusive"
-
-
 def fmt_ci(ci, *, percent: bool = False, digits: int = 3, unit: str | None = None) -> str:
     """``estimate [low, high]`` of a bootstrap interval, as a fraction or in percent.
 
@@ -512,38 +590,3 @@ def fmt_ci(ci, *, percent: bool = False, digits: int = 3, unit: str | None = Non
     if unit is None:
         unit = " %" if percent else ""
     return f"{k * ci.estimate:.{digits}f}{unit} (95 % CI {k * ci.low:.{digits}f} to {k * ci.high:.{digits}f})"
-
-
-def report_claim(result) -> None:
-    """Show a claim's verdict (a :class:`norep.claims.ClaimResult`) as Markdown and tag it for the
-    book's claims page.
-
-    The verdict, its interval, what was resampled and the models and pairs it rests on all come
-    from :mod:`norep.claims`; nothing here decides anything.
-    """
-    from norep.claims import ClaimResult
-
-    if not isinstance(result, ClaimResult):
-        raise ValueError("report_claim takes the ClaimResult of a norep.claims function")
-    from IPython.display import Markdown, display
-
-    lead = {
-        "reproduced": "This run **reproduces** the claim.",
-        "partly reproduced": "This run **partly reproduces** the claim: one part holds, another does not.",
-        "not reproduced": "This run **does not reproduce** the claim.",
-        "inconclusive": "This run **does not reproduce** the claim at this scale: "
-        "the confidence interval includes no effect.",
-        "not testable": "This store **cannot test** the claim.",
-    }[result.status]
-    if result.kind == "method check":
-        lead = f"*Method check.* {lead}"
-    rests = (
-        f"{result.n_models} models, {result.n_pairs} pairs; resampled: {result.resampled}"
-        if result.status != "not testable"
-        else f"{result.n_models} models, {result.n_pairs} pairs"
-    )
-    text = (
-        f"**Claim {result.claim}.** {lead}\n\n- Paper: {result.paper}\n- This run: {result.sentence}\n"
-        f"- Rests on: {rests}\n"
-    )
-    display(Markdown(text), metadata={"norep_claim": {**result.record(), "this_run": result.sentence}})

@@ -10,6 +10,13 @@ from typing import Any
 import numpy as np
 
 from norep import CATEGORIES, CATEGORY_LABELS
+from norep.study import (  # noqa: F401 (the selection helpers, re-exported for the claims)
+    band_partners,
+    display_partner,
+    load_study,
+    selection_accuracy,
+    selection_band,
+)
 
 STATUSES = ("reproduced", "partly reproduced", "not reproduced", "inconclusive", "not testable")
 """The verdicts a claim can get."""
@@ -234,6 +241,33 @@ def sign(low: float, high: float) -> int:
     return 0
 
 
+def verdict(low: float, high: float, *, expect: str = "positive", ordered: bool = True) -> str:
+    """Verdict for an effect that should be positive (or negative) given its 95 % interval.
+
+    ``"reproduced"`` when the whole interval has the expected sign, ``"not reproduced"`` when the
+    whole interval has the opposite sign, else ``"inconclusive"`` (the interval contains or touches
+    zero, or is nan). ``ordered=False`` lowers "reproduced" to ``"partly reproduced"``. The claims
+    themselves apply this rule part by part.
+
+    Examples
+    --------
+    >>> verdict(0.01, 0.05), verdict(-0.02, 0.03), verdict(-0.05, -0.01), verdict(-0.05, 0.0)
+    ('reproduced', 'inconclusive', 'not reproduced', 'inconclusive')
+    >>> verdict(-0.05, -0.01, expect="negative")
+    'reproduced'
+    >>> verdict(0.01, 0.05, ordered=False), verdict(-0.02, 0.03, ordered=False)
+    ('partly reproduced', 'inconclusive')
+    """
+    if expect not in ("positive", "negative"):
+        raise ValueError(f"expect must be 'positive' or 'negative', got {expect!r}")
+    s = sign(low, high)
+    if expect == "negative":
+        s = -s
+    if s > 0:
+        return "reproduced" if ordered else "partly reproduced"
+    return "not reproduced" if s < 0 else "inconclusive"
+
+
 def two_part_status(main: int, second: int) -> str:
     """The verdict of a two-part claim from the signs (:func:`sign`) of its two intervals: the main
     effect and the second part (e.g. "more so for divergent pairs").
@@ -347,8 +381,6 @@ def open_study(
     The study's ``calib_split`` is the selection split: every choice a claim makes (partners,
     pools, mixes, targets) reads it, and effects are reported on ``split``.
     """
-    from norep.study import load_study
-
     return load_study(
         store,
         base_model=base_model,
@@ -357,54 +389,6 @@ def open_study(
         calib_split=selection_split,
         require_embeddings=require_embeddings,
     )
-
-
-def selection_accuracy(study) -> dict[str, float]:
-    """Every model's accuracy on the selection split (``study.calib_split``)."""
-    col = f"{study.calib_split}_accuracy"
-    t = study.table
-    if col in t.columns and t[col].notna().all():
-        return {str(n): float(a) for n, a in zip(t["name"], t[col], strict=True)}
-    y = study.labels(study.calib_split)
-    return {str(n): float(np.mean(study.store.predictions(n, study.calib_split) == y)) for n in t["name"]}
-
-
-def selection_band(study) -> tuple[float, float]:
-    """The accuracy band on the selection split, fixed without reading the evaluation split.
-
-    Where the store defines its band as the base's accuracy +- a half-width (``info["band_halfwidth"]``,
-    as the embedded study does) and the study uses that band, the band is re-centred on the base's
-    *selection-split* accuracy: a split whose accuracies differ from the evaluation split's for every
-    model alike then moves the band with them. Otherwise (an explicit ``accuracy_band``, or a store
-    with an absolute band) the band is applied to selection-split accuracies as it stands.
-    """
-    lo, hi = (float(v) for v in study.band)
-    st = study.store
-    hw = st.info.get("band_halfwidth") if hasattr(st, "info") else None
-    stored = st.accuracy_band
-    if hw is None or stored is None or (lo, hi) != tuple(float(v) for v in stored):
-        return lo, hi
-    centre = selection_accuracy(study)[study.base]
-    return max(0.0, centre - float(hw)), min(1.0, centre + float(hw))
-
-
-def band_partners(study, *, embeddings_on: Sequence[str] = ()) -> list[str]:
-    """Models other than the base whose *selection-split* accuracy lies in the band, in store order.
-
-    Band membership is decided on the selection split (with :func:`selection_band`) so that the
-    evaluation split chooses nothing.
-    """
-    lo, hi = selection_band(study)
-    acc = selection_accuracy(study)
-    out = []
-    for n in study.table["name"]:
-        n = str(n)
-        if n == study.base or not lo <= acc[n] <= hi:
-            continue
-        if embeddings_on and not all(study.store.has_embeddings(n, s) for s in embeddings_on):
-            continue
-        out.append(n)
-    return out
 
 
 def categories_of(study, names: Sequence[str]) -> list[str]:
@@ -492,3 +476,36 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
     return int(value)
+
+
+MIN_MODELS_PER_END = 2
+"""C1, C3 and C4: in-band models needed in each end category (Reinit and Dataset), so that models
+can be resampled within categories."""
+
+
+def require_ends(study, partners, claim: str, title: str, paper: str):
+    """Category groups of the partners (:func:`by_category`), or a *not testable* result naming the end
+    category (Reinit or Dataset) with fewer than :data:`MIN_MODELS_PER_END` in-band models."""
+    groups = by_category(study, partners)
+    for end in ("REINIT", "DATASET"):
+        if end not in groups:
+            return None, not_testable(
+                claim,
+                title,
+                f"no model of the {cat_label(end)} category lies in the "
+                f"accuracy band {fmt_band(selection_band(study))} on the selection split",
+                paper=paper,
+                n_models=count_models(study, partners),
+                n_pairs=len(partners),
+            )
+        if len(groups[end]) < MIN_MODELS_PER_END:
+            return None, not_testable(
+                claim,
+                title,
+                f"only {len(groups[end])} in-band {cat_label(end)} model(s); "
+                f"at least {MIN_MODELS_PER_END} are needed to treat models as units",
+                paper=paper,
+                n_models=count_models(study, partners),
+                n_pairs=len(partners),
+            )
+    return groups, None

@@ -7,7 +7,7 @@ import sys
 
 HELP = "the verdict on each of the paper's claims, for one store or several"
 DESCRIPTION = """\
-Runs the claims engine (norep.claims) on each store and prints, per claim, the verdict, the effect
+Runs the claims of the paper (norep.paper) on each store and prints, per claim, the verdict, the effect
 with its 95% interval, the models and pairs it rests on and the smallest effect the store could
 detect (80% power). With several stores (e.g. zoos trained with different --seed), a last column
 says in how many of them each verdict holds: a finding that holds in one replicate only is fragile.
@@ -31,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from norep import claims
+    from norep import claims, paper
 
     if args.resamples < 1:
         print(f"norep: --resamples must be at least 1 (default 1000), got {args.resamples}", file=sys.stderr)
@@ -42,17 +42,18 @@ def run(args: argparse.Namespace) -> int:
         if not ids:
             print(f"norep: --ids {args.ids!r} names no claim; give e.g. --ids C1,C5", file=sys.stderr)
             return 1
-        unknown = [c for c in ids if c not in claims.CLAIMS]
+        unknown = [c for c in ids if c not in paper.REGISTRY]
         if unknown:
             print(
-                f"norep: unknown claim id(s) {', '.join(unknown)}; known: {', '.join(claims.CLAIMS)}", file=sys.stderr
+                f"norep: unknown claim id(s) {', '.join(unknown)}; known: {', '.join(paper.claim_ids())}",
+                file=sys.stderr,
             )
             return 1
     results = {}
     for path in args.stores:
         study = claims.open_study(path)
         print(f"claims on {path} ...", file=sys.stderr, flush=True)
-        results[str(path)] = [r.record() for r in claims.run_claims(study, ids, n_boot=args.resamples, seed=args.seed)]
+        results[str(path)] = [r.record() for r in paper.run_claims(study, ids, n_boot=args.resamples, seed=args.seed)]
     lines = claims.replicate_table(results)
     lines += _untestable_reasons(results)
     print("\n".join(lines))

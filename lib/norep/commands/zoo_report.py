@@ -4,7 +4,7 @@ Every number compares a model with the store's base model on the evaluation spli
 calibrated probabilities (temperature fitted on ``calib``, Sec. 3.2) and ensembles built by
 :mod:`norep.measures.ensembles` (through :func:`norep.claims.pair_data`). Which models enter (the accuracy band)
 is decided on the selection split ``calib``. Category means carry hierarchical bootstrap intervals
-(models within the category, then test examples). The verdicts are those of :mod:`norep.claims`,
+(models within the category, then test examples). The verdicts are those of :mod:`norep.paper`,
 the same functions the book's chapters call.
 """
 
@@ -40,8 +40,8 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     """Per-category error inconsistency, ensemble gain and conversion rate with the base, and C1-C3 verdicts.
 
     Paper Sec. 4.1 (Fig. 1: error inconsistency by category) and Sec. 4.2 (Fig. 2: ensemble gain and
-    conversion rate). The verdicts are :func:`norep.claims.c1_error_inconsistency`,
-    :func:`norep.claims.c2_ensemble_gain` and :func:`norep.claims.c3_conversion_rate` (models as
+    conversion rate). The verdicts are :func:`norep.paper.c1_error_inconsistency`,
+    :func:`norep.paper.c2_ensemble_gain` and :func:`norep.paper.c3_conversion_rate` (models as
     units, selection on ``calib``); a store that lacks what a claim needs gets *not testable*.
 
     Parameters
@@ -64,7 +64,7 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     --------
     >>> import numpy as np, tempfile
     >>> from norep.store import Store
-    >>> from norep.zoo.embedded import zoo_report
+    >>> from norep.commands.zoo_report import zoo_report
     >>> rng = np.random.default_rng(0)
     >>> y = rng.integers(0, 3, 300)
     >>> st = Store.create(tempfile.mkdtemp() + "/s", dataset="toy", class_names=list("abc"),
@@ -237,16 +237,12 @@ def _per_category_table(per_model, d, partners, n_resamples, confidence, seed):
 
 
 def _claims_table(study, n_resamples, seed):
-    """The verdicts on claims C1-C3 of :mod:`norep.claims`, one row each."""
+    """The verdicts on claims C1-C3 of :mod:`norep.paper`, one row each."""
     import pandas as pd
 
-    from norep import claims as C
+    from norep.paper import run_claims
 
-    results = [
-        C.c1_error_inconsistency(study, n_boot=n_resamples, seed=seed),
-        C.c2_ensemble_gain(study, n_boot=n_resamples, seed=seed),
-        C.c3_conversion_rate(study, n_boot=n_resamples, seed=seed),
-    ]
+    results = run_claims(study, ["C1", "C2", "C3"], n_boot=n_resamples, seed=seed)
     return pd.DataFrame(
         [
             dict(
@@ -297,7 +293,7 @@ def format_report(rep: ZooReport) -> str:
         out += ["", "outside the band on calib (excluded):"]
         for r in rep.excluded.itertuples():
             out.append(f"  {r.name:24s} {r.category:9s} {r.tier:5s} calib acc {r.accuracy:.4f}")
-    out += ["", "claims (norep.claims):"]
+    out += ["", "claims (norep.paper):"]
     for r in rep.claims.itertuples():
         stat = "n/a" if not np.isfinite(r.statistic) else f"{r.statistic:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
         out.append(

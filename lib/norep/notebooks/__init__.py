@@ -31,11 +31,11 @@ chapters not run) and :mod:`norep.notebooks._pages` (the summary pages).
 
 from __future__ import annotations
 
+from norep.claims import verdict  # (re-exported, see below)
 from norep.notebooks._execute import NotebookError, NotebookRun, execute_notebook, store_fingerprint
 from norep.notebooks._pages import CLAIM_COLUMNS, collect_claims, describe_store
 from norep.notebooks._run import NotebooksFailed, run_notebooks
 from norep.notebooks._sources import (
-    CHAPTER_CLAIMS,
     NOTEBOOKS,
     declared_parameters,
     default_notebook_dir,
@@ -44,8 +44,9 @@ from norep.notebooks._sources import (
     parse_parameters,
 )
 
-# What the section notebooks call moved to norep.study; re-exported here so that older code importing
-# it from norep.notebooks keeps working.
+# What the section notebooks call moved to norep.study (report_claim to norep.paper, verdict to
+# norep.claims); re-exported here so that older code importing it from norep.notebooks keeps working.
+from norep.paper import report_claim
 from norep.study import (
     DEFAULT_STORE,
     PROFILES,
@@ -58,10 +59,8 @@ from norep.study import (
     limit_threads,
     load_study,
     project_root,
-    report_claim,
     resolve_store,
     set_figure_format,
-    verdict,
     verify_store,  # noqa: F401 (public before the move; not in __all__ then either)
 )
 
@@ -70,7 +69,6 @@ __all__ = [
     "NotebookError",
     "NotebookRun",
     "NotebooksFailed",
-    "CHAPTER_CLAIMS",
     "CLAIM_COLUMNS",
     "missing_inputs",
     "describe_store",
@@ -93,8 +91,8 @@ __all__ = [
     "limit_threads",
     "set_figure_format",
     "glue_figure",
-    "verdict",
     "fmt_ci",
+    "verdict",
     "report_claim",
     "collect_claims",
 ]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import platform
@@ -52,33 +51,11 @@ column is one more entry."""
 
 
 def _claim_texts() -> dict[str, dict]:
-    """Title and paper sentence of each claim, read from its function's source (for a claim whose
-    chapter was not run, so no result records them)."""
-    import inspect
+    """Title and paper sentence of each claim, from the registry (for a claim whose chapter was not run,
+    so no result records them)."""
+    from norep.paper import REGISTRY
 
-    from norep.claims import CLAIMS
-
-    texts = {}
-    for cid, fn in CLAIMS.items():
-        found = {}
-        try:
-            tree = ast.parse(inspect.getsource(fn).strip())
-        except (OSError, TypeError, SyntaxError):
-            tree = None
-        for node in ast.walk(tree) if tree is not None else ():
-            if (
-                isinstance(node, ast.Assign)
-                and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id in ("title", "paper")
-                and node.targets[0].id not in found
-            ):
-                try:
-                    found[node.targets[0].id] = ast.literal_eval(node.value)
-                except ValueError:
-                    pass
-        texts[cid] = found
-    return texts
+    return {cid: {"title": c.title, "paper": c.paper, "kind": c.kind} for cid, c in REGISTRY.items()}
 
 
 def _untested_claims(paths: Sequence[Path]) -> list[dict]:
@@ -97,7 +74,7 @@ def _untested_claims(paths: Sequence[Path]) -> list[dict]:
                     "id": cid,
                     "title": t.get("title", ""),
                     "status": "not testable",
-                    "kind": "finding",
+                    "kind": t.get("kind", "finding"),
                     "effect": None,
                     "low": None,
                     "high": None,
@@ -415,7 +392,7 @@ def _write_environment(out: Path, store_path: Path, cache: dict, origin: dict | 
 
 
 def collect_claims(notebooks: Iterable[str | os.PathLike]) -> list[dict]:
-    """Claim verdicts recorded by :func:`norep.study.report_claim` in executed notebooks, in order.
+    """Claim verdicts recorded by :func:`norep.paper.report_claim` in executed notebooks, in order.
 
     Examples
     --------

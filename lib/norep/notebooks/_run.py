@@ -19,7 +19,8 @@ from norep.notebooks._execute import (
     store_fingerprint,
 )
 from norep.notebooks._pages import _SUMMARY_PAGES, _nb_origin, _write_summaries
-from norep.notebooks._sources import CHAPTER_CLAIMS, _chapter_title, declared_parameters, find_notebooks, missing_inputs
+from norep.notebooks._sources import _chapter_title, declared_parameters, find_notebooks, missing_inputs
+from norep.paper import claims_of
 from norep.study import verify_store
 
 
@@ -217,7 +218,7 @@ def _write_placeholder(source: Path, target: Path, origin: dict, why: str, body:
     import nbformat
 
     name = source.stem
-    claim_ids = CHAPTER_CLAIMS.get(name, ())
+    claim_ids = claims_of(name)
     claims_txt = (
         f"Its claim(s) {', '.join(claim_ids)} are *not testable* on this store (see the claims page)."
         if claim_ids

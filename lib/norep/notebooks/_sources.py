@@ -1,4 +1,5 @@
-"""The section notebooks of the book: which there are, their parameters, and what each needs from a store."""
+"""The section notebooks of the book: which there are (:data:`NOTEBOOKS`, the chapters of
+:mod:`norep.paper`), their parameters, and what each needs from a store."""
 
 from __future__ import annotations
 
@@ -8,32 +9,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from norep.paper import CHAPTERS as NOTEBOOKS  # noqa: F401 (re-exported: the chapters, in book order)
+
 _CHECKOUT = Path(__file__).resolve().parents[3]
 """The folder holding ``lib/`` (the checkout ``norep`` is imported from, when it is one)."""
-
-
-NOTEBOOKS = (
-    "00_model_zoo",
-    "01_error_correlation",
-    "02_ensembles",
-    "03_specialization",
-    "04_low_accuracy_greedy",
-    "05_feature_concatenation",
-    "06_voc_transfer",
-)
-"""Names of the section notebooks, in book order (one per paper section; 00 is the zoo)."""
-
-
-CHAPTER_CLAIMS = {
-    "00_model_zoo": ("C10",),
-    "01_error_correlation": ("C1",),
-    "02_ensembles": ("C2", "C3"),
-    "03_specialization": ("C4", "C5"),
-    "04_low_accuracy_greedy": ("C6",),
-    "05_feature_concatenation": ("C7", "C8"),
-    "06_voc_transfer": ("C9",),
-}
-"""The paper claims each chapter decides (a chapter not run on a store leaves them *not testable*)."""
 
 
 def default_notebook_dir() -> Path:

@@ -36,7 +36,7 @@ from norep.plots._pairs import (
     per_class_bars,
     theta_histograms,
 )
-from norep.plots._style import OUTCOME_LABELS, category_palette, paper_style
+from norep.plots._style import OUTCOME_LABELS, category_palette, message_figure, paper_style
 
 __all__ = [
     "CATEGORY_LABELS",
@@ -54,6 +54,7 @@ __all__ = [
     "dims_to_target_bars",
     "transfer_scatter",
     "calibration_bars",
+    "message_figure",
     "STATUS_COLOURS",
     "claim_unit",
     "verdict_forest",

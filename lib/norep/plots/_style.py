@@ -82,3 +82,20 @@ def _new_figure(ncols: int, *, width: float = 4.2, height: float = 3.4):
 
     fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False, layout="constrained")
     return fig, list(axes[0])
+
+
+def message_figure(text: str, *, width: float = 5.6, height: float = 4.0):
+    """A figure holding only ``text``: what a chapter shows where the store gives nothing to draw.
+
+    Examples
+    --------
+    >>> fig = message_figure("no in-band partner with embeddings")
+    >>> fig.axes[0].texts[0].get_text()
+    'no in-band partner with embeddings'
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=8)
+    ax.set_axis_off()
+    return fig

@@ -1,4 +1,5 @@
-"""Claims on specialization: C4 (the angle theta separates by who is correct) and C5 (class-group
+"""Chapter 03, specialization (Secs. 4.3-4.4, Figs. 3-4): the angle theta by outcome, who wins the
+disagreements class by class, and claims C4 (the angle separates by who is correct) and C5 (class-group
 structure of the specialization)."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ import math
 
 import numpy as np
 
+from norep import CATEGORIES
 from norep.claims._core import (
     MODELS_AND_EXAMPLES,
     ClaimResult,
@@ -19,10 +21,13 @@ from norep.claims._core import (
     lead,
     not_testable,
     pair_data,
+    require_ends,
     sign,
 )
-from norep.claims._pairs import MIN_MODELS_PER_END, _ends
 from norep.measures.stats import hierarchical_bootstrap_ci
+from norep.paper._registry import claim, registered
+
+CHAPTER = "03_specialization"
 
 ALPHA = 0.05
 """Level of the C5 permutation tests."""
@@ -32,6 +37,121 @@ MIN_CLASSES_C5 = 4
 
 MIN_PERMUTATIONS_C5 = 40
 """C5: distinct assignments of classes to groups needed (so that p < ALPHA is reachable)."""
+
+
+def tables(study, *, pair_models=None, class_groups=None, bins: int = 18) -> dict:
+    """The chapter's tables, every number from :mod:`norep.measures.specialization`.
+
+    ``chosen``: the pairs the figures show (category -> partner: ``pair_models``, else the most accurate
+    in-band partner on the selection split, see :meth:`norep.study.Study.pick`); ``hists``: their
+    histograms of theta by outcome over the examples where any shown pair disagrees. ``separation``: for
+    every in-band partner (band on the selection split), the mean angle where only the base is right
+    minus where only the partner is right (degrees); ``separation_means``: its category means.
+    ``classes``: for every in-band Architecture and Dataset partner and every class of ``class_groups``
+    (default: the store's), the disagreements won by the base (``only_a``) and by the partner
+    (``only_b``), and ``d = (only_a - only_b) / (only_a + only_b)``; ``class_wins`` and ``group_wins``:
+    ``d`` pooled over the pairs of each category, per class and per class group (below 0 where the
+    partners win). ``groups``: the class groups.
+    """
+    import pandas as pd
+
+    from norep.measures import specialization
+
+    groups = class_groups if class_groups is not None else study.store.class_groups
+    if not isinstance(groups, dict):
+        raise ValueError(f"parameter class_groups={class_groups!r} must be a dict group -> class ids")
+    if not isinstance(bins, int) or isinstance(bins, bool) or bins < 2:
+        raise ValueError(f"parameter bins={bins!r} must be an integer >= 2")
+    chosen = _chosen_pairs(study, pair_models)
+    y, pb = study.labels(), study.probs(study.base)
+    probs = {cat: study.probs(name) for cat, name in chosen.items()}
+    disagree = specialization.any_inconsistent(y, [(pb, p) for p in probs.values()])
+    hists = {
+        f"{study.base} vs {name} ({cat})": specialization.theta_histogram(y, pb, probs[cat], bins=bins, mask=disagree)
+        for cat, name in chosen.items()
+    }
+    everything = {"all classes": list(range(len(study.store.class_names)))}
+    sep_rows, class_rows = [], []
+    group_of: dict[int, str] = {}
+    for g, ids in groups.items():
+        for c in ids:
+            group_of.setdefault(int(c), g)  # a class in several groups counts for the first, as in C5
+    for name in band_partners(study):
+        cat = study.category(name)
+        per_class = specialization.per_class_specialization(y, pb, study.probs(name))
+        s = specialization.class_group_summary(per_class, everything).iloc[0]
+        sep_rows.append(
+            {"name": name, "category": cat, "separation_deg": s["mean_theta_only_a"] - s["mean_theta_only_b"]}
+        )
+        if cat in ("ARCH", "DATASET") and groups:
+            class_rows.append(_disagreements(per_class, name, cat, group_of, study.store.class_names))
+    separation = pd.DataFrame(sep_rows, columns=["name", "category", "separation_deg"])
+    cats = [c for c in CATEGORIES if c in set(separation["category"])]
+    classes = pd.concat(class_rows, ignore_index=True) if class_rows else pd.DataFrame(columns=_CLASS_COLUMNS)
+    return {
+        "chosen": chosen,
+        "hists": hists,
+        "separation": separation,
+        "separation_means": separation.groupby("category")["separation_deg"].mean().reindex(cats),
+        "classes": classes,
+        "class_wins": _pooled(classes, ["category", "class_id", "class_name", "group"]),
+        "group_wins": _pooled(classes, ["category", "group"]),
+        "groups": groups,
+    }
+
+
+_CLASS_COLUMNS = ["name", "category", "class_id", "class_name", "group", "only_a", "only_b", "d"]
+
+
+def _chosen_pairs(study, pair_models) -> dict:
+    """The pairs the figures show: ``pair_models`` (checked), else one per category chosen on the selection split."""
+    if pair_models is None:
+        chosen = {cat: study.pick(cat) for cat in ("REINIT", "ARCH", "DATASET")}
+        chosen = {cat: name for cat, name in chosen.items() if name is not None}
+    elif not isinstance(pair_models, dict) or not pair_models:
+        raise ValueError(f"parameter pair_models={pair_models!r} must be a dict category -> model name")
+    else:
+        chosen = dict(pair_models)
+    missing = [n for n in chosen.values() if n not in set(study.table["name"])]
+    if missing:
+        raise ValueError(f"parameter pair_models names unknown models {missing}")
+    if not chosen:
+        raise ValueError("the store has no Reinit, Architecture or Dataset model besides the base; set pair_models")
+    return chosen
+
+
+def _disagreements(per_class, name, cat, group_of, class_names):
+    """Per grouped class of one pair: the disagreements each model wins (counts) and ``d``."""
+    t = per_class[per_class["class_id"].isin(list(group_of))]
+    n = t["n"].to_numpy(np.float64)
+    a = np.rint(t["only_a"].to_numpy(np.float64) * n)
+    b = np.rint(t["only_b"].to_numpy(np.float64) * n)
+    a, b = np.where(n > 0, a, 0.0), np.where(n > 0, b, 0.0)
+    import pandas as pd
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.where(a + b > 0, (a - b) / np.where(a + b > 0, a + b, 1), np.nan)
+    ids = t["class_id"].astype(int).tolist()
+    return pd.DataFrame(
+        {
+            "name": name,
+            "category": cat,
+            "class_id": ids,
+            "class_name": [str(class_names[i]) for i in ids],
+            "group": [group_of[i] for i in ids],
+            "only_a": a,
+            "only_b": b,
+            "d": d,
+        }
+    )
+
+
+def _pooled(classes, by):
+    """``d`` pooled over the rows of each ``by`` group: (sum only_a - sum only_b) / (sum of both)."""
+    g = classes.groupby(by, sort=False)[["only_a", "only_b"]].sum().reset_index()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g["d"] = (g["only_a"] - g["only_b"]) / (g["only_a"] + g["only_b"])
+    return g
 
 
 def _thetas(study, names, split):
@@ -46,7 +166,13 @@ def _thetas(study, names, split):
     return cache[key]
 
 
-def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0) -> ClaimResult:
+@claim(
+    "C4",
+    chapter=CHAPTER,
+    title="specialization angle separates by outcome, strongest for Dataset, absent for Reinit",
+    paper="theta separates by who is correct: strongest for Dataset (CLIP-S), absent for Reinit",
+)
+def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables=None) -> ClaimResult:
     """C4 (Sec. 4.3, Fig. 3): each model is more confident where only it is correct, strongest for
     Dataset pairs and absent for Reinit pairs.
 
@@ -54,7 +180,8 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
     theta = atan2(conf_A, conf_B) over the examples only A gets right minus the mean over those
     only B gets right (degrees; positive when each model is the more confident one where it alone
     is right). Two parts, on the evaluation split, over every in-band partner (band on the
-    selection split):
+    selection split), their estimates read from the chapter's ``separation`` table (``chapter_tables``,
+    default :func:`tables`):
 
     * *strongest for Dataset*: mean separation of the Dataset pairs minus that of the Reinit pairs
       (hierarchical bootstrap: models within categories, then test examples) above 0;
@@ -62,12 +189,13 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
 
     Verdict: *reproduced* when both hold; *partly reproduced* when the first holds only;
     *not reproduced* when the difference lies below 0; else *inconclusive*. *Not testable* with
-    fewer than :data:`MIN_MODELS_PER_END` in-band Reinit or Dataset models.
+    fewer than :data:`norep.claims.MIN_MODELS_PER_END` in-band Reinit or Dataset models.
     """
-    title = "specialization angle separates by outcome, strongest for Dataset, absent for Reinit"
-    paper = "theta separates by who is correct: strongest for Dataset (CLIP-S), absent for Reinit"
-    partners = band_partners(study)
-    groups, bad = _ends(study, partners, "C4", title, paper)
+    title, paper = registered("C4")
+    t = chapter_tables or tables(study)
+    sep_table = t["separation"]
+    partners = sep_table["name"].tolist()
+    groups, bad = require_ends(study, partners, "C4", title, paper)
     if bad:
         return bad
     d = pair_data(study, partners, study.split)
@@ -86,8 +214,9 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
         return [np.nanmean(s[members[i_hi]]) - np.nanmean(s[members[i_lo]]), np.nanmean(s[members[i_lo]])]
 
     ci = hierarchical_bootstrap_ci(stat, [groups[c] for c in cats], d.y.shape[0], n_resamples=n_boot, seed=seed)
-    s_all = sep(np.ones(d.y.shape[0]))
-    means = {c: float(np.nanmean(s_all[groups[c]])) for c in cats}
+    means = {c: float(v) for c, v in t["separation_means"].items()}
+    reinit = float(means["REINIT"])
+    effect = float(means["DATASET"]) - reinit
     s = sign(ci.low[0], ci.high[0])
     reinit_absent = sign(ci.low[1], ci.high[1]) == 0
     if s > 0:
@@ -96,8 +225,8 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
         status = "not reproduced" if s < 0 else "inconclusive"
     sentence = (
         f"{lead(status)}: separation of the angle by outcome, Dataset minus Reinit pairs = "
-        f"{fmt_interval(ci.estimate[0], ci.low[0], ci.high[0], digits=1, unit=' deg')}; Reinit pairs alone "
-        f"{fmt_interval(ci.estimate[1], ci.low[1], ci.high[1], digits=1, unit=' deg')} "
+        f"{fmt_interval(effect, ci.low[0], ci.high[0], digits=1, unit=' deg')}; Reinit pairs alone "
+        f"{fmt_interval(reinit, ci.low[1], ci.high[1], digits=1, unit=' deg')} "
         f"({'absent' if reinit_absent else 'present'}, the paper: absent); category means "
         + ", ".join(f"{cat_label(c)} {means[c]:.1f} deg" for c in cats)
         + "."
@@ -106,7 +235,7 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
         "C4",
         title,
         status,
-        float(ci.estimate[0]),
+        effect,
         float(ci.low[0]),
         float(ci.high[0]),
         effect_name="mean separation (degrees), Dataset minus Reinit pairs",
@@ -121,9 +250,9 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0) -> Clai
         },
         choices={"partners": partners},
         details={
-            "separation": dict(zip(partners, s_all.tolist(), strict=True)),
+            "separation": dict(zip(partners, sep_table["separation_deg"].tolist(), strict=True)),
             "category_means": means,
-            "reinit": (float(ci.estimate[1]), float(ci.low[1]), float(ci.high[1])),
+            "reinit": (reinit, float(ci.low[1]), float(ci.high[1])),
         },
     )
 
@@ -152,8 +281,23 @@ def _n_assignments(labels) -> int:
     return n
 
 
+@claim(
+    "C5",
+    chapter=CHAPTER,
+    title="Dataset pairs specialise by class group; Architecture pairs without structure",
+    paper=(
+        "CLIP-S better on anthropogenic classes (ids ~500-900), ResNet-50 on nature (ids ~0-300); "
+        "Architecture pairs specialise without class structure"
+    ),
+)
 def c5_class_groups(
-    study, *, class_groups=None, n_boot: int = 1000, n_permutations: int = 999, seed: int = 0
+    study,
+    *,
+    class_groups=None,
+    n_boot: int = 1000,
+    n_permutations: int = 999,
+    seed: int = 0,
+    chapter_tables=None,
 ) -> ClaimResult:
     """C5 (Sec. 4.4, Fig. 4): Dataset pairs specialise along groups of classes; Architecture pairs
     specialise without class structure.
@@ -165,7 +309,9 @@ def c5_class_groups(
     between-group variance of ``d_c`` (weighted by the disagreements of each class). The null
     permutes the classes between groups (the same permutation for every pair of a category);
     the p-value of a category is that of the mean structure of its in-band pairs (band on the
-    selection split). The effect is the structure in excess of the null mean, Dataset pairs minus
+    selection split). The observed counts and ``d_c`` are the chapter's ``classes`` table
+    (``chapter_tables``, default :func:`tables`), which its per-class figure draws. The effect is the
+    structure in excess of the null mean, Dataset pairs minus
     Architecture pairs (hierarchical bootstrap: models within categories, then test examples).
 
     Verdict: *reproduced* when the Dataset pairs are structured (p < :data:`ALPHA`) and the
@@ -175,12 +321,9 @@ def c5_class_groups(
     :data:`MIN_CLASSES_C5` grouped classes, or too few distinct assignments
     (:data:`MIN_PERMUTATIONS_C5`).
     """
-    title = "Dataset pairs specialise by class group; Architecture pairs without structure"
-    paper = (
-        "CLIP-S better on anthropogenic classes (ids ~500-900), ResNet-50 on nature (ids ~0-300); "
-        "Architecture pairs specialise without class structure"
-    )
-    partners = band_partners(study)
+    title, paper = registered("C5")
+    t = chapter_tables or tables(study, class_groups=class_groups)
+    partners = t["separation"]["name"].tolist()
     groups = by_category(study, partners)
     names_g, classes, labels = _group_labels(study, class_groups)
     untestable = _c5_untestable(study, partners, groups, classes, labels, title, paper)
@@ -196,8 +339,7 @@ def c5_class_groups(
 
     rng = np.random.default_rng(seed)
     perms = [rng.permutation(labels) for _ in range(int(n_permutations))]
-    ones = np.ones(y.shape[0])
-    a_c, b_c = class_counts(only_a, ones), class_counts(only_b, ones)
+    a_c, b_c = _table_counts(t["classes"], names, classes)
     obs = _group_structure(a_c, b_c, labels)
     null = np.array([_group_structure(a_c, b_c, p) for p in perms])  # (K, P)
     local = {"ARCH": np.arange(len(idx["ARCH"])), "DATASET": len(idx["ARCH"]) + np.arange(len(idx["DATASET"]))}
@@ -211,7 +353,9 @@ def c5_class_groups(
 
     ci = hierarchical_bootstrap_ci(stat, [local["ARCH"], local["DATASET"]], y.shape[0], n_resamples=n_boot, seed=seed)
     status = _c5_status(pvals["DATASET"] < ALPHA, pvals["ARCH"] < ALPHA)
-    dc_group = _dataset_wins_by_group(a_c, b_c, labels, names_g, local["DATASET"])
+    wins = t["group_wins"]
+    wins = wins[wins["category"] == "DATASET"]
+    dc_group = {str(g): float(v) for g, v in zip(wins["group"], wins["d"], strict=True)}
     partner_best = min(dc_group, key=lambda g: dc_group[g]) if dc_group else ""
     sentence = (
         f"{lead(status)}: class-group structure of who wins the disagreements (class-permutation test): "
@@ -250,6 +394,16 @@ def c5_class_groups(
             "groups": names_g,
         },
     )
+
+
+def _table_counts(table, names, classes) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs, classes) disagreements won by the base and by the partner, read from the ``classes`` table,
+    rows in the order of ``names`` and columns in the order of ``classes``."""
+    out = []
+    for col in ("only_a", "only_b"):
+        wide = table.pivot(index="name", columns="class_id", values=col)
+        out.append(wide.reindex(index=list(names), columns=classes.tolist()).fillna(0.0).to_numpy(np.float64))
+    return out[0], out[1]
 
 
 def _class_counter(y, classes):
@@ -348,24 +502,12 @@ def _group_structure(a_c, b_c, lab) -> np.ndarray:
     return out / np.where(tot[:, 0] > 0, tot[:, 0], 1)
 
 
-def _dataset_wins_by_group(a_c, b_c, labels, names_g, rows) -> dict[str, float]:
-    """Per class group, ``d`` of the Dataset pairs (``rows``) pooled: below 0 where the partner wins."""
-    dc_group = {}
-    n_all = a_c + b_c
-    for g, gname in enumerate(names_g):
-        sel = labels == g
-        if not sel.any():
-            continue
-        tot = n_all[rows][:, sel].sum()
-        dc_group[gname] = float((a_c[rows][:, sel].sum() - b_c[rows][:, sel].sum()) / tot) if tot else float("nan")
-    return dc_group
-
-
 __all__ = [
     "ALPHA",
     "MIN_CLASSES_C5",
     "MIN_PERMUTATIONS_C5",
-    "MIN_MODELS_PER_END",
+    "CHAPTER",
+    "tables",
     "c4_specialization_angle",
     "c5_class_groups",
 ]

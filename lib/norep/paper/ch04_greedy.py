@@ -1,4 +1,5 @@
-"""Claim C6: low-accuracy, differently trained models improve high-accuracy ones (Sec. 4.5, Fig. 5)."""
+"""Chapter 04, low-accuracy models in greedy ensembles (Sec. 4.5, Fig. 5): greedy ensembles grown on the
+selection split from high-accuracy starts with pools of low-accuracy models, and claim C6."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from norep.claims._core import (
     ClaimResult,
     _cache,
     cat_label,
-    categories_of,
     check_positive_int,
     fmt_interval,
     lead,
@@ -18,6 +18,9 @@ from norep.claims._core import (
     sign,
 )
 from norep.measures.stats import hierarchical_bootstrap_ci
+from norep.paper._registry import claim, registered
+
+CHAPTER = "04_low_accuracy_greedy"
 
 LOW_ACCURACY_ERROR_RATIO = 1.25
 """C6 pool rule, fixed in advance: a candidate for a start model has a selection-split error rate at
@@ -77,15 +80,73 @@ def greedy_runs(study, *, starts=None, steps: int = 3, max_starts: int = 6):
     return runs
 
 
+def tables(study, *, starts=None, steps: int = 3, max_starts: int = 6) -> dict:
+    """The chapter's tables: ``runs`` (:func:`greedy_runs`); ``curves``, the test accuracy of each start's
+    greedy ensemble after each step (the engine's, :mod:`norep.allpairs`); ``summary``, one row per start:
+    its category and test accuracy, the first model added, the ensemble length chosen on the selection
+    split, the test accuracy of the ensemble of that length (:func:`norep.measures.ensembles.ensemble_accuracy`)
+    and its ``gain`` over the start; ``pool_top``, the best selection-split accuracy in any pool."""
+    import pandas as pd
+
+    from norep.measures import ensembles, metrics
+
+    runs = greedy_runs(study, starts=starts, steps=steps, max_starts=max_starts)
+    acc_sel, y = selection_accuracy(study), study.labels()
+    curves, rows = [], []
+    for s, r in runs.items():
+        res = r["result"]
+        for k, acc in enumerate(res.eval_accuracies):
+            added = res.selected[k - 1] if k else None
+            curves.append(
+                {"start": s, "step": k, "accuracy": acc, "added": added,
+                 "added_category": study.category(added) if added else "none"}
+            )  # fmt: skip
+        members = [s, *res.selected[: r["length"]]]
+        start_acc = metrics.accuracy_score(y, study.probs(s).argmax(1))
+        ens_acc = ensembles.ensemble_accuracy(y, [study.probs(m) for m in members])
+        rows.append(
+            {
+                "start": s,
+                "start_category": study.category(s),
+                "start_accuracy": start_acc,
+                "first_added": res.selected[0],
+                "first_added_category": study.category(res.selected[0]),
+                "first_added_calib_accuracy": acc_sel[res.selected[0]],
+                "length_chosen_on_calib": r["length"],
+                "accuracy_at_chosen_length": ens_acc,
+                "gain": ens_acc - start_acc,
+            }
+        )
+    pool_top = max((max(acc_sel[m] for m in r["pool"]) for r in runs.values()), default=float("nan"))
+    return {"runs": runs, "curves": pd.DataFrame(curves), "summary": pd.DataFrame(rows), "pool_top": pool_top}
+
+
+@claim(
+    "C6",
+    chapter=CHAPTER,
+    title="low-accuracy models improve high-accuracy ones in greedy ensembles",
+    paper=(
+        "ResNet-50 76.2 % + CLIP-S-ZS 63.3 % = 77.7 %; BiT-1k 82.85 % + only models below 77.44 % = 86.66 %; "
+        "the best first addition complements the start's methodology"
+    ),
+)
 def c6_low_accuracy_greedy(
-    study, *, starts=None, steps: int = 3, max_starts: int = 6, n_boot: int = 1000, seed: int = 0
+    study,
+    *,
+    starts=None,
+    steps: int = 3,
+    max_starts: int = 6,
+    n_boot: int = 1000,
+    seed: int = 0,
+    chapter_tables=None,
 ) -> ClaimResult:
     """C6 (Sec. 4.5, Fig. 5): low-accuracy, differently trained models improve a high-accuracy model
     when greedily added; the best first addition complements the start's methodology.
 
     For several start models (see :func:`greedy_runs`), candidates are added greedily on the
     selection split from a pool fixed by the error-rate rule (:data:`LOW_ACCURACY_ERROR_RATIO`);
-    the ensemble length (at least one addition) is the best on the selection split. The effect is
+    the ensemble length (at least one addition) is the best on the selection split. Read from the
+    chapter's ``summary`` table (``chapter_tables``, default :func:`tables`), the effect is
     the mean over starts of the test accuracy of that ensemble minus the start's alone
     (bootstrap: starts, then test examples). The second part: the first addition comes from
     another category than the start for most starts.
@@ -95,14 +156,9 @@ def c6_low_accuracy_greedy(
     *inconclusive*. *Not testable* with fewer than :data:`MIN_STARTS_C6` starts whose pool holds
     :data:`MIN_POOL_C6` candidates.
     """
-    from norep.measures.ensembles import ensemble_probs
-
-    title = "low-accuracy models improve high-accuracy ones in greedy ensembles"
-    paper = (
-        "ResNet-50 76.2 % + CLIP-S-ZS 63.3 % = 77.7 %; BiT-1k 82.85 % + only models below 77.44 % = 86.66 %; "
-        "the best first addition complements the start's methodology"
-    )
-    runs = greedy_runs(study, starts=starts, steps=steps, max_starts=max_starts)
+    title, paper = registered("C6")
+    t = chapter_tables or tables(study, starts=starts, steps=steps, max_starts=max_starts)
+    runs, summary = t["runs"], t["summary"]
     if len(runs) < MIN_STARTS_C6:
         return not_testable(
             "C6",
@@ -113,47 +169,32 @@ def c6_low_accuracy_greedy(
             paper=paper,
             n_models=len(runs),
         )
-    y = np.asarray(study.labels())
-    start_ok, ens_ok = [], []
-    for s, r in runs.items():
-        members = [s, *r["result"].selected[: r["length"]]]
-        start_ok.append(study.probs(s).argmax(1) == y)
-        ens_ok.append(ensemble_probs([study.probs(m) for m in members]).argmax(1) == y)
-    start_ok, ens_ok = np.array(start_ok, dtype=np.float64), np.array(ens_ok, dtype=np.float64)
-
-    def stat(members, w):
-        g = (ens_ok @ w - start_ok @ w) / w.sum()
-        return float(g[members[0]].mean())
-
-    ci = hierarchical_bootstrap_ci(stat, [np.arange(len(runs))], y.shape[0], n_resamples=n_boot, seed=seed)
-    starts_l = list(runs)
-    cat = dict(zip(starts_l, categories_of(study, starts_l), strict=True))
-    first = {s: r["result"].selected[0] for s, r in runs.items()}
-    first_cat = dict(zip(first.values(), categories_of(study, list(first.values())), strict=True))
-    other = sum(first_cat[first[s]] != cat[s] for s in starts_l)
+    ci = _gain_ci(study, runs, n_boot=n_boot, seed=seed)
+    starts_l = summary["start"].tolist()
+    cat = dict(zip(starts_l, summary["start_category"], strict=True))
+    first_cat = dict(zip(starts_l, summary["first_added_category"], strict=True))
+    other = int(sum(first_cat[s] != cat[s] for s in starts_l))
     complements = other > len(starts_l) / 2
+    effect = float(summary["gain"].mean())
     sg = sign(ci.low, ci.high)
     if sg > 0:
         status = "reproduced" if complements else "partly reproduced"
     else:
         status = "not reproduced" if sg < 0 else "inconclusive"
-    acc = selection_accuracy(study)
-    pool_top = max(max(acc[m] for m in r["pool"]) for r in runs.values())
-    gains = (ens_ok.mean(1) - start_ok.mean(1)).tolist()
-    best = starts_l[int(np.argmax(gains))]
+    best = summary.loc[int(np.argmax(summary["gain"].to_numpy()))]
     sentence = (
         f"{lead(status)}: greedy ensembles (pool: models with at least {LOW_ACCURACY_ERROR_RATIO}x the "
         f"start's selection-split error; length chosen on the selection split) gain "
-        f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=1, scale=100, unit=' points')} over their start "
-        f"on test, mean over {len(runs)} starts; best {best} {100 * start_ok[starts_l.index(best)].mean():.1f} % "
-        f"-> {100 * ens_ok[starts_l.index(best)].mean():.1f} %; first addition from another category for "
+        f"{fmt_interval(effect, ci.low, ci.high, digits=1, scale=100, unit=' points')} over their start "
+        f"on test, mean over {len(runs)} starts; best {best['start']} {100 * best['start_accuracy']:.1f} % "
+        f"-> {100 * best['accuracy_at_chosen_length']:.1f} %; first addition from another category for "
         f"{other} of {len(runs)} starts."
     )
     return ClaimResult(
         "C6",
         title,
         status,
-        ci.estimate,
+        effect,
         ci.low,
         ci.high,
         effect_name="test accuracy of the greedy ensemble minus its start, mean over starts",
@@ -168,13 +209,41 @@ def c6_low_accuracy_greedy(
         },
         details={
             "runs": runs,
-            "gains": dict(zip(starts_l, gains, strict=True)),
+            "gains": dict(zip(starts_l, summary["gain"].tolist(), strict=True)),
             "start_category": cat,
-            "first_added_category": {s: first_cat[first[s]] for s in starts_l},
-            "pool_top_selection_accuracy": pool_top,
+            "first_added_category": first_cat,
+            "pool_top_selection_accuracy": t["pool_top"],
             "labels": cat_label,
         },
     )
 
 
-__all__ = ["LOW_ACCURACY_ERROR_RATIO", "MIN_STARTS_C6", "MIN_POOL_C6", "greedy_runs", "c6_low_accuracy_greedy"]
+def _gain_ci(study, runs, *, n_boot: int, seed: int):
+    """C6's interval: the mean over starts of the greedy ensemble's test accuracy minus the start's
+    (starts, then test examples)."""
+    from norep.measures.ensembles import ensemble_probs
+
+    y = np.asarray(study.labels())
+    start_ok, ens_ok = [], []
+    for s, r in runs.items():
+        members = [s, *r["result"].selected[: r["length"]]]
+        start_ok.append(study.probs(s).argmax(1) == y)
+        ens_ok.append(ensemble_probs([study.probs(m) for m in members]).argmax(1) == y)
+    start_ok, ens_ok = np.array(start_ok, dtype=np.float64), np.array(ens_ok, dtype=np.float64)
+
+    def stat(members, w):
+        g = (ens_ok @ w - start_ok @ w) / w.sum()
+        return float(g[members[0]].mean())
+
+    return hierarchical_bootstrap_ci(stat, [np.arange(len(runs))], y.shape[0], n_resamples=n_boot, seed=seed)
+
+
+__all__ = [
+    "CHAPTER",
+    "tables",
+    "LOW_ACCURACY_ERROR_RATIO",
+    "MIN_STARTS_C6",
+    "MIN_POOL_C6",
+    "greedy_runs",
+    "c6_low_accuracy_greedy",
+]

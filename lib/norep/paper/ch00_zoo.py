@@ -1,0 +1,180 @@
+"""Chapter 00, the model zoo (Tables 1-4, Sec. 3.2): the table of every model and the method check C10
+(temperature scaling before ensembling)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from norep.claims._core import (
+    ClaimResult,
+    fmt_band,
+    fmt_interval,
+    lead,
+    not_testable,
+    selection_band,
+    sign,
+)
+from norep.measures.stats import hierarchical_bootstrap_ci
+from norep.paper._registry import claim, registered
+
+CHAPTER = "00_model_zoo"
+
+MIN_MODELS_C10 = 2
+"""C10: models with a temperature fitted on the selection split."""
+
+
+def tables(study) -> dict:
+    """The chapter's tables: ``zoo``, one row per model of the study: its category, method, tier and
+    ``in_band`` (accuracy band on the selection split, the set every claim uses), temperature and where
+    it was fitted, accuracy on the evaluation and selection splits, error inconsistency with the base
+    and accuracy of its ensemble with the base (:mod:`norep.measures.metrics`, :mod:`norep.measures.ensembles`), and the
+    expected calibration error before and after temperature scaling (:mod:`norep.measures.calibration`);
+    ``tiers``, the count of models per category and tier; ``band``, the band on the selection split."""
+    import pandas as pd
+
+    from norep.measures import calibration, ensembles, metrics
+
+    st, base, y = study.store, study.base, study.labels()
+    pred_base, probs_base = st.predictions(base, study.split), study.probs(base)
+    rows = []
+    for name in study.table["name"]:
+        pred, probs, meta = st.predictions(name, study.split), study.probs(name), st.meta(name)
+        rows.append(
+            {
+                "name": name,
+                "temperature": float(meta.get("temperature", np.nan)),
+                "fitted_on_selection": meta.get("temperature_fitted_on") == study.calib_split,
+                "error_inconsistency": metrics.error_inconsistency(y, pred_base, pred),
+                "ensemble_accuracy": ensembles.ensemble_accuracy(y, [probs_base, probs]),
+                "ece_before": calibration.expected_calibration_error(y, study.probs(name, calibrated=False)),
+                "ece_after": calibration.expected_calibration_error(y, probs),
+            }
+        )
+    keep = [c for c in study.table.columns if c != "temperature"]
+    zoo = study.table[keep].merge(pd.DataFrame(rows), on="name")
+    tiers = zoo.groupby("category", sort=False)["tier"].value_counts().unstack(fill_value=0)
+    return {"zoo": zoo, "tiers": tiers, "band": selection_band(study)}
+
+
+def design(study) -> list[str]:
+    """What the chapter prints about a store trained by ``norep zoo train``: its preset, training images,
+    split sizes, the base's accuracy, the band (as set, and on the selection split, where its members
+    are chosen) and the downstream task; one line saying so for any other store."""
+    st, info = study.store, study.store.info
+    if not info.get("preset"):
+        return ["this store was not trained by norep zoo train: no design to show"]
+    lo, hi = selection_band(study)
+    base_acc = st.meta(study.base)["accuracy"]
+    lines = [
+        f"preset {info['preset']!r}{' (quick)' if info.get('quick') else ''}: {info.get('n_train', 'all')} "
+        f"training images per model; {study.calib_split} {st.n_examples(study.calib_split)} and {study.split} "
+        f"{st.n_examples(study.split)} examples",
+        f"base {study.base}: {study.split} accuracy {base_acc[study.split]:.4f}, {study.calib_split} accuracy "
+        f"{base_acc.get(study.calib_split, float('nan')):.4f}; band {study.band[0]:.4f}-{study.band[1]:.4f} "
+        f"(half-width {info.get('band_halfwidth')}), on the selection split {study.calib_split!r} {lo:.4f}-{hi:.4f}: "
+        f"{int(study.table['in_band'].sum())} models in it, the base included",
+    ]
+    if info.get("downstream"):
+        lines.append(f"downstream task: {info['downstream']}")
+    return lines
+
+
+@claim(
+    "C10",
+    chapter=CHAPTER,
+    title="temperature scaling before ensembling (method check)",
+    paper="every model is temperature-scaled before ensembling; temperatures 0.01-1.70; analyses in the 74-78 % band",
+    kind="method check",
+)
+def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables=None) -> ClaimResult:
+    """C10 (Sec. 3.2), a method check: every model is calibrated by temperature scaling (fitted on
+    the selection split) before ensembling, and the main analyses use in-band models only.
+
+    Read from the chapter's ``zoo`` table (``chapter_tables``, default :func:`tables`): the models whose
+    temperature was fitted on the selection split, their temperatures and ECEs, and the in-band set.
+    The effect is the mean over those models of the expected calibration error (15 bins) on the
+    evaluation split before minus after scaling; its interval is a hierarchical bootstrap (models,
+    then test examples: an example's weight enters every bin sum of the ECE). *Reproduced* (the
+    method step is in place and lowers the ECE) when the interval lies above 0, *not reproduced* below
+    0, else *inconclusive*; *not testable* when fewer than :data:`MIN_MODELS_C10` models have a
+    temperature fitted on the selection split.
+    """
+    title, paper = registered("C10")
+    zoo = (chapter_tables or tables(study))["zoo"]
+    fitted_rows = zoo[zoo["fitted_on_selection"]]
+    fitted = [str(n) for n in fitted_rows["name"]]
+    if len(fitted) < MIN_MODELS_C10:
+        return not_testable(
+            "C10",
+            title,
+            f"{len(fitted)} model(s) have a temperature fitted on the selection split "
+            f"{study.calib_split!r}; at least {MIN_MODELS_C10} are needed",
+            paper=paper,
+            n_models=len(fitted),
+            kind="method check",
+        )
+    delta = (fitted_rows["ece_before"] - fitted_rows["ece_after"]).to_numpy()
+    ci = _ece_reduction_ci(study, fitted, n_boot=n_boot, seed=seed)
+    effect = float(delta.mean())
+    temps = fitted_rows["temperature"].to_numpy()
+    s = sign(ci.low, ci.high)
+    status = {1: "reproduced", -1: "not reproduced", 0: "inconclusive"}[s]
+    acc = zoo[f"{study.calib_split}_accuracy"]
+    sentence = (
+        f"Method check. {lead(status)}: all {len(fitted)} of {len(zoo)} models carry a temperature fitted on "
+        f"the selection split ({temps.min():.2f} to {temps.max():.2f}); scaling lowers the mean ECE on test by "
+        f"{fmt_interval(effect, ci.low, ci.high)}; {int(zoo['in_band'].sum())} models (base included) lie in the "
+        f"band {fmt_band(selection_band(study))} on the selection split (accuracies {acc.min():.3f}-{acc.max():.3f})."
+    )
+    if len(fitted) < len(zoo):
+        sentence = sentence.replace(f"all {len(fitted)} of", f"{len(fitted)} of")
+    return ClaimResult(
+        "C10",
+        title,
+        status,
+        effect,
+        ci.low,
+        ci.high,
+        effect_name="mean ECE before minus after temperature scaling, over models",
+        resampled="models, then test examples (hierarchical bootstrap)",
+        n_models=len(fitted),
+        n_pairs=0,
+        sentence=sentence,
+        paper=paper,
+        kind="method check",
+        checks={"fitted_on_selection_split": f"{len(fitted)} of {len(zoo)}"},
+        details={
+            "ece_reduction": dict(zip(fitted, delta.tolist(), strict=True)),
+            "temperatures": dict(zip(fitted, temps.tolist(), strict=True)),
+        },
+    )
+
+
+def _ece_reduction_ci(study, fitted, *, n_boot: int, seed: int):
+    """C10's interval: the mean ECE reduction over ``fitted``, resampling models, then test examples."""
+    y = study.labels()
+    parts = [(_ece_terms(y, study.probs(n, calibrated=False)), _ece_terms(y, study.probs(n))) for n in fitted]
+
+    def stat(members, w):
+        per_model = np.array([_weighted_ece(*before, w) - _weighted_ece(*after, w) for before, after in parts])
+        return float(per_model[members[0]].mean())
+
+    return hierarchical_bootstrap_ci(stat, [np.arange(len(fitted))], y.shape[0], n_resamples=n_boot, seed=seed)
+
+
+def _ece_terms(y, probs, n_bins: int = 15) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each example's confidence bin and accuracy-minus-confidence, the parts of a weighted ECE."""
+    p = np.asarray(probs, dtype=np.float64)
+    conf = p.max(axis=1)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    return bins, (p.argmax(axis=1) == np.asarray(y)) - conf, n_bins
+
+
+def _weighted_ece(bins: np.ndarray, gap: np.ndarray, n_bins: int, w: np.ndarray) -> float:
+    """``sum_b |sum_{i in b} w_i (correct_i - conf_i)| / sum_i w_i``: the ECE with example weights
+    (bootstrap counts); equal to :func:`norep.measures.calibration.expected_calibration_error` when all are 1."""
+    return float(np.abs(np.bincount(bins, weights=w * gap, minlength=n_bins)).sum() / w.sum())
+
+
+__all__ = ["CHAPTER", "MIN_MODELS_C10", "tables", "design", "c10_temperature_scaling"]

@@ -1,0 +1,394 @@
+"""Chapter 05, feature concatenation (Sec. 4.6, Fig. 6): linear probes of the base's and a partner's
+embeddings and of their mixes under a fixed dimension budget, compression by the diversity heuristic, and
+claims C7 (mixes beat the full embeddings) and C8 (divergent pairs need fewer dimensions)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from norep import CATEGORIES
+from norep.claims._core import (
+    ClaimResult,
+    cat_label,
+    categories_of,
+    check_positive_int,
+    end_groups,
+    fmt_interval,
+    lead,
+    not_testable,
+    sign,
+    two_part_status,
+)
+from norep.claims._features import (
+    FEATURES_RESAMPLED,
+    MIXED_RATES,
+    TARGET_FRACTION,
+    ends_check,
+    mix_probes,
+    probe_fn,
+)
+from norep.measures.stats import hierarchical_bootstrap_ci
+from norep.paper._registry import claim, registered
+
+CHAPTER = "05_feature_concatenation"
+
+
+def tables(
+    study,
+    *,
+    max_per_category: int = 2,
+    probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
+    probe_max_iter: int = 200,
+    device: str = "cpu",
+    categories=None,
+    rates=MIXED_RATES,
+    n_points: int = 8,
+    seed: int = 0,
+) -> dict:
+    """The chapter's tables, from the linear probes of :func:`norep.claims.mix_probes` (cached on the study).
+
+    ``partners`` (category -> names: up to ``max_per_category`` in-band partners with embeddings, the
+    most accurate on the selection split first); ``mix``, one row per probe (partner, category, rate,
+    dims, validation and test accuracy); ``gains``, per partner, the mix and the full embedding chosen
+    on validation and the test accuracy of the mix minus that of the full embedding (``gain``); and,
+    when the store has Reinit and Dataset partners, the compression probes of
+    ``[base | partner]`` ordered most diverse first: ``compression`` (one row per prefix), ``target``
+    (fixed on validation), ``reach`` (per partner, the log2 dimensions where the test curve reaches the
+    target, and the dimensions, None when never) and ``saturated`` (pairs at the target from the first
+    prefix on validation).
+    """
+    import pandas as pd
+
+    rates = mixed_rates(rates)
+    n_points = check_positive_int("n_points", n_points, 2)
+    max_per_category = check_positive_int("max_per_category", max_per_category)
+    mp = mix_probes(
+        study,
+        max_per_category=max_per_category,
+        probe_Cs=probe_Cs,
+        probe_max_iter=probe_max_iter,
+        device=device,
+        seed=seed,
+        categories=categories,
+        rates=rates,
+    )
+    mix = pd.DataFrame(mp["rows"], columns=["partner", "category", "rate", "dims", "val_accuracy", "accuracy"])
+    out = {"probes": mp, "partners": mp["partners"], "mix": mix, "gains": _gains(mix, rates)}
+    parts = mp["partners"]
+    if ends_check("C8", "", "", parts) is None:
+        names = [n for c in CATEGORIES if c in parts for n in parts[c]]
+        probe = probe_fn(mp["y"], probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device)
+        target = TARGET_FRACTION * float(mp["base_val_accuracy"])
+        curves, reach_rows, saturated = _compression_curves(
+            study, names, mp["E"], mp["y"], probe, target=target, n_points=n_points
+        )
+        ld = _log_dims_to_target(reach_rows, target, np.ones(mp["y"]["test"].shape[0]))
+        reach = pd.DataFrame(
+            {
+                "partner": names,
+                "category": categories_of(study, names),
+                "log2_dims": ld,
+                "dims": [int(round(2**v)) if 2**v <= r[3] else None for v, r in zip(ld, reach_rows, strict=True)],
+            }
+        )
+        out.update(compression=pd.DataFrame(curves), target=target, reach=reach, reach_rows=reach_rows)
+        out["saturated"] = saturated
+    return out
+
+
+def mixed_rates(rates) -> tuple[float, ...]:
+    """The shares of ``rates`` strictly between 0 and 1 (1.0 and 0.0, the full embeddings, are always probed).
+
+    Examples
+    --------
+    >>> mixed_rates([1.0, 0.75, 0.5, 0.0])
+    (0.75, 0.5)
+    """
+    if not len(rates) or any(not 0.0 <= float(r) <= 1.0 for r in rates):
+        raise ValueError(f"parameter rates={rates!r} must be shares in [0, 1]")
+    mixed = tuple(float(r) for r in rates if 0.0 < float(r) < 1.0)
+    if not mixed:
+        raise ValueError("parameter rates must contain at least one share strictly between 0 and 1")
+    return mixed
+
+
+def _gains(mix, rates):
+    """Per partner: the mix and the full embedding chosen on validation, and the test accuracy of the mix
+    minus that of the full embedding."""
+    import pandas as pd
+
+    rows = []
+    for n in dict.fromkeys(mix["partner"]):
+        sub = mix[mix["partner"] == n]
+        mixed = sub[sub["rate"].isin(list(rates))]
+        r_mix = float(mixed.sort_values("val_accuracy", kind="stable")["rate"].iloc[-1])
+        full = sub[sub["rate"].isin([0.0, 1.0])].set_index("rate")
+        r_full = 1.0 if full.loc[1.0, "val_accuracy"] >= full.loc[0.0, "val_accuracy"] else 0.0
+        acc = sub.set_index("rate")["accuracy"]
+        rows.append(
+            {
+                "partner": n,
+                "category": sub["category"].iloc[0],
+                "mix_rate": r_mix,
+                "full": "base" if r_full == 1.0 else "partner",
+                "full_rate": r_full,
+                "gain": float(acc[r_mix] - acc[r_full]),
+            }
+        )
+    return pd.DataFrame(rows, columns=["partner", "category", "mix_rate", "full", "full_rate", "gain"])
+
+
+@claim(
+    "C7",
+    chapter=CHAPTER,
+    title="a mix of two embeddings beats either full embedding, more so for divergent pairs",
+    paper=(
+        "mixes (25/75, 50/50, 75/25) beat either full embedding, more for divergent pairs; best pair ResNet-50 + CLIP-S"
+    ),
+)
+def c7_embedding_mixes(
+    study,
+    *,
+    chapter_tables=None,
+    max_per_category: int = 2,
+    probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
+    probe_max_iter: int = 200,
+    device: str = "cpu",
+    categories=None,
+    rates=MIXED_RATES,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ClaimResult:
+    """C7 (Sec. 4.6, Fig. 6 left/center): a mix of two embeddings under a fixed dimension budget beats
+    either full embedding under linear evaluation, and more so the more the training methods differ.
+
+    For the base and each partner (up to ``max_per_category`` in-band partners per category with
+    embeddings, the most accurate on the selection split), linear probes are fitted on the base's
+    full embedding, the partner's full embedding and the mixes at :data:`MIXED_RATES`
+    (:func:`norep.measures.features.concat_at_rate`, budget = the base's dimension). On the *validation*
+    split, the best mix and the better full embedding are chosen; on test, a pair's gain is the
+    chosen mix's accuracy minus the chosen full embedding's. Two parts:
+
+    * *a mix beats the full embeddings*: mean gain of the Dataset pairs above 0 (the effect);
+    * *more so for divergent pairs*: mean gain of the Dataset pairs minus that of the Reinit pairs
+      above 0.
+
+    Intervals: hierarchical bootstrap (partners within categories, then test examples). Verdict:
+    *reproduced* when both intervals lie above 0; *not reproduced* when the first lies below 0, or
+    when it includes 0 and the second lies below 0 (the order reversed); *partly reproduced* when one
+    lies above 0; else *inconclusive*. *Not testable* without
+    :data:`MIN_PARTNERS_PER_END` Reinit and Dataset partners with embeddings.
+    """
+    title, paper = registered("C7")
+    kw = dict(max_per_category=max_per_category, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device)
+    t = chapter_tables or tables(study, **kw, categories=categories, rates=rates, seed=seed)
+    mp, parts = t["probes"], t["partners"]
+    bad = ends_check("C7", title, paper, parts)
+    if bad:
+        return bad
+    gains_t = t["gains"].set_index("partner")
+    names = [n for c in parts for n in parts[c]]
+    chosen = {n: {"mix_rate": gains_t.loc[n, "mix_rate"], "full": gains_t.loc[n, "full"]} for n in names}
+    gain_rows = [
+        mp["correct"][(n, gains_t.loc[n, "mix_rate"])].astype(np.float64)
+        - mp["correct"][(n, gains_t.loc[n, "full_rate"])]
+        for n in names
+    ]
+    G = np.array(gain_rows)
+    cats, groups, i_lo, i_hi = end_groups(parts)
+
+    def stat(members, w):
+        g = G @ w / w.sum()
+        return [g[members[i_hi]].mean(), g[members[i_hi]].mean() - g[members[i_lo]].mean()]
+
+    ci = hierarchical_bootstrap_ci(stat, groups, G.shape[1], n_resamples=n_boot, seed=seed)
+    s1, s2 = sign(ci.low[0], ci.high[0]), sign(ci.low[1], ci.high[1])
+    status = two_part_status(s1, s2)
+    gains = {n: float(gains_t.loc[n, "gain"]) for n in names}
+    by_cat = t["gains"].groupby("category")["gain"].mean()
+    effect, more = float(by_cat["DATASET"]), float(by_cat["DATASET"] - by_cat["REINIT"])
+    best = max(gains, key=gains.get)
+    sentence = (
+        f"{lead(status)}: the mix chosen on validation beats the full embedding chosen on validation by "
+        f"{fmt_interval(effect, ci.low[0], ci.high[0], digits=1, scale=100, unit=' points')} for "
+        f"the Dataset pairs; Dataset minus Reinit pairs "
+        f"{fmt_interval(more, ci.low[1], ci.high[1], digits=1, scale=100, unit=' points')}; "
+        f"largest gain for {best} ({cat_label(categories_of(study, [best])[0])}, "
+        f"{100 * gains[best]:+.1f} points)."
+    )
+    return ClaimResult(
+        "C7",
+        title,
+        status,
+        effect,
+        float(ci.low[0]),
+        float(ci.high[0]),
+        effect_name="test accuracy of the best mix minus the best full embedding (both chosen on "
+        "validation), Dataset pairs",
+        resampled=FEATURES_RESAMPLED,
+        n_models=1 + len(names),
+        n_pairs=len(names),
+        sentence=sentence,
+        paper=paper,
+        checks={
+            "mix_beats_full": f"interval {'above' if s1 > 0 else 'below' if s1 < 0 else 'includes'} 0",
+            "more_for_divergent": fmt_interval(more, ci.low[1], ci.high[1]),
+        },
+        choices={"partners": parts, "chosen": chosen},
+        details={"table": t["mix"], "gains": gains, "chosen": chosen},
+    )
+
+
+@claim(
+    "C8",
+    chapter=CHAPTER,
+    title="divergent pairs reach the target accuracy with fewer diverse dimensions",
+    paper="dims to reach 76 % (multiples of 256): Reinit 2304, Hyper-parameters 2057, Architecture 1392, Dataset 512",
+)
+def c8_compression(
+    study,
+    *,
+    chapter_tables=None,
+    max_per_category: int = 2,
+    n_points: int = 8,
+    probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
+    probe_max_iter: int = 200,
+    device: str = "cpu",
+    categories=None,
+    rates=MIXED_RATES,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ClaimResult:
+    """C8 (Sec. 4.6, Fig. 6 right): ranking the concatenated dimensions by the diversity heuristic,
+    divergently trained pairs reach the target accuracy with fewer dimensions.
+
+    For each partner of C7, the dimensions of ``[base | partner]`` are ordered most-diverse first
+    (:func:`norep.measures.features.diversity_order`, fitted on the probes' training rows) and probes are
+    fitted on ``n_points`` prefixes spaced geometrically from 1/64 of the concatenation to all of
+    it. The target, fixed on the *validation* split, is :data:`TARGET_FRACTION` of the validation
+    accuracy of the base's full embedding (the paper's 76 % is about its ResNet-50's accuracy); a
+    pair's cost is the smallest prefix whose *test* accuracy reaches it, interpolated in log2
+    dimensions between the prefixes around the crossing (a pair that never does is counted at twice
+    the full concatenation, and said so). The effect is the mean log2 dimensions of the Reinit pairs minus
+    that of the Dataset pairs (positive: Dataset pairs need fewer), hierarchical bootstrap
+    (partners within categories, then test examples; the probes stay fixed).
+
+    Verdict: *reproduced* / *not reproduced* when the interval lies above / below 0, else
+    *inconclusive* (equal dimensions give an interval at 0: inconclusive, never not reproduced).
+    *Not testable* without Reinit and Dataset partners, or when every pair already reaches the
+    target at the first prefix on validation (the target saturates).
+    """
+    title, paper = registered("C8")
+    kw = dict(max_per_category=max_per_category, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device)
+    t = chapter_tables or tables(study, **kw, categories=categories, rates=rates, n_points=n_points, seed=seed)
+    parts = t["partners"]
+    bad = ends_check("C8", title, paper, parts)
+    if bad:
+        return bad
+    y, target, saturated, reach_rows = t["probes"]["y"], t["target"], t["saturated"], t["reach_rows"]
+    reach = t["reach"]
+    names = reach["partner"].tolist()
+    if all(saturated):
+        return not_testable(
+            "C8",
+            title,
+            f"every pair reaches the target {target:.3f} ({TARGET_FRACTION:.0%} of the "
+            "base embedding's validation accuracy) at the first prefix: the target saturates",
+            paper=paper,
+            n_models=1 + len(names),
+            n_pairs=len(names),
+        )
+    cats, groups, i_lo, i_hi = end_groups(parts)
+
+    def stat(members, w):
+        ld = _log_dims_to_target(reach_rows, target, w)
+        return float(ld[members[i_lo]].mean() - ld[members[i_hi]].mean())
+
+    ci = hierarchical_bootstrap_ci(stat, groups, y["test"].shape[0], n_resamples=n_boot, seed=seed)
+    dims = dict(zip(names, reach["dims"], strict=True))
+    by_cat = reach.groupby("category")["log2_dims"].mean()
+    effect = float(by_cat["REINIT"] - by_cat["DATASET"])
+    s = sign(ci.low, ci.high)
+    status = {1: "reproduced", -1: "not reproduced", 0: "inconclusive"}[s]
+    per_cat = {c: [dims[names[i]] for i in groups[k]] for k, c in enumerate(cats)}
+    sentence = (
+        f"{lead(status)}: dimensions to reach {100 * target:.1f} % ({TARGET_FRACTION:.0%} of the base "
+        f"embedding's validation accuracy) "
+        f"on test: "
+        + "; ".join(
+            f"{cat_label(c)} " + ", ".join("never" if v is None else str(v) for v in vals)
+            for c, vals in per_cat.items()
+        )
+        + f"; mean log2 dimensions, Reinit minus Dataset = {fmt_interval(effect, ci.low, ci.high, digits=2)}."
+    )
+
+    return ClaimResult(
+        "C8",
+        title,
+        status,
+        effect,
+        ci.low,
+        ci.high,
+        effect_name="mean log2 dimensions to reach the target, Reinit minus Dataset pairs",
+        resampled=FEATURES_RESAMPLED + " (probes fixed)",
+        n_models=1 + len(names),
+        n_pairs=len(names),
+        sentence=sentence,
+        paper=paper,
+        checks={"target_from_validation": f"{target:.4f}", "saturated_pairs": int(sum(saturated))},
+        choices={"partners": parts, "target": round(target, 6)},
+        details={"curves": t["compression"], "dims": dims, "target": target},
+    )
+
+
+def _compression_curves(study, names, E, y, probe, *, target: float, n_points: int):
+    """C8's probes: for each partner, probes of ``n_points`` prefixes of ``[base | partner]`` ordered most
+    diverse first. Returns the curve rows, per pair ``(name, prefix sizes, test correctness per prefix,
+    total dimensions)``, and whether the first prefix already reaches ``target`` on validation."""
+    from norep.measures.features import diversity_order
+
+    curves, reach_rows, saturated = [], [], []
+    for n in names:
+        X = {k: np.concatenate([E[study.base][k], E[n][k]], axis=1) for k in ("train", "val", "test")}
+        order = diversity_order(E[study.base]["train"], E[n]["train"])
+        total = X["train"].shape[1]
+        ks = np.unique(np.round(np.geomspace(max(1, total / 64), total, n_points)).astype(int))
+        preds = []
+        for k in ks:
+            cols = np.sort(order[:k])
+            res = probe({s: X[s][:, cols] for s in ("train", "val", "test")})
+            preds.append(res.predict(X["test"][:, cols]) == y["test"])
+            curves.append(
+                {
+                    "partner": n,
+                    "category": categories_of(study, [n])[0],
+                    "dims": int(k),
+                    "val_accuracy": res.val_accuracy,
+                    "accuracy": res.test_accuracy,
+                }
+            )
+        saturated.append(curves[-len(ks)]["val_accuracy"] >= target)
+        reach_rows.append((n, ks, np.array(preds, dtype=np.float64), total))
+    return curves, reach_rows, saturated
+
+
+def _log_dims_to_target(reach_rows, target: float, w) -> np.ndarray:
+    """log2 of the dimensions where each test curve first reaches the target, interpolated linearly
+    in log2(dims) between the two prefixes around the crossing (twice the total when never)."""
+    out = []
+    for _, ks, P, total in reach_rows:
+        acc = P @ w / w.sum()
+        hit = np.flatnonzero(acc >= target - 1e-12)
+        lk = np.log2(ks.astype(np.float64))
+        if not hit.size:
+            out.append(np.log2(2 * total))
+        elif hit[0] == 0:
+            out.append(lk[0])
+        else:
+            i = hit[0]
+            frac = (target - acc[i - 1]) / (acc[i] - acc[i - 1])
+            out.append(lk[i - 1] + frac * (lk[i] - lk[i - 1]))
+    return np.array(out)
+
+
+__all__ = ["CHAPTER", "tables", "mixed_rates", "c7_embedding_mixes", "c8_compression"]
