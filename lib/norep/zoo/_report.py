@@ -88,9 +88,11 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
         raise ValueError(f"store {st.path} has no base model (info['base_model'] = {base!r})")
     band = st.accuracy_band
     study = C.open_study(st.path, split=split, accuracy_band=None if in_band_only else (0.0, 1.0))
+    study, controls = without_controls(study)
     sel_acc = C.selection_accuracy(study)
     sel_band = C.selection_band(study)
     partners, excluded = _partners(study, base, sel_acc, sel_band, in_band_only)
+    excluded += [dict(name=n, category=c, tier="control", accuracy=a) for n, c, a in controls]
     d = C.pair_data(study, partners, split)
     per_model = _per_model_table(study, d, partners, sel_acc, sel_band)
     per_category = _per_category_table(per_model, d, partners, n_resamples, confidence, seed)
@@ -107,6 +109,28 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
         claims=claims_df,
         excluded=excluded_df,
     )
+
+
+def without_controls(study):
+    """``study`` without its controls (models whose ``role`` is "control": untrained encoders and
+    non-neural learners, see :func:`norep.zoo._specs.is_control`), and the controls as (name, category,
+    selection-split accuracy) triples. Controls are reference points, never part of a category."""
+    import dataclasses
+
+    from norep import claims as C
+    from norep.zoo._specs import CONTROL
+
+    t = study.table
+    if "role" not in t.columns:
+        return study, []
+    is_control = (t["role"] == CONTROL).to_numpy()
+    if is_control[(t["name"] == study.base).to_numpy()].any():
+        raise ValueError(f"the base model {study.base!r} is a control; choose another base model")
+    sel_acc = C.selection_accuracy(study)
+    controls = [
+        (str(n), str(c), sel_acc[str(n)]) for n, c in zip(t["name"][is_control], t["category"][is_control], strict=True)
+    ]
+    return dataclasses.replace(study, table=t[~is_control].reset_index(drop=True)), controls
 
 
 def _partners(study, base, sel_acc, sel_band, in_band_only):
@@ -292,9 +316,9 @@ def format_report(rep: ZooReport) -> str:
             f"{r.ensemble_gain:+7.4f} {r.conversion_rate:6.4f}"
         )
     if len(rep.excluded):
-        out += ["", "outside the band on calib (excluded):"]
+        out += ["", "outside the band on calib, or controls (excluded):"]
         for r in rep.excluded.itertuples():
-            out.append(f"  {r.name:24s} {r.category:9s} {r.tier:5s} calib acc {r.accuracy:.4f}")
+            out.append(f"  {r.name:24s} {r.category:9s} {r.tier:7s} calib acc {r.accuracy:.4f}")
     out += ["", "claims (norep.claims):"]
     for r in rep.claims.itertuples():
         stat = "n/a" if not np.isfinite(r.statistic) else f"{r.statistic:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
