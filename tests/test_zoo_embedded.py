@@ -97,6 +97,15 @@ def test_store_contents_and_metadata(digits_store):
         else:
             assert st.embeddings(name, "calib") is None
     assert "high" in tiers  # the long-trained model is above the band
+    from norep.zoo.embedded import zoo_specs
+
+    # controls and twins are recorded as planned, and a twin is in the store
+    for spec in zoo_specs("digits", quick=True):
+        if spec.in_store:
+            m = st.meta(spec.name)
+            assert (m.get("role"), m.get("twin")) == (spec.role or None, spec.twin or None), spec.name
+    assert st.meta("natural-autoencoder-linear")["twin"] == "autoencoder-linear" and "autoencoder-linear" in st
+    assert st.meta("knn")["role"] == "control" and st.meta("random-features-linear")["role"] == "control"
     assert "base" in stdout and "total:" in stdout  # the timing table
     assert "OpenMP threads waited by the environment's setting" in stdout  # the tests set OMP_WAIT_POLICY
 
@@ -219,7 +228,10 @@ def test_report_against_direct_computation(digits_store):
     rep = zoo_report(st, n_resamples=200, in_band_only=False)
     y = st.labels("test")
     base_ok = st.predictions("base", "test") == y
-    assert set(rep.per_model["name"]) == set(st.model_names()) - {"base"}
+    controls = {n for n in st.model_names() if st.meta(n).get("role") == "control"}
+    assert controls == {"knn", "random-features-linear"}  # the quick digits zoo's controls
+    assert set(rep.per_model["name"]) == set(st.model_names()) - {"base"} - controls
+    assert set(rep.excluded.loc[rep.excluded["tier"] == "control", "name"]) == controls
     for r in rep.per_model.itertuples():
         ok = st.predictions(r.name, "test") == y
         assert r.error_inconsistency == pytest.approx(np.mean(ok != base_ok))
@@ -245,6 +257,7 @@ def test_report_against_direct_computation(digits_store):
     from norep import claims, paper
 
     study = claims.open_study(path, accuracy_band=(0.0, 1.0))
+    study.table = study.table[~study.table["name"].isin(controls)].reset_index(drop=True)
     c = rep.claims.set_index("claim")
     for claim, fn in (
         ("C1", paper.c1_error_inconsistency),
@@ -416,18 +429,26 @@ def test_seeds_of_replicates_are_disjoint():
         assert s0 and not s0 & s1
 
 
+def _members(preset, quick=False):
+    from norep.zoo.embedded import zoo_specs
+
+    return [s for s in zoo_specs(preset, quick=quick) if s.in_store]
+
+
 def test_fashion_zoo_design_counts():
-    """The full preset plans what the study needs: >= 7 candidates per category, every category but
-    REINIT with low-accuracy models, the high-accuracy models, and DATASET encoders on other data only."""
+    """The full preset plans what the study needs: >= 7 candidates per category (controls not counted),
+    every category but REINIT with low-accuracy models, the high-accuracy models, and DATASET encoders
+    on other data only."""
     from collections import Counter
 
     from norep.zoo.embedded import zoo_specs
 
-    specs = [s for s in zoo_specs("fashion") if s.in_store]
+    specs = [s for s in _members("fashion") if s.role != "control"]
     counts = Counter(s.category for s in specs)
-    assert min(counts.values()) >= 7, counts
+    assert set(counts) == set(CATEGORIES) and min(counts.values()) >= 7, counts
     low = {s.category for s in specs if "low-accuracy" in s.method}
     assert low == {"HPARAM", "ARCH", "FWORK", "DATASET"}
+    assert sum("high-accuracy" in s.method for s in specs) >= 3
     by = {s.name: s for s in zoo_specs("fashion")}
     for s in specs:
         if s.category == "DATASET":
@@ -436,6 +457,73 @@ def test_fashion_zoo_design_counts():
             assert all(by[d].recipe["data"] == "fashion" for d in s.deps)
         if s.category == "HPARAM":
             assert s.recipe["arch"] == "cnn"
+
+
+@pytest.mark.parametrize("preset,quick", [("fashion", False), ("fashion", True), ("digits", False), ("digits", True)])
+def test_controls_are_the_untrained_and_non_neural_models(preset, quick):
+    """Every untrained encoder and every non-neural learner is a control, and nothing else is."""
+    for s in _members(preset, quick):
+        untrained = s.kind == "linear" and not s.deps
+        assert (s.role == "control") == (s.kind == "sklearn" or untrained), s.name
+        assert s.category in CATEGORIES
+
+
+@pytest.mark.parametrize("preset,quick", [("fashion", False), ("fashion", True), ("digits", False), ("digits", True)])
+def test_dataset_models_have_a_framework_twin_with_the_same_recipe(preset, quick):
+    """A DATASET model differs from its FWORK twin by its data only: the same encoder, objective,
+    initial weights, head and number of optimiser steps, on a corpus of other data larger than the
+    training images its twin sees (each image seen once)."""
+    from norep.zoo._specs import PRESETS
+    from norep.zoo.embedded import zoo_specs
+
+    p = PRESETS[preset + ("-quick" if quick else "")]
+    n_train = p["n_train"] or 1000
+    by = {s.name: s for s in zoo_specs(preset, quick=quick)}
+    dataset = [s for s in by.values() if s.category == "DATASET" and s.role != "control"]
+    assert dataset
+    for s in dataset:
+        twin = by[s.twin]
+        assert twin.category == "FWORK" and twin.in_store and twin.kind == s.kind == "linear", s.name
+        assert twin.recipe == s.recipe and twin.head == s.head and twin.seed == s.seed, s.name
+        (enc,), (tenc,) = (by[d] for d in s.deps), (by[d] for d in twin.deps)
+        assert tenc.recipe["data"] == "fashion" and enc.recipe["data"] in ("procedural", "glyphs", "natural")
+        assert enc.seed == tenc.seed
+        same = {k: v for k, v in enc.recipe.items() if k not in ("data", "n_images", "epochs", "corpus_seed")}
+        assert same == {k: v for k, v in tenc.recipe.items() if k not in ("data", "epochs")}, s.name
+        batch = 256 if enc.recipe["task"] == "simclr" else 128
+        assert enc.recipe["epochs"] * (enc.recipe["n_images"] // batch) == tenc.recipe["epochs"] * (n_train // batch)
+        assert enc.recipe["epochs"] == 1 and enc.recipe["n_images"] % batch == 0  # each image once, full batches
+        assert enc.recipe["n_images"] > n_train or tenc.recipe["epochs"] == 1  # a larger corpus than the twin's
+
+
+def test_quick_fashion_plans_every_category():
+    """The quick preset plans at least 3 candidates per category besides the base (controls not
+    counted), one model above the band and low-accuracy models for the greedy pools."""
+    from collections import Counter
+
+    specs = [s for s in _members("fashion", quick=True) if s.role != "control" and s.name != "base"]
+    counts = Counter(s.category for s in specs)
+    assert set(counts) == set(CATEGORIES) and min(counts.values()) >= 3, counts
+    assert any("high-accuracy" in s.method for s in specs)
+    assert sum("low-accuracy" in s.method for s in specs) >= 2
+
+
+def test_corpus_is_deterministic_and_extends(tmp_path):
+    """A corpus of other data is the same for a seed, and a longer one starts with a shorter one."""
+    from norep.zoo._trainer import CORPUS_CHUNK, _Trainer
+
+    t = _Trainer.__new__(_Trainer)
+    t.corpora = {}
+    a = t.corpus("procedural", 10, 7)
+    t2 = _Trainer.__new__(_Trainer)
+    t2.corpora = {}
+    b = t2.corpus("procedural", CORPUS_CHUNK + 10, 7)
+    assert b.shape == (CORPUS_CHUNK + 10, 28, 28) and b.dtype == np.uint8
+    np.testing.assert_array_equal(a, b[:10])
+    assert not np.array_equal(b[:10], b[CORPUS_CHUNK : CORPUS_CHUNK + 10])  # chunks differ
+    assert not np.array_equal(a, t.corpus("procedural", 10, 8))
+    with pytest.raises(ValueError, match="unknown pretraining data"):
+        t.corpus("imagenet", 10, 7)
 
 
 def test_openmp_wait_policy_follows_idle_cpus(monkeypatch):

@@ -18,4 +18,8 @@ CATEGORY_LABELS = {
 }
 """How figures and tables name the categories."""
 
-__all__ = ["CATEGORIES", "CATEGORY_LABELS", "__version__"]
+CONTROL_ROLE = "control"
+"""The metadata ``role`` of a control: a model kept in a store as a reference point (an untrained encoder, a
+non-neural learner) that is no training method of any category, so outside every category's statistics."""
+
+__all__ = ["CATEGORIES", "CATEGORY_LABELS", "CONTROL_ROLE", "__version__"]

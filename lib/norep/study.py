@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from norep import CONTROL_ROLE
+
 __all__ = [
     "DEFAULT_STORE",
     "project_root",
@@ -112,6 +114,10 @@ class Study:
         selection-split accuracy and :func:`selection_band`) and ``in_band``: the set every claim uses.
     split, calib_split : str
         Evaluation and selection/calibration splits.
+    controls : pandas.DataFrame
+        The store's controls (models whose ``role`` is ``"control"``: untrained encoders and non-neural
+        learners), kept as reference points for tables and figures and never in ``table``, so never in a
+        category's statistics.
     """
 
     store: object
@@ -120,6 +126,7 @@ class Study:
     table: object
     split: str
     calib_split: str
+    controls: object = None
 
     def labels(self, split: str | None = None):
         """Labels of ``split`` (default: the evaluation split)."""
@@ -223,10 +230,34 @@ def load_study(
     base = _base_model(table["name"].tolist(), base_model, st.base_model)
     lo, hi = _accuracy_band(accuracy_band, st.accuracy_band)
     table = _drop_lacking(st, table, base, needed)
+    table, controls = _split_controls(table, base)
     _check_embeddings(st, base, require_embeddings)
     study = Study(st, base, (lo, hi), table, split, calib_split)
     study.table = _with_tiers(study)
+    study.controls = _control_tiers(study, controls)
     return study
+
+
+def _control_tiers(study, controls):
+    """The controls with ``tier`` from their selection-split accuracy and the study's band, ``in_band`` False."""
+    lo, hi = selection_band(study)
+    controls = controls.copy()
+    acc = selection_accuracy(Study(study.store, study.base, study.band, controls, study.split, study.calib_split))
+    controls["tier"] = [
+        "low" if acc[str(n)] < lo else ("high" if acc[str(n)] > hi else "band") for n in controls["name"]
+    ]
+    controls["in_band"] = False
+    return controls
+
+
+def _split_controls(table, base: str):
+    """(the models of the five categories, the controls): a control's metadata has ``role`` "control"."""
+    if "role" not in table.columns:
+        return table, table.iloc[:0]
+    is_control = (table["role"] == CONTROL_ROLE).to_numpy()
+    if is_control[(table["name"] == base).to_numpy()].any():
+        raise ValueError(f"the base model {base!r} is a control (role 'control'); choose another with base_model=")
+    return table[~is_control].reset_index(drop=True), table[is_control].reset_index(drop=True)
 
 
 def _open_store(store, verify: bool):

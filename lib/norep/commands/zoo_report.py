@@ -93,6 +93,7 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     sel_acc = C.selection_accuracy(study)
     sel_band = C.selection_band(study)
     partners, excluded = _partners(study, base, sel_acc, sel_band, in_band_only)
+    excluded += _controls(study)
     d = C.pair_data(study, partners, split)
     per_model = _per_model_table(study, d, partners, sel_acc, sel_band)
     per_category = _per_category_table(per_model, d, partners, n_resamples, confidence, seed)
@@ -109,6 +110,18 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
         claims=claims_df,
         excluded=excluded_df,
     )
+
+
+def _controls(study) -> list[dict]:
+    """The rows of the study's controls (untrained encoders, non-neural learners): listed, never in a category."""
+    c = study.controls
+    if c is None or not len(c):
+        return []
+    acc = f"{study.calib_split}_accuracy"
+    return [
+        dict(name=str(r["name"]), category=str(r["category"]), tier="control", accuracy=float(r[acc]))
+        for _, r in c.iterrows()
+    ]
 
 
 def _partners(study, base, sel_acc, sel_band, in_band_only):
@@ -290,9 +303,9 @@ def format_report(rep: ZooReport) -> str:
             f"{r.ensemble_gain:+7.4f} {r.conversion_rate:6.4f}"
         )
     if len(rep.excluded):
-        out += ["", "outside the band on calib (excluded):"]
+        out += ["", "outside the band on calib, or controls (excluded):"]
         for r in rep.excluded.itertuples():
-            out.append(f"  {r.name:24s} {r.category:9s} {r.tier:5s} calib acc {r.accuracy:.4f}")
+            out.append(f"  {r.name:24s} {r.category:9s} {r.tier:7s} calib acc {r.accuracy:.4f}")
     out += ["", "claims (norep.paper):"]
     for r in rep.claims.itertuples():
         stat = "n/a" if not np.isfinite(r.statistic) else f"{r.statistic:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"

@@ -10,7 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-ZOO_VERSION = 2
+from norep import CONTROL_ROLE as CONTROL  # the role that the study leaves out of every category
+
+ZOO_VERSION = 3
 """Bumped when a training loop changes in a way that changes results: invalidates every cache key."""
 
 SOURCE = "norep.zoo.embedded"
@@ -35,6 +37,8 @@ class ZooSpec:
     seed: int
     deps: tuple[str, ...] = ()
     in_store: bool = True
+    role: str = ""  # "control": a reference point, outside every category's statistics
+    twin: str = ""  # a DATASET model: the FWORK model with the same recipe on the training images
 
     def precision(self, precision: str) -> str:
         """The arithmetic this spec trains in when the zoo's is ``precision`` (``fp32`` or ``bf16``).
@@ -67,38 +71,54 @@ class ZooSpec:
 
 # ------------------------------------------------------------------------------------------ presets
 
+QUICK_ROWS = dict(
+    hparam=(
+        "learning-rate-0.05",
+        "weight-decay-5e-5",
+        "weight-decay-2e-3",
+        "label-smoothing-0.1",
+        "batch-size-64",
+        "learning-rate-0.003",
+    ),
+    arch=("mlp", "cnn-3conv", "cnn-5x5", "mlp-deep", "mlp-wide", "cnn-gap"),
+    sklearn=("knn",),
+    kd=(),
+    fwork=("autoencoder", "inpainting", "rotation"),
+    dataset=(("natural", "autoencoder"), ("procedural", "rotation"), ("glyphs", "rotation"), ("natural", "rotation")),
+    gap=("autoencoder-linear-gap",),
+)
+"""The models of the ``-quick`` presets, by group (the full presets have every row)."""
+
 PRESETS: dict[str, dict[str, Any]] = {
     "fashion": dict(
         n_train=10000,
         cnn=dict(c1=16, c2=32, pool=3),
         epochs=3,
         band_halfwidth=0.02,
-        enc=dict(c1=32, c2=32, pool=2),
-        n_reinit=7,
+        enc=dict(c1=16, c2=48, pool=2),
+        n_reinit=6,
         long_epochs=(8, 15),
         mlp_epochs=6,
         pretrain_epochs=3,
-        simclr_epochs=4,
-        n_other=10000,
+        simclr_epochs=3,
         forest_trees=100,
         down_sizes=(3000, 1000, 2000),
-        full=True,
+        rows=None,
     ),
     "fashion-quick": dict(
         n_train=4000,
         cnn=dict(c1=16, c2=32, pool=3),
-        epochs=2,
+        epochs=4,
         band_halfwidth=0.02,
-        enc=dict(c1=16, c2=32, pool=3),
-        n_reinit=1,
-        long_epochs=(6,),
-        mlp_epochs=3,
-        pretrain_epochs=1,
+        enc=dict(c1=16, c2=32, pool=2),
+        n_reinit=3,
+        long_epochs=(10,),
+        mlp_epochs=6,
+        pretrain_epochs=2,
         simclr_epochs=1,
-        n_other=2000,
         forest_trees=30,
         down_sizes=(1500, 500, 1000),
-        full=False,
+        rows=QUICK_ROWS,
     ),
     "digits": dict(
         n_train=None,
@@ -111,10 +131,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         mlp_epochs=30,
         pretrain_epochs=3,
         simclr_epochs=3,
-        n_other=2000,
         forest_trees=60,
         down_sizes=(300, 100, 200),
-        full=True,
+        rows=None,
     ),
     "digits-quick": dict(
         n_train=None,
@@ -127,18 +146,38 @@ PRESETS: dict[str, dict[str, Any]] = {
         mlp_epochs=20,
         pretrain_epochs=1,
         simclr_epochs=1,
-        n_other=1000,
         forest_trees=30,
         down_sizes=(200, 100, 200),
-        full=False,
+        rows=dict(
+            hparam=("label-smoothing-0.1", "learning-rate-0.003"),
+            arch=("mlp",),
+            sklearn=("knn",),
+            kd=("kd-from-long",),
+            fwork=("autoencoder",),
+            dataset=(("natural", "autoencoder"),),
+            gap=(),
+        ),
     ),
 }
-"""Sizes of each preset (``<preset>-quick`` is what ``--quick`` selects). ``fashion``: every network
-trains on the first ``n_train`` = 10,000 official training images; the base is a two-convolution CNN
-(16 and 32 channels) trained 3 epochs; the accuracy band is the base's test accuracy +- 2 points
-(the paper's 74-78 % band is 4 points wide); the representation learners (``FWORK``, ``DATASET``) use
-the ``encoder`` (a 5x5 convolution with 32 channels, a 3x3 one with 32, pooled to 2x2: a
-128-dimensional embedding) and ``n_other`` = 10,000 images of other data."""
+"""Sizes of each preset (``<preset>-quick`` is what ``--quick`` selects; ``rows``: the models of each
+group, None for all). ``fashion``: every network trains on the first ``n_train`` = 10,000 official
+training images; the base is a two-convolution CNN (16 and 32 channels) trained 3 epochs; the
+accuracy band is the base's test accuracy +- 2 points (the paper's 74-78 % band is 4 points wide);
+the representation learners (``FWORK``, ``DATASET``) use the ``encoder`` (a 5x5 convolution with 16
+channels, a 3x3 one with 48, pooled to 2x2: a 192-dimensional embedding). A ``DATASET`` encoder has
+the recipe and budget of its ``FWORK`` twin (the same optimiser steps on as many images), on a corpus
+of other data as large as the images its twin processes: each image is seen once
+(:func:`corpus_size`)."""
+
+
+def _pick(rows, p, group, key=lambda r: r[0]):
+    """The rows of ``group`` a preset keeps (all when its ``rows`` is None), in the preset's order."""
+    if p["rows"] is None:
+        return rows
+    want = p["rows"][group]
+    by = {key(r): r for r in rows}
+    return [by[w] for w in want]
+
 
 SEED_STRIDE = 1000
 """Model seeds are ``SEED_STRIDE * seed + offset``: the replicates of ``--seed K`` share no model seed."""
@@ -158,8 +197,6 @@ def _hparam_rows(p):
         ("label-smoothing-0.1", "label smoothing 0.1 (base none)", dict(label_smoothing=0.1)),
         ("dropout-0.3", "dropout 0.3 before the head (base none)", dict(dropout=0.3)),
         ("batch-size-64", "batch size 64 (base 128)", dict(batch_size=64)),
-        ("batch-size-256", "batch size 256", dict(batch_size=256)),
-        ("shift-augmentation", "random shifts of up to 2 pixels (base none)", dict(shift=2)),
         (
             "adamw",
             "AdamW at learning rate 2e-3 (base SGD with Nesterov momentum)",
@@ -168,9 +205,7 @@ def _hparam_rows(p):
         ("learning-rate-0.003", "learning rate 0.003 (low-accuracy model)", dict(lr=0.003)),
         ("batch-size-1024", "batch size 1024 (low-accuracy model)", dict(batch_size=1024)),
     ]
-    if not p["full"]:
-        rows = [rows[4], rows[10]]
-    out = [(n, t, ch, 10 + k) for k, (n, t, ch) in enumerate(rows)]
+    out = _pick([(n, t, ch, 10 + k) for k, (n, t, ch) in enumerate(rows)], p, "hparam")
     for k, e in enumerate(p["long_epochs"]):
         out.append(
             (
@@ -184,10 +219,12 @@ def _hparam_rows(p):
 
 
 def _arch_rows(p):
-    """(name, text, arch, arch_kw, recipe changes) of the neural ARCH models (base recipe, other network)."""
+    """(name, text, arch, arch_kw, recipe changes, seed offset) of the neural ARCH models (base recipe,
+    other network)."""
     c = p["cnn"]
+    mlp = dict(epochs=p["mlp_epochs"], lr=0.05)
     rows = [
-        ("mlp", "MLP 784-256-128", "mlp", {}, dict(epochs=p["mlp_epochs"], lr=0.05)),
+        ("mlp", "MLP 784-256-128", "mlp", {}, mlp),
         (
             "cnn-gap",
             "the base CNN with global average pooling (32-dim embedding; low-accuracy model)",
@@ -195,7 +232,7 @@ def _arch_rows(p):
             dict(c, pool=1),
             {},
         ),
-        ("lenet", "LeNet-5 (ReLU, max-pool)", "lenet", {}, dict(lr=0.05)),
+        ("lenet", "LeNet-5 (ReLU, max-pool; low-accuracy model)", "lenet", {}, dict(lr=0.05)),
         (
             "cnn-wide",
             "the base CNN twice as wide (32 and 64 channels)",
@@ -205,108 +242,174 @@ def _arch_rows(p):
         ),
         ("cnn-3conv", "a three-convolution CNN (16, 32, 32 channels)", "cnn", dict(c, convs=3), {}),
         ("cnn-5x5", "the base CNN with 5x5 kernels", "cnn", dict(c, kernel=5), {}),
-        ("mlp-deep", "MLP 784-512-256-128", "mlp", dict(hidden=[512, 256, 128]), dict(epochs=p["mlp_epochs"], lr=0.05)),
-        ("vgg", "plain VGG-style CNN (5 conv + BN, no residuals)", "vgg", {}, dict(lr=0.05)),
-        ("resnet", "small ResNet (width 16, two residual blocks)", "resnet", dict(width=16), {}),
+        ("mlp-deep", "MLP 784-512-256-128", "mlp", dict(hidden=[512, 256, 128]), mlp),
+        ("vgg", "plain VGG-style CNN (5 conv + BN, no residuals; high-accuracy model)", "vgg", {}, dict(lr=0.05)),
         ("mlp-narrow", "MLP 784-32 (low-accuracy model)", "mlp", dict(hidden=[32]), dict(epochs=1, lr=0.05)),
+        ("mlp-wide", "MLP 784-512", "mlp", dict(hidden=[512]), mlp),
     ]
-    if not p["full"]:
-        rows = [rows[0]]
-    return rows
+    offsets = [40 + k for k in range(8)] + [97, 96]
+    return _pick([(*r, off) for r, off in zip(rows, offsets, strict=True)], p, "arch")
 
 
 def _sklearn_rows(p):
+    """(name, learner, text) of the non-neural controls."""
     rows = [
-        ("logreg", "logreg", "logistic regression on pixels", True),
-        ("knn", "knn", "10-NN (distance-weighted) on PCA-50", False),
-        ("random-forest", "forest", f"random forest ({p['forest_trees']} trees) on PCA-50", True),
-        ("naive-bayes", "bayes", "Gaussian naive Bayes on PCA-50 (low-accuracy model)", True),
+        ("logreg", "logreg", "logistic regression on pixels"),
+        ("knn", "knn", "10-NN (distance-weighted) on PCA-50"),
+        ("random-forest", "forest", f"random forest ({p['forest_trees']} trees) on PCA-50"),
+        ("naive-bayes", "bayes", "Gaussian naive Bayes on PCA-50"),
     ]
-    return [r for r in rows if p["full"] or not r[3]]
+    return _pick(rows, p, "sklearn")
 
 
-def _encoder(name, task, data, text, other, p, seed, **extra):
+FWORK_ROWS = (
+    ("simclr", "simclr", "Cont. (SimCLR)"),
+    ("autoencoder", "autoencoder", "Reconstruction (denoising AE)"),
+    ("inpainting", "inpaint", "Masked-patch reconstruction"),
+    ("rotation", "rotation", "Rotation prediction"),
+)
+"""(name, pretext task, text) of the FWORK representation learners (on the training images, no labels)."""
+
+OTHER_DATA = {
+    "procedural": "procedural shape images",
+    "glyphs": "rendered letters (no labels)",
+    "natural": "crops of two photographs",
+}
+"""The other data of the DATASET encoders (generated by :mod:`norep.data`; no Fashion-MNIST image)."""
+
+DATASET_ROWS = (
+    ("procedural", "simclr"),
+    ("natural", "simclr"),
+    ("natural", "autoencoder"),
+    ("glyphs", "autoencoder"),
+    ("procedural", "inpainting"),
+    ("procedural", "rotation"),
+    ("glyphs", "rotation"),
+    ("natural", "rotation"),
+)
+"""(other data, FWORK twin) of the DATASET representation learners: each has its twin's recipe."""
+
+
+def corpus_size(p, epochs: int, batch_size: int) -> int:
+    """Images of other data a DATASET encoder learns from: exactly the images its FWORK twin processes in
+    ``epochs`` epochs of full batches over the training images (the digits presets train on 1,000), so
+    that the encoder sees each image once in the same number of optimiser steps.
+
+    Examples
+    --------
+    >>> corpus_size(PRESETS["fashion"], 3, 128)  # 3 epochs of 78 batches of 128 over 10,000 images
+    29952
+    """
+    return epochs * ((p["n_train"] or 1000) // batch_size) * batch_size
+
+
+def _encoder(name, fname, task, src, p, seed):
+    """A pretrained encoder (not in the store): ``task`` on the training images (``src`` "fashion") or on
+    a corpus of other data (one epoch over as many images as its twin processes)."""
     epochs = p["simclr_epochs"] if task == "simclr" else p["pretrain_epochs"]
-    recipe = dict(task=task, data=data, arch="encoder", arch_kw=dict(p["enc"]), epochs=epochs, **extra)
-    if data != "fashion":
-        recipe["n_images"] = p["n_other"]
-    return ZooSpec(name, None, text, other, "", "pretrain", recipe, seed, in_store=False)
+    recipe = dict(task=task, data=src, arch="encoder", arch_kw=dict(p["enc"]), epochs=epochs)
+    text = dict((f, t) for f, _, t in FWORK_ROWS)[fname]
+    if src == "fashion":
+        return ZooSpec(
+            name, None, f"{text} pretraining", "training images", "", "pretrain", recipe, seed, in_store=False
+        )
+    n = corpus_size(p, epochs, 256 if task == "simclr" else 128)  # the loops' batch sizes
+    recipe.update(epochs=1, n_images=n)
+    what = f"{n:,} {OTHER_DATA[src]}"
+    return ZooSpec(name, None, f"{text} pretraining on {what}", what, "", "pretrain", recipe, seed, in_store=False)
 
 
-def _fwork_rows(p):
-    """(name, pretext task, text) of the FWORK representation learners (on the training images)."""
-    rows = [
-        ("simclr", "simclr", "Cont. (SimCLR)"),
-        ("autoencoder", "autoencoder", "Reconstruction (denoising AE)"),
-        ("inpainting", "inpaint", "Masked-patch reconstruction"),
-        ("rotation", "rotation", "Rotation prediction"),
-    ]
-    return rows if p["full"] else [rows[1]]
-
-
-def _other_data_rows(p):
-    """(name, pretext task, data, what, text) of the DATASET representation learners (on other data)."""
-    n = p["n_other"]
-    rows = [
-        ("procedural", "simclr", "procedural", f"{n} procedural shape images", "Cont. (SimCLR)"),
-        ("glyphs", "supervised", "glyphs", f"{n} rendered letters (52 classes)", "Sup."),
-        ("natural", "simclr", "natural", f"{n} crops of two photographs", "Cont. (SimCLR)"),
-        (
-            "natural-autoencoder",
-            "autoencoder",
-            "natural",
-            f"{n} crops of two photographs",
-            "Reconstruction (denoising AE)",
-        ),
-        ("procedural-rotation", "rotation", "procedural", f"{n} procedural shape images", "Rotation prediction"),
-        ("glyphs-rotation", "rotation", "glyphs", f"{n} rendered letters (no labels)", "Rotation prediction"),
-        ("natural-rotation", "rotation", "natural", f"{n} crops of two photographs", "Rotation prediction"),
-    ]
-    return rows if p["full"] else [rows[1]]
-
-
-def _linear(name, category, method, data, recipe, seed, deps=()):
+def _linear(name, category, method, data, recipe, seed, deps=(), **kw):
     """A store member read by an L-BFGS linear head from a frozen (or random) encoder."""
-    return ZooSpec(name, category, method, data, "L-BFGS", "linear", recipe, seed, deps=deps)
+    return ZooSpec(name, category, method, data, "L-BFGS", "linear", recipe, seed, deps=deps, **kw)
 
 
-def _gap_specs(specs, gap):
+def _gap_specs(specs, gap, p):
     """The low-accuracy readouts: the frozen encoders of some linear models, globally pooled."""
+    by = {s.name: s for s in specs}
+    rows = [
+        ("autoencoder-linear-gap", "autoencoder-linear"),
+        ("rotation-linear-gap", "rotation-linear"),
+        ("natural-autoencoder-linear-gap", "natural-autoencoder-linear"),
+        ("random-features-gap", "random-features-linear"),
+    ]
     out = []
-    for name, cat, of in (
-        ("autoencoder-linear-gap", "FWORK", "autoencoder-linear"),
-        ("rotation-linear-gap", "FWORK", "rotation-linear"),
-        ("random-features-gap", "DATASET", "random-features-linear"),
-        ("natural-linear-gap", "DATASET", "natural-linear"),
-    ):
-        src = specs[[x.name for x in specs].index(of)]
+    for name, of in _pick(rows, p, "gap"):
+        src = by[of]
         method = src.method.replace("L-BFGS linear head", "globally pooled, L-BFGS linear head (low-accuracy model)")
-        out.append(_linear(name, cat, method, src.data, gap, src.seed, src.deps))
+        twin = f"{src.twin}-gap" if src.twin else ""
+        out.append(_linear(name, src.category, method, src.data, gap, src.seed, src.deps, role=src.role, twin=twin))
     return out
 
 
 def _representation_specs(p, seed, data):
-    """FWORK (other objectives on the training images) and DATASET (representations learned on other data)."""
+    """FWORK (other objectives on the training images) and DATASET (the same recipes on other data)."""
     e = p["enc"]
     enc = f"encoder CNN ({e['c1']}+{e['c2']} channels, {e['c2'] * e['pool'] ** 2}-dim)"
     lin = dict(l2=1e-4, arch="encoder", arch_kw=dict(p["enc"]))
     specs = []
-    for k, (name, task, text) in enumerate(_fwork_rows(p)):
-        s = seed + 50 + k
-        specs.append(_encoder(f"{name}-encoder", task, "fashion", f"{text} pretraining", data, p, s))
+    seeds = {}
+    for k, (fname, task, text) in _pick(list(enumerate(FWORK_ROWS)), p, "fwork", key=lambda r: r[1][0]):
+        s = seeds[fname] = seed + 50 + k
+        specs.append(_encoder(f"{fname}-encoder", fname, task, "fashion", p, s))
         method = f"{text} {enc} on the training images (no labels), frozen, L-BFGS linear head"
-        specs.append(_linear(f"{name}-linear", "FWORK", method, data, lin, s, (f"{name}-encoder",)))
-    for k, (name, task, src, what, text) in enumerate(_other_data_rows(p)):
-        s = seed + 70 + k
-        extra = dict(n_classes=52) if task == "supervised" else {}
-        specs.append(_encoder(f"{name}-encoder", task, src, f"{text} pretraining on {what}", what, p, s, **extra))
-        method = f"{text} {enc} on {what}, frozen, L-BFGS linear head"
-        specs.append(_linear(f"{name}-linear", "DATASET", method, what, lin, s, (f"{name}-encoder",)))
-    method = f"Random (untrained) {enc} features, L-BFGS linear head"
-    specs.append(_linear("random-features-linear", "DATASET", method, "none (random init)", lin, seed + 90))
-    if p["full"]:  # low-accuracy readouts: the same frozen encoders, globally pooled
-        specs += _gap_specs(specs, dict(lin, arch_kw=dict(p["enc"], pool=1)))
+        specs.append(_linear(f"{fname}-linear", "FWORK", method, data, lin, s, (f"{fname}-encoder",)))
+    tasks = {f: (t, text) for f, t, text in FWORK_ROWS}
+    for src, fname in _pick(list(DATASET_ROWS), p, "dataset", key=lambda r: r):
+        task, text = tasks[fname]
+        name = f"{src}-{fname}"
+        # the twin's initial weights: the pair differs by its data only
+        spec = _encoder(f"{name}-encoder", fname, task, src, p, seeds[fname])
+        spec.recipe["corpus_seed"] = seed + 7  # one corpus per data source and replicate
+        specs.append(spec)
+        method = f"{text} {enc} on {spec.data}, frozen, L-BFGS linear head (the recipe of {fname}-linear)"
+        specs.append(
+            _linear(
+                f"{name}-linear", "DATASET", method, spec.data, lin, seeds[fname], (spec.name,), twin=f"{fname}-linear"
+            )
+        )
+    method = f"Control: random (untrained) {enc} features, L-BFGS linear head"
+    specs.append(
+        _linear("random-features-linear", "DATASET", method, "none (random init)", lin, seed + 90, role=CONTROL)
+    )
+    # low-accuracy readouts: the same frozen encoders, globally pooled
+    specs += _gap_specs(specs, dict(lin, arch_kw=dict(p["enc"], pool=1)), p)
     return specs
+
+
+def _kd_specs(p, seed, data, cnn, base_recipe):
+    """The distilled FWORK models: the base recipe, taught by the long-trained model or the VGG."""
+    rows = [
+        ("kd-from-long", "the long-trained model", "long-training", 49),
+        ("kd-from-vgg", "the VGG-style CNN", "vgg", 60),
+    ]
+    return [
+        ZooSpec(
+            name,
+            "FWORK",
+            f"Knowledge distillation (T=4, weight 0.7) of {cnn} from {text}, base recipe",
+            data,
+            "Distilled",
+            "kd",
+            dict(base_recipe, kd_weight=0.7, kd_temperature=4.0),
+            seed + off,
+            deps=(teacher,),
+        )
+        for name, text, teacher, off in _pick(rows, p, "kd")
+    ]
+
+
+def is_control(meta) -> bool:
+    """Whether a model's metadata (a ``meta.json`` dict or a row of :meth:`Store.models`) marks it as a
+    control (``role`` "control": an untrained encoder or a non-neural learner), which no category's
+    statistics may include.
+
+    Examples
+    --------
+    >>> is_control({"category": "ARCH", "role": "control"}), is_control({"category": "ARCH"})
+    (True, False)
+    """
+    return meta.get("role") == CONTROL
 
 
 def zoo_specs(preset: str = "fashion", *, quick: bool = False, seed: int = 0) -> list[ZooSpec]:
@@ -316,7 +419,7 @@ def zoo_specs(preset: str = "fashion", *, quick: bool = False, seed: int = 0) ->
     ----------
     preset : {"fashion", "digits"}
     quick : bool, default False
-        Fewer and shorter models, still every category (for CI).
+        Fewer and shorter models, still every category (for a class and for CI).
     seed : int, default 0
         Replicate: every model's seed is ``SEED_STRIDE * seed`` plus its own offset.
 
@@ -332,6 +435,9 @@ def zoo_specs(preset: str = "fashion", *, quick: bool = False, seed: int = 0) ->
     ['ARCH', 'DATASET', 'FWORK', 'HPARAM', 'REINIT']
     >>> [s.name for s in specs][:2]  # the long-trained model early: it teaches the distilled one
     ['base', 'long-training']
+    >>> by = {s.name: s for s in specs}
+    >>> by["natural-rotation-linear"].twin, by["logreg"].role
+    ('rotation-linear', 'control')
     """
     key = preset + ("-quick" if quick else "")
     if key not in PRESETS:
@@ -359,48 +465,13 @@ def zoo_specs(preset: str = "fashion", *, quick: bool = False, seed: int = 0) ->
         sup(f"reinit-{k}", "REINIT", f"Sup. {cnn}, base recipe, another seed (+{k})", k)
     for name, text, ch, off in _hparam_rows(p):
         sup(name, "HPARAM", f"Sup. {cnn}, base recipe but {text}", off, **ch)
-    for k, (name, text, arch, kw, ch) in enumerate(_arch_rows(p)):
-        sup(name, "ARCH", f"Sup. {text}, base recipe", 40 + k, arch=(arch, kw), **ch)
-    for name, learner, text, _ in _sklearn_rows(p):
-        specs.append(
-            ZooSpec(
-                name,
-                "ARCH",
-                f"scikit-learn {text}; log-probabilities as logits",
-                data,
-                "Non-neural",
-                "sklearn",
-                dict(learner=learner, trees=p["forest_trees"]),
-                seed + 48,
-            )
-        )
-    specs.append(
-        ZooSpec(
-            "kd-from-long",
-            "FWORK",
-            f"Knowledge distillation (T=4, weight 0.7) of {cnn} from the long-trained model, base recipe",
-            data,
-            "Distilled",
-            "kd",
-            dict(base_recipe, kd_weight=0.7, kd_temperature=4.0),
-            seed + 49,
-            deps=("long-training",),
-        )
-    )
-    if p["full"]:
-        specs.append(
-            ZooSpec(
-                "kd-from-vgg",
-                "FWORK",
-                f"Knowledge distillation (T=4, weight 0.7) of {cnn} from the VGG-style CNN, base recipe",
-                data,
-                "Distilled",
-                "kd",
-                dict(base_recipe, kd_weight=0.7, kd_temperature=4.0),
-                seed + 60,
-                deps=("vgg",),
-            )
-        )
+    for name, text, arch, kw, ch, off in _arch_rows(p):
+        sup(name, "ARCH", f"Sup. {text}, base recipe", off, arch=(arch, kw), **ch)
+    for name, learner, text in _sklearn_rows(p):
+        method = f"Control: scikit-learn {text}; log-probabilities as logits"
+        recipe = dict(learner=learner, trees=p["forest_trees"])
+        specs.append(ZooSpec(name, "ARCH", method, data, "Non-neural", "sklearn", recipe, seed + 48, role=CONTROL))
+    specs += _kd_specs(p, seed, data, cnn, base_recipe)
     specs += _representation_specs(p, seed, data)
     # put dependencies before their users, keep base first and the teacher second
     order = {s.name: i for i, s in enumerate(specs)}

@@ -9,19 +9,27 @@ category changes one thing:
 
 * REINIT: the base recipe with other seeds;
 * HPARAM: the base network and recipe with one training setting changed (learning rate, weight
-  decay, label smoothing, dropout, batch size, shift augmentation, optimiser, epochs); the
-  longer-trained runs are the high-accuracy models, a tiny learning rate and a huge batch low ones;
+  decay, label smoothing, dropout, batch size, optimiser, epochs); the longer-trained runs are
+  high-accuracy models, a tiny learning rate and a huge batch low ones;
 * ARCH: the base recipe with another network (MLPs, LeNet, wider / deeper / 5x5 / globally pooled
-  CNNs, a VGG-style CNN, a small ResNet) or a scikit-learn learner (logistic regression, kNN, random
-  forest, naive Bayes) whose log-probabilities are logits;
+  CNNs, a VGG-style CNN);
 * FWORK: the same images and labels, another objective: knowledge distillation from the long-trained
   model and from the VGG (as DeiT was distilled from a CNN), and encoders learned without labels by
   SimCLR-style contrast, denoising reconstruction, masked-patch reconstruction or rotation
   prediction, frozen and read by an L-BFGS linear head (the paper's SimCLR and linear-probe rows);
-* DATASET: frozen encoders learned on data other than Fashion-MNIST (procedural shapes, letters
-  rendered with Pillow's font, crops of scikit-learn's two sample photographs; contrast, supervised
-  letter classification, reconstruction or rotation prediction) and an untrained random encoder,
-  adapted by an L-BFGS linear head only, as CLIP, ALIGN and BiT keep their representation.
+* DATASET: the FWORK encoders' recipes on other data: each DATASET model has a FWORK *twin* (its
+  metadata's ``twin``) with the same encoder, objective, initial weights, linear head and number of
+  optimiser steps, learned instead on a corpus of procedural shapes, letters rendered with Pillow's
+  font or crops of scikit-learn's two sample photographs, seen once each and three times as many
+  images as the 10,000 training images; so a DATASET model differs from its twin by its data only, as
+  CLIP, ALIGN and BiT differ from the base by their data (and their head).
+
+*Controls* are in the store beside them but in no category's statistics: an untrained random
+encoder read by the same linear head, and scikit-learn learners (logistic regression, kNN, random
+forest, naive Bayes) whose log-probabilities are logits. They are no training method of the paper's;
+their metadata says ``role: "control"`` (:func:`norep.zoo._specs.is_control`) and their ``category``
+is only where they would otherwise sit (the store requires one); every analysis leaves them out
+(:class:`norep.study.Study` keeps them in ``controls``, out of ``table``).
 
 Globally pooled readouts of some frozen encoders are the low-accuracy models of FWORK and DATASET.
 The accuracy band (the paper's 74-78%) is the base's test accuracy +- ``band_halfwidth`` (fixed in
