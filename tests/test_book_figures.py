@@ -18,7 +18,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from norep import CATEGORY_LABELS  # noqa: E402
-from norep.claims import ClaimResult  # noqa: E402
+from norep.claims import (
+    ClaimResult,  # noqa: E402
+)
 from norep.plots import (  # noqa: E402
     _overview,  # noqa: E402
     interactive,
@@ -82,7 +84,7 @@ def test_forest_refuses_no_claims():
 
 
 def test_every_claim_has_a_unit_and_inconclusive_is_never_called_not_reproduced():
-    from norep.claims import CLAIMS
+    from norep.paper import CLAIMS
 
     assert set(_overview.CLAIM_UNITS) == set(CLAIMS)
     assert all(_overview.CLAIM_UNITS.values())
@@ -217,3 +219,29 @@ def test_model_table_shows_few_columns_folds_the_rest_and_scrolls():
     assert "b<1>" in repr(out)
     with pytest.raises(ValueError, match="lacks column"):
         model_table(t, ["name", "missing"])
+
+
+@pytest.mark.parametrize(
+    "status", ["reproduced", "partly reproduced", "not reproduced", "inconclusive", "not testable"]
+)
+def test_a_chapter_states_each_status_in_its_own_words(monkeypatch, status):
+    """What a chapter prints under a verdict names the status the claims page shows, never another one."""
+    import IPython.display
+
+    from norep.claims import ClaimResult
+    from norep.paper import report_claim
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj.data))
+    report_claim(ClaimResult("C1", "t", status, sentence="s", paper="p"))
+    lead = shown[0].split("\n")[0]
+    others = {"reproduces", "partly reproduces", "does not reproduce", "inconclusive", "cannot test"}
+    own = {
+        "reproduced": "reproduces",
+        "partly reproduced": "partly reproduces",
+        "not reproduced": "does not reproduce",
+        "inconclusive": "inconclusive",
+        "not testable": "cannot test",
+    }[status]
+    assert f"**{own}**" in lead
+    assert not any(f"**{w}**" in lead for w in others - {own}), lead

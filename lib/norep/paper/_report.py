@@ -20,8 +20,8 @@ def report_claim(result) -> None:
         "reproduced": "This run **reproduces** the claim.",
         "partly reproduced": "This run **partly reproduces** the claim: one part holds, another does not.",
         "not reproduced": "This run **does not reproduce** the claim.",
-        "inconclusive": "This run **does not reproduce** the claim at this scale: "
-        "the confidence interval includes no effect.",
+        "inconclusive": "This run is **inconclusive** on the claim: the confidence interval includes no effect, "
+        "so this scale can neither confirm nor refute it.",
         "not testable": "This store **cannot test** the claim.",
     }[result.status]
     if result.kind == "method check":
