@@ -140,6 +140,14 @@ fig = plots.pairwise_heatmap(ei_matrix, names, cats, cbar_label="error inconsist
 glue_figure("fig_01_allpairs", fig)
 
 # %% [markdown]
+# The same matrix to explore: hover a cell for the pair, their categories and their error
+# inconsistency; drag to zoom into a block, double-click to zoom out.
+
+# %%
+heatmap = plots.pairs_heatmap(ei_matrix, names, cats, value_name="error inconsistency")
+display(plots.interactive(heatmap, caption="Error inconsistency of every pair of band models (interactive)"))
+
+# %% [markdown]
 # ```{glue:figure} fig_01_allpairs
 # :name: fig-01-allpairs
 #
