@@ -93,7 +93,8 @@ if outside:
 # ## The specialization angle by outcome (Fig. 3)
 
 # %%
-fig = plots.theta_histograms(t["hists"], value="fraction")
+no_pairs = plots.message_figure("no Reinit, Architecture or Dataset model besides the base") if not t["hists"] else None
+fig = no_pairs or plots.theta_histograms(t["hists"], value="fraction")
 glue_figure("fig_03_theta", fig)
 
 # %% [markdown]

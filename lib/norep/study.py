@@ -243,9 +243,7 @@ def _control_tiers(study, controls):
     lo, hi = selection_band(study)
     controls = controls.copy()
     acc = selection_accuracy(Study(study.store, study.base, study.band, controls, study.split, study.calib_split))
-    controls["tier"] = [
-        "low" if acc[str(n)] < lo else ("high" if acc[str(n)] > hi else "band") for n in controls["name"]
-    ]
+    controls["tier"] = [_tier(acc[str(n)], lo, hi) for n in controls["name"]]
     controls["in_band"] = False
     return controls
 
@@ -351,28 +349,38 @@ def _check_embeddings(st, base: str, require_embeddings: Sequence[str]) -> None:
 
 
 def _with_tiers(study) -> object:
-    """``study.table`` with ``tier`` (``"low"``, ``"band"``, ``"high"``) and ``in_band`` from the accuracy
+    """``study.table`` with ``tier`` (``"low"``, ``"band"``, ``"high"``; ``"none"`` for a model without
+    logits on the selection split, on a page that needs none) and ``in_band`` from the accuracy
     on the selection split and :func:`selection_band`: the set every claim uses. Prints the models
     outside the band."""
     lo, hi = selection_band(study)
     acc = selection_accuracy(study)
     table = study.table.copy()
-    table["tier"] = ["low" if acc[str(n)] < lo else ("high" if acc[str(n)] > hi else "band") for n in table["name"]]
+    table["tier"] = [_tier(acc[str(n)], lo, hi) for n in table["name"]]
     table["in_band"] = table["tier"] == "band"
     table.loc[table["name"] == study.base, "in_band"] = True
     outside = {
-        t: table.loc[(table["tier"] == t) & (table["name"] != study.base), "name"].tolist() for t in ("low", "high")
+        t: table.loc[(table["tier"] == t) & (table["name"] != study.base), "name"].tolist()
+        for t in ("low", "high", "none")
     }
-    if outside["low"] or outside["high"]:
+    if outside["low"] or outside["high"] or outside["none"]:
         parts = [
             f"below: {', '.join(outside['low'])}" if outside["low"] else "",
             f"above: {', '.join(outside['high'])}" if outside["high"] else "",
+            f"no logits on it: {', '.join(outside['none'])}" if outside["none"] else "",
         ]
         print(
             f"Outside the accuracy band {lo:.3f}-{hi:.3f} on the selection split {study.calib_split!r} "
             "(left out of the band's analyses): " + "; ".join(p for p in parts if p) + "."
         )
     return table
+
+
+def _tier(acc: float, lo: float, hi: float) -> str:
+    """``"low"``, ``"band"`` or ``"high"`` for a selection-split accuracy; ``"none"`` without one (NaN)."""
+    if acc != acc:
+        return "none"
+    return "low" if acc < lo else ("high" if acc > hi else "band")
 
 
 def selection_accuracy(study) -> dict[str, float]:
@@ -384,7 +392,12 @@ def selection_accuracy(study) -> dict[str, float]:
     if col in t.columns and t[col].notna().all():
         return {str(n): float(a) for n, a in zip(t["name"], t[col], strict=True)}
     y = study.labels(study.calib_split)
-    return {str(n): float(np.mean(study.store.predictions(n, study.calib_split) == y)) for n in t["name"]}
+    return {  # a model without logits on the selection split (a page that needs none) is never in the band
+        str(n): float(np.mean(study.store.predictions(n, study.calib_split) == y))
+        if study.store.has_logits(str(n), study.calib_split)
+        else float("nan")
+        for n in t["name"]
+    }
 
 
 def selection_band(study) -> tuple[float, float]:

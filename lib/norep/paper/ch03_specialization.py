@@ -65,7 +65,7 @@ def tables(study, *, pair_models=None, class_groups=None, bins: int = 18) -> dic
     chosen = _chosen_pairs(study, pair_models)
     y, pb = study.labels(), study.probs(study.base)
     probs = {cat: study.probs(name) for cat, name in chosen.items()}
-    disagree = specialization.any_inconsistent(y, [(pb, p) for p in probs.values()])
+    disagree = specialization.any_inconsistent(y, [(pb, p) for p in probs.values()]) if probs else None
     hists = {
         f"{study.base} vs {name} ({cat})": specialization.theta_histogram(y, pb, probs[cat], bins=bins, mask=disagree)
         for cat, name in chosen.items()
@@ -115,9 +115,7 @@ def _chosen_pairs(study, pair_models) -> dict:
     missing = [n for n in chosen.values() if n not in set(study.table["name"])]
     if missing:
         raise ValueError(f"parameter pair_models names unknown models {missing}")
-    if not chosen:
-        raise ValueError("the store has no Reinit, Architecture or Dataset model besides the base; set pair_models")
-    return chosen
+    return chosen  # empty when the store has no Reinit, Architecture or Dataset partner: no figure pairs
 
 
 def _disagreements(per_class, name, cat, group_of, class_names):
