@@ -346,6 +346,8 @@ def test_verdict_follows_the_data(tmp_path, reverse):
 
 @pytest.mark.slow
 def test_failing_notebook_is_named_with_its_cell(executed, tmp_path):
+    """A chapter that fails inside a cell (here a bad fig_format) is named with the cell and the error;
+    a missing base model is refused before any chapter runs (tests/test_store_inputs.py)."""
     proc = subprocess.run(
         [
             sys.executable,
@@ -360,7 +362,7 @@ def test_failing_notebook_is_named_with_its_cell(executed, tmp_path):
             "--only",
             "01",
             "-p",
-            "base_model='no-such-model'",
+            "fig_format='bogus'",
             "-q",
         ],
         capture_output=True,
@@ -369,9 +371,9 @@ def test_failing_notebook_is_named_with_its_cell(executed, tmp_path):
     )
     assert proc.returncode == 1
     assert "01_error_correlation" in proc.stderr and "cell" in proc.stderr
-    assert "no-such-model" in proc.stderr
+    assert "bogus" in proc.stderr
     # the chapter's page says it failed on this store (no executed notebook, nor an older one, stands in)
     page = json.loads((tmp_path / "01_error_correlation.ipynb").read_text())
     assert page["metadata"]["norep"]["not_run"] == "This chapter failed on this store."
-    assert "no-such-model" in "".join(page["cells"][0]["source"]) and len(page["cells"]) == 1
+    assert "bogus" in "".join(page["cells"][0]["source"]) and len(page["cells"]) == 1
     assert (tmp_path / "01_error_correlation.failed.ipynb").exists()
