@@ -66,7 +66,7 @@ if any(a.startswith("open_clip:") for a in argv):
 import norep.extract._chunks as chunks
 if model == os.environ.get("NOREP_TEST_SLOW_MODEL"):
     get = chunks._Images.__getitem__
-    chunks._Images.__getitem__ = lambda self, i: (time.sleep(0.4), get(self, i))[1]
+    chunks._Images.__getitem__ = lambda self, i: (time.sleep(0.8), get(self, i))[1]
 log = os.environ.get("NOREP_TEST_CHUNK_LOG")
 if log:
     save = chunks._save_npz_atomic
@@ -374,9 +374,10 @@ def test_job_array_fills_one_store_then_verify_and_notebooks(cluster, task_env, 
 
     assert _cli("store", "set", str(store), "--base-model", MODELS[0], env=env).returncode == 0
     out = tmp_path / "book"
-    # The chapters a store of four random-initialised models supports: 02 and 04 need models whose
-    # error rates differ (here every model is at chance, accuracy 0).
-    chapters = ["00", "01", "03", "05", "06"]
+    # Three chapters that read what the array wrote (logits of the ImageNet-layout split, the VOC
+    # downstream split and its embeddings); 02 and 04 need models whose error rates differ (here every
+    # model is at chance), and the others add run time, not coverage of the concurrent writes.
+    chapters = ["00", "01", "06"]
     t0 = time.monotonic()
     only = [a for c in chapters for a in ("--only", c)]
     nb = _cli(
