@@ -39,3 +39,14 @@ def test_no_pointers_outside_the_repository():
         text=True,
     )
     assert proc.returncode == 1, proc.stdout  # git grep exits 1 when nothing matches
+
+
+def test_no_tracked_file_is_ignored():
+    """What git tracks is source: no tracked file matches an ignore pattern (a pattern such as ``data/``
+    meant for generated data at the root would otherwise also cover the package ``lib/norep/data``)."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    proc = subprocess.run(
+        ["git", "ls-files", "-ci", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout == "", f"tracked files that .gitignore matches:\n{proc.stdout}"
