@@ -14,6 +14,7 @@ from norep.plots._style import (
     _check_columns,
     _new_figure,
     category_palette,
+    message_figure,
 )
 
 
@@ -378,6 +379,8 @@ def confidence_scatter(table, *, max_points: int = 1500):
     max_points : int
         Draw at most this many examples per pair (a fixed, evenly spaced subset of the rows).
 
+    An empty table gives a figure that says so (:func:`message_figure`).
+
     Examples
     --------
     >>> import pandas as pd
@@ -390,6 +393,8 @@ def confidence_scatter(table, *, max_points: int = 1500):
     import seaborn as sns
 
     _check_columns(table, ["pair", "outcome", "conf_a", "conf_b"], "table")
+    if not len(table):
+        return message_figure("no pair to show: no figure pair, or no example where exactly one is right")
     pairs = list(dict.fromkeys(table["pair"]))
     cb = sns.color_palette("colorblind", 8)
     colours = {"only_a": cb[0], "only_b": cb[1]}
@@ -422,7 +427,8 @@ def class_theta_heatmaps(tables: Mapping[str, object]):
     tables : mapping
         Panel title -> DataFrame with one row per class (index: class name) and one column per
         theta bin (its left edge in degrees), e.g. from
-        :func:`norep.paper.ch03_specialization.class_theta_histograms`.
+        :func:`norep.paper.ch03_specialization.class_theta_histograms`. An empty mapping gives a
+        figure that says so (:func:`message_figure`).
 
     Examples
     --------
@@ -434,7 +440,9 @@ def class_theta_heatmaps(tables: Mapping[str, object]):
     """
     import matplotlib.pyplot as plt
 
-    n = max(len(tables), 1)
+    if not tables:
+        return message_figure("no pair to show")
+    n = len(tables)
     fig, axes = plt.subplots(1, n, figsize=(2.75 * n + 0.9, 3.4), squeeze=False, layout="constrained", sharey=True)
     axes = list(axes[0])
     vmax = max([float(np.nanmax(t.to_numpy(float))) for t in tables.values() if t.size] + [1e-9])
