@@ -21,8 +21,8 @@
 # $$\theta = \operatorname{atan2}(\mathrm{conf}_A, \mathrm{conf}_B)$$
 #
 # in degrees: 45° when both are equally confident, above 45° when A (the base model) is more
-# confident. the paper's Fig. 3 shows histograms of $\theta$ split by who is correct, for a Reinit, an
-# Architecture and a Dataset pair. the paper's Fig. 4 asks whether the specialization follows groups of
+# confident. The paper's Fig. 3 shows histograms of $\theta$ split by who is correct, for a Reinit, an
+# Architecture and a Dataset pair. The paper's Fig. 4 asks whether the specialization follows groups of
 # classes: on ImageNet, CLIP is better on man-made objects and ResNet-50 on nature classes.
 
 # %% tags=["remove-cell"]

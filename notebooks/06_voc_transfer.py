@@ -184,7 +184,7 @@ report_claim(chapter.c9_transfer(study, **probe_kw, n_boot=n_boot, seed=seed, ch
 #   embeddings to a store (see {doc}`../store`).
 #
 # **Exercise.** The VOC 2007 11-point AP differs from scikit-learn's `average_precision_score`.
-# Which is larger on the same scores, and why? Compare them, class by class, for the best model
+# Which is the larger on the same scores, and why? Compare them, class by class, for the best model
 # on the downstream validation split.
 #
 # <details>
@@ -201,9 +201,11 @@ report_claim(chapter.c9_transfer(study, **probe_kw, n_boot=n_boot, seed=seed, ch
 #         print(f"class {c}: 11-point {voc:.4f}, scikit-learn {skl:.4f}, difference {voc - skl:+.4f}")
 # ```
 #
-# The 11-point AP averages the *interpolated* precision (the best precision at any recall at
-# least t) at t = 0, 0.1, ..., 1, an upper envelope sampled at 11 points; scikit-learn sums the
-# raw precision over every recall step. The interpolated value is usually the larger; it can be
-# smaller when the 11 samples miss a high-precision stretch of the curve.
+# Neither is always the larger. The 11-point AP averages the *interpolated* precision (the best
+# precision at any recall at least t) at t = 0, 0.1, ..., 1: interpolation can only raise a
+# precision, but the 11 samples weigh equally, and the last one, at full recall, is where the
+# precision is lowest. scikit-learn sums the raw precision at every recall step, weighted by the
+# recall it gains. Where a probe ranks most positives first (a high AP) the 11-point
+# value tends to be the smaller; on a flatter precision-recall curve, interpolation wins.
 #
 # </details>
