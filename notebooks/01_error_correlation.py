@@ -105,7 +105,8 @@ glue_figure("fig_01_outcomes", fig)
 #
 # Re-makes the paper's Figs. 1 and 8: for each model in the accuracy band paired with the
 # base model, the share of evaluation examples where exactly one is correct (error
-# inconsistency), both are correct, and both are wrong; dots are models, bars category means.
+# inconsistency), both are correct, and both are wrong; dots are models, lines category means (the
+# y-axes span the data, not zero).
 # ```
 
 # %%
