@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Error correlation (Sec. 4.1, Figs. 1 and 8)
+# # Error correlation (the paper's Sec. 4.1, Figs. 1 and 8)
 #
 # High-accuracy models are often said to make the same mistakes {cite}`mania2019model`. The
 # paper asks whether that holds when the *training methodology* differs, and measures, for each
@@ -20,8 +20,8 @@
 # - both are correct, both are wrong, or
 # - exactly one is correct: the **error inconsistency** (only-A + only-B).
 #
-# Its Fig. 1 shows error inconsistency rising as methodology diverges (Reinit, Hyper-parameters,
-# Architecture, Framework, Dataset) among models of matched accuracy; Fig. 8 adds the both-correct
+# The paper's Fig. 1 shows error inconsistency rising as methodology diverges (Reinit, Hyper-parameters,
+# Architecture, Framework, Dataset) among models of matched accuracy; its Fig. 8 adds the both-correct
 # and both-wrong shares, which fall. Beyond the paper, this page shows the *all-pairs* matrix and
 # Cohen's kappa error consistency {cite}`geirhos2020beyond`, which corrects the agreement of two
 # models for what their accuracies alone would predict.
@@ -80,7 +80,7 @@ pairs, base = t["pairs"], study.base
 print(f"{len(pairs)} models in the band besides the base model {base}")
 
 # %% [markdown]
-# ## Pairs with the base model (Figs. 1 and 8)
+# ## Pairs with the base model (the paper's Figs. 1 and 8)
 
 # %%
 display(
@@ -103,9 +103,10 @@ glue_figure("fig_01_outcomes", fig)
 # ```{glue:figure} fig_01_outcomes
 # :name: fig-01-outcomes
 #
-# Analogue of the paper's Figs. 1 and 8: for each model in the accuracy band paired with the
+# Re-makes the paper's Figs. 1 and 8: for each model in the accuracy band paired with the
 # base model, the share of evaluation examples where exactly one is correct (error
-# inconsistency), both are correct, and both are wrong; dots are models, bars category means.
+# inconsistency), both are correct, and both are wrong; dots are models, lines category means (the
+# y-axes span the data, not zero).
 # ```
 
 # %%
@@ -151,7 +152,7 @@ display(plots.interactive(heatmap, caption="Error inconsistency of every pair of
 # ```{glue:figure} fig_01_allpairs
 # :name: fig-01-allpairs
 #
-# Error inconsistency of every pair of models in the accuracy band, rows and columns grouped by
+# Beyond the paper: error inconsistency of every pair of models in the accuracy band, rows and columns grouped by
 # category (label colours) from Reinit to Dataset.
 # ```
 
@@ -165,7 +166,7 @@ glue_figure("fig_01_kappa", fig)
 # ```{glue:figure} fig_01_kappa
 # :name: fig-01-kappa
 #
-# Cohen's kappa error consistency (Geirhos et al., 2020) of every pair in the band: 1 when two
+# Beyond the paper: Cohen's kappa error consistency (Geirhos et al., 2020) of every pair in the band: 1 when two
 # models err on exactly the same examples, 0 when they agree only as often as two independent
 # models of their accuracies would.
 # ```
@@ -178,30 +179,48 @@ glue_figure("fig_01_kappa", fig)
 # - Re-run on another band: `norep notebooks run --store stores/fashion --only 01 -p "accuracy_band=(0.8, 0.95)"`.
 # - Make another model the base: `-p base_model=NAME` (any name of the table above).
 #
-# **Exercise 1.** Error inconsistency can rise simply because a model is less accurate. Why does
-# the paper restrict the comparison to a narrow accuracy band, and which column of the table
-# above corrects for accuracy without a band?
+# **Exercise 1.** Error inconsistency can rise simply because a model is less accurate. Two models
+# that err *independently*, with accuracies $p_A$ and $p_B$, disagree on a share
+# $p_A (1 - p_B) + p_B (1 - p_A)$ of the examples. Compute it for every pair with the base model
+# and compare it with the observed error inconsistency. Which column of the table corrects for
+# accuracy without a band?
 #
 # <details>
 # <summary>Solution</summary>
 #
-# Two models at 60 % accuracy disagree on more examples than two at 95 % even if both make
-# independent errors, so comparing pairs of different accuracies would confound accuracy with
-# methodology. The band holds accuracy roughly fixed. Cohen's kappa (`kappa`) compares the
-# observed agreement with what independent models of the same accuracies would reach, so it is
-# comparable across accuracies.
+# ```python
+# check = pairs[["name", "category", "error_inconsistency", "kappa"]].copy()
+# pa, pb = pairs["both_correct"] + pairs["only_a"], pairs["both_correct"] + pairs["only_b"]  # accuracies
+# check["independent"] = pa * (1 - pb) + pb * (1 - pa)
+# print(check.round(4).to_string(index=False))
+# ```
+#
+# Pairs of models err together far more often than independent models would: the observed error
+# inconsistency lies well below the independent value, and it would rise with lower accuracies
+# even without any change of methodology, which is why the paper holds accuracy in a narrow band.
+# Cohen's kappa (`kappa`) compares the observed agreement with what independent models of the same
+# accuracies would reach, so it is comparable across accuracies.
 #
 # </details>
 #
-# **Exercise 2.** In the all-pairs matrix, are two Dataset-category models closer to each other
-# than to the base model?
+# **Exercise 2.** In the all-pairs matrix, are two models of the same category closer (a lower
+# error inconsistency) than two models of different categories?
 #
 # <details>
 # <summary>Solution</summary>
 #
-# Read the Dataset block on the diagonal of the first matrix against the Dataset columns of the
-# base model's row: `pd.DataFrame(ei_matrix, index=names, columns=names)`. In the embedded study
-# Dataset models trained on the same other data often agree more with each other than with the
-# base, i.e. the training data, not only the seed, sets the errors.
+# ```python
+# m = pd.DataFrame(ei_matrix, index=names, columns=names)
+# within, across = [], []
+# for i in range(len(names)):
+#     for j in range(i):
+#         (within if cats[i] == cats[j] else across).append(m.iloc[i, j])
+# print(f"within a category: {pd.Series(within, dtype=float).mean():.4f} over {len(within)} pairs")
+# print(f"across categories: {pd.Series(across, dtype=float).mean():.4f} over {len(across)} pairs")
+# ```
+#
+# On the stores of this book the pairs within a category usually disagree less than pairs across
+# categories: the training methodology, not only the seed, sets which examples a model gets wrong.
+# A store with one model per category has no pair within a category (the mean is `nan`).
 #
 # </details>

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Ensembles of differently trained models (Sec. 4.2, Fig. 2)
+# # Ensembles of differently trained models (the paper's Sec. 4.2, Fig. 2)
 #
 # If two models err on different examples, averaging their calibrated probabilities can fix
 # the examples where only one of them is right. The paper's Fig. 2 plots, for each model paired
@@ -88,16 +88,34 @@ display(
 )
 
 # %%
-fig = plots.gain_vs_inconsistency(ens, fit=t["fit"])  # the line whose slope claim C2 tests
+stars = dict(means=chapter.category_means(ens, ["error_inconsistency", "gain"]))
+fig = plots.gain_vs_inconsistency(ens, fit=t["fit"], **stars)  # the line whose slope claim C2 tests
 glue_figure("fig_02_gain", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig_02_gain
 # :name: fig-02-gain
 #
-# Analogue of Fig. 2 (left): gain of the two-model ensemble over its members' mean accuracy
+# Re-makes the paper's Fig. 2 (left): gain of the two-model ensemble over its members' mean accuracy
 # against the pair's error inconsistency, one point per model paired with the base model, with
-# the least-squares line and its Pearson correlation whose slope claim C2 tests below.
+# the least-squares line and its Pearson correlation whose slope claim C2 tests below; stars are the
+# category means.
+# ```
+
+# %%
+stars = dict(means=chapter.category_means(ens, ["error_inconsistency", "ensemble_accuracy"]), label=None)
+fig = plots.gain_vs_inconsistency(ens, y="ensemble_accuracy", ylabel="ensemble accuracy with the base", **stars)
+fig.axes[0].axhline(t["base_accuracy"], color="black", ls=":", lw=1)
+glue_figure("fig_02_centre", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig_02_centre
+# :name: fig-02-centre
+#
+# Re-makes the paper's Fig. 2 (centre): accuracy of each model's ensemble with the base model
+# against the pair's error inconsistency (dots: models, stars: category means; dotted line: the
+# base model alone). With members held to one accuracy band, a larger error inconsistency is an
+# absolute gain.
 # ```
 
 # %%
@@ -111,8 +129,9 @@ glue_figure("fig_02_accuracy", fig)
 # ```{glue:figure} fig_02_accuracy
 # :name: fig-02-accuracy
 #
-# Analogue of Fig. 2 (center and right): absolute accuracy of each model's ensemble with the
-# base model (dashed line: the base model alone) and conversion rate, by category.
+# Re-makes the paper's Fig. 2 (right), by category: the accuracy of each model's ensemble with the
+# base model (dashed line: the base model alone; the y-axis spans the data) and the conversion
+# rate; dots are models, lines category means.
 # ```
 
 # %% [markdown]
@@ -133,7 +152,7 @@ glue_figure("fig_02_accuracy", fig)
 report_claim(chapter.c2_ensemble_gain(study, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
-# **Paper (claim C3).** The conversion rate also grows as methodology diverges (Fig. 2 right; no
+# **Paper (claim C3).** The conversion rate also grows as methodology diverges (the paper's Fig. 2 right; no
 # number is given). `c3_conversion_rate` compares the Dataset and Reinit partners of the table
 # above, resampling models within categories, then test examples.
 
@@ -171,16 +190,43 @@ glue_figure("fig_02_allpairs", fig)
 #   `ensembles.ensemble_accuracy(y, [study.probs(base, calibrated=False), study.probs(name, calibrated=False)])`
 #   with the calibrated value for a Framework or Dataset model.
 #
-# **Exercise.** The gain is measured over the members' *mean* accuracy. Why can a pair with a
-# large gain still have a lower ensemble accuracy than a pair with a small gain?
+# **Exercise 1.** The gain is measured over the members' *mean* accuracy. Rank the pairs by gain
+# and by ensemble accuracy: do the two rankings agree, and why could they differ?
 #
 # <details>
 # <summary>Solution</summary>
 #
-# The gain is relative: a weak partner (low accuracy) lowers the members' mean, so a large gain
-# may only bring the ensemble back near the base model. Within a narrow accuracy band the mean
-# is nearly fixed and gain and absolute accuracy rank pairs the same way, which is why the
-# paper matches accuracies. Compare `ens.sort_values("gain")` with
-# `ens.sort_values("ensemble_accuracy")`.
+# ```python
+# cols = ["name", "category", "accuracy", "gain", "ensemble_accuracy"]
+# print(ens[cols].sort_values("gain", ascending=False).round(4).to_string(index=False))
+# rho = ens["gain"].corr(ens["ensemble_accuracy"], method="spearman")
+# print(f"Spearman correlation of gain and ensemble accuracy: {rho:.3f}")
+# ```
+#
+# The gain is relative: a weak partner lowers the members' mean, so a large gain may only bring
+# the ensemble back near the base model. Within a narrow accuracy band the mean is nearly fixed,
+# so gain and ensemble accuracy rank pairs much the same way (a correlation near 1); the fewer
+# the pairs, the more a single pair can move it.
+#
+# </details>
+#
+# **Exercise 2.** The paper calibrates every model before ensembling. How much does the ensemble
+# accuracy of each pair change without temperature scaling?
+#
+# <details>
+# <summary>Solution</summary>
+#
+# ```python
+# for name, cal in zip(ens["name"], ens["ensemble_accuracy"]):
+#     raw = ensembles.ensemble_accuracy(
+#         y, [study.probs(base, calibrated=False), study.probs(name, calibrated=False)]
+#     )
+#     print(f"{base} + {name}: calibrated {cal:.4f}, uncalibrated {raw:.4f}, difference {cal - raw:+.4f}")
+# ```
+#
+# Averaging probabilities lets the more confident model win each disagreement. An over-confident
+# model (a temperature far from 1) wins too often, whether or not it is right; after scaling,
+# confidence tracks accuracy and the vote goes more often to the model that is right. The
+# difference is small where both models were already calibrated.
 #
 # </details>

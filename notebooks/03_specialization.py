@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Specialization (Secs. 4.3-4.4, Figs. 3 and 4)
+# # Specialization (the paper's Secs. 4.3-4.4, Figs. 3 and 4)
 #
 # Why do divergent pairs ensemble better? The paper's answer: each model is *more confident*
 # where it alone is right, so its vote prevails in the average. For every example it places the
@@ -21,8 +21,8 @@
 # $$\theta = \operatorname{atan2}(\mathrm{conf}_A, \mathrm{conf}_B)$$
 #
 # in degrees: 45° when both are equally confident, above 45° when A (the base model) is more
-# confident. Fig. 3 shows histograms of $\theta$ split by who is correct, for a Reinit, an
-# Architecture and a Dataset pair. Fig. 4 asks whether the specialization follows groups of
+# confident. The paper's Fig. 3 shows histograms of $\theta$ split by who is correct, for a Reinit, an
+# Architecture and a Dataset pair. The paper's Fig. 4 asks whether the specialization follows groups of
 # classes: on ImageNet, CLIP is better on man-made objects and ResNet-50 on nature classes.
 
 # %% tags=["remove-cell"]
@@ -84,13 +84,26 @@ t = chapter.tables(study, pair_models=pair_models, class_groups=class_groups, bi
 chosen, groups, base = t["chosen"], t["groups"], study.base
 print(f"pairs shown: {chosen}; class groups: { {g: len(ids) for g, ids in groups.items()} }")
 outside = [n for n in chosen.values() if n not in set(t["separation"]["name"])]
+note = "lie outside the accuracy band; their comparison with the base mixes methodology with accuracy"
 if outside:
-    print(
-        f"note: {outside} lie outside the accuracy band; their comparison with the base mixes methodology with accuracy"
-    )
+    print(f"note: {outside} {note}")
 
 # %% [markdown]
-# ## The specialization angle by outcome (Fig. 3)
+# ## The specialization angle by outcome (the paper's Fig. 3)
+
+# %%
+conf = chapter.confidence_pairs(study, chosen)
+glue_figure("fig_03_confidence", plots.confidence_scatter(conf))
+
+# %% [markdown]
+# ```{glue:figure} fig_03_confidence
+# :name: fig-03-confidence
+#
+# Re-makes the paper's Fig. 3 (upper left): confidence (top-1 probability) of the base model A
+# against that of its partner B, on the test examples where exactly one of the two is right,
+# coloured by which; $\theta$ is a dot's angle from the B axis, so dots above the diagonal
+# ($\theta > 45°$) are examples where A is the more confident and wins the ensemble's vote.
+# ```
 
 # %%
 no_pairs = plots.message_figure("no Reinit, Architecture or Dataset model besides the base") if not t["hists"] else None
@@ -101,7 +114,7 @@ glue_figure("fig_03_theta", fig)
 # ```{glue:figure} fig_03_theta
 # :name: fig-03-theta
 #
-# Analogue of Fig. 3: distribution of the specialization angle $\theta$ (A = base model) by
+# Re-makes the paper's Fig. 3 (histograms): distribution of the specialization angle $\theta$ (A = base model) by
 # outcome, for one pair per category, on the paper's population: the examples where at least one
 # of the shown pairs has exactly one member correct (bars are shares of those examples). When only
 # A is correct, mass above 45° means A is the more confident one and its vote wins in the
@@ -126,7 +139,7 @@ display(sep[sep["name"].isin(list(chosen.values()))].round(2).style.hide(axis="i
 report_claim(chapter.c4_specialization_angle(study, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
-# ## Specialization by class (Fig. 4)
+# ## Specialization by class (the paper's Fig. 4)
 
 # %%
 wins = t["class_wins"]
@@ -145,12 +158,26 @@ glue_figure("fig_03_classes", fig)
 # ```{glue:figure} fig_03_classes
 # :name: fig-03-classes
 #
-# Analogue of Fig. 4: who wins the disagreements, class by class. For each class, among the examples
+# Re-makes the paper's Fig. 4: who wins the disagreements, class by class. For each class, among the examples
 # where exactly one model of a pair is right, the share the base wins minus the share the partner
 # wins, $d_c = (\text{only base} - \text{only partner}) / (\text{only base} + \text{only partner})$,
 # pooled over the in-band Architecture pairs (left) and the in-band Dataset pairs (right); bars are
 # coloured by class group. This is the quantity claim C5 tests: group-structured specialization
 # shows as bars of one sign within a group and the other sign in another.
+# ```
+
+# %%
+by_class = chapter.class_theta_histograms(study, chosen, bins=bins)
+glue_figure("fig_03_class_theta", plots.class_theta_heatmaps(by_class))
+
+# %% [markdown]
+# ```{glue:figure} fig_03_class_theta
+# :name: fig-03-class-theta
+#
+# Re-makes the paper's Fig. 4: the angle $\theta$ of every test example where exactly one model of
+# a pair is right, split by the example's class (rows), for the pairs of the histograms above;
+# colour is the share of the pair's disagreements in that class and bin. Specialization that
+# follows classes shows as rows whose mass lies on one side of 45°.
 # ```
 
 # %%
@@ -177,15 +204,22 @@ report_claim(chapter.c5_class_groups(study, class_groups=class_groups, n_boot=n_
 # - Define your own class groups, e.g. for Fashion-MNIST
 #   `-p "class_groups={'tops': [0, 2, 4, 6], 'rest': [1, 3, 5, 7, 8, 9]}"`.
 #
-# **Exercise.** If two models were equally confident on every example, where would all the mass
-# of the histograms lie, and what would the ensemble do where they disagree?
+# **Exercise.** If two models were equally confident on every example, all the mass of the
+# histograms would lie at $\theta = 45°$ and the ensemble would toss a coin where they disagree.
+# For each pair shown, on the examples where only A (the base) is right, how often is A the more
+# confident one, and on those where only B is right?
 #
 # <details>
 # <summary>Solution</summary>
 #
-# At $\theta = 45°$. Where they disagree, the averaged probabilities would tie between the two
-# top-1 classes, and the ensemble would be right about half of the time on the examples only
-# one member gets right (a conversion rate near 0.5). Specialization, mass away from 45° on the
-# correct side, is what pushes the conversion rate above 0.5.
+# ```python
+# conf["a_more_confident"] = conf["conf_a"] > conf["conf_b"]
+# print(conf.groupby(["pair", "outcome"])["a_more_confident"].mean().unstack().round(3))
+# ```
+#
+# Where only A is right, a share above one half means A usually wins the vote of the averaged
+# probabilities; where only B is right, a share below one half means B usually does. The further
+# both shares are from one half, the more the two models specialise, and the higher the
+# ensemble's conversion rate (the previous chapter).
 #
 # </details>

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Downstream transfer (Sec. 4.7, Fig. 7)
+# # Downstream transfer (the paper's Sec. 4.7, Fig. 7)
 #
 # Does the best upstream model give the best features for a new task? Kornblith et al.
 # {cite}`kornblith2019better` found ImageNet accuracy to predict transfer accuracy well. The
@@ -92,7 +92,7 @@ probe_kw["max_per_category"] = max_per_category
 t = chapter.tables(study, **probe_kw, top_k=top_k)  # every probe, shared with C9
 
 # %% [markdown]
-# ## One probe per model (Fig. 7 left)
+# ## One probe per model (the paper's Fig. 7 left)
 
 
 # %%
@@ -107,13 +107,13 @@ glue_figure("fig_06_transfer", fig)
 # ```{glue:figure} fig_06_transfer
 # :name: fig-06-transfer
 #
-# Analogue of Fig. 7 (left): downstream 11-point mAP of a linear probe on each model's frozen
+# Re-makes the paper's Fig. 7 (left): downstream 11-point mAP of a linear probe on each model's frozen
 # embedding against the model's upstream accuracy (on the calibration split, which also picks the
 # best upstream model).
 # ```
 
 # %% [markdown]
-# ## Prediction diversity and transfer (Fig. 7 centre)
+# ## Prediction diversity and transfer (the paper's Fig. 7 centre)
 #
 # For the base model paired with each partner: the pair's error inconsistency upstream against
 # the gain of the concatenated embedding downstream over the better of its two members (the one
@@ -133,13 +133,13 @@ glue_figure("fig_06_centre", fig)
 # ```{glue:figure} fig_06_centre
 # :name: fig-06-centre
 #
-# Analogue of Fig. 7 (centre): for the base model paired with each partner, the pair's upstream
+# Re-makes the paper's Fig. 7 (centre): for the base model paired with each partner, the pair's upstream
 # error inconsistency against the downstream gain of their concatenated embeddings over the better
 # member alone.
 # ```
 
 # %% [markdown]
-# ## Pairs of embeddings (Fig. 7 right)
+# ## Pairs of embeddings (the paper's Fig. 7 right)
 
 # %%
 top, cats = t["top"], [study.category(n) for n in t["top"]]
@@ -150,7 +150,7 @@ glue_figure("fig_06_pairs", fig)
 # ```{glue:figure} fig_06_pairs
 # :name: fig-06-pairs
 #
-# Analogue of Fig. 7 (right): downstream test mAP of a probe on the concatenation of two models'
+# Re-makes the paper's Fig. 7 (right): downstream test mAP of a probe on the concatenation of two models'
 # full embeddings, for every pair among the best models on the downstream validation split
 # (diagonal: each model alone).
 # ```
@@ -184,14 +184,28 @@ report_claim(chapter.c9_transfer(study, **probe_kw, n_boot=n_boot, seed=seed, ch
 #   embeddings to a store (see {doc}`../store`).
 #
 # **Exercise.** The VOC 2007 11-point AP differs from scikit-learn's `average_precision_score`.
-# Which is larger on the same scores, and why?
+# Which is the larger on the same scores, and why? Compare them, class by class, for the best model
+# on the downstream validation split.
 #
-# ```{admonition} Solution
-# :class: dropdown
+# <details>
+# <summary>Solution</summary>
 #
-# The 11-point AP averages the *interpolated* precision (the best precision at any recall at
-# least t) at t = 0, 0.1, ..., 1, so it is an upper envelope sampled at 11 points; scikit-learn
-# sums the raw precision over every recall step. The interpolated value is usually the larger.
-# Try `transfer.voc07_average_precision(Y[te][:, 0], scores[top[0]][:, 0])` against
-# `sklearn.metrics.average_precision_score(Y[te][:, 0], scores[top[0]][:, 0])`.
+# ```python
+# from sklearn.metrics import average_precision_score
+#
+# best = top[0]
+# for c in range(Y[te].shape[1]):
+#     yc, sc = Y[te][:, c], scores[best][:, c]
+#     if yc.any():
+#         voc, skl = transfer.voc07_average_precision(yc, sc), average_precision_score(yc, sc)
+#         print(f"class {c}: 11-point {voc:.4f}, scikit-learn {skl:.4f}, difference {voc - skl:+.4f}")
 # ```
+#
+# Neither is always the larger. The 11-point AP averages the *interpolated* precision (the best
+# precision at any recall at least t) at t = 0, 0.1, ..., 1: interpolation can only raise a
+# precision, but the 11 samples weigh equally, and the last one, at full recall, is where the
+# precision is lowest. scikit-learn sums the raw precision at every recall step, weighted by the
+# recall it gains. Where a probe ranks most positives first (a high AP) the 11-point
+# value tends to be the smaller; on a flatter precision-recall curve, interpolation wins.
+#
+# </details>

@@ -153,7 +153,8 @@ def executed_notebooks(tmp_path_factory) -> dict:
         tmp = tmp_path_factory.mktemp("nbrun")
         store = _build_store(tmp)
         out = tmp / "generated"
-        runs = nbrun.run_notebooks(store, out=out, parameters=FAST, progress=False)
+        # with every exercise solution run after its notebook (test_every_exercise_solution_runs)
+        runs = nbrun.run_notebooks(store, out=out, parameters=FAST, progress=False, solutions=True)
         _MEMO["runs"] = {"store": store, "out": out, "runs": runs}
     return _MEMO["runs"]
 
@@ -192,6 +193,72 @@ def test_every_section_has_a_source_with_the_skeleton():
         )
         assert "{glue:figure}" in text, f"{src.name}: no captioned figure"
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_chapters_have_exercises_whose_solutions_are_code_folded_in_details():
+    """Chapters 01-06: every exercise has a solution folded in <details> (folds in Jupyter, Colab and the
+    book alike, unlike a MyST dropdown) holding code that produces numbers (run by the slow test below)."""
+    import jupytext
+
+    for src in nbrun.find_notebooks():
+        if src.stem < "01":
+            continue
+        text = "\n".join(c.source for c in jupytext.read(src).cells if c.cell_type == "markdown")
+        assert ":class: dropdown" not in text, src.name
+        exercises = re.findall(r"\*\*Exercise[^*]*\*\*", text)
+        solutions = nbrun.exercise_solutions(src)
+        assert exercises and len(re.findall(r"<details>", text)) == len(exercises), src.name
+        assert sorted({label for label, _ in solutions}) == sorted(e.strip("*").rstrip(".") for e in exercises), (
+            src.name
+        )
+        assert all("print(" in code for _, code in solutions), src.name
+
+
+def test_a_failing_solution_fails_its_notebook(tmp_path):
+    """The exercise check can fail: a solution that raises fails the notebook, naming the cell."""
+    src = tmp_path / "09_tiny.py"
+    src.write_text(
+        "# %% tags=['parameters']\nx = 1\n\n# %% [markdown]\n# **Exercise.** What is x?\n#\n# <details>\n"
+        "# <summary>Solution</summary>\n#\n# ```python\n# print(x + undefined_name)\n# ```\n#\n# </details>\n"
+    )
+    assert nbrun.exercise_solutions(src) == [("Exercise", "print(x + undefined_name)\n")]
+    nbrun.execute_notebook(src, tmp_path / "ok.ipynb", timeout=120)  # without the solutions it runs
+    with pytest.raises(nbrun.NotebookError, match="NameError"):
+        nbrun.execute_notebook(src, tmp_path / "bad.ipynb", timeout=120, solutions=True)
+
+
+def test_claims_page_shows_stability_over_replicates(tmp_path):
+    """With replicate folders the claims page gains a stability column and every store's verdicts."""
+    import nbformat
+
+    from norep.claims import ClaimResult
+    from norep.notebooks._pages import _write_claims
+
+    def folder(name, statuses):
+        d = tmp_path / name
+        d.mkdir()
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("")
+        for cid, st in statuses.items():
+            rec = ClaimResult(cid, "t", st, effect=0.02, low=0.01, high=0.03).record()
+            cell.outputs.append(
+                nbformat.v4.new_output("display_data", data={"text/plain": ""}, metadata={"norep_claim": rec})
+            )
+        nb.cells.append(cell)
+        nb.metadata["norep"] = {"store": f"stores/{name}"}
+        nbformat.write(nb, str(d / "01_error_correlation.ipynb"))
+        return d
+
+    main = folder("main", {"C1": "reproduced", "C2": "inconclusive"})
+    reps = [folder("seed1", {"C1": "reproduced", "C2": "reproduced"}), folder("seed2", {"C1": "reproduced"})]
+    page = _write_claims(main, {"store": "stores/main", "store_fingerprint": "f"}, replicates=reps).read_text()
+    header = next(ln for ln in page.splitlines() if ln.startswith("| claim |"))
+    assert "stability" in header
+    assert re.search(r"^\| C1 \|.*\| 3 of 3 stores \|", page, re.M)
+    assert re.search(r"^\| C2 \|.*\| 1 of 3 stores \|", page, re.M)
+    assert "| claim | main | seed1 | seed2 | same verdict |" in page
+    # without replicates: no stability column
+    assert "stability" not in _write_claims(main, {"store": "stores/main", "store_fingerprint": "f"}).read_text()
 
 
 def test_parse_parameters_and_only():
@@ -309,9 +376,47 @@ def test_claims_are_reported_with_generated_verdicts(executed):
 
 
 @pytest.mark.slow
+def test_every_exercise_solution_runs(executed):
+    """Every exercise solution of every notebook (00 included) ran after its notebook on the small store,
+    without error, and printed numbers."""
+    import nbformat
+
+    ran = 0
+    for r in executed["runs"]:
+        wanted = [code for _, code in nbrun.exercise_solutions(ROOT / "notebooks" / f"{r.name}.py")]
+        nb = nbformat.read(str(r.output), as_version=4)
+        cells = [c for c in nb.cells if "exercise-solution" in c.metadata.get("tags", [])]
+        assert [c.source.strip() for c in cells] == [w.strip() for w in wanted], r.name
+        for c in cells:
+            assert not [o for o in c.outputs if o.get("output_type") == "error"], (r.name, c.source)
+            text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in c.outputs)
+            assert re.search(r"\d", text), (r.name, c.metadata["norep_exercise"], "printed no number")
+        ran += len(cells)
+    assert ran >= 6
+
+
+@pytest.mark.slow
+def test_replicate_stores_give_a_stability_column(tmp_path):
+    """End to end: `--replicates` runs the chapter on each replicate store and the claims page counts the
+    stores that agree with this one (a reversed replicate disagrees)."""
+    for name, reverse in (("main", False), ("same", False), ("reversed", True)):
+        make_synthetic_store(tmp_path / name, seed=0, reverse=reverse)
+    stores = [tmp_path / "same", tmp_path / "reversed"]
+    out = tmp_path / "out"
+    nbrun.run_notebooks(
+        tmp_path / "main", out=out, parameters={"n_boot": 60}, only=["01"], progress=False, replicates=stores
+    )
+    page = (out / "claims.md").read_text()
+    assert re.search(r"^\| C1 \|.*\| 2 of 3 stores \|", page, re.M), page
+    assert sorted(p.name for p in (out / "replicates").iterdir()) == ["01-same", "02-reversed"]
+    nbrun.run_notebooks(tmp_path / "main", out=out, parameters={"n_boot": 60}, only=["01"], progress=False)
+    assert not (out / "replicates").exists() and "stability" not in (out / "claims.md").read_text()
+
+
+@pytest.mark.slow
 def test_rerun_is_cached_and_parameter_change_reruns(executed, tmp_path):
     out = executed["out"]
-    runs = nbrun.run_notebooks(executed["store"], out=out, parameters=FAST, progress=False)
+    runs = nbrun.run_notebooks(executed["store"], out=out, parameters=FAST, progress=False, solutions=True)
     assert all(r.cached for r in runs), [(r.name, r.reason) for r in runs]
     # a changed parameter re-executes (only one notebook, to stay fast) and is visible
     runs = nbrun.run_notebooks(

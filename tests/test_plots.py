@@ -46,9 +46,22 @@ def test_category_strip_bars_are_category_means_in_paper_order():
     ax = fig.axes[0]
     labels = [lab.get_text() for lab in ax.get_xticklabels()]
     assert labels == ["Reinit", "Architecture", "Dataset"]  # paper order, whatever the row order
-    heights = [p.get_height() for p in ax.patches]
+    from matplotlib.collections import LineCollection
+
+    segments = [seg for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments()]
+    centres = [float(np.mean(seg[:, 0])) for seg in segments]
+    means = [float(seg[0, 1]) for seg in segments]
     expected = t.groupby("category")["ei"].mean().reindex(["REINIT", "ARCH", "DATASET"]).to_numpy()
-    np.testing.assert_allclose(heights, expected)
+    np.testing.assert_allclose(centres, [0, 1, 2], atol=1e-9)  # one mean line per category, in place
+    np.testing.assert_allclose(means, expected)
+
+
+def test_category_strip_axis_spans_the_data_not_zero():
+    """Shares near 0.8 that differ by a few points: the axis starts near them, so the differences show."""
+    t = _table()
+    t["share"] = 0.8 + 0.01 * np.arange(len(t))
+    lo, hi = plots.category_strip(t, ["share"]).axes[0].get_ylim()
+    assert lo > 0.7 and hi < 0.9, (lo, hi)
 
 
 def test_category_strip_jitter_is_the_same_every_run_and_leaves_the_global_rng_alone():

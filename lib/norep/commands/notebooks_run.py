@@ -22,6 +22,7 @@ examples:
   norep notebooks run --store stores/mine --out /tmp/book -p n_boot=200 -p base_model=resnet50
   norep notebooks run --store stores/fashion --only 02 --only transfer --force
   norep notebooks run --store stores/mine --keep-going -p profile=student
+  norep notebooks run --store stores/fashion --replicates stores/fashion-seed1 stores/fashion-seed2
 """
 
 
@@ -55,6 +56,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run every notebook even after one fails; report all failures at the end",
     )
+    parser.add_argument(
+        "--replicates",
+        nargs="+",
+        default=[],
+        metavar="STORE",
+        help="replicate stores of the same study: the notebooks run on each too, and the claims page shows "
+        "in how many stores each verdict holds",
+    )
+    parser.add_argument(
+        "--solutions",
+        action="store_true",
+        help="also run the code of every exercise solution after its notebook (a teacher's check)",
+    )
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
@@ -77,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             timeout=args.timeout,
             keep_going=args.keep_going,
+            solutions=args.solutions,
+            replicates=args.replicates,
         )
     except NotebooksFailed as exc:
         for err in exc.errors:

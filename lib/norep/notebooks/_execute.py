@@ -180,6 +180,7 @@ def execute_notebook(
     cwd: str | os.PathLike | None = None,
     timeout: int | None = 1800,
     metadata: Mapping | None = None,
+    solutions: bool = False,
 ) -> Path:
     """Execute one py:percent notebook on a fresh kernel and write the executed ``.ipynb``.
 
@@ -199,6 +200,10 @@ def execute_notebook(
     metadata : mapping, optional
         Recorded as the notebook's ``metadata["norep"]`` (the runner records the store and its
         fingerprint there).
+    solutions : bool
+        Also run the code of every exercise solution (:func:`norep.notebooks.exercise_solutions`),
+        each as a cell after the notebook's own, tagged ``exercise-solution`` and ``remove-cell`` (the
+        book does not show them twice); a failing solution fails the notebook like any cell.
 
     Returns
     -------
@@ -221,6 +226,16 @@ def execute_notebook(
         raise NotebookError(name, None, "", "ValueError", "the notebook has no cell tagged 'parameters'")
     nb.metadata["kernelspec"] = {"name": _KERNEL_NAME, "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.metadata.pop("jupytext", None)
+    if solutions:
+        import nbformat
+
+        from norep.notebooks._sources import exercise_solutions
+
+        for label, code in exercise_solutions(source):
+            cell = nbformat.v4.new_code_cell(code)
+            cell.metadata["tags"] = ["exercise-solution", "remove-cell"]
+            cell.metadata["norep_exercise"] = label
+            nb.cells.append(cell)
     if metadata:
         nb.metadata["norep"] = dict(metadata)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -330,6 +345,7 @@ def _run_one(
     force: bool,
     progress: bool,
     timeout,
+    solutions: bool = False,
 ) -> NotebookRun:
     """Execute one notebook, or take it from the cache when nothing it depends on changed."""
     name = src.stem
@@ -341,6 +357,9 @@ def _run_one(
         "python": sys.executable,
     }
     key = _cache_key(src.read_text(encoding="utf-8"), params, store_fp, package_fp)
+    if solutions:  # a run with the exercise solutions is another notebook (without: the key is unchanged)
+        parts["solutions"] = "run"
+        key = hashlib.sha256(f"{key}\0solutions".encode()).hexdigest()
     target = out / f"{name}.ipynb"
     entry = cache["notebooks"].get(name, {})
     if force:
@@ -363,7 +382,7 @@ def _run_one(
     if progress:
         print(f"norep: {name}: executing ({reason})", file=sys.stderr)
     t0 = time.perf_counter()
-    execute_notebook(src, target, params, timeout=timeout, metadata=origin)
+    execute_notebook(src, target, params, timeout=timeout, metadata=origin, solutions=solutions)
     seconds = time.perf_counter() - t0
     if progress:
         print(f"norep: {name}: executed in {seconds:.1f} s", file=sys.stderr)

@@ -102,18 +102,66 @@ def _claim_order(c: dict) -> int:
     return int(c["id"][1:]) if c["id"][1:].isdigit() else 99
 
 
-def _write_claims(out: Path, origin: dict | None = None) -> Path:
+def stability(claims: Sequence[dict], replicates: Mapping[str, Sequence[dict]]) -> dict[str, str]:
+    """Per claim id, in how many stores (this one and each replicate) the claim has this store's verdict.
+
+    Examples
+    --------
+    >>> here = [{"id": "C1", "status": "reproduced"}, {"id": "C2", "status": "inconclusive"}]
+    >>> reps = {"r1": [{"id": "C1", "status": "reproduced"}, {"id": "C2", "status": "reproduced"}],
+    ...         "r2": [{"id": "C1", "status": "not reproduced"}]}
+    >>> stability(here, reps)
+    {'C1': '2 of 3 stores', 'C2': '1 of 3 stores'}
+    """
+    n = 1 + len(replicates)
+    by = [{r["id"]: r["status"] for r in recs} for recs in replicates.values()]
+    agree = {c["id"]: 1 + sum(b.get(c["id"]) == c["status"] for b in by) for c in claims}
+    return {cid: f"{k} of {n} stores" for cid, k in agree.items()}
+
+
+def _replicate_claims(folders: Sequence[Path]) -> dict[str, list[dict]]:
+    """The claim records of each replicate folder (its executed chapters' and *not testable* ones), by
+    the replicate's store folder name."""
+    found = {}
+    for folder in folders:
+        name = _nb_origin(next(iter(sorted(folder.glob("*.ipynb"))), folder)).get("store") or folder.name
+        found[Path(str(name)).name] = _all_claims(folder)
+    return found
+
+
+def _write_claims(out: Path, origin: dict | None = None, replicates: Sequence[Path] = ()) -> Path:
     """Write ``claims.md``: the verdict of every paper claim in the executed notebooks, with the
     models and pairs it rests on and what its interval resampled; the claims of chapters not run
-    on this store are *not testable*. The table's columns are :data:`CLAIM_COLUMNS`."""
+    on this store are *not testable*. The table's columns are :data:`CLAIM_COLUMNS`; with replicate
+    folders (see :func:`norep.notebooks.run_notebooks`), a *stability* column and a table of every
+    store's verdicts (:func:`norep.claims.replicate_table`) follow."""
     claims = _all_claims(out)
     lines = _generated_header(origin)
     if not claims:
         lines.append("No claim verdicts were found in the executed notebooks.")
     else:
         ordered = sorted(claims, key=_claim_order)
-        lines += ["| " + " | ".join(h for h, _ in CLAIM_COLUMNS) + " |", "|" + "---|" * len(CLAIM_COLUMNS)]
-        lines += ["| " + " | ".join(str(f(c)) for _, f in CLAIM_COLUMNS) + " |" for c in ordered]
+        columns = list(CLAIM_COLUMNS)
+        reps = _replicate_claims(replicates) if replicates else {}
+        if reps:
+            stable = stability(ordered, reps)
+            columns.insert(3, ("stability", lambda c: stable.get(c["id"], "-")))
+        lines += ["| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(str(f(c)) for _, f in columns) + " |" for c in ordered]
+        if reps:
+            from norep.claims import replicate_table
+
+            here = Path(str((origin or {}).get("store", "this store"))).name
+            lines += [
+                "",
+                "## Replicates",
+                "",
+                f"The same chapters, with the same parameters, on {len(reps)} replicate store(s) of the study. "
+                "*Stability* above counts the stores (this one included) where a claim has the verdict it has "
+                "here; below, every store's verdict, effect and 95 % interval.",
+                "",
+            ]
+            lines += replicate_table({here: ordered, **{k: sorted(v, key=_claim_order) for k, v in reps.items()}})
         from norep.claims import power_table
 
         lines += [

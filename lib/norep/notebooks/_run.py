@@ -18,7 +18,7 @@ from norep.notebooks._execute import (
     _run_one,
     store_fingerprint,
 )
-from norep.notebooks._pages import _SUMMARY_PAGES, _nb_origin, _write_summaries
+from norep.notebooks._pages import _SUMMARY_PAGES, _nb_origin, _write_claims, _write_summaries
 from norep.notebooks._sources import _chapter_title, declared_parameters, find_notebooks, missing_inputs
 from norep.paper import claims_of
 from norep.study import verify_store
@@ -45,6 +45,8 @@ def run_notebooks(
     progress: bool = True,
     timeout: int | None = 1800,
     keep_going: bool = False,
+    solutions: bool = False,
+    replicates: Sequence[str | os.PathLike] = (),
 ) -> list[NotebookRun]:
     """Execute the section notebooks on ``store`` into ``out``, skipping unchanged ones.
 
@@ -77,6 +79,15 @@ def run_notebooks(
     keep_going : bool
         Run every notebook even after one fails, and raise :class:`NotebooksFailed` with all the
         failures at the end (default: stop at the first).
+    solutions : bool
+        Also run every exercise solution's code after its notebook, in the notebook's kernel (see
+        :func:`norep.notebooks.execute_notebook`): a failing solution fails its chapter.
+    replicates : sequence of path-like
+        Replicate stores of the same study (e.g. the zoo trained with other seeds). The same notebooks
+        run on each, with the same parameters, into ``out/replicates/NN-<store folder>/`` (cached like
+        ``out``), and the claims page gains a *stability* column (in how many of the stores each claim
+        has the verdict it has here) and a table of every store's verdicts. A run without replicates
+        removes ``out/replicates``: the page shows the replicates of the latest run only.
 
     Returns
     -------
@@ -146,6 +157,7 @@ def run_notebooks(
                         force=force,
                         progress=progress,
                         timeout=timeout,
+                        solutions=solutions,
                     )
                 )
             except NotebookError as exc:
@@ -166,7 +178,47 @@ def run_notebooks(
         raise NotebooksFailed(errors, runs)
     if errors:
         raise errors[0]
+    _run_replicates(store_path, replicates, out, extra, only, notebook_dir, force, progress, timeout, origin)
     return runs
+
+
+REPLICATES_DIR = "replicates"
+"""Sub-folder of the output folder holding the executed notebooks of each replicate store."""
+
+
+def _run_replicates(store_path, replicates, out, extra, only, notebook_dir, force, progress, timeout, origin) -> None:
+    """Run the notebooks on every replicate store into ``out/replicates/``, then rewrite the claims page
+    with their verdicts (or, with no replicates, remove that folder)."""
+    import shutil
+
+    root = out / REPLICATES_DIR
+    if not replicates:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    folders = []
+    for i, rep in enumerate(replicates, 1):
+        rep = Path(rep)
+        if rep.resolve() == store_path.resolve():
+            raise ValueError(f"replicate store {rep} is the main store; give other stores of the same study")
+        folder = root / f"{i:02d}-{rep.resolve().name}"
+        if progress:
+            print(f"norep: replicate {i} of {len(replicates)}: {rep}", file=sys.stderr)
+        run_notebooks(
+            rep,
+            out=folder,
+            parameters=extra,
+            only=only,
+            notebook_dir=notebook_dir,
+            force=force,
+            progress=progress,
+            timeout=timeout,
+        )
+        folders.append(folder)
+    keep = {f.name for f in folders}
+    for old in root.iterdir():
+        if old.is_dir() and old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    _write_claims(out, origin, replicates=folders)
 
 
 def _output_folder(out) -> Path:

@@ -227,3 +227,45 @@ def _chapter_title(source: Path) -> str:
         if m:
             return m.group(1).strip()
     return source.stem
+
+
+_DETAILS = re.compile(r"<details>(.*?)</details>", re.S)
+_FENCE = re.compile(r"^```(?:python|py|ipython3?)\s*\n(.*?)^```\s*$", re.S | re.M)
+_EXERCISE = re.compile(r"\*\*(Exercise[^*]*?)\.?\*\*")
+
+
+def exercise_solutions(source: str | os.PathLike) -> list[tuple[str, str]]:
+    """The code of every exercise solution of a notebook source: ``(exercise, code)`` pairs, in order.
+
+    A solution is the Markdown folded in ``<details>`` after an exercise (``**Exercise 2.**``); its
+    code is every fenced Python block inside (```` ```python ````), which a reader runs after the
+    notebook, in its namespace. ``norep notebooks run --solutions`` runs them the same way.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> src = pathlib.Path(tempfile.mkdtemp()) / "09_x.py"
+    >>> _ = src.write_text('# %% [markdown]\\n# **Exercise 1.** How many?\\n#\\n# <details>\\n'
+    ...                    '# <summary>Solution</summary>\\n#\\n# ```python\\n# print(1 + 1)\\n# ```\\n#\\n'
+    ...                    '# </details>\\n')
+    >>> exercise_solutions(src)
+    [('Exercise 1', 'print(1 + 1)\\n')]
+    """
+    import jupytext
+
+    nb = jupytext.read(Path(source))
+    found = []
+    label = "Exercise"
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        text = cell.source
+        pos = 0
+        for block in _DETAILS.finditer(text):
+            before = _EXERCISE.findall(text[pos : block.start()])
+            if before:
+                label = before[-1].strip()
+            pos = block.end()
+            for code in _FENCE.findall(block.group(1)):
+                found.append((label, code))
+    return found

@@ -509,3 +509,94 @@ __all__ = [
     "c4_specialization_angle",
     "c5_class_groups",
 ]
+
+
+# ------------------------------------------------------------------- figure tables (Figs. 3 left and 4)
+
+
+def confidence_pairs(study, chosen: dict):
+    """The paper's Fig. 3 (left) as a table: for each pair ``chosen`` shows (category -> partner of the
+    base), every evaluation example where exactly one of the two models is right, with the confidence
+    (top-1 probability) of the base (``conf_a``) and of the partner (``conf_b``) and who is right
+    (``outcome``: ``only_a`` or ``only_b``). The angle theta of an example is ``atan2(conf_a, conf_b)``.
+
+    Examples
+    --------
+    A pair where the base is right on the first example and the partner on the second:
+
+    >>> import numpy as np
+    >>> class S:
+    ...     base = "a"
+    ...     def labels(self): return np.array([0, 1, 0])
+    ...     def probs(self, n): return {"a": np.array([[.9, .1], [.8, .2], [.6, .4]]),
+    ...                                 "b": np.array([[.3, .7], [.4, .6], [.7, .3]])}[n]
+    >>> confidence_pairs(S(), {"ARCH": "b"})[["outcome", "conf_a", "conf_b"]].values.tolist()
+    [['only_a', 0.9, 0.7], ['only_b', 0.8, 0.6]]
+    """
+    import pandas as pd
+
+    from norep.measures import specialization
+
+    y, pa = study.labels(), study.probs(study.base)
+    rows = []
+    for cat, name in chosen.items():
+        pb = study.probs(name)
+        outcome = specialization.outcome_labels(y, pa.argmax(1), pb.argmax(1))
+        keep = np.isin(outcome, ["only_a", "only_b"])
+        rows.append(
+            pd.DataFrame(
+                {
+                    "pair": f"{study.base} vs {name} ({cat_label(cat)})",
+                    "category": cat,
+                    "outcome": outcome[keep],
+                    "conf_a": pa.max(1)[keep],
+                    "conf_b": pb.max(1)[keep],
+                }
+            )
+        )
+    cols = ["pair", "category", "outcome", "conf_a", "conf_b"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+
+
+def class_theta_histograms(study, chosen: dict, *, bins: int = 18) -> dict:
+    """The paper's Fig. 4 as tables: for each pair ``chosen`` shows (category -> partner of the base), a
+    class-by-angle histogram of the evaluation examples where exactly one of the two is right.
+
+    Returns a dict pair title -> DataFrame with one row per class (index: class name, in class-id order)
+    and one column per theta bin (its left edge, degrees), holding the share of the pair's disagreements
+    that fall in that class and bin (the whole table sums to 1; 0 where the pair never disagrees).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class Store: class_names = ["x", "y"]
+    >>> class S:
+    ...     base, store = "a", Store()
+    ...     def labels(self): return np.array([0, 1, 0])
+    ...     def probs(self, n): return {"a": np.array([[.9, .1], [.8, .2], [.6, .4]]),
+    ...                                 "b": np.array([[.3, .7], [.4, .6], [.7, .3]])}[n]
+    >>> h = class_theta_histograms(S(), {"ARCH": "b"}, bins=2)["a vs b (Architecture)"]
+    >>> h.values.tolist()  # class x: theta 52 (> 45); class y: theta 53
+    [[0.0, 0.5], [0.0, 0.5]]
+    """
+    import pandas as pd
+
+    from norep.measures import specialization
+
+    y, pa = study.labels(), study.probs(study.base)
+    names = [str(c) for c in study.store.class_names]
+    edges = np.linspace(0.0, 90.0, bins + 1)
+    out = {}
+    for cat, name in chosen.items():
+        pb = study.probs(name)
+        outcome = specialization.outcome_labels(y, pa.argmax(1), pb.argmax(1))
+        keep = np.isin(outcome, ["only_a", "only_b"])
+        th = specialization.theta(pa, pb)[keep]
+        counts, _, _ = np.histogram2d(y[keep], th, bins=[np.arange(len(names) + 1) - 0.5, edges])
+        total = counts.sum()
+        share = counts / total if total > 0 else counts
+        out[f"{study.base} vs {name} ({cat_label(cat)})"] = pd.DataFrame(share, index=names, columns=edges[:-1])
+    return out
+
+
+__all__ += ["confidence_pairs", "class_theta_histograms"]

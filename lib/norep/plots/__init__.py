@@ -31,6 +31,8 @@ from norep.plots._overview import STATUS_COLOURS, claim_unit, verdict_forest
 from norep.plots._pairs import (
     calibration_bars,
     category_strip,
+    class_theta_heatmaps,
+    confidence_scatter,
     gain_vs_inconsistency,
     pairwise_heatmap,
     per_class_bars,
@@ -48,6 +50,8 @@ __all__ = [
     "gain_vs_inconsistency",
     "theta_histograms",
     "per_class_bars",
+    "confidence_scatter",
+    "class_theta_heatmaps",
     "greedy_curves",
     "rate_curves",
     "compression_curves",

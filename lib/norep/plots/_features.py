@@ -45,7 +45,7 @@ def greedy_curves(
     import seaborn as sns
 
     _check_columns(table, [x, y, start], "table")
-    fig, (ax,) = _new_figure(1, width=6.0, height=4.2)
+    fig, (ax,) = _new_figure(1, width=7.0, height=4.0)
     starts = list(dict.fromkeys(table[start]))
     colours = dict(zip(starts, sns.color_palette("tab10", len(starts)), strict=False))
     markers = {"none": "*", "REINIT": "o", "HPARAM": "s", "ARCH": "^", "FWORK": "D", "DATASET": "P"}
@@ -75,7 +75,7 @@ def greedy_curves(
     ax.set_xlabel("number of low-accuracy models added")
     ax.set_ylabel("ensemble accuracy (evaluation split)")
     ax.set_xticks(sorted(set(int(v) for v in table[x])))
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the data, never over it
     ax.set_title(title)
     return fig
 
@@ -144,7 +144,8 @@ def compression_curves(
     target: float | None = None,
     title: str = "",
 ):
-    """Accuracy as diversity-ranked dimensions are added (Fig. 6 right).
+    """Accuracy as diversity-ranked dimensions are added (Fig. 6 right), on a log2 x-axis: the
+    crossings of the target lie at tens of dimensions while the curves run to hundreds.
 
     Parameters
     ----------
@@ -186,12 +187,27 @@ def compression_curves(
     )
     if target is not None:
         ax.axhline(target, color="black", ls="--", lw=1, label=f"target {target:.3f}")
-    ax.set_xlabel("number of dimensions (most diverse first)")
+    _log2_axis(ax, table[x])
+    ax.set_xlabel("number of dimensions (most diverse first; log scale)")
     ax.set_ylabel("linear-probe accuracy (test)")
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles, [CATEGORY_LABELS.get(t, t) for t in labels], fontsize=8)
     ax.set_title(title)
     return fig
+
+
+def _log2_axis(ax, values) -> None:
+    """A base-2 log x-axis ticked at the powers of two that the data span, labelled as plain numbers."""
+    from matplotlib.ticker import FixedLocator, NullFormatter
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    ax.set_xscale("log", base=2)
+    if v.size:
+        ticks = [2.0**k for k in range(int(np.floor(np.log2(v.min()))), int(np.ceil(np.log2(v.max()))) + 1)]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def dims_to_target_bars(table, *, y: str = "dims", category: str = "category", title: str = ""):

@@ -14,6 +14,7 @@ from norep.plots._style import (
     _check_columns,
     _new_figure,
     category_palette,
+    message_figure,
 )
 
 
@@ -25,7 +26,10 @@ def category_strip(
     category: str = "category",
     ylabel: str | None = None,
 ):
-    """One panel per measure: each model as a dot, the category mean as a bar (Figs. 1, 2, 8).
+    """One panel per measure: each model as a dot, the category mean as a horizontal line (Figs. 1, 2, 8).
+
+    The y-axis spans the data, not zero: the differences between categories that a chapter's verdict
+    states (often a few points of a share near 0.8) stay visible.
 
     Parameters
     ----------
@@ -59,14 +63,18 @@ def category_strip(
     order = _categories_present(table, category)
     pal = category_palette()
     palette = {c: pal.get(c, (0.5, 0.5, 0.5)) for c in order}
-    fig, axes = _new_figure(len(values), width=3.9)
+    fig, axes = _new_figure(len(values), width=3.9 if len(values) < 3 else 2.9, height=3.2)
     for i, (ax, col) in enumerate(zip(axes, values, strict=True)):
         common = dict(data=table, x=category, y=col, hue=category, order=order, hue_order=order, palette=palette, ax=ax)
-        sns.barplot(**common, errorbar=None, alpha=0.35, legend=False)
         with _seeded_jitter(i):  # seaborn jitters with numpy's global RNG: the same figure every run
-            sns.stripplot(**common, size=6, jitter=0.15, edgecolor="black", linewidth=0.5, legend=False)
+            sns.stripplot(**common, size=5, jitter=0.15, edgecolor="black", linewidth=0.5, legend=False)
+        means = table.groupby(category)[col].mean()
+        for j, cat in enumerate(order):
+            if cat in means.index and np.isfinite(means[cat]):
+                ax.hlines(means[cat], j - 0.35, j + 0.35, color=palette[cat], lw=3, alpha=0.8, zorder=1)
+        ax.margins(y=0.12)
         ax.set_xticks(range(len(order)))
-        ax.set_xticklabels([CATEGORY_LABELS.get(c, c) for c in order], rotation=30, ha="right")
+        ax.set_xticklabels([CATEGORY_LABELS.get(c, c) for c in order], rotation=30, ha="right", fontsize=8)
         ax.set_xlabel("")
         ax.set_title(titles[i] if titles else col)
         ax.set_ylabel(ylabel if (ylabel and i == 0) else ("" if ylabel else col))
@@ -136,8 +144,11 @@ def pairwise_heatmap(
     n = m.shape[0]
     if annotate is None:
         annotate = n <= 12
-    size = max(4.5, 0.33 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
+    # at most the book's text column (about 8.3 inches at 100 dpi), so that the page shows it at full
+    # size; the labels get as much of a row's height as fits
+    size = min(max(4.5, 0.33 * n + 2.5), 7.0)
+    label_pt = min(8.0, max(4.0, 0.8 * (size - 2.0) * 72 / max(n, 1)))
+    fig, ax = plt.subplots(figsize=(size + 1.3, size), layout="constrained")
     sns.heatmap(
         m,
         ax=ax,
@@ -150,7 +161,7 @@ def pairwise_heatmap(
         xticklabels=list(names),
         yticklabels=list(names),
     )
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=label_pt, length=2, pad=1)
     cats = list(categories)
     for i in range(1, n):
         if cats[i] != cats[i - 1]:
@@ -175,6 +186,7 @@ def gain_vs_inconsistency(
     ylabel: str = "ensemble gain over members' mean",
     title: str = "",
     label: str | None = "name",
+    means=None,
 ):
     """Scatter of a pair measure against error inconsistency, coloured by category (Fig. 2).
 
@@ -187,6 +199,9 @@ def gain_vs_inconsistency(
         range; ``{"r": r}`` may be added for the legend.
     label : str or None
         Column whose values annotate the points (None for no labels).
+    means : DataFrame, optional
+        Category means computed elsewhere (index: category; columns ``x`` and ``y``), drawn as large
+        stars in the category's colour, as in the paper's Fig. 2.
 
     Returns
     -------
@@ -224,16 +239,72 @@ def gain_vs_inconsistency(
         xs = np.linspace(float(table[x].min()), float(table[x].max()), 50)
         lab = "linear fit" + (f" (r = {fit['r']:.2f})" if "r" in fit else "")
         ax.plot(xs, fit["slope"] * xs + fit["intercept"], color="black", ls="--", lw=1, label=lab)
+    if means is not None:
+        _check_columns(means, [x, y], "means")
+        for cat, row in means.iterrows():
+            if np.isfinite(row[x]) and np.isfinite(row[y]):
+                ax.scatter(
+                    row[x],
+                    row[y],
+                    marker="*",
+                    s=260,
+                    color=pal.get(cat, (0.5, 0.5, 0.5)),
+                    edgecolor="black",
+                    lw=0.8,
+                    zorder=4,
+                )
+        ax.scatter([], [], marker="*", s=120, color="white", edgecolor="black", label="category mean")
     if label and len(table) <= 25:
-        ax.margins(x=0.12, y=0.08)  # room for the labels
-        for _, row in table.iterrows():
-            ax.annotate(str(row[label]), (row[x], row[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.margins(x=0.15, y=0.08)  # room for the labels
+        _place_labels(ax, table[x].to_numpy(float), table[y].to_numpy(float), [str(v) for v in table[label]])
     handles, labels = ax.get_legend_handles_labels()
     ax.legend(handles, [CATEGORY_LABELS.get(t, t) for t in labels], fontsize=8, frameon=True)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     return fig
+
+
+_LABEL_OFFSETS = [(4, 4), (4, -10), (-4, 4), (-4, -10), (6, -3), (-6, -3), (0, 8), (0, -14), (10, 12), (-10, 12)]
+
+
+def _place_labels(ax, xs, ys, texts, *, fontsize: float = 7):
+    """Annotate each point with its text at the first of a few offsets where the label overlaps no
+    label placed before it (nor the axes' edge); the first offset when none is free.
+
+    Returns the annotations, in the order of ``texts``.
+    """
+    fig = ax.figure
+    fig.draw_without_rendering()  # lay out the axes so that text extents are final
+    placed, boxes = [], []
+    axbox = ax.get_window_extent()
+    for px, py, text in zip(xs, ys, texts, strict=True):
+        best = None
+        for dx, dy in _LABEL_OFFSETS:
+            ann = ax.annotate(
+                text,
+                (px, py),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                fontsize=fontsize,
+                ha="left" if dx >= 0 else "right",
+            )
+            box = ann.get_window_extent()
+            free = (
+                not any(box.overlaps(b) for b in boxes)
+                and axbox.contains(box.x0, box.y0)
+                and axbox.contains(box.x1, box.y1)
+            )
+            if free:
+                best = (ann, box)
+                break
+            ann.remove()
+        if best is None:
+            ann = ax.annotate(text, (px, py), xytext=_LABEL_OFFSETS[0], textcoords="offset points", fontsize=fontsize)
+            best = (ann, ann.get_window_extent())
+        placed.append(best[0])
+        boxes.append(best[1])
+    return placed
 
 
 def theta_histograms(histograms: Mapping[str, object], *, value: str = "fraction"):
@@ -293,6 +364,111 @@ def theta_histograms(histograms: Mapping[str, object], *, value: str = "fraction
     return fig
 
 
+def confidence_scatter(table, *, max_points: int = 1500):
+    """Confidence of model A against confidence of model B where exactly one is right (Fig. 3, left).
+
+    One panel per pair; each example a dot, coloured by which model is right. Theta, the angle of a
+    dot from the B axis, is what the histograms of Fig. 3 count: dots above the diagonal are examples
+    where A is the more confident.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``pair``, ``outcome`` (``only_a`` or ``only_b``), ``conf_a`` and ``conf_b``, e.g. from
+        :func:`norep.paper.ch03_specialization.confidence_pairs`.
+    max_points : int
+        Draw at most this many examples per pair (a fixed, evenly spaced subset of the rows).
+
+    An empty table gives a figure that says so (:func:`message_figure`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"pair": ["p", "p"], "outcome": ["only_a", "only_b"],
+    ...                   "conf_a": [0.9, 0.5], "conf_b": [0.6, 0.8]})
+    >>> fig = confidence_scatter(t)
+    >>> len(fig.axes), fig.axes[0].get_xlabel()
+    (1, 'confidence of B (partner)')
+    """
+    import seaborn as sns
+
+    _check_columns(table, ["pair", "outcome", "conf_a", "conf_b"], "table")
+    if not len(table):
+        return message_figure("no pair to show: no figure pair, or no example where exactly one is right")
+    pairs = list(dict.fromkeys(table["pair"]))
+    cb = sns.color_palette("colorblind", 8)
+    colours = {"only_a": cb[0], "only_b": cb[1]}
+    fig, axes = _new_figure(max(len(pairs), 1), width=2.9, height=3.0)
+    for ax, pair in zip(axes, pairs, strict=False):
+        part = table[table["pair"] == pair]
+        if len(part) > max_points:
+            part = part.iloc[np.linspace(0, len(part) - 1, max_points).astype(int)]
+        for outcome in ("only_a", "only_b"):
+            o = part[part["outcome"] == outcome]
+            ax.scatter(o["conf_b"], o["conf_a"], s=5, alpha=0.5, color=colours[outcome], label=OUTCOME_LABELS[outcome])
+        ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.02)
+        ax.set_aspect("equal")
+        ax.set_xlabel("confidence of B (partner)")
+        ax.set_title(str(pair), fontsize=8)
+    axes[0].set_ylabel("confidence of A (base)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, fontsize=8, markerscale=3, loc="outside lower center", ncols=2)
+    return fig
+
+
+def class_theta_heatmaps(tables: Mapping[str, object]):
+    """Per-class histograms of the specialization angle, one panel per pair (Fig. 4).
+
+    Parameters
+    ----------
+    tables : mapping
+        Panel title -> DataFrame with one row per class (index: class name) and one column per
+        theta bin (its left edge in degrees), e.g. from
+        :func:`norep.paper.ch03_specialization.class_theta_histograms`. An empty mapping gives a
+        figure that says so (:func:`message_figure`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame([[0.5, 0.0], [0.0, 0.5]], index=["x", "y"], columns=[0.0, 45.0])
+    >>> fig = class_theta_heatmaps({"a vs b": t})
+    >>> fig.axes[0].get_xlabel()
+    'theta (degrees; > 45: A more confident)'
+    """
+    import matplotlib.pyplot as plt
+
+    if not tables:
+        return message_figure("no pair to show")
+    n = len(tables)
+    fig, axes = plt.subplots(1, n, figsize=(2.75 * n + 0.9, 3.4), squeeze=False, layout="constrained", sharey=True)
+    axes = list(axes[0])
+    vmax = max([float(np.nanmax(t.to_numpy(float))) for t in tables.values() if t.size] + [1e-9])
+    im = None
+    for ax, (title, t) in zip(axes, tables.items(), strict=False):
+        edges = [float(c) for c in t.columns]
+        width = edges[1] - edges[0] if len(edges) > 1 else 90.0
+        im = ax.imshow(
+            t.to_numpy(float),
+            aspect="auto",
+            cmap="mako_r",
+            vmin=0,
+            vmax=vmax,
+            extent=(edges[0], edges[-1] + width, len(t) - 0.5, -0.5),
+            interpolation="nearest",
+        )
+        ax.axvline(45, color="white", ls=":", lw=1)
+        ax.set_yticks(range(len(t)))
+        ax.set_yticklabels([str(i) for i in t.index], fontsize=7)
+        ax.set_xlabel("theta (degrees; > 45: A more confident)", fontsize=8)
+        ax.set_title(str(title), fontsize=8)
+    if im is not None:
+        fig.colorbar(im, ax=axes, shrink=0.8, label="share of the pair's disagreements")
+    return fig
+
+
 def per_class_bars(
     tables: Mapping[str, object],
     *,
@@ -326,7 +502,7 @@ def per_class_bars(
     """
     import seaborn as sns
 
-    fig, axes = _new_figure(len(tables), width=4.8, height=3.8)
+    fig, axes = _new_figure(len(tables), width=4.0, height=3.4)
     groups = sorted(set(group_of.values())) if group_of else []
     gcol = dict(zip(groups, sns.color_palette("Set2", max(len(groups), 1)), strict=False))
     for ax, (title, table) in zip(axes, tables.items(), strict=True):
@@ -341,11 +517,15 @@ def per_class_bars(
         ax.set_xticklabels([str(n) for n in t["class_name"]], rotation=60, ha="right", fontsize=7)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-    if groups:
+    if groups:  # one legend for every panel, outside them
         from matplotlib.patches import Patch
 
-        axes[-1].legend(
-            handles=[Patch(color=gcol[g], label=g) for g in groups], fontsize=7, title="class group", title_fontsize=7
+        fig.legend(
+            handles=[Patch(color=gcol[g], label=g) for g in groups],
+            fontsize=8,
+            title="class group",
+            title_fontsize=8,
+            loc="outside right upper",
         )
     return fig
 
