@@ -104,7 +104,7 @@ def build(path, specs, *, n=800, band=(0.6, 0.75), seed=0, shuffle_test=False, d
 CATS = ("REINIT", "HPARAM", "ARCH", "FWORK", "DATASET")
 
 
-def pair_specs(kind, *, per_cat=3, base_conf="flat"):
+def pair_specs(kind, *, per_cat=4, base_conf="flat"):
     """Stores for C1-C4 and C10. ``kind``: planted, null, reverse, anti (C2 reversed: partners informative
     on the selection split, confidently wrong on test, so their ensembles lose)."""
     shares = dict(zip(CATS, (0.9, 0.75, 0.6, 0.45, 0.3), strict=True))
