@@ -124,21 +124,27 @@ def pair_specs(kind, *, per_cat=4, base_conf="flat"):
     return specs
 
 
-def group_specs(kind, *, per_cat=2, seed=5):
-    """Stores for C5: Dataset (and Architecture) partners whose accuracy shifts with the class group."""
+def group_specs(kind, *, per_cat=4, seed=5):
+    """Stores for C5: Dataset (and Architecture) partners whose accuracy shifts with the class group.
+    ``kind``: planted (Dataset grouped, Architecture scattered), null (no shifts), reverse (Architecture
+    grouped, Dataset scattered), opposite (Dataset partners grouped in opposite directions, half each way;
+    Architecture scattered) or both (Dataset and Architecture grouped alike)."""
     rng = np.random.default_rng(seed)
     grouped = np.where(np.arange(C) < 5, 0.6, -0.6)
 
-    def scattered():
-        return rng.permutation(np.array([0.6, -0.6] * 5))  # as strong, but no group structure
+    def scattered():  # as strong, but no group structure: each group's shifts sum to zero
+        half = np.array([0.6, -0.6, 0.6, -0.6, 0.0])
+        return np.concatenate([rng.permutation(half), rng.permutation(half)])
 
     specs = [Spec("base", "REINIT", share=0.5)]
     for c in ("REINIT", "ARCH", "DATASET"):
         for i in range(per_cat):
             shift = None
-            if c == "DATASET" and kind == "planted" or c == "ARCH" and kind == "reverse":
+            if c == "DATASET" and kind in ("planted", "both") or c == "ARCH" and kind in ("reverse", "both"):
                 shift = grouped if i % 2 == 0 else grouped * 0.8
-            elif c == "ARCH" and kind == "planted" or c == "DATASET" and kind == "reverse":
+            elif c == "DATASET" and kind == "opposite":
+                shift = grouped if i % 2 == 0 else -grouped
+            elif c == "ARCH" and kind in ("planted", "opposite") or c == "DATASET" and kind == "reverse":
                 shift = scattered()
             specs.append(Spec(f"{c.lower()}_{i}", c, acc=0.68, share=0.3, shift=shift))
     return specs
