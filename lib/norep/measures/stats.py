@@ -167,9 +167,10 @@ def hierarchical_bootstrap_ci(
         False resamples the examples only (for comparison: the interval most claims used before).
     small_sample : bool, default False
         Widen the percentile interval about the estimate by :func:`small_sample_factor` of the
-        smallest group (:func:`widen`): with a few models per group the plain percentile interval
-        is too narrow (its model-level variance is ``(k - 1) / k`` of the true one and its tails are
-        normal, not Student's t), and calls a one-sided effect far more often than its nominal rate.
+        smallest group (:func:`widen`; with one group, the degrees of freedom of one mean): with a
+        few models per group the plain percentile interval is too narrow (its model-level variance
+        is ``(k - 1) / k`` of the true one and its tails are normal, not Student's t), and calls a
+        one-sided effect far more often than its nominal rate.
 
     Returns
     -------
@@ -212,18 +213,20 @@ def hierarchical_bootstrap_ci(
         warnings.simplefilter("ignore", RuntimeWarning)
         low, high = np.nanquantile(values, [alpha, 1.0 - alpha], axis=0)
     if small_sample and resample_models:
-        low, high = widen(estimate, low, high, small_sample_factor(min(g.size for g in groups), confidence))
+        k = min(g.size for g in groups)
+        low, high = widen(estimate, low, high, small_sample_factor(k, confidence, n_groups=min(2, len(groups))))
     if estimate.ndim == 0:
         return BootstrapCI(float(estimate), float(low), float(high))
     return BootstrapCI(estimate, low, high)
 
 
-def small_sample_factor(k: int, confidence: float = 0.95) -> float:
+def small_sample_factor(k: int, confidence: float = 0.95, n_groups: int = 2) -> float:
     """How much wider a percentile interval over ``k`` resampled models per group must be to keep its level.
 
     ``sqrt(k / (k - 1)) * t / z``: the first factor undoes the bootstrap's ``(k - 1) / k`` shrinkage of
     the between-model variance, the second replaces the normal quantile ``z`` of ``confidence`` by
-    Student's ``t`` with ``2 (k - 1)`` degrees of freedom (two groups of ``k`` models compared). It is
+    Student's ``t`` with ``n_groups (k - 1)`` degrees of freedom (by default two groups of ``k`` models
+    compared; ``n_groups=1`` for the mean over one group). It is
     1 in the limit of many models and conservative where the examples, not the models, dominate the
     variance. ``inf`` for ``k < 2`` (one model says nothing about the spread between models).
 
@@ -238,7 +241,7 @@ def small_sample_factor(k: int, confidence: float = 0.95) -> float:
     if k < 2:
         return float("inf")
     q = (1.0 + float(confidence)) / 2.0
-    return float(np.sqrt(k / (k - 1)) * t.ppf(q, 2 * (k - 1)) / norm.ppf(q))
+    return float(np.sqrt(k / (k - 1)) * t.ppf(q, max(1, int(n_groups)) * (k - 1)) / norm.ppf(q))
 
 
 def widen(estimate, low, high, factor: float):
