@@ -4,9 +4,9 @@ Each model is described by its accuracy, the weight of the noise it shares with 
 (higher: errors correlated with the base's), a confidence rule and optional per-class accuracy
 shifts; predictions are the label when a Gaussian copula draw falls below the accuracy threshold,
 else a random wrong class. Logits put ``high`` (when correct) or ``low`` (when wrong) on the
-predicted class: ``inform`` is confident when right, ``flat`` equally confident either way, ``anti``
-confident when wrong. Embeddings are class means plus noise: ``same`` carries the base's information
-(in another basis), ``comp`` the complementary classes, ``noise`` nothing.
+predicted class: ``inform`` is confident when right, ``mild`` slightly so, ``flat`` equally confident
+either way, ``anti`` confident when wrong. Embeddings are class means plus noise: ``same`` carries the
+base's information (in another basis), ``comp`` the complementary classes, ``noise`` nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ from scipy.stats import norm
 
 C = 10
 GROUPS = {"natural": [0, 1, 2, 3, 4], "made": [5, 6, 7, 8, 9]}
-CONF = {"inform": (4.0, 1.5), "flat": (2.5, 2.5), "anti": (1.5, 6.0), "loud": (0.5, 9.0), "noise": (0.0, 0.0)}
+CONF = {
+    "inform": (4.0, 1.5),
+    "flat": (2.5, 2.5),
+    "mild": (2.8, 2.35),
+    "anti": (1.5, 6.0),
+    "loud": (0.5, 9.0),
+    "noise": (0.0, 0.0),
+}
 DOWN = np.array(
     [
         [1, 0, 0, 1],

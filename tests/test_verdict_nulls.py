@@ -32,6 +32,14 @@ def alike_specs(*, shares=None, conf="inform"):
     return specs
 
 
+def mild_reinit_specs():
+    specs = pair_specs("planted")
+    for s in specs:
+        if s.category == "REINIT" and s.name != "base":
+            s.conf = "mild"
+    return specs
+
+
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("nulls")
@@ -47,10 +55,8 @@ def stores(tmp_path_factory):
                     alike_specs(shares=dict(zip(CATS, (0.9, 0.75, 0.6, 0.45, 0.3), strict=True))),
                     {},
                 ),
-                "reinit_informative_small": (
-                    alike_specs(shares=dict(zip(CATS, (0.9, 0.75, 0.6, 0.45, 0.3), strict=True))),
-                    {"n": 200, "band": (0.4, 0.95)},
-                ),
+                # C4: Reinit partners mildly informative (about a fifth of the Dataset separation), few examples
+                "reinit_mild_small": (mild_reinit_specs(), {"n": 100, "band": (0.4, 0.95)}),
                 "opposite": (group_specs("opposite"), {"n": 1500}),
                 "groups_planted": (group_specs("planted"), {"n": 1500}),
             }[name]
@@ -88,14 +94,19 @@ def test_c2_best_pair_elsewhere_is_only_partly_reproduced(tmp_path):
     assert res.status == "partly reproduced", res.sentence
 
 
-@pytest.mark.parametrize("name", ["reinit_informative", "reinit_informative_small"])
+@pytest.mark.parametrize("name", ["reinit_informative", "reinit_mild_small"])
 def test_reinit_separation_by_mechanism_is_not_absence(stores, name):
-    """Reinit partners as informative as the Dataset ones: their separation is present by mechanism. It is
-    never called absent, and fewer examples (a wider interval) do not make it absent either."""
+    """Reinit partners as informative as the Dataset ones, or mildly so: their separation is present by
+    mechanism. It is never called absent, and fewer examples (100: a wide interval that includes 0) do not
+    make it absent either (an interval including 0 read as absence called the small store reproduced)."""
     res = paper.c4_specialization_angle(stores(name), n_boot=N_BOOT)
     assert res.checks["absent_for_reinit"] is False, res.sentence
-    assert res.status not in ("reproduced", "partly reproduced"), res.sentence
+    assert res.status != "reproduced", res.sentence
     assert res.details["reinit_absence"] in ("present", "undecided")
+    if name == "reinit_informative":  # informative in every category: not even the Dataset part holds
+        assert res.status == "inconclusive", res.sentence
+    else:  # the Dataset separation is stronger (a true effect), the absence for Reinit is not shown
+        assert res.status == "partly reproduced", res.sentence
 
 
 def test_opposite_direction_class_structure_gets_no_decision(stores):
