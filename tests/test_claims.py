@@ -279,6 +279,19 @@ def test_hierarchical_bootstrap_resamples_models():
     assert one.low > 0
 
 
+def test_c1_trend_is_the_least_squares_slope_on_the_rank():
+    """C1's linear contrast against numpy's least-squares fit of the category means on their rank."""
+    from norep import CATEGORIES
+    from norep.paper.ch01_error_correlation import trend_weights
+
+    rng = np.random.default_rng(0)
+    for cats in (list(CATEGORIES), ["REINIT", "ARCH", "DATASET"], ["REINIT", "DATASET"]):
+        means = rng.random(len(cats))
+        ranks = [CATEGORIES.index(c) for c in cats]
+        assert trend_weights(cats) @ means == pytest.approx(np.polyfit(ranks, means, 1)[0], abs=1e-12)
+    assert trend_weights(list(CATEGORIES)) @ np.ones(5) == pytest.approx(0.0, abs=1e-12)
+
+
 def test_permutation_pvalue_matches_exact_enumeration():
     x = np.array([0.9, 0.7, 0.8, 0.2, 0.1, 0.4, 0.5])
     lab = np.array([1, 1, 1, 0, 0, 0, 0])

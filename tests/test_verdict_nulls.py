@@ -96,9 +96,9 @@ def test_c2_best_pair_elsewhere_is_only_partly_reproduced(tmp_path):
 
 @pytest.mark.parametrize("name", ["reinit_informative", "reinit_mild_small"])
 def test_reinit_separation_by_mechanism_is_not_absence(stores, name):
-    """Reinit partners as informative as the Dataset ones, or mildly so: their separation is present by
-    mechanism. It is never called absent, and fewer examples (100: a wide interval that includes 0) do not
-    make it absent either (an interval including 0 read as absence called the small store reproduced)."""
+    """Reinit partners as informative as the Dataset ones: their separation is present by mechanism and never
+    called absent. Mildly informative ones with 100 examples: a wide interval that includes 0 is not read
+    as absence (reading it so called this store reproduced), the absence is left undecided."""
     res = paper.c4_specialization_angle(stores(name), n_boot=N_BOOT)
     assert res.checks["absent_for_reinit"] is False, res.sentence
     assert res.status != "reproduced", res.sentence
