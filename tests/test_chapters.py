@@ -10,6 +10,7 @@ import pytest
 
 from claims_stores import build, feature_specs, greedy_specs, group_specs, pair_specs
 from norep import paper
+from norep.claims import STATUSES
 from norep.notebooks import find_notebooks
 from norep.study import load_study
 
@@ -293,3 +294,26 @@ def test_notebooks_are_thin(src):
         assert re.search(rf"chapter\.{paper.REGISTRY[cid].fn.__name__}\(study, .*chapter_tables=t\)", text), cid
     assert not re.search(r"^import (numpy|scipy)|^from (numpy|scipy)", text, re.M)
     assert not re.search(r"\b(metrics|ensembles|specialization|calibration)\.", text)
+
+
+# ------------------------------------------------------------------------------------------ words
+
+
+@pytest.mark.parametrize("status", list(STATUSES))
+def test_a_chapter_prints_the_claims_page_words(monkeypatch, status):
+    """Under a verdict a chapter prints, in bold, the words the claims page prints for that status and no
+    other status's words; *inconclusive* never reads as "does not reproduce"."""
+    import IPython.display
+
+    from norep.claims import ClaimResult, lead
+    from norep.plots._overview import status_words
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj.data))
+    paper.report_claim(ClaimResult("C1", "t", status, sentence="s", paper="p"))
+    first = shown[0].split("\n")[0]
+    assert f"**{status_words(status)}**" in first
+    others = set(STATUSES) - {status}
+    assert not any(f"**{status_words(o)}**" in first for o in others), first
+    assert "does not reproduce" not in shown[0] and "reproduces" not in shown[0]
+    assert lead(status).lower() == status_words(status)
