@@ -376,15 +376,7 @@ def c5_class_groups(
     names = [partners[i] for i in idx["ARCH"] + idx["DATASET"]]
     local = {"ARCH": np.arange(len(idx["ARCH"])), "DATASET": len(idx["ARCH"]) + np.arange(len(idx["DATASET"]))}
 
-    # the directions, on the selection split only
-    dsel = pair_data(study, names, study.calib_split)
-    sel_a, sel_b = (
-        _class_counter(dsel.y, classes)(arr.astype(np.float64), np.ones(dsel.y.shape[0]))
-        for arr in (~dsel.correct & dsel.base_correct[None], dsel.correct & ~dsel.base_correct[None])
-    )
-    star = {cat: _direction(sel_a[li], sel_b[li], labels) for cat, li in local.items()}
-
-    # the evaluation split
+    star = _c5_directions(study, names, classes, labels, local)  # on the selection split only
     d = pair_data(study, names, study.split)
     only_a = (~d.correct & d.base_correct[None]).astype(np.float64)
     only_b = (d.correct & ~d.base_correct[None]).astype(np.float64)
@@ -402,21 +394,8 @@ def c5_class_groups(
     )
     est, low, high = (np.asarray(v, dtype=np.float64) for v in ci)
     share = equivalence(low[2], high[2], C5_WITHOUT_RATIO)
-    s_diff, s_data = sign(low[0], high[0]), sign(low[1], high[1])
-    if s_data < 0 or s_diff < 0:
-        status = "not reproduced"
-    elif s_data > 0:
-        status = "reproduced" if (s_diff > 0 and share == "equivalent") else "partly reproduced"
-    else:
-        status = "inconclusive"
-
-    # described: the class-permutation p-values (from the chapter's table)
-    rng = np.random.default_rng(seed)
-    perms = [rng.permutation(labels) for _ in range(int(n_permutations))]
-    a_c, b_c = _table_counts(t["classes"], names, classes)
-    obs = _group_structure(a_c, b_c, labels)
-    null = np.array([_group_structure(a_c, b_c, p) for p in perms])  # (K, P)
-    pvals = _category_pvalues(obs, null, local)
+    status = _c5_status(sign(low[1], high[1]), sign(low[0], high[0]), share)
+    obs, pvals = _c5_pvalues(t["classes"], names, classes, labels, local, n_permutations, seed)  # described
     wins = t["group_wins"]
     wins = wins[wins["category"] == "DATASET"]
     dc_group = {str(g): float(v) for g, v in zip(wins["group"], wins["d"], strict=True)}
@@ -470,6 +449,38 @@ def c5_class_groups(
             "architecture_share": (float(est[2]), float(low[2]), float(high[2])),
         },
     )
+
+
+def _c5_status(s_data: int, s_diff: int, share: str) -> str:
+    """C5's verdict from the signs of the Dataset pairs' and the Dataset-minus-Architecture intervals and
+    the Architecture share's equivalence outcome (see :func:`c5_class_groups`)."""
+    if s_data < 0 or s_diff < 0:
+        return "not reproduced"
+    if s_data > 0:
+        return "reproduced" if (s_diff > 0 and share == "equivalent") else "partly reproduced"
+    return "inconclusive"
+
+
+def _c5_directions(study, names, classes, labels, local) -> dict:
+    """Per category (``local``: category -> positions in ``names``), the class group its partners win most
+    on, read on the selection split only (:func:`_direction`)."""
+    dsel = pair_data(study, names, study.calib_split)
+    sel_a, sel_b = (
+        _class_counter(dsel.y, classes)(arr.astype(np.float64), np.ones(dsel.y.shape[0]))
+        for arr in (~dsel.correct & dsel.base_correct[None], dsel.correct & ~dsel.base_correct[None])
+    )
+    return {cat: _direction(sel_a[li], sel_b[li], labels) for cat, li in local.items()}
+
+
+def _c5_pvalues(classes_table, names, classes, labels, local, n_permutations: int, seed: int):
+    """C5's described class-permutation test on the chapter's ``classes`` table: each pair's between-group
+    variance of ``d_c`` and each category's p-value (classes permuted between groups)."""
+    rng = np.random.default_rng(seed)
+    perms = [rng.permutation(labels) for _ in range(int(n_permutations))]
+    a_c, b_c = _table_counts(classes_table, names, classes)
+    obs = _group_structure(a_c, b_c, labels)
+    null = np.array([_group_structure(a_c, b_c, p) for p in perms])  # (K, P)
+    return obs, _category_pvalues(obs, null, local)
 
 
 def _direction(a_c, b_c, labels) -> int:
