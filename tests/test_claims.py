@@ -314,6 +314,27 @@ def test_run_claims_and_records(stores):
     assert claims.display_partner(stores("planted", "pairs"), "DATASET") == "dataset_2"
 
 
+def test_c10_ensemble_effect_matches_sklearn_log_loss(stores):
+    """C10's second part against scikit-learn: the mean over in-band partners of the log loss of the base's
+    ensemble with raw probabilities minus with the fitted temperatures, and the accuracy change."""
+    from sklearn.metrics import log_loss
+
+    study = stores("planted", "pairs")
+    res = paper.c10_temperature_scaling(study, n_boot=50)
+    y, labels = study.labels(), list(range(10))
+    nll, acc = [], []
+    for n in res.choices["ensemble_partners"]:
+        raw = (study.probs(study.base, calibrated=False) + study.probs(n, calibrated=False)) / 2
+        cal = (study.probs(study.base) + study.probs(n)) / 2
+        nll.append(log_loss(y, raw, labels=labels) - log_loss(y, cal, labels=labels))
+        acc.append(np.mean(cal.argmax(1) == y) - np.mean(raw.argmax(1) == y))
+    assert res.choices["ensemble_partners"] == claims.band_partners(study)
+    assert res.details["ensemble_nll_reduction"][0] == pytest.approx(np.mean(nll), rel=1e-6)
+    assert res.details["ensemble_accuracy_change"][0] == pytest.approx(np.mean(acc), abs=1e-12)
+    lo, hi = res.details["ensemble_nll_reduction"][1:]
+    assert lo <= np.mean(nll) <= hi and res.checks["ensemble_nll_lowered"].startswith("interval")
+
+
 def test_weighted_ece_matches_repeated_rows():
     """C10's example weights (bootstrap counts) give the ECE of the data with rows repeated that often."""
     from norep.measures.calibration import expected_calibration_error
