@@ -7,7 +7,6 @@ import numpy as np
 
 from norep import CATEGORIES
 from norep.claims._core import (
-    MIN_MODELS_PER_END,
     MODELS_AND_EXAMPLES,
     ClaimResult,
     band_partners,
@@ -235,15 +234,13 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables
 def _ensemble_contrast_ci(d, groups, *, n_boot: int, seed: int):
     """C2's decision: mean ensemble accuracy with the base, Dataset minus Reinit partners (models within
     categories, then test examples, widened for few models)."""
-    cats = [c for c in groups if len(groups[c]) >= MIN_MODELS_PER_END]
-    i_lo, i_hi = cats.index("REINIT"), cats.index("DATASET")
 
     def stat(members, w):
         acc = d.weighted(d.ensemble_correct, w)
-        return float(acc[members[i_hi]].mean() - acc[members[i_lo]].mean())
+        return float(acc[members[1]].mean() - acc[members[0]].mean())
 
     return hierarchical_bootstrap_ci(
-        stat, [groups[c] for c in cats], d.y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True
+        stat, [groups["REINIT"], groups["DATASET"]], d.y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True
     )
 
 
