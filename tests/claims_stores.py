@@ -4,9 +4,9 @@ Each model is described by its accuracy, the weight of the noise it shares with 
 (higher: errors correlated with the base's), a confidence rule and optional per-class accuracy
 shifts; predictions are the label when a Gaussian copula draw falls below the accuracy threshold,
 else a random wrong class. Logits put ``high`` (when correct) or ``low`` (when wrong) on the
-predicted class: ``inform`` is confident when right, ``flat`` equally confident either way, ``anti``
-confident when wrong. Embeddings are class means plus noise: ``same`` carries the base's information
-(in another basis), ``comp`` the complementary classes, ``noise`` nothing.
+predicted class: ``inform`` is confident when right, ``mild`` slightly so, ``flat`` equally confident
+either way, ``anti`` confident when wrong. Embeddings are class means plus noise: ``same`` carries the
+base's information (in another basis), ``comp`` the complementary classes, ``noise`` nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ from scipy.stats import norm
 
 C = 10
 GROUPS = {"natural": [0, 1, 2, 3, 4], "made": [5, 6, 7, 8, 9]}
-CONF = {"inform": (4.0, 1.5), "flat": (2.5, 2.5), "anti": (1.5, 6.0), "loud": (0.5, 9.0), "noise": (0.0, 0.0)}
+CONF = {
+    "inform": (4.0, 1.5),
+    "flat": (2.5, 2.5),
+    "mild": (2.8, 2.35),
+    "anti": (1.5, 6.0),
+    "loud": (0.5, 9.0),
+    "noise": (0.0, 0.0),
+}
 DOWN = np.array(
     [
         [1, 0, 0, 1],
@@ -104,7 +111,7 @@ def build(path, specs, *, n=800, band=(0.6, 0.75), seed=0, shuffle_test=False, d
 CATS = ("REINIT", "HPARAM", "ARCH", "FWORK", "DATASET")
 
 
-def pair_specs(kind, *, per_cat=3, base_conf="flat"):
+def pair_specs(kind, *, per_cat=4, base_conf="flat"):
     """Stores for C1-C4 and C10. ``kind``: planted, null, reverse, anti (C2 reversed: partners informative
     on the selection split, confidently wrong on test, so their ensembles lose)."""
     shares = dict(zip(CATS, (0.9, 0.75, 0.6, 0.45, 0.3), strict=True))
@@ -124,21 +131,27 @@ def pair_specs(kind, *, per_cat=3, base_conf="flat"):
     return specs
 
 
-def group_specs(kind, *, per_cat=2, seed=5):
-    """Stores for C5: Dataset (and Architecture) partners whose accuracy shifts with the class group."""
+def group_specs(kind, *, per_cat=4, seed=5):
+    """Stores for C5: Dataset (and Architecture) partners whose accuracy shifts with the class group.
+    ``kind``: planted (Dataset grouped, Architecture scattered), null (no shifts), reverse (Architecture
+    grouped, Dataset scattered), opposite (Dataset partners grouped in opposite directions, half each way;
+    Architecture scattered) or both (Dataset and Architecture grouped alike)."""
     rng = np.random.default_rng(seed)
     grouped = np.where(np.arange(C) < 5, 0.6, -0.6)
 
-    def scattered():
-        return rng.permutation(np.array([0.6, -0.6] * 5))  # as strong, but no group structure
+    def scattered():  # as strong, but no group structure: each group's shifts sum to zero
+        half = np.array([0.6, -0.6, 0.6, -0.6, 0.0])
+        return np.concatenate([rng.permutation(half), rng.permutation(half)])
 
     specs = [Spec("base", "REINIT", share=0.5)]
     for c in ("REINIT", "ARCH", "DATASET"):
         for i in range(per_cat):
             shift = None
-            if c == "DATASET" and kind == "planted" or c == "ARCH" and kind == "reverse":
+            if c == "DATASET" and kind in ("planted", "both") or c == "ARCH" and kind in ("reverse", "both"):
                 shift = grouped if i % 2 == 0 else grouped * 0.8
-            elif c == "ARCH" and kind == "planted" or c == "DATASET" and kind == "reverse":
+            elif c == "DATASET" and kind == "opposite":
+                shift = grouped if i % 2 == 0 else -grouped
+            elif c == "ARCH" and kind in ("planted", "opposite") or c == "DATASET" and kind == "reverse":
                 shift = scattered()
             specs.append(Spec(f"{c.lower()}_{i}", c, acc=0.68, share=0.3, shift=shift))
     return specs

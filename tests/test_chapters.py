@@ -10,6 +10,7 @@ import pytest
 
 from claims_stores import build, feature_specs, greedy_specs, group_specs, pair_specs
 from norep import paper
+from norep.claims import STATUSES
 from norep.notebooks import find_notebooks
 from norep.study import load_study
 
@@ -85,7 +86,13 @@ def test_c1_reads_the_pairs_table(studies):
     assert res.effect == pytest.approx(effect, abs=1e-12) and res.low <= res.effect <= res.high
     for cat, mean in t["pairs"].groupby("category")["error_inconsistency"].mean().items():
         assert f"{paper.ch01_error_correlation.cat_label(cat)} {mean:.3f}" in res.sentence
-    assert f"({_gap(t['pairs'], 'both_correct'):+.3f})" in res.sentence
+    assert f"both-correct {_gap(t['pairs'], 'both_correct'):+.3f}" in res.sentence
+    # the trend is the least-squares slope of the category means on their rank (an independent fit)
+    from norep import CATEGORIES
+
+    means = t["means"]["error_inconsistency"]
+    ranks = [CATEGORIES.index(c) for c in means.index]
+    assert res.details["trend"][0] == pytest.approx(np.polyfit(ranks, means.to_numpy(), 1)[0], abs=1e-12)
     moved = _shifted(t, "pairs", "error_inconsistency", "DATASET", 0.1)
     moved["means"] = paper.ch01_error_correlation.category_means(moved["pairs"], ["error_inconsistency"])
     assert paper.c1_error_inconsistency(study, n_boot=N_BOOT, chapter_tables=moved).effect == pytest.approx(
@@ -93,23 +100,26 @@ def test_c1_reads_the_pairs_table(studies):
     )
 
 
-def test_c2_slope_is_the_drawn_line(studies):
+def test_c2_reads_the_pairs_table_and_describes_the_drawn_line(studies):
     from scipy.stats import linregress
 
     study = studies("pairs")
     t = paper.ch02_ensembles.tables(study)
     pairs = t["pairs"]
-    fit = linregress(pairs["error_inconsistency"], pairs["gain"])  # an independent fit of the drawn points
     res = paper.c2_ensemble_gain(study, n_boot=N_BOOT, chapter_tables=t)
-    assert res.effect == pytest.approx(t["fit"]["slope"], abs=1e-12) == pytest.approx(fit.slope, rel=1e-9)
+    effect = _gap(pairs, "ensemble_accuracy")
+    assert res.effect == pytest.approx(effect, abs=1e-12) and _states(res.sentence, 100 * effect, ".1f")
+    fit = linregress(pairs["error_inconsistency"], pairs["gain"])  # an independent fit of the drawn points
+    assert res.details["slope"][0] == pytest.approx(t["fit"]["slope"], abs=1e-12) == pytest.approx(fit.slope, rel=1e-9)
     assert t["fit"]["intercept"] == pytest.approx(fit.intercept, rel=1e-9, abs=1e-12)
     assert _states(res.sentence, fit.slope, ".2f") and f"r = {fit.rvalue:.2f}" in res.sentence
     best = t["best"]
     assert best["partner"] == pairs.loc[pairs["sel_ensemble_accuracy"].idxmax(), "name"]
     assert f"{best['partner']} (" in res.sentence and _states(res.sentence, 100 * best["absolute_gain"], ".1f")
-    assert f"mean conversion rate {pairs['conversion_rate'].mean():.3f}" in res.sentence
-    moved = {**t, "fit": {**t["fit"], "slope": 9.0}}
-    assert paper.c2_ensemble_gain(study, n_boot=N_BOOT, chapter_tables=moved).effect == 9.0
+    identity = float(np.mean(pairs["error_inconsistency"] * (pairs["conversion_rate"] - 0.5)))
+    assert f"{100 * identity:.2f} points, the identity" in res.sentence
+    moved = _shifted(t, "pairs", "ensemble_accuracy", "DATASET", 0.1)
+    assert paper.c2_ensemble_gain(study, n_boot=N_BOOT, chapter_tables=moved).effect == pytest.approx(effect + 0.1)
 
 
 def test_c3_reads_the_pairs_table(studies):
@@ -148,7 +158,7 @@ def test_c5_reads_the_disagreements_the_figure_draws(studies):
     classes, wins = t["classes"], t["group_wins"]
     dataset = wins[wins["category"] == "DATASET"].set_index("group")["d"]
     assert res.details["dataset_wins_by_group"] == pytest.approx(dataset.to_dict())
-    assert f"win most on group '{dataset.idxmin()}'" in res.sentence
+    assert f"win most on group '{dataset.idxmin()}'" in res.sentence  # the same group on calib and test here
     # the bars are who wins the disagreements, counted here from the predictions
     name = classes["name"].iloc[0]
     y, pa, pb = study.labels(), study.predictions([study.base])[0], study.predictions([name])[0]
@@ -234,7 +244,10 @@ def test_one_band_chosen_on_the_calibration_split(tmp_path, capsys):
     """What a chapter prints as outside the band, the band tier of chapter 00 and the partners of every
     claim are one set: the models whose calibration-split accuracy lies in the band."""
     band = (0.655, 0.705)
-    build(tmp_path / "s", pair_specs("planted"), band=band)
+    specs = pair_specs("planted", per_cat=8)
+    for sp in specs[1:]:
+        sp.acc = 0.66 + 0.006 * int(sp.name.rsplit("_", 1)[1])  # most in the band, some at its edges
+    build(tmp_path / "s", specs, band=band)
     study = load_study(tmp_path / "s")
     printed = capsys.readouterr().out
     st, names = study.store, [str(n) for n in study.table["name"]]
@@ -281,3 +294,26 @@ def test_notebooks_are_thin(src):
         assert re.search(rf"chapter\.{paper.REGISTRY[cid].fn.__name__}\(study, .*chapter_tables=t\)", text), cid
     assert not re.search(r"^import (numpy|scipy)|^from (numpy|scipy)", text, re.M)
     assert not re.search(r"\b(metrics|ensembles|specialization|calibration)\.", text)
+
+
+# ------------------------------------------------------------------------------------------ words
+
+
+@pytest.mark.parametrize("status", list(STATUSES))
+def test_a_chapter_prints_the_claims_page_words(monkeypatch, status):
+    """Under a verdict a chapter prints, in bold, the words the claims page prints for that status and no
+    other status's words; *inconclusive* never reads as "does not reproduce"."""
+    import IPython.display
+
+    from norep.claims import ClaimResult, lead
+    from norep.plots._overview import status_words
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj.data))
+    paper.report_claim(ClaimResult("C1", "t", status, sentence="s", paper="p"))
+    first = shown[0].split("\n")[0]
+    assert f"**{status_words(status)}**" in first
+    others = set(STATUSES) - {status}
+    assert not any(f"**{status_words(o)}**" in first for o in others), first
+    assert "does not reproduce" not in shown[0] and "reproduces" not in shown[0]
+    assert lead(status).lower() == status_words(status)

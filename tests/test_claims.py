@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from claims_stores import Spec, build, feature_specs, greedy_specs, group_specs, pair_specs
+from claims_stores import build, feature_specs, greedy_specs, group_specs, pair_specs
 from norep import claims, paper
 from norep.measures.stats import hierarchical_bootstrap_ci, permutation_pvalue
 from norep.store import Store
@@ -86,43 +86,35 @@ def test_claim_follows_the_planted_effect(stores, cid, kind):
 
 
 @pytest.mark.parametrize(
-    "kind,expected", [("planted", "reproduced"), ("null", "inconclusive"), ("anti", "not reproduced")]
+    "kind,expected",
+    [("planted", "reproduced"), ("null", "inconclusive"), ("reverse", "not reproduced"), ("anti", "not reproduced")],
 )
 def test_c2_ensemble_gain(stores, kind, expected):
+    """C2 follows the category contrast of ensemble accuracy: reverse (Dataset partners least divergent) and
+    anti (divergent partners confidently wrong on test) lose it."""
     res = _run("C2", stores(kind, "pairs"))
     assert res.status == expected, (res.sentence, res.checks)
-    assert res.n_pairs == 15 and res.n_models == 16
-    assert "pairs with the base" in res.resampled
+    assert res.n_pairs == 20 and res.n_models == 21
+    assert "models within categories" in res.resampled and "pairs with the base" in res.resampled
+    assert "slope" in res.sentence and "conversion rate - 1/2" in res.sentence
 
 
 def test_halves_are_tested(stores):
     """C1's order and shares, C4's 'absent for Reinit', C5's 'Architecture without structure'."""
     c1 = _run("C1", stores("planted", "pairs"))
-    assert c1.checks["ordered"] and c1.checks["both_correct_falls"] and c1.checks["both_wrong_falls"]
+    assert c1.checks["ordered"] and c1.checks["trend"] == "interval above 0"
+    assert c1.checks["both_correct_falls (implied)"] and c1.checks["both_wrong_falls (implied)"]
+    assert "Implied by error inconsistency" in c1.sentence
     c4 = _run("C4", stores("planted", "pairs"))
     assert c4.checks["absent_for_reinit"] is True
     c4_rev = _run("C4", stores("reverse", "pairs"))
     assert c4_rev.checks["absent_for_reinit"] is False
     c5 = _run("C5", stores("planted", "groups"))
     assert c5.details["p_values"]["DATASET"] < paper.ALPHA <= c5.details["p_values"]["ARCH"]
-    # both categories structured: only partly reproduced
-    both = group_specs("planted")
-    both = [
-        Spec(
-            s.name,
-            s.category,
-            s.acc,
-            s.share,
-            s.conf,
-            np.where(np.arange(10) < 5, 0.6, -0.6) if s.category in ("ARCH", "DATASET") else None,
-        )
-        for s in both
-    ]
-    import tempfile
-
-    path = tempfile.mkdtemp() + "/both"
-    build(path, both, n=1500)
-    assert _run("C5", claims.open_study(path)).status == "partly reproduced"
+    assert c5.checks["architecture_without_structure"] == "equivalent"
+    # both categories structured alike: the Dataset half holds, the Architecture half is shown present
+    both = _run("C5", stores("both", "groups"))
+    assert both.status == "partly reproduced" and both.checks["architecture_without_structure"] == "present"
 
 
 def test_c10_method_check(tmp_path):
@@ -155,22 +147,28 @@ def _subset(tmp_path, specs, keep, **kw):
 
 def test_c1_without_dataset_model_is_not_testable(tmp_path):
     study = _subset(tmp_path, pair_specs("planted"), lambda s: s.category != "DATASET")
-    for cid in ("C1", "C3", "C4"):
+    for cid in ("C1", "C2", "C3", "C4"):
         res = _run(cid, study)
         assert res.status == "not testable" and "Dataset" in res.reason
         assert math.isnan(res.effect) and res.sentence.startswith("Not testable")
 
 
-def test_one_reinit_model_is_not_testable(tmp_path):
-    study = _subset(tmp_path, pair_specs("planted"), lambda s: s.category != "REINIT" or s.name in ("base", "reinit_0"))
-    res = _run("C1", study)
+def test_one_model_fewer_than_the_minimum_is_not_testable(tmp_path):
+    """Three in-band Reinit partners (one fewer than MIN_MODELS_PER_END) make C1-C4 not testable; the fourth
+    makes them testable again."""
+    assert claims.MIN_MODELS_PER_END == 4
+    specs = pair_specs("planted")
+    study = _subset(tmp_path, specs, lambda s: s.name != "reinit_3")
+    for cid in ("C1", "C2", "C3", "C4"):
+        res = _run(cid, study)
+        assert res.status == "not testable" and f"at least {claims.MIN_MODELS_PER_END}" in res.reason, cid
+    assert _run("C1", claims.open_study(build(tmp_path / "all", specs).path)).status != "not testable"
+
+
+def test_c5_needs_four_partners_per_category(tmp_path):
+    study = _subset(tmp_path, group_specs("planted"), lambda s: s.name != "dataset_3", n=400)
+    res = paper.c5_class_groups(study, n_boot=20, n_permutations=19)
     assert res.status == "not testable" and f"at least {claims.MIN_MODELS_PER_END}" in res.reason
-
-
-def test_c2_with_two_pairs_is_not_testable(tmp_path):
-    study = _subset(tmp_path, pair_specs("planted"), lambda s: s.name in ("base", "reinit_0", "dataset_0"))
-    res = _run("C2", study)
-    assert res.status == "not testable" and res.n_pairs == 2 and str(paper.MIN_PAIRS_C2) in res.reason
 
 
 def test_c5_needs_an_architecture_partner_and_groups(tmp_path):
@@ -281,6 +279,19 @@ def test_hierarchical_bootstrap_resamples_models():
     assert one.low > 0
 
 
+def test_c1_trend_is_the_least_squares_slope_on_the_rank():
+    """C1's linear contrast against numpy's least-squares fit of the category means on their rank."""
+    from norep import CATEGORIES
+    from norep.paper.ch01_error_correlation import trend_weights
+
+    rng = np.random.default_rng(0)
+    for cats in (list(CATEGORIES), ["REINIT", "ARCH", "DATASET"], ["REINIT", "DATASET"]):
+        means = rng.random(len(cats))
+        ranks = [CATEGORIES.index(c) for c in cats]
+        assert trend_weights(cats) @ means == pytest.approx(np.polyfit(ranks, means, 1)[0], abs=1e-12)
+    assert trend_weights(list(CATEGORIES)) @ np.ones(5) == pytest.approx(0.0, abs=1e-12)
+
+
 def test_permutation_pvalue_matches_exact_enumeration():
     x = np.array([0.9, 0.7, 0.8, 0.2, 0.1, 0.4, 0.5])
     lab = np.array([1, 1, 1, 0, 0, 0, 0])
@@ -299,8 +310,29 @@ def test_run_claims_and_records(stores):
     res = paper.run_claims(stores("planted", "pairs"), ["C1", "C3"], n_boot=50, probe_Cs=(1.0,))
     assert [r.claim for r in res] == ["C1", "C3"]
     rec = res[0].record()
-    assert rec["id"] == "C1" and rec["n_models"] == 16 and rec["n_pairs"] == 15 and "hierarchical" in rec["resampled"]
+    assert rec["id"] == "C1" and rec["n_models"] == 21 and rec["n_pairs"] == 20 and "hierarchical" in rec["resampled"]
     assert claims.display_partner(stores("planted", "pairs"), "DATASET") == "dataset_2"
+
+
+def test_c10_ensemble_effect_matches_sklearn_log_loss(stores):
+    """C10's second part against scikit-learn: the mean over in-band partners of the log loss of the base's
+    ensemble with raw probabilities minus with the fitted temperatures, and the accuracy change."""
+    from sklearn.metrics import log_loss
+
+    study = stores("planted", "pairs")
+    res = paper.c10_temperature_scaling(study, n_boot=50)
+    y, labels = study.labels(), list(range(10))
+    nll, acc = [], []
+    for n in res.choices["ensemble_partners"]:
+        raw = (study.probs(study.base, calibrated=False) + study.probs(n, calibrated=False)) / 2
+        cal = (study.probs(study.base) + study.probs(n)) / 2
+        nll.append(log_loss(y, raw, labels=labels) - log_loss(y, cal, labels=labels))
+        acc.append(np.mean(cal.argmax(1) == y) - np.mean(raw.argmax(1) == y))
+    assert res.choices["ensemble_partners"] == claims.band_partners(study)
+    assert res.details["ensemble_nll_reduction"][0] == pytest.approx(np.mean(nll), rel=1e-6)
+    assert res.details["ensemble_accuracy_change"][0] == pytest.approx(np.mean(acc), abs=1e-12)
+    lo, hi = res.details["ensemble_nll_reduction"][1:]
+    assert lo <= np.mean(nll) <= hi and res.checks["ensemble_nll_lowered"].startswith("interval")
 
 
 def test_weighted_ece_matches_repeated_rows():

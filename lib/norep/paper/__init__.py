@@ -30,7 +30,7 @@ Examples
 ['r1', 'd1']
 >>> res = paper.c1_error_inconsistency(study, n_boot=50, chapter_tables=t)
 >>> res.status, res.reason
-('not testable', 'only 1 in-band Reinit model(s); at least 2 are needed to treat models as units')
+('not testable', 'only 1 in-band Reinit model(s); at least 4 are needed to treat models as units')
 >>> paper.claims_of("01_error_correlation")
 ('C1',)
 """

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 from norep.claims import ClaimResult
+from norep.claims._core import STATUS_MEANING
 
 
 def report_claim(result) -> None:
     """Show a claim's verdict (a :class:`norep.claims.ClaimResult`) as Markdown and tag it for the
     book's claims page.
 
-    The verdict, its interval, what was resampled and the models and pairs it rests on all come
-    from the claim; nothing here decides anything.
+    The verdict is printed in the words of its status (the same words as the claims page), followed by
+    what the status means (:data:`norep.claims._core.STATUS_MEANING`). The verdict, its interval, what
+    was resampled and the models and pairs it rests on all come from the claim; nothing here decides
+    anything.
     """
     if not isinstance(result, ClaimResult):
         raise ValueError("report_claim takes the ClaimResult of a claim of norep.paper")
     from IPython.display import Markdown, display
 
-    lead = {
-        "reproduced": "This run **reproduces** the claim.",
-        "partly reproduced": "This run **partly reproduces** the claim: one part holds, another does not.",
-        "not reproduced": "This run **does not reproduce** the claim.",
-        "inconclusive": "This run is **inconclusive** on the claim: the confidence interval includes no effect, "
-        "so this scale can neither confirm nor refute it.",
-        "not testable": "This store **cannot test** the claim.",
-    }[result.status]
+    lead = f"This run: **{result.status}**: {STATUS_MEANING[result.status]}."
     if result.kind == "method check":
         lead = f"*Method check.* {lead}"
     rests = (

@@ -7,11 +7,13 @@ import numpy as np
 
 from norep.claims._core import (
     ClaimResult,
+    band_partners,
     fmt_band,
     fmt_interval,
     lead,
     not_testable,
     selection_band,
+    side,
     sign,
 )
 from norep.measures.stats import hierarchical_bootstrap_ci
@@ -20,7 +22,8 @@ from norep.paper._registry import claim, registered
 CHAPTER = "00_model_zoo"
 
 MIN_MODELS_C10 = 2
-"""C10: models with a temperature fitted on the selection split."""
+"""C10: models with a temperature fitted on the selection split, and in-band partners of the base with one
+(the ensembles whose change the claim tests)."""
 
 
 def tables(study) -> dict:
@@ -90,41 +93,68 @@ def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0, chapter
     """C10 (Sec. 3.2), a method check: every model is calibrated by temperature scaling (fitted on
     the selection split) before ensembling, and the main analyses use in-band models only.
 
-    Read from the chapter's ``zoo`` table (``chapter_tables``, default :func:`tables`): the models whose
-    temperature was fitted on the selection split, their temperatures and ECEs, and the in-band set.
-    The effect is the mean over those models of the expected calibration error (15 bins) on the
-    evaluation split before minus after scaling; its interval is a hierarchical bootstrap (models,
-    then test examples: an example's weight enters every bin sum of the ECE). *Reproduced* (the
-    method step is in place and lowers the ECE) when the interval lies above 0, *not reproduced* below
-    0, else *inconclusive*; *not testable* when fewer than :data:`MIN_MODELS_C10` models have a
-    temperature fitted on the selection split.
+    Verdict rule (fixed before any data are read). Two parts, on the evaluation split:
+
+    * *calibration* (the effect): the mean over the models whose temperature was fitted on the
+      selection split of the expected calibration error (15 bins) before minus after scaling; 95 %
+      interval resampling models, then test examples (an example's weight enters every bin sum of the
+      ECE). A temperature fitted by NLL nearly always lowers the ECE, so this part alone says little;
+    * *better ensembles*, the paper's reason for the step: for the base ensembled with each in-band
+      partner (both with fitted temperatures), the ensemble's mean negative log-likelihood with the raw
+      probabilities (T = 1) minus that with the fitted temperatures; 95 % interval resampling partners,
+      then test examples (widened for few partners). The change in ensemble accuracy is reported beside
+      it.
+
+    *Reproduced* when both intervals lie above 0; *partly reproduced* when one does and the other
+    includes 0; *not reproduced* when either lies below 0 (scaling makes calibration or ensembles worse);
+    else *inconclusive*. *Not testable* when fewer than :data:`MIN_MODELS_C10` models have a temperature
+    fitted on the selection split, or fewer than :data:`MIN_MODELS_C10` in-band partners of the base
+    (with the base's own temperature fitted there). Read from the chapter's ``zoo`` table
+    (``chapter_tables``, default :func:`tables`): the fitted models, their temperatures and ECEs and the
+    in-band set.
     """
     title, paper = registered("C10")
     zoo = (chapter_tables or tables(study))["zoo"]
     fitted_rows = zoo[zoo["fitted_on_selection"]]
     fitted = [str(n) for n in fitted_rows["name"]]
-    if len(fitted) < MIN_MODELS_C10:
+    partners = [n for n in band_partners(study) if n in set(fitted)] if study.base in set(fitted) else []
+    if len(fitted) < MIN_MODELS_C10 or len(partners) < MIN_MODELS_C10:
+        what = (
+            f"{len(fitted)} model(s) have a temperature fitted on the selection split {study.calib_split!r}"
+            if len(fitted) < MIN_MODELS_C10
+            else f"{len(partners)} in-band partner(s) of the base have a temperature fitted on the selection "
+            f"split {study.calib_split!r}" + ("" if study.base in set(fitted) else " (the base has none)")
+        )
         return not_testable(
             "C10",
             title,
-            f"{len(fitted)} model(s) have a temperature fitted on the selection split "
-            f"{study.calib_split!r}; at least {MIN_MODELS_C10} are needed",
+            f"{what}; at least {MIN_MODELS_C10} are needed",
             paper=paper,
             n_models=len(fitted),
             kind="method check",
         )
     delta = (fitted_rows["ece_before"] - fitted_rows["ece_after"]).to_numpy()
     ci = _ece_reduction_ci(study, fitted, n_boot=n_boot, seed=seed)
+    ens = _ensemble_effect_ci(study, partners, n_boot=n_boot, seed=seed)
     effect = float(delta.mean())
     temps = fitted_rows["temperature"].to_numpy()
-    s = sign(ci.low, ci.high)
-    status = {1: "reproduced", -1: "not reproduced", 0: "inconclusive"}[s]
+    s_ece, s_nll = sign(ci.low, ci.high), sign(ens.low[0], ens.high[0])
+    if s_ece < 0 or s_nll < 0:
+        status = "not reproduced"
+    elif s_ece > 0 and s_nll > 0:
+        status = "reproduced"
+    else:
+        status = "partly reproduced" if (s_ece > 0 or s_nll > 0) else "inconclusive"
     acc = zoo[f"{study.calib_split}_accuracy"]
     sentence = (
         f"Method check. {lead(status)}: all {len(fitted)} of {len(zoo)} models carry a temperature fitted on "
         f"the selection split ({temps.min():.2f} to {temps.max():.2f}); scaling lowers the mean ECE on test by "
-        f"{fmt_interval(effect, ci.low, ci.high)}; {int(zoo['in_band'].sum())} models (base included) lie in the "
-        f"band {fmt_band(selection_band(study))} on the selection split (accuracies {acc.min():.3f}-{acc.max():.3f})."
+        f"{fmt_interval(effect, ci.low, ci.high)}; the ensembles of the base with its {len(partners)} in-band "
+        f"partners: NLL with T = 1 minus with the fitted temperatures "
+        f"{fmt_interval(ens.estimate[0], ens.low[0], ens.high[0], digits=4)}, accuracy change "
+        f"{fmt_interval(ens.estimate[1], ens.low[1], ens.high[1], digits=2, scale=100, unit=' points')}; "
+        f"{int(zoo['in_band'].sum())} models (base included) lie in the band {fmt_band(selection_band(study))} "
+        f"on the selection split (accuracies {acc.min():.3f}-{acc.max():.3f})."
     )
     if len(fitted) < len(zoo):
         sentence = sentence.replace(f"all {len(fitted)} of", f"{len(fitted)} of")
@@ -136,17 +166,52 @@ def c10_temperature_scaling(study, *, n_boot: int = 1000, seed: int = 0, chapter
         ci.low,
         ci.high,
         effect_name="mean ECE before minus after temperature scaling, over models",
-        resampled="models, then test examples (hierarchical bootstrap)",
+        resampled="models, then test examples (hierarchical bootstrap; ECE and ensembles with the base)",
         n_models=len(fitted),
-        n_pairs=0,
+        n_pairs=len(partners),
         sentence=sentence,
         paper=paper,
         kind="method check",
-        checks={"fitted_on_selection_split": f"{len(fitted)} of {len(zoo)}"},
+        checks={
+            "fitted_on_selection_split": f"{len(fitted)} of {len(zoo)}",
+            "ece_lowered": f"interval {side(ci.low, ci.high)}",
+            "ensemble_nll_lowered": f"interval {side(ens.low[0], ens.high[0])}",
+        },
+        choices={"ensemble_partners": partners},
         details={
             "ece_reduction": dict(zip(fitted, delta.tolist(), strict=True)),
             "temperatures": dict(zip(fitted, temps.tolist(), strict=True)),
+            "ensemble_nll_reduction": (float(ens.estimate[0]), float(ens.low[0]), float(ens.high[0])),
+            "ensemble_accuracy_change": (float(ens.estimate[1]), float(ens.low[1]), float(ens.high[1])),
         },
+    )
+
+
+def _ensemble_effect_ci(study, partners, *, n_boot: int, seed: int):
+    """C10's second part: over the ensembles of the base with ``partners`` (equal-weight mean of
+    probabilities), the mean NLL with raw probabilities minus with the fitted temperatures, and the mean
+    accuracy with the fitted temperatures minus with raw probabilities (partners, then test examples,
+    widened for few partners)."""
+    from norep.measures.ensembles import ensemble_probs
+
+    y = np.asarray(study.labels())
+    rows = np.arange(y.shape[0])
+    nll_gain, acc_gain = [], []
+    raw_b, cal_b = study.probs(study.base, calibrated=False), study.probs(study.base)
+    for n in partners:
+        raw = ensemble_probs([raw_b, study.probs(n, calibrated=False)])
+        cal = ensemble_probs([cal_b, study.probs(n)])
+        nll = [-np.log(np.clip(p[rows, y], 1e-12, None)) for p in (raw, cal)]
+        nll_gain.append(nll[0] - nll[1])
+        acc_gain.append((cal.argmax(1) == y).astype(np.float64) - (raw.argmax(1) == y))
+    nll_gain, acc_gain = np.array(nll_gain), np.array(acc_gain)
+
+    def stat(members, w):
+        m = members[0]
+        return [float((nll_gain[m] @ w).mean() / w.sum()), float((acc_gain[m] @ w).mean() / w.sum())]
+
+    return hierarchical_bootstrap_ci(
+        stat, [np.arange(len(partners))], y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True
     )
 
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from norep import CATEGORIES
 from norep.claims._core import (
+    MIN_MODELS_PER_END,
     MODELS_AND_EXAMPLES,
     ClaimResult,
     band_partners,
@@ -16,7 +17,9 @@ from norep.claims._core import (
     lead,
     pair_data,
     require_ends,
+    side,
     sign,
+    two_part_status,
 )
 from norep.measures.stats import hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
@@ -83,6 +86,13 @@ def end_gap(table, column: str) -> float:
     return float(m["DATASET"] - m["REINIT"])
 
 
+FAMILY_LEVEL = 0.05
+"""C1: each of the two parts that decide the claim (Dataset minus Reinit, and the trend over the ordered
+categories) is a 95 % interval, one-sided 2.5 % in the claim's direction. The order is one trend test,
+not one test per adjacent pair. *Reproduced* needs both parts (an intersection-union test: at most 2.5 %
+one-sided under a null); *partly reproduced* needs either (at most 5 % under a null of both, Bonferroni)."""
+
+
 @claim(
     "C1",
     chapter=CHAPTER,
@@ -92,18 +102,26 @@ def end_gap(table, column: str) -> float:
 def c1_error_inconsistency(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables=None) -> ClaimResult:
     """C1 (Sec. 4.1, Figs. 1 and 8): error inconsistency with the base grows as methodology diverges.
 
-    Read from the chapter's ``pairs`` table (``chapter_tables``, default :func:`tables`): the effect
-    is the mean error inconsistency with the base of the Dataset partners minus that of the Reinit
-    partners on the evaluation split; its interval is a hierarchical bootstrap (models within
-    categories, then test examples). The claim's other parts, from the same table: the category means
-    are ordered along Reinit < Hyper-parameters < Architecture < Framework < Dataset, and the
-    both-correct and both-wrong shares fall from Reinit to Dataset.
+    Verdict rule (fixed before any data are read). Two parts, both on the evaluation split over the
+    in-band partners of the base (band on the selection split), each with a 95 % two-level interval
+    (models within categories, then test examples, widened for few models:
+    :func:`norep.measures.stats.hierarchical_bootstrap_ci` with ``small_sample=True``):
 
-    Verdict: *reproduced* when the interval lies above 0 and the other parts hold; *partly
-    reproduced* when the interval lies above 0 but the order in between or the both-correct /
-    both-wrong shares do not follow; *not reproduced* when it lies below 0; *inconclusive*
-    otherwise (an interval touching 0 included). *Not testable* with fewer than
+    * *ends*: mean error inconsistency of the Dataset partners minus that of the Reinit partners
+      (the effect);
+    * *order*: one trend test over the ordered categories Reinit < Hyper-parameters < Architecture <
+      Framework < Dataset: the least-squares slope of the category means of error inconsistency on the
+      category's rank (a linear contrast; categories with fewer than
+      :data:`norep.claims.MIN_MODELS_PER_END` in-band models are left out of it and named).
+
+    *Reproduced* when both intervals lie above 0; *partly reproduced* when one does and the other is
+    undecided or below 0 while the ends are not; *not reproduced* when the ends' interval lies below 0
+    (or it is undecided and the trend's lies below 0); else *inconclusive*. The both-correct and
+    both-wrong shares are reported as *implied* parts: with equal accuracies they follow from error
+    inconsistency (both-correct = accuracy - EI / 2), so they do not vote. *Not testable* with fewer than
     :data:`norep.claims.MIN_MODELS_PER_END` in-band Reinit or Dataset models.
+
+    The estimates are read from the chapter's ``pairs`` table (``chapter_tables``, default :func:`tables`).
     """
     title, paper = registered("C1")
     t = chapter_tables or tables(study)
@@ -112,25 +130,24 @@ def c1_error_inconsistency(study, *, n_boot: int = 1000, seed: int = 0, chapter_
     groups, bad = require_ends(study, partners, "C1", title, paper)
     if bad:
         return bad
-    ci = _c1_interval(study, partners, groups, n_boot=n_boot, seed=seed)
+    used = {c: g for c, g in groups.items() if len(g) >= MIN_MODELS_PER_END}
+    left_out = [c for c in groups if c not in used]
+    ci = _c1_interval(study, partners, used, n_boot=n_boot, seed=seed)
     effect, bc_gap, bw_gap = (end_gap(pairs, c) for c in ("error_inconsistency", "both_correct", "both_wrong"))
     means = t["means"]["error_inconsistency"].to_dict()
-    cats = list(means)
-    monotone = bool(np.all(np.diff([means[c] for c in cats]) >= 0))
-    bc_falls, bw_falls = bool(bc_gap < 0), bool(bw_gap < 0)
-    s = sign(ci.low[0], ci.high[0])
-    if s > 0:
-        status = "reproduced" if (monotone and bc_falls and bw_falls) else "partly reproduced"
-    else:
-        status = "not reproduced" if s < 0 else "inconclusive"
-    order = " < ".join(cat_label(c) for c in cats)
+    trend = float(ci.estimate[1])
+    s_end, s_trend = sign(ci.low[0], ci.high[0]), sign(ci.low[1], ci.high[1])
+    status = two_part_status(s_end, s_trend)
+    order = " < ".join(cat_label(c) for c in used)
     sentence = (
         f"{lead(status)}: mean error inconsistency with the base, Dataset minus Reinit = "
-        f"{fmt_interval(effect, ci.low[0], ci.high[0])}; category means "
-        + ", ".join(f"{cat_label(c)} {means[c]:.3f}" for c in cats)
-        + f" ({'ordered' if monotone else 'not ordered'} as {order}); both-correct "
-        f"{'falls' if bc_falls else 'does not fall'} ({bc_gap:+.3f}), both-wrong "
-        f"{'falls' if bw_falls else 'does not fall'} ({bw_gap:+.3f}) from Reinit to Dataset."
+        f"{fmt_interval(effect, ci.low[0], ci.high[0])}; trend over the ordered categories ({order}), "
+        f"per category step = {fmt_interval(trend, ci.low[1], ci.high[1], digits=4)}"
+        + (f" ({', '.join(cat_label(c) for c in left_out)} left out: too few models)" if left_out else "")
+        + "; category means "
+        + ", ".join(f"{cat_label(c)} {means[c]:.3f}" for c in means)
+        + f". Implied by error inconsistency and the accuracies: both-correct {bc_gap:+.3f}, both-wrong "
+        f"{bw_gap:+.3f} from Reinit to Dataset."
     )
     return ClaimResult(
         "C1",
@@ -146,35 +163,70 @@ def c1_error_inconsistency(study, *, n_boot: int = 1000, seed: int = 0, chapter_
         sentence=sentence,
         paper=paper,
         checks={
-            "ends": f"interval {'above' if s > 0 else 'below' if s < 0 else 'includes'} 0",
-            "ordered": monotone,
-            "both_correct_falls": bc_falls,
-            "both_wrong_falls": bw_falls,
+            "ends": f"interval {side(ci.low[0], ci.high[0])}",
+            "trend": f"interval {side(ci.low[1], ci.high[1])}",
+            "ordered": s_trend > 0,
+            "both_correct_falls (implied)": bool(bc_gap < 0),
+            "both_wrong_falls (implied)": bool(bw_gap < 0),
         },
         choices={"partners": partners},
-        details={"category_means": means, "both_correct_gap": bc_gap, "both_wrong_gap": bw_gap},
+        details={
+            "category_means": means,
+            "trend": (trend, float(ci.low[1]), float(ci.high[1])),
+            "trend_categories": list(used),
+            "both_correct_gap": (bc_gap, float(ci.low[2]), float(ci.high[2])),
+            "both_wrong_gap": (bw_gap, float(ci.low[3]), float(ci.high[3])),
+        },
     )
 
 
+def trend_weights(cats) -> np.ndarray:
+    """Weights of the linear contrast over ``cats`` (a subset of the paper's order): the least-squares slope
+    of the category means on their rank in :data:`norep.CATEGORIES` is ``weights @ means``.
+
+    Examples
+    --------
+    >>> trend_weights(["REINIT", "ARCH", "DATASET"]).round(3).tolist()
+    [-0.25, 0.0, 0.25]
+    """
+    r = np.array([CATEGORIES.index(c) for c in cats], dtype=np.float64)
+    c = r - r.mean()
+    return c / (c @ c)
+
+
 def _c1_interval(study, partners, groups, *, n_boot: int, seed: int):
-    """C1's interval: the Dataset-minus-Reinit gaps of error inconsistency, both-correct and both-wrong
-    (models within categories, then test examples)."""
+    """C1's intervals: the Dataset-minus-Reinit gap of error inconsistency, the trend over the categories of
+    ``groups`` and the gaps of both-correct and both-wrong (models within categories, then test examples,
+    widened for few models)."""
     d = pair_data(study, partners, study.split)
     incons = d.correct != d.base_correct[None]
     both_c = d.correct & d.base_correct[None]
     both_w = ~d.correct & ~d.base_correct[None]
     cats = list(groups)
     i_lo, i_hi = cats.index("REINIT"), cats.index("DATASET")
+    wts = trend_weights(cats)
 
     def stat(members, w):
         ei, bc, bw = (d.weighted(a, w) for a in (incons, both_c, both_w))
         return [
             ei[members[i_hi]].mean() - ei[members[i_lo]].mean(),
+            float(wts @ np.array([ei[m].mean() for m in members])),
             bc[members[i_hi]].mean() - bc[members[i_lo]].mean(),
             bw[members[i_hi]].mean() - bw[members[i_lo]].mean(),
         ]
 
-    return hierarchical_bootstrap_ci(stat, [groups[c] for c in cats], d.y.shape[0], n_resamples=n_boot, seed=seed)
+    return hierarchical_bootstrap_ci(
+        stat, [groups[c] for c in cats], d.y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True
+    )
 
 
-__all__ = ["CHAPTER", "MEASURES", "tables", "category_means", "end_gap", "c1_error_inconsistency"]
+__all__ = [
+    "CHAPTER",
+    "FAMILY_LEVEL",
+    "MEASURES",
+    "tables",
+    "category_means",
+    "end_gap",
+    "trend_weights",
+    "c1_error_inconsistency",
+]

@@ -14,9 +14,9 @@ from norep.claims._core import (
     count_models,
     fmt_interval,
     lead,
-    not_testable,
     pair_data,
     require_ends,
+    side,
     sign,
     two_part_status,
 )
@@ -27,7 +27,8 @@ from norep.paper.ch01_error_correlation import category_means, end_gap
 CHAPTER = "02_ensembles"
 
 MIN_PAIRS_C2 = 5
-"""C2: pairs with the base (in-band partners) needed to fit a line of gain on error inconsistency."""
+"""C2: pairs with the base needed to describe the line of gain on error inconsistency; C2's decision
+needs more (:data:`norep.claims.MIN_MODELS_PER_END` Reinit and Dataset partners each)."""
 
 
 def tables(study, *, all_pairs: bool = False) -> dict:
@@ -134,84 +135,112 @@ def _all_pairs(study, names) -> dict:
 @claim(
     "C2",
     chapter=CHAPTER,
-    title="ensemble gain grows with error inconsistency; an absolute gain in the band",
+    title="divergent partners make better ensembles; an absolute gain in the band",
     paper="gain grows linearly with error inconsistency; ResNet-50 76.5 % + ALIGN-ZS 75.5 % = 83.4 % (+~7 points)",
 )
 def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables=None) -> ClaimResult:
-    """C2 (Sec. 4.2, Fig. 2 left/center): the ensemble gain grows linearly with error inconsistency,
-    and with members in a narrow band it is an absolute gain.
+    """C2 (Sec. 4.2, Fig. 2 left/center): ensembles with more divergent partners are better, and with
+    members in a narrow band the best one is an absolute gain.
 
-    Two parts, read from the chapter's tables (``chapter_tables``, default :func:`tables`), for the
-    base paired with each in-band partner (band membership on the selection split):
+    Verdict rule (fixed before any data are read). For the base paired with each in-band partner (band
+    on the selection split), on the evaluation split:
 
-    * *linear growth*: the slope of the line drawn in the chapter's figure (``fit``: least squares of
-      the gain over the members' mean accuracy on error inconsistency, across pairs); its interval
-      resamples pairs, then test examples. Since gain ~= error inconsistency x (conversion rate - 1/2),
-      a positive slope follows from any conversion rate above one half; it is reported, but cannot
-      decide the claim alone;
-    * *absolute gain* (``best``): the partner whose ensemble with the base is the most accurate on the
-      *selection* split; on test, its ensemble accuracy minus the accuracy of the member that is
-      better on the selection split (bootstrap over test examples). This part can fail.
+    * *category contrast* (the effect): mean accuracy of the ensemble with the base, Dataset partners
+      minus Reinit partners; 95 % two-level interval (models within categories, then test examples,
+      widened for few models). It compares absolute accuracies, so a zoo whose categories all behave
+      alike has no effect here;
+    * *best pair*: the partner whose ensemble with the base is the most accurate on the *selection*
+      split; the part holds when it is a Dataset partner and, on test, its ensemble beats the member
+      better on the selection split (95 % interval over test examples above 0).
 
-    Verdict: *reproduced* when both intervals lie above 0; *partly reproduced* when one does;
-    *not reproduced* when the slope's (or, with an undecided slope, the absolute gain's) interval
-    lies below 0; else *inconclusive*. *Not testable* with fewer than :data:`MIN_PAIRS_C2` pairs.
+    *Reproduced* when the contrast's interval lies above 0 and the best pair holds; *partly reproduced*
+    when the contrast's interval lies above 0 only; *not reproduced* when it lies below 0; else
+    *inconclusive* (whatever the best pair: with no category effect, a Dataset partner is the best by
+    chance in proportion to its share of the partners). *Not testable* with fewer than
+    :data:`norep.claims.MIN_MODELS_PER_END` in-band Reinit or Dataset models.
+
+    Description only: the slope of the gain (over the members' mean accuracy) on error inconsistency
+    across pairs (the line of the chapter's figure, ``fit``; interval over pairs, then test examples),
+    beside the identity gain ~= error inconsistency x (conversion rate - 1/2), by which any calibrated
+    zoo has a positive slope, so the slope cannot decide the claim. Estimates are read from the
+    chapter's tables (``chapter_tables``, default :func:`tables`).
     """
     title, paper = registered("C2")
     t = chapter_tables or tables(study)
     pairs = t["pairs"]
-    partners = pairs["name"].tolist()
-    if len(partners) < MIN_PAIRS_C2:
-        return not_testable(
-            "C2",
-            title,
-            f"{len(partners)} in-band pair(s) with the base; at least {MIN_PAIRS_C2} are needed to fit a line",
-            paper=paper,
-            n_models=count_models(study, partners),
-            n_pairs=len(partners),
-        )
+    partners = pairs["name"].tolist() if "name" in pairs else []
+    groups, bad = require_ends(study, partners, "C2", title, paper)
+    if bad:
+        return bad
     fit, best = t["fit"], t["best"]
     d = pair_data(study, partners, study.split)
+    ens = _ensemble_contrast_ci(d, groups, n_boot=n_boot, seed=seed)
+    effect = end_gap(pairs, "ensemble_accuracy")
     slope = _gain_slope_ci(d, n_boot=n_boot, seed=seed)
     abs_ci = _absolute_gain_ci(d, partners.index(best["partner"]), best["better_member"] != study.base, n_boot, seed)
-    conv = float(np.nanmean(pairs["conversion_rate"]))
-    s1, s2 = sign(slope.low, slope.high), sign(abs_ci.low, abs_ci.high)
-    status = two_part_status(s1, s2)
+    identity = float(np.mean(pairs["error_inconsistency"] * (pairs["conversion_rate"] - 0.5)))
+    mean_gain = float(np.mean(pairs["gain"]))
+    s_ens = sign(ens.low, ens.high)
+    best_holds = best["category"] == "DATASET" and sign(abs_ci.low, abs_ci.high) > 0
+    status = two_part_status(s_ens, 1 if best_holds else 0) if s_ens != 0 else "inconclusive"
     gain = best["absolute_gain"]
     sentence = (
-        f"{lead(status)}: slope of the ensemble gain on error inconsistency "
+        f"{lead(status)}: accuracy of the ensemble with the base, Dataset minus Reinit partners = "
+        f"{fmt_interval(effect, ens.low, ens.high, digits=1, scale=100, unit=' points')}; best partner chosen "
+        f"on the selection split, {best['partner']} ({cat_label(best['category'])}): its ensemble with the base "
+        f"beats the better member (on the selection split) by "
+        f"{fmt_interval(gain, abs_ci.low, abs_ci.high, digits=1, scale=100, unit=' points')} on test. "
+        f"Described, not tested: slope of the gain on error inconsistency "
         f"{fmt_interval(fit['slope'], slope.low, slope.high, digits=2)} over {len(partners)} pairs "
-        f"(r = {fit['r']:.2f}; mean conversion rate {conv:.3f}: a slope near conversion - 1/2 "
-        f"follows from the definitions); best partner chosen on the selection split, {best['partner']} "
-        f"({cat_label(best['category'])}): its ensemble with the base beats the better member "
-        f"(on the selection split) by "
-        f"{fmt_interval(gain, abs_ci.low, abs_ci.high, digits=1, scale=100, unit=' points')} on test."
+        f"(r = {fit['r']:.2f}); mean gain {100 * mean_gain:.2f} points against mean error inconsistency x "
+        f"(conversion rate - 1/2) {100 * identity:.2f} points, the identity by which the slope is positive "
+        f"whenever conversion exceeds one half."
     )
     return ClaimResult(
         "C2",
         title,
         status,
-        fit["slope"],
-        float(slope.low),
-        float(slope.high),
-        effect_name="slope of ensemble gain on error inconsistency across pairs with the base",
-        resampled="pairs with the base, then test examples (slope); test examples (absolute gain of the pair "
-        "chosen on the selection split)",
+        effect,
+        float(ens.low),
+        float(ens.high),
+        effect_name="accuracy of the ensemble with the base, Dataset minus Reinit partners",
+        resampled=MODELS_AND_EXAMPLES + " (contrast); test examples (the best pair's absolute gain); "
+        "pairs with the base, then test examples (the slope, described)",
         n_models=count_models(study, partners),
         n_pairs=len(partners),
         sentence=sentence,
         paper=paper,
         checks={
-            "slope": f"interval {'above' if s1 > 0 else 'below' if s1 < 0 else 'includes'} 0",
+            "category_contrast": f"interval {side(ens.low, ens.high)}",
+            "best_pair_dataset": best["category"] == "DATASET",
             "absolute_gain": fmt_interval(gain, abs_ci.low, abs_ci.high),
+            "slope (described)": fmt_interval(fit["slope"], slope.low, slope.high),
         },
         choices={"partners": partners, "best_partner": best["partner"]},
         details={
             "absolute_gain": (gain, float(abs_ci.low), float(abs_ci.high)),
+            "slope": (fit["slope"], float(slope.low), float(slope.high)),
             "r": fit["r"],
             "best_partner": best["partner"],
-            "slope_mean_conversion": conv - 0.5,
+            "best_category": best["category"],
+            "mean_gain": mean_gain,
+            "identity_gain": identity,
+            "slope_mean_conversion": float(np.nanmean(pairs["conversion_rate"])) - 0.5,
+            "category_means": t["means"]["ensemble_accuracy"].to_dict(),
         },
+    )
+
+
+def _ensemble_contrast_ci(d, groups, *, n_boot: int, seed: int):
+    """C2's decision: mean ensemble accuracy with the base, Dataset minus Reinit partners (models within
+    categories, then test examples, widened for few models)."""
+
+    def stat(members, w):
+        acc = d.weighted(d.ensemble_correct, w)
+        return float(acc[members[1]].mean() - acc[members[0]].mean())
+
+    return hierarchical_bootstrap_ci(
+        stat, [groups["REINIT"], groups["DATASET"]], d.y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True
     )
 
 
@@ -257,11 +286,13 @@ def c3_conversion_rate(study, *, n_boot: int = 1000, seed: int = 0, chapter_tabl
     that the ensemble gets right. Read from the chapter's ``pairs`` table: the effect is the mean
     conversion rate of the Dataset partners minus that of the Reinit partners (in-band on the
     selection split), on the evaluation split; its interval is a hierarchical bootstrap (models
-    within categories, then test examples).
+    within categories, then test examples, widened for few models:
+    :func:`norep.measures.stats.hierarchical_bootstrap_ci` with ``small_sample=True``).
 
-    Verdict: *reproduced* / *not reproduced* when the interval lies above / below 0, else
-    *inconclusive*; *not testable* with fewer than :data:`norep.claims.MIN_MODELS_PER_END` in-band
-    Reinit or Dataset models.
+    Verdict rule (fixed before any data are read): *reproduced* / *not reproduced* when the 95 %
+    interval lies above / below 0, else *inconclusive*; *not testable* with fewer than
+    :data:`norep.claims.MIN_MODELS_PER_END` in-band Reinit or Dataset models. A zoo whose partners all
+    have informative confidence converts alike in every category and gets no decision.
     """
     title, paper = registered("C3")
     t = chapter_tables or tables(study)
@@ -313,7 +344,9 @@ def _conversion_gap_ci(study, partners, groups, *, n_boot: int, seed: int):
             conv = (conv_hit.astype(np.float64) @ w) / (incons.astype(np.float64) @ w)
         return float(np.mean(conv[members[i_hi]]) - np.mean(conv[members[i_lo]]))
 
-    return hierarchical_bootstrap_ci(stat, [groups[c] for c in cats], d.y.shape[0], n_resamples=n_boot, seed=seed)
+    return hierarchical_bootstrap_ci(
+        stat, [groups[c] for c in cats], d.y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True
+    )
 
 
 __all__ = ["CHAPTER", "MIN_PAIRS_C2", "tables", "line_fit", "c2_ensemble_gain", "c3_conversion_rate"]

@@ -5,11 +5,13 @@ structure of the specialization)."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 from norep import CATEGORIES
 from norep.claims._core import (
+    MIN_MODELS_PER_END,
     MODELS_AND_EXAMPLES,
     ClaimResult,
     _cache,
@@ -17,11 +19,13 @@ from norep.claims._core import (
     by_category,
     cat_label,
     count_models,
+    equivalence,
     fmt_interval,
     lead,
     not_testable,
     pair_data,
     require_ends,
+    side,
     sign,
 )
 from norep.measures.stats import hierarchical_bootstrap_ci
@@ -30,7 +34,7 @@ from norep.paper._registry import claim, registered
 CHAPTER = "03_specialization"
 
 ALPHA = 0.05
-"""Level of the C5 permutation tests."""
+"""Level of the C5 class-permutation tests (described beside the verdict, not deciding it)."""
 
 MIN_CLASSES_C5 = 4
 """C5: classes (in the class groups) needed for the class-permutation test."""
@@ -164,6 +168,12 @@ def _thetas(study, names, split):
     return cache[key]
 
 
+C4_ABSENT_RATIO = 0.25
+"""C4, "absent for Reinit": the Reinit pairs' mean separation is called absent when the 95 % interval of
+its ratio to the Dataset pairs' mean separation lies inside (-0.25, 0.25), i.e. less than a quarter of
+the Dataset effect either way (an equivalence margin fixed before any data were read)."""
+
+
 @claim(
     "C4",
     chapter=CHAPTER,
@@ -177,17 +187,23 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0, chapter
     For a pair (A = base, B = partner) the *separation* is the mean angle
     theta = atan2(conf_A, conf_B) over the examples only A gets right minus the mean over those
     only B gets right (degrees; positive when each model is the more confident one where it alone
-    is right). Two parts, on the evaluation split, over every in-band partner (band on the
-    selection split), their estimates read from the chapter's ``separation`` table (``chapter_tables``,
-    default :func:`tables`):
+    is right). Any calibrated model is more confident where it alone is right, so a positive
+    separation is expected of every pair; the claim is about its size by category.
 
-    * *strongest for Dataset*: mean separation of the Dataset pairs minus that of the Reinit pairs
-      (hierarchical bootstrap: models within categories, then test examples) above 0;
-    * *absent for Reinit*: the Reinit pairs' mean separation has an interval that includes 0.
+    Verdict rule (fixed before any data are read). Two parts, on the evaluation split, over every
+    in-band partner (band on the selection split), 95 % two-level intervals (models within categories,
+    then test examples, widened for few models):
 
-    Verdict: *reproduced* when both hold; *partly reproduced* when the first holds only;
-    *not reproduced* when the difference lies below 0; else *inconclusive*. *Not testable* with
-    fewer than :data:`norep.claims.MIN_MODELS_PER_END` in-band Reinit or Dataset models.
+    * *strongest for Dataset* (the effect): mean separation of the Dataset pairs minus that of the
+      Reinit pairs, interval above 0;
+    * *absent for Reinit*: an equivalence test: the ratio of the Reinit pairs' mean separation to the
+      Dataset pairs' has its interval inside (-:data:`C4_ABSENT_RATIO`, :data:`C4_ABSENT_RATIO`). An
+      interval that merely includes 0 is not absence.
+
+    *Reproduced* when both hold; *partly reproduced* when the first holds only; *not reproduced* when
+    the difference's interval lies below 0; else *inconclusive*. *Not testable* with fewer than
+    :data:`norep.claims.MIN_MODELS_PER_END` in-band Reinit or Dataset models. Estimates are read from
+    the chapter's ``separation`` table (``chapter_tables``, default :func:`tables`).
     """
     title, paper = registered("C4")
     t = chapter_tables or tables(study)
@@ -200,8 +216,7 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0, chapter
     th = _thetas(study, partners, study.split)
     only_a = (~d.correct & d.base_correct[None]).astype(np.float64)
     only_b = (d.correct & ~d.base_correct[None]).astype(np.float64)
-    cats = list(groups)
-    i_lo, i_hi = cats.index("REINIT"), cats.index("DATASET")
+    ends = {c: groups[c] for c in ("REINIT", "DATASET")}
 
     def sep(w):
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -209,25 +224,33 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0, chapter
 
     def stat(members, w):
         s = sep(w)
-        return [np.nanmean(s[members[i_hi]]) - np.nanmean(s[members[i_lo]]), np.nanmean(s[members[i_lo]])]
+        with warnings.catch_warnings():  # a resample with no example only one model gets right: nan
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanmean(s[members[0]]), np.nanmean(s[members[1]])
+            return [hi - lo, lo, lo / hi]
 
-    ci = hierarchical_bootstrap_ci(stat, [groups[c] for c in cats], d.y.shape[0], n_resamples=n_boot, seed=seed)
+    ci = hierarchical_bootstrap_ci(
+        stat, [ends["REINIT"], ends["DATASET"]], d.y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True
+    )
     means = {c: float(v) for c, v in t["separation_means"].items()}
+    cats = list(means)
     reinit = float(means["REINIT"])
     effect = float(means["DATASET"]) - reinit
+    ratio = (float(ci.estimate[2]), float(ci.low[2]), float(ci.high[2]))
     s = sign(ci.low[0], ci.high[0])
-    reinit_absent = sign(ci.low[1], ci.high[1]) == 0
+    absence = equivalence(ratio[1], ratio[2], C4_ABSENT_RATIO)
+    reinit_absent = absence == "equivalent"
     if s > 0:
         status = "reproduced" if reinit_absent else "partly reproduced"
     else:
         status = "not reproduced" if s < 0 else "inconclusive"
+    word = {"equivalent": "absent", "present": "present", "undecided": "neither shown absent nor present"}[absence]
     sentence = (
         f"{lead(status)}: separation of the angle by outcome, Dataset minus Reinit pairs = "
         f"{fmt_interval(effect, ci.low[0], ci.high[0], digits=1, unit=' deg')}; Reinit pairs alone "
-        f"{fmt_interval(reinit, ci.low[1], ci.high[1], digits=1, unit=' deg')} "
-        f"({'absent' if reinit_absent else 'present'}, the paper: absent); category means "
-        + ", ".join(f"{cat_label(c)} {means[c]:.1f} deg" for c in cats)
-        + "."
+        f"{fmt_interval(reinit, ci.low[1], ci.high[1], digits=1, unit=' deg')}, as a share of the Dataset "
+        f"pairs' {fmt_interval(*ratio, digits=2)}: {word} (absent means inside +-{C4_ABSENT_RATIO}; the paper: "
+        f"absent); category means " + ", ".join(f"{cat_label(c)} {means[c]:.1f} deg" for c in cats) + "."
     )
     return ClaimResult(
         "C4",
@@ -243,14 +266,17 @@ def c4_specialization_angle(study, *, n_boot: int = 1000, seed: int = 0, chapter
         sentence=sentence,
         paper=paper,
         checks={
-            "stronger_for_dataset": f"interval {'above' if s > 0 else 'below' if s < 0 else 'includes'} 0",
+            "stronger_for_dataset": f"interval {side(ci.low[0], ci.high[0])}",
             "absent_for_reinit": reinit_absent,
+            "reinit_share_of_dataset": fmt_interval(*ratio, digits=2),
         },
         choices={"partners": partners},
         details={
             "separation": dict(zip(partners, sep_table["separation_deg"].tolist(), strict=True)),
             "category_means": means,
             "reinit": (reinit, float(ci.low[1]), float(ci.high[1])),
+            "reinit_ratio": ratio,
+            "reinit_absence": absence,
         },
     )
 
@@ -279,6 +305,12 @@ def _n_assignments(labels) -> int:
     return n
 
 
+C5_WITHOUT_RATIO = 0.25
+"""C5, "Architecture pairs without class structure": called so when the 95 % interval of the Architecture
+pairs' mean directed group contrast, as a share of the Dataset pairs', lies inside (-0.25, 0.25) (an
+equivalence margin fixed before any data were read)."""
+
+
 @claim(
     "C5",
     chapter=CHAPTER,
@@ -300,24 +332,37 @@ def c5_class_groups(
     """C5 (Sec. 4.4, Fig. 4): Dataset pairs specialise along groups of classes; Architecture pairs
     specialise without class structure.
 
-    For a pair (A = base, B = partner) and a class c, ``d_c = (only_A - only_B) / (only_A + only_B)``
-    over the class's examples where exactly one model is right: who wins the disagreements, which
-    is normalised by the pair's error inconsistency and does not depend on the two accuracies'
-    gap in the way a raw accuracy difference does. The *group structure* of a pair is the
-    between-group variance of ``d_c`` (weighted by the disagreements of each class). The null
-    permutes the classes between groups (the same permutation for every pair of a category);
-    the p-value of a category is that of the mean structure of its in-band pairs (band on the
-    selection split). The observed counts and ``d_c`` are the chapter's ``classes`` table
-    (``chapter_tables``, default :func:`tables`), which its per-class figure draws. The effect is the
-    structure in excess of the null mean, Dataset pairs minus
-    Architecture pairs (hierarchical bootstrap: models within categories, then test examples).
+    For a pair (A = base, B = partner) and a set of classes, ``d = (only_A - only_B) / (only_A + only_B)``
+    pooled over the set's examples where exactly one model is right: who wins the disagreements
+    (normalised by the pair's error inconsistency, so not a raw accuracy gap).
 
-    Verdict: *reproduced* when the Dataset pairs are structured (p < :data:`ALPHA`) and the
-    Architecture pairs are not; *partly reproduced* when both are; *not reproduced* when only the
-    Architecture pairs are; *inconclusive* when neither is. *Not testable* without an in-band
-    Dataset and Architecture partner, with fewer than two class groups or
-    :data:`MIN_CLASSES_C5` grouped classes, or too few distinct assignments
-    (:data:`MIN_PERMUTATIONS_C5`).
+    Verdict rule (fixed before any data are read):
+
+    * *direction* of a category, fixed on the selection split: the class group ``g*`` on which its
+      in-band partners (pooled) win the largest share of their disagreements with the base (one for the
+      Dataset partners, one for the Architecture partners);
+    * *directed contrast* of a pair on the evaluation split: ``d`` over the other grouped classes minus
+      ``d`` over the classes of its category's ``g*`` (positive when the partner is relatively better on
+      ``g*``, as on the selection split). Partners specialised in opposite directions cancel here, and
+      the direction chosen on one split is tested on the other, so chance structure does not count;
+    * the effect: mean directed contrast of the Dataset pairs minus that of the Architecture pairs
+      (95 % two-level interval: models within categories, then test examples, widened for few models);
+      beside it the Dataset pairs' mean alone, and the Architecture pairs' mean as a share of the
+      Dataset pairs' (an equivalence test with margin :data:`C5_WITHOUT_RATIO`: "without structure" is
+      never read off a non-significant result).
+
+    *Reproduced* when the Dataset pairs' interval and the Dataset-minus-Architecture interval both lie
+    above 0 and the Architecture share is inside the margin; *partly reproduced* when the Dataset pairs'
+    interval lies above 0 but the Architecture part is not shown (structured alike, or undecided); *not
+    reproduced* when the Dataset pairs' or the Dataset-minus-Architecture interval lies below 0; else
+    *inconclusive*. *Not testable* with fewer than :data:`norep.claims.MIN_MODELS_PER_END` in-band
+    Architecture or Dataset partners, fewer than two class groups or :data:`MIN_CLASSES_C5` grouped
+    classes, or too few distinct assignments of classes to groups (:data:`MIN_PERMUTATIONS_C5`).
+
+    Described, not deciding: the class-permutation p-value of each category's between-group variance of
+    the per-class ``d`` (the null permutes classes between groups; :data:`ALPHA`). The per-class counts
+    are the chapter's ``classes`` table (``chapter_tables``, default :func:`tables`), which its per-class
+    figure draws.
     """
     title, paper = registered("C5")
     t = chapter_tables or tables(study, class_groups=class_groups)
@@ -329,69 +374,135 @@ def c5_class_groups(
         return untestable
     idx = {c: groups[c] for c in ("ARCH", "DATASET")}
     names = [partners[i] for i in idx["ARCH"] + idx["DATASET"]]
+    local = {"ARCH": np.arange(len(idx["ARCH"])), "DATASET": len(idx["ARCH"]) + np.arange(len(idx["DATASET"]))}
+
+    star = _c5_directions(study, names, classes, labels, local)  # on the selection split only
     d = pair_data(study, names, study.split)
-    y = d.y
     only_a = (~d.correct & d.base_correct[None]).astype(np.float64)
     only_b = (d.correct & ~d.base_correct[None]).astype(np.float64)
-    class_counts = _class_counter(y, classes)
-
-    rng = np.random.default_rng(seed)
-    perms = [rng.permutation(labels) for _ in range(int(n_permutations))]
-    a_c, b_c = _table_counts(t["classes"], names, classes)
-    obs = _group_structure(a_c, b_c, labels)
-    null = np.array([_group_structure(a_c, b_c, p) for p in perms])  # (K, P)
-    local = {"ARCH": np.arange(len(idx["ARCH"])), "DATASET": len(idx["ARCH"]) + np.arange(len(idx["DATASET"]))}
-    pvals = _category_pvalues(obs, null, local)
-    few = perms[:50]
+    class_counts = _class_counter(d.y, classes)
 
     def stat(members, w):
         ac, bc = class_counts(only_a, w), class_counts(only_b, w)
-        exc = _group_structure(ac, bc, labels) - np.mean([_group_structure(ac, bc, p) for p in few], axis=0)
-        return float(exc[members[1]].mean() - exc[members[0]].mean())
+        arch = np.nanmean(_directed(ac, bc, labels == star["ARCH"])[members[0]])
+        data = np.nanmean(_directed(ac, bc, labels == star["DATASET"])[members[1]])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return [data - arch, data, arch / data]
 
-    ci = hierarchical_bootstrap_ci(stat, [local["ARCH"], local["DATASET"]], y.shape[0], n_resamples=n_boot, seed=seed)
-    status = _c5_status(pvals["DATASET"] < ALPHA, pvals["ARCH"] < ALPHA)
+    ci = hierarchical_bootstrap_ci(
+        stat, [local["ARCH"], local["DATASET"]], d.y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True
+    )
+    est, low, high = (np.asarray(v, dtype=np.float64) for v in ci)
+    share = equivalence(low[2], high[2], C5_WITHOUT_RATIO)
+    status = _c5_status(sign(low[1], high[1]), sign(low[0], high[0]), share)
+    obs, pvals = _c5_pvalues(t["classes"], names, classes, labels, local, n_permutations, seed)  # described
     wins = t["group_wins"]
     wins = wins[wins["category"] == "DATASET"]
     dc_group = {str(g): float(v) for g, v in zip(wins["group"], wins["d"], strict=True)}
-    partner_best = min(dc_group, key=lambda g: dc_group[g]) if dc_group else ""
+    arch_word = {"equivalent": "without structure", "present": "structured", "undecided": "undecided"}[share]
     sentence = (
-        f"{lead(status)}: class-group structure of who wins the disagreements (class-permutation test): "
-        f"Dataset pairs p = {pvals['DATASET']:.3f}, Architecture pairs p = {pvals['ARCH']:.3f}; "
-        f"structure beyond the null, Dataset minus Architecture = "
-        f"{fmt_interval(ci.estimate, ci.low, ci.high, digits=4)}; the Dataset partners win most on "
-        f"group '{partner_best}'."
+        f"{lead(status)}: directions chosen on the selection split: the Dataset partners win most on group "
+        f"'{names_g[star['DATASET']]}', the Architecture partners on '{names_g[star['ARCH']]}'. On test, who "
+        f"wins the disagreements, other groups minus that group, Dataset minus Architecture pairs = "
+        f"{fmt_interval(est[0], low[0], high[0])}; Dataset pairs alone "
+        f"{fmt_interval(est[1], low[1], high[1])}; Architecture pairs as a share of the Dataset pairs "
+        f"{fmt_interval(est[2], low[2], high[2], digits=2)}: {arch_word} (without structure means inside "
+        f"+-{C5_WITHOUT_RATIO}). Described: class-permutation p-values, Dataset {pvals['DATASET']:.3f}, "
+        f"Architecture {pvals['ARCH']:.3f}."
     )
     return ClaimResult(
         "C5",
         title,
         status,
-        ci.estimate,
-        ci.low,
-        ci.high,
-        effect_name="class-group structure beyond the permutation null, Dataset minus Architecture pairs",
-        resampled=(
-            "classes between groups (permutation p-values); models within categories, then test examples (interval)"
+        float(est[0]),
+        float(low[0]),
+        float(high[0]),
+        effect_name=(
+            "directed group contrast of who wins the disagreements (direction fixed on the selection split), "
+            "Dataset minus Architecture pairs"
         ),
+        resampled=MODELS_AND_EXAMPLES + " (intervals); classes between groups (described p-values)",
         n_models=count_models(study, names),
         n_pairs=len(names),
         sentence=sentence,
         paper=paper,
         checks={
-            "dataset_structured": f"p = {pvals['DATASET']:.3f}",
-            "architecture_unstructured": f"p = {pvals['ARCH']:.3f}",
+            "dataset_structured": f"interval {side(low[1], high[1])}",
+            "dataset_minus_architecture": f"interval {side(low[0], high[0])}",
+            "architecture_without_structure": share,
+            "dataset_p (described)": f"p = {pvals['DATASET']:.3f}",
+            "architecture_p (described)": f"p = {pvals['ARCH']:.3f}",
         },
         choices={
             "dataset_partners": [partners[i] for i in idx["DATASET"]],
             "architecture_partners": [partners[i] for i in idx["ARCH"]],
+            "direction_group": names_g[star["DATASET"]],
+            "architecture_direction_group": names_g[star["ARCH"]],
         },
         details={
             "p_values": pvals,
             "structure": dict(zip(names, obs.tolist(), strict=True)),
             "dataset_wins_by_group": dc_group,
             "groups": names_g,
+            "direction_group": names_g[star["DATASET"]],
+            "dataset": (float(est[1]), float(low[1]), float(high[1])),
+            "architecture_share": (float(est[2]), float(low[2]), float(high[2])),
         },
     )
+
+
+def _c5_status(s_data: int, s_diff: int, share: str) -> str:
+    """C5's verdict from the signs of the Dataset pairs' and the Dataset-minus-Architecture intervals and
+    the Architecture share's equivalence outcome (see :func:`c5_class_groups`)."""
+    if s_data < 0 or s_diff < 0:
+        return "not reproduced"
+    if s_data > 0:
+        return "reproduced" if (s_diff > 0 and share == "equivalent") else "partly reproduced"
+    return "inconclusive"
+
+
+def _c5_directions(study, names, classes, labels, local) -> dict:
+    """Per category (``local``: category -> positions in ``names``), the class group its partners win most
+    on, read on the selection split only (:func:`_direction`)."""
+    dsel = pair_data(study, names, study.calib_split)
+    sel_a, sel_b = (
+        _class_counter(dsel.y, classes)(arr.astype(np.float64), np.ones(dsel.y.shape[0]))
+        for arr in (~dsel.correct & dsel.base_correct[None], dsel.correct & ~dsel.base_correct[None])
+    )
+    return {cat: _direction(sel_a[li], sel_b[li], labels) for cat, li in local.items()}
+
+
+def _c5_pvalues(classes_table, names, classes, labels, local, n_permutations: int, seed: int):
+    """C5's described class-permutation test on the chapter's ``classes`` table: each pair's between-group
+    variance of ``d_c`` and each category's p-value (classes permuted between groups)."""
+    rng = np.random.default_rng(seed)
+    perms = [rng.permutation(labels) for _ in range(int(n_permutations))]
+    a_c, b_c = _table_counts(classes_table, names, classes)
+    obs = _group_structure(a_c, b_c, labels)
+    null = np.array([_group_structure(a_c, b_c, p) for p in perms])  # (K, P)
+    return obs, _category_pvalues(obs, null, local)
+
+
+def _direction(a_c, b_c, labels) -> int:
+    """The class group on which the partners of ``a_c``/``b_c`` (pairs x grouped classes, pooled over
+    pairs) win the largest share of their disagreements with the base: the lowest pooled ``d``."""
+    best, g_star = np.inf, int(labels[0])
+    for g in np.unique(labels):
+        a, b = a_c[:, labels == g].sum(), b_c[:, labels == g].sum()
+        if a + b > 0 and (a - b) / (a + b) < best:
+            best, g_star = (a - b) / (a + b), int(g)
+    return g_star
+
+
+def _directed(a_c, b_c, in_star) -> np.ndarray:
+    """(P,) ``d`` over the grouped classes outside ``in_star`` minus ``d`` over those in it, per pair."""
+
+    def pooled(sel):
+        a, b = a_c[:, sel].sum(axis=1), b_c[:, sel].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(a + b > 0, (a - b) / np.where(a + b > 0, a + b, 1), np.nan)
+
+    return pooled(~in_star) - pooled(in_star)
 
 
 def _table_counts(table, names, classes) -> tuple[np.ndarray, np.ndarray]:
@@ -428,28 +539,15 @@ def _category_pvalues(obs, null, local) -> dict[str, float]:
     return pvals
 
 
-def _c5_status(dataset_structured: bool, arch_structured: bool) -> str:
-    """C5's verdict: Dataset pairs structured and Architecture pairs not."""
-    ds, ar = dataset_structured, arch_structured
-    return (
-        "reproduced"
-        if ds and not ar
-        else "partly reproduced"
-        if ds and ar
-        else "not reproduced"
-        if ar
-        else "inconclusive"
-    )
-
-
 def _c5_untestable(study, partners, groups, classes, labels, title: str, paper: str) -> ClaimResult | None:
     """C5's *not testable* result when a category, the class groups or the assignments are too few."""
     for cat in ("DATASET", "ARCH"):
-        if cat not in groups:
+        if len(groups.get(cat, [])) < MIN_MODELS_PER_END:
             return not_testable(
                 "C5",
                 title,
-                f"no in-band {cat_label(cat)} partner on the selection split",
+                f"only {len(groups.get(cat, []))} in-band {cat_label(cat)} partner(s) on the selection split; "
+                f"at least {MIN_MODELS_PER_END} are needed to treat models as units",
                 paper=paper,
                 n_models=count_models(study, partners),
                 n_pairs=len(partners),
@@ -502,6 +600,8 @@ def _group_structure(a_c, b_c, lab) -> np.ndarray:
 
 __all__ = [
     "ALPHA",
+    "C4_ABSENT_RATIO",
+    "C5_WITHOUT_RATIO",
     "MIN_CLASSES_C5",
     "MIN_PERMUTATIONS_C5",
     "CHAPTER",
