@@ -89,7 +89,7 @@ display(
 
 # %%
 stars = dict(means=chapter.category_means(ens, ["error_inconsistency", "gain"]))
-fig = plots.gain_vs_inconsistency(ens, fit=t["fit"], **stars)  # the line whose slope claim C2 tests
+fig = plots.gain_vs_inconsistency(ens, fit=t["fit"], **stars)  # the slope: a description, not C2's test
 glue_figure("fig_02_gain", fig)
 
 # %% [markdown]
@@ -98,8 +98,8 @@ glue_figure("fig_02_gain", fig)
 #
 # Re-makes the paper's Fig. 2 (left): gain of the two-model ensemble over its members' mean accuracy
 # against the pair's error inconsistency, one point per model paired with the base model, with
-# the least-squares line and its Pearson correlation whose slope claim C2 tests below; stars are the
-# category means.
+# the least-squares line and its Pearson correlation (a description: claim C2 below reports the
+# slope but is decided on absolute ensemble accuracy, the next figure); stars are the category means.
 # ```
 
 # %%
@@ -140,13 +140,13 @@ glue_figure("fig_02_accuracy", fig)
 # with ALIGN zero-shot (75.5 %) reaches 83.4 % top-1, about +7 points.
 
 # %% [markdown]
-# `c2_ensemble_gain` (in `norep.paper.ch02_ensembles`) tests both parts, reading the table and the
-# line above. The slope of the gain on error inconsistency across pairs, the line's (the interval
-# resamples pairs, then test examples) is close to *conversion rate − ½* by construction, so a
-# positive slope follows from any conversion rate above one half and cannot decide the claim alone.
-# The absolute part can fail: the partner whose ensemble with the base is the most accurate on the
-# *calibration* split, and its test accuracy against the member that is better on the calibration
-# split.
+# `c2_ensemble_gain` (in `norep.paper.ch02_ensembles`) decides on what a zoo without the paper's
+# effect cannot fake: the mean accuracy of the ensembles with the base, Dataset partners minus Reinit
+# partners (the centre figure; models within categories, then test examples, resampled), and where
+# the best pair comes from (the partner whose ensemble with the base is the most accurate on the
+# *calibration* split: a Dataset partner, beating its better member on test). The slope of the line
+# above is only described: the gain is about error inconsistency × (conversion rate − ½), so any
+# calibrated zoo has a positive slope.
 
 # %% tags=["remove-input"]
 report_claim(chapter.c2_ensemble_gain(study, n_boot=n_boot, seed=seed, chapter_tables=t))

@@ -92,7 +92,7 @@ def make_synthetic_store(path: Path, *, seed: int = 0, reverse: bool = False):
         share = dict(zip(share, reversed(list(share.values())), strict=True))
     specs = [("base", "REINIT", 2.35)]
     for cat in CATEGORIES:
-        specs += [(f"{cat.lower()}_{i}", cat, 2.35 + 0.1 * i) for i in range(2)]
+        specs += [(f"{cat.lower()}_{i}", cat, 2.35 + 0.05 * i) for i in range(4)]
     specs += [("high_a", "ARCH", 3.4), ("high_b", "HPARAM", 3.2)]
     specs += [("low_reinit", "REINIT", 1.5), ("low_dataset", "DATASET", 1.5), ("low_fwork", "FWORK", 1.4)]
     proj = rng.normal(size=(C, D))
@@ -435,7 +435,7 @@ def test_rerun_is_cached_and_parameter_change_reruns(executed, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("reverse", [False, True], ids=["planted", "reversed"])
 def test_verdict_follows_the_data(tmp_path, reverse):
-    """The same notebook says 'reproduces' or 'does not reproduce' depending only on the store."""
+    """The same notebook says **reproduced** or **not reproduced** depending only on the store."""
     import nbformat
 
     make_synthetic_store(tmp_path / "store", reverse=reverse)
@@ -446,7 +446,8 @@ def test_verdict_follows_the_data(tmp_path, reverse):
     assert claim["status"] == ("not reproduced" if reverse else "reproduced")
     nb = nbformat.read(str(runs[0].output), as_version=4)
     shown = "\n".join(str(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
-    assert ("does not reproduce" in shown) == reverse
+    assert ("**not reproduced**" in shown) == reverse
+    assert ("**reproduced**" in shown) != reverse
 
 
 @pytest.mark.slow

@@ -30,10 +30,10 @@ _LEGEND = {"inconclusive": "inconclusive (interval includes 0)", "not testable":
 
 CLAIM_UNITS = {
     "C1": "fraction of test examples",
-    "C2": "accuracy gain per unit of error inconsistency",
+    "C2": "ensemble accuracy (fraction)",
     "C3": "conversion rate (fraction)",
     "C4": "degrees",
-    "C5": "share of disagreements beyond the permutation null",
+    "C5": "share of disagreements won (directed contrast)",
     "C6": "test accuracy (fraction)",
     "C7": "test accuracy (fraction)",
     "C8": "log2 dimensions",
