@@ -48,6 +48,8 @@ class ProbeResult:
         ``n_iter`` (L-BFGS iterations used for that ``C``).
     device : str
         Where the fit ran.
+    test_predictions : ndarray or None
+        The predicted classes of the test split, when the probe kept them (:func:`ridge_probe` does).
     """
 
     best_C: float
@@ -58,6 +60,7 @@ class ProbeResult:
     classes: np.ndarray
     val_scores: Any = field(repr=False)
     device: str = "cpu"
+    test_predictions: np.ndarray | None = field(default=None, repr=False)
 
     def decision_function(self, X) -> np.ndarray:
         """Logits ``X @ coef.T + intercept`` (float64), shape (n_samples, n_classes)."""
@@ -330,18 +333,21 @@ class RidgePath:
         self.s, self.V = np.clip(s, 0.0, None), V
         self.B = V.T @ (Z.T @ (Y - self.y_mean))
 
-    def project(self, X) -> np.ndarray:
-        """The split ``X`` in the eigenbasis of the standardised training features."""
-        return ((np.asarray(X, dtype=np.float64) - self.mean) / self.std) @ self.V
+    def standardized(self, X) -> np.ndarray:
+        """The split ``X`` scaled with the training split's statistics."""
+        return (np.asarray(X, dtype=np.float64) - self.mean) / self.std
 
-    def scores(self, A, C: float) -> np.ndarray:
-        """Predicted targets at ``C`` of a split already :meth:`project`-ed to ``A``."""
-        return (A * (1.0 / (self.s + 1.0 / float(C)))) @ self.B + self.y_mean
+    def weights(self, C: float) -> np.ndarray:
+        """The ``(n_features, n_targets)`` coefficients on the standardised features at ``C``."""
+        return (self.V * (1.0 / (self.s + 1.0 / float(C)))) @ self.B
+
+    def scores(self, Z, C: float) -> np.ndarray:
+        """Predicted targets at ``C`` of a split already :meth:`standardized` to ``Z``."""
+        return Z @ self.weights(C) + self.y_mean
 
     def coef(self, C: float) -> tuple[np.ndarray, np.ndarray]:
         """Weights ``(n_targets, n_features)`` and intercepts for the *raw* inputs at ``C``."""
-        Wz = (self.V * (1.0 / (self.s + 1.0 / float(C)))) @ self.B  # (D, K) on standardised features
-        W = (Wz / self.std[:, None]).T
+        W = (self.weights(C) / self.std[:, None]).T
         return W, self.y_mean - W @ self.mean
 
 
@@ -370,7 +376,7 @@ def ridge_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs=
     Returns
     -------
     ProbeResult
-        ``val_scores`` has one row per ``C``: ``C``, ``train_accuracy``, ``val_accuracy``.
+        ``val_scores`` has one row per ``C``: ``C``, ``val_accuracy``.
 
     Examples
     --------
@@ -389,12 +395,12 @@ def ridge_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs=
         raise ValueError("y_train must contain at least two classes")
     onehot = (ytr[:, None] == classes[None, :]).astype(np.float64)
     path = RidgePath(Xtr, onehot, standardize=standardize)
-    At, Av = path.project(Xtr), path.project(Xva)
+    K = classes.size
+    Sv = path.standardized(Xva) @ np.concatenate([path.weights(C) for C in Cs], axis=1)  # every C at once
     rows, best = [], None
-    for C in Cs:
-        tr = float(np.mean(classes[path.scores(At, C).argmax(1)] == ytr))
-        va = float(np.mean(classes[path.scores(Av, C).argmax(1)] == yva))
-        rows.append({"C": float(C), "train_accuracy": tr, "val_accuracy": va})
+    for i, C in enumerate(Cs):
+        va = float(np.mean(classes[Sv[:, i * K : (i + 1) * K].argmax(1)] == yva))
+        rows.append({"C": float(C), "val_accuracy": va})
         if best is None or va > best[1]:
             best = (float(C), va)
     W, b = path.coef(best[0])
@@ -409,5 +415,6 @@ def ridge_probe(X_train, y_train, X_val, y_val, X_test=None, y_test=None, *, Cs=
         device="cpu",
     )
     if Xte is not None:
-        res.test_accuracy = float(np.mean(res.predict(Xte) == yte))
+        res.test_predictions = res.predict(Xte)
+        res.test_accuracy = float(np.mean(res.test_predictions == yte))
     return res

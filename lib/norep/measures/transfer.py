@@ -51,13 +51,12 @@ def _voc07_ap_sorted(Ys: np.ndarray, counts: np.ndarray | None) -> np.ndarray:
     """
     if counts is None:
         tp = np.cumsum(Ys, axis=0, dtype=np.int64)
-        fp = np.arange(1, Ys.shape[0] + 1, dtype=np.int64)[:, None] - tp
+        drawn = np.arange(1, Ys.shape[0] + 1, dtype=np.int64)[:, None]
     else:
-        tp = np.cumsum(np.where(Ys, counts, 0), axis=0, dtype=np.int64)
-        fp = np.cumsum(np.where(Ys, 0, counts), axis=0, dtype=np.int64)
+        tp = np.cumsum(Ys * counts, axis=0, dtype=np.int64)
+        drawn = np.cumsum(counts, axis=0, dtype=np.int64)
     npos = tp[-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+    prec = tp / np.maximum(drawn, 1)  # 0 before the first drawn example (tp is 0 there)
     # interpolated precision at rank i = max precision at any rank >= i (recall is monotone)
     p_interp = np.maximum.accumulate(prec[::-1], axis=0)[::-1]
     n, m = Ys.shape
@@ -587,7 +586,7 @@ def multilabel_ridge_probe(X_train, Y_train, X_val, Y_val, X_test=None, Y_test=N
         raise ValueError(f"refit must be 'train+val' or 'train', got {refit!r}")
     Cs = check_Cs(Cs, DEFAULT_CS)
     path = RidgePath(Xtr, Ytr)
-    Av = path.project(Xva)
+    Av = path.standardized(Xva)
     rows, best = [], None
     for C in Cs:
         val_map, _ = voc07_mean_average_precision(Yva, path.scores(Av, C))
