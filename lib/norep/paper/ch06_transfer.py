@@ -459,8 +459,10 @@ def _c9_status(s1: int, s2: int, s3: int) -> str:
 
     Examples
     --------
-    >>> [_c9_status(*x) for x in [(1, 1, 1), (1, 1, 0), (0, 1, 1), (0, 0, 1), (-1, 1, 1), (1, -1, 1), (0, 0, 0)]]
-    ['reproduced', 'partly reproduced', 'partly reproduced', 'inconclusive', 'not reproduced', 'not reproduced', 'inconclusive']
+    >>> [_c9_status(*x) for x in [(1, 1, 1), (1, 1, 0), (0, 1, 1), (0, 0, 1)]]
+    ['reproduced', 'partly reproduced', 'partly reproduced', 'inconclusive']
+    >>> [_c9_status(*x) for x in [(-1, 1, 1), (1, -1, 1), (0, 0, 0)]]
+    ['not reproduced', 'not reproduced', 'inconclusive']
     """
     if s1 < 0 or s2 < 0:
         return "not reproduced"
