@@ -79,6 +79,26 @@ def probe_splits(study, *, seed: int = 0):
     }
 
 
+def matched_columns(n_columns: int, width, seed: int = 0) -> np.ndarray:
+    """The columns that cut an embedding of ``n_columns`` dimensions to ``width``: a seeded random subset, sorted
+    (all of them when ``width`` is None or not smaller), so that pairs built from partners of different widths
+    have the same width.
+
+    Examples
+    --------
+    >>> matched_columns(5, 3, seed=0).size, matched_columns(5, None).tolist(), matched_columns(2, 3).tolist()
+    (3, [0, 1, 2, 3, 4], [0, 1])
+    """
+    if width is None or n_columns <= int(width):
+        return np.arange(n_columns)
+    return np.sort(np.random.default_rng(seed).permutation(n_columns)[: int(width)])
+
+
+def end_width(widths: dict, parts: dict):
+    """The narrowest width among the end categories' partners (``widths``: name -> dimensions), None without any."""
+    return min((widths[n] for c in END_CATEGORIES for n in parts.get(c, [])), default=None)
+
+
 def _emb(study, name, take):
     return {k: np.asarray(study.store.embeddings(name, s))[i].astype(np.float32) for k, (s, i) in take.items()}
 
@@ -219,6 +239,8 @@ __all__ = [
     "TARGET_FRACTION",
     "FEATURES_RESAMPLED",
     "feature_partners",
+    "matched_columns",
+    "end_width",
     "probe_splits",
     "mix_probes",
     "probe_fn",

@@ -19,10 +19,13 @@ from norep.claims._core import (
     sign,
 )
 from norep.claims._features import (
+    END_CATEGORIES,
     FEATURES_RESAMPLED,
     MIXED_RATES,
     TARGET_FRACTION,
+    end_width,
     ends_check,
+    matched_columns,
     mix_probes,
     probe_fn,
 )
@@ -85,7 +88,7 @@ def tables(
         fit = probe_fn(mp["y"], probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device, probe=probe)
         target = TARGET_FRACTION * float(mp["base_val_accuracy"])
         curves, reach_rows, saturated = _compression_curves(
-            study, names, mp["E"], mp["y"], fit, target=target, n_points=n_points
+            study, names, mp["E"], mp["y"], fit, target=target, n_points=n_points, seed=seed
         )
         lf = _log_fraction_to_target(reach_rows, target, np.ones(mp["y"]["test"].shape[0]))
         totals = [r[3] for r in reach_rows]
@@ -292,17 +295,18 @@ def c8_compression(
     Decision rule, fixed before any data. For every Reinit and Dataset partner (all in-band partners with
     embeddings; at least :data:`MIN_PARTNERS_PER_END` per end, else *not testable*), the dimensions of
     ``[base | partner]`` are ordered most-diverse first (:func:`norep.measures.features.diversity_order`, fitted
-    on the probes' training rows) and probes are fitted on ``n_points`` prefixes at the same *fractions of the
-    concatenation's own width* (1/64 to 1, geometric), so that pairs of different widths are compared on
-    the same footing (a Dataset partner is narrower than a Reinit one: counting absolute dimensions would
-    favour it by width alone). The target, fixed on the *validation* split, is :data:`TARGET_FRACTION` of the
-    validation accuracy of the base's full embedding. A pair's cost is the fraction at which its *test* curve
-    first reaches the target (log2, interpolated between the prefixes around the crossing); a pair that never
-    reaches it is *censored* (its cost is only known to exceed the whole concatenation), never dropped. The
-    effect is a concordance: the probability that a Dataset pair needs a smaller fraction than a Reinit pair,
-    ties (two censored pairs) counting half, minus 1/2 (positive: Dataset pairs need fewer; 0: no
-    difference). Interval: hierarchical bootstrap (partners within categories, then test examples; the
-    probes stay fixed).
+    on the probes' training rows) and probes are fitted on ``n_points`` prefixes at the same fractions of the
+    concatenation's width (1/64 to 1, geometric). Every partner is first cut to the narrowest end partner's
+    width (a seeded random subset of its dimensions, :func:`norep.claims._features.matched_columns`), so that
+    every compared concatenation has the same width: a narrower Dataset partner would otherwise need fewer
+    dimensions (or, counted in fractions, more) by width alone. The target, fixed on the *validation* split,
+    is :data:`TARGET_FRACTION` of the validation accuracy of the base's full embedding. A pair's cost is the
+    fraction at which its *test* curve first reaches the target (log2, interpolated between the prefixes around
+    the crossing); a pair that never reaches it is *censored* (its cost is only known to exceed the whole
+    concatenation), never dropped. The effect is a concordance: the probability that a Dataset pair needs a
+    smaller fraction than a Reinit pair, ties (two censored pairs) counting half, minus 1/2 (positive: Dataset
+    pairs need fewer; 0: no difference). Interval: hierarchical bootstrap (partners within categories, then
+    test examples; the probes stay fixed).
 
     Verdict: *reproduced* / *not reproduced* when the interval lies above / below 0, else *inconclusive*
     (identical curves give 0: inconclusive, never not reproduced). *Not testable* with too few partners per
@@ -378,18 +382,23 @@ def c8_compression(
     )
 
 
-def _compression_curves(study, names, E, y, probe, *, target: float, n_points: int):
+def _compression_curves(study, names, E, y, probe, *, target: float, n_points: int, seed: int = 0):
     """C8's probes: for each partner, probes of ``n_points`` prefixes of ``[base | partner]`` ordered most
-    diverse first, at the same fractions of the concatenation's own width (1/64 to 1, geometric). Returns the
-    curve rows, per pair ``(name, fractions, test correctness per prefix, total dimensions)``, and whether the
-    first prefix already reaches ``target`` on validation."""
+    diverse first, each partner cut to the narrowest end partner's width
+    (:func:`norep.claims._features.matched_columns`), at the same fractions of the concatenation's width (1/64
+    to 1, geometric). Returns the curve rows, per pair ``(name, fractions, test correctness per prefix, total
+    dimensions)``, and whether the first prefix already reaches ``target`` on validation."""
     from norep.measures.features import diversity_order
 
     fractions = np.geomspace(1 / 64, 1.0, n_points)
+    parts = {c: [n for n in names if categories_of(study, [n])[0] == c] for c in END_CATEGORIES}
+    width = end_width({n: E[n]["train"].shape[1] for n in names}, parts)
     curves, reach_rows, saturated = [], [], []
     for n in names:
-        X = {k: np.concatenate([E[study.base][k], E[n][k]], axis=1) for k in ("train", "val", "test")}
-        order = diversity_order(E[study.base]["train"], E[n]["train"])
+        cols = matched_columns(E[n]["train"].shape[1], width, seed)
+        En = {k: E[n][k][:, cols] for k in ("train", "val", "test")}
+        X = {k: np.concatenate([E[study.base][k], En[k]], axis=1) for k in ("train", "val", "test")}
+        order = diversity_order(E[study.base]["train"], En["train"])
         total = X["train"].shape[1]
         ks = np.maximum(1, np.round(fractions * total).astype(int))
         preds = []

@@ -18,7 +18,14 @@ from norep.claims._core import (
     selection_accuracy,
     sign,
 )
-from norep.claims._features import END_CATEGORIES, FEATURES_RESAMPLED, PROBES, ends_check
+from norep.claims._features import (
+    END_CATEGORIES,
+    FEATURES_RESAMPLED,
+    PROBES,
+    end_width,
+    ends_check,
+    matched_columns,
+)
 from norep.measures.stats import hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
 
@@ -83,8 +90,7 @@ def transfer_probes(
     singles = {n: result(fit(emb(n))) for n in models}
     parts = _transfer_partners(study, models, categories, max_per_category)
     widths = {n: emb(n)[0].shape[1] for n in models}
-    ends = [n for c in END_CATEGORIES for n in parts.get(c, [])]
-    width = min((widths[n] for n in ends), default=None)
+    width = end_width(widths, parts)
     pairs = {}
     for names in parts.values():
         for n in names:
@@ -98,13 +104,10 @@ def transfer_probes(
 
 
 def _cut(X, width, seed):
-    """The splits ``X`` restricted to ``width`` of their columns (a seeded random subset, the same in every split;
-    all of them when ``width`` is None or not smaller)."""
-    D = X[0].shape[1]
-    if width is None or D <= width:
-        return X
-    cols = np.sort(np.random.default_rng(seed).permutation(D)[:width])
-    return [x[:, cols] for x in X]
+    """The splits ``X`` restricted to ``width`` of their columns (:func:`norep.claims._features.matched_columns`:
+    a seeded random subset, the same in every split; all of them when ``width`` is None or not smaller)."""
+    cols = matched_columns(X[0].shape[1], width, seed)
+    return X if cols.size == X[0].shape[1] else [x[:, cols] for x in X]
 
 
 def _transfer_partners(study, models, categories, max_per_category) -> dict[str, list[str]]:
@@ -144,10 +147,11 @@ def tables(
     (``pair_dims``: the base's and ``width`` of the partner's dimensions), the member of the pair with the better
     validation mAP and the pair's test mAP minus that member's (``pair_gain``); ``best``: the best upstream
     model (selection split), the best transfer model (validation mAP) and the test mAP of the latter minus the
-    former, the Dataset model that transfers best at the best upstream model's width (``divergent``, chosen on
-    validation, both probed at ``divergent_dims``; ``divergent_map_gain``) and the best pair against the best
-    single model (both chosen on validation; ``pair_vs_single``). With ``top_k``: ``top`` (the ``top_k`` models
-    by validation mAP) and ``pair_map``, the test mAP of each pair of them concatenated.
+    former, the in-band Dataset partners (``divergent``) each probed against the best upstream model at the
+    smaller of their widths (``divergent_dims``, ``divergent_gains``; their mean ``divergent_map_gain``), and the
+    best pair against the best single model (both chosen on validation; ``pair_vs_single``). With ``top_k``:
+    ``top`` (the ``top_k`` models by validation mAP) and ``pair_map``, the test mAP of each pair of them
+    concatenated.
     """
     import pandas as pd
 
@@ -197,25 +201,28 @@ def tables(
 
 
 def _divergent_at_matched_width(study, tp, up: str, seed: int) -> dict:
-    """The Dataset model whose probe, at the best upstream model's width or its own (the smaller; the wider
-    embedding cut to a seeded random subset), has the best validation mAP, and the test mAP of that probe minus
-    the best upstream model's probed at the same width (empty without a Dataset model)."""
+    """Each in-band Dataset partner probed at the best upstream model's width or its own, the smaller, against the
+    best upstream model probed at that same width (the wider embedding cut to a seeded random subset): the mean
+    over those Dataset models of the difference in test mAP, and the test scores of both probes per model
+    (empty without a Dataset partner)."""
     widths, fit, emb = tp["widths"], tp["fit"], tp["emb"]
-    cands = [n for n in tp["models"] if study.category(n) == "DATASET" and n != up]
+    cands = [n for n in tp["partners"].get("DATASET", []) if n != up]
     if not cands:
         return {}
-    probes = {}
+    up_at, scores, gains, dims = {}, {}, {}, {}
     for d in cands:
         w = min(widths[up], widths[d])
-        probes[d] = (w, fit(_cut(emb(d), w, seed)))
-    d = max(cands, key=lambda n: (probes[n][1].val_map, -cands.index(n)))
-    w, rd = probes[d]
-    ru = fit(_cut(emb(up), w, seed))
+        if w not in up_at:
+            up_at[w] = fit(_cut(emb(up), w, seed))
+        rd = fit(_cut(emb(d), w, seed))
+        dims[d], scores[d] = int(w), (rd.test_scores, up_at[w].test_scores)
+        gains[d] = float(rd.test_map - up_at[w].test_map)
     return {
-        "divergent": d,
-        "divergent_dims": int(w),
-        "divergent_map_gain": float(rd.test_map - ru.test_map),
-        "divergent_scores": (rd.test_scores, ru.test_scores),
+        "divergent": cands,
+        "divergent_dims": dims,
+        "divergent_gains": gains,
+        "divergent_map_gain": float(np.mean(list(gains.values()))),
+        "divergent_scores": scores,
     }
 
 
@@ -312,11 +319,12 @@ def c9_transfer(
     * *pairs help most for divergent partners* (the effect): a pair's gain is its test mAP minus the test mAP of
       the member with the better validation mAP; mean gain of the Dataset pairs minus that of the Reinit pairs
       (hierarchical bootstrap: partners within categories, then test examples);
-    * *a divergent model transfers better than the best upstream model*: the Dataset model with the best
-      validation mAP when probed at the width of the best upstream model (selection split) or its own, the
-      smaller, against the best upstream model probed at that same width (the wider cut to a seeded random
-      subset); test mAP difference above 0 (bootstrap over test examples). Only Dataset models compete, at
-      matched width: a wider or non-divergent model that transfers better does not count;
+    * *divergent models transfer better than the best upstream model*: each in-band Dataset partner probed at
+      the width of the best upstream model (selection split) or its own, the smaller, against the best upstream
+      model probed at that same width (the wider cut to a seeded random subset); the mean over the Dataset models
+      of the test mAP difference above 0 (hierarchical bootstrap: Dataset models, then test examples). Only
+      Dataset models count, at matched width and as a category: a wider or non-divergent model that transfers
+      better, or one lucky Dataset model, does not;
     * *the best pair beats the best single model*: the pair and the single model with the best validation
       mAP; test mAP difference above 0 (test examples). More dimensions help any pair, so this part only
       completes a verdict, never lifts one.
@@ -356,17 +364,17 @@ def c9_transfer(
     ci = _pair_gain_ci(tp, ends, [n for c in ends for n in ends[c]], better, n_boot=n_boot, seed=seed)
     by_cat = t["pairs"].groupby("category")["pair_gain"].mean()
     effect = float(by_cat["DATASET"] - by_cat["REINIT"])
-    ci_d = _difference_ci(tp["Y"], *best["divergent_scores"], n_boot=n_boot, seed=seed)
+    ci_d = _divergent_ci(tp["Y"], best["divergent_scores"], n_boot=n_boot, seed=seed)
     ci_p = _difference_ci(tp["Y"], *best["pair_single_scores"], n_boot=n_boot, seed=seed)
     s1, s2, s3 = sign(ci.low, ci.high), sign(ci_d.low, ci_d.high), sign(ci_p.low, ci_p.high)
     status = _c9_status(s1, s2, s3)
-    up, d, w = best["upstream"], best["divergent"], best["divergent_dims"]
+    up, dims = best["upstream"], sorted(set(best["divergent_dims"].values()))
     sentence = (
         f"{lead(status)}: mAP gain of the base's embedding concatenated with a partner's ({tp['width']} of its "
         f"dimensions, so every pair has the same width) over the better member (chosen on validation), Dataset "
         f"minus Reinit pairs = {fmt_interval(effect, ci.low, ci.high, digits=1, scale=100, unit=' points')}; "
-        f"the Dataset model transferring best on validation, {d}, minus the best upstream model, {up}, both "
-        f"probed with {w} dimensions: "
+        f"the {len(best['divergent'])} Dataset models minus the best upstream model, {up}, each pair probed at the "
+        f"same width ({', '.join(map(str, dims))} dimensions): mean "
         f"{fmt_interval(best['divergent_map_gain'], ci_d.low, ci_d.high, digits=1, scale=100, unit=' points')} "
         f"test mAP; best pair ({study.base} + {best['best_pair']}) minus best single model "
         f"({best['best_single']}): "
@@ -401,7 +409,6 @@ def c9_transfer(
             "better_member": better,
             "best_upstream": up,
             "best_downstream": best["downstream"],
-            "divergent": d,
             "best_pair": best["best_pair"],
             "best_single": best["best_single"],
         },
@@ -438,6 +445,23 @@ def _pair_gain_ci(tp, parts, names, better, *, n_boot: int, seed: int):
         return float(g[members[i_hi]].mean() - g[members[i_lo]].mean())
 
     return hierarchical_bootstrap_ci(stat, groups, Y.shape[0], n_resamples=n_boot, seed=seed)
+
+
+def _divergent_ci(Y, scores: dict, *, n_boot: int, seed: int):
+    """The interval of the mean over Dataset models of their test mAP minus the best upstream model's at the same
+    width (hierarchical bootstrap: the Dataset models, then test examples)."""
+    from norep.measures.transfer import voc07_map_resampler
+
+    names = list(scores)
+    ups = list({id(b): b for _, b in scores.values()}.values())  # the upstream probes, one per width
+    at = np.array([len(names) + next(i for i, u in enumerate(ups) if u is scores[n][1]) for n in names])
+    maps = voc07_map_resampler(Y, [scores[n][0] for n in names] + ups)
+
+    def stat(members, w):
+        m = maps(w)
+        return float((m[: len(names)] - m[at])[members[0]].mean())
+
+    return hierarchical_bootstrap_ci(stat, [np.arange(len(names))], Y.shape[0], n_resamples=n_boot, seed=seed)
 
 
 def _difference_ci(Y, scores_a, scores_b, *, n_boot: int, seed: int):
