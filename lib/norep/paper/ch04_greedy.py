@@ -268,8 +268,6 @@ def c6_low_accuracy_greedy(
     hi = selection_band(study)[1]
     acc = selection_accuracy(study)
     runs = {s: r for s, r in t["runs"].items() if acc[s] > hi}
-    summary = t["summary"][t["summary"]["start"].isin(list(runs))].reset_index(drop=True)
-    fa = t["first_additions"][t["first_additions"]["start"].isin(list(runs))].reset_index(drop=True)
     if len(runs) < MIN_STARTS_C6:
         return not_testable(
             "C6",
@@ -280,6 +278,8 @@ def c6_low_accuracy_greedy(
             paper=paper,
             n_models=len(runs),
         )
+    summary = t["summary"][t["summary"]["start"].isin(list(runs))].reset_index(drop=True)
+    fa = t["first_additions"][t["first_additions"]["start"].isin(list(runs))].reset_index(drop=True)
     contrast, n_cmp = methodology_contrast(fa)
     if n_cmp == 0:
         return not_testable(
