@@ -67,14 +67,15 @@ def build_features(path, models, *, n=600, seed=0):
 def feature_models(kind, *, per_end=3, wide=False, dataset_width=12):
     """The base, ``per_end`` Reinit and Dataset partners and the most accurate model upstream (Architecture).
 
-    ``kind``: ``planted`` (Dataset partners complement the base, Reinit partners repeat it) or ``null`` (both
-    repeat it: no effect of the training method). The Dataset partners are narrower (``dataset_width``
+    ``kind``: ``planted`` (Dataset partners complement the base, Reinit partners repeat it), ``null`` (both
+    repeat it: no effect of the training method) or ``alike`` (both complement it: every pair gains from a mix,
+    whatever the method). The Dataset partners are narrower (``dataset_width``
     dimensions against 16), as in the embedded study. ``wide`` adds an Architecture model four times as wide that
     carries every class: it transfers better than the best upstream model, by its width and information,
     without being divergent."""
-    dataset = {"planted": "comp", "null": "same"}[kind]
+    reinit, dataset = {"planted": ("same", "comp"), "null": ("same", "same"), "alike": ("comp", "comp")}[kind]
     models = [("base", "REINIT", 0.7, "same", 16)]
-    models += [(f"reinit_{i}", "REINIT", 0.7 - 0.01 * i, "same", 16) for i in range(per_end)]
+    models += [(f"reinit_{i}", "REINIT", 0.7 - 0.01 * i, reinit, 16) for i in range(per_end)]
     models += [(f"dataset_{i}", "DATASET", 0.7 - 0.01 * i, dataset, dataset_width) for i in range(per_end)]
     models.append(("arch_top", "ARCH", 0.8, "same", 16))
     if wide:

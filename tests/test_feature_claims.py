@@ -47,6 +47,15 @@ def test_no_methodology_effect_with_narrower_dataset_partners_is_undecided(featu
     assert res.status == "inconclusive", (res.sentence, res.checks)
 
 
+@pytest.mark.parametrize("cid", ["C7", "C8"])
+def test_partners_complementing_the_base_in_both_categories_are_undecided(feature_study, cid):
+    """Every pair gains from a mix (two complementary embeddings), whatever the training method."""
+    res = paper.CLAIMS[cid](feature_study("alike"), n_boot=N_BOOT)
+    assert res.status == "inconclusive", (res.sentence, res.checks)
+    if cid == "C7":
+        assert res.low > 0  # the mixes do beat the full embeddings: that alone decides nothing
+
+
 def test_a_wide_non_divergent_transfer_model_does_not_pass_c9(feature_study):
     study = feature_study("null", wide=True, dataset_width=16)
     res = paper.c9_transfer(study, n_boot=N_BOOT)
@@ -65,7 +74,8 @@ def test_c9_pairs_have_the_same_width(feature_study):
 
 
 def test_feature_claims_need_three_partners_per_end(feature_study):
-    study = feature_study("planted", per_end=claims.MIN_PARTNERS_PER_END - 1)
+    assert claims.MIN_PARTNERS_PER_END == 3
+    study = feature_study("planted", per_end=2)
     for cid in ("C7", "C8", "C9"):
         res = paper.CLAIMS[cid](study, n_boot=20)
         assert res.status == "not testable" and f"at least {claims.MIN_PARTNERS_PER_END}" in res.reason, cid
@@ -135,6 +145,10 @@ def test_c8_planted_and_censored_curves():
     # d0 needs less than each Reinit pair, d1 and d2 more: P = 3/9 (dropping them would give 1, effect +1/2)
     assert res.checks["censored_pairs"] == 2 and res.effect == pytest.approx(3 / 9 - 0.5)
     assert res.status != "reproduced"
+    # ... and Reinit pairs that never reach it count against the Reinit pairs
+    rev = {f"r{i}": ("REINIT", never) for i in range(3)} | {f"d{i}": ("DATASET", late) for i in range(3)}
+    res = paper.c8_compression(None, chapter_tables=_c8_tables(rev, [576] * 6), n_boot=N_BOOT)
+    assert res.effect == 0.5 and res.checks["censored_pairs"] == 3
 
 
 # ------------------------------------------------------------------------------- C6
