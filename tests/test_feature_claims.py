@@ -210,3 +210,47 @@ def test_c6_permutation_null_keeps_category_sizes():
     fa.loc[fa["category"] == "B", ["calib_accuracy", "accuracy"]] += 5.0
     t, _ = paper.ch04_greedy.methodology_contrast(fa)
     assert paper.ch04_greedy._permutation_p(fa, t, n_permutations=199, seed=0)[0] < 0.05
+
+
+# ------------------------------------------------------------------------------- verdicts read the tables
+
+
+def test_c7_c8_c9_state_the_numbers_of_their_chapter_tables(feature_study):
+    from norep.paper.ch05_features import concordance
+
+    study = feature_study("planted")
+    t5 = paper.ch05_features.tables(study)
+    c7 = paper.c7_embedding_mixes(study, n_boot=20, chapter_tables=t5)
+    g = t5["gains"]
+    assert c7.effect == pytest.approx(g.loc[g["category"] == "DATASET", "gain"].mean(), abs=1e-12)
+    mix = t5["mix"].set_index(["partner", "rate"])["accuracy"]
+    for r in g.itertuples():
+        assert r.gain == pytest.approx(mix[(r.partner, r.mix_rate)] - mix[(r.partner, r.full_rate)])
+    c8 = paper.c8_compression(study, n_boot=20, chapter_tables=t5)
+    reach = t5["reach"].set_index("partner")
+    lf = {c: reach.loc[reach["category"] == c, "log2_fraction"] for c in ("DATASET", "REINIT")}
+    assert c8.effect == pytest.approx(concordance(lf["DATASET"], lf["REINIT"]), abs=1e-12)
+    assert c8.details["curves"] is t5["compression"]
+    t6 = paper.ch06_transfer.tables(study)
+    c9 = paper.c9_transfer(study, n_boot=20, chapter_tables=t6)
+    by = t6["pairs"].groupby("category")["pair_gain"].mean()
+    assert c9.effect == pytest.approx(by["DATASET"] - by["REINIT"], abs=1e-12)
+    best = t6["best"]
+    assert best["divergent_map_gain"] == pytest.approx(np.mean(list(best["divergent_gains"].values())))
+    assert f"{100 * best['divergent_map_gain']:.1f} points" in c9.sentence
+    assert f"{100 * best['pair_vs_single']:.1f} points" in c9.sentence
+
+
+def test_c6_states_the_numbers_of_its_chapter_tables(greedy_study):
+    study = greedy_study("planted")
+    t = paper.ch04_greedy.tables(study)
+    res = paper.c6_low_accuracy_greedy(study, n_boot=20, n_permutations=99, chapter_tables=t)
+    assert res.effect == pytest.approx(t["summary"]["gain"].mean(), abs=1e-12)
+    contrast, k = paper.ch04_greedy.methodology_contrast(t["first_additions"])
+    assert res.details["methodology_contrast"] == contrast and f"{100 * contrast:+.1f} points" in res.sentence
+    fa = t["first_additions"]
+    row = fa.iloc[0]
+    from norep.measures.ensembles import ensemble_accuracy
+
+    ref = ensemble_accuracy(study.labels(), [study.probs(row["start"]), study.probs(row["candidate"])])
+    assert row["accuracy"] == pytest.approx(ref, abs=1e-12)

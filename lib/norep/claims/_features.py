@@ -110,19 +110,19 @@ def _labels(study, take):
 def ends_check(claim, title, paper, parts):
     """A *not testable* result when an end category has fewer than :data:`MIN_PARTNERS_PER_END` partners, else
     None."""
-    for end in END_CATEGORIES:
-        k = len(parts.get(end, []))
-        if k < MIN_PARTNERS_PER_END:
-            return not_testable(
-                claim,
-                title,
-                f"{k} in-band {cat_label(end)} partner(s) with embeddings on the selection split; at least "
-                f"{MIN_PARTNERS_PER_END} are needed to resample them",
-                paper=paper,
-                n_models=1 + sum(map(len, parts.values())),
-                n_pairs=sum(map(len, parts.values())),
-            )
-    return None
+    counts = {end: len(parts.get(end, [])) for end in END_CATEGORIES}
+    if min(counts.values()) >= MIN_PARTNERS_PER_END:
+        return None
+    have = " and ".join(f"{k} {cat_label(end)}" for end, k in counts.items())
+    return not_testable(
+        claim,
+        title,
+        f"{have} in-band partner(s) with embeddings on the selection split; at least {MIN_PARTNERS_PER_END} of "
+        "each are needed to resample them",
+        paper=paper,
+        n_models=1 + sum(map(len, parts.values())),
+        n_pairs=sum(map(len, parts.values())),
+    )
 
 
 def mix_probes(
