@@ -1,9 +1,13 @@
-"""Linear probe: multinomial logistic regression fitted by full-batch L-BFGS in torch.
+"""Linear probes: multinomial logistic regression fitted by full-batch L-BFGS in torch, and a ridge classifier
+in closed form.
 
-The linear evaluation of paper Sections 3 and 4.6 ("L-BFGS linear evaluation"), used by
+:func:`linear_probe` is the linear evaluation of paper Sections 3 and 4.6 ("L-BFGS linear evaluation"), used by
 :mod:`norep.measures.features` (which re-exports :func:`linear_probe`, :class:`ProbeResult` and
 ``DEFAULT_CS``; import them from there), by the multi-label probe of :mod:`norep.measures.transfer` (which
 shares the device and standardisation helpers) and by the ``l-bfgs`` heads of :mod:`norep.zoo.zeroshot`.
+:func:`ridge_probe` (re-exported by :mod:`norep.measures.features`) and :class:`RidgePath` (shared with
+:func:`norep.measures.transfer.multilabel_ridge_probe`) fit every penalty of a sweep from one
+eigendecomposition, in milliseconds: the feature chapters' default probe.
 
 Importing this module does not import torch; :func:`linear_probe` imports it when called.
 """

@@ -4,7 +4,8 @@ Implements paper Section 4.7 ("Downstream task performance", Fig. 7): frozen emb
 pairwise concatenations of them, "stacked generalization") are linearly evaluated on a
 multi-label task with one-vs-rest L2 logistic regression, as in Kornblith et al. (2019), and
 scored by the PASCAL VOC 2007 **11-point interpolated average precision** (Everingham et al.,
-2010), averaged over classes.
+2010), averaged over classes. :func:`multilabel_ridge_probe` is the same evaluation in closed form (ridge
+regression of the labels, every penalty from one eigendecomposition), the transfer chapter's fast default.
 """
 
 from __future__ import annotations
