@@ -380,3 +380,19 @@ def test_multilabel_ridge_probe_equals_sklearn_ridge(refit):
     # ... and the check can fail: another penalty gives other scores
     other = Ridge(alpha=100.0 / res.best_C).fit(sc.transform(X[fit_rows]), Y[fit_rows])
     assert np.abs(res.test_scores - other.predict(sc.transform(X[350:]))).max() > 1e-3
+
+
+def test_voc07_map_resampler_scores_a_subset_of_matrices():
+    rng = np.random.default_rng(5)
+    Y = (rng.random((150, 3)) < 0.4).astype(int)
+    Y[0] = 1
+    mats = [rng.normal(size=(150, 3)) + s * Y for s in (0.0, 0.7, 1.5, 3.0)]
+    mean_ap = voc07_map_resampler(Y, mats)
+    counts = rng.multinomial(149, np.full(150, 1 / 150))
+    counts[0] += 1
+    full = mean_ap(counts)
+    np.testing.assert_allclose(mean_ap(counts, which=[3, 1]), full[[3, 1]], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(mean_ap(which=[2]), [voc07_mean_average_precision(Y, mats[2])[0]], atol=1e-12)
+    assert abs(mean_ap(counts, which=[3])[0] - full[1]) > 1e-3  # another matrix gives another value
+    with pytest.raises(ValueError, match="which"):
+        mean_ap(counts, which=[4])

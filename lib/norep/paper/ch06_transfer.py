@@ -434,15 +434,14 @@ def _pair_gain_ci(tp, parts, names, better, *, n_boot: int, seed: int):
     )
     at = np.array([len(names) + members.index(better[n]) for n in names])
 
-    def gains(counts=None):  # every pair's mAP minus its better member's (test examples drawn counts times)
-        m = pair_member_map(counts)
-        return m[: len(names)] - m[at]
-
     cats, groups, i_lo, i_hi = end_groups(parts)
 
-    def stat(members, w):
-        g = gains(w)
-        return float(g[members[i_hi]].mean() - g[members[i_lo]].mean())
+    def stat(members, w):  # only the drawn pairs and their better members are scored
+        drawn = np.unique(np.concatenate([members[i_hi], members[i_lo]]))
+        need = np.unique(np.concatenate([drawn, at[drawn]]))
+        m = dict(zip(need.tolist(), pair_member_map(w, which=need), strict=True))
+        g = {i: m[i] - m[int(at[i])] for i in drawn.tolist()}
+        return float(np.mean([g[i] for i in members[i_hi]]) - np.mean([g[i] for i in members[i_lo]]))
 
     return hierarchical_bootstrap_ci(stat, groups, Y.shape[0], n_resamples=n_boot, seed=seed)
 
@@ -457,9 +456,11 @@ def _divergent_ci(Y, scores: dict, *, n_boot: int, seed: int):
     at = np.array([len(names) + next(i for i, u in enumerate(ups) if u is scores[n][1]) for n in names])
     maps = voc07_map_resampler(Y, [scores[n][0] for n in names] + ups)
 
-    def stat(members, w):
-        m = maps(w)
-        return float((m[: len(names)] - m[at])[members[0]].mean())
+    def stat(members, w):  # only the drawn Dataset models and their upstream probes are scored
+        drawn = np.unique(members[0])
+        need = np.unique(np.concatenate([drawn, at[drawn]]))
+        m = dict(zip(need.tolist(), maps(w, which=need), strict=True))
+        return float(np.mean([m[int(i)] - m[int(at[i])] for i in members[0]]))
 
     return hierarchical_bootstrap_ci(stat, [np.arange(len(names))], Y.shape[0], n_resamples=n_boot, seed=seed)
 
