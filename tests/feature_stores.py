@@ -30,15 +30,19 @@ SIGNAL = {
 }
 
 
-def build_features(path, models, *, n=600, seed=0):
+def build_features(path, models, *, n=600, seed=0, shuffle_test=False):
     """A store of ``models``: ``(name, category, accuracy, information, width)`` each, the base first; every
-    model in the band (0, 1)."""
+    model in the band (0, 1). ``shuffle_test`` permutes the upstream and downstream test labels (nothing else
+    changes)."""
     from norep.store import Store
 
     rng = np.random.default_rng(seed)
     sizes = {"calib": n, "test": n, "down_train": 400, "down_val": 300, "down_test": 500}
     y = {s: rng.integers(0, C, k) for s, k in sizes.items()}
     labels = {s: (DOWN[y[s]].astype(np.uint8) if s.startswith("down") else y[s]) for s in sizes}
+    if shuffle_test:
+        for s in ("test", "down_test"):
+            labels[s] = labels[s][np.random.default_rng(seed + 99).permutation(sizes[s])]
     st = Store.create(
         path,
         dataset="synthetic-features",
@@ -100,5 +104,5 @@ def greedy_models(kind, *, n_starts=3, per_category=4):
     return specs
 
 
-def build_greedy(path, kind, *, n=1500, seed=0):
-    return build(path, greedy_models(kind), n=n, band=(0.6, 0.75), seed=seed)
+def build_greedy(path, kind, *, n=1500, seed=0, shuffle_test=False):
+    return build(path, greedy_models(kind), n=n, band=(0.6, 0.75), seed=seed, shuffle_test=shuffle_test)

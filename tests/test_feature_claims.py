@@ -254,3 +254,19 @@ def test_c6_states_the_numbers_of_its_chapter_tables(greedy_study):
 
     ref = ensemble_accuracy(study.labels(), [study.probs(row["start"]), study.probs(row["candidate"])])
     assert row["accuracy"] == pytest.approx(ref, abs=1e-12)
+
+
+def test_shuffled_test_labels_change_no_choice_of_c6_to_c9(tmp_path):
+    """Partners, pools, greedy additions, mixes, targets, best pairs and models: all read validation splits."""
+    out = {}
+    for shuffled in (False, True):
+        f = claims.open_study(
+            build_features(tmp_path / f"f{shuffled}", feature_models("planted"), shuffle_test=shuffled).path
+        )
+        g = claims.open_study(build_greedy(tmp_path / f"g{shuffled}", "planted", n=600, shuffle_test=shuffled).path)
+        res = [paper.CLAIMS[c](f, n_boot=20) for c in ("C7", "C8", "C9")]
+        res.append(paper.c6_low_accuracy_greedy(g, n_boot=20, n_permutations=19))
+        out[shuffled] = res
+    for a, b in zip(out[False], out[True], strict=True):
+        assert a.choices == b.choices and a.choices, a.claim
+        assert a.effect != b.effect, a.claim  # the test labels do reach the effects

@@ -165,12 +165,13 @@ def _first_additions(study, runs):
     return pd.DataFrame(rows, columns=cols)
 
 
-def methodology_contrast(first_additions, categories=None) -> tuple[float, int]:
+def methodology_contrast(first_additions, categories=None, *, return_picks=False):
     """C6's methodology statistic: over the starts whose pool holds candidates of the start's own category and of
     others, the mean of the test accuracy of the start with its best other-category candidate minus with its
     best same-category candidate, each chosen on the selection split (ties: the first in pool order). Returns
-    the statistic (``nan`` without such a start) and the number of starts it averages. ``categories``
-    (one per row of ``first_additions``) replaces the candidates' categories (a permutation).
+    the statistic (``nan`` without such a start) and the number of starts it averages (and, with
+    ``return_picks``, start -> (best same-category, best other-category candidate)). ``categories`` (one per
+    row of ``first_additions``) replaces the candidates' categories (a permutation).
 
     Examples
     --------
@@ -178,21 +179,25 @@ def methodology_contrast(first_additions, categories=None) -> tuple[float, int]:
     >>> fa = pd.DataFrame({"start": ["s"] * 3, "start_category": ["A"] * 3, "candidate": list("abc"),
     ...                    "category": ["A", "B", "B"], "calib_accuracy": [0.8, 0.7, 0.9],
     ...                    "accuracy": [0.8, 0.9, 0.85]})
-    >>> methodology_contrast(fa)
-    (0.04999999999999993, 1)
+    >>> methodology_contrast(fa, return_picks=True)
+    (0.04999999999999993, 1, {'s': ('a', 'c')})
     """
     cat = np.asarray(first_additions["category"] if categories is None else categories)
-    diffs = []
-    for idx in first_additions.groupby("start", sort=False).indices.values():
+    a_all = first_additions["calib_accuracy"].to_numpy()
+    b_all = first_additions["accuracy"].to_numpy()
+    cand = first_additions["candidate"].to_numpy()
+    diffs, picks = [], {}
+    for s, idx in first_additions.groupby("start", sort=False).indices.items():
         same = cat[idx] == first_additions["start_category"].iloc[idx[0]]
         if same.all() or not same.any():
             continue
-        a = first_additions["calib_accuracy"].to_numpy()[idx]
-        b = first_additions["accuracy"].to_numpy()[idx]
+        a, b = a_all[idx], b_all[idx]
         i_same = np.flatnonzero(same)[np.argmax(a[same])]
         i_other = np.flatnonzero(~same)[np.argmax(a[~same])]
         diffs.append(b[i_other] - b[i_same])
-    return (float(np.mean(diffs)) if diffs else float("nan")), len(diffs)
+        picks[s] = (str(cand[idx][i_same]), str(cand[idx][i_other]))
+    stat = float(np.mean(diffs)) if diffs else float("nan")
+    return (stat, len(diffs), picks) if return_picks else (stat, len(diffs))
 
 
 def _permutation_p(first_additions, observed: float, *, n_permutations: int, seed: int) -> tuple[float, float]:
@@ -280,7 +285,7 @@ def c6_low_accuracy_greedy(
         )
     summary = t["summary"][t["summary"]["start"].isin(list(runs))].reset_index(drop=True)
     fa = t["first_additions"][t["first_additions"]["start"].isin(list(runs))].reset_index(drop=True)
-    contrast, n_cmp = methodology_contrast(fa)
+    contrast, n_cmp, picks = methodology_contrast(fa, return_picks=True)
     if n_cmp == 0:
         return not_testable(
             "C6",
@@ -336,7 +341,8 @@ def c6_low_accuracy_greedy(
             "first_added_other_category": f"{other} of {len(runs)}",
         },
         choices={
-            s: {"pool": r["pool"], "selected": r["result"].selected, "length": r["length"]} for s, r in runs.items()
+            s: {"pool": r["pool"], "selected": r["result"].selected, "length": r["length"], "same_other": picks.get(s)}
+            for s, r in runs.items()
         },
         details={
             "runs": runs,
