@@ -271,3 +271,61 @@ def test_compression_curve_and_dims_to_reach():
         compression_curve(**split, order=[0, 0, 1], steps=1)
     with pytest.raises(ValueError, match="steps"):
         compression_curve(**split, order=np.arange(12), steps=[20])
+
+
+# ----------------------------------------------------------------------------------------------
+# ridge_probe (closed form)
+# ----------------------------------------------------------------------------------------------
+
+
+def _ridge_reference(Xtr, ytr, X, C):
+    """scikit-learn's RidgeClassifier(alpha=1/C) on features standardised with the training split."""
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    sc = StandardScaler().fit(Xtr)
+    m = RidgeClassifier(alpha=1.0 / C).fit(sc.transform(Xtr), ytr)
+    return m.decision_function(sc.transform(X)), m.predict(sc.transform(X))
+
+
+@pytest.mark.parametrize("C", [0.001, 0.1, 10.0])
+def test_ridge_probe_equals_sklearn_ridge_classifier(C):
+    from sklearn.datasets import load_digits
+
+    from norep.measures.features import ridge_probe
+
+    X, y = load_digits(return_X_y=True)
+    res = ridge_probe(X[:900], y[:900], X[900:1300], y[900:1300], X[1300:], y[1300:], Cs=[C])
+    scores, pred = _ridge_reference(X[:900], y[:900], X[1300:], C)
+    # one-hot targets (the probe) and +-1 targets (scikit-learn): scores 2 s - 1, the same classes
+    np.testing.assert_allclose(2 * res.decision_function(X[1300:]) - 1, scores, atol=1e-9)
+    np.testing.assert_array_equal(res.predict(X[1300:]), pred)
+    np.testing.assert_array_equal(res.test_predictions, pred)
+    assert res.test_accuracy == pytest.approx(np.mean(pred == y[1300:]))
+
+
+def test_ridge_probe_reference_check_can_fail():
+    """The comparison above tells penalties apart: the probe at C differs from scikit-learn at 100 C."""
+    from sklearn.datasets import load_digits
+
+    from norep.measures.features import ridge_probe
+
+    X, y = load_digits(return_X_y=True)
+    res = ridge_probe(X[:900], y[:900], X[900:1300], y[900:1300], Cs=[0.001])
+    scores, _ = _ridge_reference(X[:900], y[:900], X[1300:], 0.1)
+    assert np.abs(2 * res.decision_function(X[1300:]) - 1 - scores).max() > 1e-3
+
+
+def test_ridge_probe_picks_C_on_validation_not_test():
+    from norep.measures.features import ridge_probe
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 600)
+    X = np.eye(3)[y] @ rng.normal(size=(3, 40)) + 2.0 * rng.normal(size=(600, 40))
+    Cs = [1e-4, 1e-2, 1.0, 100.0]
+    res = ridge_probe(X[:200], y[:200], X[200:400], y[200:400], X[400:], y[400:], Cs=Cs)
+    val = res.val_scores.set_index("C")["val_accuracy"]
+    assert res.best_C == float(val.idxmax()) and res.val_accuracy == val.max()
+    # shuffling the test labels changes the test accuracy, never the choice
+    shuffled = ridge_probe(X[:200], y[:200], X[200:400], y[200:400], X[400:], rng.permutation(y[400:]), Cs=Cs)
+    assert shuffled.best_C == res.best_C and shuffled.test_accuracy != res.test_accuracy

@@ -348,3 +348,51 @@ def test_voc07_map_resampler_matches_one_call_per_matrix_on_resamples():
         mean_ap(np.full(200, 0.5))
     with pytest.raises(ValueError, match=r"scores\[1\]"):
         voc07_map_resampler(Y, [mats[0], mats[1][:, :3]])
+
+
+@pytest.mark.parametrize("refit", ["train", "train+val"])
+def test_multilabel_ridge_probe_equals_sklearn_ridge(refit):
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    from norep.measures.transfer import multilabel_ridge_probe
+
+    rng = np.random.default_rng(3)
+    Y = (rng.random((500, 4)) < 0.35).astype(int)
+    X = Y @ rng.normal(size=(4, 12)) + rng.normal(size=(500, 12)) * 1.5
+    Cs = [0.01, 1.0]
+    res = multilabel_ridge_probe(X[:250], Y[:250], X[250:350], Y[250:350], X[350:], Y[350:], Cs=Cs, refit=refit)
+    fit_rows = slice(0, 250) if refit == "train" else slice(0, 350)
+    sc = StandardScaler().fit(X[fit_rows])
+    ref = Ridge(alpha=1.0 / res.best_C).fit(sc.transform(X[fit_rows]), Y[fit_rows])
+    np.testing.assert_allclose(res.test_scores, ref.predict(sc.transform(X[350:])), atol=1e-9)
+    assert res.test_map == pytest.approx(voc07_mean_average_precision(Y[350:], res.test_scores)[0])
+    # the C chosen on validation: the best validation mAP of the sweep, checked against scikit-learn's fits
+    sc_t = StandardScaler().fit(X[:250])
+    val = [
+        voc07_mean_average_precision(
+            Y[250:350], Ridge(alpha=1.0 / C).fit(sc_t.transform(X[:250]), Y[:250]).predict(sc_t.transform(X[250:350]))
+        )[0]
+        for C in Cs
+    ]
+    assert res.best_C == Cs[int(np.argmax(val))]
+    np.testing.assert_allclose(res.val_scores["val_map"], val)
+    # ... and the check can fail: another penalty gives other scores
+    other = Ridge(alpha=100.0 / res.best_C).fit(sc.transform(X[fit_rows]), Y[fit_rows])
+    assert np.abs(res.test_scores - other.predict(sc.transform(X[350:]))).max() > 1e-3
+
+
+def test_voc07_map_resampler_scores_a_subset_of_matrices():
+    rng = np.random.default_rng(5)
+    Y = (rng.random((150, 3)) < 0.4).astype(int)
+    Y[0] = 1
+    mats = [rng.normal(size=(150, 3)) + s * Y for s in (0.0, 0.7, 1.5, 3.0)]
+    mean_ap = voc07_map_resampler(Y, mats)
+    counts = rng.multinomial(149, np.full(150, 1 / 150))
+    counts[0] += 1
+    full = mean_ap(counts)
+    np.testing.assert_allclose(mean_ap(counts, which=[3, 1]), full[[3, 1]], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(mean_ap(which=[2]), [voc07_mean_average_precision(Y, mats[2])[0]], atol=1e-12)
+    assert abs(mean_ap(counts, which=[3])[0] - full[1]) > 1e-3  # another matrix gives another value
+    with pytest.raises(ValueError, match="which"):
+        mean_ap(counts, which=[4])

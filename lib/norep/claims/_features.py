@@ -15,9 +15,18 @@ from norep.claims._core import (
     selection_accuracy,
 )
 
-MIN_PARTNERS_PER_END = 1
-"""C7, C8, C9: partners with embeddings needed in each end category (Reinit and Dataset). With one,
-only the examples can be resampled within a category; the result says so."""
+MIN_PARTNERS_PER_END = 3
+"""C7, C8, C9: in-band partners with embeddings needed in each end category (Reinit and Dataset), fixed
+in advance; fewer make the claim *not testable*. The partners are resampled within their category (models
+as units), which needs several of them."""
+
+END_CATEGORIES = ("REINIT", "DATASET")
+"""The two categories the feature claims compare; :func:`feature_partners` never caps them."""
+
+PROBES = ("ridge", "logistic")
+"""The probes the feature chapters can fit: ``"ridge"`` (default: :func:`norep.measures.features.ridge_probe`,
+closed form, the penalty chosen on validation) or ``"logistic"`` (:func:`norep.measures.features.linear_probe`,
+multinomial logistic regression by L-BFGS)."""
 
 MIXED_RATES = (0.75, 0.5, 0.25)
 """C7: the base model's shares of the fixed dimension budget (the paper's 75/25, 50/50, 25/75)."""
@@ -30,16 +39,18 @@ the full concatenation, which holds the base's embedding, reaches it on test des
 FEATURES_RESAMPLED = "partners within categories (where a category has several), then test examples"
 
 
-def feature_partners(study, *, splits, max_per_category: int = 2, categories=None) -> dict[str, list[str]]:
-    """Per category (default: all), up to ``max_per_category`` in-band partners with embeddings on ``splits``,
-    the most accurate on the *selection* split first."""
+def feature_partners(study, *, splits, max_per_category=None, categories=None) -> dict[str, list[str]]:
+    """Per category (default: all), the in-band partners with embeddings on ``splits``, the most accurate on the
+    *selection* split first. ``max_per_category`` (None: no cap) caps the categories the claims do not compare;
+    the end categories (:data:`END_CATEGORIES`) keep every partner, since the claims resample them."""
     acc = selection_accuracy(study)
     partners = band_partners(study, embeddings_on=splits)
     out = {}
     for c in categories or CATEGORIES:
         names = [n for n, k in zip(partners, categories_of(study, partners), strict=True) if k == c]
         if names:
-            out[c] = sorted(names, key=lambda n: -acc[n])[:max_per_category]
+            cap = None if c in END_CATEGORIES or max_per_category is None else int(max_per_category)
+            out[c] = sorted(names, key=lambda n: -acc[n])[:cap]
     return out
 
 
@@ -68,6 +79,26 @@ def probe_splits(study, *, seed: int = 0):
     }
 
 
+def matched_columns(n_columns: int, width, seed: int = 0) -> np.ndarray:
+    """The columns that cut an embedding of ``n_columns`` dimensions to ``width``: a seeded random subset, sorted
+    (all of them when ``width`` is None or not smaller), so that pairs built from partners of different widths
+    have the same width.
+
+    Examples
+    --------
+    >>> matched_columns(5, 3, seed=0).size, matched_columns(5, None).tolist(), matched_columns(2, 3).tolist()
+    (3, [0, 1, 2, 3, 4], [0, 1])
+    """
+    if width is None or n_columns <= int(width):
+        return np.arange(n_columns)
+    return np.sort(np.random.default_rng(seed).permutation(n_columns)[: int(width)])
+
+
+def end_width(widths: dict, parts: dict):
+    """The narrowest width among the end categories' partners (``widths``: name -> dimensions), None without any."""
+    return min((widths[n] for c in END_CATEGORIES for n in parts.get(c, [])), default=None)
+
+
 def _emb(study, name, take):
     return {k: np.asarray(study.store.embeddings(name, s))[i].astype(np.float32) for k, (s, i) in take.items()}
 
@@ -77,29 +108,34 @@ def _labels(study, take):
 
 
 def ends_check(claim, title, paper, parts):
-    for end in ("REINIT", "DATASET"):
-        if len(parts.get(end, [])) < MIN_PARTNERS_PER_END:
-            return not_testable(
-                claim,
-                title,
-                f"no in-band {cat_label(end)} partner with embeddings on the selection split",
-                paper=paper,
-                n_models=1 + sum(map(len, parts.values())),
-                n_pairs=sum(map(len, parts.values())),
-            )
-    return None
+    """A *not testable* result when an end category has fewer than :data:`MIN_PARTNERS_PER_END` partners, else
+    None."""
+    counts = {end: len(parts.get(end, [])) for end in END_CATEGORIES}
+    if min(counts.values()) >= MIN_PARTNERS_PER_END:
+        return None
+    have = " and ".join(f"{k} {cat_label(end)}" for end, k in counts.items())
+    return not_testable(
+        claim,
+        title,
+        f"{have} in-band partner(s) with embeddings on the selection split; at least {MIN_PARTNERS_PER_END} of "
+        "each are needed to resample them",
+        paper=paper,
+        n_models=1 + sum(map(len, parts.values())),
+        n_pairs=sum(map(len, parts.values())),
+    )
 
 
 def mix_probes(
     study,
     *,
-    max_per_category=2,
+    max_per_category=None,
     probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
     probe_max_iter=200,
     device="cpu",
     seed=0,
     rates=MIXED_RATES,
     categories=None,
+    probe="ridge",
 ):
     """Linear probes of the base's and each partner's full embedding and of their mixes (cached).
 
@@ -114,7 +150,7 @@ def mix_probes(
         raise ValueError(
             f"rates={rates!r} must be shares strictly between 0 and 1 (the full embeddings are always probed)"
         )
-    key = ("mix", max_per_category, tuple(probe_Cs), probe_max_iter, seed, rates, categories)
+    key = ("mix", max_per_category, tuple(probe_Cs), probe_max_iter, seed, rates, categories, probe)
     cache = _cache(study)
     if key in cache:
         return cache[key]
@@ -125,7 +161,7 @@ def mix_probes(
         parts = {}
     take = probe_splits(study, seed=seed)
     y = _labels(study, take)
-    probe = probe_fn(y, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device)
+    probe = probe_fn(y, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device, probe=probe)
     rows, correct = [], {}
     out = {"partners": parts, "rows": rows, "correct": correct, "y": y, "take": take}
     if not parts:
@@ -134,14 +170,14 @@ def mix_probes(
     E = {study.base: _emb(study, study.base, take)}
     res = probe(E[study.base])
     base_row = _probe_row(study.base, "base", 1.0, E[study.base], res)
-    base_correct = res.predict(E[study.base]["test"]) == y["test"]
+    base_correct = _test_predictions(res, E[study.base]["test"]) == y["test"]
     for cat, names in parts.items():
         for other in names:
             E[other] = _emb(study, other, take)
             rows.append({**base_row, "partner": other, "category": cat})
             correct[(other, 1.0)] = base_correct
             for r, X, pr in _partner_probes(E[study.base], E[other], probe, rates=rates, seed=seed):
-                correct[(other, r)] = pr.predict(X["test"]) == y["test"]
+                correct[(other, r)] = _test_predictions(pr, X["test"]) == y["test"]
                 rows.append(_probe_row(other, cat, r, X, pr))
     out["E"] = E
     out["base_val_accuracy"] = base_row["val_accuracy"]
@@ -149,24 +185,22 @@ def mix_probes(
     return out
 
 
-def probe_fn(y, *, probe_Cs, probe_max_iter, device):
-    """A linear probe of embeddings ``X`` (split -> rows) on the labels ``y`` (the same splits)."""
-    from norep.measures.features import linear_probe
+def probe_fn(y, *, probe_Cs, probe_max_iter, device, probe="ridge"):
+    """A linear probe of embeddings ``X`` (split -> rows) on the labels ``y`` (the same splits): the closed-form
+    ridge classifier (``probe="ridge"``; ``probe_max_iter`` and ``device`` unused) or the L-BFGS logistic
+    regression (``"logistic"``), the penalty chosen on the ``val`` rows from ``probe_Cs`` either way."""
+    from norep.measures.features import linear_probe, ridge_probe
 
-    def probe(X):
-        return linear_probe(
-            X["train"],
-            y["train"],
-            X["val"],
-            y["val"],
-            X["test"],
-            y["test"],
-            Cs=list(probe_Cs),
-            device=device,
-            max_iter=probe_max_iter,
-        )
+    if probe not in PROBES:
+        raise ValueError(f"parameter probe={probe!r} must be one of {PROBES}")
 
-    return probe
+    def fit(X):
+        args = (X["train"], y["train"], X["val"], y["val"], X["test"], y["test"])
+        if probe == "ridge":
+            return ridge_probe(*args, Cs=list(probe_Cs))
+        return linear_probe(*args, Cs=list(probe_Cs), device=device, max_iter=probe_max_iter)
+
+    return fit
 
 
 def _partner_probes(E_base, E_other, probe, *, rates, seed):
@@ -178,6 +212,11 @@ def _partner_probes(E_base, E_other, probe, *, rates, seed):
         X = {k: concat_at_rate(E_base[k], E_other[k], float(r), seed=seed)[0] for k in E_other}
         yield float(r), X, probe(X)
     yield 0.0, E_other, probe(E_other)  # 0/100: the partner's full embedding
+
+
+def _test_predictions(res, X_test) -> np.ndarray:
+    """A probe's predicted classes on the test rows (kept by the probe when it kept them)."""
+    return res.test_predictions if res.test_predictions is not None else res.predict(X_test)
 
 
 def _probe_row(partner, category, rate, X, res) -> dict:
@@ -194,10 +233,14 @@ def _probe_row(partner, category, rate, X, res) -> dict:
 
 __all__ = [
     "MIN_PARTNERS_PER_END",
+    "END_CATEGORIES",
+    "PROBES",
     "MIXED_RATES",
     "TARGET_FRACTION",
     "FEATURES_RESAMPLED",
     "feature_partners",
+    "matched_columns",
+    "end_width",
     "probe_splits",
     "mix_probes",
     "probe_fn",

@@ -11,6 +11,8 @@ representations", Fig. 6):
 * :func:`linear_probe` -- linear evaluation by multinomial logistic regression, fitted by full-batch
   L-BFGS in torch (CPU or GPU) with an L2 sweep chosen on a validation split (implemented in
   :mod:`norep.measures._probe`, importable from here together with :class:`ProbeResult` and ``DEFAULT_CS``);
+* :func:`ridge_probe` -- the same evaluation in closed form (a ridge classifier, every penalty of the
+  sweep from one eigendecomposition), the fast probe of the feature chapters;
 * :func:`compression_curve` and :func:`dims_to_reach` -- accuracy as a function of the number of
   most-diverse dimensions kept, and the smallest number reaching a target accuracy.
 
@@ -23,7 +25,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from norep.measures._probe import DEFAULT_CS, ProbeResult, linear_probe  # noqa: F401  (DEFAULT_CS re-exported)
+from norep.measures._probe import (  # noqa: F401  (DEFAULT_CS re-exported)
+    DEFAULT_CS,
+    ProbeResult,
+    linear_probe,
+    ridge_probe,
+)
 from norep.measures._validation import check_2d, check_rate, check_same_rows
 
 __all__ = [
@@ -33,6 +40,7 @@ __all__ = [
     "dims_to_reach",
     "diversity_order",
     "linear_probe",
+    "ridge_probe",
 ]
 
 

@@ -33,14 +33,20 @@ MIN_STARTS_C6 = 2
 MIN_POOL_C6 = 2
 """C6: candidates a start's pool must hold."""
 
+ALPHA_C6 = 0.05
+"""C6: one-sided level of the permutation test of the methodology part."""
+
+N_PERMUTATIONS_C6 = 999
+"""C6: permutations of the pool's category labels for the methodology part."""
+
 
 def greedy_runs(study, *, starts=None, steps: int = 3, max_starts: int = 6):
     """Greedy ensembles grown on the selection split from each start model (cached on the study).
 
     Starts: ``starts``, or the ``max_starts`` most accurate models on the selection split among those
-    at or above the band's lower end. Each start's pool holds the models whose selection-split error
-    is at least :data:`LOW_ACCURACY_ERROR_RATIO` times the start's. Returns a dict start ->
-    ``{"pool", "result" (GreedyResult with test accuracies), "length"}`` where ``length`` is the
+    *above* the band's upper end (the paper's starts are its most accurate models). Each start's pool holds the
+    models whose selection-split error is at least :data:`LOW_ACCURACY_ERROR_RATIO` times the start's. Returns a
+    dict start -> ``{"pool", "result" (GreedyResult with test accuracies), "length"}`` where ``length`` is the
     number of additions (at least one) with the best selection-split accuracy.
     """
     from norep.allpairs import store_greedy_selection
@@ -50,7 +56,7 @@ def greedy_runs(study, *, starts=None, steps: int = 3, max_starts: int = 6):
     acc = selection_accuracy(study)
     names = [str(n) for n in study.table["name"]]
     if starts is None:
-        cands = [n for n in names if acc[n] >= selection_band(study)[0]]
+        cands = [n for n in names if acc[n] > selection_band(study)[1]]
         starts = sorted(cands, key=lambda n: -acc[n])[:max_starts]
     else:
         starts = [starts] if isinstance(starts, str) else list(starts)
@@ -118,7 +124,100 @@ def tables(study, *, starts=None, steps: int = 3, max_starts: int = 6) -> dict:
             }
         )
     pool_top = max((max(acc_sel[m] for m in r["pool"]) for r in runs.values()), default=float("nan"))
-    return {"runs": runs, "curves": pd.DataFrame(curves), "summary": pd.DataFrame(rows), "pool_top": pool_top}
+    out = {"runs": runs, "curves": pd.DataFrame(curves), "summary": pd.DataFrame(rows), "pool_top": pool_top}
+    out["first_additions"] = _first_additions(study, runs)
+    return out
+
+
+def _first_additions(study, runs):
+    """One row per start and candidate of its pool: the candidate's category and the accuracy of the two-model
+    ensemble (start + candidate) on the selection split (``calib_accuracy``) and on test (``accuracy``)."""
+    import pandas as pd
+
+    from norep.measures.ensembles import ensemble_probs
+
+    probs = {}
+
+    def p(n, split):
+        if (n, split) not in probs:
+            probs[(n, split)] = study.probs(n, split)
+        return probs[(n, split)]
+
+    y_cal, y = np.asarray(study.labels(study.calib_split)), np.asarray(study.labels())
+
+    def ens_acc(s, m, split, y_split):
+        return float(np.mean(ensemble_probs([p(s, split), p(m, split)]).argmax(1) == y_split))
+
+    rows = []
+    for s, r in runs.items():
+        for m in r["pool"]:
+            rows.append(
+                {
+                    "start": s,
+                    "start_category": study.category(s),
+                    "candidate": m,
+                    "category": study.category(m),
+                    "calib_accuracy": ens_acc(s, m, study.calib_split, y_cal),
+                    "accuracy": ens_acc(s, m, None, y),
+                }
+            )
+    cols = ["start", "start_category", "candidate", "category", "calib_accuracy", "accuracy"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def methodology_contrast(first_additions, categories=None, *, return_picks=False):
+    """C6's methodology statistic: over the starts whose pool holds candidates of the start's own category and of
+    others, the mean of the test accuracy of the start with its best other-category candidate minus with its
+    best same-category candidate, each chosen on the selection split (ties: the first in pool order). Returns
+    the statistic (``nan`` without such a start) and the number of starts it averages (and, with
+    ``return_picks``, start -> (best same-category, best other-category candidate)). ``categories`` (one per
+    row of ``first_additions``) replaces the candidates' categories (a permutation).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> fa = pd.DataFrame({"start": ["s"] * 3, "start_category": ["A"] * 3, "candidate": list("abc"),
+    ...                    "category": ["A", "B", "B"], "calib_accuracy": [0.8, 0.7, 0.9],
+    ...                    "accuracy": [0.8, 0.9, 0.85]})
+    >>> methodology_contrast(fa, return_picks=True)
+    (0.04999999999999993, 1, {'s': ('a', 'c')})
+    """
+    cat = np.asarray(first_additions["category"] if categories is None else categories)
+    a_all = first_additions["calib_accuracy"].to_numpy()
+    b_all = first_additions["accuracy"].to_numpy()
+    cand = first_additions["candidate"].to_numpy()
+    diffs, picks = [], {}
+    for s, idx in first_additions.groupby("start", sort=False).indices.items():
+        same = cat[idx] == first_additions["start_category"].iloc[idx[0]]
+        if same.all() or not same.any():
+            continue
+        a, b = a_all[idx], b_all[idx]
+        i_same = np.flatnonzero(same)[np.argmax(a[same])]
+        i_other = np.flatnonzero(~same)[np.argmax(a[~same])]
+        diffs.append(b[i_other] - b[i_same])
+        picks[s] = (str(cand[idx][i_same]), str(cand[idx][i_other]))
+    stat = float(np.mean(diffs)) if diffs else float("nan")
+    return (stat, len(diffs), picks) if return_picks else (stat, len(diffs))
+
+
+def _permutation_p(first_additions, observed: float, *, n_permutations: int, seed: int) -> tuple[float, float]:
+    """One-sided permutation p-values (upper, lower) of :func:`methodology_contrast`: the category labels of the
+    candidates are permuted over the union of the pools, one permutation for all starts at once, so that starts
+    sharing candidates stay dependent as they are."""
+    rng = np.random.default_rng(seed)
+    models = list(dict.fromkeys(first_additions["candidate"]))
+    cat_of = dict(zip(first_additions["candidate"], first_additions["category"], strict=False))
+    labels = np.array([cat_of[m] for m in models])
+    pos = np.array([models.index(m) for m in first_additions["candidate"]])
+    hi = lo = n = 0
+    for _ in range(n_permutations):
+        t, k = methodology_contrast(first_additions, labels[rng.permutation(len(models))][pos])
+        if k == 0 or np.isnan(t):
+            continue
+        n += 1
+        hi += t >= observed - 1e-12
+        lo += t <= observed + 1e-12
+    return (1 + hi) / (1 + n), (1 + lo) / (1 + n)
 
 
 @claim(
@@ -139,55 +238,88 @@ def c6_low_accuracy_greedy(
     n_boot: int = 1000,
     seed: int = 0,
     chapter_tables=None,
+    n_permutations: int = N_PERMUTATIONS_C6,
 ) -> ClaimResult:
     """C6 (Sec. 4.5, Fig. 5): low-accuracy, differently trained models improve a high-accuracy model
     when greedily added; the best first addition complements the start's methodology.
 
-    For several start models (see :func:`greedy_runs`), candidates are added greedily on the
-    selection split from a pool fixed by the error-rate rule (:data:`LOW_ACCURACY_ERROR_RATIO`);
-    the ensemble length (at least one addition) is the best on the selection split. Read from the
-    chapter's ``summary`` table (``chapter_tables``, default :func:`tables`), the effect is
-    the mean over starts of the test accuracy of that ensemble minus the start's alone
-    (bootstrap: starts, then test examples). The second part: the first addition comes from
-    another category than the start for most starts.
+    Decision rule, fixed before any data. Starts: the models above the band on the selection split (see
+    :func:`greedy_runs`; explicit ``starts`` inside or below the band are left out of the claim). Each start's
+    pool is fixed by the error-rate rule (:data:`LOW_ACCURACY_ERROR_RATIO`); candidates are added greedily on
+    the selection split and the length (at least one addition) is the best there. Read from the chapter's
+    tables (``chapter_tables``, default :func:`tables`), two parts:
 
-    Verdict: *reproduced* when the interval lies above 0 and the second part holds; *partly
-    reproduced* when only the interval does; *not reproduced* when it lies below 0; else
-    *inconclusive*. *Not testable* with fewer than :data:`MIN_STARTS_C6` starts whose pool holds
-    :data:`MIN_POOL_C6` candidates.
+    * *low-accuracy models improve the start* (the gain): the mean over starts of the test accuracy of the
+      greedy ensemble minus the start's alone. The starts share their pools, so they are not independent
+      units: the interval resamples test examples only, the starts and pools fixed. Ensembles of calibrated,
+      diverse models gain whatever the categories, so the gain never lifts a verdict by itself;
+    * *the first addition complements the start's methodology* (decides): per start whose pool holds
+      candidates of its own category and of others, the test accuracy of the start with its best other-category
+      candidate minus with its best same-category candidate, both chosen on the selection split; the mean over
+      those starts is compared with its distribution when the candidates' category labels are permuted over
+      the union of the pools (``n_permutations``, one permutation for all starts at once, so the pools' sharing is
+      kept), which holds the number of candidates per category fixed: a category with more candidates has a
+      better best candidate by chance, and the permutation null carries that advantage too.
+
+    Verdict: *reproduced* when the gain's interval lies above 0 and the methodology contrast is positive with
+    a one-sided permutation p-value below :data:`ALPHA_C6`; *partly reproduced* when only the methodology part
+    holds; *not reproduced* when the gain's interval lies below 0 or the contrast is significantly negative
+    (same-methodology additions better); else *inconclusive*. *Not testable* with fewer than
+    :data:`MIN_STARTS_C6` starts above the band whose pool holds :data:`MIN_POOL_C6` candidates, or when no
+    pool holds candidates of both the start's category and another.
     """
     title, paper = registered("C6")
     t = chapter_tables or tables(study, starts=starts, steps=steps, max_starts=max_starts)
-    runs, summary = t["runs"], t["summary"]
+    hi = selection_band(study)[1]
+    acc = selection_accuracy(study)
+    runs = {s: r for s, r in t["runs"].items() if acc[s] > hi}
     if len(runs) < MIN_STARTS_C6:
         return not_testable(
             "C6",
             title,
-            f"{len(runs)} start model(s) have at least {MIN_POOL_C6} candidates whose "
+            f"{len(runs)} start model(s) above the band have at least {MIN_POOL_C6} candidates whose "
             f"selection-split error is {LOW_ACCURACY_ERROR_RATIO}x theirs; at least {MIN_STARTS_C6} "
             "are needed",
             paper=paper,
             n_models=len(runs),
         )
+    summary = t["summary"][t["summary"]["start"].isin(list(runs))].reset_index(drop=True)
+    fa = t["first_additions"][t["first_additions"]["start"].isin(list(runs))].reset_index(drop=True)
+    contrast, n_cmp, picks = methodology_contrast(fa, return_picks=True)
+    if n_cmp == 0:
+        return not_testable(
+            "C6",
+            title,
+            "no start's pool holds candidates of both the start's own category and another: the same- and "
+            "different-methodology first additions cannot be compared",
+            paper=paper,
+            n_models=len(runs),
+        )
+    p_hi, p_lo = _permutation_p(fa, contrast, n_permutations=n_permutations, seed=seed)
     ci = _gain_ci(study, runs, n_boot=n_boot, seed=seed)
+    effect = float(summary["gain"].mean())
+    sg = sign(ci.low, ci.high)
+    complements = contrast > 0 and p_hi < ALPHA_C6
+    opposite = contrast < 0 and p_lo < ALPHA_C6
+    if sg < 0 or opposite:
+        status = "not reproduced"
+    elif complements:
+        status = "reproduced" if sg > 0 else "partly reproduced"
+    else:
+        status = "inconclusive"
     starts_l = summary["start"].tolist()
     cat = dict(zip(starts_l, summary["start_category"], strict=True))
     first_cat = dict(zip(starts_l, summary["first_added_category"], strict=True))
     other = int(sum(first_cat[s] != cat[s] for s in starts_l))
-    complements = other > len(starts_l) / 2
-    effect = float(summary["gain"].mean())
-    sg = sign(ci.low, ci.high)
-    if sg > 0:
-        status = "reproduced" if complements else "partly reproduced"
-    else:
-        status = "not reproduced" if sg < 0 else "inconclusive"
     best = summary.loc[int(np.argmax(summary["gain"].to_numpy()))]
     sentence = (
-        f"{lead(status)}: greedy ensembles (pool: models with at least {LOW_ACCURACY_ERROR_RATIO}x the "
-        f"start's selection-split error; length chosen on the selection split) gain "
-        f"{fmt_interval(effect, ci.low, ci.high, digits=1, scale=100, unit=' points')} over their start "
-        f"on test, mean over {len(runs)} starts; best {best['start']} {100 * best['start_accuracy']:.1f} % "
-        f"-> {100 * best['accuracy_at_chosen_length']:.1f} %; first addition from another category for "
+        f"{lead(status)}: from {len(runs)} starts above the band, greedy ensembles (pool: models with at least "
+        f"{LOW_ACCURACY_ERROR_RATIO}x the start's selection-split error; length chosen on the selection split) "
+        f"gain {fmt_interval(effect, ci.low, ci.high, digits=1, scale=100, unit=' points')} over their start on "
+        f"test (best {best['start']} {100 * best['start_accuracy']:.1f} % -> "
+        f"{100 * best['accuracy_at_chosen_length']:.1f} %); the best other-category first addition minus the best "
+        f"same-category one: {100 * contrast:+.1f} points on test over {n_cmp} start(s), permutation p = "
+        f"{p_hi:.3f} (category labels permuted within the pools); first addition from another category for "
         f"{other} of {len(runs)} starts."
     )
     return ClaimResult(
@@ -197,21 +329,28 @@ def c6_low_accuracy_greedy(
         effect,
         ci.low,
         ci.high,
-        effect_name="test accuracy of the greedy ensemble minus its start, mean over starts",
-        resampled="start models, then test examples",
+        effect_name="test accuracy of the greedy ensemble minus its start, mean over starts above the band",
+        resampled="test examples (the starts share their pools: not resampled as independent units)",
         n_models=len(set(starts_l) | {m for r in runs.values() for m in r["pool"]}),
         n_pairs=len(runs),
         sentence=sentence,
         paper=paper,
-        checks={"complements": f"{other} of {len(runs)} first additions from another category"},
+        checks={
+            "methodology_contrast": f"{contrast:+.4f} over {n_cmp} start(s), permutation p = {p_hi:.3f}",
+            "complements": bool(complements),
+            "first_added_other_category": f"{other} of {len(runs)}",
+        },
         choices={
-            s: {"pool": r["pool"], "selected": r["result"].selected, "length": r["length"]} for s, r in runs.items()
+            s: {"pool": r["pool"], "selected": r["result"].selected, "length": r["length"], "same_other": picks.get(s)}
+            for s, r in runs.items()
         },
         details={
             "runs": runs,
             "gains": dict(zip(starts_l, summary["gain"].tolist(), strict=True)),
             "start_category": cat,
             "first_added_category": first_cat,
+            "methodology_contrast": contrast,
+            "p_value": p_hi,
             "pool_top_selection_accuracy": t["pool_top"],
             "labels": cat_label,
         },
@@ -219,8 +358,8 @@ def c6_low_accuracy_greedy(
 
 
 def _gain_ci(study, runs, *, n_boot: int, seed: int):
-    """C6's interval: the mean over starts of the greedy ensemble's test accuracy minus the start's
-    (starts, then test examples)."""
+    """C6's interval: the mean over starts of the greedy ensemble's test accuracy minus the start's (test
+    examples; the starts, which share pools, stay fixed)."""
     from norep.measures.ensembles import ensemble_probs
 
     y = np.asarray(study.labels())
@@ -235,7 +374,8 @@ def _gain_ci(study, runs, *, n_boot: int, seed: int):
         g = (ens_ok @ w - start_ok @ w) / w.sum()
         return float(g[members[0]].mean())
 
-    return hierarchical_bootstrap_ci(stat, [np.arange(len(runs))], y.shape[0], n_resamples=n_boot, seed=seed)
+    groups = [np.arange(len(runs))]
+    return hierarchical_bootstrap_ci(stat, groups, y.shape[0], n_resamples=n_boot, seed=seed, resample_models=False)
 
 
 __all__ = [
@@ -244,6 +384,9 @@ __all__ = [
     "LOW_ACCURACY_ERROR_RATIO",
     "MIN_STARTS_C6",
     "MIN_POOL_C6",
+    "ALPHA_C6",
+    "N_PERMUTATIONS_C6",
     "greedy_runs",
+    "methodology_contrast",
     "c6_low_accuracy_greedy",
 ]

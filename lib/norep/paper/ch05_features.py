@@ -17,13 +17,15 @@ from norep.claims._core import (
     lead,
     not_testable,
     sign,
-    two_part_status,
 )
 from norep.claims._features import (
+    END_CATEGORIES,
     FEATURES_RESAMPLED,
     MIXED_RATES,
     TARGET_FRACTION,
+    end_width,
     ends_check,
+    matched_columns,
     mix_probes,
     probe_fn,
 )
@@ -36,7 +38,7 @@ CHAPTER = "05_feature_concatenation"
 def tables(
     study,
     *,
-    max_per_category: int = 2,
+    max_per_category: int | None = None,
     probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
     probe_max_iter: int = 200,
     device: str = "cpu",
@@ -44,24 +46,29 @@ def tables(
     rates=MIXED_RATES,
     n_points: int = 8,
     seed: int = 0,
+    probe: str = "ridge",
 ) -> dict:
     """The chapter's tables, from the linear probes of :func:`norep.claims.mix_probes` (cached on the study).
 
-    ``partners`` (category -> names: up to ``max_per_category`` in-band partners with embeddings, the
-    most accurate on the selection split first); ``mix``, one row per probe (partner, category, rate,
-    dims, validation and test accuracy); ``gains``, per partner, the mix and the full embedding chosen
-    on validation and the test accuracy of the mix minus that of the full embedding (``gain``); and,
-    when the store has Reinit and Dataset partners, the compression probes of
-    ``[base | partner]`` ordered most diverse first: ``compression`` (one row per prefix), ``target``
-    (fixed on validation), ``reach`` (per partner, the log2 dimensions where the test curve reaches the
-    target, and the dimensions, None when never) and ``saturated`` (pairs at the target from the first
-    prefix on validation).
+    ``probe`` is ``"ridge"`` (default: :func:`norep.measures.features.ridge_probe`, a ridge classifier in closed
+    form) or ``"logistic"`` (:func:`norep.measures.features.linear_probe`, L-BFGS); either way the penalty is
+    chosen from ``probe_Cs`` on the validation rows. ``partners`` (category -> names: every in-band Reinit and
+    Dataset partner with embeddings, and up to ``max_per_category`` of each other category, None: all; the most
+    accurate on the selection split first); ``mix``, one row per probe (partner, category, rate, dims, validation
+    and test accuracy); ``gains``, per partner, the mix and the full embedding chosen on validation and the test
+    accuracy of the mix minus that of the full embedding (``gain``); and, when the store has enough Reinit and
+    Dataset partners, the compression probes of ``[base | partner]`` ordered most diverse first, at the same
+    fractions of each concatenation's width: ``compression`` (one row per prefix), ``target`` (fixed on
+    validation), ``reach`` (per partner, the log2 fraction of its width where the test curve reaches the
+    target, ``inf`` and ``censored`` when never, and the dimensions that makes) and ``saturated`` (pairs at the
+    target from the first prefix on validation).
     """
     import pandas as pd
 
     rates = mixed_rates(rates)
     n_points = check_positive_int("n_points", n_points, 2)
-    max_per_category = check_positive_int("max_per_category", max_per_category)
+    if max_per_category is not None:
+        max_per_category = check_positive_int("max_per_category", max_per_category)
     mp = mix_probes(
         study,
         max_per_category=max_per_category,
@@ -71,24 +78,29 @@ def tables(
         seed=seed,
         categories=categories,
         rates=rates,
+        probe=probe,
     )
     mix = pd.DataFrame(mp["rows"], columns=["partner", "category", "rate", "dims", "val_accuracy", "accuracy"])
     out = {"probes": mp, "partners": mp["partners"], "mix": mix, "gains": _gains(mix, rates)}
     parts = mp["partners"]
     if ends_check("C8", "", "", parts) is None:
         names = [n for c in CATEGORIES if c in parts for n in parts[c]]
-        probe = probe_fn(mp["y"], probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device)
+        fit = probe_fn(mp["y"], probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device, probe=probe)
         target = TARGET_FRACTION * float(mp["base_val_accuracy"])
         curves, reach_rows, saturated = _compression_curves(
-            study, names, mp["E"], mp["y"], probe, target=target, n_points=n_points
+            study, names, mp["E"], mp["y"], fit, target=target, n_points=n_points, seed=seed
         )
-        ld = _log_dims_to_target(reach_rows, target, np.ones(mp["y"]["test"].shape[0]))
+        lf = _log_fraction_to_target(reach_rows, target, np.ones(mp["y"]["test"].shape[0]))
+        totals = [r[3] for r in reach_rows]
         reach = pd.DataFrame(
             {
                 "partner": names,
                 "category": categories_of(study, names),
-                "log2_dims": ld,
-                "dims": [int(round(2**v)) if 2**v <= r[3] else None for v, r in zip(ld, reach_rows, strict=True)],
+                "log2_dims": [v + np.log2(t) if np.isfinite(v) else np.nan for v, t in zip(lf, totals, strict=True)],
+                "dims": [int(round(t * 2**v)) if np.isfinite(v) else None for v, t in zip(lf, totals, strict=True)],
+                "total_dims": totals,
+                "log2_fraction": lf,
+                "censored": ~np.isfinite(lf),
             }
         )
         out.update(compression=pd.DataFrame(curves), target=target, reach=reach, reach_rows=reach_rows)
@@ -150,7 +162,7 @@ def c7_embedding_mixes(
     study,
     *,
     chapter_tables=None,
-    max_per_category: int = 2,
+    max_per_category: int | None = None,
     probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
     probe_max_iter: int = 200,
     device: str = "cpu",
@@ -158,30 +170,32 @@ def c7_embedding_mixes(
     rates=MIXED_RATES,
     n_boot: int = 1000,
     seed: int = 0,
+    probe: str = "ridge",
 ) -> ClaimResult:
     """C7 (Sec. 4.6, Fig. 6 left/center): a mix of two embeddings under a fixed dimension budget beats
     either full embedding under linear evaluation, and more so the more the training methods differ.
 
-    For the base and each partner (up to ``max_per_category`` in-band partners per category with
-    embeddings, the most accurate on the selection split), linear probes are fitted on the base's
-    full embedding, the partner's full embedding and the mixes at :data:`MIXED_RATES`
-    (:func:`norep.measures.features.concat_at_rate`, budget = the base's dimension). On the *validation*
-    split, the best mix and the better full embedding are chosen; on test, a pair's gain is the
-    chosen mix's accuracy minus the chosen full embedding's. Two parts:
+    Decision rule, fixed before any data. For the base and each partner (every in-band Reinit and Dataset
+    partner with embeddings, at least :data:`MIN_PARTNERS_PER_END` per end, else *not testable*; the other
+    categories, capped at ``max_per_category``, are drawn but not tested), probes (``probe``, the penalty chosen
+    on validation) are fitted on the base's full embedding, the partner's full embedding and the mixes at
+    ``rates`` (:func:`norep.measures.features.concat_at_rate`, budget = the base's dimension). On the
+    *validation* split, the best mix and the better full embedding are chosen; on test, a pair's gain is the
+    chosen mix's accuracy minus the chosen full embedding's. Two intervals (hierarchical bootstrap: partners
+    within categories, then test examples):
 
-    * *a mix beats the full embeddings*: mean gain of the Dataset pairs above 0 (the effect);
-    * *more so for divergent pairs*: mean gain of the Dataset pairs minus that of the Reinit pairs
-      above 0.
+    * *more so for divergent pairs* (decides): mean gain of the Dataset pairs minus that of the Reinit pairs;
+    * *a mix beats the full embeddings*: mean gain of the Dataset pairs. Any two complementary embeddings
+      (two Reinit runs as well) give a positive gain, so this part alone cannot tell training methods apart:
+      it never lifts a verdict by itself.
 
-    Intervals: hierarchical bootstrap (partners within categories, then test examples). Verdict:
-    *reproduced* when both intervals lie above 0; *not reproduced* when the first lies below 0, or
-    when it includes 0 and the second lies below 0 (the order reversed); *partly reproduced* when one
-    lies above 0; else *inconclusive*. *Not testable* without
-    :data:`MIN_PARTNERS_PER_END` Reinit and Dataset partners with embeddings.
+    Verdict: *reproduced* when both intervals lie above 0; *partly reproduced* when only the contrast does;
+    *not reproduced* when either lies below 0; else *inconclusive* (a positive gain with no category
+    contrast is inconclusive).
     """
     title, paper = registered("C7")
     kw = dict(max_per_category=max_per_category, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device)
-    t = chapter_tables or tables(study, **kw, categories=categories, rates=rates, seed=seed)
+    t = chapter_tables or tables(study, **kw, categories=categories, rates=rates, seed=seed, probe=probe)
     mp, parts = t["probes"], t["partners"]
     bad = ends_check("C7", title, paper, parts)
     if bad:
@@ -203,7 +217,7 @@ def c7_embedding_mixes(
 
     ci = hierarchical_bootstrap_ci(stat, groups, G.shape[1], n_resamples=n_boot, seed=seed)
     s1, s2 = sign(ci.low[0], ci.high[0]), sign(ci.low[1], ci.high[1])
-    status = two_part_status(s1, s2)
+    status = _c7_status(s1, s2)
     gains = {n: float(gains_t.loc[n, "gain"]) for n in names}
     by_cat = t["gains"].groupby("category")["gain"].mean()
     effect, more = float(by_cat["DATASET"]), float(by_cat["DATASET"] - by_cat["REINIT"])
@@ -239,6 +253,21 @@ def c7_embedding_mixes(
     )
 
 
+def _c7_status(gain: int, contrast: int) -> str:
+    """C7's verdict from the signs of its intervals: the Dataset pairs' gain, then Dataset minus Reinit.
+
+    Examples
+    --------
+    >>> [_c7_status(a, b) for a, b in [(1, 1), (0, 1), (1, 0), (0, 0), (-1, 1), (1, -1)]]
+    ['reproduced', 'partly reproduced', 'inconclusive', 'inconclusive', 'not reproduced', 'not reproduced']
+    """
+    if gain < 0 or contrast < 0:
+        return "not reproduced"
+    if contrast > 0:
+        return "reproduced" if gain > 0 else "partly reproduced"
+    return "inconclusive"
+
+
 @claim(
     "C8",
     chapter=CHAPTER,
@@ -249,7 +278,7 @@ def c8_compression(
     study,
     *,
     chapter_tables=None,
-    max_per_category: int = 2,
+    max_per_category: int | None = None,
     n_points: int = 8,
     probe_Cs=(0.01, 0.1, 1.0, 10.0, 100.0),
     probe_max_iter: int = 200,
@@ -258,28 +287,35 @@ def c8_compression(
     rates=MIXED_RATES,
     n_boot: int = 1000,
     seed: int = 0,
+    probe: str = "ridge",
 ) -> ClaimResult:
     """C8 (Sec. 4.6, Fig. 6 right): ranking the concatenated dimensions by the diversity heuristic,
     divergently trained pairs reach the target accuracy with fewer dimensions.
 
-    For each partner of C7, the dimensions of ``[base | partner]`` are ordered most-diverse first
-    (:func:`norep.measures.features.diversity_order`, fitted on the probes' training rows) and probes are
-    fitted on ``n_points`` prefixes spaced geometrically from 1/64 of the concatenation to all of
-    it. The target, fixed on the *validation* split, is :data:`TARGET_FRACTION` of the validation
-    accuracy of the base's full embedding (the paper's 76 % is about its ResNet-50's accuracy); a
-    pair's cost is the smallest prefix whose *test* accuracy reaches it, interpolated in log2
-    dimensions between the prefixes around the crossing (a pair that never does is counted at twice
-    the full concatenation, and said so). The effect is the mean log2 dimensions of the Reinit pairs minus
-    that of the Dataset pairs (positive: Dataset pairs need fewer), hierarchical bootstrap
-    (partners within categories, then test examples; the probes stay fixed).
+    Decision rule, fixed before any data. For every Reinit and Dataset partner (all in-band partners with
+    embeddings; at least :data:`MIN_PARTNERS_PER_END` per end, else *not testable*), the dimensions of
+    ``[base | partner]`` are ordered most-diverse first (:func:`norep.measures.features.diversity_order`, fitted
+    on the probes' training rows) and probes are fitted on ``n_points`` prefixes at the same fractions of the
+    concatenation's width (1/64 to 1, geometric). Every partner is first cut to the narrowest end partner's
+    width (a seeded random subset of its dimensions, :func:`norep.claims._features.matched_columns`), so that
+    every compared concatenation has the same width: a narrower Dataset partner would otherwise need fewer
+    dimensions (or, counted in fractions, more) by width alone. The target, fixed on the *validation* split,
+    is :data:`TARGET_FRACTION` of the validation accuracy of the base's full embedding. A pair's cost is the
+    fraction at which its *test* curve first reaches the target (log2, interpolated between the prefixes around
+    the crossing); a pair that never reaches it is *censored* (its cost is only known to exceed the whole
+    concatenation), never dropped. The effect is a concordance: the probability that a Dataset pair needs a
+    smaller fraction than a Reinit pair, ties (two censored pairs) counting half, minus 1/2 (positive: Dataset
+    pairs need fewer; 0: no difference). Interval: hierarchical bootstrap (partners within categories, then
+    test examples; the probes stay fixed).
 
-    Verdict: *reproduced* / *not reproduced* when the interval lies above / below 0, else
-    *inconclusive* (equal dimensions give an interval at 0: inconclusive, never not reproduced).
-    *Not testable* without Reinit and Dataset partners, or when every pair already reaches the
-    target at the first prefix on validation (the target saturates).
+    Verdict: *reproduced* / *not reproduced* when the interval lies above / below 0, else *inconclusive*
+    (identical curves give 0: inconclusive, never not reproduced). *Not testable* with too few partners per
+    end, or when every pair already reaches the target at the first prefix on validation (the target
+    saturates).
     """
     title, paper = registered("C8")
     kw = dict(max_per_category=max_per_category, probe_Cs=probe_Cs, probe_max_iter=probe_max_iter, device=device)
+    kw["probe"] = probe
     t = chapter_tables or tables(study, **kw, categories=categories, rates=rates, n_points=n_points, seed=seed)
     parts = t["partners"]
     bad = ends_check("C8", title, paper, parts)
@@ -298,30 +334,31 @@ def c8_compression(
             n_models=1 + len(names),
             n_pairs=len(names),
         )
-    cats, groups, i_lo, i_hi = end_groups(parts)
+    cats, groups, i_lo, i_hi = end_groups(parts)  # groups index ``names`` (laid out category by category)
 
     def stat(members, w):
-        ld = _log_dims_to_target(reach_rows, target, w)
-        return float(ld[members[i_lo]].mean() - ld[members[i_hi]].mean())
+        lf = _log_fraction_to_target(reach_rows, target, w)
+        return concordance(lf[members[i_hi]], lf[members[i_lo]])
 
     ci = hierarchical_bootstrap_ci(stat, groups, y["test"].shape[0], n_resamples=n_boot, seed=seed)
-    dims = dict(zip(names, reach["dims"], strict=True))
-    by_cat = reach.groupby("category")["log2_dims"].mean()
-    effect = float(by_cat["REINIT"] - by_cat["DATASET"])
+    lf = dict(zip(names, reach["log2_fraction"], strict=True))
+    effect = concordance([lf[n] for n in parts["DATASET"]], [lf[n] for n in parts["REINIT"]])
     s = sign(ci.low, ci.high)
     status = {1: "reproduced", -1: "not reproduced", 0: "inconclusive"}[s]
-    per_cat = {c: [dims[names[i]] for i in groups[k]] for k, c in enumerate(cats)}
-    sentence = (
-        f"{lead(status)}: dimensions to reach {100 * target:.1f} % ({TARGET_FRACTION:.0%} of the base "
-        f"embedding's validation accuracy) "
-        f"on test: "
-        + "; ".join(
-            f"{cat_label(c)} " + ", ".join("never" if v is None else str(v) for v in vals)
-            for c, vals in per_cat.items()
-        )
-        + f"; mean log2 dimensions, Reinit minus Dataset = {fmt_interval(effect, ci.low, ci.high, digits=2)}."
-    )
 
+    def share(c):
+        vals = [lf[n] for n in parts[c]]
+        fin = [2**v for v in vals if np.isfinite(v)]
+        med = f"median {100 * float(np.median(fin)):.0f} % of its width" if fin else "none reaches it"
+        return f"{cat_label(c)} {med} ({len(vals) - len(fin)} of {len(vals)} never)"
+
+    sentence = (
+        f"{lead(status)}: share of its own concatenated width a pair needs to reach {100 * target:.1f} % on test "
+        f"({TARGET_FRACTION:.0%} of the base embedding's validation accuracy): {share('DATASET')}; {share('REINIT')}; "
+        f"probability that a Dataset pair needs less than a Reinit pair, minus 1/2, "
+        f"{fmt_interval(effect, ci.low, ci.high, digits=2)}."
+    )
+    dims = dict(zip(names, reach["dims"], strict=True))
     return ClaimResult(
         "C8",
         title,
@@ -329,66 +366,93 @@ def c8_compression(
         effect,
         ci.low,
         ci.high,
-        effect_name="mean log2 dimensions to reach the target, Reinit minus Dataset pairs",
+        effect_name="P(a Dataset pair reaches the target at a smaller fraction of its width than a Reinit pair) - 1/2",
         resampled=FEATURES_RESAMPLED + " (probes fixed)",
         n_models=1 + len(names),
         n_pairs=len(names),
         sentence=sentence,
         paper=paper,
-        checks={"target_from_validation": f"{target:.4f}", "saturated_pairs": int(sum(saturated))},
+        checks={
+            "target_from_validation": f"{target:.4f}",
+            "saturated_pairs": int(sum(saturated)),
+            "censored_pairs": int(reach["censored"].sum()),
+        },
         choices={"partners": parts, "target": round(target, 6)},
-        details={"curves": t["compression"], "dims": dims, "target": target},
+        details={"curves": t["compression"], "dims": dims, "log2_fraction": lf, "target": target},
     )
 
 
-def _compression_curves(study, names, E, y, probe, *, target: float, n_points: int):
+def _compression_curves(study, names, E, y, probe, *, target: float, n_points: int, seed: int = 0):
     """C8's probes: for each partner, probes of ``n_points`` prefixes of ``[base | partner]`` ordered most
-    diverse first. Returns the curve rows, per pair ``(name, prefix sizes, test correctness per prefix,
-    total dimensions)``, and whether the first prefix already reaches ``target`` on validation."""
+    diverse first, each partner cut to the narrowest end partner's width
+    (:func:`norep.claims._features.matched_columns`), at the same fractions of the concatenation's width (1/64
+    to 1, geometric). Returns the curve rows, per pair ``(name, fractions, test correctness per prefix, total
+    dimensions)``, and whether the first prefix already reaches ``target`` on validation."""
     from norep.measures.features import diversity_order
 
+    fractions = np.geomspace(1 / 64, 1.0, n_points)
+    parts = {c: [n for n in names if categories_of(study, [n])[0] == c] for c in END_CATEGORIES}
+    width = end_width({n: E[n]["train"].shape[1] for n in names}, parts)
     curves, reach_rows, saturated = [], [], []
     for n in names:
-        X = {k: np.concatenate([E[study.base][k], E[n][k]], axis=1) for k in ("train", "val", "test")}
-        order = diversity_order(E[study.base]["train"], E[n]["train"])
+        cols = matched_columns(E[n]["train"].shape[1], width, seed)
+        En = {k: E[n][k][:, cols] for k in ("train", "val", "test")}
+        X = {k: np.concatenate([E[study.base][k], En[k]], axis=1) for k in ("train", "val", "test")}
+        order = diversity_order(E[study.base]["train"], En["train"])
         total = X["train"].shape[1]
-        ks = np.unique(np.round(np.geomspace(max(1, total / 64), total, n_points)).astype(int))
+        ks = np.maximum(1, np.round(fractions * total).astype(int))
         preds = []
-        for k in ks:
+        for f, k in zip(fractions, ks, strict=True):
             cols = np.sort(order[:k])
             res = probe({s: X[s][:, cols] for s in ("train", "val", "test")})
-            preds.append(res.predict(X["test"][:, cols]) == y["test"])
+            pred = res.test_predictions if res.test_predictions is not None else res.predict(X["test"][:, cols])
+            preds.append(pred == y["test"])
             curves.append(
                 {
                     "partner": n,
                     "category": categories_of(study, [n])[0],
                     "dims": int(k),
+                    "fraction": float(f),
                     "val_accuracy": res.val_accuracy,
                     "accuracy": res.test_accuracy,
                 }
             )
         saturated.append(curves[-len(ks)]["val_accuracy"] >= target)
-        reach_rows.append((n, ks, np.array(preds, dtype=np.float64), total))
+        reach_rows.append((n, fractions, np.array(preds, dtype=np.float64), total))
     return curves, reach_rows, saturated
 
 
-def _log_dims_to_target(reach_rows, target: float, w) -> np.ndarray:
-    """log2 of the dimensions where each test curve first reaches the target, interpolated linearly
-    in log2(dims) between the two prefixes around the crossing (twice the total when never)."""
+def _log_fraction_to_target(reach_rows, target: float, w) -> np.ndarray:
+    """log2 of the fraction of its own width at which each test curve (examples weighted by ``w``) first reaches
+    the target, interpolated linearly in log2 between the two prefixes around the crossing; ``inf`` (censored:
+    more than the whole concatenation) when it never does."""
     out = []
-    for _, ks, P, total in reach_rows:
+    for _, fr, P, _total in reach_rows:
         acc = P @ w / w.sum()
         hit = np.flatnonzero(acc >= target - 1e-12)
-        lk = np.log2(ks.astype(np.float64))
+        lf = np.log2(fr)
         if not hit.size:
-            out.append(np.log2(2 * total))
+            out.append(np.inf)
         elif hit[0] == 0:
-            out.append(lk[0])
+            out.append(lf[0])
         else:
             i = hit[0]
             frac = (target - acc[i - 1]) / (acc[i] - acc[i - 1])
-            out.append(lk[i - 1] + frac * (lk[i] - lk[i - 1]))
+            out.append(lf[i - 1] + frac * (lf[i] - lf[i - 1]))
     return np.array(out)
+
+
+def concordance(a, b) -> float:
+    """The probability that a value of ``a`` is smaller than one of ``b``, ties counting half, minus 1/2
+    (in [-1/2, 1/2]; ``inf`` values, censored, tie with each other and exceed every finite value).
+
+    Examples
+    --------
+    >>> concordance([1.0, 2.0], [3.0, np.inf]), concordance([np.inf], [np.inf]), concordance([5.0], [1.0])
+    (0.5, 0.0, -0.5)
+    """
+    a, b = np.asarray(a, dtype=np.float64)[:, None], np.asarray(b, dtype=np.float64)[None, :]
+    return float(np.mean((a < b) + 0.5 * (a == b)) - 0.5)
 
 
 __all__ = ["CHAPTER", "tables", "mixed_rates", "c7_embedding_mixes", "c8_compression"]

@@ -18,7 +18,14 @@ from norep.claims._core import (
     selection_accuracy,
     sign,
 )
-from norep.claims._features import FEATURES_RESAMPLED, ends_check
+from norep.claims._features import (
+    END_CATEGORIES,
+    FEATURES_RESAMPLED,
+    PROBES,
+    end_width,
+    ends_check,
+    matched_columns,
+)
 from norep.measures.stats import hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
 
@@ -34,17 +41,29 @@ def transfer_probes(
     down_splits=("down_train", "down_val", "down_test"),
     probe_Cs=(0.1, 1.0, 10.0),
     probe_refit="train",
-    max_per_category=2,
+    max_per_category=None,
     categories=None,
     device="cpu",
+    probe="ridge",
+    seed=0,
 ):
     """Multi-label probes of every model with downstream embeddings and of the base paired with partners
-    (up to ``max_per_category`` per category of ``categories``, default all; cached on the study).
-    ``device`` is the torch device of the probes (``"auto"``: a GPU when present)."""
-    from norep.measures.transfer import multilabel_probe
+    (cached on the study).
 
+    ``probe``: ``"ridge"`` (default, :func:`norep.measures.transfer.multilabel_ridge_probe`, closed form) or
+    ``"logistic"`` (:func:`norep.measures.transfer.multilabel_probe`, L-BFGS on ``device``); the penalty is chosen
+    on the validation split from ``probe_Cs`` either way. Partners: every in-band Reinit and Dataset model with
+    downstream embeddings and up to ``max_per_category`` (None: all) of each other category of ``categories``.
+    Each pair is ``[base | partner]`` with the partner cut to ``width`` dimensions (a seeded random subset; the
+    narrowest end partner's width), so that pairs of Reinit and Dataset partners have the same width.
+    """
+    from norep.measures.transfer import multilabel_probe, multilabel_ridge_probe
+
+    if probe not in PROBES:
+        raise ValueError(f"parameter probe={probe!r} must be one of {PROBES}")
     categories = tuple(c for c in CATEGORIES if c in (categories or CATEGORIES))
-    key = ("transfer", tuple(down_splits), tuple(probe_Cs), probe_refit, max_per_category, categories, device)
+    key = ("transfer", tuple(down_splits), tuple(probe_Cs), probe_refit, max_per_category, categories, device, probe)
+    key += (seed,)
     cache = _cache(study)
     if key in cache:
         return cache[key]
@@ -52,34 +71,49 @@ def transfer_probes(
     tr, va, te = down_splits
     models = [str(n) for n in study.table["name"] if all(st.has_embeddings(n, s) for s in down_splits)]
     Y = {s: np.asarray(st.labels(s)) for s in down_splits}
+    embs = {}
 
     def emb(n):
-        return [np.asarray(st.embeddings(n, s), dtype=np.float32) for s in down_splits]
+        if n not in embs:
+            embs[n] = [np.asarray(st.embeddings(n, s), dtype=np.float32) for s in down_splits]
+        return embs[n]
 
-    def probe(Xs):
-        return multilabel_probe(
-            Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te], Cs=list(probe_Cs), refit=probe_refit, device=device
-        )
+    def fit(Xs):
+        args = (Xs[0], Y[tr], Xs[1], Y[va], Xs[2], Y[te])
+        if probe == "ridge":
+            return multilabel_ridge_probe(*args, Cs=list(probe_Cs), refit=probe_refit)
+        return multilabel_probe(*args, Cs=list(probe_Cs), refit=probe_refit, device=device)
 
-    singles = {}
-    for n in models:
-        r = probe(emb(n))
-        singles[n] = {"val_map": r.val_map, "test_map": r.test_map, "scores": r.test_scores}
+    def result(r):
+        return {"val_map": r.val_map, "test_map": r.test_map, "scores": r.test_scores}
+
+    singles = {n: result(fit(emb(n))) for n in models}
     parts = _transfer_partners(study, models, categories, max_per_category)
+    widths = {n: emb(n)[0].shape[1] for n in models}
+    width = end_width(widths, parts)
     pairs = {}
-    eb = emb(study.base) if study.base in models else None
     for names in parts.values():
         for n in names:
-            r = probe([np.concatenate([a, b], axis=1) for a, b in zip(eb, emb(n), strict=True)])
-            pairs[n] = {"val_map": r.val_map, "test_map": r.test_map, "scores": r.test_scores}
-    out = {"models": models, "singles": singles, "pairs": pairs, "partners": parts, "Y": Y[te]}
+            cut = _cut(emb(n), width, seed)
+            pr = result(fit([np.concatenate([a, b], axis=1) for a, b in zip(emb(study.base), cut, strict=True)]))
+            pairs[n] = {**pr, "dims": widths[study.base] + cut[0].shape[1]}
+    out = {"models": models, "singles": singles, "pairs": pairs, "partners": parts, "Y": Y[te], "width": width}
+    out["widths"], out["fit"], out["emb"] = widths, fit, emb
     cache[key] = out
     return out
 
 
+def _cut(X, width, seed):
+    """The splits ``X`` restricted to ``width`` of their columns (:func:`norep.claims._features.matched_columns`:
+    a seeded random subset, the same in every split; all of them when ``width`` is None or not smaller)."""
+    cols = matched_columns(X[0].shape[1], width, seed)
+    return X if cols.size == X[0].shape[1] else [x[:, cols] for x in X]
+
+
 def _transfer_partners(study, models, categories, max_per_category) -> dict[str, list[str]]:
-    """Per category, up to ``max_per_category`` in-band partners among ``models``, the most accurate on the
-    selection split first (none when the base lacks downstream embeddings)."""
+    """Per category, the in-band partners among ``models`` (every one of the end categories, up to
+    ``max_per_category`` of the others), the most accurate on the selection split first (none when the base
+    lacks downstream embeddings)."""
     parts = {}
     if study.base in models:
         acc = selection_accuracy(study)
@@ -87,7 +121,8 @@ def _transfer_partners(study, models, categories, max_per_category) -> dict[str,
         for c in categories:
             names = [n for n, k in zip(partners, categories_of(study, partners), strict=True) if k == c]
             if names:
-                parts[c] = sorted(names, key=lambda n: -acc[n])[:max_per_category]
+                cap = None if c in END_CATEGORIES or max_per_category is None else int(max_per_category)
+                parts[c] = sorted(names, key=lambda n: -acc[n])[:cap]
     return parts
 
 
@@ -97,20 +132,26 @@ def tables(
     down_splits=DOWN_SPLITS,
     probe_Cs=(0.1, 1.0, 10.0),
     probe_refit: str = "train",
-    max_per_category: int = 2,
+    max_per_category: int | None = None,
     categories=None,
     device: str = "cpu",
     top_k: int | None = None,
+    probe: str = "ridge",
+    seed: int = 0,
 ) -> dict:
     """The chapter's tables, from the probes of :func:`transfer_probes` (cached on the study).
 
     ``singles``: per model with downstream embeddings, its selection-split accuracy upstream and its
     downstream validation and test mAP; ``pairs``: per partner of the base, its upstream error
-    inconsistency with the base (:func:`norep.measures.metrics.error_inconsistency`), the member of the pair
-    with the better validation mAP and the pair's test mAP minus that member's (``pair_gain``);
-    ``best``: the best upstream model (selection split), the best transfer model (validation mAP) and
-    the test mAP of the latter minus the former. With ``top_k``: ``top`` (the ``top_k`` models by
-    validation mAP) and ``pair_map``, the test mAP of each pair of them concatenated.
+    inconsistency with the base (:func:`norep.measures.metrics.error_inconsistency`), the pair's width
+    (``pair_dims``: the base's and ``width`` of the partner's dimensions), the member of the pair with the better
+    validation mAP and the pair's test mAP minus that member's (``pair_gain``); ``best``: the best upstream
+    model (selection split), the best transfer model (validation mAP) and the test mAP of the latter minus the
+    former, the in-band Dataset partners (``divergent``) each probed against the best upstream model at the
+    smaller of their widths (``divergent_dims``, ``divergent_gains``; their mean ``divergent_map_gain``), and the
+    best pair against the best single model (both chosen on validation; ``pair_vs_single``). With ``top_k``:
+    ``top`` (the ``top_k`` models by validation mAP) and ``pair_map``, the test mAP of each pair of them
+    concatenated.
     """
     import pandas as pd
 
@@ -125,6 +166,8 @@ def tables(
         max_per_category=max_per_category,
         categories=categories,
         device=device,
+        probe=probe,
+        seed=seed,
     )
     acc, sg, st = selection_accuracy(study), tp["singles"], study.store
     singles = pd.DataFrame(
@@ -141,15 +184,62 @@ def tables(
         better = base if sg[base]["val_map"] >= sg[n]["val_map"] else n
         pred_n, pred_b = st.predictions(n, study.split), st.predictions(base, study.split)
         rows.append(
-            {"name": n, "category": study.category(n), "better_member": better,
+            {"name": n, "category": study.category(n), "better_member": better, "pair_dims": res["dims"],
              "error_inconsistency": error_inconsistency(y, pred_b, pred_n),
              "pair_gain": res["test_map"] - sg[better]["test_map"]}
         )  # fmt: skip
-    pairs = pd.DataFrame(rows, columns=["name", "category", "better_member", "error_inconsistency", "pair_gain"])
-    out = {"probes": tp, "singles": singles, "pairs": pairs, "best": _best_models(singles)}
+    cols = ["name", "category", "better_member", "pair_dims", "error_inconsistency", "pair_gain"]
+    pairs = pd.DataFrame(rows, columns=cols)
+    best = _best_models(singles)
+    if best:
+        best.update(_divergent_at_matched_width(study, tp, best["upstream"], seed))
+        best.update(_pair_vs_single(tp))
+    out = {"probes": tp, "singles": singles, "pairs": pairs, "best": best}
     if top_k is not None:
-        out.update(_top_pairs(study, tp, singles, down_splits, probe_Cs, probe_refit, device, top_k))
+        out.update(_top_pairs(tp, singles, top_k))
     return out
+
+
+def _divergent_at_matched_width(study, tp, up: str, seed: int) -> dict:
+    """Each in-band Dataset partner probed at the best upstream model's width or its own, the smaller, against the
+    best upstream model probed at that same width (the wider embedding cut to a seeded random subset): the mean
+    over those Dataset models of the difference in test mAP, and the test scores of both probes per model
+    (empty without a Dataset partner)."""
+    widths, fit, emb = tp["widths"], tp["fit"], tp["emb"]
+    cands = [n for n in tp["partners"].get("DATASET", []) if n != up]
+    if not cands:
+        return {}
+    up_at, scores, gains, dims = {}, {}, {}, {}
+    for d in cands:
+        w = min(widths[up], widths[d])
+        if w not in up_at:
+            up_at[w] = fit(_cut(emb(up), w, seed))
+        rd = fit(_cut(emb(d), w, seed))
+        dims[d], scores[d] = int(w), (rd.test_scores, up_at[w].test_scores)
+        gains[d] = float(rd.test_map - up_at[w].test_map)
+    return {
+        "divergent": cands,
+        "divergent_dims": dims,
+        "divergent_gains": gains,
+        "divergent_map_gain": float(np.mean(list(gains.values()))),
+        "divergent_scores": scores,
+    }
+
+
+def _pair_vs_single(tp) -> dict:
+    """The pair and the single model with the best validation mAP, and the test mAP of the pair minus the
+    single model's (empty without pairs)."""
+    pairs, singles = tp["pairs"], tp["singles"]
+    if not pairs:
+        return {}
+    p = max(pairs, key=lambda n: pairs[n]["val_map"])
+    m = max(singles, key=lambda n: singles[n]["val_map"])
+    return {
+        "best_pair": p,
+        "best_single": m,
+        "pair_vs_single": float(pairs[p]["test_map"] - singles[m]["test_map"]),
+        "pair_single_scores": (pairs[p]["scores"], singles[m]["scores"]),
+    }
 
 
 def _check_down_splits(study, down_splits, probe_refit) -> None:
@@ -174,29 +264,21 @@ def _best_models(singles) -> dict:
     }
 
 
-def _top_pairs(study, tp, singles, down_splits, probe_Cs, probe_refit, device, top_k: int) -> dict:
-    """Every pair of the ``top_k`` models by validation mAP, concatenated and probed: their test mAP."""
+def _top_pairs(tp, singles, top_k: int) -> dict:
+    """Every pair of the ``top_k`` models by validation mAP, concatenated in full and probed: their test mAP."""
     import itertools
 
     import pandas as pd
 
-    from norep.measures.transfer import multilabel_probe
-
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 2:
         raise ValueError(f"parameter top_k={top_k!r} must be an integer >= 2")
-    st = study.store
-    Y = [np.asarray(st.labels(s)) for s in down_splits]
+    fit, emb = tp["fit"], tp["emb"]
     top = singles.sort_values("downstream_val_map", ascending=False)["name"].head(top_k).tolist()
     pair_map = pd.DataFrame(np.nan, index=top, columns=top)
     for a in top:
         pair_map.loc[a, a] = tp["singles"][a]["test_map"]
     for a, b in itertools.combinations(top, 2):
-        X = [
-            np.concatenate([np.asarray(st.embeddings(a, s)), np.asarray(st.embeddings(b, s))], axis=1)
-            for s in down_splits
-        ]
-        X = [x.astype(np.float32) for x in X]
-        res = multilabel_probe(X[0], Y[0], X[1], Y[1], X[2], Y[2], Cs=list(probe_Cs), refit=probe_refit, device=device)
+        res = fit([np.concatenate([x, z], axis=1) for x, z in zip(emb(a), emb(b), strict=True)])
         pair_map.loc[a, b] = pair_map.loc[b, a] = res.test_map
     return {"top": top, "pair_map": pair_map}
 
@@ -217,32 +299,39 @@ def c9_transfer(
     down_splits=DOWN_SPLITS,
     probe_Cs=(0.1, 1.0, 10.0),
     probe_refit: str = "train",
-    max_per_category: int = 2,
+    max_per_category: int | None = None,
     categories=None,
     n_boot: int = 1000,
     seed: int = 0,
     device: str = "cpu",
+    probe: str = "ridge",
 ) -> ClaimResult:
     """C9 (Sec. 4.7, Fig. 7): the best upstream model is not the best transfer model, and concatenating two
     models' embeddings helps most for the most differently trained pairs.
 
-    Probes: one-vs-rest logistic regression on each model's downstream embedding, and on the base's
-    embedding concatenated with each partner's (up to ``max_per_category`` in-band partners per
-    category, the most accurate on the selection split); every pair holds the base, so pairs are
-    compared with pairs at matched dimensions (when the partners' widths match), not with single
-    models of half the width. Everything is chosen on validation splits and reported on
-    ``down_test`` (11-point mAP). Two parts:
+    Decision rule, fixed before any data. Probes (``probe``, the penalty chosen on the downstream validation
+    split) of each model's downstream embedding and of ``[base | partner]`` for every in-band Reinit and Dataset
+    partner (at least :data:`MIN_PARTNERS_PER_END` per end, else *not testable*), each partner cut to the same
+    number of dimensions (a seeded random subset of the narrowest end partner's width), so every compared pair
+    has the same width. Everything is chosen on validation splits and reported on ``down_test`` (11-point
+    mAP). Three parts:
 
-    * *pairs help most for divergent partners* (the effect): a pair's gain is its test mAP minus
-      the test mAP of the member with the better validation mAP; mean gain of the Dataset pairs minus
-      that of the Reinit pairs (hierarchical bootstrap: partners within categories, then test examples);
-    * *best upstream is not best downstream*: the model with the best selection-split accuracy versus
-      the model with the best validation mAP; test mAP of the latter minus the former above 0
-      (bootstrap over test examples; the same model gives 0, and the part fails).
+    * *pairs help most for divergent partners* (the effect): a pair's gain is its test mAP minus the test mAP of
+      the member with the better validation mAP; mean gain of the Dataset pairs minus that of the Reinit pairs
+      (hierarchical bootstrap: partners within categories, then test examples);
+    * *divergent models transfer better than the best upstream model*: each in-band Dataset partner probed at
+      the width of the best upstream model (selection split) or its own, the smaller, against the best upstream
+      model probed at that same width (the wider cut to a seeded random subset); the mean over the Dataset models
+      of the test mAP difference above 0 (hierarchical bootstrap: Dataset models, then test examples). Only
+      Dataset models count, at matched width and as a category: a wider or non-divergent model that transfers
+      better, or one lucky Dataset model, does not;
+    * *the best pair beats the best single model*: the pair and the single model with the best validation
+      mAP; test mAP difference above 0 (test examples). More dimensions help any pair, so this part only
+      completes a verdict, never lifts one.
 
-    Verdict: *reproduced* when both hold; *partly reproduced* when one does; *not reproduced* when the
-    first interval lies below 0; else *inconclusive*. *Not testable* without the downstream splits,
-    or without Reinit and Dataset partners with downstream embeddings.
+    Verdict: *reproduced* when all three intervals lie above 0; *not reproduced* when the first or second
+    lies below 0; *partly reproduced* when the first or second lies above 0; else *inconclusive*. *Not
+    testable* without the downstream splits, with too few partners per end, or without a Dataset model.
     """
     title, paper = registered("C9")
     st = study.store
@@ -257,36 +346,44 @@ def c9_transfer(
         max_per_category=max_per_category,
         categories=categories,
         device=device,
+        probe=probe,
+        seed=seed,
     )
     tp = t["probes"]
     parts = tp["partners"]
     bad = ends_check("C9", title, paper, parts)
     if bad:
         return bad
+    best = t["best"]
+    if "divergent" not in best:
+        return not_testable("C9", title, "no Dataset model has downstream embeddings", paper=paper)
     names = [n for c in CATEGORIES if c in parts for n in parts[c]]
-    singles, pairs = tp["singles"], tp["pairs"]
     pt = t["pairs"].set_index("name")
     better = {n: str(pt.loc[n, "better_member"]) for n in names}
-    ci = _pair_gain_ci(tp, parts, names, better, n_boot=n_boot, seed=seed)
+    ends = {c: parts[c] for c in END_CATEGORIES}  # only the compared pairs are resampled
+    ci = _pair_gain_ci(tp, ends, [n for c in ends for n in ends[c]], better, n_boot=n_boot, seed=seed)
     by_cat = t["pairs"].groupby("category")["pair_gain"].mean()
     effect = float(by_cat["DATASET"] - by_cat["REINIT"])
-    models, best = tp["models"], t["best"]
-    up_best, down_best = best["upstream"], best["downstream"]
-    ci_a = _upstream_vs_downstream_ci(tp, up_best, down_best, n_boot=n_boot, seed=seed)
-    s1, s2 = sign(ci.low, ci.high), sign(ci_a.low, ci_a.high)
-    status = _c9_status(s1, s2)
-    g_all = {n: float(pt.loc[n, "pair_gain"]) for n in names}
-    dims = {n: int(np.asarray(st.embeddings(n, down_splits[0])).shape[1]) for n in [study.base, *names]}
-    matched = len({dims[n] for n in names}) == 1
+    ci_d = _divergent_ci(tp["Y"], best["divergent_scores"], n_boot=n_boot, seed=seed)
+    ci_p = _difference_ci(tp["Y"], *best["pair_single_scores"], n_boot=n_boot, seed=seed)
+    s1, s2, s3 = sign(ci.low, ci.high), sign(ci_d.low, ci_d.high), sign(ci_p.low, ci_p.high)
+    status = _c9_status(s1, s2, s3)
+    up, dims = best["upstream"], sorted(set(best["divergent_dims"].values()))
     sentence = (
-        f"{lead(status)}: mAP gain of the base's embedding concatenated with a partner's over the better member "
-        f"(chosen on validation), Dataset minus Reinit pairs = "
-        f"{fmt_interval(effect, ci.low, ci.high, digits=1, scale=100, unit=' points')}"
-        f"{'' if matched else ' (partners of different widths: dimensions not matched)'}; the best upstream "
-        f"model on the selection split, {up_best}, is {'also' if up_best == down_best else 'not'} the best "
-        f"transfer model on validation ({down_best}; test mAP difference "
-        f"{fmt_interval(best['map_gain'], ci_a.low, ci_a.high, digits=1, scale=100, unit=' points')})."
+        f"{lead(status)}: mAP gain of the base's embedding concatenated with a partner's ({tp['width']} of its "
+        f"dimensions, so every pair has the same width) over the better member (chosen on validation), Dataset "
+        f"minus Reinit pairs = {fmt_interval(effect, ci.low, ci.high, digits=1, scale=100, unit=' points')}; "
+        f"the {len(best['divergent'])} Dataset models minus the best upstream model, {up}, each pair probed at the "
+        f"same width ({', '.join(map(str, dims))} dimensions): mean "
+        f"{fmt_interval(best['divergent_map_gain'], ci_d.low, ci_d.high, digits=1, scale=100, unit=' points')} "
+        f"test mAP; best pair ({study.base} + {best['best_pair']}) minus best single model "
+        f"({best['best_single']}): "
+        f"{fmt_interval(best['pair_vs_single'], ci_p.low, ci_p.high, digits=1, scale=100, unit=' points')}."
     )
+
+    def where(sg):
+        return f"interval {'above' if sg > 0 else 'below' if sg < 0 else 'includes'} 0"
+
     return ClaimResult(
         "C9",
         title,
@@ -294,22 +391,33 @@ def c9_transfer(
         effect,
         ci.low,
         ci.high,
-        effect_name="downstream mAP gain of a pair over its better member, Dataset minus Reinit pairs",
+        effect_name="downstream mAP gain of a pair over its better member, Dataset minus Reinit pairs (equal widths)",
         resampled=FEATURES_RESAMPLED + " (downstream test examples)",
-        n_models=len(models),
+        n_models=len(tp["models"]),
         n_pairs=len(names),
         sentence=sentence,
         paper=paper,
         checks={
-            "pairs_help_divergent": f"interval {'above' if s1 > 0 else 'below' if s1 < 0 else 'includes'} 0",
-            "best_upstream_not_best_downstream": up_best != down_best and s2 > 0,
+            "pairs_help_divergent": where(s1),
+            "divergent_beats_best_upstream_at_matched_width": fmt_interval(
+                best["divergent_map_gain"], ci_d.low, ci_d.high
+            ),
+            "best_pair_beats_best_single": fmt_interval(best["pair_vs_single"], ci_p.low, ci_p.high),
         },
-        choices={"partners": parts, "better_member": better, "best_upstream": up_best, "best_downstream": down_best},
+        choices={
+            "partners": parts,
+            "better_member": better,
+            "best_upstream": up,
+            "best_downstream": best["downstream"],
+            "best_pair": best["best_pair"],
+            "best_single": best["best_single"],
+        },
         details={
-            "pair_gain": g_all,
-            "singles": {n: {k: v for k, v in s.items() if k != "scores"} for n, s in singles.items()},
-            "pairs": {n: {k: v for k, v in s.items() if k != "scores"} for n, s in pairs.items()},
-            "matched_dims": matched,
+            "pair_gain": {n: float(pt.loc[n, "pair_gain"]) for n in names},
+            "singles": {n: {k: v for k, v in x.items() if k != "scores"} for n, x in tp["singles"].items()},
+            "pairs": {n: {k: v for k, v in x.items() if k != "scores"} for n, x in tp["pairs"].items()},
+            "matched_dims": True,
+            "width": tp["width"],
         },
     )
 
@@ -320,43 +428,71 @@ def _pair_gain_ci(tp, parts, names, better, *, n_boot: int, seed: int):
     from norep.measures.transfer import voc07_map_resampler
 
     Y, singles, pairs = tp["Y"], tp["singles"], tp["pairs"]
+    members = list(dict.fromkeys(better[n] for n in names))  # the better members, each scored once
     pair_member_map = voc07_map_resampler(
-        Y, [pairs[n]["scores"] for n in names] + [singles[better[n]]["scores"] for n in names]
+        Y, [pairs[n]["scores"] for n in names] + [singles[m]["scores"] for m in members]
     )
-
-    def gains(counts=None):  # every pair's mAP minus its better member's (test examples drawn counts times)
-        m = pair_member_map(counts)
-        return m[: len(names)] - m[len(names) :]
+    at = np.array([len(names) + members.index(better[n]) for n in names])
 
     cats, groups, i_lo, i_hi = end_groups(parts)
 
-    def stat(members, w):
-        g = gains(w)
-        return float(g[members[i_hi]].mean() - g[members[i_lo]].mean())
+    def stat(members, w):  # only the drawn pairs and their better members are scored
+        drawn = np.unique(np.concatenate([members[i_hi], members[i_lo]]))
+        need = np.unique(np.concatenate([drawn, at[drawn]]))
+        m = dict(zip(need.tolist(), pair_member_map(w, which=need), strict=True))
+        g = {i: m[i] - m[int(at[i])] for i in drawn.tolist()}
+        return float(np.mean([g[i] for i in members[i_hi]]) - np.mean([g[i] for i in members[i_lo]]))
 
     return hierarchical_bootstrap_ci(stat, groups, Y.shape[0], n_resamples=n_boot, seed=seed)
 
 
-def _upstream_vs_downstream_ci(tp, up_best: str, down_best: str, *, n_boot: int, seed: int):
-    """The interval of the best transfer model's test mAP minus the best upstream model's (bootstrap over
-    test examples)."""
+def _divergent_ci(Y, scores: dict, *, n_boot: int, seed: int):
+    """The interval of the mean over Dataset models of their test mAP minus the best upstream model's at the same
+    width (hierarchical bootstrap: the Dataset models, then test examples)."""
     from norep.measures.transfer import voc07_map_resampler
 
-    down_up_map = voc07_map_resampler(tp["Y"], [tp["singles"][down_best]["scores"], tp["singles"][up_best]["scores"]])
+    names = list(scores)
+    ups = list({id(b): b for _, b in scores.values()}.values())  # the upstream probes, one per width
+    at = np.array([len(names) + next(i for i, u in enumerate(ups) if u is scores[n][1]) for n in names])
+    maps = voc07_map_resampler(Y, [scores[n][0] for n in names] + ups)
 
-    def up_down(members, w):
-        m = down_up_map(w)
+    def stat(members, w):  # only the drawn Dataset models and their upstream probes are scored
+        drawn = np.unique(members[0])
+        need = np.unique(np.concatenate([drawn, at[drawn]]))
+        m = dict(zip(need.tolist(), maps(w, which=need), strict=True))
+        return float(np.mean([m[int(i)] - m[int(at[i])] for i in members[0]]))
+
+    return hierarchical_bootstrap_ci(stat, [np.arange(len(names))], Y.shape[0], n_resamples=n_boot, seed=seed)
+
+
+def _difference_ci(Y, scores_a, scores_b, *, n_boot: int, seed: int):
+    """The interval of the test mAP of ``scores_a`` minus that of ``scores_b`` (bootstrap over test examples)."""
+    from norep.measures.transfer import voc07_map_resampler
+
+    both = voc07_map_resampler(Y, [scores_a, scores_b])
+
+    def diff(members, w):
+        m = both(w)
         return float(m[0] - m[1])
 
-    return hierarchical_bootstrap_ci(up_down, [np.arange(1)], tp["Y"].shape[0], n_resamples=n_boot, seed=seed)
+    return hierarchical_bootstrap_ci(diff, [np.arange(1)], Y.shape[0], n_resamples=n_boot, seed=seed)
 
 
-def _c9_status(s1: int, s2: int) -> str:
-    """C9's verdict from the signs of its two parts' intervals (the pair gain's, then the upstream one's)."""
-    if s1 > 0 and s2 > 0:
-        return "reproduced"
-    if s1 < 0:
+def _c9_status(s1: int, s2: int, s3: int) -> str:
+    """C9's verdict from the signs of its three intervals: the pair contrast, the divergent model at matched
+    width, the best pair against the best single model.
+
+    Examples
+    --------
+    >>> [_c9_status(*x) for x in [(1, 1, 1), (1, 1, 0), (0, 1, 1), (0, 0, 1)]]
+    ['reproduced', 'partly reproduced', 'partly reproduced', 'inconclusive']
+    >>> [_c9_status(*x) for x in [(-1, 1, 1), (1, -1, 1), (0, 0, 0)]]
+    ['not reproduced', 'not reproduced', 'inconclusive']
+    """
+    if s1 < 0 or s2 < 0:
         return "not reproduced"
+    if s1 > 0 and s2 > 0 and s3 > 0:
+        return "reproduced"
     if s1 > 0 or s2 > 0:
         return "partly reproduced"
     return "inconclusive"
