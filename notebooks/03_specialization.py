@@ -148,9 +148,8 @@ group_of = {int(c): g for c, g in zip(wins["class_id"], wins["group"], strict=Tr
 ends = {"ARCH": "Architecture", "DATASET": "Dataset"}
 panels = {f"{base} vs the {lab} partners": wins[wins["category"] == c] for c, lab in ends.items()}
 panels = {k: v for k, v in panels.items() if len(v)}
-ylabel = "disagreements won: base minus partners"
 if panels:
-    fig = plots.per_class_bars(panels, value="d", group_of=group_of or None, ylabel=ylabel)
+    fig = plots.per_class_bars(panels, value="d", group_of=group_of or None, ylabel="won: base minus partners")
 else:
     fig = plots.message_figure("no in-band Architecture or Dataset partner, or no class groups")
 glue_figure("fig_03_classes", fig)

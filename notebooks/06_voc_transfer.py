@@ -56,7 +56,7 @@ down_splits = ["down_train", "down_val", "down_test"]  # downstream train / vali
 probe_Cs = [0.1, 1.0, 10.0]  # regularisation sweep of the multi-label probe
 probe_refit = "train"  # final probe fitted on "train" or "train+val" (Kornblith et al.; slower)
 top_k = 4  # concatenate every pair among the top_k models by downstream validation mAP
-max_per_category = 2  # partners of the base per category for the claim (most accurate on the calibration split)
+max_per_category = 2  # figure-only partners per middle category; all Reinit, Dataset partners tested
 device = "auto"  # torch device of the probes: "auto" (a GPU when present, else the CPU), "cpu", "cuda"
 threads = 1  # CPU threads of the probes (small probes run fastest on one); None: the libraries' default
 profile = "full"  # "student": lighter settings for a class (see Try it)
@@ -163,10 +163,11 @@ glue_figure("fig_06_pairs", fig)
 # %% [markdown]
 # `c9_transfer` (in `norep.paper.ch06_transfer`, from the tables above) chooses everything on
 # validation splits (the best upstream model on the calibration split, the best transfer model and
-# each pair's better member on the downstream validation split) and compares pairs with pairs: every
-# pair holds the base model, so a Dataset pair and a Reinit pair have the same number of dimensions,
-# while a pair against a single model would not. Partners are resampled within categories, then
-# downstream test examples.
+# each pair's better member on the downstream validation split). Every partner is cut to the narrowest
+# end partner's width, so all compared pairs have the same width: the pair gain of Dataset pairs
+# minus that of Reinit pairs (the effect), and each Dataset model against the best upstream model at
+# the same width. The best pair against the best single model is reported beside them. Partners are
+# resampled within categories, then downstream test examples.
 
 # %% tags=["remove-input"]
 report_claim(chapter.c9_transfer(study, **probe_kw, n_boot=n_boot, seed=seed, chapter_tables=t))

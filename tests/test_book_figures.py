@@ -70,7 +70,7 @@ def test_forest_rows_sit_at_effect_over_detectable_and_carry_the_verdict_colour(
         assert matplotlib.colors.to_hex(dot.get_color()) == _overview.STATUS_COLOURS[rec["status"]]
     texts = [t.get_text() for t in ax.texts]
     assert "0.04 [0.02, 0.06] fraction of test examples" in texts
-    assert "2 [-3, 7] degrees" in texts and "-0.9 [-1.5, -0.3] log2 dimensions" in texts
+    assert "2 [-3, 7] degrees" in texts and "-0.9 [-1.5, -0.3] concordance (probability - 1/2)" in texts
     assert "not testable on this store" in texts
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[:3] == ["reproduced", "not reproduced", "inconclusive (interval includes 0)"]

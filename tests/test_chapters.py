@@ -194,38 +194,6 @@ def test_c6_reads_the_summary_table(studies):
     assert best["accuracy_at_chosen_length"] == pytest.approx(run["result"].eval_accuracies[run["length"]], abs=1e-9)
 
 
-def test_c7_c8_read_the_probe_tables(studies):
-    study = studies("features")
-    t = paper.ch05_features.tables(study, **FEATURE_KW, n_points=5)
-    c7 = paper.c7_embedding_mixes(study, **FEATURE_KW, n_boot=N_BOOT, chapter_tables=t)
-    g = t["gains"]
-    assert c7.effect == pytest.approx(g.loc[g["category"] == "DATASET", "gain"].mean(), abs=1e-12)
-    # a pair's gain is read off the mix table the figure draws: chosen mix minus chosen full embedding
-    mix = t["mix"].set_index(["partner", "rate"])["accuracy"]
-    for r in g.itertuples():
-        assert r.gain == pytest.approx(mix[(r.partner, r.mix_rate)] - mix[(r.partner, r.full_rate)])
-    c8 = paper.c8_compression(study, **FEATURE_KW, n_points=5, n_boot=N_BOOT, chapter_tables=t)
-    reach = t["reach"]
-    assert c8.effect == pytest.approx(_gap(reach, "log2_dims", hi="REINIT", lo="DATASET"), abs=1e-12)
-    assert c8.details["curves"] is t["compression"]
-
-
-def test_c9_reads_the_transfer_tables(studies):
-    study = studies("features")
-    kw = {k: v for k, v in FEATURE_KW.items() if k != "probe_max_iter"}
-    t = paper.ch06_transfer.tables(study, **kw)
-    res = paper.c9_transfer(study, **kw, n_boot=N_BOOT, chapter_tables=t)
-    pairs, singles, best = t["pairs"], t["singles"].set_index("name"), t["best"]
-    assert res.effect == pytest.approx(_gap(pairs, "pair_gain"), abs=1e-12)
-    assert best["upstream"] == singles["upstream_accuracy"].idxmax()
-    assert best["downstream"] == singles["downstream_val_map"].idxmax()
-    assert f"{best['upstream']}, is" in res.sentence and _states(res.sentence, 100 * best["map_gain"], ".1f")
-    for r in pairs.itertuples():
-        assert r.pair_gain == pytest.approx(
-            t["probes"]["pairs"][r.name]["test_map"] - singles.loc[r.better_member, "downstream_map"]
-        )
-
-
 def test_every_claim_is_registered_with_its_chapter():
     assert list(paper.CLAIMS) == [f"C{i}" for i in range(1, 11)]
     for chapter, module in paper.MODULES.items():

@@ -210,12 +210,13 @@ def c7_embedding_mixes(
     ]
     G = np.array(gain_rows)
     cats, groups, i_lo, i_hi = end_groups(parts)
+    groups, i_lo, i_hi = [groups[i_lo], groups[i_hi]], 0, 1  # only the tested ends are resampled
 
     def stat(members, w):
         g = G @ w / w.sum()
         return [g[members[i_hi]].mean(), g[members[i_hi]].mean() - g[members[i_lo]].mean()]
 
-    ci = hierarchical_bootstrap_ci(stat, groups, G.shape[1], n_resamples=n_boot, seed=seed)
+    ci = hierarchical_bootstrap_ci(stat, groups, G.shape[1], n_resamples=n_boot, seed=seed, small_sample=True)
     s1, s2 = sign(ci.low[0], ci.high[0]), sign(ci.low[1], ci.high[1])
     status = _c7_status(s1, s2)
     gains = {n: float(gains_t.loc[n, "gain"]) for n in names}
@@ -335,12 +336,13 @@ def c8_compression(
             n_pairs=len(names),
         )
     cats, groups, i_lo, i_hi = end_groups(parts)  # groups index ``names`` (laid out category by category)
+    groups, i_lo, i_hi = [groups[i_lo], groups[i_hi]], 0, 1  # only the tested ends are resampled
 
     def stat(members, w):
         lf = _log_fraction_to_target(reach_rows, target, w)
         return concordance(lf[members[i_hi]], lf[members[i_lo]])
 
-    ci = hierarchical_bootstrap_ci(stat, groups, y["test"].shape[0], n_resamples=n_boot, seed=seed)
+    ci = hierarchical_bootstrap_ci(stat, groups, y["test"].shape[0], n_resamples=n_boot, seed=seed, small_sample=True)
     lf = dict(zip(names, reach["log2_fraction"], strict=True))
     effect = concordance([lf[n] for n in parts["DATASET"]], [lf[n] for n in parts["REINIT"]])
     s = sign(ci.low, ci.high)

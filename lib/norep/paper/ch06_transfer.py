@@ -435,6 +435,7 @@ def _pair_gain_ci(tp, parts, names, better, *, n_boot: int, seed: int):
     at = np.array([len(names) + members.index(better[n]) for n in names])
 
     cats, groups, i_lo, i_hi = end_groups(parts)
+    groups, i_lo, i_hi = [groups[i_lo], groups[i_hi]], 0, 1  # only the tested ends are resampled
 
     def stat(members, w):  # only the drawn pairs and their better members are scored
         drawn = np.unique(np.concatenate([members[i_hi], members[i_lo]]))
@@ -443,7 +444,7 @@ def _pair_gain_ci(tp, parts, names, better, *, n_boot: int, seed: int):
         g = {i: m[i] - m[int(at[i])] for i in drawn.tolist()}
         return float(np.mean([g[i] for i in members[i_hi]]) - np.mean([g[i] for i in members[i_lo]]))
 
-    return hierarchical_bootstrap_ci(stat, groups, Y.shape[0], n_resamples=n_boot, seed=seed)
+    return hierarchical_bootstrap_ci(stat, groups, Y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True)
 
 
 def _divergent_ci(Y, scores: dict, *, n_boot: int, seed: int):
@@ -462,7 +463,9 @@ def _divergent_ci(Y, scores: dict, *, n_boot: int, seed: int):
         m = dict(zip(need.tolist(), maps(w, which=need), strict=True))
         return float(np.mean([m[int(i)] - m[int(at[i])] for i in members[0]]))
 
-    return hierarchical_bootstrap_ci(stat, [np.arange(len(names))], Y.shape[0], n_resamples=n_boot, seed=seed)
+    return hierarchical_bootstrap_ci(
+        stat, [np.arange(len(names))], Y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True
+    )
 
 
 def _difference_ci(Y, scores_a, scores_b, *, n_boot: int, seed: int):

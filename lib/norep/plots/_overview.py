@@ -36,7 +36,7 @@ CLAIM_UNITS = {
     "C5": "share of disagreements won (directed contrast)",
     "C6": "test accuracy (fraction)",
     "C7": "test accuracy (fraction)",
-    "C8": "log2 dimensions",
+    "C8": "concordance (probability - 1/2)",
     "C9": "mAP (fraction)",
     "C10": "ECE (fraction)",
 }
