@@ -86,6 +86,18 @@ def end_gap(table, column: str) -> float:
     return float(m["DATASET"] - m["REINIT"])
 
 
+def adjusted_end_gap(table, column: str, accuracy: str = "accuracy") -> float:
+    """:func:`end_gap` at a common partner accuracy: the Dataset-minus-Reinit gap of ``column`` after
+    moving each end's mean along the pooled within-category slope of ``column`` on ``accuracy``
+    (:func:`norep.claims._core.accuracy_adjusted_means`; nan when no end's accuracies vary)."""
+    from norep.claims._core import accuracy_adjusted_means
+
+    cats = table["category"].to_numpy()
+    members = [np.flatnonzero(cats == c) for c in ("REINIT", "DATASET")]
+    m = accuracy_adjusted_means(table[column].to_numpy(float), table[accuracy].to_numpy(float), members)
+    return float(m[1] - m[0])
+
+
 FAMILY_LEVEL = 0.05
 """C1: each of the two parts that decide the claim (Dataset minus Reinit, and the trend over the ordered
 categories) is a 95 % interval, one-sided 2.5 % in the claim's direction. The order is one trend test,
