@@ -152,7 +152,11 @@ def latent_store(path, *, rho, accs, seed=0, n=1500, grouped=None, base_shift=No
         dataset="latent",
         class_names=[f"c{i}" for i in range(c)],
         splits=y,
-        info={"base_model": "base", "accuracy_band": [0.6, 0.8], "class_groups": {"a": [0, 1, 2, 3, 4], "b": [5, 6, 7, 8, 9]}},
+        info={
+            "base_model": "base",
+            "accuracy_band": [0.6, 0.8],
+            "class_groups": {"a": [0, 1, 2, 3, 4], "b": [5, 6, 7, 8, 9]},
+        },
     )
     yy, zz = rng.integers(0, c, 20000), rng.normal(size=(20000, c))
 

@@ -582,9 +582,7 @@ def accuracy_adjusted_means(values, accuracy, members) -> np.ndarray:
     sxx = sum(float(((accuracy[m] - accuracy[m].mean()) ** 2).sum()) for m in idx)
     if not sxx > 1e-12:
         return np.full(len(idx), np.nan)
-    sxy = sum(
-        float(((accuracy[m] - accuracy[m].mean()) * (values[m] - values[m].mean())).sum()) for m in idx
-    )
+    sxy = sum(float(((accuracy[m] - accuracy[m].mean()) * (values[m] - values[m].mean())).sum()) for m in idx)
     beta = sxy / sxx
     a_all = float(np.concatenate([accuracy[m] for m in idx]).mean())
     return np.array([values[m].mean() - beta * (accuracy[m].mean() - a_all) for m in idx])

@@ -208,7 +208,8 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables
         effect,
         float(ens.low),
         float(ens.high),
-        effect_name="accuracy of the ensemble with the base, Dataset minus Reinit partners at a common partner accuracy",
+        effect_name="accuracy of the ensemble with the base, Dataset minus Reinit partners at a common partner "
+        "accuracy",
         resampled=MODELS_AND_EXAMPLES + " (contrast); test examples (the best pair's absolute gain); "
         "pairs with the base, then test examples (the slope, described)",
         n_models=count_models(study, partners),
