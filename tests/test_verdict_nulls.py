@@ -208,3 +208,16 @@ def test_accuracy_adjusted_gap_is_the_ancova_coefficient():
     m = accuracy_adjusted_means(val, acc, [np.flatnonzero(g == 0), np.flatnonzero(g == 1)])
     assert m[1] - m[0] == pytest.approx(coef[1], abs=1e-12)
     assert np.isnan(accuracy_adjusted_means(val[:4], np.full(4, 0.7), [np.arange(2), np.arange(2, 4)])).all()
+
+
+def test_c5_a_base_grouped_along_classes_is_no_dataset_structure(tmp_path):
+    """The base is better on one class group and no partner is grouped: every partner wins its disagreements
+    on the other group, so the Dataset pairs' directed contrast lies above 0 by mechanism (this store was
+    called partly reproduced on it alone); the Dataset-minus-Architecture contrast carries no effect, and
+    there is no decision."""
+    g = np.where(np.arange(10) < 5, 0.5, -0.5)
+    accs = dict.fromkeys(("ARCH", "DATASET"), [0.64, 0.67, 0.70, 0.73, 0.76])
+    study = latent_store(tmp_path / "s", rho=dict.fromkeys(accs, 0.5), accs=accs, base_shift=g)
+    res = paper.c5_class_groups(study, n_boot=N_BOOT, n_permutations=99)
+    assert res.checks["dataset_structured"] == "interval above 0", res.sentence
+    assert res.status == "inconclusive", res.sentence
