@@ -46,6 +46,14 @@ def _gap(table, column, hi="DATASET", lo="REINIT"):
     return table.loc[table["category"] == hi, column].mean() - table.loc[table["category"] == lo, column].mean()
 
 
+def _ancova(table, column, accuracy, cats):
+    """Per-category coefficients of a least-squares fit with a common slope on ``accuracy`` (one dummy per
+    category of ``cats``, no intercept), solved with numpy's lstsq: the categories' means at a common accuracy."""
+    rows = table[table["category"].isin(cats)]
+    design = np.column_stack([(rows["category"] == c).to_numpy(float) for c in cats] + [rows[accuracy].to_numpy(float)])
+    return dict(zip(cats, np.linalg.lstsq(design, rows[column].to_numpy(float), rcond=None)[0][:-1], strict=True))
+
+
 def _states(sentence: str, value: float, fmt: str) -> bool:
     return format(value, fmt) in sentence
 
@@ -82,7 +90,9 @@ def test_c1_reads_the_pairs_table(studies):
     study = studies("pairs")
     t = paper.ch01_error_correlation.tables(study)
     res = paper.c1_error_inconsistency(study, n_boot=N_BOOT, chapter_tables=t)
-    effect = _gap(t["pairs"], "error_inconsistency")
+    with_acc = t["pairs"].assign(accuracy=t["pairs"]["both_correct"] + t["pairs"]["only_b"])
+    adjusted = _ancova(with_acc, "error_inconsistency", "accuracy", list(t["means"].index))
+    effect = adjusted["DATASET"] - adjusted["REINIT"]  # at a common partner accuracy
     assert res.effect == pytest.approx(effect, abs=1e-12) and res.low <= res.effect <= res.high
     for cat, mean in t["pairs"].groupby("category")["error_inconsistency"].mean().items():
         assert f"{paper.ch01_error_correlation.cat_label(cat)} {mean:.3f}" in res.sentence
@@ -90,9 +100,8 @@ def test_c1_reads_the_pairs_table(studies):
     # the trend is the least-squares slope of the category means on their rank (an independent fit)
     from norep import CATEGORIES
 
-    means = t["means"]["error_inconsistency"]
-    ranks = [CATEGORIES.index(c) for c in means.index]
-    assert res.details["trend"][0] == pytest.approx(np.polyfit(ranks, means.to_numpy(), 1)[0], abs=1e-12)
+    ranks = [CATEGORIES.index(c) for c in adjusted]
+    assert res.details["trend"][0] == pytest.approx(np.polyfit(ranks, list(adjusted.values()), 1)[0], abs=1e-12)
     moved = _shifted(t, "pairs", "error_inconsistency", "DATASET", 0.1)
     moved["means"] = paper.ch01_error_correlation.category_means(moved["pairs"], ["error_inconsistency"])
     assert paper.c1_error_inconsistency(study, n_boot=N_BOOT, chapter_tables=moved).effect == pytest.approx(
@@ -107,7 +116,8 @@ def test_c2_reads_the_pairs_table_and_describes_the_drawn_line(studies):
     t = paper.ch02_ensembles.tables(study)
     pairs = t["pairs"]
     res = paper.c2_ensemble_gain(study, n_boot=N_BOOT, chapter_tables=t)
-    effect = _gap(pairs, "ensemble_accuracy")
+    adjusted = _ancova(pairs, "ensemble_accuracy", "accuracy", ["REINIT", "DATASET"])
+    effect = adjusted["DATASET"] - adjusted["REINIT"]  # at a common partner accuracy
     assert res.effect == pytest.approx(effect, abs=1e-12) and _states(res.sentence, 100 * effect, ".1f")
     fit = linregress(pairs["error_inconsistency"], pairs["gain"])  # an independent fit of the drawn points
     assert res.details["slope"][0] == pytest.approx(t["fit"]["slope"], abs=1e-12) == pytest.approx(fit.slope, rel=1e-9)

@@ -550,3 +550,39 @@ def require_ends(study, partners, claim: str, title: str, paper: str):
                 n_pairs=len(partners),
             )
     return groups, None
+
+
+def accuracy_adjusted_means(values, accuracy, members) -> np.ndarray:
+    """Per-group means of a per-model measure at a common partner accuracy (analysis of covariance).
+
+    A band on accuracy leaves categories free to sit at different places inside it, and a measure of a
+    pair with the base (ensemble accuracy, error inconsistency) moves with the partner's accuracy even
+    when nothing about methodology differs. Each group's mean of ``values`` is moved along the pooled
+    within-group slope ``beta`` of ``values`` on ``accuracy`` to the mean accuracy of all the groups'
+    models: ``mean_g(values) - beta * (mean_g(accuracy) - mean(accuracy))``. ``beta`` is estimated
+    within groups only, so a difference between the groups never enters it. ``nan`` for every group
+    when no group's accuracies vary (the slope is then unknown and nothing is compared).
+
+    ``values`` and ``accuracy`` are (M,) arrays, ``members`` a list of index arrays (one per group,
+    repeats allowed, as a bootstrap resample draws them).
+
+    Examples
+    --------
+    >>> acc = np.array([0.60, 0.62, 0.70, 0.72])
+    >>> val = 0.5 * acc  # a measure driven by accuracy alone
+    >>> m = accuracy_adjusted_means(val, acc, [np.array([0, 1]), np.array([2, 3])])
+    >>> round(float(m[1] - m[0]), 12)
+    0.0
+    >>> m = accuracy_adjusted_means(val + np.array([0, 0, 0.1, 0.1]), acc, [np.array([0, 1]), np.array([2, 3])])
+    >>> round(float(m[1] - m[0]), 12)
+    0.1
+    """
+    values, accuracy = np.asarray(values, dtype=np.float64), np.asarray(accuracy, dtype=np.float64)
+    idx = [np.asarray(m, dtype=int) for m in members]
+    sxx = sum(float(((accuracy[m] - accuracy[m].mean()) ** 2).sum()) for m in idx)
+    if not sxx > 1e-12:
+        return np.full(len(idx), np.nan)
+    sxy = sum(float(((accuracy[m] - accuracy[m].mean()) * (values[m] - values[m].mean())).sum()) for m in idx)
+    beta = sxy / sxx
+    a_all = float(np.concatenate([accuracy[m] for m in idx]).mean())
+    return np.array([values[m].mean() - beta * (accuracy[m].mean() - a_all) for m in idx])

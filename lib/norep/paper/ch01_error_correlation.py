@@ -10,6 +10,7 @@ from norep.claims._core import (
     MIN_MODELS_PER_END,
     MODELS_AND_EXAMPLES,
     ClaimResult,
+    accuracy_adjusted_means,
     band_partners,
     cat_label,
     count_models,
@@ -86,6 +87,19 @@ def end_gap(table, column: str) -> float:
     return float(m["DATASET"] - m["REINIT"])
 
 
+def adjusted_end_gap(table, column: str, accuracy: str = "accuracy", cats=("REINIT", "DATASET")) -> float:
+    """:func:`end_gap` at a common partner accuracy: the Dataset-minus-Reinit gap of ``column`` after
+    moving each category's mean along the slope of ``column`` on ``accuracy`` pooled within the
+    categories ``cats`` (:func:`norep.claims._core.accuracy_adjusted_means`; nan when no category's
+    accuracies vary)."""
+    from norep.claims._core import accuracy_adjusted_means
+
+    cats, cat_of = list(cats), table["category"].to_numpy()
+    members = [np.flatnonzero(cat_of == c) for c in cats]
+    m = accuracy_adjusted_means(table[column].to_numpy(float), table[accuracy].to_numpy(float), members)
+    return float(m[cats.index("DATASET")] - m[cats.index("REINIT")])
+
+
 FAMILY_LEVEL = 0.05
 """C1: each of the two parts that decide the claim (Dataset minus Reinit, and the trend over the ordered
 categories) is a 95 % interval, one-sided 2.5 % in the claim's direction. The order is one trend test,
@@ -108,10 +122,13 @@ def c1_error_inconsistency(study, *, n_boot: int = 1000, seed: int = 0, chapter_
     :func:`norep.measures.stats.hierarchical_bootstrap_ci` with ``small_sample=True``):
 
     * *ends*: mean error inconsistency of the Dataset partners minus that of the Reinit partners
-      (the effect);
+      (the effect), at a common partner accuracy (each category's mean moved along the slope of error
+      inconsistency on partner accuracy pooled within the categories compared:
+      :func:`norep.claims._core.accuracy_adjusted_means`), so partners that merely sit lower in the band
+      than others make no effect;
     * *order*: one trend test over the ordered categories Reinit < Hyper-parameters < Architecture <
-      Framework < Dataset: the least-squares slope of the category means of error inconsistency on the
-      category's rank (a linear contrast; categories with fewer than
+      Framework < Dataset: the least-squares slope of the (accuracy-adjusted) category means of error
+      inconsistency on the category's rank (a linear contrast; categories with fewer than
       :data:`norep.claims.MIN_MODELS_PER_END` in-band models are left out of it and named).
 
     *Reproduced* when both intervals lie above 0; *partly reproduced* when one does and the other is
@@ -133,14 +150,16 @@ def c1_error_inconsistency(study, *, n_boot: int = 1000, seed: int = 0, chapter_
     used = {c: g for c, g in groups.items() if len(g) >= MIN_MODELS_PER_END}
     left_out = [c for c in groups if c not in used]
     ci = _c1_interval(study, partners, used, n_boot=n_boot, seed=seed)
-    effect, bc_gap, bw_gap = (end_gap(pairs, c) for c in ("error_inconsistency", "both_correct", "both_wrong"))
+    bc_gap, bw_gap = (end_gap(pairs, c) for c in ("both_correct", "both_wrong"))
+    with_acc = pairs.assign(accuracy=pairs["both_correct"] + pairs["only_b"])
+    effect = adjusted_end_gap(with_acc, "error_inconsistency", cats=list(used))
     means = t["means"]["error_inconsistency"].to_dict()
     trend = float(ci.estimate[1])
     s_end, s_trend = sign(ci.low[0], ci.high[0]), sign(ci.low[1], ci.high[1])
     status = two_part_status(s_end, s_trend)
     order = " < ".join(cat_label(c) for c in used)
     sentence = (
-        f"{lead(status)}: mean error inconsistency with the base, Dataset minus Reinit = "
+        f"{lead(status)}: mean error inconsistency with the base, Dataset minus Reinit at a common partner accuracy = "
         f"{fmt_interval(effect, ci.low[0], ci.high[0])}; trend over the ordered categories ({order}), "
         f"per category step = {fmt_interval(trend, ci.low[1], ci.high[1], digits=4)}"
         + (f" ({', '.join(cat_label(c) for c in left_out)} left out: too few models)" if left_out else "")
@@ -156,7 +175,7 @@ def c1_error_inconsistency(study, *, n_boot: int = 1000, seed: int = 0, chapter_
         effect,
         float(ci.low[0]),
         float(ci.high[0]),
-        effect_name="mean error inconsistency with the base, Dataset minus Reinit",
+        effect_name="mean error inconsistency with the base, Dataset minus Reinit at a common partner accuracy",
         resampled=MODELS_AND_EXAMPLES,
         n_models=count_models(study, partners),
         n_pairs=len(partners),
@@ -195,9 +214,9 @@ def trend_weights(cats) -> np.ndarray:
 
 
 def _c1_interval(study, partners, groups, *, n_boot: int, seed: int):
-    """C1's intervals: the Dataset-minus-Reinit gap of error inconsistency, the trend over the categories of
-    ``groups`` and the gaps of both-correct and both-wrong (models within categories, then test examples,
-    widened for few models)."""
+    """C1's intervals: the Dataset-minus-Reinit gap of error inconsistency and the trend over the categories
+    of ``groups`` (both at a common partner accuracy), and the gaps of both-correct and both-wrong (models
+    within categories, then test examples, widened for few models)."""
     d = pair_data(study, partners, study.split)
     incons = d.correct != d.base_correct[None]
     both_c = d.correct & d.base_correct[None]
@@ -208,9 +227,10 @@ def _c1_interval(study, partners, groups, *, n_boot: int, seed: int):
 
     def stat(members, w):
         ei, bc, bw = (d.weighted(a, w) for a in (incons, both_c, both_w))
+        adj = accuracy_adjusted_means(ei, d.weighted(d.correct, w), members)
         return [
-            ei[members[i_hi]].mean() - ei[members[i_lo]].mean(),
-            float(wts @ np.array([ei[m].mean() for m in members])),
+            adj[i_hi] - adj[i_lo],
+            float(wts @ adj),
             bc[members[i_hi]].mean() - bc[members[i_lo]].mean(),
             bw[members[i_hi]].mean() - bw[members[i_lo]].mean(),
         ]

@@ -9,6 +9,7 @@ from norep import CATEGORIES
 from norep.claims._core import (
     MODELS_AND_EXAMPLES,
     ClaimResult,
+    accuracy_adjusted_means,
     band_partners,
     cat_label,
     count_models,
@@ -22,7 +23,7 @@ from norep.claims._core import (
 )
 from norep.measures.stats import bootstrap_ci, hierarchical_bootstrap_ci
 from norep.paper._registry import claim, registered
-from norep.paper.ch01_error_correlation import category_means, end_gap
+from norep.paper.ch01_error_correlation import adjusted_end_gap, category_means, end_gap
 
 CHAPTER = "02_ensembles"
 
@@ -146,9 +147,12 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables
     on the selection split), on the evaluation split:
 
     * *category contrast* (the effect): mean accuracy of the ensemble with the base, Dataset partners
-      minus Reinit partners; 95 % two-level interval (models within categories, then test examples,
-      widened for few models). It compares absolute accuracies, so a zoo whose categories all behave
-      alike has no effect here;
+      minus Reinit partners, at a common partner accuracy (each end's mean moved along the pooled
+      within-category slope of ensemble accuracy on partner accuracy:
+      :func:`norep.claims._core.accuracy_adjusted_means`); 95 % two-level interval (models within
+      categories, then test examples, widened for few models). It compares absolute accuracies, so a
+      zoo whose categories all behave alike has no effect here, and Dataset partners that merely sit
+      higher in the band than Reinit partners do not make one;
     * *best pair*: the partner whose ensemble with the base is the most accurate on the *selection*
       split; the part holds when it is a Dataset partner and, on test, its ensemble beats the member
       better on the selection split (95 % interval over test examples above 0).
@@ -175,7 +179,7 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables
     fit, best = t["fit"], t["best"]
     d = pair_data(study, partners, study.split)
     ens = _ensemble_contrast_ci(d, groups, n_boot=n_boot, seed=seed)
-    effect = end_gap(pairs, "ensemble_accuracy")
+    effect = adjusted_end_gap(pairs, "ensemble_accuracy")
     slope = _gain_slope_ci(d, n_boot=n_boot, seed=seed)
     abs_ci = _absolute_gain_ci(d, partners.index(best["partner"]), best["better_member"] != study.base, n_boot, seed)
     identity = float(np.mean(pairs["error_inconsistency"] * (pairs["conversion_rate"] - 0.5)))
@@ -185,7 +189,8 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables
     status = two_part_status(s_ens, 1 if best_holds else 0) if s_ens != 0 else "inconclusive"
     gain = best["absolute_gain"]
     sentence = (
-        f"{lead(status)}: accuracy of the ensemble with the base, Dataset minus Reinit partners = "
+        f"{lead(status)}: accuracy of the ensemble with the base, Dataset minus Reinit partners at a common "
+        f"partner accuracy = "
         f"{fmt_interval(effect, ens.low, ens.high, digits=1, scale=100, unit=' points')}; best partner chosen "
         f"on the selection split, {best['partner']} ({cat_label(best['category'])}): its ensemble with the base "
         f"beats the better member (on the selection split) by "
@@ -203,7 +208,8 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables
         effect,
         float(ens.low),
         float(ens.high),
-        effect_name="accuracy of the ensemble with the base, Dataset minus Reinit partners",
+        effect_name="accuracy of the ensemble with the base, Dataset minus Reinit partners at a common partner "
+        "accuracy",
         resampled=MODELS_AND_EXAMPLES + " (contrast); test examples (the best pair's absolute gain); "
         "pairs with the base, then test examples (the slope, described)",
         n_models=count_models(study, partners),
@@ -232,12 +238,12 @@ def c2_ensemble_gain(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables
 
 
 def _ensemble_contrast_ci(d, groups, *, n_boot: int, seed: int):
-    """C2's decision: mean ensemble accuracy with the base, Dataset minus Reinit partners (models within
-    categories, then test examples, widened for few models)."""
+    """C2's decision: mean ensemble accuracy with the base, Dataset minus Reinit partners at a common partner
+    accuracy (models within categories, then test examples, widened for few models)."""
 
     def stat(members, w):
-        acc = d.weighted(d.ensemble_correct, w)
-        return float(acc[members[1]].mean() - acc[members[0]].mean())
+        m = accuracy_adjusted_means(d.weighted(d.ensemble_correct, w), d.weighted(d.correct, w), members)
+        return float(m[1] - m[0])
 
     return hierarchical_bootstrap_ci(
         stat, [groups["REINIT"], groups["DATASET"]], d.y.shape[0], n_resamples=n_boot, seed=seed, small_sample=True

@@ -352,10 +352,13 @@ def c5_class_groups(
       never read off a non-significant result).
 
     *Reproduced* when the Dataset pairs' interval and the Dataset-minus-Architecture interval both lie
-    above 0 and the Architecture share is inside the margin; *partly reproduced* when the Dataset pairs'
-    interval lies above 0 but the Architecture part is not shown (structured alike, or undecided); *not
-    reproduced* when the Dataset pairs' or the Dataset-minus-Architecture interval lies below 0; else
-    *inconclusive*. *Not testable* with fewer than :data:`norep.claims.MIN_MODELS_PER_END` in-band
+    above 0 and the Architecture share is inside the margin; *partly reproduced* when those two intervals
+    lie above 0 but the Architecture share is not shown inside the margin; *not reproduced* when the
+    Dataset pairs' or the Dataset-minus-Architecture interval lies below 0; else *inconclusive*. The
+    Dataset pairs' interval alone never decides: a base better on one class group makes every partner win
+    its disagreements on the other group, whatever its category, so only the contrast with the
+    Architecture pairs is about methodology. *Not testable* with fewer than
+    :data:`norep.claims.MIN_MODELS_PER_END` in-band
     Architecture or Dataset partners, fewer than two class groups or :data:`MIN_CLASSES_C5` grouped
     classes, or too few distinct assignments of classes to groups (:data:`MIN_PERMUTATIONS_C5`).
 
@@ -456,8 +459,8 @@ def _c5_status(s_data: int, s_diff: int, share: str) -> str:
     the Architecture share's equivalence outcome (see :func:`c5_class_groups`)."""
     if s_data < 0 or s_diff < 0:
         return "not reproduced"
-    if s_data > 0:
-        return "reproduced" if (s_diff > 0 and share == "equivalent") else "partly reproduced"
+    if s_data > 0 and s_diff > 0:
+        return "reproduced" if share == "equivalent" else "partly reproduced"
     return "inconclusive"
 
 
