@@ -142,7 +142,9 @@ glue_figure("fig_02_accuracy", fig)
 # %% [markdown]
 # `c2_ensemble_gain` (in `norep.paper.ch02_ensembles`) decides on what a zoo without the paper's
 # effect cannot fake: the mean accuracy of the ensembles with the base, Dataset partners minus Reinit
-# partners (the centre figure; models within categories, then test examples, resampled), and where
+# partners, compared at a common partner accuracy (a partner higher in the band makes a better
+# ensemble whatever its category; the centre figure; models within categories, then test examples,
+# resampled), and where
 # the best pair comes from (the partner whose ensemble with the base is the most accurate on the
 # *calibration* split: a Dataset partner, beating its better member on test). The slope of the line
 # above is only described: the gain is about error inconsistency × (conversion rate − ½), so any
