@@ -82,8 +82,13 @@ def twin_pairs_plot(pairs, *, reinit: float | None = None, value: str = "ei", la
     ):
         for name, y, y_text in zip(names, ys, _spread(list(ys), 0.06 * span), strict=True):
             ax.annotate(
-                str(name), (x, y), xytext=(x + (0.06 if ha == "left" else -0.06), y_text), fontsize=7,
-                va="center", ha=ha, arrowprops=dict(arrowstyle="-", color="0.8", lw=0.6),
+                str(name),
+                (x, y),
+                xytext=(x + (0.06 if ha == "left" else -0.06), y_text),
+                fontsize=7,
+                va="center",
+                ha=ha,
+                arrowprops=dict(arrowstyle="-", color="0.8", lw=0.6),
             )
     ax.scatter([0] * len(pairs), pairs[cols[0]], color=pal.get("FWORK"), s=28, zorder=3, label="Framework twin")
     ax.scatter([1] * len(pairs), pairs[cols[1]], color=pal.get("DATASET"), s=28, zorder=3, label="Dataset model")
