@@ -83,7 +83,7 @@ def test_a_reversed_effect_is_the_opposite(tmp_path):
 
 
 def test_twins_alike_in_distribution_are_undecided(tmp_path):
-    study = load_study(_store(tmp_path / "s", d_share=0.5, f_share=0.5, seed=3).path)
+    study = load_study(_store(tmp_path / "s", d_share=0.5, f_share=0.5, seed=4).path)
     res = de.data_effect(study, n_boot=200)
     assert res.status == "inconclusive" and res.low < 0 < res.high, res.sentence
 
@@ -101,12 +101,17 @@ def test_pairs_are_chosen_on_the_selection_split(tmp_path):
         ("weak-twin", "FWORK", 0.3, 0.2, ""),
         ("d-weak-twin", "DATASET", 0.3, 0.7, "weak-twin"),
         ("d-no-twin", "DATASET", 0.3, 0.7, ""),
+        ("d-weak", "DATASET", 0.3, 0.2, "f0"),
     ]
     st = _store(tmp_path / "s", band=(0.6, 0.8), extra=extra)
     study = load_study(st.path)
     assert de.twin_pairs(study) == [(f"d{i}", f"f{i}") for i in range(4)]
     why = dict(de.tables(study)["excluded"].values.tolist())
-    assert why == {"d-weak-twin": "its twin weak-twin is out of the band", "d-no-twin": "records no Framework twin"}
+    assert why == {
+        "d-weak-twin": "its twin weak-twin is out of the band",
+        "d-no-twin": "records no Framework twin",
+        "d-weak": "out of the band",
+    }
     # shuffling the test labels changes every test number and no choice
     before = de.data_effect(study, n_boot=20).choices
     rng = np.random.default_rng(1)

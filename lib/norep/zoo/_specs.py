@@ -82,9 +82,9 @@ QUICK_ROWS = dict(
         "batch-size-64",
         "learning-rate-0.003",
     ),
-    arch=("mlp", "cnn-3conv", "cnn-5x5", "mlp-deep", "mlp-wide", "mlp-128", "cnn-wide", "cnn-gap"),
+    arch=("mlp", "cnn-3conv", "cnn-5x5", "mlp-deep", "mlp-wide", "mlp-128", "mlp-256x2", "cnn-gap"),
     sklearn=("knn",),
-    kd=("kd-from-long",),
+    kd=("kd-from-long", "kd-from-long-t2"),
     fwork=("simclr", "autoencoder", "inpainting", "rotation"),
     dataset=(
         ("procedural", "simclr"),
@@ -99,8 +99,9 @@ QUICK_ROWS = dict(
 )
 """The models of the ``-quick`` presets, by group (the full presets have every row). The fashion quick
 preset keeps at least 5 candidates per category near the base's accuracy (a class sees every claim
-tested), models above the band (the long-trained model, batch size 64, the wider and deeper CNNs) and
-low-accuracy models (a tiny learning rate, a globally pooled CNN and readout)."""
+tested; cheap MLPs and a second distillation only it has), models above the band (the long-trained
+model, batch size 64, the three-convolution CNN) and low-accuracy models (a tiny learning rate, a
+globally pooled CNN and readout)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fashion": dict(
@@ -262,7 +263,10 @@ def _arch_rows(p):
         ("mlp-wide", "MLP 784-512", "mlp", dict(hidden=[512]), mlp),
     ]
     offsets = [40 + k for k in range(8)] + [97, 96]
-    extra = [("mlp-128", "MLP 784-128", "mlp", dict(hidden=[128]), mlp, 98)]  # quick presets only
+    extra = [  # quick presets only
+        ("mlp-128", "MLP 784-128", "mlp", dict(hidden=[128]), mlp, 98),
+        ("mlp-256x2", "MLP 784-256-256", "mlp", dict(hidden=[256, 256]), mlp, 99),
+    ]
     return _pick([(*r, off) for r, off in zip(rows, offsets, strict=True)], p, "arch", extra=extra)
 
 
@@ -395,22 +399,23 @@ def _representation_specs(p, seed, data):
 def _kd_specs(p, seed, data, cnn, base_recipe):
     """The distilled FWORK models: the base recipe, taught by the long-trained model or the VGG."""
     rows = [
-        ("kd-from-long", "the long-trained model", "long-training", 49),
-        ("kd-from-vgg", "the VGG-style CNN", "vgg", 60),
+        ("kd-from-long", "the long-trained model", "long-training", 49, 0.7, 4.0),
+        ("kd-from-vgg", "the VGG-style CNN", "vgg", 60, 0.7, 4.0),
     ]
+    extra = [("kd-from-long-t2", "the long-trained model", "long-training", 61, 0.5, 2.0)]  # quick presets only
     return [
         ZooSpec(
             name,
             "FWORK",
-            f"Knowledge distillation (T=4, weight 0.7) of {cnn} from {text}, base recipe",
+            f"Knowledge distillation (T={t:g}, weight {w:g}) of {cnn} from {text}, base recipe",
             data,
             "Distilled",
             "kd",
-            dict(base_recipe, kd_weight=0.7, kd_temperature=4.0),
+            dict(base_recipe, kd_weight=w, kd_temperature=t),
             seed + off,
             deps=(teacher,),
         )
-        for name, text, teacher, off in _pick(rows, p, "kd")
+        for name, text, teacher, off, w, t in _pick(rows, p, "kd", extra=extra)
     ]
 
 
