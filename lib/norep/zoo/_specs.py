@@ -125,7 +125,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         epochs=4,
         band_halfwidth=0.02,
         enc=dict(c1=16, c2=32, pool=2),
-        n_reinit=4,
+        n_reinit=5,
         long_epochs=(10,),
         mlp_epochs=4,
         pretrain_epochs=2,
