@@ -211,7 +211,8 @@ report_claim(chapter.c10_temperature_scaling(study, n_boot=n_boot, seed=seed, ch
 de_t = data_effect.tables(study)
 reinit_mean = de_t["reinit"]["ei"].mean() if len(de_t["reinit"]) else None
 glue_figure("fig_00_twins", plots.twin_pairs_plot(de_t["pairs"], reinit=reinit_mean))
-display(de_t["pairs"].drop(columns=["data"]).round(4).style.hide(axis="index").format(precision=4))
+shown = ["dataset_model", "twin", "ei_dataset", "ei_twin", "ei_difference", "ens_difference"]
+display(de_t["pairs"][shown].style.hide(axis="index").format(precision=4))
 
 # %% [markdown]
 # ```{glue:figure} fig_00_twins

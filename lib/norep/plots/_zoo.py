@@ -104,31 +104,31 @@ def twin_pairs_plot(pairs, *, reinit: float | None = None, value: str = "ei", la
 
 
 def _spread(ys: list[float], gap: float) -> list[float]:
-    """Label positions near ``ys`` (same order) at least ``gap`` apart, so that labels never overlap.
+    """Label positions near ``ys`` (same order) at least ``gap`` apart, so that labels never overlap:
+    labels that would collide form a block centred on their values' mean, and blocks merge until none
+    collide.
 
     Examples
     --------
     >>> [round(v, 2) for v in _spread([1.0, 1.0, 3.0], 0.5)]
     [0.75, 1.25, 3.0]
+    >>> [round(v, 5) for v in _spread([0.095, 0.0956, 0.0984, 0.0994], 0.0027)]
+    [0.09305, 0.09575, 0.09845, 0.10115]
     """
     order = sorted(range(len(ys)), key=lambda i: ys[i])
-    pos = [ys[i] for i in order]
-    for _ in range(len(pos)):
-        moved = False
-        k = 0
-        while k < len(pos) - 1:  # merge overlapping runs into blocks centred on their mean
-            j = k
-            while j < len(pos) - 1 and pos[j + 1] - pos[j] < gap - 1e-12:
-                j += 1
-            if j > k:
-                centre = sum(ys[order[i]] for i in range(k, j + 1)) / (j - k + 1)
-                start = centre - gap * (j - k) / 2
-                new = [start + gap * i for i in range(j - k + 1)]
-                moved |= any(abs(a - b) > 1e-12 for a, b in zip(new, pos[k : j + 1], strict=True))
-                pos[k : j + 1] = new
-            k = j + 1
-        if not moved:
-            break
+    blocks = [[ys[i]] for i in order]
+
+    def low(b):
+        return sum(b) / len(b) - gap * (len(b) - 1) / 2
+
+    k = 0
+    while k < len(blocks) - 1:
+        if low(blocks[k]) + gap * (len(blocks[k]) - 1) + gap > low(blocks[k + 1]) + 1e-12:
+            blocks[k : k + 2] = [blocks[k] + blocks[k + 1]]
+            k = max(k - 1, 0)
+        else:
+            k += 1
+    pos = [low(b) + gap * i for b in blocks for i in range(len(b))]
     out = [0.0] * len(ys)
     for i, v in zip(order, pos, strict=True):
         out[i] = v
