@@ -202,7 +202,8 @@ def data_effect(study, *, n_boot: int = 1000, seed: int = 0, chapter_tables=None
     sentence = (
         f"Beyond the paper. Over {n} twin pairs (both members in the band {_band(study)} on the selection split), "
         f"a Dataset model's error inconsistency with the base minus its Framework twin's is "
-        f"{fmt_interval(effect, ci.low, ci.high)}: {reading}; the accuracy of its ensemble with the base minus its twin's is "
+        f"{fmt_interval(effect, ci.low, ci.high)}: {reading}; the accuracy of its ensemble with the base "
+        "minus its twin's is "
         f"{fmt_interval(ens, ci_ens.low, ci_ens.high, digits=1, scale=100, unit=' points')}; "
         f"{share_text}."
     )
