@@ -60,7 +60,7 @@ from IPython.display import display
 
 from norep import plots
 from norep.paper import ch00_zoo as chapter
-from norep.paper import report_claim
+from norep.paper import data_effect, report_claim
 from norep.study import check_parameters, glue_figure, load_study
 
 # %% [markdown]
@@ -86,18 +86,23 @@ st, base = study.store, study.base
 #   rate, weight decay, label smoothing, dropout, batch size, shift augmentation, optimiser, number
 #   of epochs).
 # - **Architecture**: the base recipe with another network (MLPs, LeNet, wider, deeper or globally
-#   pooled CNNs, a VGG-style CNN, a small ResNet) or another learner (scikit-learn's logistic
-#   regression, k-nearest neighbours, random forest, naive Bayes).
+#   pooled CNNs, a VGG-style CNN).
 # - **Framework**: the same Fashion-MNIST training images, another objective: distillation from a
 #   longer-trained teacher, and four self-supervised objectives (SimCLR-style contrast, denoising
 #   reconstruction, masked-patch reconstruction, rotation prediction) that learn a frozen encoder
 #   without labels, read out by a linear head fitted on the labelled images (like the paper's
 #   SimCLR and linear-probe rows).
-# - **Dataset**: an encoder that never saw a Fashion-MNIST image or label, learned on other data
-#   that ships with the software (procedural shapes, letters rendered with Pillow's font, crops of
-#   scikit-learn's two sample photographs; and an untrained, random encoder), adapted by a linear
-#   head only, as CLIP, ALIGN and BiT keep their representation and reach ImageNet with a linear
-#   or zero-shot head.
+# - **Dataset**: an encoder that never saw a Fashion-MNIST image or label, learned on a corpus of
+#   other data that ships with the software (procedural shapes, letters rendered with Pillow's font,
+#   crops of scikit-learn's two sample photographs), larger than the base's training set (each image
+#   seen once), adapted by a linear head only, as CLIP, ALIGN and BiT keep their representation and
+#   reach ImageNet with a linear or zero-shot head. Every Dataset model has a **Framework twin**: the
+#   same encoder, objective, initial weights, head and optimiser steps on the training images, so a
+#   twin pair differs by its data only (see the data effect below).
+# - **Controls** (no category): an untrained, random encoder with a linear head and scikit-learn's
+#   non-neural learners (logistic regression, k-nearest neighbours, random forest, naive Bayes). They
+#   are no training method of the paper's: they are shown as reference points, on a row of their own,
+#   and never enter a category's statistics.
 #
 # **Where the base and the band are.** The paper's band (74-78 %) sits around its base (ResNet-50,
 # 76 %) and well below its best models, so that models of every category can reach it. Here the base
@@ -108,7 +113,7 @@ st, base = study.store, study.base
 # centred on the base's `calib` accuracy, so that the test split chooses nothing; every chapter and
 # every claim uses that one set. Models trained longer or with bigger networks land above it (the
 # high-accuracy models of Sec. 4.5); deliberately weak variants of every category but Reinit (a tiny
-# learning rate or a huge batch, a 32-unit MLP or naive Bayes, globally pooled readouts of frozen
+# learning rate or a huge batch, a 32-unit MLP, globally pooled readouts of frozen
 # encoders) land below it, the low-accuracy pool. Reinit has no low-accuracy member: another seed of
 # the base recipe reaches the base's accuracy, and a recipe that does not would be a
 # Hyper-parameters model.
@@ -130,19 +135,17 @@ display(t["tiers"])
 # correct (Sec. 4.1); the ensemble is the mean of the two calibrated probability vectors
 # (Sec. 4.2). The `tier` column places each model relative to the accuracy band on the calibration
 # split: `band` models are the ones the main analyses compare (the paper's 74-78 % ImageNet band),
-# `high` and `low` models serve the greedy-ensemble section.
+# `high` and `low` models serve the greedy-ensemble section. Click a column's header to sort by it,
+# and a model's name for its method, head, temperature and calibration errors. The second table holds
+# the controls, which no category's statistics include.
 
-# %%
+# %% tags=["hide-input"]
 zoo = t["zoo"]
-columns = ["name", "category", "method", "head", "tier", "temperature", f"{calib_split}_accuracy", f"{split}_accuracy"]
-columns += ["error_inconsistency", "ensemble_accuracy", "ece_before", "ece_after"]
-display(
-    zoo[[c for c in columns if c in zoo.columns]]
-    .round(4)
-    .style.hide(axis="index")
-    .format(precision=4)
-    .set_caption(f"Models of {store} (base model: {base})")
-)
+formats = dict.fromkeys(["accuracy_calib", "accuracy_test", "error_inconsistency", "ensemble"], ".4f")
+compact = chapter.compact_table(zoo, split=split, calib_split=calib_split)
+details = [c for c in compact.columns if c not in chapter.COMPACT_COLUMNS]
+display(plots.model_table(compact, chapter.COMPACT_COLUMNS, details=details, formats=formats))
+display(plots.model_table(chapter.compact_table(t["controls"]), chapter.COMPACT_COLUMNS, formats=formats, height=200))
 
 # %%
 fig = plots.category_strip(zoo, [f"{calib_split}_accuracy"], titles=["accuracy of every model"], ylabel="accuracy")
@@ -166,7 +169,7 @@ glue_figure("fig_00_accuracy", fig)
 # expected calibration error (ECE, 15 bins) on the evaluation split, before and after:
 
 # %%
-fig = plots.calibration_bars(zoo)
+fig = plots.calibration_dots(zoo)
 glue_figure("fig_00_calibration", fig)
 
 # %% [markdown]
@@ -174,7 +177,8 @@ glue_figure("fig_00_calibration", fig)
 # :name: fig-00-calibration
 #
 # Expected calibration error of every model on the evaluation split with the raw logits
-# ($T = 1$) and after temperature scaling with the temperature fitted on the calibration split.
+# ($T = 1$, open circles) and after temperature scaling with the temperature fitted on the calibration
+# split (dots), models sorted by the error before scaling.
 # ```
 
 # %% [markdown]
@@ -192,6 +196,38 @@ glue_figure("fig_00_calibration", fig)
 report_claim(chapter.c10_temperature_scaling(study, n_boot=n_boot, seed=seed, chapter_tables=t))
 
 # %% [markdown]
+# ## Beyond the paper: how much of the Dataset effect is the data?
+#
+# The paper's Dataset models differ from its base in their data *and* in how they reach the task: a
+# representation learned elsewhere, kept, and read by a new head. Its Dataset effect (Sec. 4.1: they
+# disagree with the base most) mixes the two, and no peer separates them. Here every Dataset model has
+# a Framework twin that differs by its data only. For each twin pair with both members in the band
+# (chosen on `calib`), the error inconsistency with the base of the Dataset model minus its twin's is
+# the data's part; compared with the gap between the Dataset models and the Reinit models, it gives
+# the share of the Dataset effect that is data. The pairs are the units: the interval resamples them
+# (and the Reinit models), then the test examples.
+
+# %% tags=["hide-input"]
+de_t = data_effect.tables(study)
+reinit_mean = de_t["reinit"]["ei"].mean() if len(de_t["reinit"]) else None
+glue_figure("fig_00_twins", plots.twin_pairs_plot(de_t["pairs"], reinit=reinit_mean))
+shown = ["dataset_model", "twin", "ei_dataset", "ei_twin", "ei_difference", "ens_difference"]
+display(de_t["pairs"][shown].style.hide(axis="index").format(precision=4))
+
+# %% [markdown]
+# ```{glue:figure} fig_00_twins
+# :name: fig-00-twins
+#
+# Each in-band Dataset model (right) beside its Framework twin (left): the same encoder, objective,
+# head and optimiser steps, pretrained on other data or on the training images. Lines join the pairs;
+# the y-axis is the error inconsistency with the base on the evaluation split; the dashed line is the
+# mean of the in-band Reinit models. Lines that rise are pairs where the data adds disagreement.
+# ```
+
+# %% tags=["remove-input"]
+data_effect.report_data_effect(data_effect.data_effect(study, n_boot=n_boot, seed=seed, chapter_tables=de_t))
+
+# %% [markdown]
 # ## Try it
 #
 # - For a class: `-p profile=student` makes this chapter finish in under a minute on the quick
@@ -201,23 +237,51 @@ report_claim(chapter.c10_temperature_scaling(study, n_boot=n_boot, seed=seed, ch
 # - Narrow or widen the band, e.g. `-p "accuracy_band=(0.85, 0.95)"`, and watch models move
 #   between tiers.
 #
-# **Exercise 1.** Which model is worst calibrated before temperature scaling, and is its fitted
-# temperature above or below 1? What does a temperature above 1 say about the raw logits?
+# **Exercise 1.** Which three models are worst calibrated before temperature scaling, and are their
+# fitted temperatures above or below 1? What does a temperature above 1 say about the raw logits?
 #
-# ```{admonition} Solution
-# :class: dropdown
+# <details>
+# <summary>Solution</summary>
 #
-# Sort the table: `zoo.sort_values("ece_before").tail(1)[["name", "temperature"]]`.
+# ```python
+# print(zoo.sort_values("ece_before").tail(3)[["name", "temperature", "ece_before", "ece_after"]])
+# ```
+#
 # A temperature above 1 flattens the softmax: the raw model was *over*-confident; below 1 it
 # sharpens it (under-confident logits, typical of zero-shot heads built from cosine similarities).
+#
+# </details>
+#
+# **Exercise 2.** Does the accuracy of a model change with its temperature? Count the test examples
+# where the base model's top-1 prediction changes after scaling.
+#
+# <details>
+# <summary>Solution</summary>
+#
+# ```python
+# changed = (st.predictions(base, split) != study.probs(base).argmax(1)).sum()
+# print(f"{changed} of {st.n_examples(split)} predictions change")
 # ```
 #
-# **Exercise 2.** Does the accuracy of a model change with its temperature?
-#
-# ```{admonition} Solution
-# :class: dropdown
-#
-# No: dividing logits by a positive constant keeps their order, so the top-1 prediction and the
+# None do: dividing logits by a positive constant keeps their order, so the top-1 prediction and the
 # accuracy are unchanged; only the confidences (and so ensembles of several models) change.
-# Check with `(st.predictions(base, split) == study.probs(base).argmax(1)).all()`.
+#
+# </details>
+#
+# **Exercise 3.** How much more do the in-band models of each category disagree with the base than
+# the Reinit models do, and where do the controls fall?
+#
+# <details>
+# <summary>Solution</summary>
+#
+# ```python
+# band = zoo[zoo["in_band"] & (zoo["name"] != base)]
+# print(band.groupby("category")["error_inconsistency"].agg(["mean", "count"]).round(4))
+# print(t["controls"][["name", "tier", "error_inconsistency"]].round(4))
 # ```
+#
+# The means grow from Reinit towards Dataset (the paper's Fig. 2, left; chapter 01 tests it). The
+# controls, which learn nothing or learn no representation, sit apart: they show how far from the
+# base a model can fall without being a training method of the paper's.
+#
+# </details>

@@ -322,6 +322,14 @@ def test_quick_fashion_preset(tmp_path):
         st.embeddings(n, "down_test") is not None for n in st.model_names() if st.meta(n)["kind"] in NEURAL_KINDS
     )
     assert "total:" in stdout
+    # what a class needs: >= 5 in-band models per category and >= 3 above the band, chosen on calib
+    from norep.study import load_study
+
+    study = load_study(tmp_path / "fq")
+    t = study.table
+    in_band = t[t["in_band"]].groupby("category").size()
+    assert set(in_band.index) == set(CATEGORIES) and in_band.min() >= 5, in_band.to_dict()
+    assert (t["tier"] == "high").sum() >= 3 and (t["tier"] == "low").sum() >= 3
 
 
 def _record_pretraining(monkeypatch):
@@ -497,13 +505,15 @@ def test_dataset_models_have_a_framework_twin_with_the_same_recipe(preset, quick
 
 
 def test_quick_fashion_plans_every_category():
-    """The quick preset plans at least 3 candidates per category besides the base (controls not
-    counted), one model above the band and low-accuracy models for the greedy pools."""
+    """The quick preset plans at least 5 candidates per category for the band (the base included;
+    controls, low- and high-accuracy models not counted), a model above the band and low-accuracy
+    models for the greedy pools."""
     from collections import Counter
 
-    specs = [s for s in _members("fashion", quick=True) if s.role != "control" and s.name != "base"]
-    counts = Counter(s.category for s in specs)
-    assert set(counts) == set(CATEGORIES) and min(counts.values()) >= 3, counts
+    specs = [s for s in _members("fashion", quick=True) if s.role != "control"]
+    near = [s for s in specs if "low-accuracy" not in s.method and "high-accuracy" not in s.method]
+    counts = Counter(s.category for s in near)
+    assert set(counts) == set(CATEGORIES) and min(counts.values()) >= 5, counts
     assert any("high-accuracy" in s.method for s in specs)
     assert sum("low-accuracy" in s.method for s in specs) >= 2
 

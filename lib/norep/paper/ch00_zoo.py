@@ -32,7 +32,25 @@ def tables(study) -> dict:
     it was fitted, accuracy on the evaluation and selection splits, error inconsistency with the base
     and accuracy of its ensemble with the base (:mod:`norep.measures.metrics`, :mod:`norep.measures.ensembles`), and the
     expected calibration error before and after temperature scaling (:mod:`norep.measures.calibration`);
-    ``tiers``, the count of models per category and tier; ``band``, the band on the selection split."""
+    ``controls``, the same columns for the study's controls (untrained encoders, non-neural learners:
+    reference points outside every category); ``tiers``, the count of models per category and tier (the
+    controls on a row of their own); ``band``, the band on the selection split."""
+    import pandas as pd
+
+    zoo = _with_measures(study, study.table)
+    controls = _with_measures(study, study.controls) if study.controls is not None and len(study.controls) else None
+    tiers = zoo.groupby("category", sort=False)["tier"].value_counts().unstack(fill_value=0)
+    if controls is not None:
+        row = controls["tier"].value_counts().rename("controls (no category)").to_frame().T
+        tiers = pd.concat([tiers, row]).fillna(0).astype(int)
+    if controls is None:
+        controls = zoo.iloc[:0]
+    return {"zoo": zoo, "controls": controls, "tiers": tiers, "band": selection_band(study)}
+
+
+def _with_measures(study, table):
+    """``table`` (rows of models) with temperature, error inconsistency and ensemble accuracy with the
+    base, and ECE before and after scaling, on the evaluation split."""
     import pandas as pd
 
     from norep.measures import calibration, ensembles, metrics
@@ -40,7 +58,7 @@ def tables(study) -> dict:
     st, base, y = study.store, study.base, study.labels()
     pred_base, probs_base = st.predictions(base, study.split), study.probs(base)
     rows = []
-    for name in study.table["name"]:
+    for name in table["name"]:
         pred, probs, meta = st.predictions(name, study.split), study.probs(name), st.meta(name)
         rows.append(
             {
@@ -53,10 +71,28 @@ def tables(study) -> dict:
                 "ece_after": calibration.expected_calibration_error(y, probs),
             }
         )
-    keep = [c for c in study.table.columns if c != "temperature"]
-    zoo = study.table[keep].merge(pd.DataFrame(rows), on="name")
-    tiers = zoo.groupby("category", sort=False)["tier"].value_counts().unstack(fill_value=0)
-    return {"zoo": zoo, "tiers": tiers, "band": selection_band(study)}
+    keep = [c for c in table.columns if c != "temperature"]
+    cols = ["name", "temperature", "fitted_on_selection", "error_inconsistency", "ensemble_accuracy"]
+    return table[keep].merge(pd.DataFrame(rows, columns=[*cols, "ece_before", "ece_after"]), on="name")
+
+
+COMPACT_COLUMNS = ("name", "category", "tier", "accuracy_calib", "accuracy_test", "error_inconsistency", "ensemble")
+"""The columns of the chapter's compact model table (:func:`compact_table`)."""
+
+
+def compact_table(zoo, *, split: str = "test", calib_split: str = "calib"):
+    """The chapter's model table, compact: :data:`COMPACT_COLUMNS` (accuracies on the selection and
+    evaluation splits, error inconsistency and ensemble accuracy with the base), plus ``method``,
+    ``head``, ``temperature`` and the ECEs before and after scaling, which the book folds under each
+    model's name (:func:`norep.plots.model_table`). Renames only; every number is the ``zoo`` table's."""
+    names = {
+        f"{calib_split}_accuracy": "accuracy_calib",
+        f"{split}_accuracy": "accuracy_test",
+        "ensemble_accuracy": "ensemble",
+    }
+    t = zoo.rename(columns=names)
+    details = [c for c in ("method", "head", "temperature", "ece_before", "ece_after") if c in t.columns]
+    return t[[c for c in COMPACT_COLUMNS if c in t.columns] + details]
 
 
 def design(study) -> list[str]:
@@ -242,4 +278,12 @@ def _weighted_ece(bins: np.ndarray, gap: np.ndarray, n_bins: int, w: np.ndarray)
     return float(np.abs(np.bincount(bins, weights=w * gap, minlength=n_bins)).sum() / w.sum())
 
 
-__all__ = ["CHAPTER", "MIN_MODELS_C10", "tables", "design", "c10_temperature_scaling"]
+__all__ = [
+    "CHAPTER",
+    "MIN_MODELS_C10",
+    "COMPACT_COLUMNS",
+    "tables",
+    "compact_table",
+    "design",
+    "c10_temperature_scaling",
+]

@@ -39,6 +39,7 @@ from norep.plots._pairs import (
     theta_histograms,
 )
 from norep.plots._style import OUTCOME_LABELS, category_palette, message_figure, paper_style
+from norep.plots._zoo import calibration_dots, twin_pairs_plot
 
 __all__ = [
     "CATEGORY_LABELS",
@@ -66,4 +67,6 @@ __all__ = [
     "pairs_heatmap",
     "pairs_scatter",
     "model_table",
+    "calibration_dots",
+    "twin_pairs_plot",
 ]

@@ -74,20 +74,34 @@ class ZooSpec:
 QUICK_ROWS = dict(
     hparam=(
         "learning-rate-0.05",
+        "learning-rate-0.2",
         "weight-decay-5e-5",
         "weight-decay-2e-3",
         "label-smoothing-0.1",
+        "dropout-0.3",
         "batch-size-64",
         "learning-rate-0.003",
     ),
-    arch=("mlp", "cnn-3conv", "cnn-5x5", "mlp-deep", "mlp-wide", "cnn-gap"),
+    arch=("mlp", "cnn-3conv", "cnn-5x5", "mlp-deep", "mlp-wide", "mlp-128", "mlp-256x2", "cnn-gap"),
     sklearn=("knn",),
-    kd=(),
-    fwork=("autoencoder", "inpainting", "rotation"),
-    dataset=(("natural", "autoencoder"), ("procedural", "rotation"), ("glyphs", "rotation"), ("natural", "rotation")),
+    kd=("kd-from-long", "kd-from-long-t2"),
+    fwork=("simclr", "autoencoder", "inpainting", "rotation"),
+    dataset=(
+        ("procedural", "simclr"),
+        ("natural", "autoencoder"),
+        ("glyphs", "autoencoder"),
+        ("procedural", "inpainting"),
+        ("procedural", "rotation"),
+        ("glyphs", "rotation"),
+        ("natural", "rotation"),
+    ),
     gap=("autoencoder-linear-gap",),
 )
-"""The models of the ``-quick`` presets, by group (the full presets have every row)."""
+"""The models of the ``-quick`` presets, by group (the full presets have every row). The fashion quick
+preset keeps at least 5 candidates per category near the base's accuracy (a class sees every claim
+tested; cheap MLPs and a second distillation only it has), models above the band (the long-trained
+model, batch size 64, the three-convolution CNN) and low-accuracy models (a tiny learning rate, a
+globally pooled CNN and readout)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "fashion": dict(
@@ -111,9 +125,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         epochs=4,
         band_halfwidth=0.02,
         enc=dict(c1=16, c2=32, pool=2),
-        n_reinit=3,
+        n_reinit=5,
         long_epochs=(10,),
-        mlp_epochs=6,
+        mlp_epochs=4,
         pretrain_epochs=2,
         simclr_epochs=1,
         forest_trees=30,
@@ -170,12 +184,13 @@ of other data as large as the images its twin processes: each image is seen once
 (:func:`corpus_size`)."""
 
 
-def _pick(rows, p, group, key=lambda r: r[0]):
-    """The rows of ``group`` a preset keeps (all when its ``rows`` is None), in the preset's order."""
+def _pick(rows, p, group, key=lambda r: r[0], extra=()):
+    """The rows of ``group`` a preset keeps (all when its ``rows`` is None), in the preset's order;
+    ``extra`` rows only a preset that names them (a quick one) can pick."""
     if p["rows"] is None:
         return rows
     want = p["rows"][group]
-    by = {key(r): r for r in rows}
+    by = {key(r): r for r in [*rows, *extra]}
     return [by[w] for w in want]
 
 
@@ -248,7 +263,11 @@ def _arch_rows(p):
         ("mlp-wide", "MLP 784-512", "mlp", dict(hidden=[512]), mlp),
     ]
     offsets = [40 + k for k in range(8)] + [97, 96]
-    return _pick([(*r, off) for r, off in zip(rows, offsets, strict=True)], p, "arch")
+    extra = [  # quick presets only
+        ("mlp-128", "MLP 784-128", "mlp", dict(hidden=[128]), mlp, 98),
+        ("mlp-256x2", "MLP 784-256-256", "mlp", dict(hidden=[256, 256]), mlp, 99),
+    ]
+    return _pick([(*r, off) for r, off in zip(rows, offsets, strict=True)], p, "arch", extra=extra)
 
 
 def _sklearn_rows(p):
@@ -380,22 +399,23 @@ def _representation_specs(p, seed, data):
 def _kd_specs(p, seed, data, cnn, base_recipe):
     """The distilled FWORK models: the base recipe, taught by the long-trained model or the VGG."""
     rows = [
-        ("kd-from-long", "the long-trained model", "long-training", 49),
-        ("kd-from-vgg", "the VGG-style CNN", "vgg", 60),
+        ("kd-from-long", "the long-trained model", "long-training", 49, 0.7, 4.0),
+        ("kd-from-vgg", "the VGG-style CNN", "vgg", 60, 0.7, 4.0),
     ]
+    extra = [("kd-from-long-t2", "the long-trained model", "long-training", 61, 0.5, 2.0)]  # quick presets only
     return [
         ZooSpec(
             name,
             "FWORK",
-            f"Knowledge distillation (T=4, weight 0.7) of {cnn} from {text}, base recipe",
+            f"Knowledge distillation (T={t:g}, weight {w:g}) of {cnn} from {text}, base recipe",
             data,
             "Distilled",
             "kd",
-            dict(base_recipe, kd_weight=0.7, kd_temperature=4.0),
+            dict(base_recipe, kd_weight=w, kd_temperature=t),
             seed + off,
             deps=(teacher,),
         )
-        for name, text, teacher, off in _pick(rows, p, "kd")
+        for name, text, teacher, off, w, t in _pick(rows, p, "kd", extra=extra)
     ]
 
 

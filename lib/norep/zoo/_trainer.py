@@ -457,7 +457,10 @@ def train_zoo(
     downstream = embedded_downstream(preset, splits, sizes=p["down_sizes"], seed=0)
     down = downstream[0]
     fingerprint = _fingerprint(splits, down, p["n_train"])
+    before = _zoo_of(store_path)
     st = _open_store(store_path, splits, downstream, p, preset=preset, quick=quick, seed=seed)
+    if before in (None, (preset, bool(quick), int(seed))):
+        _remove_stale(st, by_name, log)
     trainer = _Trainer(
         store_path, splits, down, n_train=p["n_train"], progress=progress, precision=precision, device=device
     )
@@ -479,6 +482,30 @@ def train_zoo(
             run.member(spec, needed_by)
     _retier(st)
     return _timing_table(run.rows, st)
+
+
+def _zoo_of(store_path) -> tuple | None:
+    """(preset, quick, replicate seed) of the zoo an existing store at ``store_path`` holds; None if none."""
+    from norep.store import Store
+
+    if not (Path(store_path) / "store.json").exists():
+        return None
+    info = Store.open(store_path).info
+    if "preset" not in info:
+        return None
+    return (info["preset"], bool(info.get("quick")), int(info.get("replicate_seed", 0)))
+
+
+def _remove_stale(st, by_name, log):
+    """Remove the members of an earlier version of this zoo (``source`` the embedded study, a name the
+    preset no longer has), so that no left-over model enters a category. Models from elsewhere stay."""
+    stale = [
+        n for n in st.model_names() if st.meta(n).get("source") == SOURCE and not getattr(by_name.get(n), "in_store", 0)
+    ]
+    for name in stale:
+        st.remove_model(name)
+    if stale:
+        log(f"removed {len(stale)} model(s) this preset no longer has: {', '.join(stale)}")
 
 
 def _retier(st):
