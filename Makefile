@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.norep-installed
 STORE  ?= stores/fashion
 OUT    ?= book/generated
+REPLICATES ?=
 PYTEST_ARGS ?=
 
 .PHONY: help venv test test-fast book zoo notebooks html lint constraints clean
@@ -31,7 +32,7 @@ zoo: $(STAMP)
 	$(BIN)/norep zoo train --preset fashion --out $(STORE)
 
 notebooks: zoo
-	$(BIN)/norep notebooks run --store $(STORE) --out $(OUT)
+	$(BIN)/norep notebooks run --store $(STORE) --out $(OUT) $(if $(REPLICATES),--replicates $(REPLICATES))
 
 html: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
