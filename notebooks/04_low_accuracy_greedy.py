@@ -75,10 +75,8 @@ from norep.study import check_parameters, glue_figure, load_study
 n_boot = check_parameters(n_boot=n_boot, seed=seed, fig_format=fig_format, profile=profile)
 study = load_study(store, base_model=base_model, accuracy_band=accuracy_band, split=split, calib_split=calib_split)
 t = chapter.tables(study, starts=starts, steps=steps)
-if not t["runs"]:
-    raise ValueError("no start model has low-accuracy candidates by the error-rate rule; set starts")
 results = {s: r["result"] for s, r in t["runs"].items()}
-start_names = list(results)
+start_names = list(results) or "none (no model above the band has a pool by the error-rate rule; set starts)"
 print(
     f"starts: {start_names}; pool rule: candidates with at least {chapter.LOW_ACCURACY_ERROR_RATIO}x the start's "
     f"error on {calib_split}; the best candidate of any pool has {100 * t['pool_top']:.1f} % on {calib_split}"
@@ -88,7 +86,7 @@ print(
 # ## Greedy ensembles (the paper's Fig. 5)
 
 # %%
-fig = plots.greedy_curves(t["curves"])
+fig = plots.greedy_curves(t["curves"]) if results else plots.message_figure("no start above the band with a pool")
 glue_figure("fig_04_greedy", fig)
 
 # %% [markdown]

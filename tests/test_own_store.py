@@ -226,6 +226,7 @@ def test_store_from_npy_to_book_with_no_page_from_another_store(tmp_path):
     assert "Not run on this store" in (html / "book" / "generated" / "05_feature_concatenation.html").read_text()
     # exercise solutions fold in the book as in Jupyter (<details>), with their Markdown rendered
     chapter01 = (html / "book" / "generated" / "01_error_correlation.html").read_text()
-    assert re.search(r"<details>\s*<summary>Solution</summary>\s*<p>", chapter01)
+    assert re.search(r"<details>\s*<summary>Solution</summary>\s*<(p>|div class=\"highlight)", chapter01)
+    assert "```" not in chapter01  # the solution's code block is rendered, not shown as Markdown source
     intro = (html / "book" / "intro.html").read_text()
     assert "your store" in intro and fp[:12] in intro
