@@ -1,7 +1,8 @@
-"""C6 on greedy pools where the methodology effect is absent but the categories differ otherwise: built with
-the public Store API, independently of the other synthetic stores. Every model's logits are a common signal on
-the label plus noise, a share of which is common to every model (so the starts, the pool and the base err alike
-whatever their category), divided by a random temperature."""
+"""C6 and C8 on stores where the paper's effect is absent but the categories differ otherwise (accuracy, embedding
+noise), built with the public Store API independently of the other synthetic stores. Greedy pools: every model's
+logits are a signal on the label plus noise, a share of which is common to every model (so the starts, the pool
+and the base err alike whatever their category), divided by a random temperature. Embedding stores: see
+:func:`build_embeddings`."""
 
 from __future__ import annotations
 
