@@ -69,17 +69,36 @@ def accuracy_biased_pool():
     return models
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="C6 compares the best first additions at their raw accuracy: a more accurate other category passes "
-    "the permutation test without any complementarity (known, not yet fixed)",
-)
 def test_c6_more_accurate_other_categories_are_not_complementarity(tmp_path):
     """The best other-category first addition beats the best same-category one by accuracy alone (every model
-    errs alike): C6 must stay undecided."""
+    errs alike): compared at a common candidate accuracy, with the labels permuted among candidates of similar
+    accuracy, C6 stays undecided."""
     study = claims.open_study(build_pool(tmp_path / "s", accuracy_biased_pool(), seed=0).path)
     res = paper.c6_low_accuracy_greedy(study, n_boot=50, n_permutations=199)
     assert res.status == "inconclusive", (res.sentence, res.checks)
+    fa = paper.ch04_greedy.tables(study)["first_additions"]
+    raw, _ = paper.ch04_greedy.methodology_contrast(fa, slope=0.0)
+    assert raw > 0 and paper.ch04_greedy._permutation_p(fa, raw, n_permutations=199, seed=0)[0] < 0.05  # the trap
+
+
+def test_c6_accuracy_slope_against_least_squares():
+    """:func:`accuracy_slope` is the slope of an ordinary least-squares fit with one intercept per start and
+    category (numpy's lstsq on the dummy-coded design)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    fa = pd.DataFrame(
+        {
+            "start": np.repeat(["s", "t"], 6),
+            "category": np.tile(list("AABBBC"), 2),
+            "candidate_calib_accuracy": rng.random(12),
+            "calib_accuracy": rng.random(12),
+        }
+    )
+    groups = pd.factorize(fa["start"] + "/" + fa["category"])[0]
+    X = np.column_stack([fa["candidate_calib_accuracy"], np.eye(groups.max() + 1)[groups]])
+    ref = np.linalg.lstsq(X, fa["calib_accuracy"].to_numpy(), rcond=None)[0][0]
+    assert paper.ch04_greedy.accuracy_slope(fa) == pytest.approx(ref, abs=1e-12)
 
 
 DOWN = np.array(
