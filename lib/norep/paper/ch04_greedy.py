@@ -39,6 +39,11 @@ ALPHA_C6 = 0.05
 N_PERMUTATIONS_C6 = 999
 """C6: permutations of the pool's category labels for the methodology part."""
 
+PERMUTATION_BLOCK_C6 = 4
+"""C6: the category labels are permuted only within blocks of this many candidates of neighbouring
+selection-split accuracy (fixed in advance), so that under the null each category keeps its candidates'
+accuracies."""
+
 
 def greedy_runs(study, *, starts=None, steps: int = 3, max_starts: int = 6):
     """Greedy ensembles grown on the selection split from each start model (cached on the study).
@@ -130,8 +135,9 @@ def tables(study, *, starts=None, steps: int = 3, max_starts: int = 6) -> dict:
 
 
 def _first_additions(study, runs):
-    """One row per start and candidate of its pool: the candidate's category and the accuracy of the two-model
-    ensemble (start + candidate) on the selection split (``calib_accuracy``) and on test (``accuracy``)."""
+    """One row per start and candidate of its pool: the candidate's category, the accuracy of the two-model
+    ensemble (start + candidate) on the selection split (``calib_accuracy``) and on test (``accuracy``), and the
+    candidate's own accuracy on each (``candidate_calib_accuracy``, ``candidate_accuracy``)."""
     import pandas as pd
 
     from norep.measures.ensembles import ensemble_probs
@@ -148,6 +154,9 @@ def _first_additions(study, runs):
     def ens_acc(s, m, split, y_split):
         return float(np.mean(ensemble_probs([p(s, split), p(m, split)]).argmax(1) == y_split))
 
+    def own_acc(m, split, y_split):
+        return float(np.mean(p(m, split).argmax(1) == y_split))
+
     rows = []
     for s, r in runs.items():
         for m in r["pool"]:
@@ -159,19 +168,56 @@ def _first_additions(study, runs):
                     "category": study.category(m),
                     "calib_accuracy": ens_acc(s, m, study.calib_split, y_cal),
                     "accuracy": ens_acc(s, m, None, y),
+                    "candidate_calib_accuracy": own_acc(m, study.calib_split, y_cal),
+                    "candidate_accuracy": own_acc(m, None, y),
                 }
             )
     cols = ["start", "start_category", "candidate", "category", "calib_accuracy", "accuracy"]
+    cols += ["candidate_calib_accuracy", "candidate_accuracy"]
     return pd.DataFrame(rows, columns=cols)
 
 
-def methodology_contrast(first_additions, categories=None, *, return_picks=False):
-    """C6's methodology statistic: over the starts whose pool holds candidates of the start's own category and of
-    others, the mean of the test accuracy of the start with its best other-category candidate minus with its
-    best same-category candidate, each chosen on the selection split (ties: the first in pool order). Returns
-    the statistic (``nan`` without such a start) and the number of starts it averages (and, with
-    ``return_picks``, start -> (best same-category, best other-category candidate)). ``categories`` (one per
-    row of ``first_additions``) replaces the candidates' categories (a permutation).
+def accuracy_slope(first_additions, categories=None) -> float:
+    """C6's adjustment: the pooled within-group least-squares slope of the two-model ensemble's selection-split
+    accuracy on the candidate's own selection-split accuracy, a group being one start's candidates of one
+    category (``categories``, one per row, replaces theirs), so that a difference between the categories does
+    not enter the slope; 0 without the candidate accuracies or their spread.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> fa = pd.DataFrame({"start": list("sstt"), "category": list("AAAA"), "calib_accuracy": [0.8, 0.9, 0.5, 0.7],
+    ...                    "candidate_calib_accuracy": [0.5, 0.6, 0.4, 0.6]})
+    >>> round(accuracy_slope(fa), 6)
+    1.0
+    """
+    import pandas as pd
+
+    if "candidate_calib_accuracy" not in first_additions:
+        return 0.0
+    cat = np.asarray(first_additions["category"] if categories is None else categories)
+    keys = [first_additions["start"].to_numpy(), cat]
+    x = first_additions["candidate_calib_accuracy"].to_numpy(dtype=np.float64)
+    a = first_additions["calib_accuracy"].to_numpy(dtype=np.float64)
+    g = pd.DataFrame({"x": x, "a": a}).groupby(keys, sort=False)
+    xc = x - g["x"].transform("mean").to_numpy()
+    ac = a - g["a"].transform("mean").to_numpy()
+    sxx = float(xc @ xc)
+    return float(xc @ ac / sxx) if sxx > 1e-15 else 0.0
+
+
+def methodology_contrast(first_additions, categories=None, *, return_picks=False, slope=None):
+    """C6's methodology statistic, compared at a common candidate accuracy: each two-model ensemble's accuracy
+    is adjusted by ``slope`` (default :func:`accuracy_slope` of the rows' own categories) times the candidate's
+    own accuracy on the same split, so that a candidate that is simply more accurate is no better a complement.
+    Over the starts whose pool holds candidates of the start's own category and of others, the mean of the
+    adjusted test accuracy of the start with its best other-category candidate minus with its best
+    same-category candidate, each chosen by the adjusted selection-split accuracy (ties: the first in pool
+    order). Without the candidate accuracies (or their spread) the slope is 0 and the accuracies are compared
+    as they are. Returns the statistic (``nan`` without such a start) and the number of starts it averages
+    (and, with ``return_picks``, start -> (best same-category, best other-category candidate)). ``categories``
+    (one per row of ``first_additions``) replaces the candidates' categories (a permutation; the slope stays
+    the one given or that of the rows' own categories).
 
     Examples
     --------
@@ -183,8 +229,12 @@ def methodology_contrast(first_additions, categories=None, *, return_picks=False
     (0.04999999999999993, 1, {'s': ('a', 'c')})
     """
     cat = np.asarray(first_additions["category"] if categories is None else categories)
-    a_all = first_additions["calib_accuracy"].to_numpy()
-    b_all = first_additions["accuracy"].to_numpy()
+    beta = accuracy_slope(first_additions) if slope is None else float(slope)
+    a_all = first_additions["calib_accuracy"].to_numpy(dtype=np.float64)
+    b_all = first_additions["accuracy"].to_numpy(dtype=np.float64)
+    if beta != 0.0:
+        a_all = a_all - beta * first_additions["candidate_calib_accuracy"].to_numpy(dtype=np.float64)
+        b_all = b_all - beta * first_additions["candidate_accuracy"].to_numpy(dtype=np.float64)
     cand = first_additions["candidate"].to_numpy()
     diffs, picks = [], {}
     for s, idx in first_additions.groupby("start", sort=False).indices.items():
@@ -200,18 +250,39 @@ def methodology_contrast(first_additions, categories=None, *, return_picks=False
     return (stat, len(diffs), picks) if return_picks else (stat, len(diffs))
 
 
-def _permutation_p(first_additions, observed: float, *, n_permutations: int, seed: int) -> tuple[float, float]:
+def _permutation_p(
+    first_additions,
+    observed: float,
+    *,
+    n_permutations: int,
+    seed: int,
+    accuracy=None,
+    block: int = PERMUTATION_BLOCK_C6,
+) -> tuple[float, float]:
     """One-sided permutation p-values (upper, lower) of :func:`methodology_contrast`: the category labels of the
     candidates are permuted over the union of the pools, one permutation for all starts at once, so that starts
-    sharing candidates stay dependent as they are."""
+    sharing candidates stay dependent as they are; the accuracy slope (:func:`accuracy_slope`) is estimated once
+    from the observed categories and held fixed. With ``accuracy`` (candidate -> selection-split accuracy) the
+    labels are permuted only within consecutive blocks of ``block`` candidates in order of that accuracy, so that
+    a category whose candidates are simply more (or less) accurate keeps that difference under the null, and
+    where the categories do not overlap in accuracy the test cannot decide."""
     rng = np.random.default_rng(seed)
     models = list(dict.fromkeys(first_additions["candidate"]))
     cat_of = dict(zip(first_additions["candidate"], first_additions["category"], strict=False))
     labels = np.array([cat_of[m] for m in models])
     pos = np.array([models.index(m) for m in first_additions["candidate"]])
+    if accuracy is None:
+        blocks = [np.arange(len(models))]
+    else:
+        order = np.argsort([accuracy[m] for m in models], kind="stable")
+        blocks = [order[i : i + int(block)] for i in range(0, len(models), int(block))]
+    slope = accuracy_slope(first_additions)  # estimated once, from the observed categories, and held fixed
     hi = lo = n = 0
     for _ in range(n_permutations):
-        t, k = methodology_contrast(first_additions, labels[rng.permutation(len(models))][pos])
+        perm = np.arange(len(models))
+        for b in blocks:
+            perm[b] = rng.permutation(b)
+        t, k = methodology_contrast(first_additions, labels[perm][pos], slope=slope)
         if k == 0 or np.isnan(t):
             continue
         n += 1
@@ -255,11 +326,18 @@ def c6_low_accuracy_greedy(
       diverse models gain whatever the categories, so the gain never lifts a verdict by itself;
     * *the first addition complements the start's methodology* (decides): per start whose pool holds
       candidates of its own category and of others, the test accuracy of the start with its best other-category
-      candidate minus with its best same-category candidate, both chosen on the selection split; the mean over
+      candidate minus with its best same-category candidate, both chosen on the selection split, compared at a
+      common candidate accuracy (:func:`methodology_contrast`: each ensemble's accuracy less the pooled
+      within-start-and-category slope on the candidate's own accuracy, :func:`accuracy_slope`, times that
+      accuracy, so that a category whose candidates are simply more accurate, with no complementarity, gains
+      nothing; the slope is estimated once and held fixed under the permutations); the mean over
       those starts is compared with its distribution when the candidates' category labels are permuted over
       the union of the pools (``n_permutations``, one permutation for all starts at once, so the pools' sharing is
       kept), which holds the number of candidates per category fixed: a category with more candidates has a
-      better best candidate by chance, and the permutation null carries that advantage too.
+      better best candidate by chance, and the permutation null carries that advantage too. The labels are
+      permuted only within blocks of :data:`PERMUTATION_BLOCK_C6` candidates of neighbouring selection-split
+      accuracy, so a category whose candidates are simply more accurate keeps that advantage under the null
+      too (where the categories do not overlap in accuracy, the part cannot decide).
 
     Verdict: *reproduced* when the gain's interval lies above 0 and the methodology contrast is positive with
     a one-sided permutation p-value below :data:`ALPHA_C6`; *partly reproduced* when only the methodology part
@@ -295,7 +373,7 @@ def c6_low_accuracy_greedy(
             paper=paper,
             n_models=len(runs),
         )
-    p_hi, p_lo = _permutation_p(fa, contrast, n_permutations=n_permutations, seed=seed)
+    p_hi, p_lo = _permutation_p(fa, contrast, n_permutations=n_permutations, seed=seed, accuracy=acc)
     ci = _gain_ci(study, runs, n_boot=n_boot, seed=seed)
     effect = float(summary["gain"].mean())
     sg = sign(ci.low, ci.high)
@@ -318,8 +396,9 @@ def c6_low_accuracy_greedy(
         f"gain {fmt_interval(effect, ci.low, ci.high, digits=1, scale=100, unit=' points')} over their start on "
         f"test (best {best['start']} {100 * best['start_accuracy']:.1f} % -> "
         f"{100 * best['accuracy_at_chosen_length']:.1f} %); the best other-category first addition minus the best "
-        f"same-category one: {100 * contrast:+.1f} points on test over {n_cmp} start(s), permutation p = "
-        f"{p_hi:.3f} (category labels permuted within the pools); first addition from another category for "
+        f"same-category one at a common candidate accuracy: {100 * contrast:+.1f} points on test over {n_cmp} "
+        f"start(s), permutation p = {p_hi:.3f} (category labels permuted within the pools among candidates of "
+        f"similar accuracy); first addition from another category for "
         f"{other} of {len(runs)} starts."
     )
     return ClaimResult(
@@ -386,7 +465,9 @@ __all__ = [
     "MIN_POOL_C6",
     "ALPHA_C6",
     "N_PERMUTATIONS_C6",
+    "PERMUTATION_BLOCK_C6",
     "greedy_runs",
     "methodology_contrast",
+    "accuracy_slope",
     "c6_low_accuracy_greedy",
 ]
