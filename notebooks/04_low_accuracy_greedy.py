@@ -118,8 +118,9 @@ display(
 # an interval over test examples (the starts share their pools, so they are not independent units);
 # ensembles of calibrated, diverse models gain whatever their categories, so the gain alone decides
 # nothing. The claim is decided on methodology: the start with its best other-category candidate
-# minus with its best same-category one (both chosen on the calibration split), against a null that
-# permutes the candidates' category labels within the pools.
+# minus with its best same-category one (both chosen on the calibration split), compared at a common
+# candidate accuracy, against a null that permutes the candidates' category labels among candidates
+# of similar accuracy (a category that is merely more accurate makes no effect).
 
 # %% tags=["remove-input"]
 report_claim(
