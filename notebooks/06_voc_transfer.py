@@ -165,9 +165,11 @@ glue_figure("fig_06_pairs", fig)
 # validation splits (the best upstream model on the calibration split, the best transfer model and
 # each pair's better member on the downstream validation split). Every partner is cut to the narrowest
 # end partner's width, so all compared pairs have the same width: the pair gain of Dataset pairs
-# minus that of Reinit pairs (the effect), and each Dataset model against the best upstream model at
-# the same width. The best pair against the best single model is reported beside them. Partners are
-# resampled within categories, then downstream test examples.
+# minus that of Reinit pairs (the effect), and each Dataset and each Reinit model against the best
+# upstream model at the same width: the Dataset models' mean margin over it minus the Reinit models'
+# (a divergent model must transfer better than a non-divergent one of the same width, not just better
+# than the best upstream model). The best pair against the best single model is reported beside them.
+# Partners are resampled within categories, then downstream test examples.
 
 # %% tags=["remove-input"]
 report_claim(chapter.c9_transfer(study, **probe_kw, n_boot=n_boot, seed=seed, chapter_tables=t))
