@@ -84,8 +84,9 @@ def test_feature_claims_need_three_partners_per_end(feature_study):
 # ------------------------------------------------------------------------------- C8's statistic
 
 
-def _c8_tables(curves, totals):
-    """C8's tables for handmade test curves: ``curves`` name -> (category, accuracy per fraction)."""
+def _c8_tables(curves, totals, member_accuracy=None):
+    """C8's tables for handmade test curves: ``curves`` name -> (category, accuracy per fraction); each pair's
+    better member has ``member_accuracy[category]`` (default 0.5) on test."""
     import pandas as pd
 
     fr = np.geomspace(1 / 64, 1.0, 5)
@@ -116,6 +117,11 @@ def _c8_tables(curves, totals):
         "reach_rows": reach_rows,
         "reach": reach,
         "compression": pd.DataFrame(),
+        "member_correct": [
+            np.arange(n) < round((member_accuracy or {}).get(c, 0.5) * n)
+            for c in ("REINIT", "DATASET")
+            for _ in parts[c]
+        ],
     }
 
 
@@ -133,8 +139,12 @@ def test_c8_identical_curves_at_different_widths_are_undecided():
 def test_c8_planted_and_censored_curves():
     early, late, never = [0.5, 0.85, 0.9, 0.9, 0.9], [0.5, 0.6, 0.7, 0.85, 0.9], [0.5, 0.6, 0.7, 0.75, 0.78]
     planted = {f"r{i}": ("REINIT", late) for i in range(3)} | {f"d{i}": ("DATASET", early) for i in range(3)}
-    res = paper.c8_compression(None, chapter_tables=_c8_tables(planted, [576] * 6), n_boot=N_BOOT)
+    gains_more = {"REINIT": 0.85, "DATASET": 0.6}  # the Dataset pairs gain more over their better member
+    res = paper.c8_compression(None, chapter_tables=_c8_tables(planted, [576] * 6, gains_more), n_boot=N_BOOT)
     assert res.status == "reproduced" and res.effect == 0.5
+    # the same curves, every pair gaining as much over its better member: a better partner, not diversity
+    res = paper.c8_compression(None, chapter_tables=_c8_tables(planted, [576] * 6), n_boot=N_BOOT)
+    assert res.status == "inconclusive" and res.effect == 0.5
     # Dataset pairs that never reach the target count as needing more than everything, never dropped
     censored = {f"r{i}": ("REINIT", late) for i in range(3)} | {
         "d0": ("DATASET", early),
