@@ -149,3 +149,14 @@ def test_chapter_00_exercise_solutions_run_and_print_numbers(tmp_path, capsys):
     for code in blocks:
         exec("\n".join(line.removeprefix("# ").removeprefix("#") for line in code.splitlines()), dict(ns))
         assert re.search(r"\d", capsys.readouterr().out), code
+
+
+def test_twin_figure_on_a_store_without_twin_pairs_is_a_message():
+    """A store whose Dataset models record no twin (a researcher's own) still gets chapter 00's figure."""
+    import pandas as pd
+
+    from norep import plots
+
+    empty = pd.DataFrame(columns=["dataset_model", "twin", "ei_twin", "ei_dataset"])
+    fig = plots.twin_pairs_plot(empty, reinit=None)
+    assert "no in-band Dataset model" in " ".join(t.get_text() for ax in fig.axes for t in ax.texts)

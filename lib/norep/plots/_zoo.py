@@ -3,7 +3,7 @@ plot that fits a text column, and each Dataset model beside its Framework twin (
 
 from __future__ import annotations
 
-from norep.plots._style import _check_columns, category_palette
+from norep.plots._style import _check_columns, category_palette, message_figure
 
 
 def calibration_dots(table, *, before: str = "ece_before", after: str = "ece_after", name: str = "name", per_panel=30):
@@ -69,6 +69,8 @@ def twin_pairs_plot(pairs, *, reinit: float | None = None, value: str = "ei", la
 
     cols = [f"{value}_twin", f"{value}_dataset"]
     _check_columns(pairs, ["dataset_model", "twin", *cols], "pairs")
+    if not len(pairs):
+        return message_figure("no in-band Dataset model with an in-band Framework twin on this store")
     pal = category_palette()
     fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
     for _, r in pairs.iterrows():
