@@ -60,7 +60,7 @@ def make_synthetic_store(path, spec: dict, *, progress: bool = False):
     """
     import numpy as np
 
-    from norep.store import Store
+    from norep.storage import Store
 
     c = spec["classes"]
     rng = np.random.default_rng(spec["seed"])
@@ -178,7 +178,7 @@ def open_or_make_store(workdir, spec: dict, *, progress: bool = False):
     import shutil
     from pathlib import Path
 
-    from norep.store import Store
+    from norep.storage import Store
 
     path = Path(workdir) / "store"
     if path.exists():

@@ -55,7 +55,7 @@ class Spec:
 
 
 def build(path, specs, *, n=800, band=(0.6, 0.75), seed=0, shuffle_test=False, down=False):
-    from norep.store import Store
+    from norep.storage import Store
 
     rng = np.random.default_rng(seed)
     sizes = {"calib": n, "test": n}

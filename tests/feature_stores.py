@@ -34,7 +34,7 @@ def build_features(path, models, *, n=600, seed=0, shuffle_test=False):
     """A store of ``models``: ``(name, category, accuracy, information, width)`` each, the base first; every
     model in the band (0, 1). ``shuffle_test`` permutes the upstream and downstream test labels (nothing else
     changes)."""
-    from norep.store import Store
+    from norep.storage import Store
 
     rng = np.random.default_rng(seed)
     sizes = {"calib": n, "test": n, "down_train": 400, "down_val": 300, "down_test": 500}

@@ -170,7 +170,7 @@ def test_greedy_with_replacement_and_tie_order():
 
 
 def test_store_wrappers(tmp_path):
-    from norep.store import Store
+    from norep.storage import Store
 
     rng = np.random.default_rng(6)
     c = 12

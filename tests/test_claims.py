@@ -13,7 +13,7 @@ import pytest
 from claims_stores import build, feature_specs, greedy_specs, group_specs, pair_specs
 from norep import claims, paper
 from norep.measures.stats import hierarchical_bootstrap_ci, permutation_pvalue
-from norep.store import Store
+from norep.storage import Store
 
 N_BOOT = 200
 FEATURE_KW = {"probe_Cs": (0.1, 10.0), "probe_max_iter": 50, "max_per_category": 1, "categories": ("REINIT", "DATASET")}
@@ -204,7 +204,7 @@ def test_c9_without_downstream_splits_is_not_testable(stores):
 
 
 def test_c10_without_fitted_temperatures_is_not_testable(tmp_path):
-    from norep.store import Store
+    from norep.storage import Store
 
     y = np.arange(60) % 3
     st = Store.create(

@@ -39,7 +39,7 @@ def test_every_command_is_implemented_with_help(key, capsys):
 def test_store_verify_command(tmp_path, capsys):
     import numpy as np
 
-    from norep.store import Store
+    from norep.storage import Store
 
     st = Store.create(tmp_path / "s", dataset="t", class_names=["a", "b"], splits={"test": [0, 1, 1]})
     st.add_model("m", logits={"test": np.eye(3, 2)}, meta={"category": "ARCH", "method": "x"})
@@ -51,7 +51,7 @@ def test_store_verify_command(tmp_path, capsys):
 
 def test_import_norep_has_no_side_effects():
     code = (
-        "import sys, norep, norep.store, norep.cli, norep.zoo\n"
+        "import sys, norep, norep.storage, norep.cli, norep.zoo\n"
         "heavy = [m for m in ('torch', 'matplotlib', 'sklearn', 'seaborn', 'timm') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
@@ -62,7 +62,7 @@ def test_import_norep_has_no_side_effects():
 def test_store_clean_command(tmp_path, capsys):
     import numpy as np
 
-    from norep.store import Store
+    from norep.storage import Store
 
     st = Store.create(tmp_path / "s", dataset="t", class_names=["a", "b"], splits={"test": [0, 1, 1]})
     st.add_model("m", logits={"test": np.eye(3, 2)}, meta={"category": "ARCH", "method": "x"})
@@ -140,14 +140,14 @@ def test_analysis_library_needs_no_extras(tmp_path):
         BLOCK_EXTRAS.format(BLOCKED=blocked)
         + f"""
 import numpy as np
-import norep.store, norep.measures.metrics, norep.measures.ensembles, norep.measures.calibration
+import norep.storage, norep.measures.metrics, norep.measures.ensembles, norep.measures.calibration
 import norep.allpairs, norep.measures.stats
 import norep.measures.specialization, norep.measures.features, norep.measures.transfer, norep.plots
 from norep import claims, paper
 from norep.cli import main
 rng = np.random.default_rng(0)
 y = rng.integers(0, 3, 300)
-st = norep.store.Store.create({str(tmp_path / "s")!r}, dataset="toy", class_names=list("abc"),
+st = norep.storage.Store.create({str(tmp_path / "s")!r}, dataset="toy", class_names=list("abc"),
                               splits={{"calib": y, "test": y}}, info={{"base_model": "m0"}})
 for k in range(3):
     lg = np.eye(3)[y] * 2 + rng.normal(size=(300, 3))

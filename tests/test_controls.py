@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from norep.paper import ch01_error_correlation
-from norep.store import Store
+from norep.storage import Store
 from norep.study import band_partners, load_study
 
 

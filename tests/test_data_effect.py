@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import norm
 
 from norep.paper import data_effect as de
-from norep.store import Store
+from norep.storage import Store
 from norep.study import load_study
 
 C = 5

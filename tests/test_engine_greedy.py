@@ -105,7 +105,7 @@ def test_bad_candidates():
 
 def test_evaluation_summaries_reused_from_all_pairs(tmp_path):
     from norep.allpairs import pairwise_analysis, store_pairwise_analysis
-    from norep.store import Store
+    from norep.storage import Store
 
     rng = np.random.default_rng(13)
     c = 15
@@ -168,7 +168,7 @@ def test_ranges_stepped_in_parallel_equal_the_reference(case, n_jobs, monkeypatc
     thread (and each reading its rows at an offset of the same memory-mapped files): the counts add
     up to the reference's exactly, ties included."""
     from norep.engine.greedy import _PartedState
-    from norep.store import Store
+    from norep.storage import Store
 
     monkeypatch.setattr(_PartedState, "MIN_ROWS", 40)
     m, n, c, dtype, quantum, k, copies, flat, replace, steps = case

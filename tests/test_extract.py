@@ -15,7 +15,7 @@ from PIL import Image
 
 from guards import HANG_S
 from norep.cli import main
-from norep.store import Store
+from norep.storage import Store
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 

@@ -37,7 +37,7 @@ def _signal(acc: float) -> float:
 def build_pool(path, models, *, share=0.45, n=1500, seed=0):
     """A store of ``models`` (``(name, category, accuracy)`` each, the base first), every model's noise ``share``
     common to all; band 0.6-0.75, so models above 0.75 are C6's starts."""
-    from norep.store import Store
+    from norep.storage import Store
 
     rng = np.random.default_rng(seed)
     y = {s: rng.integers(0, C, n) for s in ("calib", "test")}
@@ -113,7 +113,7 @@ def build_embeddings(path, models, *, n=600, seed=0):
     class means (``signal``: per-class scale of 16 random directions, mapped to ``width`` dimensions by an
     orthonormal basis) plus Gaussian noise of scale ``noise``, on the upstream and the multi-label downstream
     splits; upstream logits are the label with the model's accuracy, else a random wrong class."""
-    from norep.store import Store
+    from norep.storage import Store
 
     rng = np.random.default_rng(seed)
     sizes = {"calib": n, "test": n, "down_train": 400, "down_val": 300, "down_test": 500}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from norep.cli import main
-from norep.store import Store
+from norep.storage import Store
 
 
 @pytest.fixture()

@@ -41,7 +41,7 @@ def test_the_layer_contract_can_fail(tmp_path):
     _lint_imports()
     copy = tmp_path / "lib"
     shutil.copytree(LIB / "norep", copy / "norep", ignore=shutil.ignore_patterns("__pycache__", "resources"))
-    with open(copy / "norep" / "store" / "_io.py", "a") as f:
+    with open(copy / "norep" / "storage" / "_io.py", "a") as f:
         f.write("\nfrom norep import claims  # noqa: E402,F401\n")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     env = dict(os.environ, PYTHONPATH=str(copy))
@@ -49,7 +49,7 @@ def test_the_layer_contract_can_fail(tmp_path):
         [str(_lint_imports()), "--no-cache"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 1, proc.stdout[-3000:]
-    assert "norep.store._io -> norep.claims" in proc.stdout
+    assert "norep.storage._io -> norep.claims" in proc.stdout
 
 
 def _import_graph():

@@ -13,7 +13,7 @@ import pytest
 
 from guards import HANG_S
 from norep import notebooks as nbrun
-from norep.store import Store
+from norep.storage import Store
 from norep.study import DEFAULT_STORE, load_study, project_root, resolve_store
 
 ROOT = Path(__file__).resolve().parents[1]

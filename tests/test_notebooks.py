@@ -50,7 +50,7 @@ def make_synthetic_store(path: Path, *, seed: int = 0, reverse: bool = False):
     linear probes and the multi-label downstream task work. ``reverse=True`` plants the opposite
     structure (Reinit models share the least noise with the base, Dataset models the most).
     """
-    from norep.store import Store
+    from norep.storage import Store
 
     rng = np.random.default_rng(seed)
     C, D, K = 10, 24, 4

@@ -151,7 +151,7 @@ def test_store_set_and_info(tmp_path, capsys):
     write_npy(tmp_path / "npy")
     proc = run_worked_example(tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    from norep.store import Store
+    from norep.storage import Store
 
     st = Store.open(tmp_path / "stores" / "mine")
     assert st.splits() == ["test", "calib"] and st.base_model == "base" and st.accuracy_band == (0.94, 0.99)

@@ -166,7 +166,7 @@ def test_zoo_list_paper_prints_every_model(capsys):
 def test_zoo_list_store(tmp_path, capsys):
     import numpy as np
 
-    from norep.store import Store
+    from norep.storage import Store
 
     st = Store.create(tmp_path / "s", dataset="toy", class_names=["a", "b"], splits={"test": np.array([0, 1])})
     st.add_model("m1", logits={"test": np.eye(2)}, meta={"category": "ARCH", "method": "toy"})

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from norep import notebooks as nbrun
-from norep.store import Store
+from norep.storage import Store
 
 HEADER = (
     "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n"

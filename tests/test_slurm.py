@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from norep.store import Store
+from norep.storage import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm" / "extract_array.sbatch"
@@ -76,7 +76,7 @@ if log:
             f.write(json.dumps([model, path.parent.name, path.name]) + "\\n")
     chunks._save_npz_atomic = logged
 if model == os.environ.get("NOREP_TEST_HANG_IN_COMMIT"):  # stop inside add_model, just before store.json
-    from norep.store import Store
+    from norep.storage import Store
     add, commit, adding = Store.add_model, Store._commit, []
     def add_model(self, *args, **kwargs):
         adding.append(True)

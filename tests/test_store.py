@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax as sp_softmax
 
-from norep.store import SCHEMA_VERSION, Store
+from norep.storage import SCHEMA_VERSION, Store
 
 CLASSES = ["a", "b", "c", "d"]
 
@@ -223,7 +223,7 @@ def test_verify_detects_corruption(store):
 
 
 def test_crash_mid_write_leaves_no_model(store, monkeypatch):
-    import norep.store._write as ns  # the model writer's arrays
+    import norep.storage._write as ns  # the model writer's arrays
 
     calls = {"n": 0}
     real = ns.save_npy

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from norep.cli import main
-from norep.store import Store, StoreError, VerifyError
+from norep.storage import Store, StoreError, VerifyError
 
 CLASSES = ["a", "b", "c", "d"]
 N_TEST, N_CALIB = 40, 50
@@ -67,7 +67,7 @@ def _cli(argv, capsys) -> tuple[int, str, str]:
 _WRITER = textwrap.dedent("""
     import os, sys, numpy as np
     sys.path.insert(0, {lib!r})
-    from norep.store import Store
+    from norep.storage import Store
     st = Store.open({path!r})
     mode = {mode!r}
     k = 1
@@ -301,7 +301,7 @@ def _reseal_meta(st, name, meta):
     """Write ``meta`` and make the manifest agree: a deliberate, crafted edit."""
     import hashlib
 
-    from norep.store._schema import _seal
+    from norep.storage._schema import _seal
 
     p = _vdir(st, name) / "meta.json"
     p.write_text(json.dumps(meta))
@@ -362,14 +362,14 @@ def _damage(st, how):
         _reseal_meta(st, "m", meta)
         return "not an array of a split"
     if how == "crafted split name":
-        from norep.store._schema import _seal
+        from norep.storage._schema import _seal
 
         info = json.loads(info_path.read_text())
         info["splits"]["../../etc"] = info["splits"].pop("calib")
         info_path.write_text(json.dumps(_seal(info)))
         return "invalid split name"
     if how == "crafted manifest dir":
-        from norep.store._schema import _seal
+        from norep.storage._schema import _seal
 
         info = json.loads(info_path.read_text())
         info["models"]["m"]["dir"] = "../../outside"
@@ -445,7 +445,7 @@ def test_byte_flip_read_path_refuses_after_cached_ok(filled):
 
 
 def test_verification_cache_skips_hashing_when_unchanged(filled, monkeypatch):
-    import norep.store._check as ns  # Store.verify's checksums
+    import norep.storage._check as ns  # Store.verify's checksums
 
     filled.verify_cached()
     calls = {"n": 0}
@@ -506,7 +506,7 @@ def test_load_study_names_what_it_leaves_out(tmp_path, capsys):
 
 
 def test_simulated_enospc_says_so_and_leaves_nothing(filled, monkeypatch, capsys):
-    import norep.store._io as io_
+    import norep.storage._io as io_
 
     real = io_._write_all
     calls = {"n": 0}

@@ -14,10 +14,10 @@ import sys
 import numpy as np
 import pytest
 
-import norep.store._check as check
-import norep.store._io as io_
+import norep.storage._check as check
+import norep.storage._io as io_
 from norep.cli import main
-from norep.store import Store, StoreError
+from norep.storage import Store, StoreError
 
 C = 4
 N_TEST, N_CALIB = 30, 40
@@ -256,7 +256,7 @@ def test_reader_refuses_a_flipped_byte(tmp_path):
     raw[-3] ^= 0x10
     f.write_bytes(bytes(raw))
     # a researcher's own script (a new process) reading the store
-    code = f"from norep.store import Store; Store.open({str(st.path)!r}).logits('base', 'test')"
+    code = f"from norep.storage import Store; Store.open({str(st.path)!r}).logits('base', 'test')"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "does not match its checksum" in proc.stderr.splitlines()[-1], proc.stderr
     check._VERIFIED.clear()  # as in a new process

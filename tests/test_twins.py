@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from norep.engine.twins import TWINS, Case
-from norep.store import Store
+from norep.storage import Store
 from random_logits import random_store
 
 STORES = {

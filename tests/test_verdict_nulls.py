@@ -141,7 +141,7 @@ def latent_store(path, *, rho, accs, seed=0, n=1500, grouped=None, base_shift=No
     model is divided by a random temperature (miscalibrated; the store fits one on the selection split).
     ``accs`` maps a category to its partners' target accuracies; ``grouped`` to a per-class signal shift
     (C,) for its partners; ``base_shift`` shifts the base's signal per class."""
-    from norep.store import Store
+    from norep.storage import Store
 
     rng = np.random.default_rng(seed)
     c = 10

@@ -15,7 +15,7 @@ import pytest
 from guards import HANG_S
 from norep import CATEGORIES
 from norep.data import DataNotFoundError, find_fashion_mnist
-from norep.store import Store
+from norep.storage import Store
 
 NEURAL_KINDS = {"supervised", "kd", "linear"}
 

@@ -130,7 +130,7 @@ def _one_line_error(exc: BaseException, internal: bool = False) -> int:
     if os.environ.get("NOREP_DEBUG"):
         traceback.print_exc()
     if isinstance(exc, OSError) and exc.filename is not None:
-        from norep.store._io import os_reason
+        from norep.storage._io import os_reason
 
         text = f"{exc.filename}: {os_reason(exc)}"
     elif isinstance(exc, MemoryError):

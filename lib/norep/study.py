@@ -104,7 +104,7 @@ class Study:
 
     Attributes
     ----------
-    store : norep.store.Store
+    store : norep.storage.Store
     base : str
         The base model (paper: ResNet-50).
     band : tuple of float
@@ -164,11 +164,11 @@ class Study:
 def verify_store(st) -> dict:
     """Verify store ``st`` before anything is computed from it; raise ``ValueError`` naming the problem.
 
-    Uses :meth:`norep.store.Store.verify_cached`: every checksum is checked the first time, and again
+    Uses :meth:`norep.storage.Store.verify_cached`: every checksum is checked the first time, and again
     only when a file of the store changed (size, times or inode), so a warm run costs a few ``stat``
     calls, not a read of every array.
     """
-    from norep.store import StoreError
+    from norep.storage import StoreError
 
     try:
         return st.verify_cached()
@@ -260,7 +260,7 @@ def _split_controls(table, base: str):
 
 def _open_store(store, verify: bool):
     """The store the ``store`` parameter names, opened (and verified unless ``verify`` is False)."""
-    from norep.store import Store
+    from norep.storage import Store
 
     try:
         st = Store.open(resolve_store(store))

@@ -80,7 +80,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _read_array(path: str, kinds: tuple[str, ...]):
     from pathlib import Path
 
-    from norep.store._io import StoreError, load_npy, load_npz_member
+    from norep.storage._io import StoreError, load_npy, load_npz_member
 
     p = Path(path)
     if not p.exists():
@@ -97,20 +97,20 @@ def _read_array(path: str, kinds: tuple[str, ...]):
 def _read_class_names(path: str) -> list[str]:
     from pathlib import Path
 
-    from norep.store._io import StoreError
+    from norep.storage._io import StoreError
 
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise StoreError(f"{path}: class names must be UTF-8 text, one name a line") from None
     except OSError as exc:
-        from norep.store._io import read_error
+        from norep.storage._io import read_error
 
         raise read_error(path, exc) from None
     names = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not names:
         raise StoreError(f"{path}: no class names (one name a line)")
-    from norep.store._inputs import check_class_names
+    from norep.storage._inputs import check_class_names
 
     return check_class_names(names, f"--class-names {path}")
 
@@ -152,8 +152,8 @@ def _import(args: argparse.Namespace):
     ``(store, metadata, changed)``. A failure leaves the store (or its absence) as it was."""
     from pathlib import Path
 
-    from norep.store import Store
-    from norep.store._inputs import probabilities_to_logits
+    from norep.storage import Store
+    from norep.storage._inputs import probabilities_to_logits
 
     logits = _read_array(args.logits, ("logits", args.split)) if args.logits else None
     if logits is not None and args.probabilities:
@@ -216,8 +216,8 @@ def _commit_id(store) -> tuple:
 
 def _check_against_store(st, args: argparse.Namespace, labels, names) -> None:
     """Refuse class names or a split that contradict what the store ``st`` holds."""
-    from norep.store import StoreError
-    from norep.store._inputs import names_differ
+    from norep.storage import StoreError
+    from norep.storage._inputs import names_differ
 
     if labels is None and args.split not in st.splits():
         raise StoreError(

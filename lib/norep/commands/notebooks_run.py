@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_base_model(store: str, params: dict) -> None:
     """Refuse a store whose base model (the one every chapter compares with) is unset or absent."""
-    from norep.store import Store
+    from norep.storage import Store
 
     st = Store.open(store)
     base = params.get("base_model") or st.base_model

@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from norep.store import Store
+    from norep.storage import Store
 
     try:
         removed = Store.open(args.store).clean(dry_run=args.dry_run)

@@ -65,7 +65,7 @@ def _model_lines(st, sel: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from norep.notebooks import NOTEBOOKS, missing_inputs
-    from norep.store import Store
+    from norep.storage import Store
 
     try:
         st = Store.open(args.store)

@@ -40,7 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from norep.store import Store
+    from norep.storage import Store
 
     def fail(msg: str) -> int:
         print(f"norep: {msg}", file=sys.stderr)
@@ -91,8 +91,8 @@ def _read_groups(path: str, class_names: list[str]) -> dict[str, list[int]]:
     import json
     from pathlib import Path
 
-    from norep.store._io import StoreError, read_error
-    from norep.store._schema import _suggest
+    from norep.storage._io import StoreError, read_error
+    from norep.storage._schema import _suggest
 
     try:
         groups = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from norep.store import Store, VerifyError
+    from norep.storage import Store, VerifyError
 
     try:
         report = Store.open(args.store).verify()

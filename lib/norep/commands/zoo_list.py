@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         cols = ["table", "model", "category", "method", "head_type", "paper_top1", "status", "load", "head"]
         df = df[cols + (["differs"] if args.details else [])]
     else:
-        from norep.store import Store
+        from norep.storage import Store
 
         try:
             st = Store.open(args.store)

@@ -63,7 +63,7 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     Examples
     --------
     >>> import numpy as np, tempfile
-    >>> from norep.store import Store
+    >>> from norep.storage import Store
     >>> from norep.commands.zoo_report import zoo_report
     >>> rng = np.random.default_rng(0)
     >>> y = rng.integers(0, 3, 300)
@@ -82,7 +82,7 @@ def zoo_report(store, *, split="test", in_band_only=True, n_resamples=1000, conf
     import pandas as pd
 
     from norep import claims as C
-    from norep.store import Store
+    from norep.storage import Store
 
     st = store if isinstance(store, Store) else Store.open(store)
     base = st.base_model
@@ -339,7 +339,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from norep.store import Store
+    from norep.storage import Store
 
     try:
         st = Store.open(args.store)

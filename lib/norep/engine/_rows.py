@@ -35,7 +35,7 @@ def progress_bar(iterable, enabled: bool, **kw):
 class RowReader:
     """Row blocks of a 2-D logits array converted to the compute dtype, without mapping files.
 
-    A read-only memory map of a whole ``.npy`` file (what :class:`norep.store.Store` hands out) is
+    A read-only memory map of a whole ``.npy`` file (what :class:`norep.storage.Store` hands out) is
     read with ``os.preadv`` straight from the file into a reused buffer: no page of the file is
     mapped into the process, so there are no page faults, nothing to release and no growth of the
     resident set; float16 is then widened by torch's vectorised conversion, float32 lands directly

@@ -578,11 +578,11 @@ def store_greedy_selection(
     eval_split: str | None = "test",
     **kwargs,
 ):
-    """:func:`fast_greedy_selection` on a :class:`norep.store.Store` (temperatures from its table).
+    """:func:`fast_greedy_selection` on a :class:`norep.storage.Store` (temperatures from its table).
 
     Parameters
     ----------
-    store : norep.store.Store
+    store : norep.storage.Store
     base : str, optional
         Default: ``store.base_model``.
     steps : int, default 10

@@ -434,12 +434,12 @@ def _pairs_chunk(exps, sums, q, v, w, tb, corr, yc, ia, ib, nb, levels) -> np.nd
 def store_pairwise_analysis(
     store, *, split: str = "test", names: Sequence[str] | None = None, **kwargs
 ) -> AllPairsResult:
-    """:func:`pairwise_analysis` on a :class:`norep.store.Store`: its memory-mapped logits and the
+    """:func:`pairwise_analysis` on a :class:`norep.storage.Store`: its memory-mapped logits and the
     temperatures in its model table.
 
     Parameters
     ----------
-    store : norep.store.Store
+    store : norep.storage.Store
     split : str, default "test"
     names : sequence of str, optional
         Models to include (default: every model with logits on ``split``).

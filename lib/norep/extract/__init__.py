@@ -2,7 +2,7 @@
 
 This is the paper-scale producer (paper Sec. 3.2: "we collect representations and predictions for
 82 models"): it runs one model of :mod:`norep.zoo.loading` over the images of
-:mod:`norep.data.imagedata` and adds the model to a :class:`norep.store.Store`.
+:mod:`norep.data.imagedata` and adds the model to a :class:`norep.storage.Store`.
 
 * **Heads.** ``trained`` (the model's own classifier), ``zero-shot`` (text prompts,
   :func:`norep.zoo.zeroshot.text_classifier`), ``l-bfgs`` (linear head fitted on a training
@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from norep.extract._chunks import ExtractionError, _EmbeddingsOnly, _run_chunks
-from norep.store._schema import _check_name
+from norep.storage._schema import _check_name
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 HEADS = ("trained", "zero-shot", "l-bfgs", "class-mapping")
@@ -164,7 +164,7 @@ def extract(
     ...     Image.new("RGB", (32, 32), c == "dog" and "white" or "black").save(d / "imgs" / c / "0.png")
     >>> meta = extract("timm:test_convnext.r160_in1k", f"imagefolder:{d / 'imgs'}", d / "store",
     ...                random_init=True, device="cpu", progress=False)
-    >>> from norep.store import Store
+    >>> from norep.storage import Store
     >>> st = Store.open(d / "store")
     >>> st.logits("timm:test_convnext.r160_in1k", "test").shape, meta["head"], meta["weights"]
     ((2, 1000), 'trained', 'r160_in1k')
@@ -423,7 +423,7 @@ def _head_outputs(cfg: ExtractConfig, model, ds, train_ds):
 def _open_store(cfg: ExtractConfig, ds, single, n_out: int):
     """Create the store from the data's labels (under a lock), or add the data's splits to it."""
     from norep.data import imagedata
-    from norep.store import Store
+    from norep.storage import Store
 
     class_names = list(ds.class_names)
     info: dict[str, Any] = {}

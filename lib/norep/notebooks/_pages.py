@@ -290,7 +290,7 @@ def describe_store(st) -> str:
     Examples
     --------
     >>> import numpy as np, tempfile
-    >>> from norep.store import Store
+    >>> from norep.storage import Store
     >>> st = Store.create(tempfile.mkdtemp() + "/s", dataset="mine", class_names=["a", "b"],
     ...                   splits={"test": np.array([0, 1])})
     >>> describe_store(st)[:60]
@@ -316,7 +316,7 @@ def describe_store(st) -> str:
 
 def _write_about_store(out: Path, store_path: Path, origin: dict) -> Path:
     """Write ``about_store.md``, which the book's introduction includes: what the pages were made from."""
-    from norep.store import Store
+    from norep.storage import Store
 
     st = Store.open(store_path)
     info = st.info
@@ -409,7 +409,7 @@ def _write_environment(out: Path, store_path: Path, cache: dict, origin: dict | 
     """Write ``environment.md``, included by the book's reproducibility page: the commit, the store
     (with its fingerprint), the versions, and the execution time and parameters of this store's
     notebooks."""
-    from norep.store import Store
+    from norep.storage import Store
 
     st = Store.open(store_path)
     info = st.info

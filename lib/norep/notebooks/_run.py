@@ -104,7 +104,7 @@ def run_notebooks(
     NotebooksFailed
         With ``keep_going``, when any notebook failed.
     """
-    from norep.store import Store
+    from norep.storage import Store
 
     store_path = Path(store)
     st = Store.open(store_path)

@@ -154,7 +154,7 @@ def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[
 
     Parameters
     ----------
-    store : norep.store.Store or path-like
+    store : norep.storage.Store or path-like
     name : str
         Notebook name, e.g. ``"06_voc_transfer"``.
     parameters : mapping, optional
@@ -163,7 +163,7 @@ def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[
     Examples
     --------
     >>> import numpy as np, tempfile
-    >>> from norep.store import Store
+    >>> from norep.storage import Store
     >>> st = Store.create(tempfile.mkdtemp() + "/s", dataset="toy", class_names=["a", "b"],
     ...                   splits={"test": np.array([0, 1]), "calib": np.array([1, 0])}, info={"base_model": "m"})
     >>> meta = {"category": "REINIT", "method": "x"}
@@ -173,7 +173,7 @@ def missing_inputs(store, name: str, parameters: Mapping | None = None) -> list[
     >>> missing_inputs(st, "06_voc_transfer")[0][:37]
     'split `down_train` (multi-label): add'
     """
-    from norep.store import Store
+    from norep.storage import Store
 
     st = store if hasattr(store, "splits") else Store.open(store)
     p = dict(parameters or {})

@@ -14,7 +14,7 @@ machinery (statuses, selection on the calibration split, bootstrap helpers) is :
 Examples
 --------
 >>> import numpy as np, tempfile
->>> from norep.store import Store
+>>> from norep.storage import Store
 >>> from norep import paper
 >>> from norep.study import load_study
 >>> rng = np.random.default_rng(0)

@@ -230,7 +230,7 @@ def _fingerprint(splits, down, n_train):
 
 def _open_store(store_path, splits, downstream, p, *, preset, quick, seed):
     """Open (or create) the zoo's store and record the preset, the data and the replicate in its info."""
-    from norep.store import Store
+    from norep.storage import Store
 
     down, down_names, down_text = downstream
     st = Store.open_or_create(
@@ -486,7 +486,7 @@ def train_zoo(
 
 def _zoo_of(store_path) -> tuple | None:
     """(preset, quick, replicate seed) of the zoo an existing store at ``store_path`` holds; None if none."""
-    from norep.store import Store
+    from norep.storage import Store
 
     if not (Path(store_path) / "store.json").exists():
         return None

@@ -1,8 +1,8 @@
 """The on-disk format of a prediction store: names, schema checks and the checksum of ``store.json``.
 
-Pure functions without file I/O (that is :mod:`norep.store._io`), shared by :mod:`norep.store` and the
-modules that hold the groups of its methods (:mod:`norep.store._create`, :mod:`norep.store._write`,
-:mod:`norep.store._check`).
+Pure functions without file I/O (that is :mod:`norep.storage._io`), shared by :mod:`norep.storage` and the
+modules that hold the groups of its methods (:mod:`norep.storage._create`, :mod:`norep.storage._write`,
+:mod:`norep.storage._check`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 import numpy as np
 
 from norep import CATEGORIES
-from norep.store._io import StoreError, canonical_sha
+from norep.storage._io import StoreError, canonical_sha
 
 SCHEMA_VERSION = 2
 """Version of the on-disk layout written by this ``norep``. Readers refuse newer versions.

@@ -1,4 +1,4 @@
-"""Creating a prediction store and adding splits: the creation side of :class:`norep.store.Store`.
+"""Creating a prediction store and adding splits: the creation side of :class:`norep.storage.Store`.
 
 :class:`_Creation` holds the methods; the helpers validate the labels and build the store's first
 ``store.json`` and label files (beside the final directory where an existing one is replaced).
@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from norep.store._inputs import check_class_names, check_extras, names_differ
-from norep.store._io import (
+from norep.storage._inputs import check_class_names, check_extras, names_differ
+from norep.storage._io import (
     DIR_MODE,
     StoreError,
     canonical_sha,
@@ -29,7 +29,7 @@ from norep.store._io import (
     write_error,
     write_json_atomic,
 )
-from norep.store._schema import (
+from norep.storage._schema import (
     _RESERVED_INFO,
     _STORE_FILE,
     SCHEMA_VERSION,
@@ -42,7 +42,7 @@ _S = TypeVar("_S", bound="_Creation")
 
 
 class _Creation:
-    """The methods of :class:`norep.store.Store` that create a store or add a split."""
+    """The methods of :class:`norep.storage.Store` that create a store or add a split."""
 
     @classmethod
     def create(

@@ -33,7 +33,7 @@ Guarantees (see also the book's store page):
 Examples
 --------
 >>> import numpy as np, tempfile
->>> from norep.store import Store
+>>> from norep.storage import Store
 >>> d = tempfile.mkdtemp()
 >>> st = Store.create(d + "/s", dataset="toy", class_names=["a", "b", "c"],
 ...                   splits={"calib": np.array([0, 1, 2, 0]), "test": np.array([2, 1, 0])},
@@ -54,9 +54,9 @@ Examples
 (['embeddings.test.npy', 'logits.calib.npy', 'logits.test.npy'], 3)
 """
 
-from norep.store._check import VerifyError
-from norep.store._io import StoreError
-from norep.store._schema import SCHEMA_VERSION
-from norep.store._store import Store
+from norep.storage._check import VerifyError
+from norep.storage._io import StoreError
+from norep.storage._schema import SCHEMA_VERSION
+from norep.storage._store import Store
 
 __all__ = ["SCHEMA_VERSION", "Store", "StoreError", "VerifyError"]

@@ -1,4 +1,4 @@
-"""Writing models into a prediction store: the writing side of :class:`norep.store.Store`.
+"""Writing models into a prediction store: the writing side of :class:`norep.storage.Store`.
 
 A model version is written completely into a new ``v<k>`` directory (:meth:`_Writing._write_version`)
 and becomes visible with one atomic rewrite of ``store.json`` (``Store._commit``); superseded versions
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from norep import CATEGORIES
-from norep.store._check import _mark_verified
-from norep.store._inputs import refuse_probabilities
-from norep.store._io import (
+from norep.storage._check import _mark_verified
+from norep.storage._inputs import refuse_probabilities
+from norep.storage._io import (
     DIR_MODE,
     StoreError,
     canonical_sha,
@@ -34,7 +34,7 @@ from norep.store._io import (
     write_error,
     write_json_atomic,
 )
-from norep.store._schema import (
+from norep.storage._schema import (
     _MODEL_META,
     _VERSION_RE,
     SCHEMA_VERSION,
@@ -54,7 +54,7 @@ def _calib_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 class _Writing:
-    """The methods of :class:`norep.store.Store` that add, merge, overwrite and remove models."""
+    """The methods of :class:`norep.storage.Store` that add, merge, overwrite and remove models."""
 
     def add_model(
         self,
@@ -134,7 +134,7 @@ class _Writing:
 
     def _pending_splits(self, splits: Mapping, names: Mapping) -> dict[str, tuple[dict, np.ndarray]]:
         """The checked new splits of an :meth:`add_model` call (existing ones must be identical)."""
-        from norep.store._create import _split_record
+        from norep.storage._create import _split_record
 
         unknown = sorted(set(names) - set(splits))
         if unknown:
@@ -227,7 +227,7 @@ class _Writing:
 
     def _write_pending(self, written: list[Path]) -> dict[str, dict]:
         """Write the label files of the pending new splits (store lock held); return their records."""
-        from norep.store._create import _write_labels
+        from norep.storage._create import _write_labels
 
         info = self._read_info()
         new = {}

@@ -1,4 +1,4 @@
-"""The :class:`Store` class: opening a store, reading it, its ``store.json``; see :mod:`norep.store`."""
+"""The :class:`Store` class: opening a store, reading it, its ``store.json``; see :mod:`norep.storage`."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from norep import CATEGORIES
-from norep.store._check import VerifyError, _Integrity, check_once
-from norep.store._create import _Creation
-from norep.store._inputs import check_extras
-from norep.store._io import StoreError, canonical_sha, file_lock, load_npy, read_json, write_json_atomic
-from norep.store._schema import (
+from norep.storage._check import VerifyError, _Integrity, check_once
+from norep.storage._create import _Creation
+from norep.storage._inputs import check_extras
+from norep.storage._io import StoreError, canonical_sha, file_lock, load_npy, read_json, write_json_atomic
+from norep.storage._schema import (
     _MODEL_META,
     _RESERVED_INFO,
     _STORE_FILE,
@@ -29,7 +29,7 @@ from norep.store._schema import (
     _seal,
     _suggest,
 )
-from norep.store._write import _Writing
+from norep.storage._write import _Writing
 
 _BASE_COLUMNS = ["name", "category", "method", "data", "head", "source", "temperature"]
 _HIDDEN_META = {"files", "recipe", "added_at", "name", "schema_version"}
@@ -41,7 +41,7 @@ class Store(_Creation, _Writing, _Integrity):
     """A prediction store on disk. Create with :meth:`create`, open with :meth:`open`.
 
     The methods that create a store, write models and check a store are defined in
-    :mod:`norep.store._create`, :mod:`norep.store._write` and :mod:`norep.store._check`.
+    :mod:`norep.storage._create`, :mod:`norep.storage._write` and :mod:`norep.storage._check`.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Checking and cleaning a prediction store: the integrity side of :class:`norep.store.Store`.
+"""Checking and cleaning a prediction store: the integrity side of :class:`norep.storage.Store`.
 
 :meth:`_Integrity.verify` checks everything (checksums included) and lists the problems in a
 :class:`VerifyError`; :meth:`_Integrity.verify_cached` skips that while the store's
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from norep.store._io import StoreError, file_lock, load_npy, sha256_file, write_json_atomic
-from norep.store._schema import _MODEL_META, _STORE_FILE, _VERSION_RE, _argmax_rows, _home_name
+from norep.storage._io import StoreError, file_lock, load_npy, sha256_file, write_json_atomic
+from norep.storage._schema import _MODEL_META, _STORE_FILE, _VERSION_RE, _argmax_rows, _home_name
 
 _VERIFIED: dict[str, tuple] = {}
 """Files whose SHA-256 this process has checked: real path -> (size, mtime, ctime, inode, sha256)."""
@@ -65,7 +65,7 @@ class VerifyError(StoreError):
 
 
 class _Integrity:
-    """The methods of :class:`norep.store.Store` that verify, fingerprint and clean a store."""
+    """The methods of :class:`norep.storage.Store` that verify, fingerprint and clean a store."""
 
     def verify(self) -> dict:
         """Check the whole store; raise :class:`VerifyError` (a ``ValueError``) listing the problems.

@@ -1,6 +1,6 @@
 """Checks of what a user hands the store: class names, extras, class groups, and logits that are
-really probabilities. Pure functions (no file I/O), used by :mod:`norep.store._create`,
-:mod:`norep.store._write`, :mod:`norep.store` and the ``norep`` commands.
+really probabilities. Pure functions (no file I/O), used by :mod:`norep.storage._create`,
+:mod:`norep.storage._write`, :mod:`norep.storage` and the ``norep`` commands.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from norep.store._io import StoreError, canonical_sha
+from norep.storage._io import StoreError, canonical_sha
 
 _CHUNK_ROWS = 8192
 PROBABILITY_TOLERANCE = 2e-3
